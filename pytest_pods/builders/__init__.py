@@ -1,0 +1,1 @@
+"""Image builders (the Dockerfile builder lands with its own issue)."""

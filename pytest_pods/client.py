@@ -1,0 +1,369 @@
+"""The Client API: the one Python interface to images and containers.
+
+The CLI, the pytest plugin and (later) the daemon are thin layers over it. ``Client()`` is the
+embedded local engine, no daemon needed::
+
+    from pytest_pods import Client
+
+    client = Client()                      # PODS_ROOT or /var/lib/pytest-pods
+    client.images.bootstrap_busybox()
+    result = client.containers.run("busybox", ["echo", "hello"], remove=True)
+    assert result.output == b"hello\\n"
+
+    web = client.containers.run("busybox", ["httpd", "-f"], detach=True, memory="64m")
+    print(web.exec(["ps"]).output.decode())
+    web.remove(force=True)
+"""
+
+from __future__ import annotations
+
+import os
+import signal as _signal
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .engine.images import bootstrap_busybox, bootstrap_debian, import_rootfs
+from .engine.runtime import ExecResult, Runtime
+from .engine.spec import Bind, ContainerSpec, parse_bytes
+from .engine.store import Image, Store, digest_hex
+from .errors import ContainerStartError
+
+__all__ = ["Client", "Container", "RunResult", "ExecResult"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a foreground ``run`` returns: the exit code and what the process printed."""
+
+    exit_code: int
+    output: bytes
+    stderr: bytes
+    id: str
+
+
+class Client:
+    """The local engine over one root (``PODS_ROOT``, default ``/var/lib/pytest-pods``)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.store = Store(root)
+        self.runtime = Runtime(self.store)
+        self.images = Images(self)
+        self.containers = Containers(self)
+
+    @property
+    def root(self) -> Path:
+        return self.store.root
+
+    def reap(self) -> list[str]:
+        """Release what killed engines and monitors left behind."""
+        return self.runtime.reap()
+
+    def prune(self) -> list[str]:
+        """Remove every stopped container and the blobs and snapshots nothing uses."""
+        done = []
+        for st in self.runtime.list(all=True):
+            if st["status"] not in ("running", "starting"):
+                self.runtime.remove(st["id"])
+                done.append(f"Deleted container: {st['id']}")
+        self.store.gc(in_use_snapshots=self.runtime.in_use_snapshots(), grace=0)
+        return done
+
+
+class Images:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    @property
+    def _store(self) -> Store:
+        return self._c.store
+
+    def list(self) -> list[Image]:
+        return self._store.images()
+
+    def get(self, name: str) -> Image:
+        return self._store.get_image(name)
+
+    def import_rootfs(self, tarball: str | os.PathLike[str], tag: str | None = None,
+                      config: Mapping[str, Any] | None = None) -> Image:
+        return import_rootfs(self._store, tarball, tag, config)
+
+    def bootstrap_busybox(self, tag: str = "busybox:latest") -> Image:
+        return bootstrap_busybox(self._store, tag)
+
+    def bootstrap_debian(self, suite: str = "bookworm", tag: str | None = None) -> Image:
+        return bootstrap_debian(self._store, suite, tag)
+
+    def tag(self, source: str, target: str) -> Image:
+        return self._store.tag(source, target)
+
+    def remove(self, name: str, *, force: bool = False) -> list[str]:
+        return self._store.remove_image(name, in_use=self._c.runtime.in_use_images(), force=force)
+
+    def save(self, names: Sequence[str], out: str | os.PathLike[str], format: str = "docker-archive") -> None:
+        from .engine import archive
+
+        archive.save(self._store, list(names), out, format=format)
+
+    def load(self, src: str | os.PathLike[str]) -> list[str]:
+        from .engine import archive
+
+        return archive.load(self._store, src)
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        return image_inspect(self.get(name))
+
+
+class Containers:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def create(
+        self,
+        image: str,
+        command: Sequence[str] | None = None,
+        *,
+        entrypoint: Sequence[str] | None = None,
+        name: str | None = None,
+        environment: Mapping[str, str] | Sequence[str] | None = None,
+        working_dir: str | None = None,
+        user: str | None = None,
+        hostname: str | None = None,
+        volumes: Sequence[str | Bind] = (),
+        tmpfs: Sequence[str] = (),
+        memory: str | int | None = None,
+        memory_swap: str | int | None = None,
+        pids_limit: int | None = None,
+        cpus: float | None = None,
+        network: str = "none",
+        read_only: bool = False,
+        init: bool = False,
+        labels: Mapping[str, str] | None = None,
+        stop_signal: str | None = None,
+        stop_timeout: int | None = None,
+        auto_remove: bool = False,
+        no_new_privileges: bool = True,
+        cap_add: Sequence[str] = (),
+        cap_drop: Sequence[str] = (),
+        stdin_open: bool = False,
+    ) -> Container:
+        """Create (not start) a container from ``image``; Docker's names and meanings."""
+        img = self._c.store.get_image(image)
+        if isinstance(command, str):
+            command = ["/bin/sh", "-c", command]
+        spec = ContainerSpec(
+            image=image, command=command, entrypoint=entrypoint, name=name,
+            env=environment or {}, workdir=working_dir, user=user, hostname=hostname,
+            binds=[v if isinstance(v, Bind) else Bind.parse(v) for v in volumes], tmpfs=list(tmpfs),
+            memory=parse_bytes(memory) if memory is not None else None,
+            memory_swap=(parse_bytes(memory_swap, "--memory-swap") if memory_swap not in (None, -1, "-1") else
+                         (-1 if memory_swap in (-1, "-1") else None)),
+            pids_limit=pids_limit, cpus=cpus, network=network, read_only=read_only, init=init,
+            labels=labels or {}, stop_signal=stop_signal, stop_timeout=stop_timeout,
+            auto_remove=auto_remove, no_new_privileges=no_new_privileges, cap_add=cap_add,
+            cap_drop=cap_drop, stdin_open=stdin_open,
+        )
+        return Container(self._c, self._c.runtime.create(spec, img))
+
+    def run(self, image: str, command: Sequence[str] | None = None, *, detach: bool = False,
+            remove: bool = False, **kwargs: Any) -> Any:
+        """Create and start. Detached: the running Container. Otherwise wait and return a
+        RunResult with the exit code and output (docker-py raises on non-zero; we return it)."""
+        if detach:
+            c = self.create(image, command, auto_remove=remove, **kwargs)
+            try:
+                c.start()
+            except BaseException:
+                if not remove:
+                    c.remove(force=True)
+                raise
+            return c
+        c = self.create(image, command, auto_remove=remove, **kwargs)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            handle = self._c.runtime.start(c.id, attach=(out_w, err_w))
+        except BaseException:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            if not remove:
+                c.remove(force=True)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        from .engine.runtime import _collect
+
+        output, stderr = _collect([out_r, err_r])
+        code = handle.wait()
+        return RunResult(code, output, stderr, c.id)
+
+    def get(self, ref: str) -> Container:
+        return Container(self._c, self._c.runtime.resolve(ref))
+
+    def list(self, *, all: bool = False) -> list[Container]:
+        return [Container(self._c, st["id"]) for st in self._c.runtime.list(all=all)]
+
+
+class Container:
+    """A handle on one container, by ID (cheap: state is read when asked for)."""
+
+    def __init__(self, client: Client, cid: str) -> None:
+        self._c = client
+        self.id = cid
+
+    def __repr__(self) -> str:
+        return f"<Container {self.id[:12]}>"
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self._c.runtime.state(self.id)
+
+    @property
+    def name(self) -> str:
+        return str(self.state["name"])
+
+    @property
+    def status(self) -> str:
+        return str(self.state["status"])
+
+    def start(self) -> None:
+        self._c.runtime.start(self.id).close()
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self._c.runtime.wait(self.id, timeout)
+
+    def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> bytes:
+        return b"".join(
+            line for stream, _, line in self._c.runtime.logs(self.id, tail=tail)
+            if (stream == "stdout" and stdout) or (stream == "stderr" and stderr)
+        )
+
+    def stream_logs(self, *, follow: bool = True) -> Iterator[tuple[str, str, bytes]]:
+        return self._c.runtime.logs(self.id, follow=follow)
+
+    def exec(self, cmd: Sequence[str] | str, *, environment: Sequence[str] | None = None,
+             user: str | None = None, workdir: str | None = None) -> ExecResult:
+        if isinstance(cmd, str):
+            cmd = ["/bin/sh", "-c", cmd]
+        return self._c.runtime.exec(self.id, list(cmd), env=list(environment or []), user=user, workdir=workdir)
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._c.runtime.stop(self.id, timeout)
+
+    def kill(self, signal: str | int = _signal.SIGKILL) -> None:
+        self._c.runtime.kill(self.id, signal)
+
+    def remove(self, *, force: bool = False) -> None:
+        self._c.runtime.remove(self.id, force=force)
+
+    def stats(self) -> dict[str, Any]:
+        return self._c.runtime.stats(self.id)
+
+    def inspect(self) -> dict[str, Any]:
+        return container_inspect(self._c, self.id)
+
+
+# -- inspect documents, in Docker's shape ---------------------------------------------------------
+def image_inspect(image: Image) -> dict[str, Any]:
+    from .engine.reference import parse_reference
+
+    cfg = image.config
+    return {
+        "Id": image.id,
+        "RepoTags": image.familiar_tags,
+        "RepoDigests": [],
+        "Parent": "",
+        "Comment": "",
+        "Created": cfg.get("created", ""),
+        "Architecture": cfg.get("architecture", ""),
+        "Os": cfg.get("os", ""),
+        "Size": image.size,
+        "Config": _docker_config(cfg.get("config") or {}),
+        "RootFS": {"Type": "layers", "Layers": image.diff_ids},
+        "Metadata": {"LastTagTime": ""},
+        "Descriptor": {"mediaType": image.manifest.get("mediaType"), "digest": image.manifest_digest},
+        "_Names": [str(parse_reference(t)) for t in image.tags],
+    }
+
+
+def _docker_config(c: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts",
+            "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "Image", "Volumes", "WorkingDir",
+            "Entrypoint", "OnBuild", "Labels", "StopSignal")
+    defaults: dict[str, Any] = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False,
+                                "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
+                                "StdinOnce": False, "Env": None, "Cmd": None, "Image": "", "Volumes": None,
+                                "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None}
+    out = {k: c.get(k, defaults.get(k)) for k in keys if k in c or k in defaults}
+    return out
+
+
+def container_inspect(client: Client, cid: str) -> dict[str, Any]:
+    import json
+
+    st = client.runtime.state(cid)
+    cdir = client.runtime.dir / st["id"]
+    cfg = json.loads((cdir / "config.json").read_text())
+    proc = cfg["process"]
+    status = st["status"] if st["status"] != "starting" else "created"
+    limits = st.get("limits") or {}
+    return {
+        "Id": st["id"],
+        "Created": st["created"],
+        "Path": proc["args"][0],
+        "Args": proc["args"][1:],
+        "State": {
+            "Status": status, "Running": status == "running", "Paused": False, "Restarting": False,
+            "OOMKilled": bool(st.get("oom_killed")), "Dead": False, "Pid": st.get("pid", 0) if status == "running" else 0,
+            "ExitCode": st.get("exit_code", 0), "Error": st.get("error", ""),
+            "StartedAt": st.get("started_at"), "FinishedAt": st.get("finished_at"),
+        },
+        "Image": st["image"],
+        "ResolvConfPath": str(cdir / "resolv.conf"),
+        "HostnamePath": str(cdir / "hostname"),
+        "HostsPath": str(cdir / "hosts"),
+        "LogPath": str(cdir / "container.log"),
+        "Name": "/" + st["name"],
+        "RestartCount": st.get("restart_count", 0),
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": {
+            "Binds": st.get("binds") or None,
+            "NetworkMode": st.get("network", "none"),
+            "AutoRemove": bool(st.get("auto_remove")),
+            "ReadonlyRootfs": bool(st.get("read_only")),
+            "Init": bool(st.get("init")),
+            "Memory": limits.get("memory") or 0,
+            "MemorySwap": limits.get("memory_swap") or 0,
+            "PidsLimit": limits.get("pids"),
+            "NanoCpus": int((limits.get("cpus") or 0) * 1e9),
+            "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in st.get("tmpfs", [])} or None,
+            "CapAdd": None, "CapDrop": None,
+        },
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "LowerDir": ":".join(st.get("lower_dirs", [])), "UpperDir": str(cdir / "upper"),
+            "WorkDir": str(cdir / "work"), "MergedDir": str(cdir / "rootfs")}},
+        "Mounts": [{"Type": "bind", "Source": m["source"], "Destination": m["destination"],
+                    "RW": "ro" not in m.get("options", [])} for m in cfg["mounts"]
+                   if m["type"] == "bind" and not m["destination"].startswith("/etc/")],
+        "Config": {
+            "Hostname": cfg.get("hostname", ""), "User": st.get("user", ""), "Env": proc["env"],
+            "Cmd": proc["args"], "Image": st.get("image_name", ""), "WorkingDir": proc["cwd"],
+            "Labels": st.get("labels") or {}, "StopSignal": _signal.Signals(st.get("stop_signal", 15)).name,
+            "StopTimeout": st.get("stop_timeout"), "OpenStdin": bool(st.get("stdin_open")), "Tty": False,
+        },
+        "NetworkSettings": {"Networks": {st.get("network", "none"): {}}, "Ports": {}},
+    }
+
+
+def short(digest: str) -> str:
+    return digest_hex(digest)[:12]
+
+
+__all__ += ["ContainerStartError"]

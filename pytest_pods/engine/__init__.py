@@ -1,0 +1,1 @@
+"""The container engine: store, runtime, cgroups, layers. Imports nothing above it."""
