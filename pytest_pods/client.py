@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine.images import bootstrap_busybox, bootstrap_debian, import_rootfs
 from .engine.runtime import ExecResult, Runtime
 from .engine.spec import Bind, ContainerSpec, parse_bytes
 from .engine.store import Image, Store, digest_hex
@@ -87,12 +86,18 @@ class Images:
 
     def import_rootfs(self, tarball: str | os.PathLike[str], tag: str | None = None,
                       config: Mapping[str, Any] | None = None) -> Image:
+        from .engine.images import import_rootfs
+
         return import_rootfs(self._store, tarball, tag, config)
 
     def bootstrap_busybox(self, tag: str = "busybox:latest") -> Image:
+        from .engine.images import bootstrap_busybox
+
         return bootstrap_busybox(self._store, tag)
 
     def bootstrap_debian(self, suite: str = "bookworm", tag: str | None = None) -> Image:
+        from .engine.images import bootstrap_debian
+
         return bootstrap_debian(self._store, suite, tag)
 
     def tag(self, source: str, target: str) -> Image:

@@ -48,6 +48,7 @@ def _load_jobs() -> None:
 def _run_child(name: str, payload: dict[str, Any], fds: list[int], detach: bool) -> NoReturn:
     """In the first forked child: detach if asked (double fork), then run the job."""
     try:
+        fds = _keep_only(fds, detach)
         if detach:
             os.setsid()
             if os.fork() != 0:
@@ -56,6 +57,35 @@ def _run_child(name: str, payload: dict[str, Any], fds: list[int], detach: bool)
     except BaseException:
         pass
     os._exit(125)
+
+
+def _keep_only(fds: list[int], detach: bool) -> list[int]:
+    """Close every inherited descriptor but the job's own (fork copies them all, CLOEXEC or not).
+
+    A monitor that kept its caller's stdout would hold a ``$(pods run -d ...)`` open forever,
+    and one that kept a pytest worker's sockets would outlive them. Detached jobs get /dev/null
+    as 0, 1 and 2; the job's fds are moved above 2 first so that a passed stdout survives that.
+    """
+    moved = [os.dup(fd) if fd <= 2 else fd for fd in fds]
+    keep = set(moved)
+    if detach:
+        null = os.open("/dev/null", os.O_RDWR)
+        for std in (0, 1, 2):
+            os.dup2(null, std)
+        os.close(null)
+        keep |= {0, 1, 2}
+    else:
+        keep |= {0, 1, 2}
+    for entry in os.listdir("/proc/self/fd"):
+        fd = int(entry)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    for fd in moved:
+        os.set_inheritable(fd, False)
+    return moved
 
 
 def _fork_direct(name: str, payload: dict[str, Any], fds: list[int], detach: bool) -> int:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from filelock import FileLock
+from .locks import FileLock
 
 from ..errors import ConflictError, ImageNotFoundError, InvalidArgumentError, StoreError
 from .reference import Reference, parse_reference
@@ -409,11 +409,11 @@ class Store:
 
     def ensure_snapshot(self, diff_id: str, layer_digest: str) -> Path:
         """Unpack a layer once (under a lock: concurrent starts unpack it once)."""
-        from .layers import unpack_layer
-
         path = self.snapshot_path(diff_id)
         if path.exists():
             return path
+        from .layers import unpack_layer  # tarfile and friends: only when there is work
+
         with self.lock(f"snapshot-{digest_hex(diff_id)}"):
             if not path.exists():
                 unpack_layer(self.blob_path(layer_digest), path)

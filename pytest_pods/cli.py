@@ -1,0 +1,510 @@
+"""``pods``: the command line, with Docker's verbs, flags and exit codes.
+
+The only place that prints and exits. Exit codes as docker gives them: the container's own code,
+125 for an engine error (bad flag, unknown image, name in use), 126 when the command cannot be
+invoked, 127 when it is not found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any, NoReturn
+
+from .client import Client, container_inspect, image_inspect
+from .engine.reference import parse_reference
+from .engine.spec import Bind, parse_bytes, parse_signal
+from .errors import ContainerNotFoundError, ContainerStartError, ImageNotFoundError, PodsError
+
+ENGINE_ERROR = 125
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 125 with one line, as docker does."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"pods: {message}\nSee 'pods {self.prog.split(' ', 1)[-1]} --help'.\n")
+        sys.exit(ENGINE_ERROR)
+
+
+def _ago(iso: str) -> str:
+    try:
+        t = datetime.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return ""
+    d = max(0, time.time() - t)
+    for unit, secs in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if d >= secs * (2 if unit != "days" else 1):
+            return f"{int(d // secs)} {unit} ago"
+    return "Less than a second ago" if d < 1 else f"{int(d)} seconds ago"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.3g}{unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n:.3g}TB"
+
+
+def _table(rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def _format(template: str, doc: Any) -> str:
+    """A small subset of Go templates: ``{{.A.B}}`` and ``{{json .A}}``."""
+
+    def value(path: str) -> Any:
+        cur = doc
+        for part in [p for p in path.strip().lstrip(".").split(".") if p]:
+            cur = cur.get(part) if isinstance(cur, dict) else None
+        return cur
+
+    def repl(m: re.Match[str]) -> str:
+        expr = m.group(1).strip()
+        if expr.startswith("json "):
+            return json.dumps(value(expr[5:]))
+        v = value(expr)
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if v is None:
+            return "<no value>"
+        return v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+
+    return re.sub(r"\{\{(.*?)\}\}", repl, template)
+
+
+def _env(args: argparse.Namespace) -> list[str]:
+    env: list[str] = []
+    for path in args.env_file or []:
+        try:
+            with open(path) as f:
+                for n, line in enumerate(f, 1):
+                    line = line.strip()
+                    if line and not line.startswith("#"):
+                        env.append(line)
+        except OSError as exc:
+            raise PodsError(f"read --env-file {path}: {exc.strerror}") from None
+    return env + list(args.env or [])
+
+
+def _create_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    if args.memory is not None:
+        parse_bytes(args.memory)
+    return dict(
+        entrypoint=([args.entrypoint] if args.entrypoint else [""]) if args.entrypoint is not None else None,
+        name=args.name, environment=_env(args), working_dir=args.workdir, user=args.user,
+        hostname=args.hostname, volumes=[Bind.parse(v) for v in args.volume or []], tmpfs=args.tmpfs or [],
+        memory=args.memory, memory_swap=args.memory_swap, pids_limit=args.pids_limit, cpus=args.cpus,
+        network=args.network, read_only=args.read_only, init=args.init,
+        labels=dict(lbl.partition("=")[::2] for lbl in args.label or []), stop_signal=args.stop_signal,
+        stop_timeout=args.stop_timeout, no_new_privileges=_no_new_privs(args.security_opt or []),
+        cap_add=args.cap_add or [], cap_drop=args.cap_drop or [], stdin_open=args.interactive,
+    )
+
+
+def _no_new_privs(opts: list[str]) -> bool:
+    value = True
+    for o in opts:
+        key, _, v = o.replace(":", "=", 1).partition("=")
+        if key != "no-new-privileges":
+            raise PodsError(f"invalid --security-opt {o!r}: only no-new-privileges[=true|false] is supported")
+        value = v.lower() not in ("false", "0")
+    return value
+
+
+def _cpus(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid argument {text!r} for --cpus: expected a number such as 0.5") from None
+
+
+def _memory(text: str) -> str:
+    try:
+        parse_bytes(text)
+    except PodsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _add_create_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name")
+    p.add_argument("-e", "--env", action="append")
+    p.add_argument("--env-file", action="append")
+    p.add_argument("-w", "--workdir")
+    p.add_argument("-u", "--user")
+    p.add_argument("-h", "--hostname")
+    p.add_argument("--entrypoint")
+    p.add_argument("-v", "--volume", action="append")
+    p.add_argument("--tmpfs", action="append")
+    p.add_argument("-m", "--memory", type=_memory)
+    p.add_argument("--memory-swap", type=str)
+    p.add_argument("--pids-limit", type=int)
+    p.add_argument("--cpus", type=_cpus)
+    p.add_argument("--network", "--net", default="none")
+    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--init", action="store_true")
+    p.add_argument("-l", "--label", action="append")
+    p.add_argument("--stop-signal")
+    p.add_argument("--stop-timeout", type=int)
+    p.add_argument("--security-opt", action="append")
+    p.add_argument("--cap-add", action="append")
+    p.add_argument("--cap-drop", action="append")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("--rm", action="store_true")
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pods", description="pytest-pods container engine")
+    parser.add_argument("--root", help="state root (default: $PODS_ROOT or /var/lib/pytest-pods)")
+    sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("import", help="make a one-layer image from a rootfs tarball")
+    p.add_argument("tarball")
+    p.add_argument("reference", nargs="?")
+    p.add_argument("-c", "--change", action="append", help="ENV/CMD/ENTRYPOINT/WORKDIR/USER in Dockerfile syntax")
+    p = sub.add_parser("bootstrap", help="make busybox or debian:SUITE locally")
+    p.add_argument("what", help="busybox | debian[:SUITE]")
+    p.add_argument("-t", "--tag")
+    sub.add_parser("images", help="list images").add_argument("-q", "--quiet", action="store_true")
+    p = sub.add_parser("tag")
+    p.add_argument("source")
+    p.add_argument("target")
+    p = sub.add_parser("rmi")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("images", nargs="+")
+    p = sub.add_parser("inspect")
+    p.add_argument("-f", "--format")
+    p.add_argument("--type", choices=["container", "image"])
+    p.add_argument("names", nargs="+")
+    p = sub.add_parser("save")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--format", default="docker-archive", choices=["docker-archive", "oci-archive", "oci-dir"])
+    p.add_argument("images", nargs="+")
+    p = sub.add_parser("load")
+    p.add_argument("-i", "--input", required=True)
+    p.add_argument("-q", "--quiet", action="store_true")
+
+    for verb in ("run", "create"):
+        p = sub.add_parser(verb, add_help=False)
+        p.add_argument("--help", action="help")
+        if verb == "run":
+            p.add_argument("-d", "--detach", action="store_true")
+        _add_create_flags(p)
+    p = sub.add_parser("start")
+    p.add_argument("-a", "--attach", action="store_true")
+    p.add_argument("containers", nargs="+")
+    p = sub.add_parser("ps")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p = sub.add_parser("logs")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("-n", "--tail", default="all")
+    p.add_argument("container")
+    p = sub.add_parser("exec")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-e", "--env", action="append")
+    p.add_argument("-u", "--user")
+    p.add_argument("-w", "--workdir")
+    p.add_argument("container")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p = sub.add_parser("wait")
+    p.add_argument("containers", nargs="+")
+    p = sub.add_parser("stop")
+    p.add_argument("-t", "--time", "--timeout", dest="time", type=int)
+    p.add_argument("-s", "--signal")
+    p.add_argument("containers", nargs="+")
+    p = sub.add_parser("kill")
+    p.add_argument("-s", "--signal", default="KILL")
+    p.add_argument("containers", nargs="+")
+    p = sub.add_parser("rm")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("containers", nargs="+")
+    p = sub.add_parser("stats")
+    p.add_argument("--no-stream", action="store_true")
+    p.add_argument("containers", nargs="+")
+    p = sub.add_parser("system")
+    ss = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    q = ss.add_parser("prune")
+    q.add_argument("-f", "--force", action="store_true")
+    q.add_argument("-a", "--all", action="store_true")
+    ss.add_parser("reap")
+    ss.add_parser("info")
+    return parser
+
+
+def _changes(changes: list[str]) -> dict[str, Any]:
+    """``import -c``: the Dockerfile instructions docker import accepts."""
+    cfg: dict[str, Any] = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
+    for ch in changes:
+        instr, _, rest = ch.strip().partition(" ")
+        instr, rest = instr.upper(), rest.strip()
+        if instr in ("CMD", "ENTRYPOINT"):
+            try:
+                val = json.loads(rest) if rest.startswith("[") else ["/bin/sh", "-c", rest]
+            except ValueError:
+                raise PodsError(f"import --change {ch!r}: bad JSON array") from None
+            cfg["Cmd" if instr == "CMD" else "Entrypoint"] = val
+        elif instr == "ENV":
+            key, sep, val = rest.partition("=")
+            if not sep:
+                key, _, val = rest.partition(" ")
+            cfg["Env"] = [e for e in cfg["Env"] if not e.startswith(key + "=")] + [f"{key}={val.strip()}"]
+        elif instr == "WORKDIR":
+            cfg["WorkingDir"] = rest
+        elif instr == "USER":
+            cfg["User"] = rest
+        elif instr == "LABEL":
+            key, _, val = rest.partition("=")
+            cfg.setdefault("Labels", {})[key] = val.strip('"')
+        elif instr == "STOPSIGNAL":
+            cfg["StopSignal"] = rest
+        else:
+            raise PodsError(f"import --change {ch!r}: {instr} is not supported by import")
+    return cfg
+
+
+def _run(client: Client, args: argparse.Namespace) -> int:
+    kwargs = _create_kwargs(args)
+    container = client.containers.create(args.image, args.command or None, auto_remove=args.rm, **kwargs)
+    if args.verb == "create":
+        print(container.id)
+        return 0
+    if args.detach:
+        try:
+            client.runtime.start(container.id).close()
+        except ContainerStartError:
+            if not args.rm:
+                pass  # docker keeps the created container after a failed start
+            raise
+        print(container.id)
+        return 0
+    stdin = 0 if args.interactive else None
+    handle = client.runtime.start(container.id, attach=(1, 2), stdin=stdin)
+
+    def forward(sig: int, _frame: object) -> None:
+        try:
+            client.runtime.kill(container.id, sig)
+        except PodsError:
+            pass
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, forward)
+    return handle.wait()
+
+
+def _print_logs(client: Client, args: argparse.Namespace) -> int:
+    tail = None if args.tail == "all" else int(args.tail)
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    for stream, ts, line in client.runtime.logs(args.container, follow=args.follow, tail=tail):
+        target = out if stream == "stdout" else err
+        if args.timestamps:
+            target.write(ts.encode() + b" ")
+        target.write(line)
+        if args.follow:
+            target.flush()
+    return 0
+
+
+def _inspect(client: Client, args: argparse.Namespace) -> int:
+    docs, code = [], 0
+    for name in args.names:
+        doc = None
+        if args.type in (None, "container"):
+            try:
+                doc = container_inspect(client, name)
+            except ContainerNotFoundError:
+                pass
+        if doc is None and args.type in (None, "image"):
+            try:
+                doc = image_inspect(client.images.get(name))
+                doc.pop("_Names", None)
+            except ImageNotFoundError:
+                pass
+        if doc is None:
+            print(f"Error: No such object: {name}", file=sys.stderr)
+            code = 1
+            continue
+        docs.append(doc)
+    if args.format:
+        for d in docs:
+            print(_format(args.format, d))
+    else:
+        print(json.dumps(docs, indent=4))
+    return code
+
+
+def dispatch(client: Client, args: argparse.Namespace) -> int:
+    v = args.verb
+    if v == "import":
+        img = client.images.import_rootfs(args.tarball, args.reference, _changes(args.change or []))
+        print(img.id)
+    elif v == "bootstrap":
+        what, _, suite = args.what.partition(":")
+        if what == "busybox":
+            img = client.images.bootstrap_busybox(args.tag or "busybox:latest")
+        elif what == "debian":
+            img = client.images.bootstrap_debian(suite or "bookworm", args.tag)
+        else:
+            raise PodsError(f"bootstrap {args.what}: unknown base: use busybox or debian[:SUITE]")
+        print(img.id)
+    elif v == "images":
+        images = client.images.list()
+        if args.quiet:
+            for i in images:
+                print(i.short_id)
+            return 0
+        rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
+        for i in images:
+            refs = [parse_reference(t) for t in i.tags] or [None]
+            for r in refs:
+                rows.append([r.familiar_repository if r else "<none>", (r.tag or "<none>") if r else "<none>",
+                             i.short_id, _ago(i.config.get("created", "")), _size(i.size)])
+        _table(rows)
+    elif v == "tag":
+        client.images.tag(args.source, args.target)
+    elif v == "rmi":
+        code = 0
+        for name in args.images:
+            try:
+                for line in client.images.remove(name, force=args.force):
+                    print(line)
+            except PodsError as exc:
+                print(f"Error response from daemon: {exc}", file=sys.stderr)
+                code = 1
+        return code
+    elif v == "inspect":
+        return _inspect(client, args)
+    elif v == "save":
+        client.images.save(args.images, args.output, format=args.format)
+    elif v == "load":
+        for line in client.images.load(args.input):
+            if not args.quiet:
+                print(line)
+    elif v in ("run", "create"):
+        return _run(client, args)
+    elif v == "start":
+        for ref in args.containers:
+            handle = client.runtime.start(ref, attach=(1, 2) if args.attach else None)
+            if args.attach:
+                return handle.wait()
+            handle.close()
+            print(ref)
+    elif v == "ps":
+        items = client.runtime.list(all=args.all)
+        if args.quiet:
+            for st in items:
+                print(st["id"] if args.no_trunc else st["id"][:12])
+            return 0
+        rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
+        for st in items:
+            doc = container_inspect(client, st["id"])
+            cmd = " ".join([doc["Path"], *doc["Args"]])
+            if not args.no_trunc and len(cmd) > 20:
+                cmd = cmd[:19] + "…"
+            status = {"running": f"Up {_ago(st['started_at']).removesuffix(' ago')}",
+                      "created": "Created"}.get(st["status"], f"Exited ({st['exit_code']}) {_ago(st['finished_at'])}")
+            rows.append([st["id"] if args.no_trunc else st["id"][:12], st["image_name"], f'"{cmd}"',
+                         _ago(st["created"]), status, "", st["name"]])
+        _table(rows)
+    elif v == "logs":
+        return _print_logs(client, args)
+    elif v == "exec":
+        if not args.command:
+            raise PodsError("exec: no command given: pods exec CONTAINER COMMAND [ARG...]")
+        null = os.open("/dev/null", os.O_RDONLY)
+        stdio = (0 if args.interactive else null, 1, 2)
+        result = client.runtime.exec(args.container, args.command, env=args.env, user=args.user,
+                                     workdir=args.workdir, stdio=stdio)
+        return result.exit_code
+    elif v == "wait":
+        for ref in args.containers:
+            print(client.runtime.wait(ref))
+    elif v == "stop":
+        for ref in args.containers:
+            if args.signal:
+                parse_signal(args.signal)
+            client.runtime.stop(ref, args.time)
+            print(ref)
+    elif v == "kill":
+        for ref in args.containers:
+            client.runtime.kill(ref, args.signal)
+            print(ref)
+    elif v == "rm":
+        code = 0
+        for ref in args.containers:
+            try:
+                client.runtime.remove(ref, force=args.force)
+                print(ref)
+            except PodsError as exc:
+                print(f"Error response from daemon: {exc}", file=sys.stderr)
+                code = 1
+        return code
+    elif v == "stats":
+        rows = [["CONTAINER ID", "NAME", "MEM USAGE / LIMIT", "PIDS", "CPU TIME"]]
+        for ref in args.containers:
+            st = client.runtime.state(ref)
+            s = client.runtime.stats(ref)
+            limit = _size(s["memory_limit"]) if s["memory_limit"] else "unlimited"
+            rows.append([st["id"][:12], st["name"], f"{_size(s['memory_usage'])} / {limit}", str(s["pids"]),
+                         f"{s['cpu_usage_ns'] / 1e9:.2f}s"])
+        _table(rows)
+    elif v == "system":
+        if args.action == "prune":
+            if not args.force:
+                print("WARNING! This will remove all stopped containers and unused blobs. Use -f to do so.", file=sys.stderr)
+                return 1
+            for line in client.reap() + client.prune():
+                print(line)
+        elif args.action == "reap":
+            for line in client.reap():
+                print(line)
+        elif args.action == "info":
+            from .engine.cgroups import cgroup_version
+
+            print(json.dumps({"Root": str(client.root), "CgroupVersion": cgroup_version(),
+                              "Images": len(client.images.list()),
+                              "Containers": len(client.runtime.list(all=True))}, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    args = build_parser().parse_args(argv)
+    try:
+        client = Client(args.root)
+        code = dispatch(client, args)
+    except ContainerStartError as exc:
+        print(f"pods: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except PodsError as exc:
+        print(f"pods: {exc}", file=sys.stderr)
+        code = ENGINE_ERROR
+    except PermissionError as exc:
+        print(f"pods: {exc.strerror}: {exc.filename} (the engine needs root)", file=sys.stderr)
+        code = ENGINE_ERROR
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
