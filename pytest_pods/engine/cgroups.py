@@ -775,3 +775,21 @@ def available(*, root: str = DEFAULT_ROOT) -> str | None:
         if not os.access(mnt, os.W_OK):
             return f"{mnt} is not writable (read-only cgroup mount?)"
     return None
+
+
+def remove_empty_parents(*, root: str = DEFAULT_ROOT, parent: str = DEFAULT_PARENT) -> None:
+    """rmdir the ``parent`` group in every hierarchy where no container group is left.
+
+    Called by the reaper and at session end, not on every removal: a concurrent create could
+    otherwise find its parent gone between its mkdirs.
+    """
+    _check_parent(parent)
+    if cgroup_version(root) == 2:
+        tops = [os.path.join(root, parent)]
+    else:
+        tops = [os.path.join(mnt, parent) for mnt in dict.fromkeys(v1_hierarchies(root).values())]
+    for top in tops:
+        try:
+            os.rmdir(top)
+        except OSError:
+            continue  # busy (a container group below) or already gone

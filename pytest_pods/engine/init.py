@@ -131,7 +131,12 @@ def _mount_at(root_fd: int, m: dict[str, Any]) -> None:
         if is_bind:
             linux.mount(src, target, None, linux.MS_BIND | (flags & linux.MS_REC))
             if flags & linux.MS_RDONLY:
-                linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+                mounted = open_in_root(root_fd, dest)  # our fd points below the new mount
+                try:
+                    linux.mount(None, f"/proc/self/fd/{mounted}", None,
+                                linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+                finally:
+                    os.close(mounted)
         elif mtype == "cgroup":
             _mount_cgroups(root_fd, dest, target, flags)
         else:

@@ -197,7 +197,10 @@ def thread_count() -> int:
 
 
 def process_start_time(pid: int) -> int | None:
-    """The start time (clock ticks since boot) of ``pid``, to tell a live process from a reused pid."""
+    """The start time (clock ticks since boot) of a live ``pid``, to tell it from a reused pid.
+
+    None for a zombie: a killed monitor whose parent does not reap it is gone all the same.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
@@ -205,6 +208,8 @@ def process_start_time(pid: int) -> int | None:
         return None
     # the command name may contain spaces and parentheses: split after the last ')'
     fields = stat[stat.rindex(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
     return int(fields[19])
 
 

@@ -32,7 +32,7 @@ from ..errors import (
     PodsError,
 )
 from . import linux
-from .cgroups import Limits, list_cgroups, open_cgroup
+from .cgroups import list_cgroups, open_cgroup, remove_empty_parents
 from .spawn import spawn
 from .spec import (
     NETWORK_MODES,
@@ -508,6 +508,7 @@ class Runtime:
                     with contextlib.suppress(Exception):
                         open_cgroup(name).destroy()
                         done.append(f"removed cgroup {name[:12]}")
+        remove_empty_parents()
         for link in self.names.iterdir():
             with contextlib.suppress(OSError):
                 if not (self.dir / os.readlink(link) / "state.json").exists():

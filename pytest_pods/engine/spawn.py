@@ -55,7 +55,12 @@ def _run_child(name: str, payload: dict[str, Any], fds: list[int], detach: bool)
                 os._exit(0)
         JOBS[name](payload, fds)
     except BaseException:
-        pass
+        debug = os.environ.get("PODS_DEBUG_LOG")
+        if debug:  # a job's own failures go to its status fd; this is for bugs in the job
+            import traceback
+
+            with open(debug, "a") as f:
+                traceback.print_exc(file=f)
     os._exit(125)
 
 
@@ -208,4 +213,7 @@ def _serve(fd: int) -> None:
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]))
+    # run the imported module's copy: jobs register in pytest_pods.engine.spawn, not __main__
+    from pytest_pods.engine import spawn as _module
+
+    _module._serve(int(sys.argv[1]))
