@@ -196,7 +196,7 @@ def cap_mask(names: Sequence[str]) -> int:
 def effective_caps(cap_add: Sequence[str], cap_drop: Sequence[str]) -> list[str]:
     def norm(c: str) -> str:
         c = c.upper()
-        return c if c.startswith("CAP_") or c == "ALL" else "CAP_" + c
+        return c if c.startswith("CAP_") else "CAP_" + c
 
     caps = list(DEFAULT_CAPS)
     for c in map(norm, cap_drop):

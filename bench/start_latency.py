@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Start-to-exit latency of `true` in a busybox container: our engine vs bare runc (vs docker/podman).
+
+Run as root:  python3 bench/start_latency.py [--rounds 20] [--memory] [--with-docker] [--root R]
+
+Every round runs each case once, in the same order (A B C A B C ...), so drift hits all alike;
+one warm-up round is not counted. Each case is timed with time.perf_counter around the call
+(for commands: around subprocess.run, i.e. fork + exec + wait). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pytest_pods import Client  # noqa: E402
+from pytest_pods.engine import spawn as _spawn  # noqa: E402  (to find a fork server, if any)
+
+PODS = Path(sys.executable).parent / "pods"  # the console script itself, not the pyenv shim
+PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]  # RESULTS.md, Failures 2
+ANCHOR_DOCKER_MS = 244  # RESULTS.md 1: docker run --rm --network none bb true (median)
+ANCHOR_RUNC_MS = 17  # RESULTS.md 1: bare runc on the bundle, measured in the same pass
+# RESULTS.md 6, 20 idle containers (--network none): dockerd RSS + containerd RSS + 20 shims' PSS, KiB
+ANCHOR_MEM_KIB = {"dockerd (RSS)": 85_468, "containerd (RSS)": 43_580, "20 shims (PSS)": 59_738}
+
+
+def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def works(cmd: list[str]) -> bool:
+    try:
+        return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+# -- set-up ---------------------------------------------------------------------------------------
+def make_bundle(client: Client, bundle: Path) -> Path:
+    """An OCI bundle for runc from the image's rootfs, as the anchors' 02-bb-image.sh does."""
+    (lower,) = client.store.lower_dirs(client.images.get("busybox"))  # one layer
+    bundle.mkdir()
+    sh(["cp", "-a", str(lower), str(bundle / "rootfs")])
+    sh(["runc", "spec"], cwd=bundle)
+    cfg_path = bundle / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["process"]["args"] = ["true"]
+    cfg["process"]["terminal"] = False
+    cfg["root"]["readonly"] = True
+    cfg_path.write_text(json.dumps(cfg, indent=1))
+    return bundle
+
+
+def rootfs_tar(bundle: Path, work: Path) -> Path:
+    tar = work / "bb.tar"
+    if not tar.exists():
+        sh(["tar", "-C", str(bundle / "rootfs"), "-cf", str(tar), "."])
+    return tar
+
+
+def import_bb(tool: str, tar: Path) -> None:
+    sh([tool, "import", "-c", 'CMD ["/bin/sh"]', "-c", "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin", str(tar), "bb:latest"],
+       stdout=subprocess.DEVNULL)
+
+
+def start_dockerd(work: Path) -> subprocess.Popen:
+    """--with-docker: install docker.io + podman if needed, start dockerd as 01-start-daemons.sh does."""
+    if not (shutil.which("dockerd") and shutil.which("podman")):
+        sh(["apt-get", "install", "-y", "docker.io", "podman"], stdout=subprocess.DEVNULL)
+    Path("/var/lib/docker-anchor").mkdir(exist_ok=True)
+    log = open(work / "dockerd.log", "wb")
+    proc = subprocess.Popen(["dockerd", "--data-root", "/var/lib/docker-anchor"], stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=log, start_new_session=True)
+    for _ in range(60):
+        if works(["docker", "info"]):
+            return proc
+        time.sleep(0.5)
+    raise SystemExit(f"dockerd did not come up: see {work / 'dockerd.log'}")
+
+
+def stop_pid(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# -- timing ---------------------------------------------------------------------------------------
+def timed_cmd(cmd: list[str]):
+    def run() -> float:
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        dt = time.perf_counter() - t0
+        if p.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)}: exit {p.returncode}: {p.stderr.decode(errors='replace').strip()}")
+        return dt
+    return run
+
+
+def timed_api(client: Client):
+    def run() -> float:
+        t0 = time.perf_counter()
+        res = client.containers.run("busybox", ["true"], remove=True)
+        dt = time.perf_counter() - t0
+        if res.exit_code != 0:
+            raise SystemExit(f"Python API run: exit {res.exit_code}: {res.stderr!r}")
+        return dt
+    return run
+
+
+def runc_case(bundle: Path):
+    n = [0]
+
+    def run() -> float:
+        n[0] += 1  # a fresh container id each time (`runc run` deletes it when it exits)
+        return timed_cmd(["runc", "run", "--bundle", str(bundle), f"bench-{os.getpid()}-{n[0]}"])()
+    return run
+
+
+def latency(args, client: Client, root: Path, bundle: Path, work: Path, with_docker: bool) -> None:
+    cases: dict[str, object] = {
+        "pods Python API: containers.run(remove=True)": timed_api(client),
+        "pods CLI: pods run --rm --network none": timed_cmd([str(PODS), "--root", str(root), "run", "--rm",
+                                                              "--network", "none", "busybox", "true"]),
+        "bare runc run --bundle": runc_case(bundle),
+        "floor: python3 -c pass": timed_cmd([sys.executable, "-c", "pass"]),
+        "floor: python3 -c 'import pytest_pods.cli'": timed_cmd([sys.executable, "-c", "import pytest_pods.cli"]),
+    }
+    notes = []
+    if works(["docker", "info"]):
+        if not works(["docker", "image", "inspect", "bb"]):
+            import_bb("docker", rootfs_tar(bundle, work))
+            notes.append("imported bb:latest into docker from the same busybox rootfs")
+        cases["docker run --rm --network none bb true"] = timed_cmd(["docker", "run", "--rm", "--network", "none",
+                                                                     "bb", "true"])
+    elif with_docker:
+        raise SystemExit("--with-docker: docker does not work")
+    if shutil.which("podman"):
+        if not works(["podman", "image", "exists", "bb"]):
+            import_bb("podman", rootfs_tar(bundle, work))
+        podman = ["podman", "run", "--rm", "--network", "none", *PODMAN_ULIMITS, "bb", "true"]
+        if not works(podman):  # crun refuses this VM's hybrid cgroups (RESULTS.md, Failures 1)
+            podman[1:1] = ["--runtime", "runc"]
+        if works(podman):
+            cases[" ".join(podman).replace(" ".join(PODMAN_ULIMITS), "$U")] = timed_cmd(podman)
+        else:
+            notes.append("podman is installed but does not run a container: left out")
+
+    for run in cases.values():  # warm-up round, not counted
+        run()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(args.rounds):
+        for name, run in cases.items():
+            times[name].append(run() * 1000)
+
+    med = {name: statistics.median(t) for name, t in times.items()}
+    runc = med["bare runc run --bundle"]
+    print(f"\nStart-to-exit of `true` in busybox, {args.rounds} rounds interleaved (+1 warm-up), ms "
+          f"(perf_counter; commands timed around subprocess.run)\n")
+    w = max(len(n) for n in cases)
+    print(f"{'case':<{w}}  {'median':>7}  {'min-max':>13}  {'x runc':>6}")
+    for name, t in times.items():
+        print(f"{name:<{w}}  {med[name]:7.1f}  {min(t):6.1f}-{max(t):<6.1f}  {med[name] / runc:6.2f}")
+    for n in notes:
+        print(f"note: {n}")
+
+    api = med["pods Python API: containers.run(remove=True)"]
+    cli = med["pods CLI: pods run --rm --network none"]
+    docker_name = "docker run --rm --network none bb true"
+    print("\nAims")
+    print(f"  Python API within 1.5x of bare runc: {api:.1f} ms = {api / runc:.2f}x runc ({runc:.1f} ms): "
+          f"{'MET' if api <= 1.5 * runc else 'NOT MET'}")
+    if docker_name in med:
+        docker, source = med[docker_name], "measured in this run"
+    else:
+        docker, source = ANCHOR_DOCKER_MS, "docker absent: the anchor figure from RESULTS.md, another run"
+    print(f"  pods run --rm --network none at most a quarter of docker's: {cli:.1f} ms = {cli / docker:.2f}x docker "
+          f"({docker:.0f} ms, {source}): {'MET' if cli <= docker / 4 else 'NOT MET'}")
+    if docker_name not in med:
+        scaled = ANCHOR_DOCKER_MS / ANCHOR_RUNC_MS * runc
+        print(f"    (cross-check: docker scaled by the anchor's docker/runc ratio {ANCHOR_DOCKER_MS}/{ANCHOR_RUNC_MS} "
+              f"to this run's runc would be {scaled:.0f} ms; CLI = {cli / scaled:.2f}x that)")
+
+
+# -- memory ---------------------------------------------------------------------------------------
+def smaps_kib(pid: int) -> tuple[int, int]:
+    """(PSS, RSS) of one process in KiB, from /proc/PID/smaps_rollup."""
+    vals = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                vals[parts[0].rstrip(":")] = int(parts[1])
+    return vals["Pss"], vals["Rss"]
+
+
+def memory(client: Client, root: Path, n: int = 20) -> None:
+    containers = [client.containers.run("busybox", ["sleep", "3600"], detach=True) for _ in range(n)]
+    try:
+        time.sleep(2)
+        procs = []
+        for c in containers:
+            st = json.loads((root / "containers" / c.id / "state.json").read_text())
+            procs.append(("monitor " + c.short_id, st["monitor_pid"]))
+        fork_server = _spawn._server._proc
+        if fork_server is not None and fork_server.poll() is None:
+            procs.append(("fork server", fork_server.pid))
+        pss = rss = 0
+        for _, pid in procs:
+            p, r = smaps_kib(pid)
+            pss, rss = pss + p, rss + r
+        me_pss, me_rss = smaps_kib(os.getpid())
+        anchor = sum(ANCHOR_MEM_KIB.values())
+        print(f"\nMemory with {n} idle containers (busybox sleep 3600, detached, via the Python API)\n")
+        print(f"  ours: {len(procs)} processes ({n} monitors"
+              f"{' + fork server' if len(procs) > n else ', no fork server'})")
+        print(f"    PSS total {pss / 1024:6.1f} MB   per container {pss / n / 1024:5.2f} MB")
+        print(f"    RSS total {rss / 1024:6.1f} MB   per container {rss / n / 1024:5.2f} MB  (RSS counts shared pages "
+              "in every process)")
+        print(f"    not counted: this benchmark process (the monitors' parent, whose pages they share): "
+              f"PSS {me_pss / 1024:.1f} MB, RSS {me_rss / 1024:.1f} MB")
+        print(f"  anchor (RESULTS.md 6, docker, {n} idle containers, --network none):")
+        print("    " + " + ".join(f"{k} {v / 1024:.1f}" for k, v in ANCHOR_MEM_KIB.items())
+              + f" = {anchor / 1024:.1f} MB   per container {anchor / n / 1024:.2f} MB")
+        print(f"    (a shim alone: {ANCHOR_MEM_KIB['20 shims (PSS)'] / n / 1024:.2f} MB PSS, 13.3 MB RSS)")
+        print(f"  ours / anchor: {pss / anchor:.2f}")
+    finally:
+        for c in containers:
+            c.remove(force=True)
+
+
+# -- main -----------------------------------------------------------------------------------------
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=20, help="timed rounds per case (default 20)")
+    ap.add_argument("--memory", action="store_true", help="measure memory with 20 idle containers instead")
+    ap.add_argument("--root", help="engine root to use (default: a fresh one under /var/tmp, removed at the end)")
+    ap.add_argument("--with-docker", action="store_true",
+                    help="apt-get install docker.io podman if missing and start dockerd for this run")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root")
+    if not PODS.exists():
+        raise SystemExit(f"{PODS}: the pods console script is not installed for {sys.executable}")
+
+    work = Path(tempfile.mkdtemp(prefix="pods-bench-", dir="/var/tmp"))
+    root = Path(args.root) if args.root else work / "root"
+    dockerd = None
+    try:
+        sh([str(PODS), "--root", str(root), "bootstrap", "busybox"], stdout=subprocess.DEVNULL)
+        client = Client(root)
+        print(f"root {root}; python {sys.executable} {sys.version.split()[0]}; pods {PODS}")
+        if args.memory:
+            memory(client, root)
+        else:
+            if args.with_docker:
+                dockerd = start_dockerd(work)
+            latency(args, client, root, make_bundle(client, work / "bundle"), work, args.with_docker)
+    finally:
+        if dockerd is not None:
+            if works(["docker", "info"]):
+                subprocess.run(["docker", "rmi", "-f", "bb:latest"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stop_pid(dockerd)
+        subprocess.run([str(PODS), "--root", str(root), "system", "prune", "-f"], stdout=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)  # the default root lives in here; a --root given is kept
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The demo's fixtures, written on the Client API (the plugin's own fixtures come with issue 6).
+
+`make demo` runs these tests against real containers on the local engine: no Docker daemon.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_pods import Client, Container
+
+
+@pytest.fixture(scope="session")
+def client() -> Client:
+    """Scope: session. The local engine over the root `make demo` prepared (busybox, Debian)."""
+    return Client(os.environ.get("PODS_TEST_ROOT"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def web(client: Client) -> Iterator[tuple[Container, int]]:
+    """Scope: function. busybox httpd serving examples/site on 127.0.0.1, removed afterwards."""
+    port = free_port()
+    site = Path(__file__).parent / "site"
+    c = client.containers.run(
+        "busybox", ["httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", "/www"],
+        detach=True, network="host", volumes=[f"{site}:/www:ro"], memory="32m", read_only=True,
+    )
+    try:
+        yield c, port
+    finally:
+        c.remove(force=True)

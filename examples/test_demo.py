@@ -1,0 +1,47 @@
+"""A tour of the engine in a pytest run: services, exec, limits, a real Debian userland."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+from pytest_pods import Client, Container
+
+
+def test_http_service_in_a_container(web: tuple[Container, int]) -> None:
+    container, port = web
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=2).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    assert b"pytest-pods container" in body
+    assert container.exec(["sh", "-c", "ps | grep -c httpd"]).exit_code == 0
+
+
+def test_each_container_starts_fresh(client: Client) -> None:
+    first = client.containers.run("busybox", ["sh", "-c", "echo 1 > /state; cat /state"], remove=True)
+    second = client.containers.run("busybox", ["cat", "/state"], remove=True)
+    assert first.output == b"1\n"
+    assert second.exit_code == 1
+
+
+def test_memory_limit_is_enforced(client: Client) -> None:
+    c = client.containers.create("busybox", ["sh", "-c", 'x=$(head -c 100000000 /dev/zero | tr "\\0" a)'],
+                                 memory="32m")
+    try:
+        c.start()
+        assert c.wait(timeout=30) == 137
+        assert c.inspect()["State"]["OOMKilled"]
+    finally:
+        c.remove(force=True)
+
+
+def test_debian_userland(client: Client) -> None:
+    r = client.containers.run("debian:bookworm", ["bash", "-c", "source /etc/os-release; echo $VERSION_CODENAME"],
+                              remove=True)
+    assert r.output == b"bookworm\n"
