@@ -7,14 +7,22 @@ engine needs is here: mounts, namespaces, ``pivot_root``, ``openat2``, capabilit
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import fcntl
 import os
-import platform
 import socket
 import struct
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+def _load_libc() -> ctypes.CDLL:
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # not glibc: ask the slow way (find_library may run ldconfig)
+        from ctypes import util
+
+        return ctypes.CDLL(util.find_library("c"), use_errno=True)
+
+
+_libc = _load_libc()
 _libc.syscall.restype = ctypes.c_long
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
@@ -27,7 +35,7 @@ _SYSCALLS = {
     "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "openat2": 437},
     "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "openat2": 437},
 }
-_NR = _SYSCALLS.get(platform.machine(), _SYSCALLS["x86_64"])
+_NR = _SYSCALLS.get(os.uname().machine, _SYSCALLS["x86_64"])
 
 # clone/unshare flags
 CLONE_NEWNS = 0x00020000

@@ -14,10 +14,8 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import select
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -133,7 +131,7 @@ class Runtime:
         uid, gid, groups, home = lookup_user(spec.user if spec.user is not None else img_cfg.get("User"), lowers)
         stop_signal = parse_signal(spec.stop_signal or img_cfg.get("StopSignal") or "SIGTERM")
         caps = effective_caps(spec.cap_add, spec.cap_drop)
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()
         name = spec.name.removeprefix("/") if spec.name else self._random_name()
         if not NAME_RE.match(name):
             raise InvalidArgumentError(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
@@ -198,7 +196,8 @@ class Runtime:
 
     def _random_name(self) -> str:
         while True:
-            name = f"{secrets.choice(_ADJ)}_{secrets.choice(_NOUN)}_{secrets.token_hex(2)}"
+            r = os.urandom(4)
+            name = f"{_ADJ[r[0] % len(_ADJ)]}_{_NOUN[r[1] % len(_NOUN)]}_{r[2:].hex()}"
             if not (self.names / name).exists():
                 return name
 
@@ -206,7 +205,7 @@ class Runtime:
         (cdir / "hostname").write_text(hostname + "\n")
         hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         if network == "host":
-            hosts.append(f"127.0.1.1\t{socket.gethostname()}")
+            hosts.append(f"127.0.1.1\t{os.uname().nodename}")
         else:
             hosts.append(f"127.0.0.1\t{hostname}")
         (cdir / "hosts").write_text("\n".join(hosts) + "\n")

@@ -14,7 +14,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,7 @@ STATE = "state.json"
 def now_iso() -> str:
     """RFC 3339 with nanoseconds, as Docker prints times."""
     ns = time.time_ns()
-    dt = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 1_000_000_000:09d}Z"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
 
 
 @contextlib.contextmanager
