@@ -76,6 +76,7 @@ def import_bb(tool: str, tar: Path) -> None:
 def start_dockerd(work: Path) -> subprocess.Popen:
     """--with-docker: install docker.io + podman if needed, start dockerd as 01-start-daemons.sh does."""
     if not (shutil.which("dockerd") and shutil.which("podman")):
+        sh(["apt-get", "update"], stdout=subprocess.DEVNULL)
         sh(["apt-get", "install", "-y", "docker.io", "podman"], stdout=subprocess.DEVNULL)
     Path("/var/lib/docker-anchor").mkdir(exist_ok=True)
     log = open(work / "dockerd.log", "wb")
@@ -98,10 +99,10 @@ def stop_pid(proc: subprocess.Popen) -> None:
 
 
 # -- timing ---------------------------------------------------------------------------------------
-def timed_cmd(cmd: list[str]):
+def timed_cmd(cmd: list[str], env: dict[str, str] | None = None):
     def run() -> float:
         t0 = time.perf_counter()
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         dt = time.perf_counter() - t0
         if p.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)}: exit {p.returncode}: {p.stderr.decode(errors='replace').strip()}")
@@ -130,15 +131,22 @@ def runc_case(bundle: Path):
 
 
 def latency(args, client: Client, root: Path, bundle: Path, work: Path, with_docker: bool) -> None:
+    # Python subprocesses get a bytecode cache of their own (filled by the warm-up round), as an
+    # installed package has: in a dev tree being edited with PYTHONDONTWRITEBYTECODE set (as here)
+    # the .pyc go stale, and compiling the engine's modules costs ~14 ms on every run.
+    py_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    py_env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     cases: dict[str, object] = {
         "pods Python API: containers.run(remove=True)": timed_api(client),
         "pods CLI: pods run --rm --network none": timed_cmd([str(PODS), "--root", str(root), "run", "--rm",
-                                                              "--network", "none", "busybox", "true"]),
+                                                              "--network", "none", "busybox", "true"], py_env),
         "bare runc run --bundle": runc_case(bundle),
-        "floor: python3 -c pass": timed_cmd([sys.executable, "-c", "pass"]),
-        "floor: python3 -c 'import pytest_pods.cli'": timed_cmd([sys.executable, "-c", "import pytest_pods.cli"]),
+        "floor: python3 -c pass": timed_cmd([sys.executable, "-c", "pass"], py_env),
+        "floor: python3 -c 'import pytest_pods.cli'": timed_cmd([sys.executable, "-c", "import pytest_pods.cli"],
+                                                                 py_env),
     }
-    notes = []
+    notes = [f"Python subprocesses ran with PYTHONPYCACHEPREFIX={py_env['PYTHONPYCACHEPREFIX']} "
+             "(a fresh bytecode cache, filled by the warm-up)"]
     if works(["docker", "info"]):
         if not works(["docker", "image", "inspect", "bb"]):
             import_bb("docker", rootfs_tar(bundle, work))
@@ -189,53 +197,52 @@ def latency(args, client: Client, root: Path, bundle: Path, work: Path, with_doc
     print(f"  pods run --rm --network none at most a quarter of docker's: {cli:.1f} ms = {cli / docker:.2f}x docker "
           f"({docker:.0f} ms, {source}): {'MET' if cli <= docker / 4 else 'NOT MET'}")
     if docker_name not in med:
-        scaled = ANCHOR_DOCKER_MS / ANCHOR_RUNC_MS * runc
-        print(f"    (cross-check: docker scaled by the anchor's docker/runc ratio {ANCHOR_DOCKER_MS}/{ANCHOR_RUNC_MS} "
-              f"to this run's runc would be {scaled:.0f} ms; CLI = {cli / scaled:.2f}x that)")
+        print(f"    (for scale: bare runc took {runc:.1f} ms in this run, {ANCHOR_RUNC_MS} ms in the anchor's pass)")
 
 
 # -- memory ---------------------------------------------------------------------------------------
-def smaps_kib(pid: int) -> tuple[int, int]:
-    """(PSS, RSS) of one process in KiB, from /proc/PID/smaps_rollup."""
+def smaps_kib(pid: int) -> dict[str, int]:
+    """PSS, RSS and USS (private pages) of one process in KiB, from /proc/PID/smaps_rollup."""
     vals = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
             parts = line.split()
             if len(parts) == 3 and parts[2] == "kB":
                 vals[parts[0].rstrip(":")] = int(parts[1])
-    return vals["Pss"], vals["Rss"]
+    return {"PSS": vals["Pss"], "RSS": vals["Rss"], "USS": vals["Private_Clean"] + vals["Private_Dirty"]}
+
+
+def mib(kib: int) -> float:
+    return kib / 1024
 
 
 def memory(client: Client, root: Path, n: int = 20) -> None:
     containers = [client.containers.run("busybox", ["sleep", "3600"], detach=True) for _ in range(n)]
     try:
         time.sleep(2)
-        procs = []
-        for c in containers:
-            st = json.loads((root / "containers" / c.id / "state.json").read_text())
-            procs.append(("monitor " + c.short_id, st["monitor_pid"]))
+        pids = [json.loads((root / "containers" / c.id / "state.json").read_text())["monitor_pid"]
+                for c in containers]
         fork_server = _spawn._server._proc
         if fork_server is not None and fork_server.poll() is None:
-            procs.append(("fork server", fork_server.pid))
-        pss = rss = 0
-        for _, pid in procs:
-            p, r = smaps_kib(pid)
-            pss, rss = pss + p, rss + r
-        me_pss, me_rss = smaps_kib(os.getpid())
+            pids.append(fork_server.pid)
+        total = {"PSS": 0, "RSS": 0, "USS": 0}
+        for pid in pids:
+            for k, v in smaps_kib(pid).items():
+                total[k] += v
+        me = smaps_kib(os.getpid())
         anchor = sum(ANCHOR_MEM_KIB.values())
-        print(f"\nMemory with {n} idle containers (busybox sleep 3600, detached, via the Python API)\n")
-        print(f"  ours: {len(procs)} processes ({n} monitors"
-              f"{' + fork server' if len(procs) > n else ', no fork server'})")
-        print(f"    PSS total {pss / 1024:6.1f} MB   per container {pss / n / 1024:5.2f} MB")
-        print(f"    RSS total {rss / 1024:6.1f} MB   per container {rss / n / 1024:5.2f} MB  (RSS counts shared pages "
-              "in every process)")
+        print(f"\nMemory with {n} idle containers (busybox sleep 3600, detached, via the Python API), MiB\n")
+        print(f"  ours: {len(pids)} processes ({n} monitors"
+              f"{' + fork server' if len(pids) > n else ', no fork server'}); no daemon")
+        for k, why in (("PSS", ""), ("USS", "  (private pages only)"), ("RSS", "  (shared pages counted in each)")):
+            print(f"    {k} total {mib(total[k]):6.1f}   per container {mib(total[k]) / n:5.2f}{why}")
         print(f"    not counted: this benchmark process (the monitors' parent, whose pages they share): "
-              f"PSS {me_pss / 1024:.1f} MB, RSS {me_rss / 1024:.1f} MB")
-        print(f"  anchor (RESULTS.md 6, docker, {n} idle containers, --network none):")
-        print("    " + " + ".join(f"{k} {v / 1024:.1f}" for k, v in ANCHOR_MEM_KIB.items())
-              + f" = {anchor / 1024:.1f} MB   per container {anchor / n / 1024:.2f} MB")
-        print(f"    (a shim alone: {ANCHOR_MEM_KIB['20 shims (PSS)'] / n / 1024:.2f} MB PSS, 13.3 MB RSS)")
-        print(f"  ours / anchor: {pss / anchor:.2f}")
+              f"PSS {mib(me['PSS']):.1f}, RSS {mib(me['RSS']):.1f}")
+        print(f"  anchor (RESULTS.md 6: docker, {n} idle containers, --network none):")
+        print("    " + " + ".join(f"{k} {mib(v):.1f}" for k, v in ANCHOR_MEM_KIB.items())
+              + f" = {mib(anchor):.1f}   per container {mib(anchor) / n:.2f}")
+        print(f"    (one shim alone: {mib(ANCHOR_MEM_KIB['20 shims (PSS)']) / n:.2f} PSS, 13.0 RSS)")
+        print(f"  ours / anchor (PSS): {total['PSS'] / anchor:.2f}")
     finally:
         for c in containers:
             c.remove(force=True)
@@ -265,16 +272,15 @@ def main() -> None:
         if args.memory:
             memory(client, root)
         else:
-            if args.with_docker:
+            if args.with_docker and not works(["docker", "info"]):
                 dockerd = start_dockerd(work)
             latency(args, client, root, make_bundle(client, work / "bundle"), work, args.with_docker)
     finally:
         if dockerd is not None:
-            if works(["docker", "info"]):
-                subprocess.run(["docker", "rmi", "-f", "bb:latest"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            stop_pid(dockerd)
-        subprocess.run([str(PODS), "--root", str(root), "system", "prune", "-f"], stdout=subprocess.DEVNULL)
-        shutil.rmtree(work, ignore_errors=True)  # the default root lives in here; a --root given is kept
+            stop_pid(dockerd)  # containerd is its child: dockerd stops it
+        if not args.root:  # a --root given is the caller's: left as it is (our containers are gone)
+            subprocess.run([str(PODS), "--root", str(root), "system", "prune", "-f"], stdout=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)  # bundle, tar, bytecode cache and the default root
 
 
 if __name__ == "__main__":

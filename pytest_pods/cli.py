@@ -21,16 +21,22 @@ from typing import Any, NoReturn
 from .client import Client, container_inspect, image_inspect
 from .engine.reference import parse_reference
 from .engine.spec import Bind, parse_bytes, parse_signal
-from .errors import ContainerNotFoundError, ContainerStartError, ImageNotFoundError, PodsError
+from .errors import (
+    ContainerNotFoundError,
+    ContainerStartError,
+    ImageNotFoundError,
+    InvalidArgumentError,
+    PodsError,
+)
 
 ENGINE_ERROR = 125
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error exits 125 with one line, as docker does."""
+    """argparse, but a usage error exits 125 (as docker does) with one line naming the problem."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"pods: {message}\nSee 'pods {self.prog.split(' ', 1)[-1]} --help'.\n")
+        sys.stderr.write(f"{self.prog}: {message}. See '{self.prog} --help'.\n")
         sys.exit(ENGINE_ERROR)
 
 
@@ -335,7 +341,7 @@ def _inspect(client: Client, args: argparse.Namespace) -> int:
             try:
                 doc = image_inspect(client.images.get(name))
                 doc.pop("_Names", None)
-            except ImageNotFoundError:
+            except (ImageNotFoundError, InvalidArgumentError):
                 pass
         if doc is None:
             print(f"Error: No such object: {name}", file=sys.stderr)
@@ -470,7 +476,9 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
             if not args.force:
                 print("WARNING! This will remove all stopped containers and unused blobs. Use -f to do so.", file=sys.stderr)
                 return 1
-            for line in client.reap() + client.prune():
+            # not client.reap(): prune is about this root's stopped containers and unused blobs,
+            # and reap() also destroys the cgroups of other roots' running containers
+            for line in client.prune():
                 print(line)
         elif args.action == "reap":
             for line in client.reap():

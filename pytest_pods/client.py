@@ -104,7 +104,9 @@ class Images:
         return self._store.tag(source, target)
 
     def remove(self, name: str, *, force: bool = False) -> list[str]:
-        return self._store.remove_image(name, in_use=self._c.runtime.in_use_images(), force=force)
+        rt = self._c.runtime
+        return self._store.remove_image(name, in_use=rt.in_use_images(), force=force,
+                                        in_use_snapshots=rt.in_use_snapshots())
 
     def save(self, names: Sequence[str], out: str | os.PathLike[str], format: str = "docker-archive") -> None:
         from .engine import archive

@@ -787,7 +787,8 @@ def remove_empty_parents(*, root: str = DEFAULT_ROOT, parent: str = DEFAULT_PARE
     if cgroup_version(root) == 2:
         tops = [os.path.join(root, parent)]
     else:
-        tops = [os.path.join(mnt, parent) for mnt in dict.fromkeys(v1_hierarchies(root).values())]
+        # every hierarchy, not only ours: runc running one of our bundles makes the parent in all
+        tops = [os.path.join(root, d, parent) for d in sorted(os.listdir(root))]
     for top in tops:
         try:
             os.rmdir(top)

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import zlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -66,18 +67,18 @@ def add_layer_from_tar(store: Store, src: Path) -> dict[str, Any]:
     with _open_maybe_gzip(src) as f:
         try:
             digest, size = store.put_file(f)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
             raise LayerError(f"import {src}: not a readable tar archive: {exc}") from exc
     blob = store.blob_path(digest)
     existed_snapshot = store.snapshot_path(digest).exists()
     try:
         store.ensure_snapshot(digest, digest)
-    except LayerError:
+    except LayerError as exc:
         if not existed_snapshot:
             with contextlib.suppress(FileNotFoundError):
                 if not any(digest in i.diff_ids for i in store.images()):
                     blob.unlink()
-        raise
+        raise type(exc)(f"import {src}: {exc}") from exc  # name the file the user gave
     return {"mediaType": MEDIA_OCI_LAYER, "digest": digest, "size": size}
 
 

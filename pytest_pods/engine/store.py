@@ -321,7 +321,11 @@ class Store:
         return sorted(out, key=lambda i: -i.created_in_store)
 
     def get_image(self, name: str) -> Image:
-        """Find by reference (``busybox``, ``busybox:1``), image ID, short ID or manifest digest."""
+        """Find by reference (``busybox``, ``busybox:1``), image ID, short ID or manifest digest.
+
+        :raises ImageNotFoundError: nothing in the store has that name
+        :raises InvalidArgumentError: ``name`` is not a valid reference (``bad::ref``)
+        """
         images = self.images()
         candidates: list[Image] = []
         plain = name.removeprefix("sha256:")
@@ -333,10 +337,7 @@ class Store:
                 return candidates[0]
             if len({i.id for i in candidates}) > 1:
                 raise InvalidArgumentError(f"image ID {name!r} is ambiguous: give more of it")
-        try:
-            ref = parse_reference(name)
-        except InvalidArgumentError:
-            raise ImageNotFoundError(f"No such image: {name}") from None
+        ref = parse_reference(name)  # a malformed name is an error of its own, as docker says
         full = str(ref)
         for i in images:
             if full in i.tags:
@@ -370,11 +371,13 @@ class Store:
             self._write_index(entries)
         return image, empty
 
-    def remove_image(self, name: str, *, in_use: set[str] = frozenset(), force: bool = False) -> list[str]:
+    def remove_image(self, name: str, *, in_use: set[str] = frozenset(), force: bool = False,
+                     in_use_snapshots: set[str] = frozenset()) -> list[str]:
         """``rmi``: untag, and delete the image when no name is left. Returns what was done.
 
         ``in_use`` are image IDs containers still use; removing one of those needs ``force``,
-        and even then its snapshots stay until the containers are gone (``gc`` knows them).
+        and even then the snapshots in ``in_use_snapshots`` (diff_ids containers stack on) stay
+        until the containers are gone and a later ``gc`` finds them unused.
         """
         image = self.get_image(name)
         by_id = name.removeprefix("sha256:") and image.id.removeprefix("sha256:").startswith(name.removeprefix("sha256:"))
@@ -400,7 +403,7 @@ class Store:
         if empty:
             done.append(f"Deleted: {image.id}")
             own = {image.manifest_digest, image.id, *image.diff_ids, *(layer["digest"] for layer in image.layers)}
-            self.gc(candidates={digest_hex(d) for d in own})
+            self.gc(candidates={digest_hex(d) for d in own}, in_use_snapshots=in_use_snapshots)
         return done
 
     # -- snapshots -------------------------------------------------------------------------
