@@ -66,7 +66,9 @@ class Client:
             if st["status"] not in ("running", "starting"):
                 self.runtime.remove(st["id"])
                 done.append(f"Deleted container: {st['id']}")
-        self.store.gc(in_use_snapshots=self.runtime.in_use_snapshots(), grace=0)
+        # snapshots nothing stacks on go now; unreferenced blobs only when older than the grace
+        # period, as a concurrent import or load writes blobs before it records its image
+        self.store.gc(in_use_snapshots=self.runtime.in_use_snapshots())
         return done
 
 

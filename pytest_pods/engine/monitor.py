@@ -88,7 +88,7 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
         attach = {"stdout": fds[1], "stderr": fds[2]}
     stdin_fd = fds[3] if p.get("stdin") else None
     cdir = Path(p["dir"])
-    cg = open_cgroup(p["id"], Limits(**p["limits"]))
+    cg = open_cgroup(p["id"], Limits(**p["limits"]), parent=p["cgroup_parent"])
     try:
         cg.create()
     except Exception as exc:
@@ -253,7 +253,7 @@ def exec_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
     """Run a process in a running container; report ``{"exited": code}`` or an error on fds[0]."""
     status_fd, stdio = fds[0], (fds[1], fds[2], fds[3])
     err_r, err_w = os.pipe()
-    cg = open_cgroup(p["id"], Limits())
+    cg = open_cgroup(p["id"], Limits(), parent=p["cgroup_parent"])
     child = os.fork()
     if child == 0:
         os.close(err_r)

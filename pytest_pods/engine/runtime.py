@@ -11,6 +11,7 @@ so a crash cannot leak a mount on the host.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -66,9 +67,15 @@ class Runtime:
         self.dir = store.containers
         self.names = self.dir / ".names"
         self.names.mkdir(exist_ok=True)
+        # One cgroup parent per root: the reaper of one root must never touch another's groups.
+        digest = hashlib.sha256(os.fsencode(os.path.realpath(store.root))).hexdigest()[:10]
+        self.cgroup_parent = f"pytest-pods-{digest}"
         empty = store.snapshots / ".empty"
         empty.mkdir(exist_ok=True)
         self._empty_lower = empty
+
+    def _cgroup(self, cid: str) -> Any:
+        return open_cgroup(cid, parent=self.cgroup_parent)
 
     # -- lookup ----------------------------------------------------------------------------
     def _ids(self) -> list[str]:
@@ -163,7 +170,7 @@ class Runtime:
             config = build_config(
                 args=args, env=env, cwd=spec.workdir or img_cfg.get("WorkingDir") or "/",
                 uid=uid, gid=gid, additional_gids=groups, hostname=hostname, spec=spec,
-                cgroups_path=f"/pytest-pods/{cid}", etc_files=etc, caps=caps,
+                cgroups_path=f"/{self.cgroup_parent}/{cid}", etc_files=etc, caps=caps,
                 annotations={LABEL_ENGINE: "pytest-pods"},
             )
             (cdir / "config.json").write_text(json.dumps(config, indent=1))
@@ -243,7 +250,7 @@ class Runtime:
             "id": cid, "dir": str(cdir), "config": str(cdir / "config.json"), "rootfs": str(cdir / "rootfs"),
             "overlay": st["overlay"], "limits": st["limits"], "auto_remove": st["auto_remove"],
             "init": st["init"], "attach": attach is not None, "stdin": stdin is not None,
-            "name_link": str(self.names / st["name"]),
+            "name_link": str(self.names / st["name"]), "cgroup_parent": self.cgroup_parent,
         }
         try:
             spawn("monitor", payload, fds, detach=True)
@@ -257,7 +264,10 @@ class Runtime:
         msg = handle._next()
         if msg is None:
             handle.close()
-            update_state(cdir, lambda s: s.update(status="created"))
+            if st["auto_remove"]:
+                self._remove_dir(cid)
+            else:
+                update_state(cdir, lambda s: s.update(status="created"))
             raise ContainerStartError(f"start container {cid[:12]}: the monitor exited before starting it")
         if "error" in msg:
             handle.close()
@@ -299,7 +309,7 @@ class Runtime:
             return
         if num == signal.SIGKILL:
             with contextlib.suppress(Exception):
-                open_cgroup(cid).kill(signal.SIGKILL)
+                self._cgroup(cid).kill(signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(st["pid"], num)
 
@@ -317,7 +327,7 @@ class Runtime:
         if _wait_process(st.get("monitor_pid"), st.get("monitor_start"), deadline):
             return
         with contextlib.suppress(Exception):
-            open_cgroup(cid).kill(signal.SIGKILL)
+            self._cgroup(cid).kill(signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(st["pid"], signal.SIGKILL)
         if not _wait_process(st.get("monitor_pid"), st.get("monitor_start"), time.monotonic() + 10):
@@ -362,7 +372,8 @@ class Runtime:
         else:
             fds = [status_w, *stdio]
         try:
-            spawn("exec", {"id": cid, "pid": st["pid"], "process": proc}, fds, detach=False)
+            spawn("exec", {"id": cid, "pid": st["pid"], "process": proc, "cgroup_parent": self.cgroup_parent},
+                  fds, detach=False)
         finally:
             os.close(status_w)
             if stdio is None:
@@ -448,7 +459,7 @@ class Runtime:
         except (OSError, ValueError, KeyError):
             name = None
         with contextlib.suppress(Exception):
-            open_cgroup(cid).destroy()
+            self._cgroup(cid).destroy()
         remove_container_dir(cdir, str(self.names / name) if name else None)
 
     def list(self, *, all: bool = False) -> list[dict[str, Any]]:
@@ -464,7 +475,7 @@ class Runtime:
 
     def stats(self, ref: str) -> dict[str, Any]:
         cid = self.resolve(ref)
-        s = open_cgroup(cid).stats()
+        s = self._cgroup(cid).stats()
         return {"memory_usage": s.memory_usage, "memory_limit": s.memory_limit, "pids": s.pids_current,
                 "pids_limit": s.pids_limit, "cpu_usage_ns": s.cpu_usage_ns}
 
@@ -486,7 +497,7 @@ class Runtime:
                 if st["status"] == "starting" and time.time() - (cdir / "state.json").stat().st_mtime < 30:
                     continue  # a start in progress in another process
                 with contextlib.suppress(Exception):
-                    open_cgroup(cid).destroy()
+                    self._cgroup(cid).destroy()
                 if st.get("auto_remove"):
                     self._remove_dir(cid)
                     done.append(f"removed container {cid[:12]} (its monitor was killed)")
@@ -496,18 +507,18 @@ class Runtime:
                                                           finished_at=now_iso()))
                     done.append(f"stopped container {cid[:12]} (its monitor was killed)")
         live = set(self._ids())
-        for name in list_cgroups():
+        for name in list_cgroups(parent=self.cgroup_parent):
             if name not in live:
                 with contextlib.suppress(Exception):
-                    open_cgroup(name).destroy()
+                    self._cgroup(name).destroy()
                     done.append(f"removed cgroup {name[:12]}")
             else:
                 st = read_state(self.dir / name)
                 if st["status"] != "running" and st["status"] != "starting":
                     with contextlib.suppress(Exception):
-                        open_cgroup(name).destroy()
+                        self._cgroup(name).destroy()
                         done.append(f"removed cgroup {name[:12]}")
-        remove_empty_parents()
+        remove_empty_parents(parent=self.cgroup_parent)
         for link in self.names.iterdir():
             with contextlib.suppress(OSError):
                 if not (self.dir / os.readlink(link) / "state.json").exists():

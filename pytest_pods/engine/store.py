@@ -355,7 +355,11 @@ class Store:
         return self.add_image(self.read_blob(image.manifest_digest), [str(ref)], media)
 
     def untag(self, name: str) -> tuple[Image, bool]:
-        """Remove one name; returns (image, whether the image now has no name at all)."""
+        """Remove one name; returns (image, whether the image now has no name at all).
+
+        An image left without a name leaves the index in the same locked write (as ``docker
+        rmi`` deletes it), so that ``gc`` no longer counts its blobs as used.
+        """
         image = self.get_image(name)
         ref_name: str | None = None
         with contextlib.suppress(InvalidArgumentError):
@@ -368,6 +372,8 @@ class Store:
             else:
                 entry.names.clear()  # removed by ID: every name goes
             empty = not entry.names
+            if empty:
+                entries.remove(entry)
             self._write_index(entries)
         return image, empty
 

@@ -279,7 +279,7 @@ def _leftovers(client: Client) -> dict[str, list[str]]:
                     procs.append(pid)
             except OSError:
                 pass
-    return {"mounts": mounts, "cgroups": list_cgroups(), "state": state, "procs": procs}
+    return {"mounts": mounts, "cgroups": list_cgroups(parent=client.runtime.cgroup_parent), "state": state, "procs": procs}
 
 
 def test_fifty_containers_in_a_loop_leave_nothing_behind(client: Client) -> None:
@@ -315,9 +315,9 @@ def test_reap_releases_what_a_killed_monitor_left(client: Client, name: str) -> 
     st = c.state
     os.kill(st["monitor_pid"], 9)
     time.sleep(0.2)
-    assert c.id in list_cgroups()
+    assert c.id in list_cgroups(parent=client.runtime.cgroup_parent)
     client.reap()
-    assert c.id not in list_cgroups()
+    assert c.id not in list_cgroups(parent=client.runtime.cgroup_parent)
     assert c.status == "exited"
     assert not Path(f"/proc/{st['pid']}").exists() or "sleep" not in Path(f"/proc/{st['pid']}/cmdline").read_text()
     c.remove()
