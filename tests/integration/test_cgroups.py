@@ -49,6 +49,14 @@ def _uid() -> str:
     return "test-" + uuid.uuid4().hex
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _remove_shared_parent() -> Iterator[None]:
+    """The tests share the default ``pytest-pods`` parent: remove it once they are all done."""
+    yield
+    if os.geteuid() == 0:
+        cgroups.remove_empty_parents()
+
+
 @pytest.fixture
 def make_group() -> Iterator[MakeGroup]:
     """Factory for real groups under a per-test parent; every group is destroyed afterwards."""
@@ -62,6 +70,7 @@ def make_group() -> Iterator[MakeGroup]:
     yield make
     for group in made:
         group.destroy()
+    cgroups.remove_empty_parents()  # the shared default parent, once no test group is left
 
 
 def _child(code: str) -> subprocess.Popen[str]:

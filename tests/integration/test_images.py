@@ -264,6 +264,7 @@ def private_root() -> Iterator[Path]:
         c = Client(root)
         for st in c.runtime.list(all=True):
             c.runtime.remove(st["id"], force=True)
+        c.reap()  # and this root's cgroup parent
         shutil.rmtree(root, ignore_errors=True)
 
 
