@@ -50,6 +50,25 @@ class Client:
         self.runtime = Runtime(self.store)
         self.images = Images(self)
         self.containers = Containers(self)
+        self._reap_if_due()
+
+    REAP_INTERVAL = 60.0
+
+    def _reap_if_due(self) -> None:
+        """The engine reaps at start, at most once a minute per root: one stat when not due."""
+        import time
+
+        marker = self.store.root / ".last-reap"
+        try:
+            if time.time() - marker.stat().st_mtime < self.REAP_INTERVAL:
+                return
+        except FileNotFoundError:
+            pass
+        marker.touch()
+        try:
+            self.runtime.reap()
+        except OSError:
+            pass  # best effort at start; `pods system reap` reports what fails
 
     @property
     def root(self) -> Path:
