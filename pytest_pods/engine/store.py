@@ -326,24 +326,28 @@ class Store:
         :raises ImageNotFoundError: nothing in the store has that name
         :raises InvalidArgumentError: ``name`` is not a valid reference (``bad::ref``)
         """
-        images = self.images()
-        candidates: list[Image] = []
+        entries = self._read_index()  # names are in the index: read no blob until one matches
         plain = name.removeprefix("sha256:")
         if plain and all(c in "0123456789abcdef" for c in plain) and len(plain) >= 4:
-            candidates = [i for i in images if digest_hex(i.id).startswith(plain)]
-            if not candidates and len(plain) == 64:
-                candidates = [i for i in images if i.manifest_digest == f"sha256:{plain}"]
-            if len({i.id for i in candidates}) == 1:
-                return candidates[0]
-            if len({i.id for i in candidates}) > 1:
+            by_id: dict[str, _IndexEntry] = {}
+            for e in entries:
+                config = self._config_of(e)
+                if config and digest_hex(config).startswith(plain):
+                    by_id.setdefault(config, e)
+            if not by_id and len(plain) == 64:
+                by_id = {e.digest: e for e in entries if e.digest == f"sha256:{plain}"}
+            if len(by_id) == 1:
+                return self._image_from_entry(next(iter(by_id.values())))
+            if len(by_id) > 1:
                 raise InvalidArgumentError(f"image ID {name!r} is ambiguous: give more of it")
         ref = parse_reference(name)  # a malformed name is an error of its own, as docker says
         full = str(ref)
-        for i in images:
-            if full in i.tags:
-                return i
-            if ref.digest and i.manifest_digest == ref.digest:
-                return i
+        for e in entries:
+            if full in e.names or (ref.digest and e.digest == ref.digest):
+                try:
+                    return self._image_from_entry(e)
+                except StoreError:
+                    break  # removed by a concurrent rmi between our reads
         raise ImageNotFoundError(f"No such image: {name}")
 
     def tag(self, source: str, target: str) -> Image:
