@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 from .client import Client, container_inspect, image_inspect
@@ -41,6 +40,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _ago(iso: str) -> str:
+    from datetime import datetime, timezone
+
     try:
         t = datetime.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
     except ValueError:

@@ -16,7 +16,6 @@ import errno
 import json
 import os
 import select
-import shutil
 import signal
 from pathlib import Path
 from typing import Any, NoReturn
@@ -24,6 +23,7 @@ from typing import Any, NoReturn
 from . import init, linux
 from .cgroups import Limits, open_cgroup
 from .spawn import job
+from .files import remove_tree
 from .state import now_iso, update_state
 
 
@@ -245,7 +245,7 @@ def remove_container_dir(cdir: Path, name_link: str | None) -> None:
         os.rename(cdir, tmp)
     except OSError:
         tmp = cdir
-    shutil.rmtree(tmp, ignore_errors=True)
+    remove_tree(tmp)
 
 
 @job("exec")

@@ -11,13 +11,13 @@ so a crash cannot leak a mount on the host.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
 import select
 import signal
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from ..errors import (
     PodsError,
 )
 from . import linux
+from .files import remove_tree
 from .cgroups import list_cgroups, open_cgroup, remove_empty_parents
 from .spawn import spawn
 from .spec import (
@@ -68,8 +69,7 @@ class Runtime:
         self.names = self.dir / ".names"
         self.names.mkdir(exist_ok=True)
         # One cgroup parent per root: the reaper of one root must never touch another's groups.
-        digest = hashlib.sha256(os.fsencode(os.path.realpath(store.root))).hexdigest()[:10]
-        self.cgroup_parent = f"pytest-pods-{digest}"
+        self.cgroup_parent = f"pytest-pods-{zlib.crc32(os.fsencode(os.path.realpath(store.root))):08x}"
         empty = store.snapshots / ".empty"
         empty.mkdir(exist_ok=True)
         self._empty_lower = empty
@@ -622,6 +622,4 @@ def _parse_log(raw: bytes) -> tuple[str, str, bytes]:
 
 
 def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
+    remove_tree(path)

@@ -14,17 +14,17 @@ to init, so that it outlives the caller (monitors); otherwise it stays the calle
 
 from __future__ import annotations
 
-import array
 import json
 import os
-import socket
-import subprocess
 import sys
-import threading
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import linux
+
+if TYPE_CHECKING:
+    import socket
+    import subprocess
 
 Job = Callable[[dict[str, Any], list[int]], NoReturn]
 JOBS: dict[str, Job] = {}
@@ -107,11 +107,16 @@ class ForkServer:
     """A single-threaded helper process that forks jobs for a threaded caller."""
 
     def __init__(self) -> None:
+        import threading
+
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     def _ensure(self) -> socket.socket:
+        import socket
+        import subprocess
+
         if self._sock is not None and self._proc is not None and self._proc.poll() is None:
             return self._sock
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -127,6 +132,9 @@ class ForkServer:
         return ours
 
     def run(self, name: str, payload: dict[str, Any], fds: list[int], detach: bool) -> None:
+        import array
+        import socket
+
         data = json.dumps({"job": name, "payload": payload, "detach": detach}).encode()
         with self._lock:
             sock = self._ensure()
@@ -145,7 +153,7 @@ class ForkServer:
                 self._proc = None
 
 
-_server = ForkServer()
+_server: ForkServer | None = None  # made on first use: the CLI, single-threaded, never needs it
 
 
 def spawn(name: str, payload: dict[str, Any], fds: list[int], *, detach: bool) -> None:
@@ -156,6 +164,9 @@ def spawn(name: str, payload: dict[str, Any], fds: list[int], *, detach: bool) -
         if pid:
             _reap_later(pid)
     else:
+        global _server
+        if _server is None:
+            _server = ForkServer()
         _server.run(name, payload, fds, detach)
 
 
@@ -179,7 +190,9 @@ _children: list[int] = []
 
 def _serve(fd: int) -> None:
     """The fork server's loop: one request, one fork, one reply; exit when the caller goes."""
+    import array
     import signal
+    import socket
 
     _load_jobs()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps our direct children

@@ -19,21 +19,24 @@ one store safely.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .files import mkstemp, remove_tree
 from .locks import FileLock
 
 from ..errors import ConflictError, ImageNotFoundError, InvalidArgumentError, StoreError
 from .reference import Reference, parse_reference
+
+try:  # the small builtin sha256 imports in a millisecond; hashlib (OpenSSL) in several
+    from _sha256 import sha256 as _sha256
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import sha256 as _sha256
 
 MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -62,7 +65,7 @@ def default_root() -> Path:
 
 
 def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + _sha256(data).hexdigest()
 
 
 def digest_hex(digest: str) -> str:
@@ -89,7 +92,7 @@ def fsync_dir(path: Path) -> None:
 def atomic_write(path: Path, data: bytes, *, tmp_dir: Path | None = None, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` all-or-nothing: temp file in the same fs, fsync, rename."""
     tmp_dir = tmp_dir or path.parent
-    fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=f".{path.name}.")
+    fd, tmp = mkstemp(tmp_dir, f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -225,7 +228,8 @@ class Store:
 
     def put_file(self, src: IO[bytes], expected: str | None = None) -> tuple[str, int]:
         with self.blob_writer(expected) as w:
-            shutil.copyfileobj(src, w, 1 << 20)
+            while chunk := src.read(1 << 20):
+                w.write(chunk)
         return w.digest, w.size
 
     # -- index -----------------------------------------------------------------------------
@@ -471,7 +475,7 @@ class Store:
                 if p.name in keep_snaps or p.name.startswith("."):
                     continue
                 if p.name in candidates or p.stat().st_mtime < cutoff or grace == 0:
-                    shutil.rmtree(p, ignore_errors=True)
+                    remove_tree(p)
                     removed += 1
         return removed
 
@@ -482,8 +486,10 @@ class _BlobWriter:
     def __init__(self, store: Store, expected: str | None) -> None:
         self._store = store
         self._expected = expected
-        fd, self._tmp = tempfile.mkstemp(dir=store.tmp, prefix="blob-")
+        fd, self._tmp = mkstemp(store.tmp, "blob-")
         self._file = os.fdopen(fd, "wb")
+        import hashlib  # OpenSSL's sha256, fastest for layers; only where blobs are written
+
         self._hash = hashlib.sha256()
         self.size = 0
         self.digest = ""
