@@ -20,9 +20,8 @@ from __future__ import annotations
 import os
 import signal as _signal
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .engine.runtime import ExecResult, Runtime
 from .engine.spec import Bind, ContainerSpec, parse_bytes
@@ -32,8 +31,7 @@ from .errors import ContainerStartError
 __all__ = ["Client", "Container", "RunResult", "ExecResult"]
 
 
-@dataclass(frozen=True)
-class RunResult:
+class RunResult(NamedTuple):
     """What a foreground ``run`` returns: the exit code and what the process printed."""
 
     exit_code: int

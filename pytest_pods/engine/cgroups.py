@@ -19,8 +19,7 @@ import re
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pytest_pods.errors import CgroupError
 
@@ -61,8 +60,7 @@ class CgroupBusyError(CgroupError, TimeoutError):
     """Processes were still in a group when ``destroy`` gave up waiting for them."""
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """Resource limits, spelled and defaulted as ``docker run`` flags are.
 
     ``None`` leaves the kernel's default. ``memory_swap`` is memory plus swap (``--memory-swap``):
@@ -119,8 +117,7 @@ class Limits:
         return wanted
 
 
-@dataclass(frozen=True)
-class CgroupStats:
+class CgroupStats(NamedTuple):
     """A snapshot of a group's accounting; ``None`` where unlimited or not reported by the kernel."""
 
     memory_usage: int
@@ -300,8 +297,7 @@ def _unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
-@dataclass(frozen=True)
-class _Mount:
+class _Mount(NamedTuple):
     mountpoint: str
     fstype: str
     super_options: tuple[str, ...]

@@ -7,8 +7,9 @@ single path component lives under ``library/``.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import re
-from dataclasses import dataclass
 
 from ..errors import InvalidArgumentError
 
@@ -25,8 +26,7 @@ _DOMAIN = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     """A fully normalized reference: ``domain``, ``path``, and a ``tag`` and/or ``digest``."""
 
     domain: str

@@ -19,9 +19,8 @@ import signal
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, IO, NamedTuple
 
 from ..errors import (
     ConflictError,
@@ -53,8 +52,7 @@ _NOUN = ("curie", "dijkstra", "hopper", "knuth", "lovelace", "noether", "ritchie
 LABEL_ENGINE = "io.pytest-pods.engine"
 
 
-@dataclass(frozen=True)
-class ExecResult:
+class ExecResult(NamedTuple):
     exit_code: int
     output: bytes = b""
     stderr: bytes = b""

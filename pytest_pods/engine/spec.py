@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import resource
 import signal
+from types import MappingProxyType
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InvalidArgumentError
 
@@ -90,8 +90,7 @@ def parse_signal(value: str | int) -> int:
         raise InvalidArgumentError(f"invalid signal: {value}") from None
 
 
-@dataclass(frozen=True)
-class Bind:
+class Bind(NamedTuple):
     """A bind mount from the host into the container (``-v HOST:CTR[:ro]``)."""
 
     source: str
@@ -118,15 +117,14 @@ class Bind:
         return cls(os.path.abspath(parts[0]), os.path.normpath(parts[1]), ro)
 
 
-@dataclass(frozen=True)
-class ContainerSpec:
+class ContainerSpec(NamedTuple):
     """Everything a user can ask of a container at create time; image config fills the rest."""
 
     image: str
     command: Sequence[str] | None = None
     entrypoint: Sequence[str] | None = None
     name: str | None = None
-    env: Mapping[str, str] | Sequence[str] = field(default_factory=dict)
+    env: Mapping[str, str] | Sequence[str] = ()
     workdir: str | None = None
     user: str | None = None
     hostname: str | None = None
@@ -139,7 +137,7 @@ class ContainerSpec:
     network: str = "none"
     read_only: bool = False
     init: bool = False
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = MappingProxyType({})
     stop_signal: str | None = None
     stop_timeout: int | None = None
     auto_remove: bool = False

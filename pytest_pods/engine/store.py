@@ -23,9 +23,8 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, IO, NamedTuple
 
 from .files import mkstemp, remove_tree
 from .locks import FileLock
@@ -106,8 +105,7 @@ def atomic_write(path: Path, data: bytes, *, tmp_dir: Path | None = None, mode: 
         raise
 
 
-@dataclass(frozen=True)
-class Image:
+class Image(NamedTuple):
     """An image in the store: its manifest, its config, and the tags that name it."""
 
     manifest_digest: str
@@ -147,13 +145,18 @@ class Image:
         return [parse_reference(t).familiar for t in self.tags]
 
 
-@dataclass
 class _IndexEntry:
-    digest: str
-    size: int
-    media_type: str
-    names: list[str] = field(default_factory=list)
-    created: float = 0.0
+    """One manifest of index.json with its names (mutable: the index is edited through these)."""
+
+    __slots__ = ("digest", "size", "media_type", "names", "created")
+
+    def __init__(self, digest: str, size: int, media_type: str, names: list[str] | None = None,
+                 created: float = 0.0) -> None:
+        self.digest = digest
+        self.size = size
+        self.media_type = media_type
+        self.names = names if names is not None else []
+        self.created = created
 
 
 class Store:
