@@ -146,6 +146,10 @@ class Cgroup(Protocol):
         """Move ``pid`` into the group in every hierarchy."""
         ...
 
+    def self_join_files(self) -> list[tuple[str, str]]:
+        """(file, value) writes by which a single-threaded process moves *itself* into the group."""
+        ...
+
     def procs(self) -> list[int]:
         """The processes in the group and its descendant groups."""
         ...
@@ -323,6 +327,18 @@ def v1_hierarchies(root: str = DEFAULT_ROOT, mountinfo: str | None = None) -> di
     Read from mountinfo rather than guessed from directory names, because hosts differ: ``cpu`` and
     ``cpuacct`` are separate mounts here and one ``cpu,cpuacct`` mount elsewhere.
     """
+    if mountinfo is None:
+        return dict(_host_v1_hierarchies(root))
+    return _v1_hierarchies(root, mountinfo)
+
+
+@functools.lru_cache(maxsize=None)
+def _host_v1_hierarchies(root: str) -> tuple[tuple[str, str], ...]:
+    """The host's cgroup mounts, read once per process: every container start asks for them."""
+    return tuple(_v1_hierarchies(root, None).items())
+
+
+def _v1_hierarchies(root: str, mountinfo: str | None) -> dict[str, str]:
     root = root.rstrip("/") or "/"
     found: dict[str, str] = {}
     for m in _mounts(mountinfo):
@@ -448,6 +464,12 @@ class V1Cgroup:
         """:raises CgroupError: the process is gone or the kernel refused the move."""
         for d in self.paths:
             _write(os.path.join(d, "cgroup.procs"), str(pid), f"add {pid} to cgroup {self.name}")
+
+    def self_join_files(self) -> list[tuple[str, str]]:
+        """Writing "0" to ``tasks`` moves the writing thread without the kernel's global
+        threadgroup lock, whose write side waits for an RCU grace period: 0.5 ms instead of
+        10-20 ms per start here. Only right for a single-threaded process (our container init)."""
+        return [(os.path.join(d, "tasks"), "0") for d in self.paths]
 
     def procs(self) -> list[int]:
         """Union over the hierarchies, in case a process was moved in some of them only."""
@@ -607,6 +629,9 @@ class V2Cgroup:
 
     def add(self, pid: int) -> None:
         _write(self.path + "/cgroup.procs", str(pid), f"add {pid} to cgroup {self.name}")
+
+    def self_join_files(self) -> list[tuple[str, str]]:
+        return [(self.path + "/cgroup.procs", "0")]
 
     def procs(self) -> list[int]:
         return sorted(_procs_in([self.path]))

@@ -313,8 +313,19 @@ def _run_as_init(proc: dict[str, Any], error_fd: int) -> NoReturn:
             os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 
 
+def join_cgroup(files: Sequence[tuple[str, str]]) -> None:
+    """Move this process into its cgroup by the writes the cgroup gave (``self_join_files``)."""
+    for path, value in files:
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as exc:
+            raise InitError(f"join cgroup {os.path.dirname(path)}: {exc.strerror}") from exc
+
+
 def container_init(config: dict[str, Any], rootfs: str, overlay: str, sync_r: int, sync_w: int,
-                   error_fd: int, stdio: tuple[int, int, int], init: bool) -> NoReturn:
+                   error_fd: int, stdio: tuple[int, int, int], init: bool,
+                   cgroup_join: Sequence[tuple[str, str]]) -> NoReturn:
     """Set the container up and exec its process (we are pid 1 of the new pid namespace)."""
     try:
         for i, fd in enumerate(stdio):
@@ -325,13 +336,9 @@ def container_init(config: dict[str, Any], rootfs: str, overlay: str, sync_r: in
             if ns["type"] != "pid":
                 flags |= _NS_FLAGS[ns["type"]] & ~linux.CLONE_NEWCGROUP
         linux.unshare(flags)
-        os.write(sync_w, b"n")  # namespaces made: the monitor joins us to the cgroup (and network)
-        if os.read(sync_r, 1) != b"g":
-            os._exit(125)
-        os.close(sync_r)
-        os.close(sync_w)
-        if any(ns["type"] == "cgroup" for ns in linux_cfg.get("namespaces", [])):
-            linux.unshare(linux.CLONE_NEWCGROUP)
+        # Namespaces made: tell the monitor (it sets up what lives outside, e.g. networks) and
+        # build the root meanwhile; wait for its "go" only before the cgroup namespace.
+        os.write(sync_w, b"n")
         if flags & linux.CLONE_NEWNET:
             linux.set_link_up("lo")
         linux.mount(None, "/", None, linux.MS_SLAVE | linux.MS_REC)
@@ -340,8 +347,20 @@ def container_init(config: dict[str, Any], rootfs: str, overlay: str, sync_r: in
         except OSError as exc:
             raise InitError(f"mount overlay on {rootfs}: {exc.strerror}") from exc
         root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY)
-        for m in config.get("mounts", []):
-            _mount_at(root_fd, m)
+        mounts = config.get("mounts", [])
+        for m in mounts:
+            if m.get("type") != "cgroup":
+                _mount_at(root_fd, m)
+        join_cgroup(cgroup_join)  # the cgroup namespace and cgroup mounts must see our group
+        if os.read(sync_r, 1) != b"g":
+            os._exit(125)
+        os.close(sync_r)
+        os.close(sync_w)
+        if any(ns["type"] == "cgroup" for ns in linux_cfg.get("namespaces", [])):
+            linux.unshare(linux.CLONE_NEWCGROUP)
+        for m in mounts:
+            if m.get("type") == "cgroup":
+                _mount_at(root_fd, m)
         os.close(root_fd)
         _pivot_root(rootfs)
         if any(m["destination"] == "/dev" for m in config.get("mounts", [])):
@@ -368,19 +387,21 @@ def container_init(config: dict[str, Any], rootfs: str, overlay: str, sync_r: in
 _ENTER_ORDER = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
 
 
-def enter_and_exec(pid: int, join_cgroup: Callable[[int], None], proc: dict[str, Any], error_fd: int,
+def enter_and_exec(pid: int, cgroup_join: Sequence[tuple[str, str]], proc: dict[str, Any], error_fd: int,
                    stdio: tuple[int, int, int]) -> NoReturn:
     """Join ``pid``'s cgroup and namespaces, fork into its pid namespace, exec; exit with its code."""
     try:
         for i, fd in enumerate(stdio):
             os.dup2(fd, i)
-        join_cgroup(os.getpid())
+        join_cgroup(cgroup_join)
         fds = []
         for ns in _ENTER_ORDER:
             fds.append(os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY))
         for fd in fds:
             linux.setns(fd)
             os.close(fd)
+    except InitError as exc:
+        fail(error_fd, f"exec in container: {exc}", 125)
     except OSError as exc:
         fail(error_fd, f"exec in container: enter namespaces: {exc.strerror}", 125)
     child = os.fork()

@@ -109,6 +109,7 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
         init.container_init(
             config, p["rootfs"], p["overlay"], m2c_r, c2m_w, err_pipe_w,
             (stdin_fd if stdin_fd is not None else null, out_w, err_w), bool(p.get("init")),
+            cg.self_join_files(),
         )
     for fd in (out_w, err_w, err_pipe_w, c2m_w, m2c_r, null):
         os.close(fd)
@@ -118,8 +119,7 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
     try:
         if os.read(c2m_r, 1) != b"n":
             raise OSError(errno.ECHILD, "container init ended before making its namespaces")
-        cg.add(pid)
-        os.write(m2c_w, b"g")
+        os.write(m2c_w, b"g")  # the child joins its cgroup itself (see Cgroup.self_join_files)
     except Exception as exc:
         _kill_and_reap(pid)
         _fail_start(cdir, status_fd, f"start container {p['id'][:12]}: {exc}", 125, cg)
@@ -258,7 +258,7 @@ def exec_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
     if child == 0:
         os.close(err_r)
         os.close(status_fd)
-        init.enter_and_exec(int(p["pid"]), cg.add, p["process"], err_w, stdio)
+        init.enter_and_exec(int(p["pid"]), cg.self_join_files(), p["process"], err_w, stdio)
     os.close(err_w)
     for fd in stdio:
         os.close(fd)
