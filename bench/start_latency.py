@@ -130,21 +130,36 @@ def runc_case(bundle: Path):
     return run
 
 
+def user_install(work: Path) -> tuple[Path, Path]:
+    """A fresh venv with a plain (non-editable) install of this tree: the `pods` a user gets.
+
+    The development interpreter carries .pth files (the editable-install finder, this machine's
+    sandbox hooks) that cost ~25 ms at every interpreter start and are no part of pytest-pods.
+    """
+    venv = work / "venv"
+    sh([sys.executable, "-m", "venv", str(venv)])
+    repo = Path(__file__).resolve().parent.parent
+    sh([str(venv / "bin/pip"), "install", "-q", "--no-deps", str(repo)], stdout=subprocess.DEVNULL)
+    return venv / "bin/python", venv / "bin/pods"
+
+
 def latency(args, client: Client, root: Path, bundle: Path, work: Path, with_docker: bool) -> None:
     # Python subprocesses get a bytecode cache of their own (filled by the warm-up round), as an
     # installed package has: in a dev tree being edited with PYTHONDONTWRITEBYTECODE set (as here)
     # the .pyc go stale, and compiling the engine's modules costs ~14 ms on every run.
     py_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     py_env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    python, pods = (Path(sys.executable), PODS) if args.dev_install else user_install(work)
     cases: dict[str, object] = {
         "pods Python API: containers.run(remove=True)": timed_api(client),
-        "pods CLI: pods run --rm --network none": timed_cmd([str(PODS), "--root", str(root), "run", "--rm",
+        "pods CLI: pods run --rm --network none": timed_cmd([str(pods), "--root", str(root), "run", "--rm",
                                                               "--network", "none", "busybox", "true"], py_env),
         "bare runc run --bundle": runc_case(bundle),
-        "floor: python3 -c pass": timed_cmd([sys.executable, "-c", "pass"], py_env),
-        "floor: python3 -c 'import pytest_pods.cli'": timed_cmd([sys.executable, "-c", "import pytest_pods.cli"],
+        "floor: python3 -c pass": timed_cmd([str(python), "-c", "pass"], py_env),
+        "floor: python3 -c 'import pytest_pods.cli'": timed_cmd([str(python), "-c", "import pytest_pods.cli"],
                                                                  py_env),
     }
+    print(f"CLI timed: {pods} ({'this interpreter' if args.dev_install else 'a fresh venv, plain pip install'})")
     notes = [f"Python subprocesses ran with PYTHONPYCACHEPREFIX={py_env['PYTHONPYCACHEPREFIX']} "
              "(a fresh bytecode cache, filled by the warm-up)"]
     if works(["docker", "info"]):
@@ -254,6 +269,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20, help="timed rounds per case (default 20)")
     ap.add_argument("--memory", action="store_true", help="measure memory with 20 idle containers instead")
     ap.add_argument("--root", help="engine root to use (default: a fresh one under /var/tmp, removed at the end)")
+    ap.add_argument("--dev-install", action="store_true",
+                    help="time this interpreter's pods script instead of a fresh venv's plain install")
     ap.add_argument("--with-docker", action="store_true",
                     help="apt-get install docker.io podman if missing and start dockerd for this run")
     args = ap.parse_args()

@@ -17,12 +17,14 @@ DEFAULT_DOMAIN = "docker.io"
 LEGACY_DOMAINS = {"index.docker.io", "registry-1.docker.io"}
 DEFAULT_TAG = "latest"
 
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
-_DOMAIN = re.compile(
-    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-    r"(?::[0-9]+)?$|^\[[0-9a-fA-F:]+\](?::[0-9]+)?$"
+# Patterns, not compiled objects: re compiles (and caches) each on first use, so a plain
+# ``busybox`` never pays for the domain pattern. fullmatch: ``$`` would accept a final newline.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # Go's ASCII \w
+_DIGEST = r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}"
+_DOMAIN = (
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?"
 )
 
 
@@ -75,25 +77,25 @@ def parse_reference(text: str, *, default_tag: bool = True) -> Reference:
     rest, digest = text, None
     if "@" in rest:
         rest, digest = rest.split("@", 1)
-        if not _DIGEST.match(digest):
+        if not re.fullmatch(_DIGEST, digest):
             raise InvalidArgumentError(f"invalid reference format: bad digest {digest!r} in {text!r}")
     tag = None
     last = rest.rsplit("/", 1)[-1]
     if ":" in last:
         rest, tag = rest.rsplit(":", 1)
-        if not _TAG.match(tag):
+        if not re.fullmatch(_TAG, tag):
             raise InvalidArgumentError(f"invalid reference format: bad tag {tag!r} in {text!r}")
     parts = rest.split("/")
     if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost" or parts[0] != parts[0].lower()):
         domain, path_parts = parts[0], parts[1:]
-        if not _DOMAIN.match(domain):
+        if not re.fullmatch(_DOMAIN, domain):
             raise InvalidArgumentError(f"invalid reference format: bad registry host {domain!r} in {text!r}")
     else:
         domain, path_parts = DEFAULT_DOMAIN, parts
     if domain in LEGACY_DOMAINS:
         domain = DEFAULT_DOMAIN
     for comp in path_parts:
-        if not _COMPONENT.match(comp):
+        if not re.fullmatch(_COMPONENT, comp):
             if comp != comp.lower():
                 raise InvalidArgumentError(f"invalid reference format: repository name must be lowercase: {text!r}")
             raise InvalidArgumentError(f"invalid reference format: bad name component {comp!r} in {text!r}")

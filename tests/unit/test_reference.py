@@ -35,7 +35,7 @@ def test_digest_reference_has_no_default_tag() -> None:
     assert str(ref) == f"docker.io/library/busybox@{d}"
 
 
-@pytest.mark.parametrize("bad", ["", "UPPER", "bad::ref", "a/../b", "x:tag with space", "busybox@sha256:short", " x", "a//b", "-lead"])
+@pytest.mark.parametrize("bad", ["", "UPPER", "bad::ref", "a\n/b", "x:tag\n", "x:täg", "a/../b", "x:tag with space", "busybox@sha256:short", " x", "a//b", "-lead"])
 def test_malformed_references_are_refused_with_the_text_named(bad: str) -> None:
     with pytest.raises(InvalidArgumentError, match="invalid reference format"):
         parse_reference(bad)
