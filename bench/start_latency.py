@@ -74,13 +74,15 @@ def import_bb(tool: str, tar: Path) -> None:
 
 
 def start_dockerd(work: Path) -> subprocess.Popen:
-    """--with-docker: install docker.io + podman if needed, start dockerd as 01-start-daemons.sh does."""
-    if not (shutil.which("dockerd") and shutil.which("podman")):
+    """--with-docker: install docker.io if needed and start dockerd with a data root of its own."""
+    if not shutil.which("dockerd"):
         sh(["apt-get", "update"], stdout=subprocess.DEVNULL)
-        sh(["apt-get", "install", "-y", "docker.io", "podman"], stdout=subprocess.DEVNULL)
+        sh(["apt-get", "install", "-y", "docker.io"], stdout=subprocess.DEVNULL)
     Path("/var/lib/docker-anchor").mkdir(exist_ok=True)
     log = open(work / "dockerd.log", "wb")
-    proc = subprocess.Popen(["dockerd", "--data-root", "/var/lib/docker-anchor"], stdin=subprocess.DEVNULL,
+    # no bridge and no iptables rules: the rows compare --network none, and nothing is left behind
+    proc = subprocess.Popen(["dockerd", "--data-root", "/var/lib/docker-anchor", "--bridge=none",
+                             "--iptables=false", "--ip-masq=false"], stdin=subprocess.DEVNULL,
                             stdout=log, stderr=log, start_new_session=True)
     for _ in range(60):
         if works(["docker", "info"]):
