@@ -239,7 +239,7 @@ def memory(client: Client, root: Path, n: int = 20) -> None:
         time.sleep(2)
         pids = [json.loads((root / "containers" / c.id / "state.json").read_text())["monitor_pid"]
                 for c in containers]
-        fork_server = _spawn._server._proc
+        fork_server = _spawn._server._proc if _spawn._server is not None else None
         if fork_server is not None and fork_server.poll() is None:
             pids.append(fork_server.pid)
         total = {"PSS": 0, "RSS": 0, "USS": 0}

@@ -14,6 +14,7 @@ to init, so that it outlives the caller (monitors); otherwise it stays the calle
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -47,6 +48,7 @@ def _load_jobs() -> None:
 
 def _run_child(name: str, payload: dict[str, Any], fds: list[int], detach: bool) -> NoReturn:
     """In the first forked child: detach if asked (double fork), then run the job."""
+    gc.disable()  # a collection would touch, and so copy, every page shared with the parent
     try:
         fds = _keep_only(fds, detach)
         if detach:
