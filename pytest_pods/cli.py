@@ -113,6 +113,7 @@ def _create_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         hostname=args.hostname, volumes=[Bind.parse(v) for v in args.volume or []], tmpfs=args.tmpfs or [],
         memory=args.memory, memory_swap=args.memory_swap, pids_limit=args.pids_limit, cpus=args.cpus,
         network=args.network, read_only=args.read_only, init=args.init,
+        network_aliases=args.network_alias or [], ports=args.publish or [], publish_all_ports=args.publish_all,
         labels=dict(lbl.partition("=")[::2] for lbl in args.label or []), stop_signal=args.stop_signal,
         stop_timeout=args.stop_timeout, no_new_privileges=_no_new_privs(args.security_opt or []),
         cap_add=args.cap_add or [], cap_drop=args.cap_drop or [], stdin_open=args.interactive,
@@ -158,7 +159,10 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory-swap", type=str)
     p.add_argument("--pids-limit", type=int)
     p.add_argument("--cpus", type=_cpus)
-    p.add_argument("--network", "--net", default="none")
+    p.add_argument("--network", "--net", default="bridge")
+    p.add_argument("--network-alias", "--net-alias", action="append")
+    p.add_argument("-p", "--publish", action="append")
+    p.add_argument("-P", "--publish-all", action="store_true")
     p.add_argument("--read-only", action="store_true")
     p.add_argument("--init", action="store_true")
     p.add_argument("-l", "--label", action="append")
@@ -182,7 +186,7 @@ class _Skipped:
 
 _SKIP = _Skipped()
 VERBS = ("import", "bootstrap", "images", "tag", "rmi", "inspect", "save", "load", "run", "create", "start",
-         "ps", "logs", "exec", "wait", "stop", "kill", "rm", "stats", "system")
+         "ps", "logs", "exec", "wait", "stop", "kill", "rm", "stats", "system", "network", "port")
 
 
 def _verb_of(argv: Sequence[str]) -> str | None:
@@ -272,6 +276,32 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = add("stats")
     p.add_argument("--no-stream", action="store_true")
     p.add_argument("containers", nargs="+")
+    p = add("port")
+    p.add_argument("container")
+    p.add_argument("private", nargs="?", help="PORT[/PROTO]")
+    p = add("network")
+    ns = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    q = ns.add_parser("create")
+    q.add_argument("--subnet")
+    q.add_argument("--internal", action="store_true")
+    q.add_argument("-d", "--driver", default="bridge", choices=["bridge"])
+    q.add_argument("--label", action="append")
+    q.add_argument("name")
+    q = ns.add_parser("ls")
+    q.add_argument("-q", "--quiet", action="store_true")
+    q = ns.add_parser("inspect")
+    q.add_argument("-f", "--format")
+    q.add_argument("names", nargs="+")
+    q = ns.add_parser("rm")
+    q.add_argument("names", nargs="+")
+    q = ns.add_parser("connect")
+    q.add_argument("--alias", action="append")
+    q.add_argument("network")
+    q.add_argument("container")
+    q = ns.add_parser("disconnect")
+    q.add_argument("-f", "--force", action="store_true")
+    q.add_argument("network")
+    q.add_argument("container")
     p = add("system")
     ss = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
     q = ss.add_parser("prune")
@@ -381,6 +411,52 @@ def _inspect(client: Client, args: argparse.Namespace) -> int:
     else:
         print(json.dumps(docs, indent=4))
     return code
+
+
+def _network(client: Client, args: argparse.Namespace) -> int:
+    from .client import network_inspect
+
+    a = args.action
+    if a == "create":
+        labels = dict(lbl.partition("=")[::2] for lbl in args.label or [])
+        print(client.networks.create(args.name, subnet=args.subnet, internal=args.internal, labels=labels)["id"])
+    elif a == "ls":
+        nets = client.networks.list()
+        if args.quiet:
+            for n in nets:
+                print(n["Id"][:12])
+            return 0
+        rows = [["NETWORK ID", "NAME", "DRIVER", "SCOPE"]]
+        rows += [[n["Id"][:12], n["Name"], n["Driver"], n["Scope"]] for n in nets]
+        _table(rows)
+    elif a == "inspect":
+        docs, code = [], 0
+        for name in args.names:
+            try:
+                docs.append(network_inspect(client, name))
+            except PodsError as exc:
+                print(f"Error response from daemon: {exc}", file=sys.stderr)
+                code = 1
+        if args.format:
+            for d in docs:
+                print(_format(args.format, d))
+        else:
+            print(json.dumps(docs, indent=4))
+        return code
+    elif a == "rm":
+        code = 0
+        for name in args.names:
+            try:
+                print(client.networks.remove(name))
+            except PodsError as exc:
+                print(f"Error response from daemon: {exc}", file=sys.stderr)
+                code = 1
+        return code
+    elif a == "connect":
+        client.networks.connect(args.network, args.container, args.alias or [])
+    elif a == "disconnect":
+        client.networks.disconnect(args.network, args.container)
+    return 0
 
 
 def dispatch(client: Client, args: argparse.Namespace) -> int:
@@ -498,6 +574,19 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
             rows.append([st["id"][:12], st["name"], f"{_size(s['memory_usage'])} / {limit}", str(s["pids"]),
                          f"{s['cpu_usage_ns'] / 1e9:.2f}s"])
         _table(rows)
+    elif v == "port":
+        st = client.runtime.state(args.container)
+        shown = 0
+        for p in st.get("ports") or [] if st["status"] == "running" else []:
+            key = f"{p['container_port']}/{p['proto']}"
+            if args.private and args.private not in (key, str(p["container_port"])):
+                continue
+            print(f"{key} -> {p['host_ip']}:{p['host_port']}" if not args.private else f"{p['host_ip']}:{p['host_port']}")
+            shown += 1
+        if args.private and not shown:
+            raise PodsError(f"No public port '{args.private}' published for {st['name']}")
+    elif v == "network":
+        return _network(client, args)
     elif v == "system":
         if args.action == "prune":
             if not args.force:

@@ -48,6 +48,7 @@ class Client:
         self.runtime = Runtime(self.store)
         self.images = Images(self)
         self.containers = Containers(self)
+        self.networks = NetworkCollection(self)
         self._reap_if_due()
 
     REAP_INTERVAL = 60.0
@@ -162,7 +163,10 @@ class Containers:
         memory_swap: str | int | None = None,
         pids_limit: int | None = None,
         cpus: float | None = None,
-        network: str = "none",
+        network: str = "bridge",
+        network_aliases: Sequence[str] = (),
+        ports: Sequence[str] | Mapping[str, int | None] = (),
+        publish_all_ports: bool = False,
         read_only: bool = False,
         init: bool = False,
         labels: Mapping[str, str] | None = None,
@@ -186,6 +190,7 @@ class Containers:
             memory_swap=(parse_bytes(memory_swap, "--memory-swap") if memory_swap not in (None, -1, "-1") else
                          (-1 if memory_swap in (-1, "-1") else None)),
             pids_limit=pids_limit, cpus=cpus, network=network, read_only=read_only, init=init,
+            network_aliases=tuple(network_aliases), ports=_port_specs(ports), publish_all=publish_all_ports,
             labels=labels or {}, stop_signal=stop_signal, stop_timeout=stop_timeout,
             auto_remove=auto_remove, no_new_privileges=no_new_privileges, cap_add=cap_add,
             cap_drop=cap_drop, stdin_open=stdin_open,
@@ -291,8 +296,78 @@ class Container:
     def stats(self) -> dict[str, Any]:
         return self._c.runtime.stats(self.id)
 
+    def address(self, port: int | str) -> tuple[str, int]:
+        """(host, port) on which a published container port is reached from this host."""
+        num, _, proto = str(port).partition("/")
+        return self._c.runtime.port(self.id, int(num), proto or "tcp")
+
+    def host_port(self, port: int | str) -> int:
+        return self.address(port)[1]
+
+    @property
+    def ip(self) -> str:
+        """The container's address on its first network ("" with --network none/host)."""
+        eps = self.state.get("endpoints") or {}
+        return str(next(iter(eps.values()))["ip"]) if eps else ""
+
     def inspect(self) -> dict[str, Any]:
         return container_inspect(self._c, self.id)
+
+
+def _port_specs(ports: Sequence[str] | Mapping[str, int | None]) -> tuple[str, ...]:
+    """docker-py's ``{"80/tcp": 8080}`` (None: any free port) or ``["8080:80"]``."""
+    if isinstance(ports, Mapping):
+        out = []
+        for ctr, host in ports.items():
+            num, _, proto = str(ctr).partition("/")
+            if isinstance(host, tuple):  # (host_ip, host_port)
+                out.append(f"{host[0]}:{host[1] or 0}:{num}/{proto or 'tcp'}")
+            else:
+                out.append(f"{host or 0}:{num}/{proto or 'tcp'}")
+        return tuple(out)
+    return tuple(str(p) for p in ports)
+
+
+class NetworkCollection:
+    """Networks: ``bridge`` (the default, made on first use) and user networks."""
+
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def create(self, name: str, *, subnet: str | None = None, internal: bool = False,
+               labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+        return dict(self._c.runtime.networks.create(name, subnet=subnet, internal=internal, labels=dict(labels or {})))
+
+    def get(self, name: str) -> dict[str, Any]:
+        return network_inspect(self._c, name)
+
+    def list(self) -> list[dict[str, Any]]:
+        return [network_inspect(self._c, r["id"]) for r in self._c.runtime.networks.list()]
+
+    def remove(self, name: str) -> str:
+        return str(self._c.runtime.networks.remove(name))
+
+    def connect(self, network: str, container: str, aliases: Sequence[str] = ()) -> None:
+        self._c.runtime.connect(container, network, list(aliases))
+
+    def disconnect(self, network: str, container: str) -> None:
+        self._c.runtime.disconnect(container, network)
+
+
+def network_inspect(client: Client, ref: str) -> dict[str, Any]:
+    import time as _time
+
+    nets = client.runtime.networks
+    rec = nets.get(ref)
+    containers = {e["cid"]: {"Name": e["name"], "IPv4Address": f"{e['ip']}/{e['prefix']}",
+                             "Aliases": e["aliases"]} for e in nets.endpoints(rec)}
+    return {
+        "Name": rec["name"], "Id": rec["id"], "Driver": "bridge", "Scope": "local", "Internal": rec["internal"],
+        "Created": _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(rec["created"])),
+        "IPAM": {"Driver": "default", "Config": [{"Subnet": rec["subnet"], "Gateway": rec["gateway"]}]},
+        "Options": {"com.docker.network.bridge.name": rec["bridge"]}, "Labels": rec.get("labels") or {},
+        "Containers": containers,
+    }
 
 
 # -- inspect documents, in Docker's shape ---------------------------------------------------------
@@ -384,8 +459,27 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
             "Labels": st.get("labels") or {}, "StopSignal": _signal.Signals(st.get("stop_signal", 15)).name,
             "StopTimeout": st.get("stop_timeout"), "OpenStdin": bool(st.get("stdin_open")), "Tty": False,
         },
-        "NetworkSettings": {"Networks": {st.get("network", "none"): {}}, "Ports": {}},
+        "NetworkSettings": _network_settings(st),
     }
+
+
+def _network_settings(st: dict[str, Any]) -> dict[str, Any]:
+    eps = st.get("endpoints") or {} if st.get("status") == "running" else {}
+    networks = {name: {"IPAddress": e["ip"], "IPPrefixLen": e["prefix"], "Gateway": e["gateway"],
+                       "Aliases": e["aliases"], "NetworkID": e["network_id"]} for name, e in eps.items()}
+    if not networks:
+        networks = {n["name"]: {"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Aliases": n.get("aliases", []),
+                                "NetworkID": n["id"]} for n in st.get("networks", [])} or {st.get("network", "none"): {}}
+    ports: dict[str, Any] = {}
+    for p in st.get("port_specs") or []:
+        ports.setdefault(f"{p['container_port']}/{p['proto']}", None)
+    if st.get("status") == "running":
+        for p in st.get("ports") or []:
+            key = f"{p['container_port']}/{p['proto']}"
+            ports[key] = (ports.get(key) or []) + [{"HostIp": p["host_ip"], "HostPort": str(p["host_port"])}]
+    first = next(iter(networks.values()), {})
+    return {"Networks": networks, "Ports": ports, "IPAddress": first.get("IPAddress", ""),
+            "Gateway": first.get("Gateway", ""), "IPPrefixLen": first.get("IPPrefixLen", 0)}
 
 
 def short(digest: str) -> str:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,6 +47,21 @@ def pods_root() -> Path:
     return Path(tempfile.mkdtemp(prefix="pods-test-root-", dir="/var/tmp"))
 
 
+def release(c: Client) -> None:
+    """Leave nothing of a root behind on the host: containers, networks (bridges, rules), cgroups."""
+    for st in c.runtime.list(all=True):
+        c.runtime.remove(st["id"], force=True)
+    if (c.root / "networks").is_dir() and any((c.root / "networks").iterdir()):
+        c.runtime.networks.remove_all()
+    c.reap()
+
+
+@pytest.fixture(scope="session")
+def release_root() -> Callable[[Client], None]:
+    """Scope: session. The function that leaves nothing of a root behind (for private roots)."""
+    return release
+
+
 @pytest.fixture(scope="session")
 def client(pods_root: Path) -> Iterator[Client]:
     c = Client(pods_root)
@@ -55,7 +70,7 @@ def client(pods_root: Path) -> Iterator[Client]:
     except Exception:
         c.images.bootstrap_busybox()
     yield c
-    c.reap()
+    release(c)
 
 
 @pytest.fixture(scope="session")

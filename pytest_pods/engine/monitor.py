@@ -24,7 +24,7 @@ from . import init, linux
 from .cgroups import Limits, open_cgroup
 from .spawn import job
 from .files import remove_tree
-from .state import now_iso, update_state
+from .state import now_iso, read_state, update_state
 
 
 def _send(fd: int, msg: dict[str, Any]) -> None:
@@ -88,6 +88,15 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
         attach = {"stdout": fds[1], "stderr": fds[2]}
     stdin_fd = fds[3] if p.get("stdin") else None
     cdir = Path(p["dir"])
+    held_ports: list[Any] = []
+    ports: list[dict[str, Any]] = []
+    if p.get("ports"):  # reserved first: a port in use fails the start before anything is made
+        from .network import reserve_ports
+
+        try:
+            ports, held_ports = reserve_ports(p["ports"])
+        except Exception as exc:
+            _fail_start(cdir, status_fd, f"start container {p['id'][:12]}: {exc}", 125, None)
     cg = open_cgroup(p["id"], Limits(**p["limits"]), parent=p["cgroup_parent"])
     try:
         cg.create()
@@ -101,8 +110,14 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
     m2c_r, m2c_w = os.pipe()  # monitor -> child: go on
     null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
     config = json.loads(Path(p["config"]).read_bytes())
-    linux.unshare(linux.CLONE_NEWPID)
+    host_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    linux.unshare(linux.CLONE_NEWPID)  # our next child is pid 1 of a new pid namespace
     pid = os.fork()
+    if pid != 0:
+        # and every later one is back in ours: after pid 1 dies no fork into its namespace can
+        # succeed (ENOMEM), and a helper we run (iptables) must not show up inside the container
+        linux.setns(host_pidns, linux.CLONE_NEWPID)
+        os.close(host_pidns)
     if pid == 0:
         for fd in (out_r, err_r, err_pipe_r, c2m_r, m2c_w, status_fd, *attach.values()):
             os.close(fd)
@@ -119,9 +134,11 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
     try:
         if os.read(c2m_r, 1) != b"n":
             raise OSError(errno.ECHILD, "container init ended before making its namespaces")
+        endpoints = _attach_networks(p, pid, ports)  # while the child builds its root
         os.write(m2c_w, b"g")  # the child joins its cgroup itself (see Cgroup.self_join_files)
     except Exception as exc:
         _kill_and_reap(pid)
+        _detach_networks(p)
         _fail_start(cdir, status_fd, f"start container {p['id'][:12]}: {exc}", 125, cg)
     os.close(c2m_r)
     os.close(m2c_w)
@@ -132,6 +149,7 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
             msg = json.loads(failure)
         except ValueError:
             msg = {"error": failure.decode(errors="replace"), "code": 125}
+        _detach_networks(p)
         _fail_start(cdir, status_fd, msg["error"], int(msg.get("code", 125)), cg)
 
     start_time = linux.process_start_time(pid)
@@ -139,10 +157,11 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
     def running(s: dict[str, Any]) -> None:
         s.update(status="running", pid=pid, pid_start=start_time, started_at=now_iso(),
                  monitor_pid=os.getpid(), monitor_start=linux.process_start_time(os.getpid()),
-                 exit_code=0, oom_killed=False, error="", finished_at="0001-01-01T00:00:00Z")
+                 exit_code=0, oom_killed=False, error="", finished_at="0001-01-01T00:00:00Z",
+                 endpoints=endpoints, ports=ports)
 
     update_state(cdir, running)
-    _send(status_fd, {"started": pid})
+    _send(status_fd, {"started": pid, "ports": ports})
 
     log = _LogWriter(cdir / "container.log", attach)
     streams = {out_r: "stdout", err_r: "stderr"}
@@ -177,6 +196,9 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
     except Exception:
         pass
     _release_cgroup(cg)
+    _detach_networks(p)
+    for sock in held_ports:
+        sock.close()
     if p.get("auto_remove"):
         remove_container_dir(cdir, p.get("name_link"))
     else:
@@ -186,6 +208,56 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
         update_state(cdir, exited)
     _send(status_fd, {"exited": code, "oom": oom})
     os._exit(0)
+
+
+def _attach_networks(p: dict[str, Any], pid: int, ports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Interfaces, addresses and port rules for each network the container is on."""
+    if not p.get("networks"):
+        return {}
+    from .network import Networks, _restore, port_rules
+
+    nets = Networks(Path(p["root"]))
+    start = linux.process_start_time(pid)
+    endpoints: dict[str, Any] = {}
+    for i, n in enumerate(p["networks"]):
+        ep = nets.attach(n["name"], cid=p["id"], name=p["name"], aliases=n.get("aliases", []), pid=pid,
+                         pid_start=start, hosts_path=p["hosts"], hostname=p["hostname"], ifname=f"eth{i}",
+                         default_route=i == 0)
+        endpoints[n["name"]] = ep
+    if ports:
+        first = next(iter(endpoints.values()))
+        _restore(port_rules(p["id"], first["ip"], "", ports))
+    return endpoints
+
+
+def _detach_networks(p: dict[str, Any]) -> None:
+    """Release addresses, endpoints and rules; never raises (the reaper retries what is left)."""
+    try:
+        st = read_state(Path(p["dir"]))
+        names = list(st.get("endpoints") or {}) or [n["name"] for n in p.get("networks", [])]
+    except (OSError, ValueError):
+        names = [n["name"] for n in p.get("networks", [])]
+    if not names and not p.get("ports"):
+        return
+    try:
+        from .network import Networks, delete_rules
+
+        nets = Networks(Path(p["root"]))
+        for name in names:
+            nets.detach(name, p["id"], delete_link=False)  # the veth dies with the namespace
+        delete_rules(f"pods:ctr:{p['id'][:12]}")
+    except Exception:
+        _debug_log()
+
+
+def _debug_log() -> None:
+    """Best-effort steps log what they swallow when PODS_DEBUG_LOG names a file."""
+    path = os.environ.get("PODS_DEBUG_LOG")
+    if path:
+        import traceback
+
+        with open(path, "a") as f:
+            traceback.print_exc(file=f)
 
 
 def _read_all(fd: int) -> bytes:

@@ -27,6 +27,7 @@ from ..errors import (
     ContainerNotFoundError,
     ContainerStartError,
     InvalidArgumentError,
+    NotFoundError,
     PodsError,
 )
 from . import linux
@@ -71,6 +72,7 @@ class Runtime:
         empty = store.snapshots / ".empty"
         empty.mkdir(exist_ok=True)
         self._empty_lower = empty
+        self._networks: Any = None
 
     def _cgroup(self, cid: str) -> Any:
         return open_cgroup(cid, parent=self.cgroup_parent)
@@ -115,10 +117,7 @@ class Runtime:
     # -- create ----------------------------------------------------------------------------
     def create(self, spec: ContainerSpec, image: Image) -> str:
         """Write the bundle and state; return the new ID. Nothing remains if a step fails."""
-        if spec.network not in NETWORK_MODES:
-            raise InvalidArgumentError(
-                f"create container: network {spec.network!r} not supported: use one of {', '.join(NETWORK_MODES)}"
-            )
+        networks, ports = self._plan_network(spec, image)
         if spec.memory is not None and spec.memory < 6 * 1024 * 1024:
             raise InvalidArgumentError("create container: --memory: minimum memory limit allowed is 6MB")
         if spec.pids_limit is not None and spec.pids_limit == 0:
@@ -164,6 +163,7 @@ class Runtime:
             for d in ("rootfs", "upper", "work"):
                 (cdir / d).mkdir()
             etc = self._write_etc_files(cdir, hostname, spec.network)
+            network_mode = spec.network if spec.network in NETWORK_MODES else networks[0]["name"]
             labels = dict(img_cfg.get("Labels") or {}) | dict(spec.labels)
             config = build_config(
                 args=args, env=env, cwd=spec.workdir or img_cfg.get("WorkingDir") or "/",
@@ -184,10 +184,10 @@ class Runtime:
                 "lower_dirs": [str(p) for p in lowers], "overlay": overlay,
                 "stop_signal": stop_signal,
                 "stop_timeout": spec.stop_timeout if spec.stop_timeout is not None else 10,
-                "auto_remove": spec.auto_remove, "init": spec.init, "network": spec.network,
+                "auto_remove": spec.auto_remove, "init": spec.init, "network": network_mode, "networks": networks, "port_specs": ports,
                 "limits": {"memory": spec.memory, "memory_swap": spec.memory_swap,
                            "pids": spec.pids_limit, "cpus": spec.cpus},
-                "stdin_open": spec.stdin_open, "restart_count": 0,
+                "stdin_open": spec.stdin_open, "restart_count": 0, "hostname": hostname,
                 "binds": [f"{b.source}:{b.target}{':ro' if b.readonly else ''}" for b in spec.binds],
                 "tmpfs": list(spec.tmpfs), "read_only": spec.read_only, "user": spec.user or img_cfg.get("User") or "",
             }
@@ -198,6 +198,37 @@ class Runtime:
                 os.unlink(link)
             raise
         return cid
+
+    def _plan_network(self, spec: ContainerSpec, image: Image) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The networks to join (resolved now: an unknown one fails the create) and ports to publish."""
+        if spec.network in NETWORK_MODES:
+            if spec.network_aliases:
+                raise InvalidArgumentError("network-scoped aliases are only supported for user-defined networks")
+            if spec.ports and spec.network == "none":
+                raise InvalidArgumentError("create container: published ports need a bridge network, not --network none")
+            return [], []
+        from .network import DEFAULT_NETWORK, parse_port
+
+        rec = self.networks.get(spec.network)
+        if rec["name"] == DEFAULT_NETWORK and spec.network_aliases:
+            raise InvalidArgumentError("network-scoped aliases are only supported for user-defined networks")
+        ports = [parse_port(p) for p in spec.ports]
+        if spec.publish_all:
+            published = {(p["container_port"], p["proto"]) for p in ports}
+            for key in (image.run_config.get("ExposedPorts") or {}):
+                port, _, proto = key.partition("/")
+                if port.isdigit() and (int(port), proto or "tcp") not in published:
+                    ports.append(parse_port(f"{port}/{proto or 'tcp'}"))
+        return [{"name": rec["name"], "id": rec["id"], "aliases": list(spec.network_aliases)}], ports
+
+    @property
+    def networks(self) -> Any:
+        """The networks of this root (imported on first use: ``--network none`` never pays for it)."""
+        if self._networks is None:
+            from .network import Networks
+
+            self._networks = Networks(self.store.root)
+        return self._networks
 
     def _random_name(self) -> str:
         while True:
@@ -218,6 +249,11 @@ class Runtime:
             resolv = Path("/etc/resolv.conf").read_text()
         except OSError:
             resolv = ""
+        if network != "host":  # a loopback name server is the host's own, out of a container's reach
+            resolv = "".join(line for line in resolv.splitlines(keepends=True)
+                             if not line.split()[:2] in (["nameserver", "::1"],)
+                             and not (line.split()[:1] == ["nameserver"] and line.split()[1:2]
+                                      and line.split()[1].startswith("127.")))
         (cdir / "resolv.conf").write_text(resolv)
         return {"/etc/hostname": str(cdir / "hostname"), "/etc/hosts": str(cdir / "hosts"),
                 "/etc/resolv.conf": str(cdir / "resolv.conf")}
@@ -249,6 +285,8 @@ class Runtime:
             "overlay": st["overlay"], "limits": st["limits"], "auto_remove": st["auto_remove"],
             "init": st["init"], "attach": attach is not None, "stdin": stdin is not None,
             "name_link": str(self.names / st["name"]), "cgroup_parent": self.cgroup_parent,
+            "root": str(self.store.root), "name": st["name"], "hostname": st.get("hostname", cid[:12]),
+            "hosts": str(cdir / "hosts"), "networks": st.get("networks", []), "ports": st.get("port_specs", []),
         }
         try:
             spawn("monitor", payload, fds, detach=True)
@@ -330,6 +368,57 @@ class Runtime:
             os.kill(st["pid"], signal.SIGKILL)
         if not _wait_process(st.get("monitor_pid"), st.get("monitor_start"), time.monotonic() + 10):
             raise PodsError(f"stop container {cid[:12]}: still running 10 s after SIGKILL")
+
+    # -- networks --------------------------------------------------------------------------
+    def connect(self, ref: str, network: str, aliases: list[str] | None = None) -> None:
+        """Join a network: now, if the container runs; at its next start otherwise."""
+        cid = self.resolve(ref)
+        cdir = self.dir / cid
+        st = self.state(cid)
+        if st.get("network") in NETWORK_MODES:
+            raise ConflictError(f"container {st['name']} uses --network {st['network']}: it cannot join a network")
+        rec = self.networks.get(network)
+        if rec["name"] in (st.get("endpoints") or {}) or any(n["id"] == rec["id"] for n in st.get("networks", [])):
+            raise ConflictError(f"endpoint with name {st['name']} already exists in network {rec['name']}")
+        entry = {"name": rec["name"], "id": rec["id"], "aliases": list(aliases or [])}
+        if st["status"] == "running":
+            eps = st.get("endpoints") or {}
+            ep = self.networks.attach(rec["name"], cid=cid, name=st["name"], aliases=entry["aliases"],
+                                      pid=st["pid"], pid_start=st.get("pid_start"),
+                                      hosts_path=str(cdir / "hosts"), hostname=st.get("hostname", cid[:12]),
+                                      ifname=_free_ifname(eps), default_route=not eps)
+            update_state(cdir, lambda s: (s.setdefault("endpoints", {}).__setitem__(rec["name"], ep),
+                                          s.setdefault("networks", []).append(entry)))
+        else:
+            update_state(cdir, lambda s: s.setdefault("networks", []).append(entry))
+
+    def disconnect(self, ref: str, network: str) -> None:
+        cid = self.resolve(ref)
+        cdir = self.dir / cid
+        st = self.state(cid)
+        rec = self.networks.get(network)
+        joined = rec["name"] in (st.get("endpoints") or {}) or any(n["id"] == rec["id"] for n in st.get("networks", []))
+        if not joined:
+            raise NotFoundError(f"container {st['name']} is not connected to network {rec['name']}")
+        if st["status"] == "running" and rec["name"] in (st.get("endpoints") or {}):
+            self.networks.detach(rec["name"], cid)
+
+        def drop(s: dict[str, Any]) -> None:
+            (s.get("endpoints") or {}).pop(rec["name"], None)
+            s["networks"] = [n for n in s.get("networks", []) if n["id"] != rec["id"]]
+
+        update_state(cdir, drop)
+
+    def port(self, ref: str, container_port: int, proto: str = "tcp") -> tuple[str, int]:
+        """The (host address, host port) a container port is published on."""
+        st = self.state(ref)
+        for p in st.get("ports") or []:
+            if p["container_port"] == int(container_port) and p["proto"] == proto:
+                host = "127.0.0.1" if p["host_ip"] == "0.0.0.0" else p["host_ip"]
+                return host, int(p["host_port"])
+        if st["status"] != "running":
+            raise ConflictError(f"container {st['name']} is not running: its ports are assigned at start")
+        raise NotFoundError(f"No public port '{container_port}/{proto}' published for {st['name']}")
 
     # -- exec ------------------------------------------------------------------------------
     def exec(
@@ -517,6 +606,9 @@ class Runtime:
                         self._cgroup(name).destroy()
                         done.append(f"removed cgroup {name[:12]}")
         remove_empty_parents(parent=self.cgroup_parent)
+        if (self.store.root / "networks").is_dir() and any((self.store.root / "networks").iterdir()):
+            running = {i for i in self._ids() if self._status_of(i) in ("running", "starting")}
+            done += self.networks.reap(running)
         for link in self.names.iterdir():
             with contextlib.suppress(OSError):
                 if not (self.dir / os.readlink(link) / "state.json").exists():
@@ -528,6 +620,12 @@ class Runtime:
             if time.time() - p.lstat().st_mtime > 3600:
                 _remove_tree(p)
         return done
+
+    def _status_of(self, cid: str) -> str:
+        try:
+            return str(self._refresh(read_state(self.dir / cid))["status"])
+        except (OSError, ValueError):
+            return "gone"
 
     def in_use_images(self) -> set[str]:
         out = set()
@@ -573,6 +671,11 @@ class Starting:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _free_ifname(endpoints: dict[str, Any]) -> str:
+    used = {e.get("ifname") for e in endpoints.values()}
+    return next(f"eth{i}" for i in range(10) if f"eth{i}" not in used)
 
 
 def _alive(pid: int | None, start: int | None) -> bool:

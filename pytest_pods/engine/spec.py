@@ -53,7 +53,7 @@ DEFAULT_DEVICES = (
     ("/dev/random", 1, 8, 0o666), ("/dev/urandom", 1, 9, 0o666), ("/dev/tty", 5, 0, 0o666),
 )
 
-NETWORK_MODES = ("none", "host")
+NETWORK_MODES = ("none", "host")  # and any network by name: "bridge" (the default) or a user network
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
@@ -134,7 +134,10 @@ class ContainerSpec(NamedTuple):
     memory_swap: int | None = None
     pids_limit: int | None = None
     cpus: float | None = None
-    network: str = "none"
+    network: str = "bridge"
+    network_aliases: Sequence[str] = ()
+    ports: Sequence[str] = ()       # -p specs: [IP:][HOSTPORT:]CTRPORT[/proto]
+    publish_all: bool = False       # -P: every port the image EXPOSEs, on free host ports
     read_only: bool = False
     init: bool = False
     labels: Mapping[str, str] = MappingProxyType({})

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
 from typing import Any
 
 import pytest
@@ -41,14 +42,12 @@ def pods_root() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def client(pods_root: Path) -> Iterator[Client]:
-    """Scope: module. Depends: pods_root. The engine over the private root, with busybox."""
+def client(pods_root: Path, release_root: Callable[[Client], None]) -> Iterator[Client]:
+    """Scope: module. Depends: pods_root, release_root. The engine over the private root, with busybox."""
     c = Client(pods_root)
     c.images.bootstrap_busybox()
     yield c
-    for st in c.runtime.list(all=True):
-        c.runtime.remove(st["id"], force=True)
-    c.reap()  # each root has its own cgroup parent: this touches no other root's groups
+    release_root(c)  # each root has its own cgroup parent and networks: this touches no other root's
 
 
 CGROUP_FS = Path("/sys/fs/cgroup")

@@ -15,6 +15,7 @@ from pytest_pods import Client, ContainerStartError
 
 
 def run_sh(client: Client, script: str, **kw: object):  # type: ignore[no-untyped-def]
+    kw.setdefault("network", "none")  # these are about isolation and limits, not networks
     return client.containers.run("busybox", ["sh", "-c", script], remove=True, **kw)
 
 

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+
 import pytest
 
 from pytest_pods import Client
@@ -255,16 +256,14 @@ def test_concurrent_imports_and_tags_all_succeed(
 
 # -- prune ----------------------------------------------------------------------------------
 @pytest.fixture
-def private_root() -> Iterator[Path]:
+def private_root(release_root: Callable[[Client], None]) -> Iterator[Path]:
     """A root of its own: prune removes *every* stopped container and unused blob in a root."""
     root = Path(tempfile.mkdtemp(prefix="pods-prune-", dir="/var/tmp"))
     try:
         yield root
     finally:
         c = Client(root)
-        for st in c.runtime.list(all=True):
-            c.runtime.remove(st["id"], force=True)
-        c.reap()  # and this root's cgroup parent
+        release_root(c)  # and this root's cgroup parent and networks
         shutil.rmtree(root, ignore_errors=True)
 
 
