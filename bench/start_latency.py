@@ -299,6 +299,10 @@ def main() -> None:
             stop_pid(dockerd)  # containerd is its child: dockerd stops it
         if not args.root:  # a --root given is the caller's: left as it is (our containers are gone)
             subprocess.run([str(PODS), "--root", str(root), "system", "prune", "-f"], stdout=subprocess.DEVNULL)
+            leftover = Client(root)
+            if (root / "networks").is_dir():
+                leftover.runtime.networks.remove_all()  # bridges and rules
+            leftover.reap()  # and the root's cgroup parents
         shutil.rmtree(work, ignore_errors=True)  # bundle, tar, bytecode cache and the default root
 
 
