@@ -224,7 +224,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+")
     p = add("inspect")
     p.add_argument("-f", "--format")
-    p.add_argument("--type", choices=["container", "image"])
+    p.add_argument("--type", choices=["container", "image", "network"])
     p.add_argument("names", nargs="+")
     p = add("save")
     p.add_argument("-o", "--output", required=True)
@@ -399,6 +399,14 @@ def _inspect(client: Client, args: argparse.Namespace) -> int:
                 doc = image_inspect(client.images.get(name))
                 doc.pop("_Names", None)
             except (ImageNotFoundError, InvalidArgumentError):
+                pass
+        if doc is None and args.type in (None, "network") and (client.root / "networks").is_dir():
+            from .client import network_inspect
+            from .engine.network import NetworkNotFoundError
+
+            try:
+                doc = network_inspect(client, name)
+            except NetworkNotFoundError:
                 pass
         if doc is None:
             print(f"Error: No such object: {name}", file=sys.stderr)
