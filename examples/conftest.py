@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,22 +20,15 @@ def client() -> Client:
     return Client(os.environ.get("PODS_TEST_ROOT"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def web(client: Client) -> Iterator[tuple[Container, int]]:
-    """Scope: function. busybox httpd serving examples/site on 127.0.0.1, removed afterwards."""
-    port = free_port()
+    """Scope: function. busybox httpd serving examples/site, published on a free host port."""
     site = Path(__file__).parent / "site"
     c = client.containers.run(
-        "busybox", ["httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", "/www"],
-        detach=True, network="host", volumes=[f"{site}:/www:ro"], memory="32m", read_only=True,
+        "busybox", ["httpd", "-f", "-p", "80", "-h", "/www"],
+        detach=True, ports={"80/tcp": None}, volumes=[f"{site}:/www:ro"], memory="32m", read_only=True,
     )
     try:
-        yield c, port
+        yield c, c.host_port(80)
     finally:
         c.remove(force=True)
