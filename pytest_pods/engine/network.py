@@ -25,20 +25,22 @@ Mechanisms, and why:
 from __future__ import annotations
 
 import contextlib
-import ipaddress
+import ipaddress  # already loaded with pathlib (urllib.parse imports it)
 import json
 import os
 import re
-import shutil
-import socket
-import subprocess
 import time
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, InvalidArgumentError, NotFoundError, PodsError
+from .files import remove_tree
 from .locks import FileLock
+
+if TYPE_CHECKING:  # subprocess, socket and shutil cost ~15 ms to import: only where used
+    import socket
+    import subprocess
 
 DEFAULT_NETWORK = "bridge"
 SPECIAL_MODES = ("none", "host")
@@ -71,11 +73,15 @@ _JUMPS = [
 
 
 def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
+    import subprocess
+
     return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True)
 
 
 def _restore(rules: dict[str, list[str]]) -> None:
     """Apply rule lines (``-A CHAIN ...`` / ``-D CHAIN ...``) per table in one exec."""
+    import subprocess
+
     text = "".join(f"*{table}\n" + "".join(f"{r}\n" for r in lines) + "COMMIT\n"
                    for table, lines in rules.items() if lines)
     if not text:
@@ -162,6 +168,8 @@ def parse_port(text: str) -> dict[str, Any]:
 
 def reserve_ports(ports: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[socket.socket]]:
     """Bind each host port (0: the kernel picks one); the sockets are held while the container runs."""
+    import socket
+
     held: list[socket.socket] = []
     out = []
     try:
@@ -275,7 +283,7 @@ class Networks:
                 tmp.rename(ndir / "network.json")
             except BaseException:
                 self._tear_down(rec)
-                shutil.rmtree(ndir, ignore_errors=True)
+                remove_tree(ndir)
                 raise
         return rec
 
@@ -332,7 +340,7 @@ class Networks:
                     f"error while removing network: network {rec['name']} id {rec['id']} has active endpoints "
                     f"({', '.join(e['name'] for e in users)})")
             self._tear_down(rec)
-            shutil.rmtree(self.dir / rec["id"], ignore_errors=True)
+            remove_tree(self.dir / rec["id"])
         return rec["name"]
 
     # endpoints
