@@ -244,8 +244,9 @@ def _detach_networks(p: dict[str, Any]) -> None:
 
         nets = Networks(Path(p["root"]))
         for name in names:
-            nets.detach(name, p["id"], delete_link=False)  # the veth dies with the namespace
-        delete_rules(f"pods:ctr:{p['id'][:12]}")
+            nets.detach(name, p["id"], delete_link=False, port_rules=False)  # the veth dies with the netns
+        if p.get("ports"):
+            delete_rules(f"pods:ctr:{p['id'][:12]}")
     except Exception:
         _debug_log()
 

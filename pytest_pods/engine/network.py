@@ -381,10 +381,15 @@ class Networks:
               "prefix": prefix}
         path = self.dir / rec["id"] / "endpoints" / f"{cid}.json"
         path.write_text(json.dumps(ep))
-        self.refresh_hosts(rec)
+        if user_net:
+            self.refresh_hosts(rec)
+        else:  # no names on the default bridge: only the container's own file changes
+            write_hosts(Path(hosts_path), self.hosts_lines(cid, hostname))
         return ep
 
-    def detach(self, ref: str, cid: str, *, delete_link: bool = True) -> None:
+    def detach(self, ref: str, cid: str, *, delete_link: bool = True, port_rules: bool = True) -> None:
+        """Release the container's endpoint; ``port_rules=False`` when the caller deletes them
+        once for all networks (each ``iptables -S`` costs milliseconds)."""
         from .netlink import Netlink
 
         try:
@@ -399,7 +404,8 @@ class Networks:
         if delete_link:
             with contextlib.suppress(OSError), Netlink() as nl:
                 nl.delete_link(ep["veth"], missing_ok=True)
-        delete_rules(f"pods:ctr:{cid[:12]}")
+        if port_rules:
+            delete_rules(f"pods:ctr:{cid[:12]}")
         self._release(rec, ep["ip"])
         path.unlink(missing_ok=True)
         self.refresh_hosts(rec)
@@ -425,6 +431,8 @@ class Networks:
 
     def refresh_hosts(self, rec: dict[str, Any]) -> None:
         """Rewrite, in place, the /etc/hosts of every container on this network."""
+        if rec["name"] == DEFAULT_NETWORK:
+            return  # no names there: nothing of the others changes
         for ep in self.endpoints(rec):
             with contextlib.suppress(OSError):
                 write_hosts(Path(ep["hosts"]), self.hosts_lines(ep["cid"], ep["hostname"]))
