@@ -8,6 +8,7 @@ invoked, 127 when it is not found.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -349,17 +350,20 @@ def _run(client: Client, args: argparse.Namespace) -> int:
     if args.verb == "create":
         print(container.id)
         return 0
+    stdin = 0 if args.interactive else None
+    try:
+        handle = client.runtime.start(container.id, attach=None if args.detach else (1, 2),
+                                      stdin=None if args.detach else stdin)
+    except ContainerStartError:
+        # docker keeps a "Created" container after a failed start; a run that failed leaves
+        # nothing here (one clear error, nothing half-made), as `pods create` + `start` would not
+        with contextlib.suppress(PodsError):
+            client.runtime.remove(container.id, force=True)
+        raise
     if args.detach:
-        try:
-            client.runtime.start(container.id).close()
-        except ContainerStartError:
-            if not args.rm:
-                pass  # docker keeps the created container after a failed start
-            raise
+        handle.close()
         print(container.id)
         return 0
-    stdin = 0 if args.interactive else None
-    handle = client.runtime.start(container.id, attach=(1, 2), stdin=stdin)
 
     def forward(sig: int, _frame: object) -> None:
         try:

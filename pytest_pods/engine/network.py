@@ -409,6 +409,8 @@ class Networks:
         self._release(rec, ep["ip"])
         path.unlink(missing_ok=True)
         self.refresh_hosts(rec)
+        with contextlib.suppress(OSError):  # and its own file: the peers it left are no names now
+            write_hosts(Path(ep["hosts"]), self.hosts_lines(cid, ep["hostname"]))
 
     def _lease(self, rec: dict[str, Any], cid: str) -> str:
         leases = self.dir / rec["id"] / "leases"

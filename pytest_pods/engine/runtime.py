@@ -528,6 +528,10 @@ class Runtime:
     def remove(self, ref: str, *, force: bool = False) -> str:
         cid = self.resolve(ref)
         st = self.state(cid)
+        deadline = time.monotonic() + 10
+        while force and st["status"] == "starting" and time.monotonic() < deadline:
+            time.sleep(0.01)  # a start in another process: let it finish, then stop what it made
+            st = self.state(cid)
         if st["status"] in ("running", "starting"):
             if not force:
                 raise ConflictError(
@@ -575,8 +579,10 @@ class Runtime:
             try:
                 st = read_state(cdir)
             except FileNotFoundError:
-                _remove_tree(cdir)
-                done.append(f"removed incomplete container {cid[:12]}")
+                with contextlib.suppress(OSError):
+                    if time.time() - cdir.stat().st_mtime > 30:  # else: a create in progress
+                        _remove_tree(cdir)
+                        done.append(f"removed incomplete container {cid[:12]}")
                 continue
             except ValueError:
                 continue
