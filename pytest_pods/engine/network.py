@@ -104,6 +104,25 @@ def ensure_chains() -> None:
         _iptables("-t", "filter", "-I", "PODS-FORWARD", "1", *accept.split())
 
 
+def host_lock() -> FileLock:
+    """One lock for the host's iptables chains, shared by every root (the chains are global)."""
+    os.makedirs("/run/lock", exist_ok=True)
+    return FileLock("/run/lock/pytest-pods-iptables.lock")
+
+
+def remove_chains_if_unused() -> None:
+    """When no network of any root is left, take our chains and the jumps into them away too."""
+    if any(t.startswith("pods:net:") for t in all_tags()):
+        return
+    for table, chain, rule in _JUMPS:
+        while _iptables("-t", table, "-D", chain, *rule.split()).returncode == 0:
+            pass
+    for table, chains in _CHAINS.items():
+        for chain in chains:
+            _iptables("-t", table, "-F", chain)
+            _iptables("-t", table, "-X", chain)
+
+
 def rules_tagged(tag: str) -> dict[str, list[str]]:
     """The ``-D`` lines that delete every rule whose comment is ``tag``."""
     out: dict[str, list[str]] = {}
@@ -308,7 +327,6 @@ class Networks:
     def _bring_up(self, rec: dict[str, Any]) -> None:
         from .netlink import Netlink
 
-        ensure_chains()
         net = ipaddress.IPv4Network(rec["subnet"])
         with Netlink() as nl:
             if nl.link_index(rec["bridge"]) is None:
@@ -321,13 +339,17 @@ class Networks:
             with contextlib.suppress(OSError):
                 if Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() != "1":
                     Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
-        delete_rules(f"pods:net:{rec['id'][:12]}")
-        _restore(_network_rules(rec))
+        with host_lock():
+            ensure_chains()
+            delete_rules(f"pods:net:{rec['id'][:12]}")
+            _restore(_network_rules(rec))
 
     def _tear_down(self, rec: dict[str, Any]) -> None:
         from .netlink import Netlink
 
-        delete_rules(f"pods:net:{rec['id'][:12]}")
+        with host_lock():
+            delete_rules(f"pods:net:{rec['id'][:12]}")
+            remove_chains_if_unused()
         with contextlib.suppress(OSError), Netlink() as nl:
             nl.delete_link(rec["bridge"], missing_ok=True)
 
