@@ -545,3 +545,36 @@ def test_run_on_an_unknown_network_fails_with_125(made: Made, pods: Pods) -> Non
     assert r.returncode == 125
     assert r.stderr.strip() == "pods: network nosuch not found"
     assert n not in pods("ps", "-a", check=True).stdout
+
+
+def test_publish_all_maps_every_exposed_port_to_a_free_host_port(made: Made, client: Client, pods: Pods) -> None:
+    """``-P``: each port in the image's EXPOSE gets a host port of its own, and it answers."""
+    from pytest_pods.engine.images import image_config
+
+    base = client.images.get("busybox")
+    tag = f"test/exposes-{uuid.uuid4().hex[:8]}:1"
+    cfg = image_config(base.diff_ids, config={"Env": ["PATH=/bin:/sbin"], "ExposedPorts": {"80/tcp": {}, "81/tcp": {}}})
+    client.store.create_image(cfg, base.layers, [tag])
+    try:
+        srv = made.run("-P", tag, "sh", "-c", "mkdir /w && echo eighty > /w/index.html && "
+                       "(httpd -p 81 -h /w &) && exec httpd -f -p 80 -h /w")
+        c = client.containers.get(srv)
+        ports = {c.host_port(80), c.host_port(81)}
+        assert len(ports) == 2
+        lines = pods("port", srv, check=True).stdout.split("\n")
+        assert {ln.split(" -> ")[0] for ln in lines if ln} == {"80/tcp", "81/tcp"}
+        for port in ports:
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)
+            assert body == b"eighty\n"
+    finally:
+        made.teardown()  # the containers first, then their image
+        made.containers.clear()
+        client.images.remove(tag, force=True)
