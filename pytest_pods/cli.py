@@ -186,7 +186,7 @@ class _Skipped:
 
 
 _SKIP = _Skipped()
-VERBS = ("import", "bootstrap", "images", "tag", "rmi", "inspect", "save", "load", "run", "create", "start",
+VERBS = ("build", "import", "bootstrap", "images", "tag", "rmi", "inspect", "save", "load", "run", "create", "start",
          "ps", "logs", "exec", "wait", "stop", "kill", "rm", "stats", "system", "network", "port")
 
 
@@ -277,6 +277,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = add("stats")
     p.add_argument("--no-stream", action="store_true")
     p.add_argument("containers", nargs="+")
+    p = add("build")
+    p.add_argument("-t", "--tag", action="append")
+    p.add_argument("-f", "--file")
+    p.add_argument("--build-arg", action="append")
+    p.add_argument("--target")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--label", action="append")
+    p.add_argument("--network", default="bridge")
+    p.add_argument("--progress", choices=["plain", "auto", "tty", "quiet"], default="auto")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("context")
     p = add("port")
     p.add_argument("container")
     p.add_argument("private", nargs="?", help="PORT[/PROTO]")
@@ -586,6 +597,25 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
             rows.append([st["id"][:12], st["name"], f"{_size(s['memory_usage'])} / {limit}", str(s["pids"]),
                          f"{s['cpu_usage_ns'] / 1e9:.2f}s"])
         _table(rows)
+    elif v == "build":
+        build_args = {}
+        for a in args.build_arg or []:
+            k, sep, val = a.partition("=")
+            if not sep:
+                val = os.environ.get(k, "")  # docker: --build-arg NAME takes the host's value
+            build_args[k] = val
+        quiet = args.quiet or args.progress == "quiet"
+
+        def progress(line: str) -> None:
+            if not quiet:
+                print(line, flush=True)
+
+        image = client.images.build(args.context, tag=args.tag or [], dockerfile=args.file,
+                                    buildargs=build_args, target=args.target, nocache=args.no_cache,
+                                    labels=dict(lbl.partition("=")[::2] for lbl in args.label or []),
+                                    network=args.network, progress=progress)
+        if quiet:
+            print(image.id)
     elif v == "port":
         st = client.runtime.state(args.container)
         shown = 0

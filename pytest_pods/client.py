@@ -86,7 +86,9 @@ class Client:
                 done.append(f"Deleted container: {st['id']}")
         # snapshots nothing stacks on go now; unreferenced blobs only when older than the grace
         # period, as a concurrent import or load writes blobs before it records its image
-        self.store.gc(in_use_snapshots=self.runtime.in_use_snapshots())
+        from .builders.build import cache_blobs
+
+        self.store.gc(in_use_snapshots=self.runtime.in_use_snapshots(), keep=cache_blobs(self.store))
         return done
 
 
@@ -140,6 +142,19 @@ class Images:
 
     def inspect(self, name: str) -> dict[str, Any]:
         return image_inspect(self.get(name))
+
+    def build(self, path: str | os.PathLike[str] = ".", *, tag: str | Sequence[str] | None = None,
+              dockerfile: str | os.PathLike[str] | None = None, buildargs: Mapping[str, str] | None = None,
+              target: str | None = None, nocache: bool = False, labels: Mapping[str, str] | None = None,
+              network: str = "bridge", progress: Any = None) -> Image:
+        """Build a Dockerfile (docker-py's names); ``progress`` gets one line per step and RUN output."""
+        from .builders.build import BuildOptions, build_image
+
+        tags = [tag] if isinstance(tag, str) else list(tag or [])
+        opts = BuildOptions(context=Path(path), dockerfile=Path(dockerfile) if dockerfile else None, tags=tags,
+                            build_args=dict(buildargs or {}), target=target, no_cache=nocache,
+                            labels=dict(labels or {}), network=network, progress=progress)
+        return build_image(self._store, self._c.runtime, opts)
 
 
 class Containers:

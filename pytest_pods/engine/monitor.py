@@ -119,8 +119,8 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
         linux.setns(host_pidns, linux.CLONE_NEWPID)
         os.close(host_pidns)
     if pid == 0:
-        for fd in (out_r, err_r, err_pipe_r, c2m_r, m2c_w, status_fd, *attach.values()):
-            os.close(fd)
+        for fd in {out_r, err_r, err_pipe_r, c2m_r, m2c_w, status_fd, *attach.values()}:
+            os.close(fd)  # a set: stdout and stderr may be attached to one descriptor
         init.container_init(
             config, p["rootfs"], p["overlay"], m2c_r, c2m_w, err_pipe_w,
             (stdin_fd if stdin_fd is not None else null, out_w, err_w), bool(p.get("init")),

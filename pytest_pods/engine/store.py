@@ -450,7 +450,7 @@ class Store:
 
     # -- garbage collection ----------------------------------------------------------------
     def gc(self, *, candidates: set[str] = frozenset(), in_use_snapshots: set[str] = frozenset(),
-           grace: float = 3600.0) -> int:
+           grace: float = 3600.0, keep: set[str] = frozenset()) -> int:
         """Delete blobs and snapshots no image references.
 
         ``candidates`` (hex digests of a just-removed image) go at once when unreferenced; other
@@ -459,8 +459,8 @@ class Store:
         ``in_use_snapshots`` are diff_ids that containers still stack on.
         """
         with self._index_lock():
-            keep_blobs: set[str] = set()
-            keep_snaps = {digest_hex(d) for d in in_use_snapshots}
+            keep_blobs: set[str] = {digest_hex(d) for d in keep}  # e.g. the build cache's layers
+            keep_snaps = {digest_hex(d) for d in in_use_snapshots} | keep_blobs
             for img in self.images():
                 keep_blobs.add(digest_hex(img.manifest_digest))
                 keep_blobs.add(digest_hex(img.id))

@@ -1,0 +1,864 @@
+"""Executing a parsed Dockerfile: stages, steps, a layer cache, the image at the end.
+
+Dockerfile text -> ``dockerfile.parse`` -> the stages the target needs -> one step per instruction,
+each with a cache key (the parent's key + the instruction after expansion + the build args it
+sees + the content digest of the files it reads) -> a layer (a diff, OCI whiteouts, fixed order
+and metadata) or a config change -> the image config. ``RUN`` runs in a real container of the
+engine, on the default bridge unless ``--network`` says otherwise, and its overlay upper dir is
+the layer. A cached step does no work; concurrent builds of the same step (xdist workers) take a
+file lock on its key, so it is built once and the others find it in the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ..engine import linux
+from ..engine.layers import unpack_layer, write_layer
+from ..engine.locks import FileLock
+from ..engine.runtime import Runtime
+from ..engine.spec import ContainerSpec, lookup_user
+from ..engine.store import MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_MANIFEST, Image, Store, canonical_json
+from ..errors import PodsError
+from . import context as ctx
+from . import dockerfile as df
+
+DEFAULT_SHELL = ["/bin/sh", "-c"]
+Progress = Callable[[str], None]
+
+
+class BuildError(PodsError):
+    """A build failed; the message names the Dockerfile, the line and the instruction."""
+
+
+class BuildOptions(NamedTuple):
+    context: Path
+    dockerfile: Path | None = None      # default: CONTEXT/Dockerfile
+    tags: Sequence[str] = ()
+    build_args: Mapping[str, str] = {}
+    target: str | None = None
+    no_cache: bool = False
+    labels: Mapping[str, str] = {}
+    network: str = "bridge"             # for RUN, unless RUN --network says otherwise
+    progress: Progress | None = None
+
+
+class _State:
+    """A stage's image as it is being built: layers, config, history, cache key."""
+
+    def __init__(self, layers: list[dict[str, Any]], diff_ids: list[str], config: dict[str, Any],
+                 history: list[dict[str, Any]], key: str) -> None:
+        self.layers = layers
+        self.diff_ids = diff_ids
+        self.config = config
+        self.history = history
+        self.key = key
+        self.cmd_set = False  # CMD given in this stage (an ENTRYPOINT resets only an inherited one)
+
+    def image(self) -> Image:
+        """An in-memory image of this state (for RUN's container); nothing is recorded."""
+        cfg = {"architecture": "amd64", "os": "linux", "config": self.config,
+               "rootfs": {"type": "layers", "diff_ids": self.diff_ids}}
+        manifest = {"schemaVersion": 2, "mediaType": MEDIA_OCI_MANIFEST,
+                    "config": {"mediaType": MEDIA_OCI_CONFIG, "digest": "sha256:" + "0" * 64, "size": 0},
+                    "layers": self.layers}
+        return Image("", manifest, cfg)
+
+    def copy(self) -> _State:
+        return _State(list(self.layers), list(self.diff_ids), json.loads(json.dumps(self.config)),
+                      list(self.history), self.key)  # a stage built FROM another starts its own CMD rule
+
+
+def _sha(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Builder:
+    """Builds images into one store, running RUN steps on one runtime."""
+
+    def __init__(self, store: Store, runtime: Runtime) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.cache_dir = store.root / "build-cache"
+        self.cache_dir.mkdir(exist_ok=True)
+
+    # -- entry point ---------------------------------------------------------------------------
+    def build(self, opts: BuildOptions) -> Image:
+        say = opts.progress or (lambda _line: None)
+        context = Path(opts.context).resolve()
+        if not context.is_dir():
+            raise BuildError(f"build: context {opts.context} is not a directory")
+        dfile = Path(opts.dockerfile) if opts.dockerfile else context / "Dockerfile"
+        if not dfile.is_absolute():
+            dfile = context / dfile
+        try:
+            text = dfile.read_text()
+        except OSError as exc:
+            raise BuildError(f"build: read {dfile}: {exc.strerror}") from None
+        parsed = df.parse(text, str(dfile.name if dfile.parent == context else dfile))
+        ignore = ctx.IgnoreMatcher.from_file(context / ".dockerignore")
+        meta = self._meta_args(parsed, opts.build_args)
+        stages = parsed.stages
+        target = self._target(parsed, opts.target)
+        needed = self._needed(parsed, target, meta)
+        total = sum(1 + len(s.instructions) for s in stages if s.index in needed)
+        step = [0]
+        built: dict[int, _State] = {}
+        for s in stages:
+            if s.index in needed:
+                built[s.index] = self._build_stage(parsed, s, meta, opts, context, ignore, built, say, step, total)
+        final = built[target]
+        return self._commit_image(final, opts, say)
+
+    # -- planning ------------------------------------------------------------------------------
+    def _meta_args(self, parsed: df.Dockerfile, build_args: Mapping[str, str]) -> dict[str, str]:
+        meta: dict[str, str] = {}
+        for ins in parsed.meta_args:
+            for k, default in df.parse_arg(ins.args[0] if ins.args else "", path=parsed.path, line=ins.line):
+                if k in build_args:
+                    meta[k] = build_args[k]
+                elif default is not None:
+                    meta[k] = df.process_word(default, meta, parsed.escape, path=parsed.path, line=ins.line)
+        return meta
+
+    def _target(self, parsed: df.Dockerfile, target: str | None) -> int:
+        if target is None:
+            return parsed.stages[-1].index
+        for s in parsed.stages:
+            if s.name == target.lower():
+                return s.index
+        raise BuildError(f"build: target stage {target!r} could not be found")
+
+    def _stage_ref(self, parsed: df.Dockerfile, ref: str, before: int) -> int | None:
+        """The index of the earlier stage ``ref`` names (by name or number), else None (an image)."""
+        for s in parsed.stages[:before]:
+            if s.name is not None and s.name == ref.lower():
+                return s.index
+        if ref.isdigit() and int(ref) < before:
+            return int(ref)
+        return None
+
+    def _needed(self, parsed: df.Dockerfile, target: int, meta: Mapping[str, str]) -> set[int]:
+        """The target and every stage it reaches through FROM and COPY --from / RUN --mount from=."""
+        need, todo = set(), [target]
+        while todo:
+            i = todo.pop()
+            if i in need:
+                continue
+            need.add(i)
+            s = parsed.stages[i]
+            base = df.process_word(s.base, meta, parsed.escape, path=parsed.path, line=s.line)
+            ref = self._stage_ref(parsed, base, i)
+            if ref is not None:
+                todo.append(ref)
+            for ins in s.instructions:
+                froms = list(ins.flags.get("from", []))
+                for m in ins.flags.get("mount", []):
+                    froms += [kv.split("=", 1)[1] for kv in m.split(",") if kv.startswith("from=")]
+                for f in froms:
+                    r = self._stage_ref(parsed, f, i)
+                    if r is not None:
+                        todo.append(r)
+        return need
+
+    # -- a stage -------------------------------------------------------------------------------
+    def _base(self, parsed: df.Dockerfile, s: df.Stage, meta: Mapping[str, str],
+              built: Mapping[int, _State]) -> _State:
+        base = df.process_word(s.base, meta, parsed.escape, path=parsed.path, line=s.line)
+        ref = self._stage_ref(parsed, base, s.index)
+        if ref is not None:
+            return built[ref].copy()
+        if base == "scratch":
+            return _State([], [], {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+                          [], _sha("scratch"))
+        try:
+            img = self.store.get_image(base)
+        except PodsError as exc:
+            raise BuildError(f"{parsed.path}:{s.line}: FROM {base}: {exc} (pull it or bootstrap it first)") from None
+        cfg = dict(img.config.get("config") or {})
+        return _State(img.layers, img.diff_ids, cfg, list(img.config.get("history") or []), _sha("image", img.id))
+
+    def _build_stage(self, parsed: df.Dockerfile, s: df.Stage, meta: dict[str, str], opts: BuildOptions,
+                     context: Path, ignore: ctx.IgnoreMatcher, built: dict[int, _State], say: Progress,
+                     step: list[int], total: int) -> _State:
+        step[0] += 1
+        say(f"Step {step[0]}/{total} : FROM {s.base}" + (f" AS {s.name}" if s.name else ""))
+        state = self._base(parsed, s, meta, built)
+        args: dict[str, str] = {}  # ARGs declared in this stage, with their values
+        triggers = list(state.config.pop("OnBuild", None) or [])
+        instructions = [self._trigger(parsed, t, s.line) for t in triggers] + list(s.instructions)
+        for ins in instructions:
+            if ins not in s.instructions:
+                say(f"# Executing ONBUILD trigger: {ins.original}")
+            else:
+                step[0] += 1
+                say(f"Step {step[0]}/{total} : {ins.original}")
+            t0 = time.monotonic()
+            hit = self._step(parsed, ins, state, args, meta, opts, context, ignore, built, say)
+            say(" ---> Using cache" if hit else f" ---> done in {time.monotonic() - t0:.2f}s")
+        return state
+
+    def _trigger(self, parsed: df.Dockerfile, text: str, line: int) -> df.Instruction:
+        sub = df.parse(f"FROM scratch\n{text}\n", parsed.path)
+        ins = sub.stages[0].instructions[0]
+        return ins._replace(line=line, end_line=line)
+
+    # -- a step --------------------------------------------------------------------------------
+    def _env(self, state: _State, args: Mapping[str, str]) -> dict[str, str]:
+        env = dict(args)
+        for e in state.config.get("Env") or []:
+            k, _, v = e.partition("=")
+            env[k] = v
+        return env
+
+    def _step(self, parsed: df.Dockerfile, ins: df.Instruction, state: _State, args: dict[str, str],
+              meta: Mapping[str, str], opts: BuildOptions, context: Path, ignore: ctx.IgnoreMatcher,
+              built: Mapping[int, _State], say: Progress) -> bool:
+        """Apply one instruction to ``state``; True when the result came from the cache."""
+        where = f"{parsed.path}:{ins.line}"
+        cmd = ins.cmd
+        env = self._env(state, args)
+        raw = ins.args[0] if ins.args and not ins.json else ""
+        word = lambda text: df.process_word(text, env, parsed.escape, path=parsed.path, line=ins.line)  # noqa: E731
+        words = lambda text: df.process_words(text, env, parsed.escape, path=parsed.path, line=ins.line)  # noqa: E731
+        cfg = state.config
+        if cmd == "ARG":
+            for k, default in df.parse_arg(raw, path=parsed.path, line=ins.line):
+                if k in opts.build_args:
+                    args[k] = opts.build_args[k]
+                elif k in meta and default is None:
+                    args[k] = meta[k]
+                elif default is not None:
+                    args[k] = word(default)
+                else:
+                    args.setdefault(k, "")
+            state.key = _sha(state.key, "ARG", sorted(args.items()))
+            return False
+        if cmd in ("ENV", "LABEL"):
+            pairs = df.parse_kv(raw, cmd, env, parsed.escape, path=parsed.path, line=ins.line)
+            if cmd == "ENV":
+                current = dict(e.partition("=")[::2] for e in cfg.get("Env") or [])
+                current.update(pairs)
+                cfg["Env"] = [f"{k}={v}" for k, v in current.items()]
+            else:
+                cfg.setdefault("Labels", {}).update(pairs)
+            return self._meta(state, ins, env)
+        if cmd in ("CMD", "ENTRYPOINT"):
+            shell = cfg.get("Shell") or DEFAULT_SHELL
+            value = list(ins.args) if ins.json else [*shell, raw]
+            cfg["Cmd" if cmd == "CMD" else "Entrypoint"] = value
+            if cmd == "ENTRYPOINT" and "Cmd" in cfg and not state.cmd_set:
+                cfg["Cmd"] = None  # a new ENTRYPOINT resets an inherited CMD, as docker does
+            if cmd == "CMD":
+                state.cmd_set = True
+            return self._meta(state, ins, env)
+        if cmd == "EXPOSE":
+            for p in words(raw):
+                port, _, proto = p.partition("/")
+                cfg.setdefault("ExposedPorts", {})[f"{port}/{(proto or 'tcp').lower()}"] = {}
+            return self._meta(state, ins, env)
+        if cmd == "VOLUME":
+            vols = list(ins.args) if ins.json else words(raw)
+            for v in vols:
+                cfg.setdefault("Volumes", {})[v] = {}
+            return self._meta(state, ins, env)
+        if cmd == "USER":
+            cfg["User"] = word(raw)
+            return self._meta(state, ins, env)
+        if cmd == "STOPSIGNAL":
+            cfg["StopSignal"] = word(raw)
+            return self._meta(state, ins, env)
+        if cmd == "SHELL":
+            if not ins.json:
+                raise BuildError(f"{where}: SHELL requires the arguments in JSON form")
+            cfg["Shell"] = list(ins.args)
+            return self._meta(state, ins, env)
+        if cmd == "ONBUILD":
+            cfg.setdefault("OnBuild", []).append(raw)
+            return self._meta(state, ins, env)
+        if cmd == "MAINTAINER":
+            return self._meta(state, ins, env)
+        if cmd == "HEALTHCHECK":
+            cfg["Healthcheck"] = self._healthcheck(ins, raw, cfg, where)
+            return self._meta(state, ins, env)
+        if cmd == "WORKDIR":
+            path = word(raw)
+            if not path.startswith("/"):
+                path = os.path.join(cfg.get("WorkingDir") or "/", path)
+            cfg["WorkingDir"] = os.path.normpath(path)
+            return self._layer_step(state, ins, ("WORKDIR", cfg["WorkingDir"]), opts,
+                                    lambda stage, view: self._workdir(stage, view, cfg["WorkingDir"]), say)
+        if cmd == "RUN":
+            return self._run(parsed, ins, state, args, env, opts, context, built, say)
+        if cmd in ("COPY", "ADD"):
+            return self._copy(parsed, ins, state, env, opts, context, ignore, built, say)
+        raise BuildError(f"{where}: {cmd} is not supported yet")
+
+    def _meta(self, state: _State, ins: df.Instruction, env: Mapping[str, str]) -> bool:
+        """A config-only step: no layer, a history entry, a new key."""
+        state.key = _sha(state.key, ins.cmd, ins.args, ins.flags, sorted(env.items()) if ins.cmd in ("ENV", "LABEL") else None)
+        state.history.append({"created_by": ins.original, "empty_layer": True})
+        return False
+
+    def _healthcheck(self, ins: df.Instruction, raw: str, cfg: Mapping[str, Any], where: str) -> dict[str, Any]:
+        def duration(name: str, default: int) -> int:
+            v = (ins.flags.get(name) or [""])[-1]
+            if not v:
+                return default
+            units = {"ns": 1, "us": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+            total, num = 0, ""
+            i = 0
+            while i < len(v):
+                if v[i].isdigit() or v[i] == ".":
+                    num += v[i]
+                    i += 1
+                    continue
+                unit = next((u for u in ("ns", "us", "ms", "s", "m", "h") if v.startswith(u, i)), None)
+                if unit is None or not num:
+                    raise BuildError(f"{where}: HEALTHCHECK --{name}: bad duration {v!r}")
+                total += int(float(num) * units[unit])
+                num, i = "", i + len(unit)
+            if num:
+                raise BuildError(f"{where}: HEALTHCHECK --{name}: bad duration {v!r} (missing unit)")
+            return total
+
+        kind = (ins.args[0] if ins.args else "").upper()  # the parser puts the type word first
+        if kind == "NONE":
+            return {"Test": ["NONE"]}
+        if kind != "CMD" or len(ins.args) < 2:
+            raise BuildError(f"{where}: HEALTHCHECK: expected CMD or NONE")
+        test = ["CMD", *ins.args[1:]] if ins.json else ["CMD-SHELL", ins.args[1]]
+        retries = (ins.flags.get("retries") or ["0"])[-1] or "0"
+        if not retries.isdigit():
+            raise BuildError(f"{where}: HEALTHCHECK --retries: {retries!r} is not a number")
+        out: dict[str, Any] = {"Test": test}
+        for name, key in (("interval", "Interval"), ("timeout", "Timeout"), ("start-period", "StartPeriod"),
+                          ("start-interval", "StartInterval")):
+            d = duration(name, 0)
+            if d:
+                out[key] = d
+        if int(retries):
+            out["Retries"] = int(retries)
+        return out
+
+    # -- layers --------------------------------------------------------------------------------
+    def _cached(self, key: str) -> dict[str, Any] | None:
+        try:
+            entry: dict[str, Any] = json.loads((self.cache_dir / f"{key}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if entry.get("layer") and not self.store.has_blob(entry["layer"]["digest"]):
+            return None  # its blob was garbage-collected
+        return entry
+
+    def _record(self, key: str, entry: dict[str, Any]) -> None:
+        tmp = self.cache_dir / f".{key}.{os.getpid()}"
+        tmp.write_text(json.dumps(entry))
+        os.rename(tmp, self.cache_dir / f"{key}.json")
+
+    def _apply(self, state: _State, entry: dict[str, Any], key: str, ins: df.Instruction) -> None:
+        if entry.get("layer"):
+            state.layers.append(entry["layer"])
+            state.diff_ids.append(entry["layer"]["digest"])
+            self.store.ensure_snapshot(entry["layer"]["digest"], entry["layer"]["digest"])
+        state.history.append({"created_by": ins.original, **({} if entry.get("layer") else {"empty_layer": True})})
+        state.key = key
+
+    def _layer_step(self, state: _State, ins: df.Instruction, what: Any, opts: BuildOptions,
+                    make: Callable[[Path, Path], list[str]], say: Progress) -> bool:
+        """A step whose result is a layer made by ``make(stage_dir, view_of_current_rootfs)``;
+        ``make`` returns the directories it only passes through, which keep the image's metadata."""
+        key = _sha(state.key, what)
+        if not opts.no_cache and (entry := self._cached(key)) is not None:
+            self._apply(state, entry, key, ins)
+            return True
+        with FileLock(str(self.cache_dir / f"{key}.lock")):
+            if not opts.no_cache and (entry := self._cached(key)) is not None:
+                self._apply(state, entry, key, ins)
+                return True
+            with tempfile.TemporaryDirectory(dir=self.store.tmp, prefix="build-") as tmp:
+                stage_dir = Path(tmp) / "layer"
+                stage_dir.mkdir()
+                with self._view(state, Path(tmp) / "view") as view:
+                    through = make(stage_dir, view)
+                    _copy_parent_metadata(stage_dir, view, through)
+                layer = self._commit_dir(stage_dir, overlay_upper=False)
+            entry = {"layer": layer}
+            self._record(key, entry)
+        self._apply(state, entry, key, ins)
+        return False
+
+    def _commit_dir(self, src: Path, *, overlay_upper: bool) -> dict[str, Any] | None:
+        """A directory as a layer blob (+ its snapshot); None when it holds nothing."""
+        if not any(src.iterdir()):
+            return None
+        epoch = int(os.environ["SOURCE_DATE_EPOCH"]) if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit() else None
+        with self.store.blob_writer() as w:
+            write_layer(src, w, source_date_epoch=epoch, overlay_upper=overlay_upper)  # type: ignore[arg-type]
+        self.store.ensure_snapshot(w.digest, w.digest)
+        return {"mediaType": MEDIA_OCI_LAYER, "digest": w.digest, "size": w.size}
+
+    @contextlib.contextmanager
+    def _view(self, state: _State, where: Path):  # type: ignore[no-untyped-def]
+        """The state's merged filesystem, read-only, at ``where`` (an overlay of its snapshots)."""
+        where.mkdir()
+        lowers = [str(self.store.ensure_snapshot(d, layer["digest"])) for d, layer in
+                  zip(state.diff_ids, state.layers)][::-1]
+        if not lowers:
+            yield where
+            return
+        if len(lowers) == 1:
+            linux.mount(lowers[0], str(where), None, linux.MS_BIND)
+            linux.mount(None, str(where), None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+        else:
+            linux.mount("overlay", str(where), "overlay", linux.MS_RDONLY, "lowerdir=" + ":".join(lowers))
+        try:
+            yield where
+        finally:
+            linux.umount(str(where), linux.MNT_DETACH)
+
+    def _workdir(self, stage_dir: Path, view: Path, path: str) -> list[str]:
+        if not _exists_in(view, path):
+            (stage_dir / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        return _ancestors(path)
+
+    # -- RUN -----------------------------------------------------------------------------------
+    def _run(self, parsed: df.Dockerfile, ins: df.Instruction, state: _State, args: Mapping[str, str],
+             env: Mapping[str, str], opts: BuildOptions, context: Path, built: Mapping[int, _State],
+             say: Progress) -> bool:
+        where = f"{parsed.path}:{ins.line}"
+        shell = state.config.get("Shell") or DEFAULT_SHELL
+        if ins.heredocs:
+            script = ins.heredocs[0].content
+            argv = [*shell, script] if not ins.args or not ins.args[0].strip().startswith("<<") else [*shell, script]
+        elif ins.json:
+            argv = list(ins.args)
+        else:
+            argv = [*shell, ins.args[0]]
+        network = (ins.flags.get("network") or [opts.network])[-1] or opts.network
+        if network == "default":
+            network = opts.network
+        run_env = [f"{k}={v}" for k, v in args.items()]  # build args are the step's env, not the image's
+        key = _sha(state.key, "RUN", argv, sorted(args.items()), ins.flags.get("mount", []), network)
+        if not opts.no_cache and (entry := self._cached(key)) is not None:
+            self._apply(state, entry, key, ins)
+            return True
+        with FileLock(str(self.cache_dir / f"{key}.lock")):
+            if not opts.no_cache and (entry := self._cached(key)) is not None:
+                self._apply(state, entry, key, ins)
+                return True
+            layer = self._run_container(where, ins, state, argv, run_env, network, say)
+            entry = {"layer": layer}
+            self._record(key, entry)
+        self._apply(state, entry, key, ins)
+        return False
+
+    def _run_container(self, where: str, ins: df.Instruction, state: _State, argv: list[str],
+                       env: list[str], network: str, say: Progress) -> dict[str, Any] | None:
+        if ins.flags.get("mount"):
+            for m in ins.flags["mount"]:
+                kind = dict(kv.split("=", 1) for kv in m.split(",") if "=" in kv).get("type", "bind")
+                if kind not in ("cache", "tmpfs"):
+                    raise BuildError(f"{where}: RUN --mount=type={kind} is not supported yet")
+        spec = ContainerSpec(
+            image="<build>", command=argv, entrypoint=[""], env=env, network=network,
+            tmpfs=[self._mount_target(m) for m in ins.flags.get("mount", []) if "type=tmpfs" in m],
+            binds=self._cache_mounts(ins),
+        )
+        cid = self.runtime.create(spec, state.image())
+        say(f" ---> Running in {cid[:12]}")
+        out_r, out_w = os.pipe()
+        try:
+            try:
+                handle = self.runtime.start(cid, attach=(out_w, out_w))
+            finally:
+                os.close(out_w)
+            buf = b""
+            while chunk := os.read(out_r, 65536):
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    say(line.decode(errors="replace"))
+            if buf:
+                say(buf.decode(errors="replace"))
+            code = handle.wait()
+            if code != 0:
+                raise BuildError(f"{where}: {ins.original!r} returned a non-zero code: {code}")
+            upper = self.runtime.dir / cid / "upper"
+            self._scrub_mount_points(state, upper)
+            return self._commit_dir(upper, overlay_upper=True)
+        finally:
+            os.close(out_r)
+            with contextlib.suppress(PodsError):
+                self.runtime.remove(cid, force=True)
+
+    _MOUNT_POINTS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/proc", "/sys", "/dev", "/etc")
+
+    def _scrub_mount_points(self, state: _State, upper: Path) -> None:
+        """Mount targets the engine made for the step (absent from the image, still empty) are no
+        part of its layer: docker's layers do not carry /etc/hosts stubs either."""
+        with tempfile.TemporaryDirectory(dir=self.store.tmp, prefix="scrub-") as tmp, \
+                self._view(state, Path(tmp) / "view") as view:
+            for path in self._MOUNT_POINTS:
+                p = upper / path.lstrip("/")
+                if _exists_in(view, path) or not (p.exists() or p.is_symlink()):
+                    continue
+                with contextlib.suppress(OSError):
+                    if p.is_dir() and not p.is_symlink():
+                        p.rmdir()  # only when empty
+                    elif p.stat().st_size == 0:
+                        p.unlink()
+
+    def _mount_target(self, m: str) -> str:
+        opts = dict(kv.split("=", 1) for kv in m.split(",") if "=" in kv)
+        return opts.get("target") or opts.get("dst") or opts.get("destination") or "/"
+
+    def _cache_mounts(self, ins: df.Instruction) -> list[Any]:
+        """``RUN --mount=type=cache``: a directory kept between builds under the root, bind-mounted."""
+        from ..engine.spec import Bind
+
+        out = []
+        for m in ins.flags.get("mount", []):
+            opts = dict(kv.split("=", 1) for kv in m.split(",") if "=" in kv)
+            if opts.get("type") != "cache":
+                continue
+            target = self._mount_target(m)
+            cache_id = opts.get("id") or target
+            d = self.store.root / "build-mounts" / hashlib.sha256(cache_id.encode()).hexdigest()[:16]
+            d.mkdir(parents=True, exist_ok=True)
+            out.append(Bind(str(d), target, opts.get("readonly") in ("true", "") and "readonly" in opts))
+        return out
+
+    # -- COPY / ADD ----------------------------------------------------------------------------
+    def _copy(self, parsed: df.Dockerfile, ins: df.Instruction, state: _State, env: Mapping[str, str],
+              opts: BuildOptions, context: Path, ignore: ctx.IgnoreMatcher, built: Mapping[int, _State],
+              say: Progress) -> bool:
+        where = f"{parsed.path}:{ins.line}"
+        proc = lambda t: df.process_word(t, env, parsed.escape, path=parsed.path, line=ins.line)  # noqa: E731
+        if ins.heredocs:
+            words = df.process_words(ins.args[0], env, parsed.escape, path=parsed.path, line=ins.line)
+            dest = next((w for w in reversed(words) if not w.startswith("<<")), None)
+            if dest is None:
+                raise BuildError(f"{where}: {ins.cmd} with a heredoc needs a destination")
+            files = [(h.name, h.content if not h.expand else proc(h.content) if "$" in h.content else h.content)
+                     for h in ins.heredocs]
+            sources: list[str] = []
+        else:
+            words = list(ins.args) if ins.json else df.process_words(ins.args[0], env, parsed.escape,
+                                                                      path=parsed.path, line=ins.line)
+            if len(words) < 2:
+                raise BuildError(f"{where}: {ins.cmd} requires at least two arguments, but only one was provided")
+            *sources, dest = words
+            files = []
+        chown = (ins.flags.get("chown") or [""])[-1]
+        chmod = (ins.flags.get("chmod") or [""])[-1]
+        if chmod and not all(c in "01234567" for c in chmod):
+            raise BuildError(f"{where}: --chmod={chmod}: only octal modes are supported")
+        parents = "parents" in ins.flags
+        from_ref = (ins.flags.get("from") or [""])[-1]
+        src_state: _State | None = None
+        src_image_root: Path | None = None
+        if from_ref:
+            ref = self._stage_ref(parsed, proc(from_ref), len(parsed.stages))
+            if ref is not None and ref in built:
+                src_state = built[ref]
+            else:
+                try:
+                    img = self.store.get_image(proc(from_ref))
+                except PodsError as exc:
+                    raise BuildError(f"{where}: {ins.cmd} --from={from_ref}: {exc}") from None
+                src_state = _State(img.layers, img.diff_ids, {}, [], _sha("image", img.id))
+        checksum = (ins.flags.get("checksum") or [""])[-1]
+        if src_state is not None:
+            content_key: Any = ("from", src_state.key, sources)
+        elif files:
+            content_key = ("heredoc", files)
+        else:
+            urls = [s for s in sources if _is_url(s)]
+            if urls and ins.cmd == "COPY":
+                raise BuildError(f"{where}: COPY does not fetch URLs: use ADD")
+            locals_ = [s for s in sources if not _is_url(s)]
+            try:
+                matched = [ctx.match_sources(context, s, ignore, instruction=ins.cmd) for s in locals_]
+            except ctx.ContextError as exc:
+                raise BuildError(f"{where}: {exc}") from None
+            flat = sorted({m for ms in matched for m in ms})
+            content_key = ("context", locals_, ctx.digest_paths(context, flat, ignore), urls, checksum)
+        what = (ins.cmd, content_key, dest, chown, chmod, parents, state.config.get("WorkingDir"))
+
+        def make(stage_dir: Path, view: Path) -> list[str]:
+            target = dest if dest.startswith("/") else os.path.join(state.config.get("WorkingDir") or "/", dest)
+            through = _ancestors(target) + ([target] if _is_dir_in(view, target) else [])
+            uid = gid = None
+            if chown:
+                uid, gid, _, _ = lookup_user(chown, [view])
+            if files:
+                many = len(files) > 1 or dest.endswith("/")
+                for name, content in files:
+                    path = os.path.join(target, name) if many or _is_dir_in(view, target) else target
+                    out = _stage_path(stage_dir, path)
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    out.write_text(content)
+                    _set_meta(out, uid, gid, int(chmod, 8) if chmod else 0o644)
+                return through
+            if src_state is not None:
+                with self._view(src_state, stage_dir.parent / "from") as src_root:
+                    matched = _match_in(src_root, sources, where, ins.cmd)
+                    _copy_sources(src_root, matched, stage_dir, view, target, uid, gid, chmod, parents,
+                                  extract=False)
+                return through
+            local = [s for s in sources if not _is_url(s)]
+            matched = sorted({m for s in local for m in ctx.match_sources(context, s, ignore, instruction=ins.cmd)})
+            _copy_sources(context, matched, stage_dir, view, target, uid, gid, chmod, parents,
+                          extract=ins.cmd == "ADD", ignore=ignore, many=len(sources) > 1)
+            for url in [s for s in sources if _is_url(s)]:
+                _fetch(url, checksum, stage_dir, view, target, uid, gid, chmod, where)
+            return through
+
+        return self._layer_step(state, ins, what, opts, make, say)
+
+    # -- the image -----------------------------------------------------------------------------
+    def _commit_image(self, state: _State, opts: BuildOptions, say: Progress) -> Image:
+        cfg = state.config
+        cfg.pop("OnBuild", None) if not cfg.get("OnBuild") else None
+        if opts.labels:
+            cfg.setdefault("Labels", {}).update(opts.labels)
+        epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+        created = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch))) if epoch.isdigit()
+                   else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        config = {"architecture": _arch(), "os": "linux", "created": created,
+                  "config": {k: v for k, v in cfg.items() if v is not None},
+                  "rootfs": {"type": "layers", "diff_ids": state.diff_ids}, "history": state.history}
+        image = self.store.create_image(config, state.layers, list(opts.tags))
+        say(f"Successfully built {image.short_id}")
+        for t in opts.tags:
+            say(f"Successfully tagged {t}")
+        return image
+
+
+# -- file helpers --------------------------------------------------------------------------------
+def _arch() -> str:
+    m = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
+
+
+def _is_url(s: str) -> bool:
+    return s.startswith("http://") or s.startswith("https://")
+
+
+def _stage_path(stage_dir: Path, path: str) -> Path:
+    return stage_dir / os.path.normpath(path).lstrip("/")
+
+
+def _exists_in(view: Path, path: str) -> bool:
+    try:
+        fd = linux.openat2(os.open(view, os.O_PATH | os.O_DIRECTORY), path.lstrip("/") or ".", os.O_PATH)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _is_dir_in(view: Path, path: str) -> bool:
+    root = os.open(view, os.O_PATH | os.O_DIRECTORY)
+    try:
+        fd = linux.openat2(root, path.strip("/") or ".", os.O_PATH)
+    except OSError:
+        return False
+    finally:
+        os.close(root)
+    try:
+        return stat.S_ISDIR(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+
+
+def _set_meta(p: Path, uid: int | None, gid: int | None, mode: int | None) -> None:
+    if uid is not None:
+        os.lchown(p, uid, gid if gid is not None else uid)
+    if mode is not None and not p.is_symlink():
+        os.chmod(p, mode)
+
+
+def _ancestors(path: str) -> list[str]:
+    """``/a/b/c`` -> ``["/a", "/a/b"]``: the directories a path passes through."""
+    parts = [p for p in os.path.normpath(path).split("/") if p]
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _copy_parent_metadata(stage_dir: Path, view: Path, through: Sequence[str]) -> None:
+    """Directories the layer only passes through keep the image's mode, owner and time (a tar
+    entry for ``/usr`` would otherwise reset them)."""
+    for path in through:
+        d = _stage_path(stage_dir, path)
+        if not d.is_dir() or d.is_symlink() or not _is_dir_in(view, path):
+            continue
+        st = os.lstat(view / path.lstrip("/"))
+        os.chown(d, st.st_uid, st.st_gid)
+        os.chmod(d, stat.S_IMODE(st.st_mode))
+        os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _match_in(root: Path, sources: Sequence[str], where: str, cmd: str) -> list[str]:
+    everything = ctx.IgnoreMatcher.from_text("")
+    try:
+        return sorted({m for s in sources for m in ctx.match_sources(root, s, everything, instruction=cmd)})
+    except ctx.ContextError as exc:
+        raise BuildError(f"{where}: {exc}") from None
+
+
+def _copy_sources(src_root: Path, matched: Sequence[str], stage_dir: Path, view: Path, target: str,
+                  uid: int | None, gid: int | None, chmod: str, parents: bool, *, extract: bool,
+                  ignore: ctx.IgnoreMatcher | None = None, many: bool = False) -> None:
+    """Docker's COPY rules: a directory's contents go into the target; a file goes to the target,
+    or into it when the target is a directory (existing, ending in '/', or several sources)."""
+    into_dir = target.endswith("/") or len(matched) > 1 or many or _is_dir_in(view, target)
+    mode = int(chmod, 8) if chmod else None
+    for rel in matched:
+        src = src_root / rel if rel != "." else src_root
+        st = os.lstat(src)
+        if stat.S_ISDIR(st.st_mode):
+            base = os.path.join(target, rel) if parents and rel != "." else target
+            dest = _stage_path(stage_dir, base)
+            dest.mkdir(parents=True, exist_ok=True)
+            _copy_tree(src_root, rel, dest, uid, gid, mode, ignore)
+            continue
+        if extract and stat.S_ISREG(st.st_mode) and _is_archive(src):
+            dest = _stage_path(stage_dir, target)
+            dest.mkdir(parents=True, exist_ok=True)
+            _extract(src, dest)
+            continue
+        if parents:
+            dest = _stage_path(stage_dir, os.path.join(target, rel))
+        else:
+            dest = _stage_path(stage_dir, os.path.join(target, os.path.basename(rel)) if into_dir else target)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _copy_entry(src, dest, st, uid, gid, mode)
+
+
+def _copy_tree(src_root: Path, rel: str, dest: Path, uid: int | None, gid: int | None, mode: int | None,
+               ignore: ctx.IgnoreMatcher | None) -> None:
+    """A directory's contents into ``dest``; from the build context only what .dockerignore keeps."""
+    base = src_root / rel if rel != "." else src_root
+    if ignore is not None:
+        prefix = "" if rel == "." else rel + "/"
+        names = [e[len(prefix):] for e in ctx.walk(src_root, ignore) if e.startswith(prefix) and e != rel]
+    else:
+        names = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            d = Path(dirpath)
+            names += [(d / n).relative_to(base).as_posix() for n in dirnames + filenames]
+            dirnames[:] = [n for n in dirnames if not (d / n).is_symlink()]
+        names.sort()
+    for name in names:
+        src = base / name
+        out = dest / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        st = os.lstat(src)
+        if stat.S_ISDIR(st.st_mode):
+            out.mkdir(exist_ok=True)
+            _set_meta(out, uid if uid is not None else 0, gid if gid is not None else 0,
+                      mode if mode is not None else stat.S_IMODE(st.st_mode))
+        else:
+            _copy_entry(src, out, st, uid, gid, mode)
+    st = os.lstat(base)
+    _set_meta(dest, uid if uid is not None else 0, gid if gid is not None else 0,
+              mode if mode is not None else stat.S_IMODE(st.st_mode))
+
+
+def _copy_entry(src: Path, dest: Path, st: os.stat_result, uid: int | None, gid: int | None,
+                mode: int | None) -> None:
+    if dest.is_dir() and not dest.is_symlink():
+        shutil.rmtree(dest)
+    elif dest.exists() or dest.is_symlink():
+        dest.unlink()
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(src), dest)  # a link, never followed: it may point outside
+    elif stat.S_ISREG(st.st_mode):
+        shutil.copyfile(src, dest, follow_symlinks=False)
+        os.chmod(dest, mode if mode is not None else stat.S_IMODE(st.st_mode))
+    else:
+        return  # devices, fifos and sockets in a context are not copied
+    os.lchown(dest, uid if uid is not None else 0, gid if gid is not None else 0)
+    if not stat.S_ISLNK(st.st_mode):
+        os.utime(dest, ns=(st.st_mtime_ns, st.st_mtime_ns))
+
+
+def _is_archive(p: Path) -> bool:
+    with open(p, "rb") as f:
+        head = f.read(262)
+    return (head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00"
+            or head[257:262] == b"ustar")
+
+
+def _extract(archive: Path, dest: Path) -> None:
+    """ADD's auto-extraction, through the same safe unpacking as image layers."""
+    import bz2
+    import lzma
+
+    tmp = dest.parent / f".extract-{os.urandom(4).hex()}"
+    with open(archive, "rb") as f:
+        head = f.read(6)
+    opener: Any = open
+    if head[:3] == b"BZh":
+        opener = bz2.open
+    elif head[:6] == b"\xfd7zXZ\x00":
+        opener = lzma.open
+    with opener(archive, "rb") as stream:
+        unpack_layer(stream, tmp)
+    for entry in tmp.iterdir():
+        target = dest / entry.name
+        if target.exists() and target.is_dir() and entry.is_dir():
+            shutil.copytree(entry, target, symlinks=True, dirs_exist_ok=True)
+        else:
+            os.rename(entry, target)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fetch(url: str, checksum: str, stage_dir: Path, view: Path, target: str, uid: int | None,
+           gid: int | None, chmod: str, where: str) -> None:
+    import urllib.parse
+    import urllib.request
+
+    name = os.path.basename(urllib.parse.urlparse(url).path) or "index.html"
+    dest = _stage_path(stage_dir, os.path.join(target, name) if target.endswith("/") or _is_dir_in(view, target) else target)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r, open(dest, "wb") as f:
+            while chunk := r.read(1 << 20):
+                h.update(chunk)
+                f.write(chunk)
+    except OSError as exc:
+        raise BuildError(f"{where}: ADD {url}: {exc}") from None
+    if checksum and checksum != "sha256:" + h.hexdigest():
+        raise BuildError(f"{where}: ADD {url}: digest mismatch: expected {checksum}, got sha256:{h.hexdigest()}")
+    _set_meta(dest, uid if uid is not None else 0, gid if gid is not None else 0, int(chmod, 8) if chmod else 0o600)
+
+
+def build_image(store: Store, runtime: Runtime, opts: BuildOptions) -> Image:
+    return Builder(store, runtime).build(opts)
+
+
+# cache blobs must survive the store's garbage collection
+def cache_blobs(store: Store) -> set[str]:
+    out = set()
+    d = store.root / "build-cache"
+    if d.is_dir():
+        for p in d.glob("*.json"):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                out.add(json.loads(p.read_text())["layer"]["digest"])
+    return out
+
+
+_ = canonical_json  # used by tests building expectations
