@@ -107,6 +107,10 @@ CASES = [
          check="cat /which", expect="first\n", target="first"),
     Case("from-scratch-copy", "FROM busybox AS tools\nFROM scratch\nCOPY --from=tools /bin/busybox /bin/busybox\n"
          'CMD ["/bin/busybox", "echo", "scratch-ok"]\n', config={"Cmd": ["/bin/busybox", "echo", "scratch-ok"]}),
+    Case("run-mount-bind-context", B + "RUN --mount=type=bind,source=data,target=/mnt cat /mnt/x > /copied\n",
+         {"data/x": "from-context\n"}, check="cat /copied; test -e /mnt; echo $?", expect="from-context\n1\n"),
+    Case("run-mount-bind-from-stage", "FROM busybox AS a\nRUN echo staged > /s\nFROM busybox\n"
+         "RUN --mount=type=bind,from=a,source=/s,target=/in/s cat /in/s > /got\n", check="cat /got; test -e /in; echo $?", expect="staged\n1\n"),
     Case("run-mount-cache", B + "RUN --mount=type=cache,target=/cache echo kept > /cache/x && cat /cache/x > /seen\n",
          check="cat /seen; ls /cache 2>/dev/null | wc -l", expect="kept\n0\n"),
 ]
@@ -264,3 +268,33 @@ def test_concurrent_builds_of_the_same_dockerfile_build_each_step_once(tmp_path:
         for line in o[0].splitlines():
             if line.startswith("Successfully tagged "):
                 subprocess.run([*cmd[:4], "rmi", "-f", line.split()[-1]], capture_output=True)
+
+
+def test_add_fetches_a_url_and_checks_its_checksum(client: Client, tmp_path: Path) -> None:
+    import hashlib
+    import http.server
+    import threading
+
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "data.txt").write_text("fetched over http\n")
+    digest = "sha256:" + hashlib.sha256(b"fetched over http\n").hexdigest()
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(served))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/data.txt"
+    ctxdir = tmp_path / "ctx"
+    ctxdir.mkdir()
+    tag = f"test/add-url:{uuid.uuid4().hex[:8]}"
+    try:
+        (ctxdir / "Dockerfile").write_text(B + f"ADD --checksum={digest} {url} /got/\n")
+        client.images.build(ctxdir, tag=tag)
+        r = client.containers.run(tag, ["sh", "-c", "cat /got/data.txt; stat -c %a /got/data.txt"], remove=True,
+                                  network="none")
+        assert r.output == b"fetched over http\n600\n"
+        (ctxdir / "Dockerfile").write_text(B + f"ADD --checksum=sha256:{'0' * 64} {url} /got/\n")
+        with pytest.raises(BuildError, match="Dockerfile:2.*digest mismatch"):
+            client.images.build(ctxdir, tag=tag + "x", nocache=True)
+    finally:
+        server.shutdown()
+        client.images.remove(tag, force=True)
