@@ -286,9 +286,12 @@ class Store:
         digest, size = self.put_bytes(manifest_bytes)
         with self._index_lock():
             entries = self._read_index()
+            existing = next((e for e in entries if e.digest == digest), None)
+            if existing is not None and all(n in existing.names for n in names) and not any(
+                    n in e.names for e in entries if e is not existing for n in names):
+                return self._image_from_entry(existing)  # already so (a cached rebuild): no write
             for e in entries:
                 e.names = [n for n in e.names if n not in names]
-            existing = next((e for e in entries if e.digest == digest), None)
             if existing is None:
                 existing = _IndexEntry(digest, size, media_type, created=time.time())
                 entries.append(existing)
