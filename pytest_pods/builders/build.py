@@ -115,12 +115,64 @@ class Builder:
         needed = self._needed(parsed, target, meta)
         total = sum(1 + len(s.instructions) for s in stages if s.index in needed)
         step = [0]
+        built = self._build_stages(parsed, [s for s in stages if s.index in needed], meta, opts, context,
+                                   ignore, say, step, total)
+        return self._commit_image(built[target], opts, say)
+
+    def _build_stages(self, parsed: df.Dockerfile, todo: list[df.Stage], meta: dict[str, str],
+                      opts: BuildOptions, context: Path, ignore: ctx.IgnoreMatcher, say: Progress,
+                      step: list[int], total: int) -> dict[int, _State]:
+        """Each stage as soon as the stages it reads are built: independent ones run at once."""
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
         built: dict[int, _State] = {}
-        for s in stages:
-            if s.index in needed:
-                built[s.index] = self._build_stage(parsed, s, meta, opts, context, ignore, built, say, step, total)
-        final = built[target]
-        return self._commit_image(final, opts, say)
+        done = {s.index: threading.Event() for s in todo}
+        failed: list[BaseException] = []
+        lock = threading.Lock()
+
+        def locked_say(line: str) -> None:
+            with lock:
+                say(line)
+
+        def run(s: df.Stage) -> None:
+            for dep in self._deps(parsed, s, meta):
+                if dep in done:
+                    done[dep].wait()
+            try:
+                if not failed:
+                    built[s.index] = self._build_stage(parsed, s, meta, opts, context, ignore, built,
+                                                       locked_say, step, total)
+            except BaseException as exc:
+                failed.append(exc)
+            finally:
+                done[s.index].set()
+
+        if len(todo) == 1:
+            run(todo[0])
+        else:
+            with ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="pods-stage") as pool:
+                list(pool.map(run, todo))
+        if failed:
+            raise failed[0]
+        return built
+
+    def _deps(self, parsed: df.Dockerfile, s: df.Stage, meta: Mapping[str, str]) -> set[int]:
+        """The earlier stages ``s`` reads: its FROM, COPY --from and RUN --mount from=."""
+        deps = set()
+        base = df.process_word(s.base, meta, parsed.escape, path=parsed.path, line=s.line)
+        ref = self._stage_ref(parsed, base, s.index)
+        if ref is not None:
+            deps.add(ref)
+        for ins in s.instructions:
+            froms = list(ins.flags.get("from", []))
+            for m in ins.flags.get("mount", []):
+                froms += [kv.split("=", 1)[1] for kv in m.split(",") if kv.startswith("from=")]
+            for f in froms:
+                r = self._stage_ref(parsed, f, s.index)
+                if r is not None:
+                    deps.add(r)
+        return deps
 
     # -- planning ------------------------------------------------------------------------------
     def _meta_args(self, parsed: df.Dockerfile, build_args: Mapping[str, str]) -> dict[str, str]:
@@ -151,26 +203,13 @@ class Builder:
         return None
 
     def _needed(self, parsed: df.Dockerfile, target: int, meta: Mapping[str, str]) -> set[int]:
-        """The target and every stage it reaches through FROM and COPY --from / RUN --mount from=."""
+        """The target and every stage it reaches: unneeded stages are not built."""
         need, todo = set(), [target]
         while todo:
             i = todo.pop()
-            if i in need:
-                continue
-            need.add(i)
-            s = parsed.stages[i]
-            base = df.process_word(s.base, meta, parsed.escape, path=parsed.path, line=s.line)
-            ref = self._stage_ref(parsed, base, i)
-            if ref is not None:
-                todo.append(ref)
-            for ins in s.instructions:
-                froms = list(ins.flags.get("from", []))
-                for m in ins.flags.get("mount", []):
-                    froms += [kv.split("=", 1)[1] for kv in m.split(",") if kv.startswith("from=")]
-                for f in froms:
-                    r = self._stage_ref(parsed, f, i)
-                    if r is not None:
-                        todo.append(r)
+            if i not in need:
+                need.add(i)
+                todo.extend(self._deps(parsed, parsed.stages[i], meta))
         return need
 
     # -- a stage -------------------------------------------------------------------------------

@@ -298,3 +298,24 @@ def test_add_fetches_a_url_and_checks_its_checksum(client: Client, tmp_path: Pat
     finally:
         server.shutdown()
         client.images.remove(tag, force=True)
+
+
+def test_independent_stages_run_at_the_same_time(client: Client, tmp_path: Path) -> None:
+    """Two stages that read nothing of each other overlap in time (the kernel's uptime is shared).
+
+    The RUNs differ by a comment: identical steps share one cache key, and the lock on it makes
+    the second wait for the first and take its result."""
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox AS a\nRUN cut -d' ' -f1 /proc/uptime > /start && sleep 1.5 && cut -d' ' -f1 /proc/uptime > /end # a\n"
+        "FROM busybox AS b\nRUN cut -d' ' -f1 /proc/uptime > /start && sleep 1.5 && cut -d' ' -f1 /proc/uptime > /end # b\n"
+        "FROM busybox\nCOPY --from=a /start /a_start\nCOPY --from=a /end /a_end\n"
+        "COPY --from=b /start /b_start\nCOPY --from=b /end /b_end\n")
+    tag = f"test/parallel:{uuid.uuid4().hex[:8]}"
+    try:
+        client.images.build(tmp_path, tag=tag, nocache=True)
+        out = client.containers.run(tag, ["cat", "/a_start", "/a_end", "/b_start", "/b_end"], remove=True,
+                                    network="none").output.split()
+        a0, a1, b0, b1 = map(float, out)
+        assert a0 < b1 and b0 < a1, out  # the two RUNs were running at the same moment
+    finally:
+        client.images.remove(tag, force=True)
