@@ -155,17 +155,33 @@ def ensure_buildah(notes: list[str]) -> bool:
 
 # -- report ---------------------------------------------------------------------------------------
 def profile_one(b: ApiBuilder, nocache: bool, change: bool, top: int) -> str:
+    """cProfile of one in-process build: the top functions by own time and by cumulative time, in ms."""
     if change:
         b.change_src()
+    os.sync()
     pr = cProfile.Profile()
+    t0 = time.perf_counter()
     pr.enable()
     b.client.images.build(b.context, tag=f"{TAG}:api", nocache=nocache, network="none")
     pr.disable()
-    s = io.StringIO()
-    st = pstats.Stats(pr, stream=s)
-    st.sort_stats("tottime").print_stats(top)
-    st.sort_stats("cumulative").print_stats(top)
-    return s.getvalue()
+    wall = time.perf_counter() - t0
+    rows = pstats.Stats(pr).stats  # type: ignore[attr-defined]  # {(file, line, fn): (cc, nc, tt, ct, callers)}
+
+    repo = Path(__file__).resolve().parent.parent
+
+    def name(k: tuple[str, int, str]) -> str:
+        f, line, fn = k
+        if f == "~":  # a built-in
+            return fn
+        where = os.path.relpath(f, repo) if f.startswith(str(repo)) else Path(f).name
+        return f"{where}:{line}({fn})"
+
+    out = [f"  wall {wall * 1000:.1f} ms under the profiler; {sum(v[1] for v in rows.values())} calls"]
+    for title, idx in (("own time", 2), ("cumulative", 3)):
+        out.append(f"  top {top} by {title}:   ncalls   own ms   cum ms")
+        for k, v in sorted(rows.items(), key=lambda kv: -kv[1][idx])[:top]:
+            out.append(f"    {name(k)[:60]:<60} {v[1]:6d} {v[2] * 1000:8.2f} {v[3] * 1000:8.2f}")
+    return "\n".join(out)
 
 
 def main() -> None:
@@ -173,10 +189,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds per case (default 5)")
     ap.add_argument("--profile", action="store_true",
                     help="at the end, cProfile one in-process cached build and one after src.txt changed")
-    ap.add_argument("--settle", type=float, default=0.5,
-                    help="seconds of pause before each build, after os.sync() (default 0.5)")
+    ap.add_argument("--settle", type=float, default=0.0,
+                    help="seconds of pause before each build, after os.sync() (default 0)")
     ap.add_argument("--samples", action="store_true", help="also print every timed sample")
-    ap.add_argument("--top", type=int, default=18, help="functions shown per --profile listing")
+    ap.add_argument("--top", type=int, default=12, help="functions shown per --profile listing")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
@@ -219,11 +235,11 @@ def main() -> None:
             sh([DOCKER20, "import", "-c", 'CMD ["/bin/sh"]', "-c", "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin",
                 str(tar), "bb:latest"], stdout=subprocess.DEVNULL)
             notes.append("imported bb:latest into docker from our busybox rootfs")
-        for key, name, bk, marker in (("buildkit", "BuildKit: DOCKER_BUILDKIT=1 docker(20.10) build", "1", "CACHED"),
+        for key, name, flag, marker in (("buildkit", "BuildKit: DOCKER_BUILDKIT=1 docker(20.10) build", "1", "CACHED"),
                                       ("classic", "classic: DOCKER_BUILDKIT=0 docker(20.10) build", "0",
                                        "Using cache")):
-            env = {**os.environ, "DOCKER_BUILDKIT": bk}
-            if bk == "1":
+            env = {**os.environ, "DOCKER_BUILDKIT": flag}
+            if flag == "1":
                 env["BUILDKIT_PROGRESS"] = "plain"
             builders.append(CmdBuilder(name, key, make_context(work, key, "bb", big), marker,
                                        [DOCKER20, "build", "--network", "none", "-t", f"{TAG}:{key}"], env))
@@ -243,8 +259,13 @@ def main() -> None:
             except (BuildFailed, subprocess.CalledProcessError) as exc:
                 notes.append(f"buildah does not build on this machine: left out ({str(exc).strip()[-300:]})")
 
+        # the floors of the CLI row, with its interpreter and environment
+        floors = {"python3 -c pass": [sys.executable, "-c", "pass"],
+                  "python3 -c 'import pytest_pods.cli'": [sys.executable, "-c", "import pytest_pods.cli"]}
+        floor_t: dict[str, list[float]] = {k: [] for k in floors}
+
         # one warm-up round (also fills every cache), then the timed rounds
-        times = {(b.key, c): [] for b in builders for c in CASES}
+        times: dict[tuple[str, str], list[float]] = {(b.key, c): [] for b in builders for c in CASES}
         hits: dict[tuple[str, str], set[int]] = {(b.key, c): set() for b in builders for c in CASES}
         for rnd in range(args.rounds + 1):
             for case in CASES:
@@ -257,6 +278,12 @@ def main() -> None:
                     if rnd:
                         times[(b.key, case)].append(dt)
                         hits[(b.key, case)].add(n)
+            for fname, cmd in floors.items():
+                os.sync()
+                t0 = time.perf_counter()
+                sh(cmd, env=py_env, stdin=subprocess.DEVNULL)
+                if rnd:
+                    floor_t[fname].append(time.perf_counter() - t0)
 
         print(f"\nDockerfile: FROM bb|busybox; {'; '.join(STEPS)}  ({BIG_MIB} MiB random big.bin, "
               f"RUN with --network none everywhere)")
@@ -275,6 +302,10 @@ def main() -> None:
                       f"{med / bk[case]:10.2f}  {'/'.join(map(str, sorted(hits[(b.key, case)]))):>12}  "
                       f"{f'{anchor:.3f}' if anchor else '':>6}")
             print()
+        for fname, t in floor_t.items():
+            print(f"{'floor of the CLI: ' + fname:<{w + 26}}  {statistics.median(t):7.3f}  "
+                  f"{min(t):6.3f}-{max(t):<6.3f}")
+        print()
         if args.samples:
             for (key, case), t in times.items():
                 print(f"samples {key:<8} {case:<8} " + " ".join(f"{x * 1000:.1f}" for x in t))
@@ -283,8 +314,8 @@ def main() -> None:
               "(of RUN, COPY, ENV, COPY;\n  BuildKit lists no ENV step and ours reports ENV, a config-only "
               "step, as done, not cached)")
         print("anchor: RESULTS.md section 2, another run, without the src.txt step")
-        for n in notes:
-            print(f"note: {n}")
+        for note in notes:
+            print(f"note: {note}")
 
         print("\nAims")
         for b in builders[:2]:

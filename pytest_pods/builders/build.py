@@ -12,23 +12,19 @@ file lock on its key, so it is built once and the others find it in the cache.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import shutil
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..engine import linux
-from ..engine.layers import unpack_layer, write_layer
 from ..engine.locks import FileLock
 from ..engine.runtime import Runtime
 from ..engine.spec import ContainerSpec, lookup_user
-from ..engine.store import MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_MANIFEST, Image, Store, canonical_json
+from ..engine.store import MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_MANIFEST, Image, Store, sha256_digest
 from ..errors import PodsError
 from . import context as ctx
 from . import dockerfile as df
@@ -80,7 +76,7 @@ class _State:
 
 
 def _sha(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return sha256_digest(json.dumps(parts, sort_keys=True, default=str).encode())[7:]
 
 
 class Builder:
@@ -427,6 +423,8 @@ class Builder:
             if not opts.no_cache and (entry := self._cached(key)) is not None:
                 self._apply(state, entry, key, ins)
                 return True
+            import tempfile
+
             with tempfile.TemporaryDirectory(dir=self.store.tmp, prefix="build-") as tmp:
                 stage_dir = Path(tmp) / "layer"
                 stage_dir.mkdir()
@@ -444,6 +442,8 @@ class Builder:
         if not any(src.iterdir()):
             return None
         epoch = int(os.environ["SOURCE_DATE_EPOCH"]) if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit() else None
+        from ..engine.layers import write_layer  # tarfile: only when a layer is made
+
         with self.store.blob_writer() as w:
             write_layer(src, w, source_date_epoch=epoch, overlay_upper=overlay_upper)  # type: ignore[arg-type]
         self.store.ensure_snapshot(w.digest, w.digest)
@@ -532,6 +532,8 @@ class Builder:
                     except PodsError as exc:
                         raise BuildError(f"{where}: RUN --mount from={opts['from']}: {exc}") from None
                     src_state = _State(img.layers, img.diff_ids, {}, [], "")
+                import tempfile
+
                 tmp = Path(mounts.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp, prefix="mnt-")))
                 root = mounts.enter_context(self._view(src_state, tmp / "view"))
             host = root / source.lstrip("/") if source != "/" else root
@@ -580,6 +582,8 @@ class Builder:
     def _scrub_mount_points(self, state: _State, upper: Path, extra: Sequence[str] = ()) -> None:
         """Mount targets the engine made for the step (absent from the image, still empty) are no
         part of its layer: docker's layers do not carry /etc/hosts stubs either."""
+        import tempfile
+
         with tempfile.TemporaryDirectory(dir=self.store.tmp, prefix="scrub-") as tmp, \
                 self._view(state, Path(tmp) / "view") as view:
             for path in sorted({*self._MOUNT_POINTS, *extra}, key=lambda p: -p.count("/")):
@@ -607,7 +611,7 @@ class Builder:
                 continue
             target = self._mount_target(m)
             cache_id = opts.get("id") or target
-            d = self.store.root / "build-mounts" / hashlib.sha256(cache_id.encode()).hexdigest()[:16]
+            d = self.store.root / "build-mounts" / sha256_digest(cache_id.encode())[7:23]
             d.mkdir(parents=True, exist_ok=True)
             out.append(Bind(str(d), target, opts.get("readonly") in ("true", "") and "readonly" in opts))
         return out
@@ -881,6 +885,8 @@ def _copy_tree(src_root: Path, rel: str, dest: Path, uid: int | None, gid: int |
 
 def _copy_entry(src: Path, dest: Path, st: os.stat_result, uid: int | None, gid: int | None,
                 mode: int | None) -> None:
+    import shutil
+
     if dest.is_dir() and not dest.is_symlink():
         shutil.rmtree(dest)
     elif dest.exists() or dest.is_symlink():
@@ -908,6 +914,9 @@ def _extract(archive: Path, dest: Path) -> None:
     """ADD's auto-extraction, through the same safe unpacking as image layers."""
     import bz2
     import lzma
+    import shutil
+
+    from ..engine.layers import unpack_layer
 
     tmp = dest.parent / f".extract-{os.urandom(4).hex()}"
     with open(archive, "rb") as f:
@@ -936,6 +945,8 @@ def _fetch(url: str, checksum: str, stage_dir: Path, view: Path, target: str, ui
     name = os.path.basename(urllib.parse.urlparse(url).path) or "index.html"
     dest = _stage_path(stage_dir, os.path.join(target, name) if target.endswith("/") or _is_dir_in(view, target) else target)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    import hashlib
+
     h = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=60) as r, open(dest, "wb") as f:
@@ -964,4 +975,3 @@ def cache_blobs(store: Store) -> set[str]:
     return out
 
 
-_ = canonical_json  # used by tests building expectations

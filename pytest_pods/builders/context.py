@@ -16,7 +16,7 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 from pytest_pods.errors import PodsError
@@ -71,8 +71,7 @@ _STAR = "*"
 _ANY = "?"
 
 
-@dataclass(frozen=True)
-class _Class:
+class _Class(NamedTuple):
     """A ``[...]`` character class: inclusive code point ranges, ``^`` negates (Go has no ``!``)."""
 
     negated: bool
@@ -218,8 +217,7 @@ def _has_wildcards(path: str) -> bool:
 _DSTAR = None  # a whole "**" component: any number of directories (tested as "is None")
 
 
-@dataclass(frozen=True)
-class _Pattern:
+class _Pattern(NamedTuple):
     """One ``.dockerignore`` line, cleaned, split into components."""
 
     text: str
