@@ -428,11 +428,17 @@ class V1Cgroup:
         made: list[str] = []
         try:
             for d in self.paths:
-                os.makedirs(os.path.dirname(d), exist_ok=True)
-                try:
-                    os.mkdir(d)
-                except OSError as exc:
-                    raise CgroupError(f"{op}: mkdir {d}: {exc.strerror or exc}") from exc
+                for attempt in range(3):
+                    os.makedirs(os.path.dirname(d), exist_ok=True)
+                    try:
+                        os.mkdir(d)
+                        break
+                    except FileNotFoundError:
+                        continue  # a reaper removed the empty parent between our two mkdirs
+                    except OSError as exc:
+                        raise CgroupError(f"{op}: mkdir {d}: {exc.strerror or exc}") from exc
+                else:
+                    raise CgroupError(f"{op}: mkdir {d}: its parent keeps disappearing")
                 made.append(d)
             self._write_limits(op)
         except BaseException:
@@ -796,6 +802,23 @@ def available(*, root: str = DEFAULT_ROOT) -> str | None:
         if not os.access(mnt, os.W_OK):
             return f"{mnt} is not writable (read-only cgroup mount?)"
     return None
+
+
+def remove_stale_parents(*, root: str = DEFAULT_ROOT, prefix: str = DEFAULT_PARENT + "-") -> None:
+    """rmdir every empty ``pytest-pods-*`` parent, whatever root made it: a root deleted without
+    a reap leaves one that no root's reaper would otherwise ever own again. Creates retry when
+    this races them (see ``V1Cgroup.create``)."""
+    tops = [root] if cgroup_version(root) == 2 else [os.path.join(root, d) for d in sorted(os.listdir(root))]
+    for top in tops:
+        try:
+            names = [n for n in os.listdir(top) if n.startswith(prefix)]
+        except OSError:
+            continue
+        for n in names:
+            try:
+                os.rmdir(os.path.join(top, n))
+            except OSError:
+                continue  # in use
 
 
 def remove_empty_parents(*, root: str = DEFAULT_ROOT, parent: str = DEFAULT_PARENT) -> None:

@@ -32,7 +32,7 @@ from ..errors import (
 )
 from . import linux
 from .files import remove_tree
-from .cgroups import list_cgroups, open_cgroup, remove_empty_parents
+from .cgroups import list_cgroups, open_cgroup, remove_empty_parents, remove_stale_parents
 from .spawn import spawn
 from .spec import (
     NETWORK_MODES,
@@ -612,6 +612,7 @@ class Runtime:
                         self._cgroup(name).destroy()
                         done.append(f"removed cgroup {name[:12]}")
         remove_empty_parents(parent=self.cgroup_parent)
+        remove_stale_parents()
         if (self.store.root / "networks").is_dir() and any((self.store.root / "networks").iterdir()):
             running = {i for i in self._ids() if self._status_of(i) in ("running", "starting")}
             done += self.networks.reap(running)
