@@ -15,9 +15,12 @@ from pytest_pods import Client, Container
 
 
 @pytest.fixture(scope="session")
-def client() -> Client:
-    """Scope: session. The local engine over the root `make demo` prepared (busybox, Debian)."""
-    return Client(os.environ.get("PODS_TEST_ROOT"))
+def client() -> Iterator[Client]:
+    """Scope: session. The local engine over the root `make demo` prepared (busybox, Debian);
+    at the end, what the session left on the host (networks, cgroup parents) is released."""
+    c = Client(os.environ.get("PODS_TEST_ROOT"))
+    yield c
+    c.cleanup()
 
 
 @pytest.fixture

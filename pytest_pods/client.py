@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from .engine.runtime import ExecResult, Runtime
 from .engine.spec import Bind, ContainerSpec, parse_bytes
 from .engine.store import Image, Store, digest_hex
-from .errors import ContainerStartError
+from .errors import ConflictError, ContainerStartError
 
 __all__ = ["Client", "Container", "RunResult", "ExecResult"]
 
@@ -76,6 +76,20 @@ class Client:
     def reap(self) -> list[str]:
         """Release what killed engines and monitors left behind."""
         return self.runtime.reap()
+
+    def cleanup(self) -> list[str]:
+        """Release the host state this root holds that nothing uses: networks with no container
+        (their bridges and rules; the default one is made again on first use) and empty cgroup
+        parents. For the end of a session; running containers are left alone."""
+        done = self.reap()
+        if (self.root / "networks").is_dir() and any((self.root / "networks").iterdir()):
+            nets = self.runtime.networks
+            for rec in nets._records():
+                try:
+                    done.append(f"Deleted network: {nets.remove(rec['id'])}")
+                except ConflictError:
+                    continue  # a container still uses it
+        return done
 
     def prune(self) -> list[str]:
         """Remove every stopped container and the blobs and snapshots nothing uses."""

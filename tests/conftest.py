@@ -51,9 +51,7 @@ def release(c: Client) -> None:
     """Leave nothing of a root behind on the host: containers, networks (bridges, rules), cgroups."""
     for st in c.runtime.list(all=True):
         c.runtime.remove(st["id"], force=True)
-    if (c.root / "networks").is_dir() and any((c.root / "networks").iterdir()):
-        c.runtime.networks.remove_all()
-    c.reap()
+    c.cleanup()
 
 
 @pytest.fixture(scope="session")
