@@ -7,7 +7,7 @@ CACHE    ?= $(CURDIR)/.cache
 # it once and kept between runs; delete $(CACHE) to start over.
 PODS_TEST_ROOT ?= $(CACHE)/pods-root
 PODS     = $(PYTHON) -m pytest_pods.cli --root $(PODS_TEST_ROOT)
-APT_PACKAGES = busybox-static mmdebstrap runc iptables iproute2 skopeo
+APT_PACKAGES = busybox-static mmdebstrap runc iptables iproute2 skopeo docker-registry apache2-utils openssl
 PYTEST_ARGS ?=
 
 export PODS_TEST_ROOT
@@ -31,7 +31,7 @@ deps:
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c "import os, pytest_pods, xdist, zstandard; \
+	@$(PYTHON) -c "import os, pytest_pods, xdist, zstandard, cryptography; \
 	  assert os.path.dirname(pytest_pods.__file__) == os.path.realpath('pytest_pods')" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q -e '.[test]'
 	@$(PYTHON) -m compileall -q pytest_pods  # the CLI's start time: no compile on every run

@@ -186,7 +186,7 @@ class _Skipped:
 
 
 _SKIP = _Skipped()
-VERBS = ("build", "import", "bootstrap", "images", "tag", "rmi", "inspect", "save", "load", "run", "create", "start",
+VERBS = ("pull", "push", "login", "logout", "build", "import", "bootstrap", "images", "tag", "rmi", "inspect", "save", "load", "run", "create", "start",
          "ps", "logs", "exec", "wait", "stop", "kill", "rm", "stats", "system", "network", "port")
 
 
@@ -277,6 +277,24 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = add("stats")
     p.add_argument("--no-stream", action="store_true")
     p.add_argument("containers", nargs="+")
+    p = add("pull")
+    p.add_argument("--platform")
+    p.add_argument("--insecure", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("reference")
+    p = add("push")
+    p.add_argument("--insecure", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("image")
+    p.add_argument("destination", nargs="?")
+    p = add("login")
+    p.add_argument("-u", "--username")
+    p.add_argument("-p", "--password")
+    p.add_argument("--password-stdin", action="store_true")
+    p.add_argument("--insecure", action="store_true")
+    p.add_argument("server")
+    p = add("logout")
+    p.add_argument("server")
     p = add("build")
     p.add_argument("-t", "--tag", action="append")
     p.add_argument("-f", "--file")
@@ -434,6 +452,42 @@ def _inspect(client: Client, args: argparse.Namespace) -> int:
     else:
         print(json.dumps(docs, indent=4))
     return code
+
+
+class _Progress:
+    """Per-layer and total progress of a pull or push, redrawn in place on a terminal only."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.layers: dict[str, tuple[str, int, int]] = {}
+        self.drawn = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if not self.enabled or "id" not in event:
+            return
+        detail = event.get("progressDetail") or {}
+        self.layers[event["id"]] = (event.get("status", ""), int(detail.get("current") or 0),
+                                    int(detail.get("total") or 0))
+        self._draw()
+
+    def _draw(self) -> None:
+        out = sys.stdout
+        if self.drawn:
+            out.write(f"\x1b[{self.drawn}F")
+        lines = []
+        for ident, (status, cur, tot) in self.layers.items():
+            bar = f" {_size(cur)}/{_size(tot)}" if tot else ""
+            lines.append(f"{ident}: {status}{bar}")
+        done = sum(c for _, c, _ in self.layers.values())
+        total = sum(t for _, _, t in self.layers.values())
+        lines.append(f"total: {_size(done)}/{_size(total)}" if total else "")
+        for line in lines:
+            out.write("\x1b[2K" + line + "\n")
+        self.drawn = len(lines)
+        out.flush()
+
+    def done(self) -> None:
+        self.drawn = 0
 
 
 def _network(client: Client, args: argparse.Namespace) -> int:
@@ -597,6 +651,33 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
             rows.append([st["id"][:12], st["name"], f"{_size(s['memory_usage'])} / {limit}", str(s["pids"]),
                          f"{s['cpu_usage_ns'] / 1e9:.2f}s"])
         _table(rows)
+    elif v in ("pull", "push"):
+        show = _Progress(enabled=not args.quiet and sys.stdout.isatty())
+        if v == "pull":
+            image = client.images.pull(args.reference, platform=args.platform, insecure=args.insecure,
+                                       progress=show)
+            show.done()
+            print(f"Digest: {image.manifest_digest}")
+            print(f"Status: Downloaded image for {args.reference}")
+        else:
+            digest = client.images.push(args.image, args.destination, insecure=args.insecure, progress=show)
+            show.done()
+            print(f"{args.destination or args.image}: digest: {digest}")
+    elif v == "login":
+        if args.password_stdin:
+            password = sys.stdin.read().rstrip("\n")
+        elif args.password is not None:
+            password = args.password
+        else:
+            import getpass
+
+            password = getpass.getpass("Password: ")
+        username = args.username or input("Username: ")
+        client.login(args.server, username, password, insecure=args.insecure)
+        print("Login Succeeded")
+    elif v == "logout":
+        client.logout(args.server)
+        print(f"Removing login credentials for {args.server}")
     elif v == "build":
         build_args = {}
         for a in args.build_arg or []:

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from .engine.runtime import ExecResult, Runtime
 from .engine.spec import Bind, ContainerSpec, parse_bytes
 from .engine.store import Image, Store, digest_hex
-from .errors import ConflictError, ContainerStartError
+from .errors import ConflictError, ContainerStartError, PodsError
 
 __all__ = ["Client", "Container", "RunResult", "ExecResult"]
 
@@ -156,6 +156,33 @@ class Images:
 
     def inspect(self, name: str) -> dict[str, Any]:
         return image_inspect(self.get(name))
+
+    def pull(self, ref: str, *, platform: str | None = None, insecure: bool = False,
+             progress: Any = None) -> Image:
+        """Pull from a registry (mirrors and rewrites from the registry config tried in order);
+        the image is recorded under ``ref`` whichever source served it."""
+        from .engine import mirrors
+
+        return mirrors.pull(self._store, ref, platform=platform, insecure=insecure, progress=progress)
+
+    def push(self, name: str, dest: str | None = None, *, insecure: bool = False, progress: Any = None) -> str:
+        """Push ``name`` (to ``dest``, another reference, when given); returns the manifest digest."""
+        from .engine import mirrors, registry
+        from .engine.reference import parse_reference
+
+        host = parse_reference(dest or name).domain
+        return str(registry.push(self._store, name, dest, progress=progress,
+                                 insecure=insecure or mirrors.is_insecure(host)))
+
+    def login(self, host: str, username: str, password: str, *, insecure: bool = False) -> None:
+        from .engine import transport
+
+        transport.login(host, username, password, insecure=insecure)
+
+    def logout(self, host: str) -> None:
+        from .engine import credentials
+
+        credentials.erase(host)
 
     def build(self, path: str | os.PathLike[str] = ".", *, tag: str | Sequence[str] | None = None,
               dockerfile: str | os.PathLike[str] | None = None, buildargs: Mapping[str, str] | None = None,

@@ -25,7 +25,7 @@ from ..engine.locks import FileLock
 from ..engine.runtime import Runtime
 from ..engine.spec import ContainerSpec, lookup_user
 from ..engine.store import MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_MANIFEST, Image, Store, sha256_digest
-from ..errors import PodsError
+from ..errors import ImageNotFoundError, PodsError
 from . import context as ctx
 from . import dockerfile as df
 
@@ -220,8 +220,16 @@ class Builder:
                           [], _sha("scratch"))
         try:
             img = self.store.get_image(base)
+        except ImageNotFoundError:
+            from ..engine import mirrors
+
+            try:
+                img = mirrors.pull(self.store, base)  # not here: from its registry (or a mirror)
+            except PodsError as exc:
+                raise BuildError(f"{parsed.path}:{s.line}: FROM {base}: not in the store, and the pull failed: "
+                                 f"{exc}") from None
         except PodsError as exc:
-            raise BuildError(f"{parsed.path}:{s.line}: FROM {base}: {exc} (pull it or bootstrap it first)") from None
+            raise BuildError(f"{parsed.path}:{s.line}: FROM {base}: {exc}") from None
         cfg = dict(img.config.get("config") or {})
         return _State(img.layers, img.diff_ids, cfg, list(img.config.get("history") or []), _sha("image", img.id))
 

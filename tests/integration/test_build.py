@@ -224,7 +224,7 @@ def _leftovers(client: Client) -> dict[str, Any]:
     ("FROM busybox\nCOPY --from=nosuchstage /x /x\n", {}, "Dockerfile:2"),
     (B + "COPY missing.txt /m\n", {}, "Dockerfile:2"),
     (B + "RUN echo fine\nRUN exit 3\n", {}, "Dockerfile:3"),
-    ("FROM no-such-image:here\n", {}, "Dockerfile:1"),
+    ("FROM 127.0.0.1:9/no-such-image:here\n", {}, "Dockerfile:1"),  # loopback: a pull is refused at once
     (B + "COPY ../outside /x\n", {}, "Dockerfile:2"),
 ])
 def test_bad_input_fails_with_file_and_line_and_leaves_nothing(client: Client, tmp_path: Path, dockerfile: str,
