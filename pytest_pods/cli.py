@@ -429,7 +429,7 @@ def _inspect(client: Client, args: argparse.Namespace) -> int:
                 pass
         if doc is None and args.type in (None, "image"):
             try:
-                doc = image_inspect(client.images.get(name))
+                doc = image_inspect(client.images.get(name), client.store)
                 doc.pop("_Names", None)
             except (ImageNotFoundError, InvalidArgumentError):
                 pass

@@ -155,7 +155,7 @@ class Images:
         return archive.load(self._store, src)
 
     def inspect(self, name: str) -> dict[str, Any]:
-        return image_inspect(self.get(name))
+        return image_inspect(self.get(name), self._store)
 
     def pull(self, ref: str, *, platform: str | None = None, insecure: bool = False,
              progress: Any = None) -> Image:
@@ -427,14 +427,20 @@ def network_inspect(client: Client, ref: str) -> dict[str, Any]:
 
 
 # -- inspect documents, in Docker's shape ---------------------------------------------------------
-def image_inspect(image: Image) -> dict[str, Any]:
+def image_inspect(image: Image, store: Store | None = None) -> dict[str, Any]:
     from .engine.reference import parse_reference
 
     cfg = image.config
+    repo_digests: list[str] = []
+    if store is not None and (store.root / "registry").is_dir():
+        from .engine.registry import known_repositories
+
+        for repo in known_repositories(store, image.manifest_digest):
+            repo_digests.append(f"{parse_reference(repo).familiar_repository}@{image.manifest_digest}")
     return {
         "Id": image.id,
         "RepoTags": image.familiar_tags,
-        "RepoDigests": [],
+        "RepoDigests": repo_digests,
         "Parent": "",
         "Comment": "",
         "Created": cfg.get("created", ""),

@@ -485,8 +485,8 @@ def pull(store: Store, ref: str, *, platform: str | None = None, insecure: bool 
         else:
             name = str(reference)
         image = store.add_image(body, [name], media)
-        _remember(store, [str(config_desc["digest"]), *(str(d["digest"]) for d in unique)],
-                  f"{reference.domain}/{reference.path}")
+        _remember(store, [image.manifest_digest, str(config_desc["digest"]), *(str(d["digest"]) for d in unique)],
+                  f"{reference.domain}/{reference.path}")  # the manifest too: inspect's RepoDigests
         emit(status=f"Digest: {digest}")
         emit(status=f"Status: Downloaded newer image for {reference.familiar}" if fetched
              else f"Status: Image is up to date for {reference.familiar}")
@@ -697,7 +697,7 @@ def push(store: Store, image: str, dest: str | None = None, *, insecure: bool = 
             size = store.blob_path(digest).stat().st_size
             pusher.blob(digest, size)
         digest = pusher.manifest(body, media, tag)
-        _remember(store, sorted(seen), pusher.repository)
+        _remember(store, [digest, *sorted(seen)], pusher.repository)
         emit(status=f"{tag}: digest: {digest} size: {len(body)}")
         return digest
     finally:
