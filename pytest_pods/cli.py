@@ -558,7 +558,7 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
             return 0
         rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
         for i in images:
-            refs = [parse_reference(t) for t in i.tags] or [None]
+            refs = [parse_reference(t) for t in i.tags if "@" not in t] or [None]
             for r in refs:
                 rows.append([r.familiar_repository if r else "<none>", (r.tag or "<none>") if r else "<none>",
                              i.short_id, _ago(i.config.get("created", "")), _size(i.size)])
@@ -672,7 +672,12 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
             import getpass
 
             password = getpass.getpass("Password: ")
-        username = args.username or input("Username: ")
+        if args.username:
+            username = args.username
+        elif sys.stdin.isatty():
+            username = input("Username: ")
+        else:
+            raise PodsError(f"login {args.server}: give the user name with -u (standard input is not a terminal)")
         client.login(args.server, username, password, insecure=args.insecure)
         print("Login Succeeded")
     elif v == "logout":
@@ -691,7 +696,9 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
             if not quiet:
                 print(line, flush=True)
 
-        image = client.images.build(args.context, tag=args.tag or [], dockerfile=args.file,
+        # docker resolves -f against the working directory (the API's dockerfile= is in the context)
+        dockerfile = os.path.abspath(args.file) if args.file else None
+        image = client.images.build(args.context, tag=args.tag or [], dockerfile=dockerfile,
                                     buildargs=build_args, target=args.target, nocache=args.no_cache,
                                     labels=dict(lbl.partition("=")[::2] for lbl in args.label or []),
                                     network=args.network, progress=progress)
@@ -715,9 +722,8 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
             if not args.force:
                 print("WARNING! This will remove all stopped containers and unused blobs. Use -f to do so.", file=sys.stderr)
                 return 1
-            # not client.reap(): prune is about this root's stopped containers and unused blobs,
-            # and reap() also destroys the cgroups of other roots' running containers
-            for line in client.prune():
+            # stopped containers, unused blobs, then what cleanup() releases (idle networks)
+            for line in client.prune() + client.cleanup():  # and idle networks, as docker prunes
                 print(line)
         elif args.action == "reap":
             for line in client.reap():

@@ -77,6 +77,17 @@ class Client:
         """Release what killed engines and monitors left behind."""
         return self.runtime.reap()
 
+    def login(self, host: str, username: str, password: str, *, insecure: bool = False) -> None:
+        """Check the credentials with the registry, then store them as ``docker login`` does."""
+        from .engine import transport
+
+        transport.login(host, username, password, insecure=insecure)
+
+    def logout(self, host: str) -> None:
+        from .engine import credentials
+
+        credentials.erase(host)
+
     def cleanup(self) -> list[str]:
         """Release the host state this root holds that nothing uses: networks with no container
         (their bridges and rules; the default one is made again on first use) and empty cgroup
@@ -86,7 +97,7 @@ class Client:
             nets = self.runtime.networks
             for rec in nets._records():
                 try:
-                    done.append(f"Deleted network: {nets.remove(rec['id'])}")
+                    done.append(f"Deleted network: {nets.remove(rec['id'], predefined_ok=True)}")
                 except ConflictError:
                     continue  # a container still uses it
         return done
@@ -173,16 +184,6 @@ class Images:
         host = parse_reference(dest or name).domain
         return str(registry.push(self._store, name, dest, progress=progress,
                                  insecure=insecure or mirrors.is_insecure(host)))
-
-    def login(self, host: str, username: str, password: str, *, insecure: bool = False) -> None:
-        from .engine import transport
-
-        transport.login(host, username, password, insecure=insecure)
-
-    def logout(self, host: str) -> None:
-        from .engine import credentials
-
-        credentials.erase(host)
 
     def build(self, path: str | os.PathLike[str] = ".", *, tag: str | Sequence[str] | None = None,
               dockerfile: str | os.PathLike[str] | None = None, buildargs: Mapping[str, str] | None = None,
@@ -458,7 +459,7 @@ def image_inspect(image: Image, store: Store | None = None) -> dict[str, Any]:
 def _docker_config(c: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts",
             "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "Image", "Volumes", "WorkingDir",
-            "Entrypoint", "OnBuild", "Labels", "StopSignal")
+            "Entrypoint", "OnBuild", "Labels", "StopSignal", "Shell")
     defaults: dict[str, Any] = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False,
                                 "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
                                 "StdinOnce": False, "Env": None, "Cmd": None, "Image": "", "Volumes": None,

@@ -60,6 +60,7 @@ class _State:
         self.history = history
         self.key = key
         self.cmd_set = False  # CMD given in this stage (an ENTRYPOINT resets only an inherited one)
+        self.created: str | None = None  # when the newest layer was made: a cached build keeps it
 
     def image(self) -> Image:
         """An in-memory image of this state (for RUN's container); nothing is recorded."""
@@ -71,8 +72,10 @@ class _State:
         return Image("", manifest, cfg)
 
     def copy(self) -> _State:
-        return _State(list(self.layers), list(self.diff_ids), json.loads(json.dumps(self.config)),
-                      list(self.history), self.key)  # a stage built FROM another starts its own CMD rule
+        other = _State(list(self.layers), list(self.diff_ids), json.loads(json.dumps(self.config)),
+                       list(self.history), self.key)  # a stage built FROM another starts its own CMD rule
+        other.created = self.created
+        return other
 
 
 def _sha(*parts: Any) -> str:
@@ -231,7 +234,9 @@ class Builder:
         except PodsError as exc:
             raise BuildError(f"{parsed.path}:{s.line}: FROM {base}: {exc}") from None
         cfg = dict(img.config.get("config") or {})
-        return _State(img.layers, img.diff_ids, cfg, list(img.config.get("history") or []), _sha("image", img.id))
+        state = _State(img.layers, img.diff_ids, cfg, list(img.config.get("history") or []), _sha("image", img.id))
+        state.created = img.config.get("created")
+        return state
 
     def _build_stage(self, parsed: df.Dockerfile, s: df.Stage, meta: dict[str, str], opts: BuildOptions,
                      context: Path, ignore: ctx.IgnoreMatcher, built: dict[int, _State], say: Progress,
@@ -407,6 +412,7 @@ class Builder:
         return entry
 
     def _record(self, key: str, entry: dict[str, Any]) -> None:
+        entry.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         tmp = self.cache_dir / f".{key}.{os.getpid()}"
         tmp.write_text(json.dumps(entry))
         os.rename(tmp, self.cache_dir / f"{key}.json")
@@ -418,6 +424,7 @@ class Builder:
             self.store.ensure_snapshot(entry["layer"]["digest"], entry["layer"]["digest"])
         state.history.append({"created_by": ins.original, **({} if entry.get("layer") else {"empty_layer": True})})
         state.key = key
+        state.created = entry.get("created") or state.created
 
     def _layer_step(self, state: _State, ins: df.Instruction, what: Any, opts: BuildOptions,
                     make: Callable[[Path, Path], list[str]], say: Progress) -> bool:
@@ -461,8 +468,8 @@ class Builder:
     def _view(self, state: _State, where: Path):  # type: ignore[no-untyped-def]
         """The state's merged filesystem, read-only, at ``where`` (an overlay of its snapshots)."""
         where.mkdir()
-        lowers = [str(self.store.ensure_snapshot(d, layer["digest"])) for d, layer in
-                  zip(state.diff_ids, state.layers)][::-1]
+        lowers = list(dict.fromkeys([str(self.store.ensure_snapshot(d, layer["digest"])) for d, layer in
+                                     zip(state.diff_ids, state.layers)][::-1]))  # once each, as Store.lower_dirs
         if not lowers:
             yield where
             return
@@ -488,8 +495,7 @@ class Builder:
         where = f"{parsed.path}:{ins.line}"
         shell = state.config.get("Shell") or DEFAULT_SHELL
         if ins.heredocs:
-            script = ins.heredocs[0].content
-            argv = [*shell, script] if not ins.args or not ins.args[0].strip().startswith("<<") else [*shell, script]
+            argv = [*shell, _heredoc_script(ins)]
         elif ins.json:
             argv = list(ins.args)
         else:
@@ -649,8 +655,8 @@ class Builder:
             raise BuildError(f"{where}: {ins.cmd} --exclude is not supported yet")
         chown = (ins.flags.get("chown") or [""])[-1]
         chmod = (ins.flags.get("chmod") or [""])[-1]
-        if chmod and not all(c in "01234567" for c in chmod):
-            raise BuildError(f"{where}: --chmod={chmod}: only octal modes are supported")
+        if chmod and (not all(c in "01234567" for c in chmod) or int(chmod, 8) > 0o7777):
+            raise BuildError(f"{where}: --chmod={chmod}: expected an octal mode up to 7777")
         parents = "parents" in ins.flags
         from_ref = (ins.flags.get("from") or [""])[-1]
         src_state: _State | None = None
@@ -750,7 +756,7 @@ class Builder:
             cfg.setdefault("Labels", {}).update(opts.labels)
         epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
         created = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch))) if epoch.isdigit()
-                   else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                   else state.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         config = {"architecture": _arch(), "os": "linux", "created": created,
                   "config": {k: v for k, v in cfg.items() if v is not None},
                   "rootfs": {"type": "layers", "diff_ids": state.diff_ids}, "history": state.history}
@@ -762,6 +768,23 @@ class Builder:
 
 
 # -- file helpers --------------------------------------------------------------------------------
+def _heredoc_script(ins: df.Instruction) -> str:
+    """BuildKit's rule: ``RUN <<EOF`` alone runs the body as the script; otherwise the shell gets
+    the command line with each heredoc written out after it, and does the redirections itself."""
+    import re
+
+    line = ins.args[0].strip() if ins.args else ""
+    bare = re.fullmatch(r"""<<-?(["']?)[^\s"']+\1""", line)
+    first = ins.heredocs[0]
+    if bare and len(ins.heredocs) == 1:
+        return first.content
+    parts = [line]
+    for h in ins.heredocs:
+        body = h.content if not h.content or h.content.endswith("\n") else h.content + "\n"
+        parts.append(body + h.name)
+    return "\n".join(parts) + "\n"
+
+
 def _arch() -> str:
     m = os.uname().machine
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
@@ -912,10 +935,27 @@ def _copy_entry(src: Path, dest: Path, st: os.stat_result, uid: int | None, gid:
 
 
 def _is_archive(p: Path) -> bool:
+    """A tar, possibly compressed: ADD extracts it; any other file (a plain .gz too) is copied."""
+    import bz2
+    import gzip
+    import lzma
+
     with open(p, "rb") as f:
         head = f.read(262)
-    return (head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00"
-            or head[257:262] == b"ustar")
+    opener: Any = None
+    if head[:2] == b"\x1f\x8b":
+        opener = gzip.open
+    elif head[:3] == b"BZh":
+        opener = bz2.open
+    elif head[:6] == b"\xfd7zXZ\x00":
+        opener = lzma.open
+    if opener is None:
+        return head[257:262] == b"ustar"
+    try:
+        with opener(p, "rb") as stream:
+            return bool(stream.read(262)[257:262] == b"ustar")
+    except (OSError, EOFError, lzma.LZMAError):
+        return False
 
 
 def _extract(archive: Path, dest: Path) -> None:

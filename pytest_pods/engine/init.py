@@ -239,8 +239,11 @@ def find_executable(name: str, env: Sequence[str]) -> str:
     raise InitError(f"exec: {name!r}: executable file not found in $PATH", 127)
 
 
-def _apply_process(proc: dict[str, Any]) -> None:
-    """rlimits, cwd, user and capabilities: the last steps before execve, in runc's order."""
+def _apply_process(proc: dict[str, Any], *, create_cwd: bool = True) -> None:
+    """rlimits, cwd, user and capabilities: the last steps before execve, in runc's order.
+
+    A start creates a missing working directory, as docker does; an exec does not (it fails,
+    as ``docker exec -w`` does)."""
     for rl in proc.get("rlimits", []):
         res = getattr(resource, rl["type"], None)
         if res is not None:
@@ -250,10 +253,12 @@ def _apply_process(proc: dict[str, Any]) -> None:
                 raise InitError(f"setrlimit {rl['type']}: {exc}") from exc
     cwd = proc.get("cwd", "/")
     try:
-        os.makedirs(cwd, exist_ok=True)  # docker creates a missing working directory
+        if create_cwd:
+            os.makedirs(cwd, exist_ok=True)
         os.chdir(cwd)
     except OSError as exc:
-        raise InitError(f"chdir to cwd ({cwd!r}) set in config.json failed: {exc.strerror}") from exc
+        raise InitError(f"chdir to cwd ({cwd!r}) set in config.json failed: {exc.strerror}",
+                        125 if create_cwd else 126) from exc
     caps = proc.get("capabilities", {})
     bounding = sum(1 << CAP_NUMBERS[c] for c in caps.get("bounding", []) if c in CAP_NUMBERS)
     effective = sum(1 << CAP_NUMBERS[c] for c in caps.get("effective", []) if c in CAP_NUMBERS)
@@ -407,7 +412,7 @@ def enter_and_exec(pid: int, cgroup_join: Sequence[tuple[str, str]], proc: dict[
     child = os.fork()
     if child == 0:
         try:
-            _apply_process(proc)
+            _apply_process(proc, create_cwd=False)
             _exec(proc, error_fd)
         except InitError as exc:
             fail(error_fd, str(exc), exc.code)

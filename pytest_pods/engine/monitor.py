@@ -139,6 +139,15 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
     except Exception as exc:
         _kill_and_reap(pid)
         _detach_networks(p)
+        # the wiring often fails only because the container's init died first: its own
+        # error (a bad mount, say) is the one to report
+        own = _read_all(err_pipe_r)
+        if own:
+            try:
+                msg = json.loads(own)
+                _fail_start(cdir, status_fd, msg["error"], int(msg.get("code", 125)), cg)
+            except (ValueError, KeyError):
+                pass
         _fail_start(cdir, status_fd, f"start container {p['id'][:12]}: {exc}", 125, cg)
     os.close(c2m_r)
     os.close(m2c_w)
@@ -195,6 +204,7 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
         oom = cg.oom_killed()
     except Exception:
         pass
+    _bury(cdir, code)  # first: a waiter may find the directory gone any moment from here
     _release_cgroup(cg)
     _detach_networks(p)
     for sock in held_ports:
@@ -259,6 +269,16 @@ def _debug_log() -> None:
 
         with open(path, "a") as f:
             traceback.print_exc(file=f)
+
+
+def _bury(cdir: Path, code: int) -> None:
+    """Leave the exit code beside the containers, for a ``wait`` that outlives the container."""
+    try:
+        exits = cdir.parent / ".exits"
+        exits.mkdir(exist_ok=True)
+        (exits / cdir.name).write_text(str(code))
+    except OSError:
+        pass
 
 
 def _read_all(fd: int) -> bytes:

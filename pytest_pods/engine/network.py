@@ -353,8 +353,11 @@ class Networks:
         with contextlib.suppress(OSError), Netlink() as nl:
             nl.delete_link(rec["bridge"], missing_ok=True)
 
-    def remove(self, ref: str) -> str:
+    def remove(self, ref: str, *, predefined_ok: bool = False) -> str:
+        """Remove a network; ``bridge`` only when a whole root is being released."""
         rec = self.get(ref)
+        if rec["name"] == DEFAULT_NETWORK and not predefined_ok:
+            raise ConflictError(f"{DEFAULT_NETWORK} is a pre-defined network and cannot be removed")
         with self._lock:
             users = [e for e in self.endpoints(rec) if _pid_alive(e.get("pid"), e.get("pid_start"))]
             if users:
@@ -504,7 +507,7 @@ class Networks:
 
     def remove_all(self) -> list[str]:
         """Every network of this root, the default one too (a root being thrown away)."""
-        return [self.remove(r["id"]) for r in self._records()]
+        return [self.remove(r["id"], predefined_ok=True) for r in self._records()]
 
     def _owns_ctr_tag(self, tag: str) -> bool:
         """A container rule belongs to this root when one of our records mentions that container."""

@@ -102,9 +102,30 @@ class Runtime:
     def state(self, ref: str) -> dict[str, Any]:
         cid = self.resolve(ref)
         try:
-            return self._refresh(read_state(self.dir / cid))
+            st = read_state(self.dir / cid)
         except FileNotFoundError:
             raise ContainerNotFoundError(f"No such container: {ref}") from None
+        if st.get("status") == "running" and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
+            st = self._release_orphan(cid)  # every verb then sees what is true, as after a reap
+        return self._refresh(st)
+
+    def _release_orphan(self, cid: str) -> dict[str, Any]:
+        """A running container whose monitor was killed: end its processes, free its cgroup and
+        network endpoints, and record it as killed (137)."""
+        with contextlib.suppress(Exception):
+            self._cgroup(cid).destroy()
+        st = read_state(self.dir / cid)
+        if st.get("endpoints") and (self.store.root / "networks").is_dir():
+            with contextlib.suppress(Exception):
+                for name in list(st["endpoints"]):
+                    self.networks.detach(name, cid)
+        if st.get("port_specs"):
+            with contextlib.suppress(Exception):
+                from .network import delete_rules
+
+                delete_rules(f"pods:ctr:{cid[:12]}")
+        return update_state(self.dir / cid, lambda s: s.update(
+            status="exited", exit_code=137, pid=0, error="the container's monitor was killed", finished_at=now_iso()))
 
     def _refresh(self, st: dict[str, Any]) -> dict[str, Any]:
         """A container marked running whose monitor is gone died with it: say so."""
@@ -117,12 +138,15 @@ class Runtime:
     # -- create ----------------------------------------------------------------------------
     def create(self, spec: ContainerSpec, image: Image) -> str:
         """Write the bundle and state; return the new ID. Nothing remains if a step fails."""
+        if spec.workdir is not None and not spec.workdir.startswith("/"):
+            raise InvalidArgumentError(
+                f"the working directory {spec.workdir!r} is invalid, it needs to be an absolute path")
         networks, ports = self._plan_network(spec, image)
         if spec.memory is not None and spec.memory < 6 * 1024 * 1024:
             raise InvalidArgumentError("create container: --memory: minimum memory limit allowed is 6MB")
         if spec.pids_limit is not None and spec.pids_limit == 0:
             raise InvalidArgumentError("create container: --pids-limit must be positive or -1")
-        if spec.cpus is not None and not 0 < spec.cpus <= os.cpu_count():  # type: ignore[operator]
+        if spec.cpus is not None and not 0.01 <= spec.cpus <= os.cpu_count():  # type: ignore[operator]
             raise InvalidArgumentError(
                 f"create container: --cpus {spec.cpus}: range of CPUs is from 0.01 to {os.cpu_count()}.00"
             )
@@ -137,7 +161,7 @@ class Runtime:
         caps = effective_caps(spec.cap_add, spec.cap_drop)
         cid = os.urandom(32).hex()
         name = spec.name.removeprefix("/") if spec.name else self._random_name()
-        if not NAME_RE.match(name):
+        if not NAME_RE.match(name) or len(name) > 200:
             raise InvalidArgumentError(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         hostname = spec.hostname or cid[:12]
         env = merge_env(img_cfg.get("Env") or [], spec.env_list())
@@ -322,7 +346,7 @@ class Runtime:
             try:
                 st = read_state(cdir)
             except FileNotFoundError:
-                return 0  # removed (--rm) while we waited
+                return _tombstone(self.dir, cid)  # removed (--rm, rm -f) while we waited
             if st["status"] not in ("running", "starting"):
                 return int(st.get("exit_code", 0))
             if st["status"] == "starting":
@@ -330,14 +354,24 @@ class Runtime:
                 continue
             if not _wait_process(st.get("monitor_pid"), st.get("monitor_start"), deadline):
                 raise TimeoutError(f"wait for container {cid[:12]}: still running after {timeout} s")
-            st = self._refresh(read_state(cdir)) if (cdir / "state.json").exists() else {"status": "exited", "exit_code": 0}
+            st = (self._refresh(read_state(cdir)) if (cdir / "state.json").exists()
+                  else {"status": "exited", "exit_code": _tombstone(self.dir, cid)})
             if st["status"] != "running":
                 return int(st.get("exit_code", 0))
 
     # -- signals ---------------------------------------------------------------------------
+    def _settled(self, cid: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The state once a start in progress (maybe in another process) has finished."""
+        st = self.state(cid)
+        deadline = time.monotonic() + timeout
+        while st["status"] == "starting" and time.monotonic() < deadline:
+            time.sleep(0.01)
+            st = self.state(cid)
+        return st
+
     def kill(self, ref: str, sig: int | str = signal.SIGKILL) -> None:
         cid = self.resolve(ref)
-        st = self.state(cid)
+        st = self._settled(cid)
         if st["status"] != "running":
             raise ConflictError(f"Cannot kill container: {cid}: Container {cid} is not running")
         num = parse_signal(sig)
@@ -352,7 +386,7 @@ class Runtime:
     def stop(self, ref: str, timeout: float | None = None) -> None:
         """The stop signal, ``timeout`` seconds of grace (default the container's), then SIGKILL."""
         cid = self.resolve(ref)
-        st = self.state(cid)
+        st = self._settled(cid)
         if st["status"] != "running":
             return
         grace = st.get("stop_timeout", 10) if timeout is None else timeout
@@ -623,6 +657,12 @@ class Runtime:
         for p in self.dir.iterdir():
             if p.name.startswith(".removing-"):
                 _remove_tree(p)
+        exits = self.dir / ".exits"
+        if exits.is_dir():
+            for p in exits.iterdir():
+                with contextlib.suppress(OSError):
+                    if time.time() - p.stat().st_mtime > 3600:
+                        p.unlink()
         for p in self.store.tmp.iterdir():
             if time.time() - p.lstat().st_mtime > 3600:
                 _remove_tree(p)
@@ -678,6 +718,14 @@ class Starting:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _tombstone(containers: Path, cid: str) -> int:
+    """The exit code the monitor left for a container removed since (see monitor._bury)."""
+    try:
+        return int((containers / ".exits" / cid).read_text())
+    except (OSError, ValueError):
+        return 0
 
 
 def _free_ifname(endpoints: dict[str, Any]) -> str:

@@ -353,4 +353,7 @@ def lookup_user(user: str | None, etc_dirs: Sequence[Path]) -> tuple[int, int, l
                 if g != gid and g not in extra:
                     extra.append(g)
     assert gid is not None
+    for ident in (uid, gid):
+        if not 0 <= ident <= 2147483647:  # (u32)-1 would mean "unchanged" to setresuid: root stays root
+            raise InvalidArgumentError(f"uids and gids must be in range 0-2147483647, not {ident}")
     return uid, gid, extra, home

@@ -142,7 +142,8 @@ class Image(NamedTuple):
 
     @property
     def familiar_tags(self) -> list[str]:
-        return [parse_reference(t).familiar for t in self.tags]
+        """``RepoTags``: the names with a tag (a pull by digest names the image by digest too)."""
+        return [parse_reference(t).familiar for t in self.tags if "@" not in t]
 
 
 class _IndexEntry:
@@ -449,7 +450,10 @@ class Store:
         if len(diff_ids) != len(layers):
             raise StoreError(f"image {image.short_id}: {len(layers)} layers but {len(diff_ids)} diff_ids")
         paths = [self.ensure_snapshot(d, layer["digest"]) for d, layer in zip(diff_ids, layers)]
-        return list(reversed(paths))
+        # a layer present twice (two no-op RUNs give the same empty diff) may appear only once
+        # in an overlay's lowerdir (ELOOP otherwise): its topmost place wins, which gives the
+        # same tree, since the lower copy's changes are all made again above
+        return list(dict.fromkeys(reversed(paths)))
 
     # -- garbage collection ----------------------------------------------------------------
     def gc(self, *, candidates: set[str] = frozenset(), in_use_snapshots: set[str] = frozenset(),

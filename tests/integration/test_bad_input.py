@@ -362,3 +362,16 @@ def test_load_of_a_garbage_file_is_refused(
     src.write_bytes(make())
     _fails_cleanly(pods("load", "-i", str(src)), "garbage.tar")
     nothing_left()
+
+
+@pytest.mark.parametrize("args", [
+    ["-u", "4294967295"], ["-u", "12345:4294967295"], ["-u", "99999999999"],  # (u32)-1 would keep root
+    ["-w", "relative"], ["--cpus", "0.001"], ["--name", "a" * 300],
+])
+def test_more_bad_run_flags_fail_cleanly(pods: Pods, client: Client, args: list[str]) -> None:
+    before = _snapshot(client)
+    r = pods("run", "--rm", *args, "busybox", "id")
+    assert r.returncode == 125, r
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "uid=0" not in r.stdout
+    assert _snapshot(client) == before

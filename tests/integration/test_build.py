@@ -319,3 +319,46 @@ def test_independent_stages_run_at_the_same_time(client: Client, tmp_path: Path)
         assert a0 < b1 and b0 < a1, out  # the two RUNs were running at the same moment
     finally:
         client.images.remove(tag, force=True)
+
+
+@pytest.mark.parametrize(("dockerfile", "check", "expect"), [
+    (B + "RUN cat <<EOF > /etc/app.conf\nkey=value\nEOF\n", "cat /etc/app.conf", "key=value\n"),
+    (B + "RUN cat <<A > /a && cat <<B > /b\naaa\nA\nbbb\nB\n", "cat /a /b", "aaa\nbbb\n"),
+    (B + "RUN <<EOT awk '{print \"AWK:\" $0}' > /out\nline\nEOT\n", "cat /out", "AWK:line\n"),
+])
+def test_run_heredoc_with_a_command_line_is_the_commands_input(client: Client, tmp_path: Path, dockerfile: str,
+                                                              check: str, expect: str) -> None:
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    tag = f"test/heredoc-cmd:{uuid.uuid4().hex[:8]}"
+    try:
+        client.images.build(tmp_path, tag=tag)
+        assert client.containers.run(tag, ["sh", "-c", check], remove=True, network="none").output.decode() == expect
+    finally:
+        client.images.remove(tag, force=True)
+
+
+def test_identical_layers_twice_still_run_and_a_cached_rebuild_keeps_the_image_id(client: Client,
+                                                                                  tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(B + "RUN true\nRUN true\nRUN echo a > /a\nRUN true\n")
+    tag = f"test/dup-layers:{uuid.uuid4().hex[:8]}"
+    try:
+        first = client.images.build(tmp_path, tag=tag)
+        assert client.containers.run(tag, ["cat", "/a"], remove=True, network="none").output == b"a\n"
+        again = client.images.build(tmp_path, tag=tag)
+        assert again.id == first.id  # nothing ran: the same image, not a new <none> one
+    finally:
+        client.images.remove(tag, force=True)
+
+
+def test_add_copies_a_compressed_file_that_is_not_a_tar(client: Client, tmp_path: Path) -> None:
+    import gzip
+
+    (tmp_path / "data.gz").write_bytes(gzip.compress(b"just text\n"))
+    (tmp_path / "Dockerfile").write_text(B + "ADD data.gz /x/\n")
+    tag = f"test/add-gz:{uuid.uuid4().hex[:8]}"
+    try:
+        client.images.build(tmp_path, tag=tag)
+        r = client.containers.run(tag, ["sh", "-c", "gunzip -c /x/data.gz"], remove=True, network="none")
+        assert r.output == b"just text\n"
+    finally:
+        client.images.remove(tag, force=True)

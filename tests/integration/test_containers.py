@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -343,3 +344,57 @@ def test_oci_config_is_run_by_runc(client: Client, name: str, tmp_path: Path) ->
     finally:
         linux.umount(str(cdir / "rootfs"), linux.MNT_DETACH)
         c.remove(force=True)
+
+
+def test_stop_during_a_start_in_another_process_stops_it(pods, client: Client, name: str) -> None:  # type: ignore[no-untyped-def]
+    pods("create", "--name", name, "--network", "none", "busybox", "sleep", "1000", check=True)
+    starter = subprocess.Popen([*_cli(pods), "start", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.02)
+        assert pods("stop", "-t", "1", name).returncode == 0
+        starter.wait(timeout=20)
+        pods("stop", "-t", "1", name)  # a start that began after our stop returned is stopped too
+        assert client.containers.get(name).status == "exited"
+    finally:
+        starter.kill()
+        pods("rm", "-f", name)
+
+
+def test_exec_workdir_must_exist_and_wait_reports_a_kill_after_removal(client: Client, name: str) -> None:
+    c = client.containers.run("busybox", ["sleep", "100"], detach=True, name=name, network="none")
+    try:
+        with pytest.raises(ContainerStartError) as err:
+            c.exec(["pwd"], workdir="/no/such/dir")
+        assert err.value.exit_code == 126
+        assert c.exec(["test", "-e", "/no"]).exit_code == 1  # and it was not created
+        codes: list[int] = []
+        waiter = threading.Thread(target=lambda: codes.append(client.runtime.wait(c.id)))
+        waiter.start()
+        time.sleep(0.1)
+        c.remove(force=True)
+        waiter.join(timeout=20)
+        assert codes == [137]
+    finally:
+        with contextlib.suppress(Exception):
+            c.remove(force=True)
+
+
+def test_verbs_after_the_monitor_was_killed_see_the_truth_and_release_it(client: Client, name: str) -> None:
+    from pytest_pods.engine.cgroups import list_cgroups
+
+    c = client.containers.run("busybox", ["sleep", "300"], detach=True, name=name, network="none")
+    pid = c.state["pid"]
+    os.kill(c.state["monitor_pid"], 9)
+    time.sleep(0.2)
+    assert c.status == "exited"  # the read itself released it
+    assert c.id not in list_cgroups(parent=client.runtime.cgroup_parent)
+    assert linux_alive(pid) is False
+    c.start()  # and it can start again
+    assert c.exec(["true"]).exit_code == 0
+    c.remove(force=True)
+
+
+def linux_alive(pid: int) -> bool:
+    from pytest_pods.engine.linux import process_start_time
+
+    return process_start_time(pid) is not None

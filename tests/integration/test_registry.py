@@ -519,7 +519,7 @@ def test_cli_push_pull_and_a_build_from_a_registry_image(registry: Registry, pod
     pulled = pods("pull", name, check=True).stdout
     assert "Downloaded image for" in pulled and pushed.split("digest: ")[1].strip() in pulled
     repo_digests = json.loads(pods("inspect", "--type", "image", name, check=True).stdout)[0]["RepoDigests"]
-    assert repo_digests == [f"{name.rsplit(':', 1)[0]}@{pushed.split('digest: ')[1].strip()}"]
+    assert f"{name.rsplit(':', 1)[0]}@{pushed.split('digest: ')[1].strip()}" in repo_digests  # (+ other repos of it)
     assert pods("run", "--rm", "--network", "none", name, "echo", "pulled-ok").stdout == "pulled-ok\n"
     pods("rmi", name, check=True)
     (tmp_path / "Dockerfile").write_text(f"FROM {name}\nRUN echo built-on-pulled > /x\n")
