@@ -68,7 +68,8 @@ BACKOFF_MAX = 2.0
 CHUNKED_THRESHOLD = 64 << 20  # blobs larger than this go up in chunks of DEFAULT_CHUNK
 DEFAULT_CHUNK = 16 << 20
 MAX_MANIFEST = 4 << 20  # the spec's suggested limit; a larger "manifest" is not one
-_READ = 1 << 16
+_READ = 1 << 16  # downloads: small enough that a dropped connection keeps most of what came
+_UPLOAD_READ = 1 << 20  # uploads: 64 KiB pieces cost a send per 64 KiB on a 200 MB push
 
 Progress = Callable[[dict[str, Any]], None]
 ClientFactory = Callable[..., RegistryClient]
@@ -468,15 +469,20 @@ def pull(store: Store, ref: str, *, platform: str | None = None, insecure: bool 
             emit(id=_short(str(d["digest"])), status="Pulling fs layer")
         fetched = 0
         unique = list({str(d["digest"]): d for d in layers}.values())
-        with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="pods-pull") as pool:
-            for got in pool.map(lambda d: puller.blob(d, layer=True), unique):
-                fetched += int(got)
-        # Unpack now, as docker does before "Pull complete": the unpack validates the layer and
-        # the first run does not pay for it. Snapshots are keyed by diff_id; unpack_layer reads
-        # the compressed blob as it is.
-        for diff_id, d in zip(diff_ids, layers):
-            store.ensure_snapshot(diff_id, str(d["digest"]))
+        diff_id_of = {str(d["digest"]): diff_id for diff_id, d in zip(diff_ids, layers)}
+
+        def fetch_and_unpack(d: dict[str, Any]) -> bool:
+            # Unpack as soon as the blob is in, as docker does before "Pull complete", while the
+            # other layers still download: the unpack validates the layer and the first run does
+            # not pay for it. Snapshots are keyed by diff_id; unpack_layer reads the blob as it is.
+            got = puller.blob(d, layer=True)
+            store.ensure_snapshot(diff_id_of[str(d["digest"])], str(d["digest"]))
             emit(id=_short(str(d["digest"])), status="Pull complete")
+            return got
+
+        with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="pods-pull") as pool:
+            for got in pool.map(fetch_and_unpack, unique):
+                fetched += int(got)
 
         # a tag pull is named by its tag; a digest pull by the digest the user gave (maybe an
         # index's: get_image then finds it by that name)
@@ -632,7 +638,7 @@ class _BlobFile:
         return self._sent
 
     def read(self, n: int = -1) -> bytes:
-        data = self._f.read(n if n and n > 0 else _READ)
+        data = self._f.read(n if n and n > 0 else _UPLOAD_READ)
         if data:
             self._sent += len(data)
             if self._emit.active:
@@ -640,7 +646,7 @@ class _BlobFile:
         return data
 
     def __iter__(self) -> Iterator[bytes]:
-        while data := self.read(_READ):
+        while data := self.read(_UPLOAD_READ):
             yield data
 
     def close(self) -> None:
@@ -687,6 +693,7 @@ def push(store: Store, image: str, dest: str | None = None, *, insecure: bool = 
         pusher = _Pusher(store, target, client, emit, op, chunk_size)
         descs = [*img.layers, img.manifest["config"]]
         seen: set[str] = set()
+        todo = []
         for desc in descs:
             digest = str(desc["digest"])
             if digest in seen:
@@ -694,8 +701,17 @@ def push(store: Store, image: str, dest: str | None = None, *, insecure: bool = 
             seen.add(digest)
             if not store.has_blob(digest):
                 raise StoreError(f"{op}: blob {digest} is missing from the store")
-            size = store.blob_path(digest).stat().st_size
-            pusher.blob(digest, size)
+            todo.append((digest, store.blob_path(digest).stat().st_size))
+        # blobs go up at once, each on a client of its own (a session and token cache per
+        # thread), so the registry's hashing and writing use every core; then the manifest
+        clients = [client] + [client_factory(target.domain, insecure=insecure) for _ in range(min(3, len(todo) - 1))]
+        lanes = [_Pusher(store, target, c, emit, op, chunk_size) for c in clients]
+        try:
+            with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="pods-push") as pool:
+                list(pool.map(lambda i: [lanes[i].blob(d, n) for d, n in todo[i::len(lanes)]], range(len(lanes))))
+        finally:
+            for c in clients[1:]:
+                c.close()
         digest = pusher.manifest(body, media, tag)
         _remember(store, [digest, *sorted(seen)], pusher.repository)
         emit(status=f"{tag}: digest: {digest} size: {len(body)}")
