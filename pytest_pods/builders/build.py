@@ -426,11 +426,11 @@ class Builder:
         state.key = key
         state.created = entry.get("created") or state.created
 
-    def _layer_step(self, state: _State, ins: df.Instruction, what: Any, opts: BuildOptions,
-                    make: Callable[[Path, Path], list[str]], say: Progress) -> bool:
-        """A step whose result is a layer made by ``make(stage_dir, view_of_current_rootfs)``;
-        ``make`` returns the directories it only passes through, which keep the image's metadata."""
-        key = _sha(state.key, what)
+    def _cached_step(self, state: _State, ins: df.Instruction, key: str, opts: BuildOptions,
+                     make_layer: Callable[[], dict[str, Any] | None]) -> bool:
+        """The one cache protocol of every layer step: look, then lock the key and look again
+        (a concurrent build may have made it meanwhile), else make and record the layer.
+        True when the result came from the cache."""
         if not opts.no_cache and (entry := self._cached(key)) is not None:
             self._apply(state, entry, key, ins)
             return True
@@ -438,6 +438,17 @@ class Builder:
             if not opts.no_cache and (entry := self._cached(key)) is not None:
                 self._apply(state, entry, key, ins)
                 return True
+            entry = {"layer": make_layer()}
+            self._record(key, entry)
+        self._apply(state, entry, key, ins)
+        return False
+
+    def _layer_step(self, state: _State, ins: df.Instruction, what: Any, opts: BuildOptions,
+                    make: Callable[[Path, Path], list[str]], say: Progress) -> bool:
+        """A step whose result is a layer made by ``make(stage_dir, view_of_current_rootfs)``;
+        ``make`` returns the directories it only passes through, which keep the image's metadata."""
+
+        def make_layer() -> dict[str, Any] | None:
             import tempfile
 
             with tempfile.TemporaryDirectory(dir=self.store.tmp, prefix="build-") as tmp:
@@ -446,11 +457,9 @@ class Builder:
                 with self._view(state, Path(tmp) / "view") as view:
                     through = make(stage_dir, view)
                     _copy_parent_metadata(stage_dir, view, through)
-                layer = self._commit_dir(stage_dir, overlay_upper=False)
-            entry = {"layer": layer}
-            self._record(key, entry)
-        self._apply(state, entry, key, ins)
-        return False
+                return self._commit_dir(stage_dir, overlay_upper=False)
+
+        return self._cached_step(state, ins, _sha(state.key, what), opts, make_layer)
 
     def _commit_dir(self, src: Path, *, overlay_upper: bool) -> dict[str, Any] | None:
         """A directory as a layer blob (+ its snapshot); None when it holds nothing."""
@@ -505,20 +514,13 @@ class Builder:
             network = opts.network
         run_env = [f"{k}={v}" for k, v in args.items()]  # build args are the step's env, not the image's
         key = _sha(state.key, "RUN", argv, sorted(args.items()), ins.flags.get("mount", []), network)
-        if not opts.no_cache and (entry := self._cached(key)) is not None:
-            self._apply(state, entry, key, ins)
-            return True
-        with FileLock(str(self.cache_dir / f"{key}.lock")):
-            if not opts.no_cache and (entry := self._cached(key)) is not None:
-                self._apply(state, entry, key, ins)
-                return True
+
+        def make_layer() -> dict[str, Any] | None:
             with contextlib.ExitStack() as mounts:
                 binds = self._bind_mounts(parsed, ins, context, built, mounts, where)
-                layer = self._run_container(where, ins, state, argv, run_env, network, say, binds)
-            entry = {"layer": layer}
-            self._record(key, entry)
-        self._apply(state, entry, key, ins)
-        return False
+                return self._run_container(where, ins, state, argv, run_env, network, say, binds)
+
+        return self._cached_step(state, ins, key, opts, make_layer)
 
     def _bind_mounts(self, parsed: df.Dockerfile, ins: df.Instruction, context: Path,
                      built: Mapping[int, _State], mounts: contextlib.ExitStack, where: str) -> list[Any]:
