@@ -446,11 +446,30 @@ def _inspect(client: Client, args: argparse.Namespace) -> int:
             code = 1
             continue
         docs.append(doc)
-    if args.format:
+    _print_docs(docs, args.format)
+    return code
+
+
+def _print_docs(docs: list[dict[str, Any]], template: str | None) -> None:
+    """``inspect`` output: a JSON array, or one line per document through ``--format``."""
+    if template:
         for d in docs:
-            print(_format(args.format, d))
+            print(_format(template, d))
     else:
         print(json.dumps(docs, indent=4))
+
+
+def _each(names: Sequence[str], action: Any) -> int:
+    """Apply ``action`` to every name, as docker does: report each failure, go on, exit 1."""
+    code = 0
+    for name in names:
+        try:
+            out = action(name)
+            for line in out if isinstance(out, list) else [out]:
+                print(line)
+        except PodsError as exc:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            code = 1
     return code
 
 
@@ -514,21 +533,10 @@ def _network(client: Client, args: argparse.Namespace) -> int:
             except PodsError as exc:
                 print(f"Error response from daemon: {exc}", file=sys.stderr)
                 code = 1
-        if args.format:
-            for d in docs:
-                print(_format(args.format, d))
-        else:
-            print(json.dumps(docs, indent=4))
+        _print_docs(docs, args.format)
         return code
     elif a == "rm":
-        code = 0
-        for name in args.names:
-            try:
-                print(client.networks.remove(name))
-            except PodsError as exc:
-                print(f"Error response from daemon: {exc}", file=sys.stderr)
-                code = 1
-        return code
+        return _each(args.names, client.networks.remove)
     elif a == "connect":
         client.networks.connect(args.network, args.container, args.alias or [])
     elif a == "disconnect":
@@ -566,15 +574,7 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
     elif v == "tag":
         client.images.tag(args.source, args.target)
     elif v == "rmi":
-        code = 0
-        for name in args.images:
-            try:
-                for line in client.images.remove(name, force=args.force):
-                    print(line)
-            except PodsError as exc:
-                print(f"Error response from daemon: {exc}", file=sys.stderr)
-                code = 1
-        return code
+        return _each(args.images, lambda name: client.images.remove(name, force=args.force))
     elif v == "inspect":
         return _inspect(client, args)
     elif v == "save":
@@ -633,15 +633,7 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
             client.runtime.kill(ref, args.signal)
             print(ref)
     elif v == "rm":
-        code = 0
-        for ref in args.containers:
-            try:
-                client.runtime.remove(ref, force=args.force)
-                print(ref)
-            except PodsError as exc:
-                print(f"Error response from daemon: {exc}", file=sys.stderr)
-                code = 1
-        return code
+        return _each(args.containers, lambda ref: (client.runtime.remove(ref, force=args.force), ref)[1])
     elif v == "stats":
         rows = [["CONTAINER ID", "NAME", "MEM USAGE / LIMIT", "PIDS", "CPU TIME"]]
         for ref in args.containers:
