@@ -620,18 +620,12 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
                                      workdir=args.workdir, stdio=stdio)
         return result.exit_code
     elif v == "wait":
-        for ref in args.containers:
-            print(client.runtime.wait(ref))
+        return _each(args.containers, client.runtime.wait)
     elif v == "stop":
-        for ref in args.containers:
-            if args.signal:
-                parse_signal(args.signal)
-            client.runtime.stop(ref, args.time)
-            print(ref)
+        sig = parse_signal(args.signal) if args.signal else None
+        return _each(args.containers, lambda ref: (client.runtime.stop(ref, args.time, stop_signal=sig), ref)[1])
     elif v == "kill":
-        for ref in args.containers:
-            client.runtime.kill(ref, args.signal)
-            print(ref)
+        return _each(args.containers, lambda ref: (client.runtime.kill(ref, args.signal), ref)[1])
     elif v == "rm":
         return _each(args.containers, lambda ref: (client.runtime.remove(ref, force=args.force), ref)[1])
     elif v == "stats":

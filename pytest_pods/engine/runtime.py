@@ -51,6 +51,7 @@ NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ADJ = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quiet", "sharp", "tidy", "vivid", "wise")
 _NOUN = ("curie", "dijkstra", "hopper", "knuth", "lovelace", "noether", "ritchie", "turing", "wirth", "yonath")
 LABEL_ENGINE = "io.pytest-pods.engine"
+_SIGTERM = 15
 
 
 class ExecResult(NamedTuple):
@@ -383,7 +384,7 @@ class Runtime:
         with contextlib.suppress(ProcessLookupError):
             os.kill(st["pid"], num)
 
-    def stop(self, ref: str, timeout: float | None = None) -> None:
+    def stop(self, ref: str, timeout: float | None = None, *, stop_signal: int | None = None) -> None:
         """The stop signal, ``timeout`` seconds of grace (default the container's), then SIGKILL."""
         cid = self.resolve(ref)
         st = self._settled(cid)
@@ -392,7 +393,7 @@ class Runtime:
         grace = st.get("stop_timeout", 10) if timeout is None else timeout
         if _alive(st["pid"], st.get("pid_start")):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(st["pid"], int(st.get("stop_signal", signal.SIGTERM)))
+                os.kill(st["pid"], stop_signal if stop_signal is not None else int(st.get("stop_signal", _SIGTERM)))
         deadline = time.monotonic() + max(grace, 0)
         if _wait_process(st.get("monitor_pid"), st.get("monitor_start"), deadline):
             return
