@@ -228,11 +228,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--type", choices=["container", "image", "network"])
     p.add_argument("names", nargs="+")
     p = add("save")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", help="default: standard output (not a terminal)")
     p.add_argument("--format", default="docker-archive", choices=["docker-archive", "oci-archive", "oci-dir"])
     p.add_argument("images", nargs="+")
     p = add("load")
-    p.add_argument("-i", "--input", required=True)
+    p.add_argument("-i", "--input", help="default: standard input")
     p.add_argument("-q", "--quiet", action="store_true")
 
     for verb in ("run", "create"):
@@ -547,7 +547,19 @@ def _network(client: Client, args: argparse.Namespace) -> int:
 def dispatch(client: Client, args: argparse.Namespace) -> int:
     v = args.verb
     if v == "import":
-        img = client.images.import_rootfs(args.tarball, args.reference, _changes(args.change or []))
+        tarball = args.tarball
+        if tarball == "-":  # docker reads the rootfs from standard input
+            import tempfile
+
+            with tempfile.NamedTemporaryFile(dir=client.store.tmp, prefix="import-", delete=False) as tmp:
+                while chunk := sys.stdin.buffer.read(1 << 20):
+                    tmp.write(chunk)
+            tarball = tmp.name
+        try:
+            img = client.images.import_rootfs(tarball, args.reference, _changes(args.change or []))
+        finally:
+            if args.tarball == "-":
+                os.unlink(tarball)
         print(img.id)
     elif v == "bootstrap":
         what, _, suite = args.what.partition(":")
@@ -578,9 +590,19 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
     elif v == "inspect":
         return _inspect(client, args)
     elif v == "save":
-        client.images.save(args.images, args.output, format=args.format)
+        if args.output in (None, "-"):
+            if sys.stdout.isatty():
+                raise PodsError("save: cowardly refusing to write an archive to a terminal: give -o FILE")
+            from .engine import archive
+
+            archive.save(client.store, list(args.images), sys.stdout.buffer, format=args.format)
+        else:
+            client.images.save(args.images, args.output, format=args.format)
     elif v == "load":
-        for line in client.images.load(args.input):
+        source: Any = sys.stdin.buffer if args.input in (None, "-") else args.input
+        from .engine import archive
+
+        for line in archive.load(client.store, source):
             if not args.quiet:
                 print(line)
     elif v in ("run", "create"):

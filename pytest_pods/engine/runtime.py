@@ -152,8 +152,10 @@ class Runtime:
                 f"create container: --cpus {spec.cpus}: range of CPUs is from 0.01 to {os.cpu_count()}.00"
             )
         for b in spec.binds:
-            if not os.path.exists(b.source):
-                raise InvalidArgumentError(f"create container: bind source path does not exist: {b.source}")
+            if b.target == "/":
+                raise InvalidArgumentError("invalid mount config: destination can't be '/'")
+            if not os.path.lexists(b.source):
+                os.makedirs(b.source, exist_ok=True)  # docker's -v makes a missing host directory
         img_cfg = image.run_config
         args = resolve_args(spec, img_cfg)
         lowers = self.store.lower_dirs(image) or [self._empty_lower]
@@ -435,14 +437,32 @@ class Runtime:
         joined = rec["name"] in (st.get("endpoints") or {}) or any(n["id"] == rec["id"] for n in st.get("networks", []))
         if not joined:
             raise NotFoundError(f"container {st['name']} is not connected to network {rec['name']}")
-        if st["status"] == "running" and rec["name"] in (st.get("endpoints") or {}):
+        eps = dict(st.get("endpoints") or {})
+        if st["status"] == "running" and rec["name"] in eps:
             self.networks.detach(rec["name"], cid)
+            eps.pop(rec["name"])
+            self._move_default_route(st["pid"], eps)  # EEXIST (a default route remains) is fine
 
         def drop(s: dict[str, Any]) -> None:
             (s.get("endpoints") or {}).pop(rec["name"], None)
             s["networks"] = [n for n in s.get("networks", []) if n["id"] != rec["id"]]
 
         update_state(cdir, drop)
+
+    def _move_default_route(self, pid: int, endpoints: dict[str, Any]) -> None:
+        """The network that held the default route is gone: route through a remaining one, as
+        docker moves the gateway (without one the container would lose outbound access)."""
+        if not endpoints:
+            return
+        from .netlink import Netlink
+
+        ep = sorted(endpoints.values(), key=lambda e: e.get("ifname", ""))[0]
+        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            with contextlib.suppress(OSError), Netlink(netns_fd=fd) as nl:
+                nl.add_route(ep["gateway"], dev=ep["ifname"])
+        finally:
+            os.close(fd)
 
     def port(self, ref: str, container_port: int, proto: str = "tcp") -> tuple[str, int]:
         """The (host address, host port) a container port is published on."""

@@ -578,3 +578,13 @@ def test_publish_all_maps_every_exposed_port_to_a_free_host_port(made: Made, cli
         made.teardown()  # the containers first, then their image
         made.containers.clear()
         client.images.remove(tag, force=True)
+
+
+def test_disconnecting_the_network_with_the_default_route_moves_it(made: Made, client: Client, pods: Pods) -> None:
+    first, second = made.network(), made.network()
+    ctr = made.run("--network", first["Name"], "busybox", "sleep", "60")
+    pods("network", "connect", second["Name"], ctr, check=True)
+    pods("network", "disconnect", first["Name"], ctr, check=True)
+    routes = client.containers.get(ctr).exec(["ip", "route"]).output.decode()
+    gateway = second["IPAM"]["Config"][0]["Gateway"]
+    assert f"default via {gateway} dev eth1" in routes, routes
