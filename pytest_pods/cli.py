@@ -97,9 +97,13 @@ def _env(args: argparse.Namespace) -> list[str]:
         try:
             with open(path) as f:
                 for n, line in enumerate(f, 1):
-                    line = line.strip()
-                    if line and not line.startswith("#"):
-                        env.append(line)
+                    line = line.lstrip().rstrip("\n")
+                    if not line or line.startswith("#"):
+                        continue
+                    key = line.partition("=")[0]
+                    if not key or any(c.isspace() for c in key):
+                        raise PodsError(f"--env-file {path}:{n}: variable {key!r} contains whitespaces")
+                    env.append(line)
         except OSError as exc:
             raise PodsError(f"read --env-file {path}: {exc.strerror}") from None
     return env + list(args.env or [])
@@ -628,8 +632,10 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
                 cmd = cmd[:19] + "…"
             status = {"running": f"Up {_ago(st['started_at']).removesuffix(' ago')}",
                       "created": "Created"}.get(st["status"], f"Exited ({st['exit_code']}) {_ago(st['finished_at'])}")
-            rows.append([st["id"] if args.no_trunc else st["id"][:12], st["image_name"], f'"{cmd}"',
-                         _ago(st["created"]), status, "", st["name"]])
+            ports = ", ".join(f"{p['host_ip']}:{p['host_port']}->{p['container_port']}/{p['proto']}"
+                              for p in (st.get("ports") or []) if st["status"] == "running")
+            rows.append([st["id"] if args.no_trunc else st["id"][:12], st["image_name"],
+                         f'"{cmd}"'.replace("\n", " "), _ago(st["created"]), status, ports, st["name"]])
         _table(rows)
     elif v == "logs":
         return _print_logs(client, args)

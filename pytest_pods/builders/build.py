@@ -201,6 +201,13 @@ class Builder:
             return int(ref)
         return None
 
+    def _stage_of(self, parsed: df.Dockerfile, ins: df.Instruction) -> tuple[str, int]:
+        """(name or "", index) of the stage an instruction belongs to."""
+        for st in parsed.stages:
+            if any(i is ins for i in st.instructions):
+                return (st.name or "", st.index)
+        return ("", -1)
+
     def _needed(self, parsed: df.Dockerfile, target: int, meta: Mapping[str, str]) -> set[int]:
         """The target and every stage it reaches: unneeded stages are not built."""
         need, todo = set(), [target]
@@ -664,6 +671,10 @@ class Builder:
         src_state: _State | None = None
         src_image_root: Path | None = None
         if from_ref:
+            own_name, own_index = self._stage_of(parsed, ins)
+            if (own_name and from_ref.lower() == own_name) or from_ref == str(own_index):
+                raise BuildError(f"{where}: {ins.cmd} --from={from_ref}: a stage cannot copy from itself "
+                                 "(circular dependency)")
             ref = self._stage_ref(parsed, proc(from_ref), len(parsed.stages))
             if ref is not None and ref in built:
                 src_state = built[ref]

@@ -375,3 +375,10 @@ def test_more_bad_run_flags_fail_cleanly(pods: Pods, client: Client, args: list[
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert "uid=0" not in r.stdout
     assert _snapshot(client) == before
+
+
+def test_env_file_with_whitespace_in_a_name_names_the_line(pods: Pods, tmp_path: Path) -> None:
+    env = tmp_path / "vars.env"
+    env.write_text("GOOD=1\n  B = 2\n")
+    r = pods("run", "--rm", "--env-file", str(env), "busybox", "true")
+    assert r.returncode == 125 and f"{env}:2" in r.stderr and "whitespace" in r.stderr

@@ -362,3 +362,9 @@ def test_add_copies_a_compressed_file_that_is_not_a_tar(client: Client, tmp_path
         assert r.output == b"just text\n"
     finally:
         client.images.remove(tag, force=True)
+
+
+def test_a_stage_copying_from_itself_is_a_circular_dependency(client: Client, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox AS me\nCOPY --from=me /bin/sh /x\n")
+    with pytest.raises(BuildError, match="Dockerfile:2.*circular"):
+        client.images.build(tmp_path)
