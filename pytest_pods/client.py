@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from .engine.runtime import ExecResult, Runtime
 from .engine.spec import Bind, ContainerSpec, parse_bytes
 from .engine.store import Image, Store, digest_hex
-from .errors import ConflictError, ContainerStartError, PodsError
+from .errors import ConflictError, ContainerStartError, InvalidArgumentError, NotFoundError, PodsError
 
 __all__ = ["Client", "Container", "RunResult", "ExecResult"]
 
@@ -360,6 +360,85 @@ class Container:
 
     def host_port(self, port: int | str) -> int:
         return self.address(port)[1]
+
+    def url(self, port: int | str = 80, path: str = "/", scheme: str = "http") -> str:
+        """The URL of a published container port from this host: ``url(8080, "/health")``."""
+        host, hport = self.address(port)
+        return f"{scheme}://{host}:{hport}/{path.lstrip('/')}"
+
+    @property
+    def pid(self) -> int:
+        """The container's pid 1 as the host sees it (0 when not running)."""
+        st = self.state
+        return int(st["pid"]) if st["status"] == "running" else 0
+
+    def restart(self, timeout: float | None = None) -> None:
+        """Stop (the stop signal, then SIGKILL after ``timeout``) and start again; the
+        filesystem, name and published ports are kept, as ``docker restart`` does."""
+        self.stop(timeout)
+        self.start()
+
+    def copy_in(self, src: str | os.PathLike[str], dest: str) -> None:
+        """Copy a host file or directory into the running container (``docker cp SRC CTR:DEST``):
+        into ``dest`` if that is a directory there, else to the name ``dest``."""
+        import stat
+        import tarfile
+        import tempfile
+
+        src = os.fspath(src)
+        if not os.path.lexists(src):
+            raise NotFoundError(f"copy {src} into {self.name}: no such file or directory")
+        st = self._c.runtime.path_stat(self.id, dest)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            target, arcname = dest, os.path.basename(os.path.normpath(src))
+        else:
+            target, arcname = os.path.dirname(dest.rstrip("/")) or "/", os.path.basename(dest.rstrip("/"))
+        with tempfile.TemporaryFile() as buf:
+            with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+                tf.add(src, arcname=arcname)
+            buf.seek(0)
+            self._c.runtime.put_archive(self.id, target, buf)
+
+    def copy_out(self, src: str, dest: str | os.PathLike[str]) -> None:
+        """Copy a file or directory out of the running container (``docker cp CTR:SRC DEST``):
+        into ``dest`` if that is a directory, else to the name ``dest``."""
+        import tempfile
+
+        from .engine.layers import extract_into
+
+        dest = Path(dest)
+        target, arcname = (dest, None) if dest.is_dir() else (dest.parent, dest.name)
+        if not target.is_dir():
+            raise NotFoundError(f"copy {src} out of {self.name}: no directory {target}")
+        with tempfile.TemporaryFile() as buf:
+            self._c.runtime.get_archive(self.id, src, buf, arcname)
+            buf.seek(0)
+            fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                extract_into(buf, fd)
+            finally:
+                os.close(fd)
+
+    def read_file(self, path: str) -> bytes:
+        """The content of one file in the running container."""
+        import io
+        import tarfile
+
+        buf = io.BytesIO()
+        self._c.runtime.get_archive(self.id, path, buf)
+        buf.seek(0)
+        with tarfile.open(fileobj=buf) as tf:
+            member = tf.next()
+            f = tf.extractfile(member) if member is not None else None
+            if f is None:
+                raise InvalidArgumentError(f"read {path} in {self.name}: not a regular file")
+            return f.read()
+
+    def wait_ready(self, strategy: Any, timeout: float = 60.0) -> float:
+        """Block until ``strategy`` (see :mod:`pytest_pods.wait`) holds; the seconds it took."""
+        from .wait import wait_ready
+
+        return wait_ready(self, strategy, timeout)
 
     @property
     def ip(self) -> str:

@@ -57,3 +57,15 @@ class CgroupError(PodsError):
 
 class EngineUnavailableError(PodsError):
     """The engine cannot run here (not root, a kernel feature missing)."""
+
+
+class ReadinessTimeoutError(PodsError, TimeoutError):
+    """A container was not ready by the deadline; the note holds its last log lines."""
+
+
+class ContainerExitedError(PodsError):
+    """A container exited while we waited for it to be ready; ``exit_code`` is its code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -469,23 +469,29 @@ class _Unpacker:
 def _unpack_stream(raw: IO[bytes], root: str) -> None:
     rootfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        unpacker = _Unpacker(rootfd)
-        stream = _decompressed(raw)
-        with tarfile.open(
-            fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape"
-        ) as tf:
-            for m in tf:
-                try:
-                    unpacker.member(tf, m)
-                except _MemberError as exc:
-                    cls = UnsafeLayerError if exc.unsafe else LayerError
-                    raise cls(f"unpack layer: member {m.name!r}: {exc.reason}") from exc
-                except OSError as exc:
-                    reason = exc.strerror or str(exc)
-                    raise LayerError(f"unpack layer: member {m.name!r}: {reason}") from exc
-        unpacker.finish()
+        extract_into(raw, rootfd)
     finally:
         os.close(rootfd)
+
+
+def extract_into(raw: IO[bytes], rootfd: int) -> None:
+    """Unpack a tar stream into the directory ``rootfd`` with the layer rules (nothing lands
+    outside it); for ``docker cp`` style copies as well as layers."""
+    unpacker = _Unpacker(rootfd)
+    stream = _decompressed(raw)
+    with tarfile.open(
+        fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape"
+    ) as tf:
+        for m in tf:
+            try:
+                unpacker.member(tf, m)
+            except _MemberError as exc:
+                cls = UnsafeLayerError if exc.unsafe else LayerError
+                raise cls(f"unpack layer: member {m.name!r}: {exc.reason}") from exc
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise LayerError(f"unpack layer: member {m.name!r}: {reason}") from exc
+    unpacker.finish()
 
 
 def unpack_layer(src: str | os.PathLike[str] | BinaryIO, dest: pathlib.Path) -> None:

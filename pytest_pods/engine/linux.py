@@ -11,6 +11,8 @@ import fcntl
 import os
 import struct
 
+from typing import Any
+
 import _socket  # socket.py costs ~2 ms to import; one ioctl needs only this
 
 
@@ -262,3 +264,50 @@ def set_link_up(name: str = "lo") -> None:
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sh14x", name.encode(), flags | IFF_UP))
     finally:
         s.close()
+
+
+def listening_tcp_ports(pid: int) -> set[int]:
+    """The TCP ports something listens on in the network namespace of ``pid``: read from the
+    kernel's socket table, so nothing connects to the service to find out."""
+    ports: set[int] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}", "rb") as f:
+                next(f, None)
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 3 and fields[3] == b"0A":
+                        ports.add(int(fields[1].rsplit(b":", 1)[1], 16))
+        except FileNotFoundError:
+            continue
+    return ports
+
+
+def netns_socket(pid: int, family: int = _socket.AF_INET, kind: int = _socket.SOCK_STREAM) -> Any:
+    """A socket that lives in the network namespace of ``pid``.
+
+    A socket belongs to the namespace it was made in, whatever thread uses it later; so a helper
+    thread enters the namespace, makes the socket and ends, and the caller's threads stay put.
+    """
+    import socket
+    import threading
+
+    ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    made: list[Any] = []
+
+    def enter() -> None:
+        try:
+            setns(ns, CLONE_NEWNET)
+            made.append(socket.socket(family, kind))
+        except BaseException as exc:  # handed to the caller
+            made.append(exc)
+
+    try:
+        t = threading.Thread(target=enter, name="pods-netns")
+        t.start()
+        t.join()
+    finally:
+        os.close(ns)
+    if isinstance(made[0], BaseException):
+        raise made[0]
+    return made[0]

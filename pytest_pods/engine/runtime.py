@@ -16,6 +16,7 @@ import os
 import re
 import select
 import signal
+import stat
 import time
 import zlib
 from collections.abc import Iterator
@@ -533,15 +534,69 @@ class Runtime:
             raise ContainerStartError(msg["error"], int(msg.get("code", 126)))
         return ExecResult(int(msg["exited"]), outputs[0], outputs[1])
 
+    # -- copy ------------------------------------------------------------------------------
+    def _root_fd(self, ref: str) -> int:
+        """An fd on a running container's root directory (its mount namespace's ``/``)."""
+        st = self.state(ref)
+        if st["status"] != "running":
+            raise ConflictError(f"copy files of container {st['name']}: it is not running")
+        fd = os.open(f"/proc/{st['pid']}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if not _alive(st["pid"], st.get("pid_start")):
+            os.close(fd)
+            raise ConflictError(f"copy files of container {st['name']}: it is not running")
+        return fd
+
+    def path_stat(self, ref: str, path: str) -> os.stat_result | None:
+        """lstat of ``path`` inside the running container, None if it does not exist."""
+        from .copying import resolve
+
+        rootfd = self._root_fd(ref)
+        try:
+            pfd, name, st = resolve(rootfd, path)
+            os.close(pfd)
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                with contextlib.suppress(OSError):  # a link to a directory counts as one
+                    fd = linux.openat2(rootfd, path.strip("/"), os.O_PATH, resolve=linux.RESOLVE_IN_ROOT)
+                    st = os.fstat(fd)
+                    os.close(fd)
+            return st
+        except NotFoundError:
+            return None
+        finally:
+            os.close(rootfd)
+
+    def get_archive(self, ref: str, path: str, out: Any, arcname: str | None = None) -> None:
+        """Write ``path`` in the running container to ``out`` as a tar (``docker cp`` out)."""
+        from .copying import write_tar
+
+        rootfd = self._root_fd(ref)
+        try:
+            write_tar(rootfd, path, out, arcname)
+        finally:
+            os.close(rootfd)
+
+    def put_archive(self, ref: str, path: str, src: Any) -> None:
+        """Unpack the tar ``src`` into the directory ``path`` of the running container."""
+        from .copying import extract_tar
+
+        rootfd = self._root_fd(ref)
+        try:
+            extract_tar(rootfd, path, src)
+        finally:
+            os.close(rootfd)
+
     # -- logs ------------------------------------------------------------------------------
     def logs(self, ref: str, *, follow: bool = False, tail: int | None = None,
-             since: float | None = None) -> Iterator[tuple[str, str, bytes]]:
-        """(stream, time, line) in order; with ``follow``, until the container stops."""
+             since: float | None = None, until: float | None = None) -> Iterator[tuple[str, str, bytes]]:
+        """(stream, time, line) in order; with ``follow``, until the container stops or the
+        monotonic deadline ``until`` passes. Following waits on inotify for new lines and on a
+        pidfd for the exit, so neither a new line nor the end is noticed late."""
         cid = self.resolve(ref)
         cdir = self.dir / cid
         path = cdir / "container.log"
         path.touch(exist_ok=True)
         watch = linux.inotify(path) if follow else -1
+        exited = _pidfd(self.state(cid)) if follow else None
         try:
             with open(path, "rb") as f:
                 lines = f.readlines()
@@ -573,11 +628,24 @@ class Runtime:
                             if raw:
                                 yield _parse_log(raw)
                         return
-                    select.select([watch], [], [], 0.5)
+                    remaining = None if until is None else until - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return
+                    if exited is None:
+                        wait_on, timeout = [watch], 0.5
+                    elif select.select([exited], [], [], 0)[0]:
+                        wait_on, timeout = [watch], 0.01  # gone: the monitor is finishing the log
+                    else:
+                        wait_on, timeout = [watch, exited], remaining
+                    if remaining is not None:
+                        timeout = remaining if timeout is None else min(timeout, remaining)
+                    select.select(wait_on, [], [], timeout)
                     linux.drain(watch)
         finally:
             if watch >= 0:
                 os.close(watch)
+            if exited is not None:
+                os.close(exited)
 
     # -- remove ----------------------------------------------------------------------------
     def remove(self, ref: str, *, force: bool = False) -> str:
@@ -758,6 +826,21 @@ def _alive(pid: int | None, start: int | None) -> bool:
     if not pid:
         return False
     return linux.process_start_time(int(pid)) == start
+
+
+def _pidfd(st: dict[str, Any]) -> int | None:
+    """A pidfd on a running container's process (readable once it exits), or None."""
+    pid, start = st.get("pid"), st.get("pid_start")
+    if st.get("status") != "running" or not _alive(pid, start):
+        return None
+    try:
+        fd = os.pidfd_open(int(pid))  # type: ignore[arg-type]
+    except (ProcessLookupError, OSError):
+        return None
+    if not _alive(pid, start):  # reused between the check and the open
+        os.close(fd)
+        return None
+    return fd
 
 
 def _wait_process(pid: int | None, start: int | None, deadline: float | None) -> bool:
