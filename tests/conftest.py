@@ -88,7 +88,7 @@ def name() -> str:
 
 
 @pytest.fixture
-def pods(pods_root: Path, client: Client):  # type: ignore[no-untyped-def]
+def pods_cli(pods_root: Path, client: Client):  # type: ignore[no-untyped-def]
     """Run the real `pods` CLI in a subprocess against the test root."""
 
     def run(*args: str, check: bool = False, timeout: float = 60, input: bytes | None = None) -> subprocess.CompletedProcess[str]:

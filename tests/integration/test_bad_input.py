@@ -85,15 +85,15 @@ def _known_containers(client: Client) -> set[str]:
 
 
 @pytest.fixture
-def nothing_left(client: Client, pods: Callable[..., Any]) -> Iterator[Callable[[], None]]:
+def nothing_left(client: Client, pods_cli: Callable[..., Any]) -> Iterator[Callable[[], None]]:
     """Call it after the bad command: asserts the root and the cgroups are as they were."""
     before = _snapshot(client)
-    ps_before = pods("ps", "-a", "-q", "--no-trunc", check=True).stdout
+    ps_before = pods_cli("ps", "-a", "-q", "--no-trunc", check=True).stdout
     groups_before = _cgroups()
 
     def check() -> None:
         assert _snapshot(client) == before
-        assert pods("ps", "-a", "-q", "--no-trunc", check=True).stdout == ps_before
+        assert pods_cli("ps", "-a", "-q", "--no-trunc", check=True).stdout == ps_before
         # Other test processes start and stop containers meanwhile: a leftover of ours is a new
         # group that holds no process (these commands never start one), belongs to no container
         # we know of, and does not go away.
@@ -139,23 +139,23 @@ RUN_CASES = [
 @pytest.mark.parametrize("verb", ["run", "create"])
 @pytest.mark.parametrize("args,needles", RUN_CASES)
 def test_bad_run_input_fails_with_one_line_and_leaves_nothing(
-    pods: Callable[..., Any], nothing_left: Callable[[], None], verb: str, args: list[str], needles: list[str]
+    pods_cli: Callable[..., Any], nothing_left: Callable[[], None], verb: str, args: list[str], needles: list[str]
 ) -> None:
     img = f"nosuch-{_uid()}"
     extra = ["--rm"] if verb == "run" else []
-    proc = pods(verb, "--name", f"t-{_uid()}", *extra, *[a.format(img=img) for a in args])
+    proc = pods_cli(verb, "--name", f"t-{_uid()}", *extra, *[a.format(img=img) for a in args])
     _fails_cleanly(proc, *[n.format(img=img) for n in needles])
     nothing_left()
 
 
 def test_name_in_use_is_refused_and_the_first_container_stays(
-    client: Client, pods: Callable[..., Any], name: str
+    client: Client, pods_cli: Callable[..., Any], name: str
 ) -> None:
     first = client.containers.create("busybox", ["true"], name=name)
     try:
         before = _snapshot(client)
         for args in (["run", "--rm"], ["create"]):
-            _fails_cleanly(pods(*args, "--name", name, "busybox", "true"), f'"/{name}" is already in use', first.id)
+            _fails_cleanly(pods_cli(*args, "--name", name, "busybox", "true"), f'"/{name}" is already in use', first.id)
         assert _snapshot(client) == before
         assert client.containers.get(name).id == first.id
     finally:
@@ -172,20 +172,20 @@ def _rootfs_tar(path: Path) -> None:
 
 
 def test_image_without_cmd_and_no_command_given(
-    client: Client, pods: Callable[..., Any], tmp_path: Path
+    client: Client, pods_cli: Callable[..., Any], tmp_path: Path
 ) -> None:
     tar = tmp_path / "rootfs.tar"
     _rootfs_tar(tar)
     tag = f"test/no-cmd-{_uid()}:1"
-    pods("import", str(tar), tag, check=True)
+    pods_cli("import", str(tar), tag, check=True)
     try:
         assert client.images.get(tag).run_config.get("Cmd") is None
         before = _snapshot(client)
         for args in (["run", "--rm", tag], ["create", tag]):
-            _fails_cleanly(pods(*args), "no command specified")
+            _fails_cleanly(pods_cli(*args), "no command specified")
         assert _snapshot(client) == before
         # the same image runs when a command is given
-        assert pods("run", "--rm", tag, "true").returncode == 0
+        assert pods_cli("run", "--rm", tag, "true").returncode == 0
     finally:
         client.images.remove(tag, force=True)
 
@@ -212,11 +212,11 @@ def test_image_without_cmd_and_no_command_given(
     ],
 )
 def test_bad_input_to_other_verbs(
-    pods: Callable[..., Any], nothing_left: Callable[[], None], tmp_path: Path, args: list[str], needles: list[str]
+    pods_cli: Callable[..., Any], nothing_left: Callable[[], None], tmp_path: Path, args: list[str], needles: list[str]
 ) -> None:
     tar = tmp_path / "ok.tar"
     _rootfs_tar(tar)
-    proc = pods(*[a.format(tmp=tmp_path, tar=tar) for a in args])
+    proc = pods_cli(*[a.format(tmp=tmp_path, tar=tar) for a in args])
     _fails_cleanly(proc, *needles)
     assert not (tmp_path / "out.tar").exists()
     nothing_left()
@@ -289,13 +289,13 @@ def _symlink_then_write() -> bytes:
     ],
 )
 def test_import_of_a_corrupt_or_malicious_tarball_is_refused(
-    client: Client, pods: Callable[..., Any], nothing_left: Callable[[], None], tmp_path: Path,
+    client: Client, pods_cli: Callable[..., Any], nothing_left: Callable[[], None], tmp_path: Path,
     make: Callable[[], bytes], needles: list[str],
 ) -> None:
     tar = tmp_path / "garbage.tar"
     tar.write_bytes(make())
     tag = f"test/bad-{_uid()}:1"
-    proc = pods("import", str(tar), tag)
+    proc = pods_cli("import", str(tar), tag)
     _fails_cleanly(proc, *needles)
     nothing_left()
     assert not list(Path("/tmp").glob(f"escape-{MARK}"))
@@ -305,13 +305,13 @@ def test_import_of_a_corrupt_or_malicious_tarball_is_refused(
 
 
 def test_import_with_symlinks_out_writes_only_inside(
-    client: Client, pods: Callable[..., Any], tmp_path: Path
+    client: Client, pods_cli: Callable[..., Any], tmp_path: Path
 ) -> None:
     """A symlink to an outside path is legal in a layer; writes through it land inside."""
     tar = tmp_path / "links.tar"
     tar.write_bytes(_symlink_then_write())
     tag = f"test/links-{_uid()}:1"
-    proc = pods("import", str(tar), tag)
+    proc = pods_cli("import", str(tar), tag)
     try:
         assert not Path(f"/tmp/pods-escape-dir-{MARK}").exists()
         if proc.returncode == 0:
@@ -325,12 +325,12 @@ def test_import_with_symlinks_out_writes_only_inside(
             client.images.remove(tag, force=True)
 
 
-def test_import_of_an_absolute_hard_link_stays_inside(client: Client, pods: Callable[..., Any], tmp_path: Path) -> None:
+def test_import_of_an_absolute_hard_link_stays_inside(client: Client, pods_cli: Callable[..., Any], tmp_path: Path) -> None:
     """``/etc/hostname`` as a hard link target means the layer's own file, never the host's."""
     tar = tmp_path / "abs.tar"
     tar.write_bytes(_tar_bytes([_file("etc/hostname", b"inside\n"), _link("copy", "/etc/hostname", tarfile.LNKTYPE)]))
     tag = f"test/abslink-{_uid()}:1"
-    proc = pods("import", str(tar), tag)
+    proc = pods_cli("import", str(tar), tag)
     try:
         if proc.returncode == 0:
             snap = client.store.snapshot_path(client.images.get(tag).diff_ids[0])
@@ -356,11 +356,11 @@ def test_import_of_an_absolute_hard_link_stays_inside(client: Client, pods: Call
     ],
 )
 def test_load_of_a_garbage_file_is_refused(
-    pods: Callable[..., Any], nothing_left: Callable[[], None], tmp_path: Path, make: Callable[[], bytes]
+    pods_cli: Callable[..., Any], nothing_left: Callable[[], None], tmp_path: Path, make: Callable[[], bytes]
 ) -> None:
     src = tmp_path / "garbage.tar"
     src.write_bytes(make())
-    _fails_cleanly(pods("load", "-i", str(src)), "garbage.tar")
+    _fails_cleanly(pods_cli("load", "-i", str(src)), "garbage.tar")
     nothing_left()
 
 
@@ -368,17 +368,17 @@ def test_load_of_a_garbage_file_is_refused(
     ["-u", "4294967295"], ["-u", "12345:4294967295"], ["-u", "99999999999"],  # (u32)-1 would keep root
     ["-w", "relative"], ["--cpus", "0.001"], ["--name", "a" * 300],
 ])
-def test_more_bad_run_flags_fail_cleanly(pods: Pods, client: Client, args: list[str]) -> None:
+def test_more_bad_run_flags_fail_cleanly(pods_cli: Pods, client: Client, args: list[str]) -> None:
     before = _snapshot(client)
-    r = pods("run", "--rm", *args, "busybox", "id")
+    r = pods_cli("run", "--rm", *args, "busybox", "id")
     assert r.returncode == 125, r
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert "uid=0" not in r.stdout
     assert _snapshot(client) == before
 
 
-def test_env_file_with_whitespace_in_a_name_names_the_line(pods: Pods, tmp_path: Path) -> None:
+def test_env_file_with_whitespace_in_a_name_names_the_line(pods_cli: Pods, tmp_path: Path) -> None:
     env = tmp_path / "vars.env"
     env.write_text("GOOD=1\n  B = 2\n")
-    r = pods("run", "--rm", "--env-file", str(env), "busybox", "true")
+    r = pods_cli("run", "--rm", "--env-file", str(env), "busybox", "true")
     assert r.returncode == 125 and f"{env}:2" in r.stderr and "whitespace" in r.stderr

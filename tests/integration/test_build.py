@@ -241,18 +241,18 @@ def test_bad_input_fails_with_file_and_line_and_leaves_nothing(client: Client, t
     assert _leftovers(client) == before
 
 
-def test_cli_build_prints_steps_and_tags(pods, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_build_prints_steps_and_tags(pods_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "Dockerfile").write_text(B + "RUN echo from-run\nENV X=1\n")
     tag = f"test/cli-build:{uuid.uuid4().hex[:8]}"
-    r = pods("build", "-t", tag, str(tmp_path))
+    r = pods_cli("build", "-t", tag, str(tmp_path))
     try:
         assert r.returncode == 0, r.stderr
         assert "Step 1/3 : FROM busybox" in r.stdout and "from-run" in r.stdout
         assert f"Successfully tagged {tag}" in r.stdout
-        bad = pods("build", "-f", "nope", str(tmp_path))
+        bad = pods_cli("build", "-f", "nope", str(tmp_path))
         assert bad.returncode == 125 and bad.stderr.count("\n") == 1
     finally:
-        pods("rmi", "-f", tag)
+        pods_cli("rmi", "-f", tag)
 
 
 def test_concurrent_builds_of_the_same_dockerfile_build_each_step_once(tmp_path: Path, pods_root: Path) -> None:

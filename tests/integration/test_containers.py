@@ -151,68 +151,68 @@ def test_cpus_and_memory_limits_reach_the_cgroup(client: Client) -> None:
     assert r.output.split() == [str(96 * 1024 * 1024).encode(), b"50000"]
 
 
-def test_stop_escalates_to_sigkill_after_the_grace_period(pods, name: str) -> None:  # type: ignore[no-untyped-def]
-    pods("run", "-d", "--name", name, "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done", check=True)
+def test_stop_escalates_to_sigkill_after_the_grace_period(pods_cli, name: str) -> None:  # type: ignore[no-untyped-def]
+    pods_cli("run", "-d", "--name", name, "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done", check=True)
     try:
         t0 = time.monotonic()
-        pods("stop", "-t", "2", name, check=True)
+        pods_cli("stop", "-t", "2", name, check=True)
         elapsed = time.monotonic() - t0
         assert 1.8 <= elapsed < 4.0, elapsed
-        assert pods("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name).stdout.split() == ["exited", "137"]
+        assert pods_cli("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name).stdout.split() == ["exited", "137"]
     finally:
-        pods("rm", "-f", name)
+        pods_cli("rm", "-f", name)
 
 
-def test_stop_uses_the_stop_signal_and_a_handler_exits_promptly(pods, name: str) -> None:  # type: ignore[no-untyped-def]
-    pods("run", "-d", "--name", name, "--stop-signal", "USR1", "busybox", "sh", "-c",
+def test_stop_uses_the_stop_signal_and_a_handler_exits_promptly(pods_cli, name: str) -> None:  # type: ignore[no-untyped-def]
+    pods_cli("run", "-d", "--name", name, "--stop-signal", "USR1", "busybox", "sh", "-c",
          "trap 'exit 7' USR1; while true; do sleep 0.1; done", check=True)
     try:
         t0 = time.monotonic()
-        pods("stop", name, check=True)
+        pods_cli("stop", name, check=True)
         assert time.monotonic() - t0 < 2
-        assert pods("wait", name).stdout.strip() == "7"
+        assert pods_cli("wait", name).stdout.strip() == "7"
     finally:
-        pods("rm", "-f", name)
+        pods_cli("rm", "-f", name)
 
 
-def test_detached_lifecycle_across_separate_cli_processes(pods, name: str) -> None:  # type: ignore[no-untyped-def]
-    cid = pods("run", "-d", "--name", name, "busybox", "sh", "-c",
+def test_detached_lifecycle_across_separate_cli_processes(pods_cli, name: str) -> None:  # type: ignore[no-untyped-def]
+    cid = pods_cli("run", "-d", "--name", name, "busybox", "sh", "-c",
                "echo started; echo oops >&2; while true; do sleep 0.1; [ -f /tmp/stop ] && exit 3; done",
                check=True).stdout.strip()
     assert len(cid) == 64
     follower = subprocess.Popen(
-        [*_cli(pods), "logs", "-f", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*_cli(pods_cli), "logs", "-f", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        assert pods("ps", "-q").stdout.split().count(cid[:12]) == 1
-        ex = pods("exec", "-e", "X=42", name, "sh", "-c", "echo $X; exit 5")
+        assert pods_cli("ps", "-q").stdout.split().count(cid[:12]) == 1
+        ex = pods_cli("exec", "-e", "X=42", name, "sh", "-c", "echo $X; exit 5")
         assert (ex.returncode, ex.stdout) == (5, "42\n")
-        assert pods("exec", name, "touch", "/tmp/stop").returncode == 0
-        assert pods("wait", name, timeout=20).stdout.strip() == "3"
+        assert pods_cli("exec", name, "touch", "/tmp/stop").returncode == 0
+        assert pods_cli("wait", name, timeout=20).stdout.strip() == "3"
         out, err = follower.communicate(timeout=10)
         assert out == "started\n"
         assert err == "oops\n"
-        logs = pods("logs", "-t", name).stdout
+        logs = pods_cli("logs", "-t", name).stdout
         assert logs.split(" ", 1)[1] == "started\n" and logs[:4].isdigit()
-        assert pods("rm", name, check=True).stdout.strip() == name
-        assert pods("inspect", name).returncode == 1
+        assert pods_cli("rm", name, check=True).stdout.strip() == name
+        assert pods_cli("inspect", name).returncode == 1
     finally:
         follower.kill()
-        pods("rm", "-f", name)
+        pods_cli("rm", "-f", name)
 
 
-def _cli(pods) -> list[str]:  # type: ignore[no-untyped-def]
+def _cli(pods_cli) -> list[str]:  # type: ignore[no-untyped-def]
     import sys
 
-    root = pods("system", "info").stdout
+    root = pods_cli("system", "info").stdout
     return [sys.executable, "-m", "pytest_pods.cli", "--root", json.loads(root)["Root"]]
 
 
-def test_run_exit_codes_match_docker(pods) -> None:  # type: ignore[no-untyped-def]
-    assert pods("run", "--rm", "busybox", "sh", "-c", "exit 42").returncode == 42
-    r = pods("run", "--rm", "busybox", "no-such-command")
+def test_run_exit_codes_match_docker(pods_cli) -> None:  # type: ignore[no-untyped-def]
+    assert pods_cli("run", "--rm", "busybox", "sh", "-c", "exit 42").returncode == 42
+    r = pods_cli("run", "--rm", "busybox", "no-such-command")
     assert r.returncode == 127 and "not found" in r.stderr
-    r = pods("run", "--rm", "busybox", "/etc/passwd")
+    r = pods_cli("run", "--rm", "busybox", "/etc/passwd")
     assert r.returncode == 126 and "permission denied" in r.stderr
 
 
@@ -346,18 +346,18 @@ def test_oci_config_is_run_by_runc(client: Client, name: str, tmp_path: Path) ->
         c.remove(force=True)
 
 
-def test_stop_during_a_start_in_another_process_stops_it(pods, client: Client, name: str) -> None:  # type: ignore[no-untyped-def]
-    pods("create", "--name", name, "--network", "none", "busybox", "sleep", "1000", check=True)
-    starter = subprocess.Popen([*_cli(pods), "start", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def test_stop_during_a_start_in_another_process_stops_it(pods_cli, client: Client, name: str) -> None:  # type: ignore[no-untyped-def]
+    pods_cli("create", "--name", name, "--network", "none", "busybox", "sleep", "1000", check=True)
+    starter = subprocess.Popen([*_cli(pods_cli), "start", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(0.02)
-        assert pods("stop", "-t", "1", name).returncode == 0
+        assert pods_cli("stop", "-t", "1", name).returncode == 0
         starter.wait(timeout=20)
-        pods("stop", "-t", "1", name)  # a start that began after our stop returned is stopped too
+        pods_cli("stop", "-t", "1", name)  # a start that began after our stop returned is stopped too
         assert client.containers.get(name).status == "exited"
     finally:
         starter.kill()
-        pods("rm", "-f", name)
+        pods_cli("rm", "-f", name)
 
 
 def test_exec_workdir_must_exist_and_wait_reports_a_kill_after_removal(client: Client, name: str) -> None:

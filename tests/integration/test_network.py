@@ -43,9 +43,9 @@ def serve(text: str, port: int = 80) -> list[str]:
 class Made:
     """What one test makes, under unique names; removed at teardown, containers before networks."""
 
-    def __init__(self, client: Client, pods: Pods) -> None:
+    def __init__(self, client: Client, pods_cli: Pods) -> None:
         self.client = client
-        self.pods = pods
+        self.pods = pods_cli
         self.containers: list[str] = []
         self.networks: list[str] = []
 
@@ -88,17 +88,17 @@ class Made:
 
 
 @pytest.fixture
-def made(client: Client, pods: Pods) -> Iterator[Made]:
-    """Scope: function. Depends: client, pods. Unique names; everything made is removed at the end."""
-    m = Made(client, pods)
+def made(client: Client, pods_cli: Pods) -> Iterator[Made]:
+    """Scope: function. Depends: client, pods_cli. Unique names; everything made is removed at the end."""
+    m = Made(client, pods_cli)
     try:
         yield m
     finally:
         m.teardown()
 
 
-def inspect_network(pods: Pods, name: str) -> dict[str, Any]:
-    proc = pods("network", "inspect", name, check=True)
+def inspect_network(pods_cli: Pods, name: str) -> dict[str, Any]:
+    proc = pods_cli("network", "inspect", name, check=True)
     doc: dict[str, Any] = json.loads(proc.stdout)[0]
     return doc
 
@@ -111,15 +111,15 @@ def gateway_of(net: dict[str, Any]) -> str:
     return str(net["IPAM"]["Config"][0]["Gateway"])
 
 
-def ip_of(pods: Pods, ctr: str, network: str) -> str:
-    return pods("inspect", "-f", f"{{{{.NetworkSettings.Networks.{network}.IPAddress}}}}", ctr,
+def ip_of(pods_cli: Pods, ctr: str, network: str) -> str:
+    return pods_cli("inspect", "-f", f"{{{{.NetworkSettings.Networks.{network}.IPAddress}}}}", ctr,
                 check=True).stdout.strip()
 
 
-def in_ctr(pods: Pods, network: str, script: str,
+def in_ctr(pods_cli: Pods, network: str, script: str,
            timeout: float = 30) -> subprocess.CompletedProcess[str]:
     """A throwaway busybox on ``network`` running ``script``."""
-    return pods("run", "--rm", "--network", network, "busybox", "sh", "-c", script, timeout=timeout)
+    return pods_cli("run", "--rm", "--network", network, "busybox", "sh", "-c", script, timeout=timeout)
 
 
 def wait_serving(client: Client, ctr: str, port: int = 80, deadline: float = 10.0) -> None:
@@ -199,31 +199,31 @@ def eventually(check: Callable[[], bool], deadline: float = 5.0) -> bool:
 
 # -- names and isolation ------------------------------------------------------------------------
 def test_user_network_peers_reach_each_other_by_name_and_alias_and_other_networks_cannot(
-        made: Made, client: Client, pods: Pods) -> None:
+        made: Made, client: Client, pods_cli: Pods) -> None:
     net, other = made.network(), made.network()
     srv = made.run("--network", net["Name"], "--network-alias", "web", "busybox", *serve("hello-from-srv"))
     wait_serving(client, srv)
-    r = in_ctr(pods, net["Name"], f"timeout 5 wget -qO- http://{srv}/ && timeout 5 wget -qO- http://web/")
+    r = in_ctr(pods_cli, net["Name"], f"timeout 5 wget -qO- http://{srv}/ && timeout 5 wget -qO- http://web/")
     assert (r.returncode, r.stdout) == (0, "hello-from-srv\n" * 2), r.stderr
 
-    ip = ip_of(pods, srv, net["Name"])
+    ip = ip_of(pods_cli, srv, net["Name"])
     assert ipaddress.ip_address(ip) in ipaddress.ip_network(net["IPAM"]["Config"][0]["Subnet"])
-    r = in_ctr(pods, other["Name"], f"timeout 3 wget -qO- http://{ip}/; echo rc=$?")
+    r = in_ctr(pods_cli, other["Name"], f"timeout 3 wget -qO- http://{ip}/; echo rc=$?")
     assert r.stdout.startswith("rc=") and r.stdout != "rc=0\n", r.stdout  # nothing served, wget failed
-    r = in_ctr(pods, other["Name"], f"{NO_UPSTREAM_DNS}; grep -c {srv} /etc/hosts; timeout 3 wget -qO- http://{srv}/")
+    r = in_ctr(pods_cli, other["Name"], f"{NO_UPSTREAM_DNS}; grep -c {srv} /etc/hosts; timeout 3 wget -qO- http://{srv}/")
     assert r.returncode != 0 and r.stdout == "0\n"
     assert f"bad address '{srv}'" in r.stderr
 
 
-def test_default_bridge_reaches_peers_by_address_only(made: Made, client: Client, pods: Pods) -> None:
+def test_default_bridge_reaches_peers_by_address_only(made: Made, client: Client, pods_cli: Pods) -> None:
     srv = made.run("busybox", *serve("on-the-bridge"))
     wait_serving(client, srv)
-    ip = ip_of(pods, srv, "bridge")
-    r = in_ctr(pods, "bridge", f"timeout 5 wget -qO- http://{ip}/")
+    ip = ip_of(pods_cli, srv, "bridge")
+    r = in_ctr(pods_cli, "bridge", f"timeout 5 wget -qO- http://{ip}/")
     assert (r.returncode, r.stdout) == (0, "on-the-bridge\n"), r.stderr
-    r = in_ctr(pods, "bridge", f"{NO_UPSTREAM_DNS}; timeout 3 wget -qO- http://{srv}/")
+    r = in_ctr(pods_cli, "bridge", f"{NO_UPSTREAM_DNS}; timeout 3 wget -qO- http://{srv}/")
     assert r.returncode != 0 and f"bad address '{srv}'" in r.stderr
-    r = pods("run", "--rm", "--network-alias", "x", "busybox", "true")
+    r = pods_cli("run", "--rm", "--network-alias", "x", "busybox", "true")
     assert r.returncode == 125 and "only supported for user-defined networks" in r.stderr
 
 
@@ -256,7 +256,7 @@ def test_twenty_parallel_auto_ports_are_distinct_and_each_reaches_its_own_contai
 
 
 def test_published_ports_show_in_port_inspect_and_address_and_are_reached_from_the_host_and_containers(
-        made: Made, client: Client, pods: Pods) -> None:
+        made: Made, client: Client, pods_cli: Pods) -> None:
     net, other = made.network(), made.network()
     fixed = free_port()
     script = "mkdir /www && echo published > /www/index.html && httpd -p 8080 -h /www && exec httpd -f -p 80 -h /www"
@@ -267,35 +267,35 @@ def test_published_ports_show_in_port_inspect_and_address_and_are_reached_from_t
     assert (host, c.host_port(80)) == ("127.0.0.1", auto)
     assert c.address("8080/tcp") == ("127.0.0.1", fixed)
 
-    assert pods("port", srv, check=True).stdout.splitlines() == [
+    assert pods_cli("port", srv, check=True).stdout.splitlines() == [
         f"80/tcp -> 0.0.0.0:{auto}", f"8080/tcp -> 127.0.0.1:{fixed}"]
-    assert pods("port", srv, "80", check=True).stdout == f"0.0.0.0:{auto}\n"
-    ports = json.loads(pods("inspect", "-f", "{{json .NetworkSettings.Ports}}", srv, check=True).stdout)
+    assert pods_cli("port", srv, "80", check=True).stdout == f"0.0.0.0:{auto}\n"
+    ports = json.loads(pods_cli("inspect", "-f", "{{json .NetworkSettings.Ports}}", srv, check=True).stdout)
     assert ports == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(auto)}],
                      "8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(fixed)}]}
 
     assert http_get("127.0.0.1", auto) == "published\n"
     assert http_get("127.0.0.1", fixed) == "published\n"
-    bridge = inspect_network(pods, "bridge")
+    bridge = inspect_network(pods_cli, "bridge")
     for network, gateway in ((other["Name"], gateway_of(other)), ("bridge", gateway_of(bridge))):
-        r = in_ctr(pods, network, f"timeout 5 wget -qO- http://{gateway}:{auto}/")
+        r = in_ctr(pods_cli, network, f"timeout 5 wget -qO- http://{gateway}:{auto}/")
         assert (r.returncode, r.stdout) == (0, "published\n"), (network, r.stderr)
 
 
 def test_fixed_host_port_in_use_fails_with_125_naming_the_port_and_keeps_nothing(
-        made: Made, client: Client, pods: Pods) -> None:
+        made: Made, client: Client, pods_cli: Pods) -> None:
     net = made.network()
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         n = made.name()
-        r = pods("run", "-d", "--name", n, "--network", net["Name"], "-p", f"127.0.0.1:{port}:80",
+        r = pods_cli("run", "-d", "--name", n, "--network", net["Name"], "-p", f"127.0.0.1:{port}:80",
                  "busybox", "sleep", "30")
         assert r.returncode == 125
         assert len(r.stderr.splitlines()) == 1 and f"127.0.0.1:{port}" in r.stderr, r.stderr
         assert r.stdout == ""
-        assert n not in pods("ps", check=True).stdout
+        assert n not in pods_cli("ps", check=True).stdout
         assert net_files(client, net) == {"leases": [], "endpoints": []}
         assert f"--dport {port} " not in rules()
 
@@ -308,35 +308,35 @@ def test_fixed_host_port_in_use_fails_with_125_naming_the_port_and_keeps_nothing
         assert f"--dport {port} " not in rules()
 
 
-def test_pods_run_that_cannot_bind_its_port_leaves_no_container(made: Made, pods: Pods) -> None:
+def test_pods_run_that_cannot_bind_its_port_leaves_no_container(made: Made, pods_cli: Pods) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         n = made.name()
-        assert pods("run", "-d", "--name", n, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "30").returncode == 125
-        assert n not in pods("ps", "-a", check=True).stdout
+        assert pods_cli("run", "-d", "--name", n, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "30").returncode == 125
+        assert n not in pods_cli("ps", "-a", check=True).stdout
 
 
 # -- outbound NAT -------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_debian_on_the_default_bridge_runs_apt_get_update(made: Made, pods: Pods, debian: str) -> None:
+def test_debian_on_the_default_bridge_runs_apt_get_update(made: Made, pods_cli: Pods, debian: str) -> None:
     n = made.name()  # reaches the Debian mirror through the bridge's NAT
-    r = pods("run", "--name", n, debian, "sh", "-c", "apt-get update && ls /var/lib/apt/lists", timeout=150)
+    r = pods_cli("run", "--name", n, debian, "sh", "-c", "apt-get update && ls /var/lib/apt/lists", timeout=150)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Reading package lists" in r.stdout and "Err:" not in r.stdout, r.stdout
     assert any(f.endswith("_Packages") or f.endswith("_Packages.lz4") for f in r.stdout.split()), r.stdout
 
 
-def test_internal_network_cannot_reach_outside_while_the_default_bridge_can(made: Made, pods: Pods) -> None:
+def test_internal_network_cannot_reach_outside_while_the_default_bridge_can(made: Made, pods_cli: Pods) -> None:
     internal = made.network("--internal")  # the bridge's side reaches the Debian mirror through its NAT
     assert internal["Internal"] is True
     fetch = f"timeout 5 wget -qO- {MIRROR}"
     mirror_ip = socket.gethostbyname("deb.debian.org")  # by address too: not just a name that fails
     by_ip = f"timeout 5 wget -qO- --header 'Host: deb.debian.org' http://{mirror_ip}/debian/dists/bookworm/Release"
-    r = in_ctr(pods, "bridge", f"{fetch} && {by_ip}")
+    r = in_ctr(pods_cli, "bridge", f"{fetch} && {by_ip}")
     assert r.returncode == 0 and r.stdout.count("Codename: bookworm") == 2, r.stderr
-    r = in_ctr(pods, internal["Name"], f"({fetch}; echo name=$?) & ({by_ip}; echo ip=$?) & wait")
+    r = in_ctr(pods_cli, internal["Name"], f"({fetch}; echo name=$?) & ({by_ip}; echo ip=$?) & wait")
     assert "Codename" not in r.stdout
     codes = dict(line.split("=") for line in r.stdout.split())
     assert codes["name"] != "0" and codes["ip"] != "0", r.stdout
@@ -344,7 +344,7 @@ def test_internal_network_cannot_reach_outside_while_the_default_bridge_can(made
 
 # -- cleanup ------------------------------------------------------------------------------------
 def test_thirty_containers_on_three_networks_leave_no_link_rule_lease_or_netns(
-        made: Made, client: Client, pods: Pods) -> None:
+        made: Made, client: Client, pods_cli: Pods) -> None:
     tag = root_tag(client.root)
     netns_before = netns()
     nets = [made.network() for _ in range(3)]
@@ -380,7 +380,7 @@ def test_thirty_containers_on_three_networks_leave_no_link_rule_lease_or_netns(
     for net in nets:
         assert net_files(client, net) == {"leases": [], "endpoints": []}
     for net in nets:
-        assert pods("network", "rm", net["Name"], check=True).stdout == f"{net['Name']}\n"
+        assert pods_cli("network", "rm", net["Name"], check=True).stdout == f"{net['Name']}\n"
         assert not (client.root / "networks" / net["Id"]).exists()
 
     left = links()
@@ -393,7 +393,7 @@ def test_thirty_containers_on_three_networks_leave_no_link_rule_lease_or_netns(
 
 
 def test_reap_after_a_killed_monitor_releases_processes_lease_endpoint_rules_and_port(
-        made: Made, client: Client, pods: Pods) -> None:
+        made: Made, client: Client, pods_cli: Pods) -> None:
     net = made.network()
     marker = uuid.uuid4().hex
     n = made.run("--network", net["Name"], "-p", "80", "busybox", "sh", "-c", f"sleep 300; : {marker}")
@@ -406,12 +406,12 @@ def test_reap_after_a_killed_monitor_releases_processes_lease_endpoint_rules_and
     os.kill(st["monitor_pid"], 9)
     assert eventually(lambda: process_start_time(st["monitor_pid"]) != st["monitor_start"])
     assert procs_with(marker) == [st["pid"]]  # the container outlives its monitor until reaped
-    out = pods("system", "reap", check=True).stdout
+    out = pods_cli("system", "reap", check=True).stdout
     assert f"stopped container {c.id[:12]}" in out and f"on {net['Name']} ({c.id[:12]})" in out
 
     assert eventually(lambda: procs_with(marker) == []), procs_with(marker)
     assert c.id not in list_cgroups(parent=client.runtime.cgroup_parent)
-    status = pods("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", n, check=True).stdout
+    status = pods_cli("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", n, check=True).stdout
     assert status.split() == ["exited", "137"]
     assert net_files(client, net) == {"leases": [], "endpoints": []}
     assert f"pods:ctr:{c.id[:12]}" not in rules()
@@ -419,13 +419,13 @@ def test_reap_after_a_killed_monitor_releases_processes_lease_endpoint_rules_and
     with socket.socket() as s:  # the monitor's hold on the host port went with it
         s.bind(("0.0.0.0", port))
 
-    assert pods("network", "rm", net["Name"], check=True).stdout == f"{net['Name']}\n"
+    assert pods_cli("network", "rm", net["Name"], check=True).stdout == f"{net['Name']}\n"
     assert bridge_of(net) not in links()
     assert f"pods:net:{net['Id'][:12]}" not in rules()
 
 
 def test_sigkill_of_pods_run_mid_start_leaves_nothing_after_rm_and_reap(
-        made: Made, client: Client, pods: Pods) -> None:
+        made: Made, client: Client, pods_cli: Pods) -> None:
     net = made.network()
     marker = uuid.uuid4().hex
     cli = [sys.executable, "-m", "pytest_pods.cli", "--root", str(client.root)]
@@ -454,12 +454,12 @@ def test_sigkill_of_pods_run_mid_start_leaves_nothing_after_rm_and_reap(
             killed_after_create += proc.returncode == -9
         except NotFoundError:
             pass
-        r = pods("rm", "-f", n)
+        r = pods_cli("rm", "-f", n)
         assert r.returncode == 0 or "No such container" in r.stderr, r.stderr
     assert killed_after_create, "no kill landed between create and the end of the start"
-    pods("system", "reap", check=True)
+    pods_cli("system", "reap", check=True)
 
-    assert not any(n in pods("ps", "-a", check=True).stdout for n in names)
+    assert not any(n in pods_cli("ps", "-a", check=True).stdout for n in names)
     assert eventually(lambda: procs_with(marker) == []), procs_with(marker)
     assert net_files(client, net) == {"leases": [], "endpoints": []}
     master = subprocess.run(["ip", "-o", "link", "show", "master", bridge_of(net)], capture_output=True, text=True)
@@ -470,37 +470,37 @@ def test_sigkill_of_pods_run_mid_start_leaves_nothing_after_rm_and_reap(
     assert [line for line in text.splitlines() if "--to-destination" in line
             and ipaddress.ip_address(line.split("--to-destination ")[1].split(":")[0]) in subnet] == []
     assert [c for c in cids if c in list_cgroups(parent=client.runtime.cgroup_parent)] == []
-    assert pods("network", "rm", net["Name"], check=True).returncode == 0
+    assert pods_cli("network", "rm", net["Name"], check=True).returncode == 0
     assert bridge_of(net) not in links()
 
 
 # -- network verbs ------------------------------------------------------------------------------
-def test_network_create_refuses_a_duplicate_name_and_an_overlapping_subnet(made: Made, pods: Pods) -> None:
+def test_network_create_refuses_a_duplicate_name_and_an_overlapping_subnet(made: Made, pods_cli: Pods) -> None:
     net = made.network()
-    r = pods("network", "create", net["Name"])
+    r = pods_cli("network", "create", net["Name"])
     assert r.returncode == 125 and "already exists" in r.stderr and len(r.stderr.splitlines()) == 1
     subnet = ipaddress.ip_network(net["IPAM"]["Config"][0]["Subnet"])
     inner = next(subnet.subnets(new_prefix=subnet.prefixlen + 1))
     dup = f"tn-{uuid.uuid4().hex[:10]}"
     made.networks.append(dup)
-    r = pods("network", "create", "--subnet", str(inner), dup)
+    r = pods_cli("network", "create", "--subnet", str(inner), dup)
     assert r.returncode == 125 and f"{inner} overlaps with {subnet}" in r.stderr, r.stderr
-    assert dup not in pods("network", "ls", check=True).stdout
+    assert dup not in pods_cli("network", "ls", check=True).stdout
 
 
-def test_network_rm_of_a_network_in_use_is_refused_naming_the_container(made: Made, pods: Pods) -> None:
+def test_network_rm_of_a_network_in_use_is_refused_naming_the_container(made: Made, pods_cli: Pods) -> None:
     net = made.network()
     n = made.run("--network", net["Name"], "busybox", "sleep", "60")
-    r = pods("network", "rm", net["Name"])
+    r = pods_cli("network", "rm", net["Name"])
     assert r.returncode != 0 and "active endpoints" in r.stderr and n in r.stderr, r.stderr
-    assert net["Name"] in pods("network", "ls", check=True).stdout
+    assert net["Name"] in pods_cli("network", "ls", check=True).stdout
     assert bridge_of(net) in links()
-    pods("rm", "-f", n, check=True)
-    assert pods("network", "rm", net["Name"], check=True).stdout == f"{net['Name']}\n"
-    assert net["Name"] not in pods("network", "ls", check=True).stdout
+    pods_cli("rm", "-f", n, check=True)
+    assert pods_cli("network", "rm", net["Name"], check=True).stdout == f"{net['Name']}\n"
+    assert net["Name"] not in pods_cli("network", "ls", check=True).stdout
 
 
-def test_network_connect_with_alias_then_disconnect(made: Made, client: Client, pods: Pods) -> None:
+def test_network_connect_with_alias_then_disconnect(made: Made, client: Client, pods_cli: Pods) -> None:
     home, net = made.network(), made.network()
     srv = made.run("--network", home["Name"], "busybox", *serve("connected"))
     peer = made.run("--network", net["Name"], "busybox", "sleep", "60")
@@ -509,45 +509,45 @@ def test_network_connect_with_alias_then_disconnect(made: Made, client: Client, 
     r = client.containers.get(peer).exec(fetch)
     assert r.exit_code != 0 and b"bad address 'svc'" in r.stderr
 
-    assert pods("network", "connect", "--alias", "svc", net["Name"], srv).returncode == 0
+    assert pods_cli("network", "connect", "--alias", "svc", net["Name"], srv).returncode == 0
     r = client.containers.get(peer).exec(fetch)
     assert (r.exit_code, r.output) == (0, b"connected\n"), r.stderr
-    shown = inspect_network(pods, net["Name"])["Containers"]
+    shown = inspect_network(pods_cli, net["Name"])["Containers"]
     mine = next(v for v in shown.values() if v["Name"] == srv)
     addrs = client.containers.get(srv).exec(["ip", "-o", "-4", "addr"]).output.decode()
     assert mine["IPv4Address"] in addrs and mine["Aliases"] == ["svc"]
-    assert ip_of(pods, srv, net["Name"]) == mine["IPv4Address"].split("/")[0]
+    assert ip_of(pods_cli, srv, net["Name"]) == mine["IPv4Address"].split("/")[0]
 
-    assert pods("network", "disconnect", net["Name"], srv).returncode == 0
+    assert pods_cli("network", "disconnect", net["Name"], srv).returncode == 0
     r = client.containers.get(peer).exec(fetch)
     assert r.exit_code != 0 and b"bad address 'svc'" in r.stderr
-    assert srv not in json.dumps(inspect_network(pods, net["Name"])["Containers"])
+    assert srv not in json.dumps(inspect_network(pods_cli, net["Name"])["Containers"])
     assert mine["IPv4Address"] not in client.containers.get(srv).exec(["ip", "-o", "-4", "addr"]).output.decode()
-    r = in_ctr(pods, home["Name"], f"timeout 5 wget -qO- http://{srv}/")  # its first network is untouched
+    r = in_ctr(pods_cli, home["Name"], f"timeout 5 wget -qO- http://{srv}/")  # its first network is untouched
     assert (r.returncode, r.stdout) == (0, "connected\n"), r.stderr
 
 
 def test_a_disconnected_container_no_longer_resolves_the_networks_peers(
-        made: Made, client: Client, pods: Pods) -> None:
+        made: Made, client: Client, pods_cli: Pods) -> None:
     home, net = made.network(), made.network()
     srv = made.run("--network", home["Name"], "busybox", "sleep", "60")
     peer = made.run("--network", net["Name"], "busybox", "sleep", "60")
-    pods("network", "connect", net["Name"], srv, check=True)
+    pods_cli("network", "connect", net["Name"], srv, check=True)
     assert peer in client.containers.get(srv).exec(["cat", "/etc/hosts"]).output.decode()
-    pods("network", "disconnect", net["Name"], srv, check=True)
+    pods_cli("network", "disconnect", net["Name"], srv, check=True)
     hosts = client.containers.get(srv).exec(["cat", "/etc/hosts"]).output.decode()
     assert peer not in hosts, hosts
 
 
-def test_run_on_an_unknown_network_fails_with_125(made: Made, pods: Pods) -> None:
+def test_run_on_an_unknown_network_fails_with_125(made: Made, pods_cli: Pods) -> None:
     n = made.name()
-    r = pods("run", "--rm", "--name", n, "--network", "nosuch", "busybox", "true")
+    r = pods_cli("run", "--rm", "--name", n, "--network", "nosuch", "busybox", "true")
     assert r.returncode == 125
     assert r.stderr.strip() == "pods: network nosuch not found"
-    assert n not in pods("ps", "-a", check=True).stdout
+    assert n not in pods_cli("ps", "-a", check=True).stdout
 
 
-def test_publish_all_maps_every_exposed_port_to_a_free_host_port(made: Made, client: Client, pods: Pods) -> None:
+def test_publish_all_maps_every_exposed_port_to_a_free_host_port(made: Made, client: Client, pods_cli: Pods) -> None:
     """``-P``: each port in the image's EXPOSE gets a host port of its own, and it answers."""
     from pytest_pods.engine.images import image_config
 
@@ -561,7 +561,7 @@ def test_publish_all_maps_every_exposed_port_to_a_free_host_port(made: Made, cli
         c = client.containers.get(srv)
         ports = {c.host_port(80), c.host_port(81)}
         assert len(ports) == 2
-        lines = pods("port", srv, check=True).stdout.split("\n")
+        lines = pods_cli("port", srv, check=True).stdout.split("\n")
         assert {ln.split(" -> ")[0] for ln in lines if ln} == {"80/tcp", "81/tcp"}
         for port in ports:
             deadline = time.monotonic() + 5
@@ -580,11 +580,11 @@ def test_publish_all_maps_every_exposed_port_to_a_free_host_port(made: Made, cli
         client.images.remove(tag, force=True)
 
 
-def test_disconnecting_the_network_with_the_default_route_moves_it(made: Made, client: Client, pods: Pods) -> None:
+def test_disconnecting_the_network_with_the_default_route_moves_it(made: Made, client: Client, pods_cli: Pods) -> None:
     first, second = made.network(), made.network()
     ctr = made.run("--network", first["Name"], "busybox", "sleep", "60")
-    pods("network", "connect", second["Name"], ctr, check=True)
-    pods("network", "disconnect", first["Name"], ctr, check=True)
+    pods_cli("network", "connect", second["Name"], ctr, check=True)
+    pods_cli("network", "disconnect", first["Name"], ctr, check=True)
     routes = client.containers.get(ctr).exec(["ip", "route"]).output.decode()
     gateway = second["IPAM"]["Config"][0]["Gateway"]
     assert f"default via {gateway} dev eth1" in routes, routes

@@ -508,26 +508,26 @@ def test_unknown_tag_is_manifest_unknown(registry: Registry, busybox: tuple[Stor
 
 
 def test_cli_push_pull_and_a_build_from_a_registry_image(registry: Registry, pods_root: Path, tmp_path: Path,
-                                                         pods) -> None:  # type: ignore[no-untyped-def]
+                                                         pods_cli) -> None:  # type: ignore[no-untyped-def]
     """Through the real CLI: push, remove, pull, run; then a Dockerfile whose FROM is only in the
     registry builds (FROM pulls what the store lacks), and mirrors redirect a name to it."""
     name = f"{registry.host}/cli/{_uid()}:1"
-    pods("tag", "busybox", name, check=True)
-    pushed = pods("push", name, check=True).stdout
+    pods_cli("tag", "busybox", name, check=True)
+    pushed = pods_cli("push", name, check=True).stdout
     assert "digest: sha256:" in pushed
-    pods("rmi", name, check=True)
-    pulled = pods("pull", name, check=True).stdout
+    pods_cli("rmi", name, check=True)
+    pulled = pods_cli("pull", name, check=True).stdout
     assert "Downloaded image for" in pulled and pushed.split("digest: ")[1].strip() in pulled
-    repo_digests = json.loads(pods("inspect", "--type", "image", name, check=True).stdout)[0]["RepoDigests"]
+    repo_digests = json.loads(pods_cli("inspect", "--type", "image", name, check=True).stdout)[0]["RepoDigests"]
     assert f"{name.rsplit(':', 1)[0]}@{pushed.split('digest: ')[1].strip()}" in repo_digests  # (+ other repos of it)
-    assert pods("run", "--rm", "--network", "none", name, "echo", "pulled-ok").stdout == "pulled-ok\n"
-    pods("rmi", name, check=True)
+    assert pods_cli("run", "--rm", "--network", "none", name, "echo", "pulled-ok").stdout == "pulled-ok\n"
+    pods_cli("rmi", name, check=True)
     (tmp_path / "Dockerfile").write_text(f"FROM {name}\nRUN echo built-on-pulled > /x\n")
     tag = f"test/from-registry:{_uid()}"
     try:
-        built = pods("build", "-t", tag, "--network", "none", str(tmp_path))
+        built = pods_cli("build", "-t", tag, "--network", "none", str(tmp_path))
         assert built.returncode == 0, built.stderr
-        assert pods("run", "--rm", "--network", "none", tag, "cat", "/x").stdout == "built-on-pulled\n"
+        assert pods_cli("run", "--rm", "--network", "none", tag, "cat", "/x").stdout == "built-on-pulled\n"
         config = tmp_path / "registries.json"
         alias = f"mirror.invalid/cli/{_uid()}"  # never resolved: the rewrite sends it to the registry
         config.write_text(json.dumps({"rewrites": {alias: name.rsplit(":", 1)[0]}}))
@@ -535,8 +535,8 @@ def test_cli_push_pull_and_a_build_from_a_registry_image(registry: Registry, pod
                                    alias + ":1"], capture_output=True, text=True,
                                   env={**os.environ, "PODS_REGISTRY_CONFIG": str(config)})
         assert env_pull.returncode == 0, env_pull.stderr
-        assert pods("run", "--rm", "--network", "none", alias + ":1", "echo", "via-rewrite").stdout == "via-rewrite\n"
+        assert pods_cli("run", "--rm", "--network", "none", alias + ":1", "echo", "via-rewrite").stdout == "via-rewrite\n"
     finally:
-        pods("rmi", "-f", tag)
-        pods("rmi", "-f", name)
-        pods("rmi", "-f", alias + ":1")
+        pods_cli("rmi", "-f", tag)
+        pods_cli("rmi", "-f", name)
+        pods_cli("rmi", "-f", alias + ":1")
