@@ -117,6 +117,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         s.ensure_watchdog()  # shared session containers of the workers are owned by this process
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    s = session_of(config)
+    reason = s.unavailable()
+    state = f"engine unavailable: {reason}" if reason else "local engine"
+    return f"pods: root {s.root}, session {s.run_id}, {state}"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Generator[None, None, None]:
     s = session_of(request.config)

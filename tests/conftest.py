@@ -19,6 +19,8 @@ import pytest
 
 from pytest_pods import Client
 
+pytest_plugins = ["pytester"]
+
 
 def engine_unavailable() -> str | None:
     if os.geteuid() != 0:
