@@ -15,7 +15,7 @@ export PODS_TEST_ROOT
 .PHONY: demo test setup deps images unit bench clean
 
 demo: setup images
-	$(PYTHON) -m pytest examples -v -p no:cacheprovider
+	$(PYTHON) -m pytest examples -v -p no:cacheprovider --pods-root $(PODS_TEST_ROOT)
 
 test: setup images
 	$(PYTHON) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)

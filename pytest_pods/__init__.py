@@ -1,4 +1,8 @@
-"""pytest-pods: real containers for pytest, on an engine of its own (no Docker daemon)."""
+"""pytest-pods: real containers for pytest, on an engine of its own (no Docker daemon).
+
+The fixture factories (``container``, ``image``, ``pulled``, ``network``), the readiness
+strategies (``wait``) and the services are loaded on first use: the CLI never imports pytest.
+"""
 
 from __future__ import annotations
 
@@ -27,4 +31,28 @@ __all__ = [
     "PodsError",
     "RunResult",
     "UnsafeLayerError",
+    "container",
+    "http_service",
+    "image",
+    "network",
+    "postgres_container",
+    "pulled",
+    "redis_container",
+    "wait",
 ]
+
+_LAZY = {
+    "container": "fixtures", "image": "fixtures", "pulled": "fixtures", "network": "fixtures", "Pods": "fixtures",
+    "postgres_container": "services", "redis_container": "services", "http_service": "services",
+    "Postgres": "services", "Redis": "services", "HttpService": "services",
+}
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name == "wait":
+        return importlib.import_module(".wait", __name__)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

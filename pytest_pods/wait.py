@@ -131,26 +131,38 @@ class Strategy:
 
 class LogLine(Strategy):
     def __init__(self, pattern: str | re.Pattern[str], times: int = 1, stream: str | None = None) -> None:
-        try:
-            self.regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        except re.error as exc:
-            raise InvalidArgumentError(f"wait for log line {pattern!r}: bad regular expression: {exc}") from None
+        self.pattern = pattern
         if times < 1:
             raise InvalidArgumentError(f"wait for log line {pattern!r}: times must be at least 1, not {times}")
         if stream not in (None, "stdout", "stderr"):
             raise InvalidArgumentError(f"wait for log line: stream must be 'stdout' or 'stderr', not {stream!r}")
         self.times, self.stream = times, stream
 
+    @property
+    def regex(self) -> re.Pattern[str]:
+        """Compiled on first use, so that a bad pattern is reported at fixture setup, by name."""
+        if isinstance(self.pattern, re.Pattern):
+            return self.pattern
+        try:
+            return re.compile(self.pattern)
+        except re.error as exc:
+            raise InvalidArgumentError(f"wait for log line {self.pattern!r}: bad regular expression: {exc}") from None
+
     def describe(self) -> str:
         nth = f" {self.times} times" if self.times > 1 else ""
-        return f"log line /{self.regex.pattern}/{nth}"
+        shown = self.pattern.pattern if isinstance(self.pattern, re.Pattern) else self.pattern
+        return f"log line /{shown}/{nth}"
+
+    def check_config(self, exposed: Collection[int], published: Collection[int], network: str,
+                     image_config: Mapping[str, Any]) -> None:
+        self.regex  # noqa: B018 - compiles, or raises naming the pattern
 
     def wait(self, t: Target) -> None:
-        seen = 0
+        seen, regex = 0, self.regex
         for stream, _, line in t.container._c.runtime.logs(t.container.id, follow=True, until=t.deadline):
             if self.stream and stream != self.stream:
                 continue
-            if self.regex.search(line.decode("utf-8", "replace")):
+            if regex.search(line.decode("utf-8", "replace")):
                 seen += 1
                 if seen >= self.times:
                     return
@@ -171,11 +183,14 @@ def _port(value: int | str) -> int:
 
 
 def _check_port(port: int, what: str, exposed: Collection[int], published: Collection[int], network: str) -> None:
-    if network == "host" or port in exposed or port in published:
+    """An image that declares its ports (EXPOSE) and a wait on another one that is not published
+    either: a typo (5433 for 5432) that would otherwise only show as a timeout. An image that
+    declares none (busybox) may listen anywhere."""
+    if network == "host" or not exposed or port in exposed or port in published:
         return
     raise InvalidArgumentError(
         f"wait for {what}: the container neither exposes nor publishes port {port} "
-        f"(exposed: {sorted(exposed) or 'none'}; published: {sorted(published) or 'none'})")
+        f"(exposed: {sorted(exposed)}; published: {sorted(published) or 'none'})")
 
 
 class TcpPort(Strategy):
