@@ -6,6 +6,8 @@ strategies (``wait``) and the services are loaded on first use: the CLI never im
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .client import Client, Container, ExecResult, RunResult
 from .errors import (
     ConflictError,
@@ -40,6 +42,11 @@ __all__ = [
     "redis_container",
     "wait",
 ]
+
+if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
+    from . import wait
+    from .fixtures import Pods, container, image, network, pulled
+    from .services import HttpService, Postgres, Redis, http_service, postgres_container, redis_container
 
 _LAZY = {
     "container": "fixtures", "image": "fixtures", "pulled": "fixtures", "network": "fixtures", "Pods": "fixtures",

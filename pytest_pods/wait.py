@@ -303,13 +303,15 @@ class Command(Strategy):
 
 
 def _poll_exec(t: Target, cmd: list[str], user: str | None, max_pause: float) -> None:
-    from .errors import ConflictError
+    from .errors import PodsError
 
     def attempt() -> bool:
         try:
             res = t.container.exec(cmd, user=user)
-        except ConflictError:  # stopped between the check and the exec
-            raise _Exited() from None
+        except PodsError:
+            if t.exited():  # it stopped between the check and the exec
+                raise _Exited() from None
+            raise
         if res.exit_code == 0:
             return True
         out = (res.output + res.stderr).decode(errors="replace").strip().splitlines()

@@ -212,10 +212,14 @@ def test_a_container_exiting_during_the_wait_fails_at_once_with_its_code_and_log
     inner.pytester.makepyfile(test_exit='''
         from pytest_pods import container, wait
 
-        broken = container(image="busybox", network="none", command=["sh", "-c", "echo config invalid >&2; exit 3"],
-                           wait=wait.tcp(80), timeout=60, exposed_ports=None) if False else \\
-                 container(image="busybox", network="none", command=["sh", "-c", "echo config invalid >&2; exit 3"],
+        broken = container(image="busybox", network="none",
+                           command=["sh", "-c", "echo config invalid >&2; sleep 0.3; exit 3"],
                            wait=wait.command("false"), timeout=60)
+        dies_early = container(image="busybox", network="none", command=["sh", "-c", "exit 4"],
+                               wait=wait.tcp(80), timeout=60)
+
+        def test_dies_early(dies_early):
+            pass
 
         def test_broken(broken):
             pass
@@ -223,9 +227,10 @@ def test_a_container_exiting_during_the_wait_fails_at_once_with_its_code_and_log
     t0 = time.monotonic()
     result, sid = inner.run()
     assert time.monotonic() - t0 < 20
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=2)
     out = result.stdout.str()
     assert "fixture 'broken'" in out and "exited with code 3" in out and "config invalid" in out
+    assert "fixture 'dies_early'" in out and "exited with code 4" in out
     assert inner.left(sid) == []
 
 
@@ -399,7 +404,7 @@ def test_xdist_workers_share_one_build_and_one_session_container(inner: Inner, p
             time.sleep(0.2)  # both workers get tests
             built = svc.exec(["cat", "/built-at"]).output.decode().strip()
             with open(os.path.join(os.path.dirname(__file__), "seen.txt"), "a") as f:
-                f.write(f"{os.environ['PYTEST_XDIST_WORKER']} {svc.id} {built}\n")
+                f.write(f"{os.environ['PYTEST_XDIST_WORKER']} {svc.id} {built}\\n")
     ''')
     result, sid = inner.run("-n", "2", "-s", "-v", subprocess=True)
     result.assert_outcomes(passed=8)
