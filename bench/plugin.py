@@ -8,7 +8,7 @@ It builds pytest-pods/redis:7 and pytest-pods/postgres:15 from the plugin's reci
 them and `docker load`s them into a dockerd of its own (data root, exec root, socket, pidfile and
 bridge in a scratch dir), writes two test suites there and runs each with
 `python3 -m pytest -q -p no:cacheprovider` as a subprocess, interleaved (ours, tc, tc with
-TC_POOLING_INTERVAL=0.05, ours, ...). The tests' conftest times each container fixture from the
+TC_POOLING_INTERVAL=0.05, ours, ...). A small pytest plugin times each container fixture from the
 start of its setup to ready, and its teardown. See bench/README.md.
 """
 
@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -45,15 +44,18 @@ ANCHORS = [
 AIM = 5.0
 
 # -- the suites -------------------------------------------------------------------------------
-# One conftest for both suites: the fixtures named in TARGETS are timed from the start of their
-# setup (after their dependencies: `pods` and the image fixture for ours) until their value is
-# there, i.e. create + start + readiness; and their teardown, from the first finalizer to the
-# last (stop + remove). Each test's whole protocol (setup + call + teardown) is timed as well.
-CONFTEST = '''
+# One pytest plugin for both suites (pods_bench_timer.py, loaded with -p: the hooks of a conftest
+# do not see session-scoped fixtures, which are set up for the Session node). The fixtures named
+# in TARGETS are timed from the start of their setup (after their dependencies: `pods` and the
+# image fixture for ours) until their value is there, i.e. create + start + readiness; and their
+# teardown, from the first finalizer to the last (stop + remove). Each test's whole protocol
+# (setup + call + teardown) is timed as well, and for ours the once-a-session fixtures in SESSION.
+TIMER = '''
 import json, os, time
 import pytest
 
 TARGETS = {"redis": "redis", "postgres": "postgres", "tc_redis": "redis", "tc_postgres": "postgres"}
+SESSION = ("pods", "redis_image", "postgres_image")  # ours: the engine and the two image look-ups, once
 _OUT = open(os.environ["BENCH_TIMES"], "a", buffering=1)
 _down = {}
 
@@ -67,6 +69,8 @@ def pytest_fixture_setup(fixturedef, request):
     kind = TARGETS.get(fixturedef.argname)
     t0 = time.perf_counter()
     result = yield
+    if fixturedef.argname in SESSION:
+        _emit(test=request.node.nodeid, kind=fixturedef.argname, phase="session", s=time.perf_counter() - t0)
     if kind is not None:
         _emit(test=request.node.nodeid, kind=kind, phase="ready", s=time.perf_counter() - t0)
         key = (fixturedef.argname, request.node.nodeid)
@@ -167,7 +171,6 @@ def test_postgres(tc_postgres, i):
 
 def write_suite(d: Path, files: dict[str, str], n: int) -> Path:
     d.mkdir(parents=True)
-    (d / "conftest.py").write_text(CONFTEST.lstrip())
     for name, text in files.items():
         (d / name).write_text(text.lstrip().format(n=n, **IMAGES))
     return d
@@ -311,9 +314,10 @@ def unmount_under(path: Path) -> None:
 # -- running and measuring --------------------------------------------------------------------
 def run_suite(name: str, suite: Path, args: list[str], env: dict[str, str], times: Path, n: int) -> dict:
     times.write_text("")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, str(suite)]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "pods_bench_timer", *args, str(suite)]
+    env = dict(env, BENCH_TIMES=str(times), PYTHONPATH=str(times.parent / "timer"))
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=suite, env=dict(env, BENCH_TIMES=str(times)), capture_output=True, text=True)
+    p = subprocess.run(cmd, cwd=suite, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     summary = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
     if p.returncode != 0 or not re.search(rf"\b{2 * n} passed\b", summary) or re.search(r"skipped|error|failed",
@@ -321,7 +325,8 @@ def run_suite(name: str, suite: Path, args: list[str], env: dict[str, str], time
         raise SystemExit(f"{name}: exit {p.returncode}, expected {2 * n} passed\n$ {' '.join(cmd)}\n"
                          f"{p.stdout[-6000:]}\n{p.stderr[-3000:]}")
     rows = [json.loads(line) for line in times.read_text().splitlines()]
-    res: dict = {"wall": wall, "summary": summary}
+    res: dict = {"wall": wall, "summary": summary,
+                 "session": {r["kind"]: r["s"] for r in rows if r["phase"] == "session"}}
     for kind in KINDS:
         for phase in ("ready", "remove", "test"):
             res[kind, phase] = [r["s"] for r in rows if r["kind"] == kind and r["phase"] == phase]
@@ -346,7 +351,7 @@ def report(cases: dict[str, dict], results: dict[str, list[dict]], rounds: int, 
     def cell(xs: list[float]) -> str:
         return f"{med(xs):.3f} ({min(xs):.2f}-{max(xs):.2f})"
 
-    w, col = 44, 20
+    w, col = 44, 22
     print(f"\nMedians over {rounds} rounds x {n} tests = {rounds * n} containers per service and suite, "
           "seconds (min-max)\n")
     print(f"{'':<{w}}" + "".join(f"{cases[m]['short']:>{col}}" for m in names)
@@ -363,6 +368,10 @@ def report(cases: dict[str, dict], results: dict[str, list[dict]], rounds: int, 
           + "".join(f"{sums[m] / sums[ours]:>12.1f}x" for m in names[1:]))
     print(f"{'suite wall time (python3 -m pytest ...)':<{w}}" + "".join(f"{cell(walls[m]):>{col}}" for m in names)
           + "".join(f"{med(walls[m]) / med(walls[ours]):>12.1f}x" for m in names[1:]))
+    sess = {k: [r["session"][k] for r in results[ours] if k in r["session"]]
+            for k in ("pods", "redis_image", "postgres_image")}
+    print("ours, once per session (in the first test's setup, not in the rows above): "
+          + ", ".join(f"fixture {k} {med(v):.3f} s" for k, v in sess.items() if v))
     print("\nsuites:")
     for m in names:
         print(f"  {cases[m]['short']:<8} {cases[m]['how']}")
@@ -408,7 +417,8 @@ def main() -> None:
         from importlib.metadata import version
 
         print(f"root {root}; work {work}")
-        print(f"python {sys.version.split()[0]}, pytest {version('pytest')}, testcontainers {version('testcontainers')}, "
+        print(f"python {sys.version.split()[0]}, pytest {version('pytest')}, "
+              f"testcontainers {version('testcontainers')}, "
               f"docker-py {version('docker')}, psycopg {version('psycopg')}, redis-py {version('redis')}; "
               f"{out(['dockerd', '--version'])}; kernel {platform.release()}, {os.cpu_count()} CPUs, "
               f"load {Path('/proc/loadavg').read_text().split()[:3]}")
@@ -443,6 +453,8 @@ def main() -> None:
             cases["testcontainers, TC_POOLING_INTERVAL=0.05"] = {
                 "short": "tc-0.05", "env": dict(tc_env, TC_POOLING_INTERVAL="0.05"), "args": ["-p", "no:pods"],
                 "how": "the same with TC_POOLING_INTERVAL=0.05"}
+        (work / "timer").mkdir()
+        (work / "timer" / "pods_bench_timer.py").write_text(TIMER.lstrip())
         suites = {}
         for name, case in cases.items():
             files = OURS if case["short"] == "ours" else TC
@@ -459,8 +471,9 @@ def main() -> None:
             for name, case in cases.items():
                 res = run_suite(name, suites[name], case["args"], case["env"], work / "times.jsonl", args.tests)
                 results[name].append(res)
-                line.append(f"{case['short']} {res['wall']:.1f} s")
-            print(f"round {rnd}/{args.rounds}: " + ", ".join(line))
+                line.append(f"{case['short']} {res['wall']:.1f} s (per container: "
+                            + ", ".join(f"{k} {med(res[k, 'container']):.3f}" for k in KINDS) + ")")
+            print(f"round {rnd}/{args.rounds}: " + "; ".join(line))
         report(cases, results, args.rounds, args.tests)
     finally:
         dockerd.stop()

@@ -190,7 +190,7 @@ class _Skipped:
 
 
 _SKIP = _Skipped()
-VERBS = ("pull", "push", "login", "logout", "build", "import", "bootstrap", "images", "tag", "rmi", "inspect", "save", "load", "run", "create", "start",
+VERBS = ("pull", "push", "login", "logout", "build", "import", "bootstrap", "images", "tag", "rmi", "commit", "inspect", "save", "load", "run", "create", "start",
          "ps", "logs", "exec", "wait", "stop", "kill", "rm", "stats", "system", "network", "port")
 
 
@@ -227,6 +227,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = add("rmi")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("images", nargs="+")
+    p = add("commit", help="make an image of a container's changes")
+    p.add_argument("-a", "--author", default="")
+    p.add_argument("-m", "--message", default="")
+    p.add_argument("-c", "--change", action="append", default=[], help="CMD/ENTRYPOINT/ENV/EXPOSE/LABEL/... to set")
+    p.add_argument("-p", "--pause", default="true", choices=["true", "false"],
+                   help="freeze a running container while its changes are read (default true)")
+    p.add_argument("--stop", action="store_true", help="stop the container cleanly first (consistent data files)")
+    p.add_argument("container")
+    p.add_argument("repository", nargs="?")
     p = add("inspect")
     p.add_argument("-f", "--format")
     p.add_argument("--type", choices=["container", "image", "network"])
@@ -348,33 +357,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _changes(changes: list[str]) -> dict[str, Any]:
     """``import -c``: the Dockerfile instructions docker import accepts."""
-    cfg: dict[str, Any] = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
-    for ch in changes:
-        instr, _, rest = ch.strip().partition(" ")
-        instr, rest = instr.upper(), rest.strip()
-        if instr in ("CMD", "ENTRYPOINT"):
-            try:
-                val = json.loads(rest) if rest.startswith("[") else ["/bin/sh", "-c", rest]
-            except ValueError:
-                raise PodsError(f"import --change {ch!r}: bad JSON array") from None
-            cfg["Cmd" if instr == "CMD" else "Entrypoint"] = val
-        elif instr == "ENV":
-            key, sep, val = rest.partition("=")
-            if not sep:
-                key, _, val = rest.partition(" ")
-            cfg["Env"] = [e for e in cfg["Env"] if not e.startswith(key + "=")] + [f"{key}={val.strip()}"]
-        elif instr == "WORKDIR":
-            cfg["WorkingDir"] = rest
-        elif instr == "USER":
-            cfg["User"] = rest
-        elif instr == "LABEL":
-            key, _, val = rest.partition("=")
-            cfg.setdefault("Labels", {})[key] = val.strip('"')
-        elif instr == "STOPSIGNAL":
-            cfg["StopSignal"] = rest
-        else:
-            raise PodsError(f"import --change {ch!r}: {instr} is not supported by import")
-    return cfg
+    from .engine.commit import apply_changes
+
+    base = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
+    return apply_changes(base, changes, verb="import")
 
 
 def _run(client: Client, args: argparse.Namespace) -> int:
@@ -591,6 +577,15 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
         client.images.tag(args.source, args.target)
     elif v == "rmi":
         return _each(args.images, lambda name: client.images.remove(name, force=args.force))
+    elif v == "commit":
+        if args.repository:
+            from .engine.reference import parse_reference
+
+            parse_reference(args.repository)  # a bad name fails before any work
+        img = client.containers.get(args.container).commit(
+            args.repository, message=args.message, author=args.author, changes=args.change,
+            pause=args.pause == "true", stop=args.stop)
+        print(img.id)
     elif v == "inspect":
         return _inspect(client, args)
     elif v == "save":

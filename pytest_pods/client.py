@@ -434,6 +434,23 @@ class Container:
                 raise InvalidArgumentError(f"read {path} in {self.name}: not a regular file")
             return f.read()
 
+    def commit(self, repository: str | None = None, tag: str | None = None, *, message: str = "",
+               author: str = "", changes: Sequence[str] | str = (), conf: Mapping[str, Any] | None = None,
+               pause: bool = True, stop: bool = False) -> Image:
+        """The container's filesystem changes as a new image (docker-py's ``commit``).
+
+        ``pause`` freezes a running container while its changes are read; ``stop`` stops it
+        cleanly first (its stop signal), so a service's data files are consistent.
+        """
+        from .engine.commit import commit
+
+        tags = []
+        if repository:
+            tags.append(f"{repository}:{tag}" if tag else repository)
+        return commit(self._c.runtime, self.id, tags=tags, message=message, author=author,
+                      changes=[changes] if isinstance(changes, str) else list(changes), config=conf,
+                      pause=pause, stop=stop)
+
     def wait_ready(self, strategy: Any, timeout: float = 60.0) -> float:
         """Block until ``strategy`` (see :mod:`pytest_pods.wait`) holds; the seconds it took."""
         from .wait import wait_ready

@@ -600,24 +600,14 @@ class Builder:
             with contextlib.suppress(PodsError):
                 self.runtime.remove(cid, force=True)
 
-    _MOUNT_POINTS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/proc", "/sys", "/dev", "/etc")
-
     def _scrub_mount_points(self, state: _State, upper: Path, extra: Sequence[str] = ()) -> None:
         """Mount targets the engine made for the step (absent from the image, still empty) are no
         part of its layer: docker's layers do not carry /etc/hosts stubs either."""
-        import tempfile
+        from ..engine.commit import ENGINE_MOUNT_POINTS, scrub_mount_points
 
-        with tempfile.TemporaryDirectory(dir=self.store.tmp, prefix="scrub-") as tmp, \
-                self._view(state, Path(tmp) / "view") as view:
-            for path in sorted({*self._MOUNT_POINTS, *extra}, key=lambda p: -p.count("/")):
-                p = upper / path.lstrip("/")
-                if _exists_in(view, path) or not (p.exists() or p.is_symlink()):
-                    continue
-                with contextlib.suppress(OSError):
-                    if p.is_dir() and not p.is_symlink():
-                        p.rmdir()  # only when empty
-                    elif p.stat().st_size == 0:
-                        p.unlink()
+        lowers = list(dict.fromkeys([str(self.store.ensure_snapshot(d, layer["digest"])) for d, layer in
+                                     zip(state.diff_ids, state.layers)][::-1]))
+        scrub_mount_points(upper, lowers, self.store.tmp, [*ENGINE_MOUNT_POINTS, *extra])
 
     def _mount_target(self, m: str) -> str:
         opts = dict(kv.split("=", 1) for kv in m.split(",") if "=" in kv)
@@ -812,12 +802,9 @@ def _stage_path(stage_dir: Path, path: str) -> Path:
 
 
 def _exists_in(view: Path, path: str) -> bool:
-    try:
-        fd = linux.openat2(os.open(view, os.O_PATH | os.O_DIRECTORY), path.lstrip("/") or ".", os.O_PATH)
-    except OSError:
-        return False
-    os.close(fd)
-    return True
+    from ..engine.commit import exists_in
+
+    return exists_in(view, path)
 
 
 def _is_dir_in(view: Path, path: str) -> bool:

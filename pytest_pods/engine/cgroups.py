@@ -164,6 +164,14 @@ class Cgroup(Protocol):
         """Send ``sig`` to every process in the group."""
         ...
 
+    def freeze(self) -> None:
+        """Stop every process of the group where it is (for a consistent snapshot)."""
+        ...
+
+    def thaw(self) -> None:
+        """Let a frozen group run again."""
+        ...
+
     def destroy(self, timeout: float = 5.0) -> None:
         """Kill what is left, wait for it to go, remove the group; safe to call twice."""
         ...
@@ -513,6 +521,21 @@ class V1Cgroup:
         except OSError as exc:
             raise CgroupError(f"read {path}: {exc.strerror or exc}") from exc
 
+    def freeze(self) -> None:
+        state = self._file("freezer", "freezer.state")
+        if state is None:
+            raise CgroupError(f"freeze cgroup {self.name}: no freezer hierarchy")
+        _write(state, "FROZEN", f"freeze cgroup {self.name}")
+        for _ in _sleeps(time.monotonic() + 5.0):
+            if _read(state).strip() == "FROZEN":
+                return
+        raise CgroupError(f"freeze cgroup {self.name}: still {_read(state).strip()} after 5 s")
+
+    def thaw(self) -> None:
+        state = self._file("freezer", "freezer.state")
+        if state is not None:
+            _write(state, "THAWED", f"thaw cgroup {self.name}")
+
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Freeze, signal everything, thaw: frozen processes cannot fork past the signal."""
         state = self._file("freezer", "freezer.state")
@@ -669,6 +692,16 @@ class V2Cgroup:
             raise CgroupError(f"read {path}: no such cgroup") from None
         except OSError as exc:
             raise CgroupError(f"read {path}: {exc.strerror or exc}") from exc
+
+    def freeze(self) -> None:
+        _write(self.path + "/cgroup.freeze", "1", f"freeze cgroup {self.name}")
+        for _ in _sleeps(time.monotonic() + 5.0):
+            if _keyed(self.path + "/cgroup.events").get("frozen", 0) == 1:
+                return
+        raise CgroupError(f"freeze cgroup {self.name}: not frozen after 5 s")
+
+    def thaw(self) -> None:
+        _write(self.path + "/cgroup.freeze", "0", f"thaw cgroup {self.name}")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """``cgroup.kill`` (Linux 5.14) kills the whole subtree atomically, forks included."""
