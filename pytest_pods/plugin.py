@@ -202,7 +202,7 @@ _TIMELINE_ROWS = 20
 
 
 def _timeline(tr: Any, records: list[Record]) -> None:
-    cols = ("build", "pull", "create", "start", "ready")
+    cols = ("build", "pull", "snapshot", "create", "start", "ready", "pool")
     tr.section("pods timeline (seconds)", sep="-")
     rows = sorted(records, key=lambda r: -sum(r.times.get(c, 0.0) for c in cols))
     shown = rows[:_TIMELINE_ROWS]

@@ -20,6 +20,8 @@ mmdebstrap if the store has none), once per root: later sessions hit the layer c
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +87,10 @@ class Postgres:
 
     user = "postgres"
     password = "postgres"
-    dbname = "postgres"
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Container, dbname: str = "postgres") -> None:
         self.container = container
+        self.dbname = dbname
         self.host, self.port = container.address(5432)
 
     @property
@@ -117,19 +119,24 @@ class Postgres:
 
 
 class Redis:
-    """A running Redis server (no password, no persistence)."""
+    """A running Redis server (no password, no persistence); ``db`` is the logical database."""
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Container, db: int = 0) -> None:
         self.container = container
+        self.db = db
         self.host, self.port = container.address(6379)
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/{self.db}"
+
+    def prepare_snapshot(self) -> None:
+        """A warm snapshot keeps the dataset: write it to disk, to be loaded at the next start."""
+        self.cli("SAVE")
 
     def cli(self, *args: str) -> str:
-        """Run ``redis-cli ARGS`` in the container; its output, stripped."""
-        res = self.container.exec(["redis-cli", "-h", "127.0.0.1", *args])
+        """Run ``redis-cli ARGS`` in the container (on this ``db``); its output, stripped."""
+        res = self.container.exec(["redis-cli", "-h", "127.0.0.1", "-n", str(self.db), *args])
         if res.exit_code != 0:
             raise PodsError(f"redis-cli in {self.container.name}: {res.stderr.decode(errors='replace').strip()}")
         return res.output.decode().strip()
@@ -138,6 +145,7 @@ class Redis:
         """A redis-py client; needs ``pip install redis``."""
         import redis
 
+        kwargs.setdefault("db", self.db)
         return redis.Redis(host=self.host, port=self.port, **kwargs)
 
     def __repr__(self) -> str:
@@ -163,18 +171,203 @@ _PG_READY = wait.all_of(wait.log(r"database system is ready to accept connection
 _REDIS_READY = wait.all_of(wait.log(r"Ready to accept connections"), wait.tcp(6379))
 
 
-def postgres_container(*, scope: str = "function", image: Any = "{postgres_image}", **options: Any) -> Any:
-    """Declare a Postgres fixture of another scope (its value is a :class:`Postgres`)."""
+ISOLATION_LEVELS = ("container", "database")
+
+
+def postgres_container(*, scope: str = "function", image: Any = "{postgres_image}", isolation: str = "container",
+                       warm: Callable[[Postgres], None] | None = None, pool: int = 0, **options: Any) -> Any:
+    """Declare a Postgres fixture (its value is a :class:`Postgres`).
+
+    :param isolation: ``"container"``: each test (each scope) its own server, from the warm
+        snapshot when ``warm`` is given; ``"database"``: one server per session (per xdist
+        worker) and each test its own database, cloned from a template (``CREATE DATABASE ...
+        TEMPLATE``) that ``warm`` prepared
+    :param warm: ``warm(pg)`` loads the schema or data once per session
+    :param pool: with ``"container"``, this many servers kept started and ready ahead of the tests
+    """
+    _check_isolation(isolation)
     options.setdefault("ports", [5432])
     options.setdefault("wait", _PG_READY)
-    return container(image=image, scope=scope, wrap=Postgres, **options)
+    if isolation == "container":
+        return container(image=image, scope=scope, wrap=Postgres, warm=warm, pool=pool, **options)
+    if pool:
+        raise ValueError("pytest-pods: postgres_container(pool=...) needs isolation='container'")
+    return _per_database("postgres", scope, image, options, lambda s, name, img: _PgServer(s, name, img, options, warm))
 
 
-def redis_container(*, scope: str = "function", image: Any = "{redis_image}", **options: Any) -> Any:
-    """Declare a Redis fixture of another scope (its value is a :class:`Redis`)."""
+def redis_container(*, scope: str = "function", image: Any = "{redis_image}", isolation: str = "container",
+                    warm: Callable[[Redis], None] | None = None, pool: int = 0, **options: Any) -> Any:
+    """Declare a Redis fixture (its value is a :class:`Redis`).
+
+    :param isolation: ``"container"``: each test its own server (from the warm snapshot when
+        ``warm`` is given); ``"database"``: one server per session and each test a flushed
+        logical database of its own (``redis.db``, 1 to 15)
+    """
+    _check_isolation(isolation)
     options.setdefault("ports", [6379])
     options.setdefault("wait", _REDIS_READY)
-    return container(image=image, scope=scope, wrap=Redis, **options)
+    if isolation == "container":
+        return container(image=image, scope=scope, wrap=Redis, warm=warm, pool=pool, **options)
+    if warm is not None or pool:
+        raise ValueError("pytest-pods: redis_container(warm=/pool=) needs isolation='container'")
+    return _per_database("redis", scope, image, options, lambda s, name, img: _RedisServer(s, name, img, options))
+
+
+def _check_isolation(isolation: str) -> None:
+    if isolation not in ISOLATION_LEVELS:
+        raise ValueError(f"pytest-pods: isolation={isolation!r}: use one of {', '.join(ISOLATION_LEVELS)}")
+
+
+def _per_database(kind: str, scope: str, image: Any, options: dict[str, Any],
+                  make: Callable[[PodsSession, str, str], Any]) -> Any:
+    """A fixture whose value is a fresh database on a server shared by the session."""
+    from ..fixtures import _caller_module, _define
+
+    g, _ = _caller_module()
+    module = str(g.get("__name__", ""))
+
+    def body(request: pytest.FixtureRequest, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
+        fixture = request.fixturename
+        try:
+            server = s.resource(f"{kind}-server:{module}::{fixture}", lambda: make(s, fixture, str(v["image"])),
+                                lambda srv: srv.close())
+            value = server.fresh()
+        except PodsError as exc:
+            _fail(fixture, exc)
+        try:
+            yield value
+        finally:
+            server.done(value)
+
+    return _define(kind, scope, {"image": image}, body)
+
+
+class _PgServer:
+    """The shared server of database-level isolation, with its template database.
+
+    ``CREATE DATABASE ... TEMPLATE`` takes 40-150 ms here (it copies the template's files and
+    checkpoints), so clones are made ``AHEAD`` tests in advance by a background thread on its own
+    connection, which also drops the used ones: a test only waits for its connection.
+    """
+
+    TEMPLATE = "pods_template"
+    AHEAD = 2
+
+    def __init__(self, s: PodsSession, fixture: str, image: str, options: dict[str, Any],
+                 warm: Callable[[Postgres], None] | None) -> None:
+        import queue
+        import threading
+
+        opts = {k: v for k, v in options.items() if k != "wait"}
+        self._s = s
+        self.rec = s.start(f"{fixture} (server)", "session", image, wait=options["wait"], options=opts)
+        self.server = Postgres(self.rec.container)
+        self._count = 0
+        self.sql(f"CREATE DATABASE {self.TEMPLATE}")
+        if warm is not None:
+            try:
+                warm(Postgres(self.rec.container, self.TEMPLATE))
+            except Exception as exc:
+                raise PodsError(f"warm-up hook {getattr(warm, '__name__', warm)!r} failed: "
+                                f"{type(exc).__name__}: {exc}") from exc
+        # nobody may connect to it any more: a connection would make every clone fail
+        self.sql(f"ALTER DATABASE {self.TEMPLATE} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
+        self.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                 f"WHERE datname = '{self.TEMPLATE}' AND pid <> pg_backend_pid()")
+        self._ready: queue.Queue[str | BaseException] = queue.Queue()
+        self._work: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        for _ in range(self.AHEAD):
+            self._work.put(("create", self._next_name()))
+        self._thread = threading.Thread(target=self._serve, name="pods-pg-clones", daemon=True)
+        self._thread.start()
+
+    def _next_name(self) -> str:
+        self._count += 1
+        return f"test_{self._s.worker.replace('-', '_')}_{self._count}"
+
+    def sql(self, statement: str) -> None:
+        """One statement as the superuser, on the server's ``postgres`` database."""
+        try:
+            import psycopg
+        except ImportError:
+            self.server.psql(statement)  # no psycopg: a psql exec (slower)
+            return
+        with psycopg.connect(self.server.dsn, autocommit=True) as conn:
+            conn.execute(statement)
+
+    def _serve(self) -> None:
+        try:
+            import psycopg
+
+            conn: Any = psycopg.connect(self.server.dsn, autocommit=True)
+            run: Callable[[str], Any] = conn.execute
+        except ImportError:
+            conn, run = None, self.server.psql
+        try:
+            while (job := self._work.get()) is not None:
+                verb, name = job
+                try:
+                    if verb == "create":
+                        run(f"CREATE DATABASE {name} TEMPLATE {self.TEMPLATE}")
+                        self._ready.put(name)
+                    else:
+                        run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                except Exception as exc:  # handed to the test that waits for this clone
+                    if verb == "create":
+                        self._ready.put(PodsError(f"clone database {name}: {exc}"))
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def fresh(self) -> Postgres:
+        got = self._ready.get(timeout=self._s.timeout)
+        self._work.put(("create", self._next_name()))  # the next test's, made while this one runs
+        if isinstance(got, BaseException):
+            raise got
+        return Postgres(self.rec.container, got)
+
+    def done(self, pg: Postgres) -> None:
+        self._work.put(("drop", pg.dbname))
+
+    def close(self) -> None:
+        self._work.put(None)
+        self._thread.join(timeout=60)
+        self._s.release(self.rec)
+
+
+class _RedisServer:
+    """The shared server of database-level isolation: logical databases 1-15, flushed on use."""
+
+    def __init__(self, s: PodsSession, fixture: str, image: str, options: dict[str, Any]) -> None:
+        opts = {k: v for k, v in options.items() if k != "wait"}
+        self._s = s
+        self.rec = s.start(f"{fixture} (server)", "session", image, wait=options["wait"], options=opts)
+        self.host, self.port = self.rec.container.address(6379)
+        self._count = 0
+        self._sock = socket.create_connection((self.host, self.port), timeout=10)
+
+    def _command(self, *args: str) -> bytes:
+        """One RESP command on the admin connection (no client library needed)."""
+        self._sock.sendall(f"*{len(args)}\r\n".encode() + b"".join(
+            f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args))
+        reply = self._sock.recv(65536)
+        if reply.startswith(b"-"):
+            raise PodsError(f"redis {' '.join(args)}: {reply[1:].decode(errors='replace').strip()}")
+        return reply
+
+    def fresh(self) -> Redis:
+        db = self._count % 15 + 1
+        self._count += 1
+        self._command("SELECT", str(db))
+        self._command("FLUSHDB")
+        return Redis(self.rec.container, db)
+
+    def done(self, value: Redis) -> None:
+        pass  # flushed when handed out next
+
+    def close(self) -> None:
+        self._sock.close()
+        self._s.release(self.rec)
 
 
 def http_service(path: str | os.PathLike[str], port: int, *, health: str = "/", status: int = 200,
