@@ -95,7 +95,7 @@ class Client:
         done = self.reap()
         if (self.root / "networks").is_dir() and any((self.root / "networks").iterdir()):
             nets = self.runtime.networks
-            for rec in nets._records():
+            for rec in nets.records():
                 try:
                     done.append(f"Deleted network: {nets.remove(rec['id'], predefined_ok=True)}")
                 except ConflictError:

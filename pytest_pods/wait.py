@@ -52,23 +52,38 @@ class Target:
         self.ports = {(p["container_port"], p["proto"]): p for p in st.get("ports") or []}
         self.network = str(st.get("network") or "")
         self._pidfd: int | None = None
-        if st.get("status") == "running" and self.pid:
+        self._gone = st.get("status") != "running" or not self.pid
+        if not self._gone:
             try:
                 self._pidfd = os.pidfd_open(self.pid)
-            except OSError:
-                self._pidfd = None
+            except ProcessLookupError:
+                self._gone = True  # exited before we looked: the monitor may not have said so yet
+            if self._pidfd is not None and linux.process_start_time(self.pid) != st.get("pid_start"):
+                self._gone = True  # the pid was reused
         self.last = ""  # the last thing a polling attempt saw, for the timeout message
+        self._diag: Any = None
+
+    def listening(self) -> set[int]:
+        """The TCP ports listening in the container's network namespace."""
+        if self._diag is None:
+            self._diag = linux.diag_socket(self.pid)
+        return linux.listening_tcp_ports(self.pid, self._diag)
 
     def close(self) -> None:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+        if self._diag is not None:
+            self._diag.close()
+            self._diag = None
 
     @property
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
     def exited(self) -> bool:
+        if self._gone:
+            return True
         if self._pidfd is None:
             return self.container.status != "running"
         return bool(select.select([self._pidfd], [], [], 0)[0])
@@ -76,6 +91,8 @@ class Target:
     def sleep(self, seconds: float) -> None:
         """Pause between attempts; wakes at once (and raises) if the container exits."""
         seconds = max(0.0, min(seconds, self.remaining))
+        if self._gone:
+            raise _Exited()
         if self._pidfd is None:
             time.sleep(seconds)
         elif select.select([self._pidfd], [], [], seconds)[0]:
@@ -101,7 +118,12 @@ class Target:
     def _checked(self, attempt: Callable[[], bool]) -> bool:
         if self.exited():
             raise _Exited()
-        return attempt()
+        try:
+            return attempt()
+        except OSError:
+            if self.exited():  # its namespaces went away with it
+                raise _Exited() from None
+            raise
 
 
 class _Exited(Exception):
@@ -208,7 +230,7 @@ class TcpPort(Strategy):
         published = t.ports.get((self.port, "tcp"))
 
         def attempt() -> bool:
-            if self.port not in linux.listening_tcp_ports(t.pid):
+            if self.port not in t.listening():
                 t.last = f"nothing listens on port {self.port} in the container"
                 return False
             if published is None or t.network == "host":

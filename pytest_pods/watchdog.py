@@ -68,7 +68,7 @@ def sweep(root: str | os.PathLike[str], *, owner: str | None = None) -> list[str
             os.unlink(os.path.join(kept_dir(root), st["id"]))
         except FileNotFoundError:
             pass
-    for rec in rt.networks.list():
+    for rec in rt.networks.records():
         key = (rec.get("labels") or {}).get(OWNER_LABEL)
         if key and (key == owner if owner is not None else not owner_alive(key)):
             try:

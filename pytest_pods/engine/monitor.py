@@ -236,7 +236,9 @@ def _attach_networks(p: dict[str, Any], pid: int, ports: list[dict[str, Any]]) -
         endpoints[n["name"]] = ep
     if ports:
         first = next(iter(endpoints.values()))
-        _restore(port_rules(p["id"], first["ip"], "", ports))
+        rules = port_rules(p["id"], first["ip"], "", ports)
+        _restore(rules)
+        p["added_rules"] = rules  # deleted line by line at exit: one exec instead of three
     return endpoints
 
 
@@ -250,13 +252,19 @@ def _detach_networks(p: dict[str, Any]) -> None:
     if not names and not p.get("ports"):
         return
     try:
-        from .network import Networks, delete_rules
+        from .network import NetworkError, Networks, _restore, delete_rules
 
         nets = Networks(Path(p["root"]))
         for name in names:
             nets.detach(name, p["id"], delete_link=False, port_rules=False)  # the veth dies with the netns
         if p.get("ports"):
-            delete_rules(f"pods:ctr:{p['id'][:12]}")
+            added = p.get("added_rules")
+            try:
+                if not added:
+                    raise NetworkError("no record of the rules")
+                _restore({t: ["-D" + line[2:] for line in lines] for t, lines in added.items()})
+            except NetworkError:  # not all there any more: find them by their tag
+                delete_rules(f"pods:ctr:{p['id'][:12]}")
     except Exception:
         _debug_log()
 

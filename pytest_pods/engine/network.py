@@ -91,17 +91,42 @@ def _restore(rules: dict[str, list[str]]) -> None:
         raise NetworkError(f"iptables: {proc.stderr.strip() or 'iptables-restore failed'}")
 
 
+_ACCEPT = "-m conntrack --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment pods:base -j ACCEPT"
+
+
+def _saved() -> dict[str, list[str]]:
+    """Every chain (``:NAME ...``) and rule (``-A ...``) of the filter and nat tables, from one
+    ``iptables-save``: one exec where ``-C`` checks and ``-S`` listings would cost one each."""
+    import subprocess
+
+    proc = subprocess.run(["iptables-save"], capture_output=True, text=True)
+    out: dict[str, list[str]] = {"filter": [], "nat": []}
+    table = None
+    for line in proc.stdout.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+        elif table in out and (line.startswith("-A ") or line.startswith(":")):
+            out[table].append(line)
+    return out
+
+
+def _chains_in(lines: list[str]) -> set[str]:
+    return {line[1:].split()[0] for line in lines if line.startswith(":")}
+
+
 def ensure_chains() -> None:
-    """Our chains and the jumps into them, once per host (idempotent, safe to race)."""
+    """Our chains and the jumps into them, once per host (idempotent; callers hold host_lock)."""
+    saved = _saved()
+    todo: dict[str, list[str]] = {}
     for table, chains in _CHAINS.items():
-        for chain in chains:
-            _iptables("-t", table, "-N", chain)  # exists already: fine
+        have = _chains_in(saved[table])
+        todo[table] = [f"-N {chain}" for chain in chains if chain not in have]
     for table, chain, rule in _JUMPS:
-        if _iptables("-t", table, "-C", chain, *rule.split()).returncode != 0:
-            _iptables("-t", table, "-I", chain, "1", *rule.split())
-    accept = "-m conntrack --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment pods:base -j ACCEPT"
-    if _iptables("-t", "filter", "-C", "PODS-FORWARD", *accept.split()).returncode != 0:
-        _iptables("-t", "filter", "-I", "PODS-FORWARD", "1", *accept.split())
+        if f"-A {chain} {rule}" not in saved[table]:
+            todo[table].append(f"-I {chain} 1 {rule}")
+    if f"-A PODS-FORWARD {_ACCEPT}" not in saved["filter"]:
+        todo["filter"].append(f"-I PODS-FORWARD 1 {_ACCEPT}")
+    _restore(todo)
 
 
 def host_lock() -> FileLock:
@@ -110,26 +135,28 @@ def host_lock() -> FileLock:
     return FileLock("/run/lock/pytest-pods-iptables.lock")
 
 
-def remove_chains_if_unused() -> None:
+def remove_chains_if_unused(saved: dict[str, list[str]] | None = None) -> None:
     """When no network of any root is left, take our chains and the jumps into them away too."""
-    if any(t.startswith("pods:net:") for t in all_tags()):
+    saved = saved if saved is not None else _saved()
+    if any(t.startswith("pods:net:") for t in all_tags(saved)):
         return
+    todo: dict[str, list[str]] = {table: [] for table in saved}
     for table, chain, rule in _JUMPS:
-        while _iptables("-t", table, "-D", chain, *rule.split()).returncode == 0:
-            pass
+        todo[table] += ["-D" + line[2:] for line in saved[table] if line == f"-A {chain} {rule}"]
     for table, chains in _CHAINS.items():
-        for chain in chains:
-            _iptables("-t", table, "-F", chain)
-            _iptables("-t", table, "-X", chain)
+        have = _chains_in(saved[table])
+        todo[table] += [f"{op} {chain}" for chain in chains if chain in have for op in ("-F", "-X")]
+    with contextlib.suppress(NetworkError):
+        _restore(todo)
 
 
-def rules_tagged(tag: str) -> dict[str, list[str]]:
+def rules_tagged(tag: str, saved: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
     """The ``-D`` lines that delete every rule whose comment is ``tag``."""
+    saved = saved if saved is not None else _saved()
     out: dict[str, list[str]] = {}
-    for table in ("filter", "nat"):
-        proc = _iptables("-t", table, "-S")
-        for line in proc.stdout.splitlines():
-            if line.startswith("-A ") and (f'--comment {tag} ' in line + " " or f'--comment "{tag}"' in line):
+    for table, lines in saved.items():
+        for line in lines:
+            if line.startswith("-A ") and (f"--comment {tag} " in line + " " or f'--comment "{tag}"' in line):
                 out.setdefault(table, []).append("-D " + line[3:])
     return out
 
@@ -140,10 +167,11 @@ def delete_rules(tag: str) -> None:
         _restore(rules)
 
 
-def all_tags() -> set[str]:
+def all_tags(saved: dict[str, list[str]] | None = None) -> set[str]:
+    saved = saved if saved is not None else _saved()
     tags = set()
-    for table in ("filter", "nat"):
-        for m in re.finditer(r'--comment "?(pods:[\w:.-]+)"?', _iptables("-t", table, "-S").stdout):
+    for lines in saved.values():
+        for m in re.finditer(r'--comment "?(pods:[\w:.-]+)"?', "\n".join(lines)):
             tags.add(m.group(1))
     return tags
 
@@ -252,6 +280,10 @@ class Networks:
 
     def list(self) -> list[dict[str, Any]]:
         self.ensure_default()
+        return self.records()
+
+    def records(self) -> list[dict[str, Any]]:
+        """The networks that exist, without making the default one (for sweeps and cleanup)."""
         return sorted(self._records(), key=lambda r: r["created"])
 
     def endpoints(self, net: dict[str, Any]) -> list[dict[str, Any]]:
@@ -348,8 +380,10 @@ class Networks:
         from .netlink import Netlink
 
         with host_lock():
-            delete_rules(f"pods:net:{rec['id'][:12]}")
-            remove_chains_if_unused()
+            saved = _saved()
+            with contextlib.suppress(NetworkError):
+                _restore(rules_tagged(f"pods:net:{rec['id'][:12]}", saved))
+            remove_chains_if_unused(_saved())
         with contextlib.suppress(OSError), Netlink() as nl:
             nl.delete_link(rec["bridge"], missing_ok=True)
 

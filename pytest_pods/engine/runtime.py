@@ -595,7 +595,7 @@ class Runtime:
         cdir = self.dir / cid
         path = cdir / "container.log"
         path.touch(exist_ok=True)
-        watch = linux.inotify(path) if follow else -1
+        watch, wd = linux.watch(path) if follow else (-1, -1)
         exited = _pidfd(self.state(cid)) if follow else None
         try:
             with open(path, "rb") as f:
@@ -643,7 +643,7 @@ class Runtime:
                     linux.drain(watch)
         finally:
             if watch >= 0:
-                os.close(watch)
+                linux.unwatch(watch, wd)
             if exited is not None:
                 os.close(exited)
 
