@@ -191,7 +191,7 @@ class _Skipped:
 
 _SKIP = _Skipped()
 VERBS = ("pull", "push", "login", "logout", "build", "import", "bootstrap", "images", "tag", "rmi", "commit", "inspect", "save", "load", "run", "create", "start",
-         "ps", "logs", "exec", "wait", "stop", "kill", "rm", "stats", "system", "network", "port")
+         "ps", "logs", "exec", "wait", "stop", "kill", "rm", "stats", "system", "network", "port", "daemon")
 
 
 def _verb_of(argv: Sequence[str]) -> str | None:
@@ -319,6 +319,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--progress", choices=["plain", "auto", "tty", "quiet"], default="auto")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("context")
+    p = add("daemon", help="serve the Docker Engine API on a unix socket (or TCP with TLS)")
+    p.add_argument("--socket", help="unix socket path (default /run/pytest-pods/pods.sock)")
+    p.add_argument("--tcp", metavar="ADDR", help="HOST:PORT, only with --tlscert/--tlskey/--tlscacert")
+    p.add_argument("--tlscert")
+    p.add_argument("--tlskey")
+    p.add_argument("--tlscacert", help="CA that signs the client certificates (they are required)")
+    p.add_argument("--log-file")
     p = add("port")
     p.add_argument("container")
     p.add_argument("private", nargs="?", help="PORT[/PROTO]")
@@ -746,9 +753,28 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _daemon(args: argparse.Namespace) -> int:
+    from .daemon import DaemonError, serve
+
+    tls = None
+    if any((args.tlscert, args.tlskey, args.tlscacert)):
+        if not all((args.tlscert, args.tlskey, args.tlscacert)):
+            print("pods: daemon: --tlscert, --tlskey and --tlscacert go together", file=sys.stderr)
+            return ENGINE_ERROR
+        tls = (args.tlscert, args.tlskey, args.tlscacert)
+    try:
+        serve(args.root, args.socket, args.tcp, tls, log_file=args.log_file)
+    except (DaemonError, PodsError) as exc:
+        print(f"pods: daemon: {exc}", file=sys.stderr)
+        return ENGINE_ERROR
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_verb_of(argv)).parse_args(argv)
+    if args.verb == "daemon":
+        sys.exit(_daemon(args))
     try:
         client = Client(args.root)
         code = dispatch(client, args)

@@ -49,6 +49,7 @@ class Client:
         self.images = Images(self)
         self.containers = Containers(self)
         self.networks = NetworkCollection(self)
+        self.volumes = VolumeCollection(self)
         self._reap_if_due()
 
     REAP_INTERVAL = 60.0
@@ -242,7 +243,7 @@ class Containers:
         spec = ContainerSpec(
             image=image, command=command, entrypoint=entrypoint, name=name,
             env=environment or {}, workdir=working_dir, user=user, hostname=hostname,
-            binds=[v if isinstance(v, Bind) else Bind.parse(v) for v in volumes], tmpfs=list(tmpfs),
+            binds=[v if isinstance(v, Bind) else self._bind(v) for v in volumes], tmpfs=list(tmpfs),
             memory=parse_bytes(memory) if memory is not None else None,
             memory_swap=(parse_bytes(memory_swap, "--memory-swap") if memory_swap not in (None, -1, "-1") else
                          (-1 if memory_swap in (-1, "-1") else None)),
@@ -253,6 +254,16 @@ class Containers:
             cap_drop=cap_drop, stdin_open=stdin_open,
         )
         return Container(self._c, self._c.runtime.create(spec, img))
+
+    def _bind(self, text: str) -> Bind:
+        """``/host:/ctr[:ro]``, or ``NAME:/ctr[:ro]`` for a named volume (made on first use)."""
+        name, sep, rest = text.partition(":")
+        if sep and name and not name.startswith(("/", ".", "~")):
+            from .engine.volumes import Volumes
+
+            path = Volumes(self._c.root).create(name)["Mountpoint"]
+            return Bind.parse(f"{path}:{rest}")
+        return Bind.parse(text)
 
     def run(self, image: str, command: Sequence[str] | None = None, *, detach: bool = False,
             remove: bool = False, **kwargs: Any) -> Any:
@@ -507,6 +518,31 @@ class NetworkCollection:
         self._c.runtime.disconnect(container, network)
 
 
+class VolumeCollection:
+    """Named volumes (``-v NAME:/path``)."""
+
+    def __init__(self, client: Client) -> None:
+        from .engine.volumes import Volumes
+
+        self._c = client
+        self._v = Volumes(client.root)
+
+    def create(self, name: str | None = None, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+        return self._v.create(name, dict(labels or {}))
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self._v.inspect(name)
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._v.list()
+
+    def remove(self, name: str, *, force: bool = False) -> None:
+        path = str(self._v.path(name))
+        users = [st["id"] for st in self._c.runtime.list(all=True)
+                 if any(b.split(":")[0] == path for b in st.get("binds") or [])]
+        self._v.remove(name, in_use_by=users, force=force)
+
+
 def network_inspect(client: Client, ref: str) -> dict[str, Any]:
     import time as _time
 
@@ -540,13 +576,13 @@ def image_inspect(image: Image, store: Store | None = None) -> dict[str, Any]:
         "RepoDigests": repo_digests,
         "Parent": "",
         "Comment": "",
-        "Created": cfg.get("created", ""),
+        "Created": cfg.get("created") or "0001-01-01T00:00:00Z",
         "Architecture": cfg.get("architecture", ""),
         "Os": cfg.get("os", ""),
         "Size": image.size,
         "Config": _docker_config(cfg.get("config") or {}),
         "RootFS": {"Type": "layers", "Layers": image.diff_ids},
-        "Metadata": {"LastTagTime": ""},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
         "Descriptor": {"mediaType": image.manifest.get("mediaType"), "digest": image.manifest_digest},
         "_Names": [str(parse_reference(t)) for t in image.tags],
     }

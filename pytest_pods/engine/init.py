@@ -280,6 +280,15 @@ def _exec(proc: dict[str, Any], error_fd: int) -> NoReturn:
     env = proc.get("env", [])
     exe = find_executable(args[0], env)
     reset_signals()
+    if proc.get("terminal"):  # stdin is a pty slave: make it the controlling terminal of a new session
+        import fcntl
+        import termios
+
+        try:
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        except OSError:
+            pass  # still runs, without job control
     try:
         os.execve(exe, args, dict(e.split("=", 1) for e in env if "=" in e))
     except OSError as exc:

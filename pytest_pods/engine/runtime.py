@@ -486,6 +486,7 @@ class Runtime:
         user: str | None = None,
         workdir: str | None = None,
         stdio: tuple[int, int, int] | None = None,
+        tty: bool = False,
     ) -> ExecResult:
         """Run ``cmd`` in the running container. With ``stdio`` the process uses those fds and
         output is not captured; otherwise stdout and stderr are collected and returned."""
@@ -499,6 +500,7 @@ class Runtime:
         proc = dict(config["process"])
         proc["args"] = list(cmd)
         proc["env"] = merge_env(proc.get("env", []), env or [])
+        proc["terminal"] = tty
         if workdir:
             proc["cwd"] = workdir
         if user is not None:
