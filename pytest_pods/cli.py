@@ -586,9 +586,9 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
         return _each(args.images, lambda name: client.images.remove(name, force=args.force))
     elif v == "commit":
         if args.repository:
-            from .engine.reference import parse_reference
+            from .engine.reference import parse_reference as check_reference
 
-            parse_reference(args.repository)  # a bad name fails before any work
+            check_reference(args.repository)  # a bad name fails before any work
         img = client.containers.get(args.container).commit(
             args.repository, message=args.message, author=args.author, changes=args.change,
             pause=args.pause == "true", stop=args.stop)
