@@ -459,8 +459,10 @@ def report(lv: dict[str, dict], results: dict[str, list[dict]], rounds: int, n: 
                 and "(server)" not in row["fixture"]]
         parts = []
         if made:
+            slow = [t["ready"] for t in made if t["ready"] > 0.5]
             parts.append(f"{len(made)} containers: create {ms(med([t['create'] for t in made]))}, start "
-                         f"{ms(med([t['start'] for t in made]))}, readiness wait {ms(med([t['ready'] for t in made]))}")
+                         f"{ms(med([t['start'] for t in made]))}, readiness wait {ms(med([t['ready'] for t in made]))}"
+                         + (f" (over 0.5 s: {len(slow)}, up to {max(slow):.2f} s)" if slow else ""))
         pool = [t["pool"] for t in recs if "pool" in t]
         if pool:
             tk = sorted(pool)

@@ -378,6 +378,20 @@ class Container:
         return f"{scheme}://{host}:{hport}/{path.lstrip('/')}"
 
     @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.state.get("labels") or {})
+
+    def follow_logs(self, until: float | None = None) -> Iterator[tuple[str, str, bytes]]:
+        """(stream, time, line) from the start, following until exit or the monotonic ``until``."""
+        return self._c.runtime.logs(self.id, follow=True, until=until)
+
+    def probe(self, st: dict[str, Any] | None = None) -> Any:
+        """What readiness strategies watch this container through (see :mod:`pytest_pods.wait`)."""
+        from .wait import LocalProbe
+
+        return LocalProbe(self, st if st is not None else self.state)
+
+    @property
     def pid(self) -> int:
         """The container's pid 1 as the host sees it (0 when not running)."""
         st = self.state
@@ -505,8 +519,10 @@ class NetworkCollection:
     def get(self, name: str) -> dict[str, Any]:
         return network_inspect(self._c, name)
 
-    def list(self) -> list[dict[str, Any]]:
-        return [network_inspect(self._c, r["id"]) for r in self._c.runtime.networks.list()]
+    def list(self, *, create_default: bool = True) -> list[dict[str, Any]]:
+        """Docker-shaped documents; ``create_default=False`` lists only what exists (sweeps)."""
+        nets = self._c.runtime.networks
+        return [network_inspect(self._c, r["id"]) for r in (nets.list() if create_default else nets.records())]
 
     def remove(self, name: str) -> str:
         return str(self._c.runtime.networks.remove(name))

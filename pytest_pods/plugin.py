@@ -4,7 +4,7 @@ Every option is also an ini key and an environment variable; the command line wi
 environment, then the ini file::
 
     --pods-root DIR          pods_root            PODS_ROOT            engine state root
-    --pods-host URL          pods_host            PODS_HOST            a remote engine (not yet)
+    --pods-host URL          pods_host            PODS_HOST            a remote engine (pods or Docker daemon)
     --pods-timeout SECONDS   pods_timeout         PODS_TIMEOUT         readiness deadline (60)
     --pods-keep-on-failure   pods_keep_on_failure PODS_KEEP_ON_FAILURE keep a failing test's containers
     --pods-reuse             pods_reuse           PODS_REUSE           keep wider-scoped containers between runs
@@ -30,7 +30,8 @@ REPORT_LOG_LINES = 50
 _OPTIONS = {
     # name: (help, default, is_flag)
     "root": ("engine state root", DEFAULT_ROOT, False),
-    "host": ("drive a remote engine (a pods or Docker daemon) instead of the local one", None, False),
+    "host": ("drive a remote engine instead of the local one: unix:///PATH, tcp://HOST:PORT (TLS with "
+             "PODS_CERT_PATH), or 'docker' for $DOCKER_HOST", None, False),
     "timeout": ("seconds a container may take to become ready", "60", False),
     "keep_on_failure": ("keep the containers of a failing test running, and say how to reach them", False, True),
     "reuse": ("keep session/module-scoped containers between runs; pick them up when their config is the same",
@@ -87,11 +88,17 @@ def pytest_configure(config: pytest.Config) -> None:
             raise ValueError
     except ValueError:
         raise pytest.UsageError(f"pytest-pods: --pods-timeout: {timeout_text!r} is not a positive number of seconds") from None
-    if _setting(config, "host"):
-        raise pytest.UsageError("pytest-pods: --pods-host: remote engines come with the daemon; "
-                                "this version drives the local engine only")
+    host = _setting(config, "host") or None
+    root = _setting(config, "root")
+    if host and root == DEFAULT_ROOT:
+        # a remote engine keeps its own state; ours (locks, kept markers) lives in a local cache
+        import hashlib
+
+        root = os.path.join(os.path.expanduser("~/.cache/pytest-pods"),
+                            "remote-" + hashlib.sha256(str(host).encode()).hexdigest()[:12])
     session = PodsSession(
-        root=os.path.abspath(str(_setting(config, "root"))),
+        root=os.path.abspath(str(root)),
+        host=host,
         timeout=timeout,
         keep_on_failure=bool(_setting(config, "keep_on_failure")),
         reuse=bool(_setting(config, "reuse")),
@@ -120,7 +127,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     s = session_of(config)
     reason = s.unavailable()
-    state = f"engine unavailable: {reason}" if reason else "local engine"
+    state = f"engine unavailable: {reason}" if reason else (f"remote engine {s.host}" if s.host else "local engine")
     return f"pods: root {s.root}, session {s.run_id}, {state}"
 
 

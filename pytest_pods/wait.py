@@ -41,16 +41,13 @@ __all__ = ["Strategy", "log", "tcp", "http", "command", "healthcheck", "all_of",
 LOG_LINES_SHOWN = 30
 
 
-class Target:
-    """What a strategy waits on: the container, its process and the one deadline."""
+class LocalProbe:
+    """How the local engine watches a container: a pidfd on its process for the exit, and the
+    kernel's socket table of its network namespace for listening ports."""
 
-    def __init__(self, container: Container, deadline: float) -> None:
+    def __init__(self, container: Container, st: dict[str, Any]) -> None:
         self.container = container
-        self.deadline = deadline
-        st = container.state
         self.pid = int(st.get("pid") or 0)
-        self.ports = {(p["container_port"], p["proto"]): p for p in st.get("ports") or []}
-        self.network = str(st.get("network") or "")
         self._pidfd: int | None = None
         self._gone = st.get("status") != "running" or not self.pid
         if not self._gone:
@@ -60,14 +57,40 @@ class Target:
                 self._gone = True  # exited before we looked: the monitor may not have said so yet
             if self._pidfd is not None and linux.process_start_time(self.pid) != st.get("pid_start"):
                 self._gone = True  # the pid was reused
-        self.last = ""  # the last thing a polling attempt saw, for the timeout message
         self._diag: Any = None
 
-    def listening(self) -> set[int]:
-        """The TCP ports listening in the container's network namespace."""
+    def exited(self) -> bool:
+        if self._gone:
+            return True
+        if self._pidfd is None:
+            return self.container.status != "running"
+        return bool(select.select([self._pidfd], [], [], 0)[0])
+
+    def wait_exit(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True (at once) if the container exits meanwhile."""
+        if self._gone:
+            return True
+        if self._pidfd is None:
+            time.sleep(seconds)
+            return self.exited()
+        return bool(select.select([self._pidfd], [], [], seconds)[0])
+
+    def listening(self) -> set[int] | None:
         if self._diag is None:
             self._diag = linux.diag_socket(self.pid)
         return linux.listening_tcp_ports(self.pid, self._diag)
+
+    def connection(self, port: int, timeout: float) -> httpclient.HTTPConnection:
+        """An HTTP connection to ``port`` on the container's own loopback (no publishing needed)."""
+        pid = self.pid
+
+        class _InNetns(httpclient.HTTPConnection):
+            def connect(self) -> None:
+                self.sock = linux.netns_socket(pid)
+                self.sock.settimeout(self.timeout)
+                self.sock.connect((self.host, self.port))
+
+        return _InNetns("127.0.0.1", port, timeout=timeout)
 
     def close(self) -> None:
         if self._pidfd is not None:
@@ -77,27 +100,37 @@ class Target:
             self._diag.close()
             self._diag = None
 
+
+class Target:
+    """What a strategy waits on: the container, a probe of it (local or remote engine), and
+    the one deadline."""
+
+    def __init__(self, container: Container, deadline: float) -> None:
+        self.container = container
+        self.deadline = deadline
+        st = container.state
+        self.ports = {(p["container_port"], p["proto"]): p for p in st.get("ports") or []}
+        self.network = str(st.get("network") or "")
+        self.probe = container.probe(st)
+        self.last = ""  # the last thing a polling attempt saw, for the timeout message
+
+    def listening(self) -> set[int] | None:
+        """The TCP ports listening in the container's network namespace (None: cannot tell)."""
+        return self.probe.listening()
+
+    def close(self) -> None:
+        self.probe.close()
+
     @property
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
     def exited(self) -> bool:
-        if self._gone:
-            return True
-        if self._pidfd is None:
-            return self.container.status != "running"
-        return bool(select.select([self._pidfd], [], [], 0)[0])
+        return bool(self.probe.exited())
 
     def sleep(self, seconds: float) -> None:
         """Pause between attempts; wakes at once (and raises) if the container exits."""
-        seconds = max(0.0, min(seconds, self.remaining))
-        if self._gone:
-            raise _Exited()
-        if self._pidfd is None:
-            time.sleep(seconds)
-        elif select.select([self._pidfd], [], [], seconds)[0]:
-            raise _Exited()
-        if self.exited():
+        if self.probe.wait_exit(max(0.0, min(seconds, self.remaining))) or self.exited():
             raise _Exited()
 
     def poll(self, attempt: Callable[[], bool], max_pause: float = 0.1) -> None:
@@ -181,7 +214,7 @@ class LogLine(Strategy):
 
     def wait(self, t: Target) -> None:
         seen, regex = 0, self.regex
-        for stream, _, line in t.container._c.runtime.logs(t.container.id, follow=True, until=t.deadline):
+        for stream, _, line in t.container.follow_logs(until=t.deadline):
             if self.stream and stream != self.stream:
                 continue
             if regex.search(line.decode("utf-8", "replace")):
@@ -230,7 +263,8 @@ class TcpPort(Strategy):
         published = t.ports.get((self.port, "tcp"))
 
         def attempt() -> bool:
-            if self.port not in t.listening():
+            listening = t.listening()
+            if listening is not None and self.port not in listening:
                 t.last = f"nothing listens on port {self.port} in the container"
                 return False
             if published is None or t.network == "host":
@@ -274,13 +308,6 @@ class Http(Strategy):
 
     def wait(self, t: Target) -> None:
         published = t.ports.get((self.port, "tcp"))
-        pid = t.pid
-
-        class _InNetns(httpclient.HTTPConnection):
-            def connect(self) -> None:  # the container's own loopback: no port need be published
-                self.sock = linux.netns_socket(pid)
-                self.sock.settimeout(self.timeout)
-                self.sock.connect((self.host, self.port))
 
         def attempt() -> bool:
             timeout = max(0.05, min(2.0, t.remaining))
@@ -288,7 +315,7 @@ class Http(Strategy):
                 host, hport = t.container.address(self.port)
                 conn: httpclient.HTTPConnection = httpclient.HTTPConnection(host, hport, timeout=timeout)
             else:
-                conn = _InNetns("127.0.0.1", self.port, timeout=timeout)
+                conn = t.probe.connection(self.port, timeout)
             try:
                 conn.request(self.method, self.path, headers=self.headers)
                 resp = conn.getresponse()

@@ -8,13 +8,14 @@ returns; unless pytest wrote ``done`` first (a clean end, its fixtures already t
 down) the watchdog removes every container and network labelled with that pytest's owner key,
 except the ones ``--pods-keep-on-failure`` kept, and releases the root's idle host state.
 
-    python -m pytest_pods.watchdog ROOT OWNER_KEY        (stdin: the pipe)
+    python -m pytest_pods.watchdog ROOT OWNER_KEY [HOST]        (stdin: the pipe)
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 OWNER_LABEL = "pytest-pods.owner"
 
@@ -41,48 +42,61 @@ def kept_dir(root: str | os.PathLike[str]) -> str:
     return os.path.join(os.fspath(root), "pytest-pods", "kept")
 
 
-def sweep(root: str | os.PathLike[str], *, owner: str | None = None) -> list[str]:
-    """Remove containers and networks of ``owner`` (or of every owner no longer alive), except
-    kept containers of a live owner, and the root's idle host state once nothing else runs on it.
-    Returns what was removed."""
+def make_client(root: str | os.PathLike[str], host: str | None = None) -> Any:
+    """The local engine on ``root``, or the remote one at ``host``."""
+    if host:
+        from .remote import RemoteClient
+
+        return RemoteClient(host)
     from .client import Client
 
-    client = Client(root)
+    return Client(root)
+
+
+def sweep(root: str | os.PathLike[str], *, owner: str | None = None, host: str | None = None) -> list[str]:
+    """Remove containers and networks of ``owner`` (or of every owner no longer alive), except
+    kept containers of a live owner, and the root's idle host state once nothing else runs on it.
+    Returns what was removed. Owners are pytest processes on this host, local engine or not."""
+    client = make_client(root, host)
     kept = set(os.listdir(kept_dir(root))) if os.path.isdir(kept_dir(root)) else set()
     done: list[str] = []
-    rt = client.runtime
-    for st in rt.list(all=True):
-        key = (st.get("labels") or {}).get(OWNER_LABEL)
+    containers = client.containers.list(all=True)
+    for ctr in containers:
+        try:
+            key = ctr.labels.get(OWNER_LABEL)
+        except Exception:  # removed meanwhile
+            continue
         if not key:
             continue
-        if owner is not None and (key != owner or st["id"] in kept):
+        if owner is not None and (key != owner or ctr.id in kept):
             continue
         if owner is None and owner_alive(key):
             continue
         try:
-            rt.remove(st["id"], force=True)
-            done.append(st["id"])
+            ctr.remove(force=True)
+            done.append(ctr.id)
         except Exception:  # another sweeper got it first
             continue
         try:
-            os.unlink(os.path.join(kept_dir(root), st["id"]))
+            os.unlink(os.path.join(kept_dir(root), ctr.id))
         except FileNotFoundError:
             pass
-    for rec in rt.networks.records():
-        key = (rec.get("labels") or {}).get(OWNER_LABEL)
+    for net in client.networks.list(create_default=False):
+        key = (net.get("Labels") or {}).get(OWNER_LABEL)
         if key and (key == owner if owner is not None else not owner_alive(key)):
             try:
-                rt.networks.remove(rec["id"])
-                done.append(rec["id"])
+                client.networks.remove(net["Id"])
+                done.append(net["Id"])
             except Exception:  # still in use (a kept container), or gone
                 continue
-    if not rt.list(all=True):
+    if not host and len(containers) == len(done):
         client.cleanup()  # the default bridge and its rules: only when no session uses this root
     return done
 
 
 def main(argv: list[str]) -> int:
     root, owner = argv[0], argv[1]
+    host = argv[2] if len(argv) > 2 else None
     data = b""
     while True:
         try:
@@ -94,7 +108,7 @@ def main(argv: list[str]) -> int:
         data += chunk
     if data.endswith(b"done\n"):
         return 0
-    sweep(root, owner=owner)
+    sweep(root, owner=owner, host=host)
     return 0
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +17,15 @@ SESSION_LABEL = "pytest-pods.session"
 
 
 class Inner:
-    """Runs inner sessions; ``left()`` lists what one session left in the engine."""
+    """Runs inner sessions (on the local engine, or through ``pods daemon`` when ``host`` is
+    given); ``left()`` lists what one session left in the engine."""
 
-    def __init__(self, pytester: pytest.Pytester, root: Path, client: Client) -> None:
-        self.pytester, self.root, self.client = pytester, root, client
+    def __init__(self, pytester: pytest.Pytester, root: Path, client: Client, host: str | None = None) -> None:
+        self.pytester, self.root, self.client, self.host = pytester, root, client, host
 
     def run(self, *args: str, subprocess: bool = False, timeout: float = 180) -> tuple[Any, str]:
-        argv = (f"--pods-root={self.root}", "-p", "no:cacheprovider", *args)
+        argv = (f"--pods-root={self.root}", *([f"--pods-host={self.host}"] if self.host else []),
+                "-p", "no:cacheprovider", *args)
         if subprocess:
             result = self.pytester.runpytest_subprocess(*argv, timeout=timeout)
         else:
@@ -46,8 +51,25 @@ def session_id(output: str) -> str:
     return m.group(1)
 
 
-@pytest.fixture
-def inner(pytester: pytest.Pytester, pods_root: Path, client: Client) -> Inner:
-    """Scope: function. Depends on: pytester, pods_root, client. Inner sessions on the test root."""
-    return Inner(pytester, pods_root, client)
+@pytest.fixture(scope="session")
+def plugin_daemon(pods_root: Path, client: Client) -> Iterator[Any]:
+    """Scope: session. A ``pods daemon`` over the test root, for the remote-engine runs."""
+    from daemon_helper import Daemon
+
+    d = Path(tempfile.mkdtemp(prefix="pods-plugin-daemon-"))
+    daemon = Daemon(pods_root, d / "pods.sock", d / "daemon.log")
+    daemon.start()
+    yield daemon
+    daemon.stop()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(params=["local", "remote"])
+def inner(request: pytest.FixtureRequest, pytester: pytest.Pytester, pods_root: Path, client: Client) -> Inner:
+    """Scope: function. Depends on: pytester, pods_root, client. Inner sessions on the test
+    root: once on the local engine, once through the daemon and the RemoteEngine."""
+    host = request.getfixturevalue("plugin_daemon").host if request.param == "remote" else None
+    if host and request.node.get_closest_marker("local_only"):
+        pytest.skip(f"local engine only: {request.node.get_closest_marker('local_only').args[0]}")
+    return Inner(pytester, pods_root, client, host)
 

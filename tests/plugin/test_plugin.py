@@ -278,6 +278,7 @@ def test_unknown_command_line_value_is_a_usage_error(inner: Inner) -> None:
     assert "--pods-timeout: 'soon' is not a positive number" in result.stderr.str()
 
 
+@pytest.mark.local_only("simulates a host that cannot run the local engine")
 def test_engine_unavailable_skips_with_one_reason_or_fails_when_required(
         inner: Inner, monkeypatch: pytest.MonkeyPatch) -> None:
     # a seam fake: this host can run the engine, so "cannot" is simulated at the one check

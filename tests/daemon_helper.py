@@ -1,0 +1,49 @@
+"""A ``pods daemon`` subprocess for tests: started on a private socket, stopped by its pid."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+class Daemon:
+    def __init__(self, root: Path, sock: Path, log: Path) -> None:
+        self.root, self.sock, self.log = root, sock, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.sock}"
+
+    def start(self, timeout: float = 20) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest_pods.cli", "--root", str(self.root), "daemon", "--socket", str(self.sock),
+             "--log-file", str(self.log)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"pods daemon exited {self.proc.returncode}: {err}")
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(str(self.sock))
+                    s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
+                    if s.recv(64).startswith(b"HTTP/1.1 200"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("pods daemon did not answer /_ping in time")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
