@@ -31,7 +31,7 @@ deps:
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c "import os, pytest_pods, xdist, zstandard, cryptography, psycopg, redis; \
+	@$(PYTHON) -c "import os, pytest_pods, xdist, zstandard, cryptography, psycopg, redis, docker, testcontainers, hypothesis; \
 	  assert os.path.dirname(pytest_pods.__file__) == os.path.realpath('pytest_pods')" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q -e '.[test]'
 	@$(PYTHON) -m compileall -q pytest_pods  # the CLI's start time: no compile on every run

@@ -194,12 +194,17 @@ VERBS = ("pull", "push", "login", "logout", "build", "import", "bootstrap", "ima
          "ps", "logs", "exec", "wait", "stop", "kill", "rm", "stats", "system", "network", "port", "daemon")
 
 
+REMOTE_VERBS = ("run", "create", "start", "ps", "logs", "exec", "wait", "stop", "kill", "rm", "pull", "push",
+                "build", "tag", "rmi", "images")
+
+
 def _verb_of(argv: Sequence[str]) -> str | None:
-    """The verb, when the only thing before it is ``--root X``; else None (build everything)."""
+    """The verb, when the only things before it are ``--root X``/``--host X``; else None
+    (build everything)."""
     args = list(argv)
-    if args[:1] == ["--root"]:
+    while args and args[0] in ("--root", "--host"):
         args = args[2:]
-    elif args and args[0].startswith("--root="):
+    while args and args[0].startswith(("--root=", "--host=")):
         args = args[1:]
     return args[0] if args and args[0] in VERBS else None
 
@@ -208,6 +213,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``only``, just that verb's (building all of them costs ~3 ms a run)."""
     parser = _Parser(prog="pods", description="pytest-pods container engine")
     parser.add_argument("--root", help="state root (default: $PODS_ROOT or /var/lib/pytest-pods)")
+    parser.add_argument("--host", default=os.environ.get("PODS_HOST") or None,
+                        help="a remote engine: unix:///PATH or tcp://HOST:PORT ($PODS_HOST; 'docker' for $DOCKER_HOST)")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
 
     def add(name: str, **kw: Any) -> Any:
@@ -628,7 +635,8 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
             return 0
         rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
         for st in items:
-            doc = container_inspect(client, st["id"])
+            doc = (container_inspect(client, st["id"]) if isinstance(client, Client)
+                   else client.containers.get(st["id"]).inspect())
             cmd = " ".join([doc["Path"], *doc["Args"]])
             if not args.no_trunc and len(cmd) > 20:
                 cmd = cmd[:19] + "…"
@@ -776,7 +784,14 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     if args.verb == "daemon":
         sys.exit(_daemon(args))
     try:
-        client = Client(args.root)
+        if args.host:
+            if args.verb not in REMOTE_VERBS:
+                raise PodsError(f"pods --host: {args.verb} needs the local engine (remote: {', '.join(REMOTE_VERBS)})")
+            from .remote import RemoteClient
+
+            client = RemoteClient(args.host)  # type: ignore[assignment]
+        else:
+            client = Client(args.root)
         code = dispatch(client, args)
     except ContainerStartError as exc:
         print(f"pods: {exc}", file=sys.stderr)

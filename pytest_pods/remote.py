@@ -100,6 +100,7 @@ class RemoteClient:
         self.containers = RemoteContainers(self)
         self.networks = RemoteNetworks(self)
         self.volumes = RemoteVolumes(self)
+        self.runtime = RemoteRuntime(self)
         self.root = None
 
     # -- transport -----------------------------------------------------------------------
@@ -726,3 +727,109 @@ class RemoteVolumes:
 
     def remove(self, name: str, *, force: bool = False) -> None:
         self._c.request("DELETE", f"/volumes/{quote(name, safe='')}", {"force": force})
+
+
+class _Attached:
+    """A started container whose streams a thread copies to local fds; ``wait()`` its exit code."""
+
+    def __init__(self, ctr: RemoteContainer, sock: socket.socket | None, out: tuple[int, int] | None,
+                 stdin: int | None) -> None:
+        self.ctr, self._sock = ctr, sock
+        self._copier: threading.Thread | None = None
+        if sock is not None and out is not None:
+            def copy() -> None:
+                for kind, data in _frames(sock.recv):
+                    os.write(out[1] if kind == 2 else out[0], data)
+
+            self._copier = threading.Thread(target=copy, daemon=True, name="pods-remote-attach")
+            self._copier.start()
+        if sock is not None and stdin is not None:
+            def feed() -> None:
+                with contextlib.suppress(OSError):
+                    while data := os.read(stdin, 65536):
+                        sock.sendall(data)
+                    sock.shutdown(socket.SHUT_WR)
+
+            threading.Thread(target=feed, daemon=True, name="pods-remote-stdin").start()
+
+    def wait(self) -> int:
+        code = self.ctr.wait()
+        if self._copier is not None:
+            self._copier.join(timeout=10)
+        self.close()
+        return code
+
+    def close(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
+
+
+class RemoteRuntime:
+    """The local Runtime's verbs the CLI uses, over the API (``pods --host``)."""
+
+    def __init__(self, client: RemoteClient) -> None:
+        self._c = client
+
+    def _get(self, ref: str) -> RemoteContainer:
+        return self._c.containers.get(ref)
+
+    def state(self, ref: str) -> dict[str, Any]:
+        ctr = self._get(ref)
+        st = ctr.state
+        doc = ctr._doc or {}
+        s = doc.get("State") or {}
+        return st | {"created": doc.get("Created", ""), "started_at": s.get("StartedAt", ""),
+                     "finished_at": s.get("FinishedAt", "")}
+
+    def list(self, *, all: bool = False) -> list[dict[str, Any]]:
+        out = []
+        for c in self._c.containers.list(all=all):
+            with contextlib.suppress(NotFoundError):
+                out.append(self.state(c.id))
+        return out
+
+    def start(self, ref: str, *, attach: tuple[int, int] | None = None, stdin: int | None = None) -> _Attached:
+        ctr = self._get(ref)
+        sock = None
+        if attach is not None:
+            sock = self._c.hijack(f"/containers/{ctr.id}/attach?stream=1&stdout=1&stderr=1"
+                                  + ("&stdin=1" if stdin is not None else ""), {}, f"attach {ref}")
+        ctr.start()
+        return _Attached(ctr, sock, attach, stdin)
+
+    def wait(self, ref: str, timeout: float | None = None) -> int:
+        return self._get(ref).wait(timeout)
+
+    def stop(self, ref: str, timeout: float | None = None, *, stop_signal: int | None = None) -> None:
+        self._get(ref).stop(timeout)
+
+    def kill(self, ref: str, sig: int | str = "SIGKILL") -> None:
+        self._get(ref).kill(sig)
+
+    def remove(self, ref: str, *, force: bool = False) -> str:
+        ctr = self._get(ref)
+        ctr.remove(force=force)
+        return ctr.id
+
+    def logs(self, ref: str, *, follow: bool = False, tail: int | None = None) -> Iterator[tuple[str, str, bytes]]:
+        return self._get(ref)._logs(follow, tail, None)
+
+    def stats(self, ref: str) -> dict[str, Any]:
+        return self._get(ref).stats()
+
+    def exec(self, ref: str, cmd: list[str], *, env: list[str] | None = None, user: str | None = None,
+             workdir: str | None = None, stdio: tuple[int, int, int] | None = None) -> ExecResult:
+        ctr = self._get(ref)
+        interactive = stdio is not None and stdio[0] == 0
+        doc = self._c.request("POST", f"/containers/{ctr.id}/exec", body={
+            "AttachStdin": interactive, "AttachStdout": True, "AttachStderr": True, "Cmd": list(cmd),
+            "Env": list(env or []), "User": user or "", "WorkingDir": workdir or ""})
+        sock = self._c.hijack(f"/exec/{doc['Id']}/start", {"Detach": False, "Tty": False}, f"exec in {ref}")
+        handle = _Attached(ctr, sock, (stdio[1], stdio[2]) if stdio else (1, 2), 0 if interactive else None)
+        if handle._copier is not None:
+            handle._copier.join()
+        handle.close()
+        info = self._c.request("GET", f"/exec/{doc['Id']}/json")
+        return ExecResult(int(info.get("ExitCode") or 0), b"", b"")
