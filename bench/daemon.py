@@ -499,7 +499,7 @@ def print_memory(mem: dict) -> None:
     states = list(mem)
     print("\nMemory, MiB, from /proc/PID/smaps_rollup: RSS / PSS (n processes)")
     print("  PSS splits shared pages among the processes sharing them; RSS counts them in each.\n")
-    w, col = 34, 26
+    w, col = 38, 26
     print(f"{'':<{w}}" + "".join(f"{s:>{col}}" for s in states))
     names = list(dict.fromkeys(g for s in states for side in ("ours", "dockerd") for g in mem[s][side]))
     for side in ("ours", "dockerd"):

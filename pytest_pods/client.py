@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from .engine.runtime import ExecResult, Runtime
 from .engine.spec import Bind, ContainerSpec, parse_bytes
 from .engine.store import Image, Store, digest_hex
-from .errors import ConflictError, ContainerStartError, InvalidArgumentError, NotFoundError, PodsError
+from .errors import ConflictError, ContainerStartError, InvalidArgumentError, NotFoundError
 
 __all__ = ["Client", "Container", "RunResult", "ExecResult"]
 

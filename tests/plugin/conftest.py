@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +33,21 @@ class Inner:
         else:
             result = self.pytester.runpytest_inprocess(*argv)
         return result, session_id(result.stdout.str())
+
+    def start_until_ready(self, *args: str) -> tuple[subprocess.Popen[str], str]:
+        """An inner pytest in a process of its own (to be signalled), once a test printed READY;
+        returns it and its session id."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", f"--pods-root={self.root}",
+             *([f"--pods-host={self.host}"] if self.host else []), *args],
+            cwd=self.pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "READY" in line:
+                break
+        return proc, session_id("".join(lines))
 
     @staticmethod
     def session_id(output: str) -> str:

@@ -4,8 +4,6 @@ pool or a warm-up outlives the session, also after a failure and after SIGKILL."
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -75,16 +73,7 @@ def test_sigkill_leaves_no_pool_or_server_behind(inner: Inner, pods_root: Path) 
     time.sleep(600)
 
 def _unused(pg_pooled):'''))
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", f"--pods-root={pods_root}",
-                             "test_killed.py", "-k", "hangs"], cwd=inner.pytester.path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "READY" in line:
-            break
-    sid = inner.session_id("".join(lines))
+    proc, sid = inner.start_until_ready("test_killed.py", "-k", "hangs")
     deadline = time.monotonic() + 30
     while len(inner.left(sid)) < 3 and time.monotonic() < deadline:  # the taken one, the pool refilling, the server
         time.sleep(0.1)

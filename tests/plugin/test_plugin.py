@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -116,16 +114,7 @@ def test_ctrl_c_tears_everything_down(inner: Inner, pods_root: Path) -> None:
             print("READY", flush=True)
             time.sleep(60)
     ''')
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider",
-                             f"--pods-root={pods_root}", "test_sigint.py"], cwd=inner.pytester.path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "READY" in line:
-            break
-    sid = inner.session_id("".join(lines))
+    proc, sid = inner.start_until_ready("test_sigint.py")
     assert len(inner.left(sid)) == 2
     proc.send_signal(signal.SIGINT)
     out = proc.communicate(timeout=60)[0]
@@ -146,16 +135,7 @@ def test_sigkill_of_pytest_is_cleaned_up_by_the_watchdog_within_seconds(inner: I
             print("READY", flush=True)
             time.sleep(600)
     ''')
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider",
-                             f"--pods-root={pods_root}", "test_killed.py"], cwd=inner.pytester.path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "READY" in line:
-            break
-    sid = inner.session_id("".join(lines))
+    proc, sid = inner.start_until_ready("test_killed.py")
     assert len(inner.left(sid)) == 3  # two containers and the network
     proc.kill()
     proc.wait()
