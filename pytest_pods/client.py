@@ -93,6 +93,7 @@ class Client:
         """Release the host state this root holds that nothing uses: networks with no container
         (their bridges and rules; the default one is made again on first use) and empty cgroup
         parents. For the end of a session; running containers are left alone."""
+        self.runtime.settle()
         done = self.reap()
         if (self.root / "networks").is_dir() and any((self.root / "networks").iterdir()):
             nets = self.runtime.networks

@@ -74,9 +74,7 @@ def serve(root: str | None = None, socket_path: str | None = None, tcp: str | No
     stop = {"now": False}
 
     def on_signal(sig: int, _frame: Any) -> None:
-        stop["now"] = True
-        for s in servers:
-            s.shutdown_flag = True
+        stop["now"] = True  # signal.pause() returns: the servers are shut down below
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

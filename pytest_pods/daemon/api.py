@@ -8,6 +8,7 @@ Docker's JSON. Errors are Docker's texts and codes (docker-py picks its exceptio
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import io
 import json
@@ -109,27 +110,35 @@ class Exec:
 
 
 class Events:
-    """Container lifecycle events for ``GET /events`` (what this daemon did or saw)."""
+    """Container lifecycle events for ``GET /events`` (what this daemon did or saw).
 
-    def __init__(self) -> None:
+    The last ``keep`` events are kept, as dockerd keeps its last 256 (more here: a test session
+    asks for ``--since`` after the fact), so a subscriber can start in the past."""
+
+    def __init__(self, keep: int = 1024) -> None:
         self._subs: list[tuple[threading.Condition, list[dict[str, Any]]]] = []
+        self._history: collections.deque[dict[str, Any]] = collections.deque(maxlen=keep)
         self._lock = threading.Lock()
 
     def publish(self, action: str, cid: str, attrs: dict[str, str], kind: str = "container") -> None:
-        now = time.time()
+        now = time.time_ns()
         ev = {"status": action, "id": cid, "from": attrs.get("image", ""), "Type": kind, "Action": action,
-              "Actor": {"ID": cid, "Attributes": attrs}, "scope": "local", "time": int(now),
-              "timeNano": int(now * 1e9)}
+              "Actor": {"ID": cid, "Attributes": attrs}, "scope": "local", "time": now // 10**9,
+              "timeNano": now}
         with self._lock:
+            self._history.append(ev)
             for cond, queue in self._subs:
                 with cond:
                     queue.append(ev)
                     cond.notify()
 
     @contextlib.contextmanager
-    def subscribe(self) -> Iterator[tuple[threading.Condition, list[dict[str, Any]]]]:
+    def subscribe(self, since: float | None = None) -> Iterator[tuple[threading.Condition, list[dict[str, Any]]]]:
+        """A queue of the events from now on, and first the kept ones from ``since`` (seconds)."""
         sub: tuple[threading.Condition, list[dict[str, Any]]] = (threading.Condition(), [])
         with self._lock:
+            if since is not None:
+                sub[1].extend(ev for ev in self._history if ev["timeNano"] >= since * 1e9)
             self._subs.append(sub)
         try:
             yield sub
@@ -267,9 +276,11 @@ class Api:
             "Platform": {"Name": "pytest-pods"}, "Version": ENGINE_VERSION, "ApiVersion": API_VERSION,
             "MinAPIVersion": MIN_API_VERSION, "GitCommit": "pods", "GoVersion": "n/a (Python)", "Os": "linux",
             "Arch": arch, "KernelVersion": u.release, "BuildTime": "",
+            # the docker CLI prints the Engine component's Details, not the top-level fields
             "Components": [{"Name": "Engine", "Version": ENGINE_VERSION, "Details": {
                 "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch,
-                "KernelVersion": u.release}}],
+                "KernelVersion": u.release, "GitCommit": "pods", "GoVersion": "n/a (Python)", "BuildTime": "",
+                "Experimental": "false"}}],
         })
 
     def info(self, req: Request) -> None:
@@ -304,11 +315,12 @@ class Api:
                        "Volumes": [], "BuildCache": []})
 
     def events_stream(self, req: Request) -> None:
-        until = req.query.get("until")
+        # the CLI turns --since/--until (10m, RFC 3339) into unix seconds ("1733000000.000000000")
+        since = _float(req.query.get("since")) if req.query.get("since") else None
+        deadline = _float(req.query.get("until")) if req.query.get("until") else None
         filters = _filters(req)
-        with self.events.subscribe() as (cond, queue):
+        with self.events.subscribe(since) as (cond, queue):
             def lines() -> Iterator[bytes]:
-                deadline = None if not until else float(until)
                 while True:
                     with cond:
                         if not queue:
@@ -318,6 +330,8 @@ class Api:
                             cond.wait(timeout=min(timeout, 1.0) if timeout is not None else 1.0)
                         batch, queue[:] = list(queue), []
                     for ev in batch:
+                        if deadline is not None and ev["timeNano"] > deadline * 1e9:
+                            return
                         if _event_matches(ev, filters):
                             yield json.dumps(ev).encode() + b"\n"
                     if deadline is not None and time.time() >= deadline:
@@ -364,7 +378,7 @@ class Api:
         ctr = self.client.containers.create(image, kwargs.pop("command"), name=name, **kwargs)
         if tty:
             self.tty.add(ctr.id)
-        self.events.publish("create", ctr.id, {"image": image, "name": ctr.name})
+        self.events.publish("create", ctr.id, {**_attrs(ctr.state), "image": image})
         req.send_json({"Id": ctr.id, "Warnings": []}, 201)
 
     def container_list(self, req: Request) -> None:
@@ -396,6 +410,7 @@ class Api:
         if ctr.status == "running":
             req.send(304)
             return
+        attrs = _attrs(ctr.state)  # now: an --rm container may be gone once started
         waiting = self.attach_waiting.pop(ctr.id, [])
         if waiting:
             self._start_attached(ctr, waiting)
@@ -403,15 +418,22 @@ class Api:
             ctr.start()
         with self.started:
             self.started.notify_all()
-        self.events.publish("start", ctr.id, {"name": ctr.name, "image": ctr.state.get("image_name", "")})
-        self._watch_exit(ctr)
+        self.events.publish("start", ctr.id, attrs)
+        self._watch_exit(ctr.id, attrs)
         req.send(204)
 
-    def _watch_exit(self, ctr: Container) -> None:
+    def _watch_exit(self, cid: str, attrs: dict[str, str]) -> None:
+        rt = self.client.runtime
+
         def watch() -> None:
             with contextlib.suppress(PodsError, OSError):
-                code = ctr.wait()
-                self.events.publish("die", ctr.id, {"exitCode": str(code), "name": ctr.id[:12]})
+                try:
+                    code = rt.wait(cid)
+                except ContainerNotFoundError:  # --rm, and already removed: its exit code stays
+                    from ..engine.runtime import _tombstone
+
+                    code = _tombstone(rt.dir, cid)
+                self.events.publish("die", cid, {**attrs, "exitCode": str(code)})
 
         threading.Thread(target=watch, name="pods-exit-watch", daemon=True).start()
 
@@ -556,13 +578,14 @@ class Api:
             return
         t = _int(req.query.get("t"), None, "t")
         sig = req.query.get("signal")
+        attrs = _attrs(ctr.state)  # before: an --rm container is gone once stopped
         if sig:
             from ..engine.spec import parse_signal
 
             self.client.runtime.stop(ctr.id, t, stop_signal=parse_signal(sig))
         else:
             ctr.stop(t)
-        self.events.publish("stop", ctr.id, {"name": ctr.name})
+        self.events.publish("stop", ctr.id, attrs)
         req.send(204)
 
     def container_kill(self, req: Request, ref: str) -> None:
@@ -573,15 +596,18 @@ class Api:
         ctr = self._container(ref)
         if ctr.status != "running":
             raise HTTPError(409, f"Cannot kill container: {ref}: Container {ctr.id} is not running")
+        attrs = _attrs(ctr.state)
         ctr.kill(req.query.get("signal") or "SIGKILL")
-        self.events.publish("kill", ctr.id, {"name": ctr.name, "signal": req.query.get("signal") or "SIGKILL"})
+        self.events.publish("kill", ctr.id, {**attrs, "signal": req.query.get("signal") or "SIGKILL"})
         req.send(204)
 
     def container_restart(self, req: Request, ref: str) -> None:
         ctr = self._container(ref)
+        attrs = _attrs(ctr.state)
         ctr.restart(_int(req.query.get("t"), None, "t"))
-        self._watch_exit(ctr)
-        self.events.publish("restart", ctr.id, {"name": ctr.name})
+        self._watch_exit(ctr.id, attrs)
+        self.events.publish("start", ctr.id, attrs)
+        self.events.publish("restart", ctr.id, attrs)
         req.send(204)
 
     def container_remove(self, req: Request, ref: str) -> None:
@@ -594,9 +620,9 @@ class Api:
         if ctr.status == "running" and not force:
             raise HTTPError(409, f"cannot remove container \"/{ctr.name}\": container is running: stop the "
                                  "container before removing or force remove")
-        name = ctr.name
+        attrs = _attrs(ctr.state)
         ctr.remove(force=force)
-        self.events.publish("destroy", ctr.id, {"name": name})
+        self.events.publish("destroy", ctr.id, attrs)
         req.send(204)
 
     def container_prune(self, req: Request) -> None:
@@ -761,9 +787,7 @@ class Api:
         fds: list[int] = []
         try:
             if tty:
-                import pty
-
-                master, slave = pty.openpty()
+                master, slave = _container_pty(rt.state(ex.cid)["pid"], cfg.get("ConsoleSize"))
                 ex.master = master
                 stdio = (slave, slave, slave)
                 fds = [slave]
@@ -848,12 +872,15 @@ class Api:
             labels = (img.config.get("config") or {}).get("Labels") or {}
             if not _labels_match(labels, filters.get("label", [])):
                 continue
-            if filters.get("reference") and not any(_ref_match(t, r) for t in img.familiar_tags
-                                                    for r in filters["reference"]):
-                continue
+            tags = img.familiar_tags
+            if filters.get("reference"):
+                # dockerd lists only the names that match: `docker images test/x` shows no busybox row
+                tags = [t for t in tags if any(_ref_match(t, r) for r in filters["reference"])]
+                if not tags:
+                    continue
             if filters.get("dangling") and (filters["dangling"][0] in ("true", "1")) != (not img.tags):
                 continue
-            out.append({"Id": img.id, "ParentId": "", "RepoTags": img.familiar_tags or None, "RepoDigests": [],
+            out.append({"Id": img.id, "ParentId": "", "RepoTags": tags or None, "RepoDigests": [],
                         "Created": int(_parse_time(img.config.get("created", "")) or 0), "Size": img.size,
                         "SharedSize": -1, "VirtualSize": img.size, "Labels": labels or None, "Containers": -1})
         req.send_json(out)
@@ -870,7 +897,8 @@ class Api:
     def image_history(self, req: Request, name: str) -> None:
         img = self.client.images.get(name)
         hist = img.config.get("history") or []
-        rows, layer = [], len(img.layers) - 1
+        rows: list[dict[str, Any]] = []
+        layer = len(img.layers) - 1
         for h in reversed(hist):
             size = 0
             if not h.get("empty_layer") and layer >= 0:
@@ -918,11 +946,27 @@ class Api:
         progress: list[bytes] = []
         cond = threading.Condition()
         result: dict[str, Any] = {}
+        before = None
+        with contextlib.suppress(PodsError):
+            before = self.client.images.get(ref).manifest_digest
+        from ..engine.reference import parse_reference
 
-        def say(line: str) -> None:
+        parsed = parse_reference(ref)
+
+        def say(event: Any) -> None:
+            doc = dict(event) if isinstance(event, dict) else {"status": str(event)}
+            status = str(doc.get("status", ""))
+            if status.startswith("Status: "):
+                # docker says "newer" when the tag moved, whatever blobs were present; the engine
+                # counts blobs (after `docker rmi` of a tag whose layers another image keeps)
+                return
+            if status.startswith("Digest: "):
+                result["digest"] = status[len("Digest: "):]
             with cond:
-                progress.append(json.dumps({"status": line}).encode() + b"\r\n")
+                progress.append(json.dumps(doc).encode() + b"\r\n")
                 cond.notify()
+
+        say({"status": f"Pulling from {parsed.path}", "id": parsed.tag or parsed.digest or "latest"})
 
         def pull() -> None:
             try:
@@ -936,9 +980,14 @@ class Api:
                     cond.notify()
 
         threading.Thread(target=pull, name="pods-pull", daemon=True).start()
-        req.stream(_drain_progress(progress, cond, result, lambda img: [
-            {"status": f"Digest: {img.manifest_digest}"},
-            {"status": f"Status: Downloaded newer image for {ref}"}]))
+
+        def finish(img: Any) -> list[dict[str, Any]]:
+            done = [] if "digest" in result else [{"status": f"Digest: {img.manifest_digest}"}]
+            fresh = before != img.manifest_digest
+            return done + [{"status": f"Status: {'Downloaded newer image' if fresh else 'Image is up to date'} "
+                                      f"for {parsed.familiar}"}]
+
+        req.stream(_drain_progress(progress, cond, result, finish))
 
     def _import(self, req: Request) -> None:
         repo, tag = req.query.get("repo") or None, req.query.get("tag") or None
@@ -960,11 +1009,17 @@ class Api:
         progress: list[bytes] = []
         cond = threading.Condition()
         result: dict[str, Any] = {}
+        from ..engine.reference import parse_reference
 
-        def say(line: str) -> None:
+        parsed = parse_reference(ref)
+
+        def say(event: Any) -> None:
+            doc = dict(event) if isinstance(event, dict) else {"status": str(event)}
             with cond:
-                progress.append(json.dumps({"status": line}).encode() + b"\r\n")
+                progress.append(json.dumps(doc).encode() + b"\r\n")
                 cond.notify()
+
+        say({"status": f"The push refers to repository [{parsed.domain}/{parsed.path}]"})
 
         def push() -> None:
             try:
@@ -977,9 +1032,14 @@ class Api:
                     cond.notify()
 
         threading.Thread(target=push, name="pods-push", daemon=True).start()
-        req.stream(_drain_progress(progress, cond, result, lambda digest: [
-            {"status": f"{tag or 'latest'}: digest: {digest} size: 0"},
-            {"progressDetail": {}, "aux": {"Tag": tag or "latest", "Digest": digest, "Size": 0}}]))
+
+        def finish(digest: str) -> list[dict[str, Any]]:
+            size = 0
+            with contextlib.suppress(OSError, PodsError):
+                size = self.client.store.blob_path(digest).stat().st_size
+            return [{"progressDetail": {}, "aux": {"Tag": parsed.tag or "latest", "Digest": digest, "Size": size}}]
+
+        req.stream(_drain_progress(progress, cond, result, finish))
 
     def image_save(self, req: Request, name: str | None = None) -> None:
         names = [name] if name else [v for k, v in _multi(req, "names")]
@@ -1299,6 +1359,37 @@ def _pump_in(sock: socket.socket, fd: int, is_pty: bool = False) -> None:
                 os.write(fd, b"\x04")  # EOF for a terminal's reader
 
 
+# asm-generic/ioctls.h (Python's termios lacks them): unlock a pty, and open its slave through
+# the master (no path lookup: the slave is in the container's devpts, not ours)
+TIOCSPTLCK = 0x40045431
+TIOCGPTPEER = 0x5441
+
+
+def _container_pty(pid: int, size: Any = None) -> tuple[int, int]:
+    """A pty pair on the container's own devpts (``/dev/pts`` is a new instance there), so that
+    ``tty`` in the container names it (``/dev/pts/0``), as under docker; the host's devpts when the
+    container's cannot be reached."""
+    import fcntl
+    import pty
+    import termios
+
+    try:
+        master = os.open(f"/proc/{pid}/root/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        master, slave = pty.openpty()
+    else:
+        try:
+            fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+            slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError:
+            os.close(master)
+            master, slave = pty.openpty()
+    if isinstance(size, list) and len(size) == 2 and all(isinstance(n, int) and n > 0 for n in size):
+        with contextlib.suppress(OSError):  # ConsoleSize: [height, width], the CLI's terminal
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    return master, slave
+
+
 def _copy_out(readers: dict[int, int], sock: socket.socket | None, tty: bool) -> None:
     readers = dict(readers)
     try:
@@ -1323,6 +1414,12 @@ def _copy_out(readers: dict[int, int], sock: socket.socket | None, tty: bool) ->
             for fd in readers:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+def _attrs(st: dict[str, Any]) -> dict[str, str]:
+    """An event's actor attributes: the container's name, image and labels, as dockerd sends."""
+    return {**{str(k): str(v) for k, v in (st.get("labels") or {}).items()},
+            "name": st["name"], "image": st.get("image_name", "")}
 
 
 def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:

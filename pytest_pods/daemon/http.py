@@ -68,7 +68,7 @@ class Request:
         if self._body_done:
             return b""
         if not self._chunked:
-            data = self.rfile.read(min(n, self._left)) if self._left > 0 else b""
+            data: bytes = self.rfile.read(min(n, self._left)) if self._left > 0 else b""
             self._left -= len(data)
             if not data or self._left <= 0:
                 self._body_done = True

@@ -24,7 +24,7 @@ from . import init, linux
 from .cgroups import Limits, open_cgroup
 from .spawn import job
 from .files import remove_tree
-from .state import now_iso, read_state, update_state
+from .state import locked, now_iso, read_state, update_state, write_state
 
 
 def _send(fd: int, msg: dict[str, Any]) -> None:
@@ -209,13 +209,18 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
     _detach_networks(p)
     for sock in held_ports:
         sock.close()
-    if p.get("auto_remove"):
+    remove = bool(p.get("auto_remove"))
+    if not remove:
+        # under the lock a ``rm -f`` takes: either it asked us to remove (we do) or it sees
+        # "exited" and removes the directory itself
+        with locked(cdir):
+            st = read_state(cdir)
+            remove = bool(st.get("remove_requested"))
+            if not remove:
+                st.update(status="exited", exit_code=code, oom_killed=oom, finished_at=now_iso(), pid=0)
+                write_state(cdir, st)
+    if remove:
         remove_container_dir(cdir, p.get("name_link"))
-    else:
-        def exited(s: dict[str, Any]) -> None:
-            s.update(status="exited", exit_code=code, oom_killed=oom, finished_at=now_iso(), pid=0)
-
-        update_state(cdir, exited)
     _send(status_fd, {"exited": code, "oom": oom})
     os._exit(0)
 

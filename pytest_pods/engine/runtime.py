@@ -662,9 +662,36 @@ class Runtime:
                 raise ConflictError(
                     f"cannot remove container {cid[:12]}: container is running: stop the container before removing or force remove"
                 )
+            if self._hand_removal_to_monitor(cid):
+                return cid
             self.stop(cid, timeout=0)
         self._remove_dir(cid)
         return cid
+
+    def _hand_removal_to_monitor(self, cid: str) -> bool:
+        """``rm -f`` of a running container: mark it for removal, free its name, kill it, and
+        return once its processes are gone; its monitor releases the cgroup, the network and the
+        directory as it ends (as for ``--rm``), instead of this caller waiting ~15 ms for that.
+        False when there is no live monitor to hand it to (the caller removes it itself)."""
+        cdir = self.dir / cid
+        with locked(cdir):
+            st = read_state(cdir)
+            if st.get("status") != "running" or not _alive(st.get("monitor_pid"), st.get("monitor_start")):
+                return False
+            st["remove_requested"] = True
+            st["status"] = "removing"
+            write_state(cdir, st)
+        link = self.names / st["name"]
+        with contextlib.suppress(OSError):
+            if os.readlink(link) == cid:
+                os.unlink(link)  # the name is free at once, as after docker rm -f
+        with contextlib.suppress(Exception):
+            self._cgroup(cid).kill(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(st["pid"], signal.SIGKILL)
+        if not _wait_process(st["pid"], st.get("pid_start"), time.monotonic() + 10):
+            raise PodsError(f"remove container {cid[:12]}: still running 10 s after SIGKILL")
+        return True
 
     def _remove_dir(self, cid: str) -> None:
         from .monitor import remove_container_dir
@@ -685,6 +712,8 @@ class Runtime:
                 st = self._refresh(read_state(self.dir / cid))
             except (OSError, ValueError):
                 continue
+            if st["status"] == "removing":
+                continue  # removed; its monitor is finishing the job
             if all or st["status"] == "running":
                 out.append(st)
         return sorted(out, key=lambda s: s["created"], reverse=True)
@@ -698,6 +727,7 @@ class Runtime:
     # -- reaping ---------------------------------------------------------------------------
     def reap(self) -> list[str]:
         """Release what killed engines and monitors left: processes, cgroups, state, temp dirs."""
+        self.settle(timeout=2.0)
         done = []
         for cid in self._ids():
             cdir = self.dir / cid
@@ -710,6 +740,10 @@ class Runtime:
                         done.append(f"removed incomplete container {cid[:12]}")
                 continue
             except ValueError:
+                continue
+            if st["status"] == "removing" and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
+                self._remove_dir(cid)  # removed while its monitor was killed: finish the job
+                done.append(f"removed container {cid[:12]} (its monitor was killed)")
                 continue
             if st["status"] in ("running", "starting") and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
                 if st["status"] == "starting" and time.time() - (cdir / "state.json").stat().st_mtime < 30:
@@ -758,6 +792,16 @@ class Runtime:
             if time.time() - p.lstat().st_mtime > 3600:
                 _remove_tree(p)
         return done
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the monitors of containers removed with ``rm -f`` have finished releasing
+        them (for callers about to check or clean the host: session ends, reapers, tests)."""
+        deadline = time.monotonic() + timeout
+        for cid in self._ids():
+            with contextlib.suppress(OSError, ValueError):
+                st = read_state(self.dir / cid)
+                if st.get("status") == "removing":
+                    _wait_process(st.get("monitor_pid"), st.get("monitor_start"), deadline)
 
     def _status_of(self, cid: str) -> str:
         try:

@@ -13,10 +13,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from pytest_pods import Client
 
 
 class Daemon:
@@ -61,12 +63,19 @@ class Daemon:
 @pytest.fixture(scope="session")
 def daemon(pods_root: Path, client: object) -> Iterator[Daemon]:
     """Scope: session. Depends on: pods_root, client. A running ``pods daemon`` on the test root."""
+    from tests.conftest import engine_unavailable
+
+    reason = engine_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
     d = Path(tempfile.mkdtemp(prefix="pods-daemon-", dir="/run" if os.access("/run", os.W_OK) else None))
     daemon = Daemon(pods_root, d / "pods.sock", d / "daemon.log")
-    daemon.start()
-    yield daemon
-    daemon.stop()
-    shutil.rmtree(d, ignore_errors=True)
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
@@ -79,17 +88,55 @@ def docker_env(daemon: Daemon, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def docker(docker_env: dict[str, str]):  # type: ignore[no-untyped-def]
-    """Scope: function. Run the real docker CLI against the daemon."""
-    if shutil.which("docker") is None:
-        pytest.skip("no docker CLI on PATH")
+class DockerCLI:
+    """The real docker CLI in ``env``: ``docker("ps", "-a")`` runs it and returns what it did."""
 
-    def run(*args: str, check: bool = True, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(["docker", *args], env=docker_env, capture_output=True, text=True, input=input,
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def __call__(self, *args: str, check: bool = True, input: str | None = None,
+                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """:raises AssertionError: with ``check``, when it exits non-zero (with its output)."""
+        proc = subprocess.run(["docker", *args], env=self.env, capture_output=True, text=True, input=input,
                               timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
         return proc
 
-    return run
+
+@pytest.fixture
+def docker(docker_env: dict[str, str]) -> DockerCLI:
+    """Scope: function. Depends on: docker_env. Run the real docker CLI against the daemon."""
+    if shutil.which("docker") is None:
+        pytest.skip("no docker CLI on PATH")
+    return DockerCLI(docker_env)
+
+
+@pytest.fixture
+def docker_for(docker_env: dict[str, str]) -> Callable[[Daemon], DockerCLI]:
+    """Scope: function. Depends on: docker_env. ``docker_for(d)``: the docker CLI pointed at
+    another daemon ``d`` (its own config directory, as ``docker``'s)."""
+    if shutil.which("docker") is None:
+        pytest.skip("no docker CLI on PATH")
+    return lambda d: DockerCLI(dict(docker_env, DOCKER_HOST=d.host))
+
+
+@pytest.fixture
+def private_daemon(release_root: Callable[[Client], None]) -> Iterator[Daemon]:
+    """Scope: function. Depends on: release_root. A daemon of its own on a fresh root holding
+    busybox, for tests that stop and start it; at the end the root is released and removed."""
+    root = Path(tempfile.mkdtemp(prefix="pods-private-root-", dir="/var/tmp"))
+    run = Path(tempfile.mkdtemp(prefix="pods-private-", dir="/run" if os.access("/run", os.W_OK) else None))
+    client = Client(root)
+    try:
+        client.images.bootstrap_busybox()
+        d = Daemon(root, run / "pods.sock", run / "daemon.log")
+        try:
+            d.start()
+            yield d
+        finally:
+            d.stop()
+    finally:
+        release_root(client)
+        shutil.rmtree(run, ignore_errors=True)
+        shutil.rmtree(root)

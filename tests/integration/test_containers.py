@@ -291,6 +291,7 @@ def test_fifty_containers_in_a_loop_leave_nothing_behind(client: Client) -> None
     for i in range(25):
         c = client.containers.run("busybox", ["sleep", "10"], detach=True, memory="32m", pids_limit=10)
         c.remove(force=True)
+    client.runtime.settle()  # rm -f hands the release to the monitors: wait for them
     after = _leftovers(client)
     assert after == before
 

@@ -377,6 +377,7 @@ def test_thirty_containers_on_three_networks_leave_no_link_rule_lease_or_netns(
         t.start()
     for t in removers:
         t.join()
+    client.runtime.settle()  # rm -f hands the release to the monitors: wait for them
     for net in nets:
         assert net_files(client, net) == {"leases": [], "endpoints": []}
     for net in nets:
