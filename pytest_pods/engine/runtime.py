@@ -107,6 +107,8 @@ class Runtime:
             st = read_state(self.dir / cid)
         except FileNotFoundError:
             raise ContainerNotFoundError(f"No such container: {ref}") from None
+        if st.get("status") == "removing":
+            raise ContainerNotFoundError(f"No such container: {ref}")  # rm -f returned: it is gone
         if st.get("status") == "running" and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
             st = self._release_orphan(cid)  # every verb then sees what is true, as after a reap
         return self._refresh(st)
@@ -295,6 +297,9 @@ class Runtime:
         """
         cid = self.resolve(ref)
         cdir = self.dir / cid
+        prev = read_state(cdir)
+        if prev.get("status") == "exited":  # its last run's monitor may still be releasing the network
+            _wait_process(prev.get("monitor_pid"), prev.get("monitor_start"), time.monotonic() + 10)
         with locked(cdir):
             st = self._refresh(read_state(cdir))
             if st["status"] == "running":

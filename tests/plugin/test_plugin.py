@@ -414,7 +414,7 @@ def test_container_object_copy_restart_url_logs(inner: Inner) -> None:
             assert (tmp_path / "out.txt").read_text() == "made inside\\n"
             assert web.address(8080)[0] == "127.0.0.1"
             web.restart(timeout=1)
-            web.wait_ready(wait.http(8080, "/index.html"))
+            web.wait_ready(wait.all_of(wait.log("booted", times=2), wait.http(8080, "/index.html")))
             assert web.logs().count(b"booted") == 2
             assert web.inspect()["State"]["Running"] is True
     ''')
