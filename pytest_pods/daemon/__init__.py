@@ -78,6 +78,8 @@ def serve(root: str | None = None, socket_path: str | None = None, tcp: str | No
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    import faulthandler  # TEMPDEBUG
+    faulthandler.register(signal.SIGUSR1, file=logf if log_file else sys.stderr, all_threads=True)  # TEMPDEBUG
     if ready is not None:
         ready()
     log(f"pods daemon {os.getpid()} serving {client.root} on " +

@@ -60,6 +60,7 @@ RT_SCOPE_UNIVERSE = 0
 RTN_UNICAST = 1
 
 # linux/if_link.h, linux/veth.h, linux/if_addr.h, linux/if.h
+IFLA_ADDRESS = 1
 IFLA_IFNAME = 3
 IFLA_MTU = 4
 IFLA_MASTER = 10
@@ -344,6 +345,7 @@ class Netlink:
         peer_netns_fd: int | None = None,
         peer_netns_pid: int | None = None,
         master: str | None = None,
+        peer_mac: bytes | None = None,
     ) -> int:
         """Create veth pair ``name``/``peer`` in one request; the host side's (``name``) index.
 
@@ -354,6 +356,8 @@ class Netlink:
             raise ValueError(f"create veth {name}/{peer}: give peer_netns_fd or peer_netns_pid, not both")
         operation = f"create veth {name}/{peer}"
         peer_attrs = _attr_str(IFLA_IFNAME, _check_name(peer))
+        if peer_mac is not None:
+            peer_attrs += _attr(IFLA_ADDRESS, peer_mac)
         if peer_netns_fd is not None:
             peer_attrs += _attr_u32(IFLA_NET_NS_FD, peer_netns_fd)
         elif peer_netns_pid is not None:

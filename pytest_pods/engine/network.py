@@ -417,7 +417,11 @@ class Networks:
         prefix = ipaddress.IPv4Network(rec["subnet"]).prefixlen
         try:
             with Netlink() as nl:
-                nl.create_veth(veth, ifname, peer_netns_pid=pid, master=rec["bridge"])
+                # the MAC follows from the address (as docker's 02:42:...): a reused address keeps
+                # its MAC, so the host's ARP entry for it stays right (a random one would leave a
+                # stale entry that black-holes the next container's first connections)
+                nl.create_veth(veth, ifname, peer_netns_pid=pid, master=rec["bridge"],
+                               peer_mac=b"\x02\x42" + ipaddress.IPv4Address(ip).packed)
                 nl.set_up(veth)
             fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             try:

@@ -402,7 +402,8 @@ ROUTES: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/containers/{ctr}/exec", ()), ("POST", "/containers/{ctr}/resize", ("h", "w")),
     ("POST", "/commit", ("container", "repo", "tag", "comment", "author", "pause", "changes")),
     ("POST", "/exec/{eid}/start", ()), ("POST", "/exec/{eid}/resize", ("h", "w")), ("GET", "/exec/{eid}/json", ()),
-    ("GET", "/images/json", ("all", "filters", "digests")), ("POST", "/images/create", ("fromImage", "fromSrc", "tag", "repo")),
+    ("GET", "/images/json", ("all", "filters", "digests")),
+    ("POST", "/images/create", ("fromImage", "fromSrc", "tag", "repo")),
     ("POST", "/images/load", ("quiet",)), ("GET", "/images/get", ("names",)),
     ("POST", "/build", ("t", "dockerfile", "q", "nocache", "buildargs", "labels", "target", "networkmode")),
     ("GET", "/images/{img}/json", ()), ("GET", "/images/{img}/history", ()), ("GET", "/images/{img}/get", ()),
@@ -755,8 +756,10 @@ def test_events_until_that_is_not_a_time_is_answered_400(rawhttp: RawHTTP) -> No
 # (route, body, the handler): Docker answers each 400 (its JSON decoder refuses the type); the
 # daemon answers 500 with a Python exception's text, from http.py's "a bug of ours" path.
 WRONG_TYPES_500 = [
-    ("/containers/create", {"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": "x"}}}, "_create_kwargs (PortBindings value)"),
-    ("/containers/create", {"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": [5]}}}, "_create_kwargs (PortBindings entry)"),
+    ("/containers/create", {"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": "x"}}},
+     "_create_kwargs (PortBindings value)"),
+    ("/containers/create", {"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": [5]}}},
+     "_create_kwargs (PortBindings entry)"),
     ("/containers/create", {"Image": "busybox", "User": 5}, "_create_kwargs (User)"),
     ("/containers/create", {"Image": "busybox", "WorkingDir": 5}, "_create_kwargs (WorkingDir)"),
     ("/auth", [1], "Api.auth (no object check)"),
@@ -778,7 +781,8 @@ WRONG_TYPES_ACCEPTED = [
 WRONG_TYPES_400 = [  # what the daemon gets right: kept right
     ("/containers/create", {"Image": "busybox", "Cmd": 5}), ("/containers/create", {"Image": "busybox", "Env": {"a": 1}}),
     ("/containers/create", {"Image": "busybox", "HostConfig": "x"}), ("/containers/create", {"Image": 5}),
-    ("/containers/create", {"Image": "busybox", "Labels": ["a"]}), ("/containers/create", {"Image": "busybox", "Entrypoint": 5}),
+    ("/containers/create", {"Image": "busybox", "Labels": ["a"]}),
+    ("/containers/create", {"Image": "busybox", "Entrypoint": 5}),
     ("/containers/create", [1, 2]), ("/containers/create", b"{not json"), ("/containers/create", b'"str"'),
     ("/networks/create", {"Name": 5}), ("/volumes/create", {"Name": 5}), ("/volumes/create", {"Labels": "x"}),
     ("/containers/create", {"Image": "busybox", "HostConfig": {"Binds": ["/etc:relative"]}}),
