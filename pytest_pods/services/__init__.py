@@ -262,7 +262,8 @@ class _PgServer:
     """
 
     TEMPLATE = "pods_template"
-    AHEAD = 4
+    AHEAD = 6
+    CLONERS = 3
 
     def __init__(self, s: PodsSession, fixture: str, image: str, options: dict[str, Any],
                  warm: Callable[[Postgres], None] | None) -> None:
@@ -290,11 +291,12 @@ class _PgServer:
         self._drops: queue.Queue[str | None] = queue.Queue()
         for _ in range(self.AHEAD):
             self._creates.put(self._next_name())
-        # clones and drops on connections of their own: a drop never holds up the next clone
+        # clones (several at once: one CREATE DATABASE waits on I/O and checkpoints) and drops,
+        # on connections of their own: a drop never holds up the next clone
         self._threads = [threading.Thread(target=self._serve, args=(self._creates, True), daemon=True,
-                                          name="pods-pg-clones"),
-                         threading.Thread(target=self._serve, args=(self._drops, False), daemon=True,
-                                          name="pods-pg-drops")]
+                                          name="pods-pg-clones") for _ in range(self.CLONERS)]
+        self._threads.append(threading.Thread(target=self._serve, args=(self._drops, False), daemon=True,
+                                              name="pods-pg-drops"))
         for t in self._threads:
             t.start()
 
@@ -347,7 +349,8 @@ class _PgServer:
         self._drops.put(pg.dbname)
 
     def close(self) -> None:
-        self._creates.put(None)
+        for _ in range(self.CLONERS):
+            self._creates.put(None)
         self._drops.put(None)
         for t in self._threads:
             t.join(timeout=60)
