@@ -4,11 +4,12 @@ The docker CLI, docker-py and testcontainers drive it unchanged (``DOCKER_HOST=u
 A unix socket by default, mode 0660, owned by root; TCP only with TLS client certificates.
 Containers belong to their monitors, not to the daemon: it can restart without losing any, and
 picks their state up from the root again. One daemon per root: a second one refuses, naming the
-first's pid.
+first's pid. SIGTERM or SIGINT stop it; SIGUSR1 writes every thread's stack to its log.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import fcntl
 import os
 import signal
@@ -78,8 +79,9 @@ def serve(root: str | None = None, socket_path: str | None = None, tcp: str | No
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    import faulthandler  # TEMPDEBUG
-    faulthandler.register(signal.SIGUSR1, file=logf if log_file else sys.stderr, all_threads=True)  # TEMPDEBUG
+    # every thread's stack into the log, as dockerd dumps its goroutines on SIGUSR1: what a hung
+    # request waits on
+    faulthandler.register(signal.SIGUSR1, file=logf, all_threads=True)
     if ready is not None:
         ready()
     log(f"pods daemon {os.getpid()} serving {client.root} on " +

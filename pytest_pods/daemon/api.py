@@ -157,6 +157,7 @@ class Api:
         self.execs: dict[str, Exec] = {}
         self.tty: set[str] = set()  # containers created with Tty: their streams are raw, not framed
         self.attach_waiting: dict[str, list[tuple[Any, dict[str, bool]]]] = {}
+        self.attach_lock = threading.Lock()
         self.started = threading.Condition()
         self.events = Events()
         from .ryuk import Ryuk
@@ -411,7 +412,8 @@ class Api:
             req.send(304)
             return
         attrs = _attrs(ctr.state)  # now: an --rm container may be gone once started
-        waiting = self.attach_waiting.pop(ctr.id, [])
+        with self.attach_lock:
+            waiting = self.attach_waiting.pop(ctr.id, [])
         if waiting:
             self._start_attached(ctr, waiting)
         else:
@@ -544,11 +546,16 @@ class Api:
         q = req.query
         opts = {"stdout": _bool(q.get("stdout")), "stderr": _bool(q.get("stderr")), "stdin": _bool(q.get("stdin")),
                 "stream": _bool(q.get("stream"), True), "logs": _bool(q.get("logs"))}
-        status = ctr.status
-        sock = req.hijack("application/vnd.docker.multiplexed-stream")
+        # registered before the 101 goes out, under the lock the start takes: the CLI sends its
+        # start as soon as it reads the 101, and a start that found no attach session would run
+        # the container unattached and leave this stream open forever (docker run hung)
+        with self.attach_lock:
+            status = ctr.status
+            if status == "created":
+                self.attach_waiting.setdefault(ctr.id, []).append((req.conn, opts))
+            sock = req.hijack("application/vnd.docker.multiplexed-stream")
         req.keep()
         if status == "created":
-            self.attach_waiting.setdefault(ctr.id, []).append((sock, opts))
             return  # the start feeds it
         # running or exited: what the log holds (and what comes, while it runs)
         threading.Thread(target=self._attach_logs, args=(ctr, sock, opts), daemon=True,
