@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if reason is None:
         return
     for item in items:
-        if "integration" in str(item.fspath):
+        if any(part in str(item.fspath) for part in ("integration", "compat", "plugin")):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
@@ -103,3 +104,21 @@ def pods_cli(pods_root: Path, client: Client):  # type: ignore[no-untyped-def]
         return proc
 
     return run
+
+
+@pytest.fixture(scope="session")
+def daemon(pods_root: Path, client: Client) -> Iterator[Any]:
+    """Scope: session. Depends on: pods_root, client. A running ``pods daemon`` on the test root
+    (one per root: the compat tests and the plugin's remote-engine runs share it)."""
+    import shutil
+
+    from daemon_helper import Daemon
+
+    d = Path(tempfile.mkdtemp(prefix="pods-daemon-", dir="/run" if os.access("/run", os.W_OK) else None))
+    daemon = Daemon(pods_root, d / "pods.sock", d / "daemon.log")
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(d, ignore_errors=True)

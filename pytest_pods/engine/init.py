@@ -11,12 +11,14 @@ before ``pivot_root``: after it, the host's Python library is out of reach.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import resource
 import signal
 import stat
 import sys
+import termios
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -281,9 +283,6 @@ def _exec(proc: dict[str, Any], error_fd: int) -> NoReturn:
     exe = find_executable(args[0], env)
     reset_signals()
     if proc.get("terminal"):  # stdin is a pty slave: make it the controlling terminal of a new session
-        import fcntl
-        import termios
-
         try:
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)

@@ -8,74 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from daemon_helper import Daemon
+
 from pytest_pods import Client
-
-
-class Daemon:
-    def __init__(self, root: Path, sock: Path, log: Path) -> None:
-        self.root, self.sock, self.log = root, sock, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def host(self) -> str:
-        return f"unix://{self.sock}"
-
-    def start(self, timeout: float = 20) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest_pods.cli", "--root", str(self.root), "daemon", "--socket", str(self.sock),
-             "--log-file", str(self.log)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"pods daemon exited {self.proc.returncode}: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
-            try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(str(self.sock))
-                    s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
-                    if s.recv(64).startswith(b"HTTP/1.1 200"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("pods daemon did not answer /_ping in time")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-
-@pytest.fixture(scope="session")
-def daemon(pods_root: Path, client: object) -> Iterator[Daemon]:
-    """Scope: session. Depends on: pods_root, client. A running ``pods daemon`` on the test root."""
-    from tests.conftest import engine_unavailable
-
-    reason = engine_unavailable()
-    if reason is not None:
-        pytest.skip(reason)
-    d = Path(tempfile.mkdtemp(prefix="pods-daemon-", dir="/run" if os.access("/run", os.W_OK) else None))
-    daemon = Daemon(pods_root, d / "pods.sock", d / "daemon.log")
-    try:
-        daemon.start()
-        yield daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -346,10 +346,6 @@ def test_exec_runs_in_the_container_with_its_exit_code(docker: DockerCLI, sleepe
     assert docker("exec", sleeper, "no-such-command", check=False).returncode == 127
 
 
-@pytest.mark.xfail(strict=True, reason="pytest_pods/engine/init.py:284-285 (_exec) imports fcntl and termios "
-                                       "after pivot_root, where the container has no Python: every tty exec "
-                                       "fails with ModuleNotFoundError: No module named 'termios' (exit 126); "
-                                       "import them at the top of init.py")
 def test_exec_it_drives_a_shell_through_a_pty(docker: DockerCLI, sleeper: str) -> None:
     term = Terminal(["docker", "exec", "-it", sleeper, "sh"], docker.env)
     try:

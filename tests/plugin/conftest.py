@@ -5,9 +5,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,24 +65,11 @@ def session_id(output: str) -> str:
     return m.group(1)
 
 
-@pytest.fixture(scope="session")
-def plugin_daemon(pods_root: Path, client: Client) -> Iterator[Any]:
-    """Scope: session. A ``pods daemon`` over the test root, for the remote-engine runs."""
-    from daemon_helper import Daemon
-
-    d = Path(tempfile.mkdtemp(prefix="pods-plugin-daemon-"))
-    daemon = Daemon(pods_root, d / "pods.sock", d / "daemon.log")
-    daemon.start()
-    yield daemon
-    daemon.stop()
-    shutil.rmtree(d, ignore_errors=True)
-
-
 @pytest.fixture(params=["local", "remote"])
 def inner(request: pytest.FixtureRequest, pytester: pytest.Pytester, pods_root: Path, client: Client) -> Inner:
     """Scope: function. Depends on: pytester, pods_root, client. Inner sessions on the test
     root: once on the local engine, once through the daemon and the RemoteEngine."""
-    host = request.getfixturevalue("plugin_daemon").host if request.param == "remote" else None
+    host = request.getfixturevalue("daemon").host if request.param == "remote" else None
     if host and request.node.get_closest_marker("local_only"):
         pytest.skip(f"local engine only: {request.node.get_closest_marker('local_only').args[0]}")
     return Inner(pytester, pods_root, client, host)
