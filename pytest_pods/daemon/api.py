@@ -10,15 +10,14 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
-import io
 import json
 import os
 import re
 import select
 import shutil
-import signal
 import socket
 import struct
+import tarfile
 import tempfile
 import threading
 import time
@@ -26,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..client import Client, Container, container_inspect, image_inspect, network_inspect
+from ..client import Client, Container, container_inspect, image_inspect
 from ..errors import (ConflictError, ContainerNotFoundError, ContainerStartError, ImageNotFoundError,
                       InvalidArgumentError, NotFoundError, PodsError)
 from .http import HTTPError, Request
@@ -343,7 +342,7 @@ class Api:
             req.stream(lines())
 
     def auth(self, req: Request) -> None:
-        doc = req.json()
+        doc = req.json_object()
         host = doc.get("serveraddress") or "https://index.docker.io/v1/"
         try:
             from ..engine import transport
@@ -633,7 +632,18 @@ class Api:
         req.send(204)
 
     def container_prune(self, req: Request) -> None:
-        done = [line.split(": ", 1)[1] for line in self.client.prune() if line.startswith("Deleted container")]
+        filters = _filters(req)
+        if not filters:
+            done = [line.split(": ", 1)[1] for line in self.client.prune() if line.startswith("Deleted container")]
+        else:
+            done = []
+            for st in self.client.runtime.list(all=True):
+                if st["status"] in ("running", "starting") or not _labels_match(st.get("labels") or {},
+                                                                                 filters.get("label", [])):
+                    continue
+                with contextlib.suppress(PodsError):
+                    self.client.runtime.remove(st["id"])
+                    done.append(st["id"])
         req.send_json({"ContainersDeleted": done, "SpaceReclaimed": 0})
 
     def container_top(self, req: Request, ref: str) -> None:
@@ -896,6 +906,13 @@ class Api:
         try:
             img = self.client.images.get(name)
         except ImageNotFoundError:
+            if RYUK_IMAGE.search(name):  # the built-in stand-in needs no image: say it is there
+                req.send_json({"Id": "sha256:" + "0" * 64, "RepoTags": [name], "RepoDigests": [], "Parent": "",
+                               "Created": "0001-01-01T00:00:00Z", "Os": "linux", "Architecture": "amd64",
+                               "Size": 0, "Config": {"ExposedPorts": {"8080/tcp": {}}, "Labels": {}},
+                               "RootFS": {"Type": "layers", "Layers": []},
+                               "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"}})
+                return
             raise HTTPError(404, f"No such image: {name}") from None
         doc = image_inspect(img, self.client.store)
         doc.pop("_Names", None)
@@ -946,6 +963,9 @@ class Api:
         image = q.get("fromImage")
         if not image:
             raise HTTPError(400, "fromImage or fromSrc is required")
+        if RYUK_IMAGE.search(image):  # answered by the built-in stand-in: nothing to pull
+            req.stream(iter([json.dumps({"status": f"Status: Image is up to date for {image}"}).encode() + b"\r\n"]))
+            return
         tag = q.get("tag") or ""
         ref = image if not tag else (f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}")
         if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
@@ -1092,8 +1112,8 @@ class Api:
                 fd = os.open(ctx, os.O_RDONLY | os.O_DIRECTORY)
                 try:
                     extract_into(raw, fd)
-                except PodsError as exc:
-                    raise HTTPError(400, f"invalid build context: {exc}") from None
+                except (PodsError, tarfile.TarError, EOFError) as exc:
+                    raise HTTPError(400, f"invalid build context: {exc or 'not a tar archive'}") from None
                 finally:
                     os.close(fd)
             progress: list[bytes] = []
@@ -1181,23 +1201,25 @@ class Api:
             self.client.networks.get(name)
             raise HTTPError(409, f"network with name {name} already exists")
         ipam = _expect(doc, "IPAM", dict, {}) or {}
-        configs = ipam.get("Config") or []
-        subnet = configs[0].get("Subnet") if configs and isinstance(configs[0], dict) else None
+        configs = _expect(ipam, "Config", list, []) or []
+        if not all(isinstance(c, dict) for c in configs):
+            raise HTTPError(400, "json: cannot unmarshal IPAM.Config: want a list of objects")
+        subnet = _expect(configs[0], "Subnet", str, None) if configs else None
         rec = self.client.networks.create(name, subnet=subnet, internal=bool(doc.get("Internal")),
                                           labels={str(k): str(v) for k, v in (_expect(doc, "Labels", dict, {}) or {}).items()})
         req.send_json({"Id": rec["id"], "Warning": ""}, 201)
 
     def network_connect(self, req: Request, ref: str) -> None:
-        doc = req.json()
+        doc = req.json_object()
         ctr = _expect(doc, "Container", str, "")
         if not ctr:
             raise HTTPError(400, "no container given")
-        aliases = ((doc.get("EndpointConfig") or {}).get("Aliases")) or []
+        aliases = _expect(_expect(doc, "EndpointConfig", dict, {}) or {}, "Aliases", list, []) or []
         self.client.networks.connect(ref, ctr, [str(a) for a in aliases])
         req.send(200, b"", "text/plain")
 
     def network_disconnect(self, req: Request, ref: str) -> None:
-        doc = req.json()
+        doc = req.json_object()
         ctr = _expect(doc, "Container", str, "")
         if not ctr:
             raise HTTPError(400, "no container given")
@@ -1205,7 +1227,7 @@ class Api:
         req.send(200, b"", "text/plain")
 
     def network_remove(self, req: Request, ref: str) -> None:
-        if ref in ("host", "none"):
+        if ref in ("host", "none", "bridge"):
             raise HTTPError(403, f"{ref} is a pre-defined network and cannot be removed")
         self.client.networks.remove(ref)
         req.send(204)
@@ -1215,7 +1237,11 @@ class Api:
 
     # -- volumes -------------------------------------------------------------------------
     def volume_list(self, req: Request) -> None:
-        req.send_json({"Volumes": self.client.volumes.list(), "Warnings": []})
+        filters = _filters(req)
+        vols = [v for v in self.client.volumes.list()
+                if _labels_match(v.get("Labels") or {}, filters.get("label", []))
+                and (not filters.get("name") or any(n in v["Name"] for n in filters["name"]))]
+        req.send_json({"Volumes": vols, "Warnings": []})
 
     def volume_create(self, req: Request) -> None:
         doc = req.json()
@@ -1550,16 +1576,30 @@ def _create_kwargs(doc: dict[str, Any]) -> dict[str, Any]:
     if not all(isinstance(e, str) for e in env):
         raise HTTPError(400, "json: cannot unmarshal Env: want a list of strings")
     labels = _expect(doc, "Labels", dict, {}) or {}
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise HTTPError(400, "json: cannot unmarshal Labels: want string values")
+    for key in ("User", "WorkingDir", "Hostname", "StopSignal"):
+        _expect(doc, key, str)
+    if doc.get("StopTimeout") is not None and (not isinstance(doc["StopTimeout"], int)
+                                               or isinstance(doc["StopTimeout"], bool)):
+        raise HTTPError(400, "json: cannot unmarshal StopTimeout: want an integer")
     ports: list[str] = []
     bindings = _expect(hc, "PortBindings", dict, {}) or {}
     for key, binds in bindings.items():
         num, _, proto = str(key).partition("/")
+        if binds is not None and not isinstance(binds, list):
+            raise HTTPError(400, f"json: cannot unmarshal PortBindings[{key}]: want a list")
         for b in binds or [{}]:
             b = b or {}
-            host_ip, host_port = b.get("HostIp") or "", b.get("HostPort") or "0"
+            if not isinstance(b, dict):
+                raise HTTPError(400, f"json: cannot unmarshal PortBindings[{key}]: want objects")
+            host_ip, host_port = str(b.get("HostIp") or ""), str(b.get("HostPort") or "0")
             ports.append(f"{host_ip + ':' if host_ip else ''}{host_port}:{num}/{proto or 'tcp'}")
     binds = [str(b) for b in _expect(hc, "Binds", list, []) or []]
-    tmpfs = [f"{k}:{v}" if v else str(k) for k, v in (_expect(hc, "Tmpfs", dict, {}) or {}).items()]
+    tmpfs_doc = _expect(hc, "Tmpfs", dict, {}) or {}
+    if not all(isinstance(v, str) for v in tmpfs_doc.values()):
+        raise HTTPError(400, "json: cannot unmarshal Tmpfs: want string options")
+    tmpfs = [f"{k}:{v}" if v else str(k) for k, v in tmpfs_doc.items()]
     for m in _expect(hc, "Mounts", list, []) or []:
         if not isinstance(m, dict):
             raise HTTPError(400, "invalid mount config")

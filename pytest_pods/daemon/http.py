@@ -56,7 +56,10 @@ class Request:
         self.keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
         self.hijacked = False
         self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        self._left = int(headers.get("content-length") or 0) if not self._chunked else -1
+        try:
+            self._left = int(headers.get("content-length") or 0) if not self._chunked else -1
+        except ValueError:
+            raise HTTPError(400, "bad Content-Length") from None
         if self._left < -1:
             raise HTTPError(400, "bad Content-Length")
         self._chunk_left = 0
@@ -79,6 +82,8 @@ class Request:
                 self._chunk_left = int(line.split(b";")[0].strip() or b"x", 16)
             except ValueError:
                 raise HTTPError(400, "bad chunk size") from None
+            if self._chunk_left < 0:
+                raise HTTPError(400, "bad chunk size")
             if self._chunk_left == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass  # trailers
@@ -109,6 +114,15 @@ class Request:
             return json.loads(raw)
         except ValueError as exc:
             raise HTTPError(400, f"invalid JSON: {exc}") from None
+        except RecursionError:
+            raise HTTPError(400, "invalid JSON: nested too deeply") from None
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object (what every create/connect/auth body must be)."""
+        doc = self.json()
+        if not isinstance(doc, dict):
+            raise HTTPError(400, "json: cannot unmarshal the body: want a JSON object")
+        return doc
 
     def drain(self) -> None:
         while self.read():

@@ -338,7 +338,6 @@ def test_docker_py_creates_and_removes_a_volume(docker_client: Any, labels: dict
         vol.remove()
 
 
-@pytest.mark.xfail(reason="GET /volumes ignores ?filters= (label, name): Api.volume_list", strict=True)
 def test_docker_py_filters_volumes_by_label_and_name(docker_client: Any, labels: dict[str, str]) -> None:
     (key, value), = labels.items()
     tagged = docker_client.volumes.create(f"pods-t-{uuid.uuid4().hex[:8]}", labels={**labels, "role": "a"})
@@ -394,8 +393,6 @@ def test_docker_py_inspect_reports_a_volume_mount_as_a_volume(docker_client: Any
     assert (mount["Type"], mount.get("Name"), mount["Destination"], mount["RW"]) == ("volume", vol.name, "/v", True)
 
 
-@pytest.mark.xfail(reason="POST /containers/prune ignores ?filters= and removes every stopped container: "
-                          "Api.container_prune -> Client.prune", strict=True)
 def test_docker_py_prune_spares_containers_the_filter_does_not_match(
         docker_client: Any, labels: dict[str, str]) -> None:
     (key, value), = labels.items()
@@ -492,9 +489,6 @@ def test_testcontainers_runs_busybox_without_ryuk(tc: Any, docker_client: Any,
     assert not [c for c in docker_client.containers.list(all=True) if RYUK_NAME in c.name]
 
 
-@pytest.mark.xfail(reason="GET /images/testcontainers/ryuk:0.8.1/json answers 404 and its pull needs Docker Hub: "
-                          "Api.image_inspect/Api.image_create do not know the Ryuk stand-in, so unmodified "
-                          "testcontainers cannot start Ryuk without the image", strict=True)
 def test_ryuk_image_resolves_without_a_registry(tc: Any, docker_client: Any) -> None:
     image = tc.ryuk_image
     try:  # testcontainers' DockerClient.create: inspect, else pull
