@@ -15,11 +15,10 @@ What is not fuzzed, and why: the prunes act on the whole engine, other tests' ob
 and pushes of real names go to registries; the harness's running container gets no verb that
 ends it (a stop that waits out a random timeout is Docker's behaviour, not a hang to find).
 
-What this fuzz found is pinned by the tests at the end, each strict xfail naming the handler to
-fix. The inputs that break a property (a non-numeric Content-Length gets no answer; a negative
-chunk size) are kept out of the strategies until then; when a fix makes its xfail pass, the run
-fails, and the xfail and the exclusion go. Answers that only break Docker's semantics (a 500 with
-a Python exception's text where Docker says 400) stay in the fuzz: a 500 is an answer.
+What this fuzz found (a non-numeric Content-Length that got no answer, negative chunk sizes, deep
+JSON, wrong field types answered 500 or accepted) is fixed and pinned by the tests at the end.
+Answers that only break Docker's semantics (a 500 where Docker says 400) stay in the fuzz: a
+500 is an answer, and the daemon lives on.
 """
 
 from __future__ import annotations
