@@ -343,7 +343,10 @@ class Api:
 
     def auth(self, req: Request) -> None:
         doc = req.json_object()
-        host = doc.get("serveraddress") or "https://index.docker.io/v1/"
+        from urllib.parse import urlsplit
+
+        address = str(doc.get("serveraddress") or "https://index.docker.io/v1/")
+        host = urlsplit(address).netloc if "://" in address else address.split("/", 1)[0]
         try:
             from ..engine import transport
 
@@ -351,6 +354,8 @@ class Api:
                             insecure=host.startswith(("127.", "localhost")))
         except PodsError as exc:
             raise HTTPError(401, str(exc)) from None
+        except OSError as exc:
+            raise HTTPError(500, f"login {host}: {exc}") from None
         req.send_json({"Status": "Login Succeeded", "IdentityToken": ""})
 
     # -- containers ----------------------------------------------------------------------
@@ -719,7 +724,10 @@ class Api:
                 while chunk := req.read():
                     buf.write(chunk)
                 buf.seek(0)
-                rt.put_archive(ctr.id, path, buf)
+                try:
+                    rt.put_archive(ctr.id, path, buf)
+                except (tarfile.TarError, EOFError) as exc:
+                    raise HTTPError(400, f"copy into {path}: not a tar archive: {exc}") from None
             req.send(200, b"", "text/plain")
             return
         st = rt.path_stat(ctr.id, path)
