@@ -21,17 +21,26 @@ OWNER_LABEL = "pytest-pods.owner"
 
 
 def owner_key(pid: int | None = None) -> str:
-    """``pid-starttime`` of a process: unique for its lifetime, never reused by another."""
+    """``host:pid-starttime`` of a process: unique for its lifetime, never reused by another;
+    the host name keeps the sessions of several machines on one remote engine apart."""
+    import socket
+
     from .engine.linux import process_start_time
 
     pid = os.getpid() if pid is None else pid
-    return f"{pid}-{process_start_time(pid)}"
+    return f"{socket.gethostname()}:{pid}-{process_start_time(pid)}"
 
 
 def owner_alive(key: str) -> bool:
+    """Whether the owner still runs; an owner on another machine is not ours to judge (alive)."""
+    import socket
+
     from .engine.linux import process_start_time
 
-    pid, _, start = key.partition("-")
+    host, sep, rest = key.rpartition(":")
+    if sep and host != socket.gethostname():
+        return True
+    pid, _, start = rest.partition("-")
     try:
         return str(process_start_time(int(pid))) == start
     except ValueError:
