@@ -154,7 +154,8 @@ class Target:
         try:
             return attempt()
         except OSError:
-            if self.exited():  # its namespaces went away with it
+            # its namespaces go a moment before the exit is reported: give that moment
+            if self.exited() or self.probe.wait_exit(0.5):
                 raise _Exited() from None
             raise
 
