@@ -117,14 +117,16 @@ def _chains_in(lines: list[str]) -> set[str]:
 def ensure_chains() -> None:
     """Our chains and the jumps into them, once per host (idempotent; callers hold host_lock)."""
     saved = _saved()
+    # iptables-save quotes comments (--comment "pods:base"): compare without the quotes
+    have_rules = {table: {line.replace('"', "") for line in lines} for table, lines in saved.items()}
     todo: dict[str, list[str]] = {}
     for table, chains in _CHAINS.items():
         have = _chains_in(saved[table])
         todo[table] = [f"-N {chain}" for chain in chains if chain not in have]
     for table, chain, rule in _JUMPS:
-        if f"-A {chain} {rule}" not in saved[table]:
+        if f"-A {chain} {rule}" not in have_rules[table]:
             todo[table].append(f"-I {chain} 1 {rule}")
-    if f"-A PODS-FORWARD {_ACCEPT}" not in saved["filter"]:
+    if f"-A PODS-FORWARD {_ACCEPT}" not in have_rules["filter"]:
         todo["filter"].append(f"-I PODS-FORWARD 1 {_ACCEPT}")
     _restore(todo)
 
@@ -142,7 +144,7 @@ def remove_chains_if_unused(saved: dict[str, list[str]] | None = None) -> None:
         return
     todo: dict[str, list[str]] = {table: [] for table in saved}
     for table, chain, rule in _JUMPS:
-        todo[table] += ["-D" + line[2:] for line in saved[table] if line == f"-A {chain} {rule}"]
+        todo[table] += ["-D" + line[2:] for line in saved[table] if line.replace('"', "") == f"-A {chain} {rule}"]
     for table, chains in _CHAINS.items():
         have = _chains_in(saved[table])
         todo[table] += [f"{op} {chain}" for chain in chains if chain in have for op in ("-F", "-X")]

@@ -589,3 +589,17 @@ def test_disconnecting_the_network_with_the_default_route_moves_it(made: Made, c
     routes = client.containers.get(ctr).exec(["ip", "route"]).output.decode()
     gateway = second["IPAM"]["Config"][0]["Gateway"]
     assert f"default via {gateway} dev eth1" in routes, routes
+
+
+def test_networks_made_one_after_another_add_our_base_rule_once(client: Client) -> None:
+    """iptables-save quotes comments: a check that missed that added one ACCEPT rule per network."""
+    names = [f"t-base-{uuid.uuid4().hex[:6]}" for _ in range(3)]
+    try:
+        for n in names:
+            client.networks.create(n)
+            client.containers.run("busybox", ["true"], network=n, remove=True)
+        base = subprocess.run(["iptables-save", "-t", "filter"], capture_output=True, text=True).stdout
+        assert base.count("pods:base") == 1, base
+    finally:
+        for n in names:
+            client.networks.remove(n)
