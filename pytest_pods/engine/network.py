@@ -523,8 +523,21 @@ class Networks:
 
     # reaping
     def reap(self, live: set[str]) -> list[str]:
-        """Drop endpoints, leases and rules of containers that are not running any more."""
+        """Drop endpoints, leases and rules of containers that are not running any more, and
+        what a network removal interrupted half-way left (a directory without network.json,
+        its bridge, its rules)."""
         done = []
+        for d in self.dir.iterdir():
+            if (d / "network.json").exists() or time.time() - d.stat().st_mtime < 30:
+                continue
+            from .netlink import Netlink
+
+            with contextlib.suppress(OSError), Netlink() as nl:
+                nl.delete_link(f"podsb{self.tag}{d.name[:7]}", missing_ok=True)
+            with host_lock():
+                delete_rules(f"pods:net:{d.name[:12]}")
+            remove_tree(d)
+            done.append(f"removed half-removed network {d.name[:12]}")
         for rec in self._records():
             for ep in self.endpoints(rec):
                 if ep["cid"] not in live or not _pid_alive(ep.get("pid"), ep.get("pid_start")):
