@@ -661,6 +661,9 @@ class RemoteProbe:
             return None
         try:
             res = self.container.exec(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+        except ConflictError:  # not running: it exited, whatever /wait has said so far
+            self._exited.set()
+            return set()
         except PodsError:
             self._can_read_proc = False
             return None
