@@ -978,9 +978,8 @@ class Api:
         ref = image if not tag else (f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}")
         if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
             ref += ":latest"
-        progress: list[bytes] = []
-        cond = threading.Condition()
-        result: dict[str, Any] = {}
+        job = _Job()
+        result = job.result
         before = None
         with contextlib.suppress(PodsError):
             before = self.client.images.get(ref).manifest_digest
@@ -997,24 +996,11 @@ class Api:
                 return
             if status.startswith("Digest: "):
                 result["digest"] = status[len("Digest: "):]
-            with cond:
-                progress.append(json.dumps(doc).encode() + b"\r\n")
-                cond.notify()
+            job.emit(doc)
 
         say({"status": f"Pulling from {parsed.path}", "id": parsed.tag or parsed.digest or "latest"})
 
-        def pull() -> None:
-            try:
-                img = self.client.images.pull(ref, insecure=_insecure(ref), progress=say)
-                result["img"] = img
-            except Exception as exc:
-                result["error"] = str(exc)
-            finally:
-                with cond:
-                    result["done"] = True
-                    cond.notify()
-
-        threading.Thread(target=pull, name="pods-pull", daemon=True).start()
+        job.start("pods-pull", lambda: self.client.images.pull(ref, insecure=_insecure(ref), progress=say))
 
         def finish(img: Any) -> list[dict[str, Any]]:
             done = [] if "digest" in result else [{"status": f"Digest: {img.manifest_digest}"}]
@@ -1022,7 +1008,7 @@ class Api:
             return done + [{"status": f"Status: {'Downloaded newer image' if fresh else 'Image is up to date'} "
                                       f"for {parsed.familiar}"}]
 
-        req.stream(_drain_progress(progress, cond, result, finish))
+        req.stream(job.stream(finish))
 
     def _import(self, req: Request) -> None:
         repo, tag = req.query.get("repo") or None, req.query.get("tag") or None
@@ -1041,32 +1027,18 @@ class Api:
         tag = req.query.get("tag")
         ref = f"{name}:{tag}" if tag and ":" not in name.rsplit("/", 1)[-1] else name
         _use_registry_auth(req)
-        progress: list[bytes] = []
-        cond = threading.Condition()
-        result: dict[str, Any] = {}
+        job = _Job()
         from ..engine.reference import parse_reference
 
         parsed = parse_reference(ref)
 
         def say(event: Any) -> None:
             doc = dict(event) if isinstance(event, dict) else {"status": str(event)}
-            with cond:
-                progress.append(json.dumps(doc).encode() + b"\r\n")
-                cond.notify()
+            job.emit(doc)
 
         say({"status": f"The push refers to repository [{parsed.domain}/{parsed.path}]"})
 
-        def push() -> None:
-            try:
-                result["img"] = self.client.images.push(ref, insecure=_insecure(ref), progress=say)
-            except Exception as exc:
-                result["error"] = str(exc)
-            finally:
-                with cond:
-                    result["done"] = True
-                    cond.notify()
-
-        threading.Thread(target=push, name="pods-push", daemon=True).start()
+        job.start("pods-push", lambda: self.client.images.push(ref, insecure=_insecure(ref), progress=say))
 
         def finish(digest: str) -> list[dict[str, Any]]:
             size = 0
@@ -1074,7 +1046,7 @@ class Api:
                 size = self.client.store.blob_path(digest).stat().st_size
             return [{"progressDetail": {}, "aux": {"Tag": parsed.tag or "latest", "Digest": digest, "Size": size}}]
 
-        req.stream(_drain_progress(progress, cond, result, finish))
+        req.stream(job.stream(finish))
 
     def image_save(self, req: Request, name: str | None = None) -> None:
         names = [name] if name else [v for k, v in _multi(req, "names")]
@@ -1124,36 +1096,22 @@ class Api:
                     raise HTTPError(400, f"invalid build context: {exc or 'not a tar archive'}") from None
                 finally:
                     os.close(fd)
-            progress: list[bytes] = []
-            cond = threading.Condition()
-            result: dict[str, Any] = {}
+            job = _Job()
+            result = job.result
 
             def say(line: str) -> None:
                 if quiet:
                     return
-                with cond:
-                    if line.startswith("Successfully built"):
-                        progress.append(json.dumps({"aux": {"ID": "pending"}}).encode() + b"\r\n")
-                    progress.append(json.dumps({"stream": line + "\n"}).encode() + b"\r\n")
-                    cond.notify()
+                if line.startswith("Successfully built"):
+                    job.emit({"aux": {"ID": "pending"}})
+                job.emit({"stream": line + "\n"})
 
-            def run() -> None:
-                try:
-                    img = self.client.images.build(
-                        ctx, tag=tags, dockerfile=q.get("dockerfile") or None,
-                        buildargs={str(k): str(v) for k, v in buildargs.items() if v is not None},
-                        target=q.get("target") or None, nocache=_bool(q.get("nocache")),
-                        labels={str(k): str(v) for k, v in labels.items()},
-                        network=_build_network(q.get("networkmode")), progress=say)
-                    result["img"] = img
-                except Exception as exc:
-                    result["error"] = str(exc)
-                finally:
-                    with cond:
-                        result["done"] = True
-                        cond.notify()
-
-            threading.Thread(target=run, name="pods-build", daemon=True).start()
+            job.start("pods-build", lambda: self.client.images.build(
+                ctx, tag=tags, dockerfile=q.get("dockerfile") or None,
+                buildargs={str(k): str(v) for k, v in buildargs.items() if v is not None},
+                target=q.get("target") or None, nocache=_bool(q.get("nocache")),
+                labels={str(k): str(v) for k, v in labels.items()},
+                network=_build_network(q.get("networkmode")), progress=say))
 
             def finish(img: Any) -> list[dict[str, Any]]:
                 return [{"aux": {"ID": img.id}}] + ([{"stream": img.id + "\n"}] if quiet else [])
@@ -1166,7 +1124,7 @@ class Api:
                         c = json.dumps({"aux": {"ID": result["img"].id}}).encode() + b"\r\n"
                     yield c
 
-            req.stream(fix_aux(_drain_progress(progress, cond, result, finish)))
+            req.stream(fix_aux(job.stream(finish)))
         finally:
             shutil.rmtree(ctx, ignore_errors=True)
 
@@ -1322,23 +1280,49 @@ def _use_registry_auth(req: Request) -> None:
         json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)) or b"{}")
 
 
-def _drain_progress(progress: list[bytes], cond: threading.Condition, result: dict[str, Any],
-                    finish: Callable[[Any], list[dict[str, Any]]]) -> Iterator[bytes]:
-    while True:
-        with cond:
-            while not progress and not result.get("done"):
-                cond.wait(timeout=1.0)
-            batch, progress[:] = list(progress), []
-            done = result.get("done")
-        yield from batch
-        if done and not progress:
-            break
-    if "error" in result:
-        msg = result["error"]
-        yield json.dumps({"errorDetail": {"message": msg}, "error": msg}).encode() + b"\r\n"
-        return
-    for doc in finish(result.get("img")):
-        yield json.dumps(doc).encode() + b"\r\n"
+class _Job:
+    """Engine work (a pull, push or build) in a thread, whose progress documents a chunked
+    response streams as they come; the last lines say how it ended."""
+
+    def __init__(self) -> None:
+        self._lines: list[bytes] = []
+        self._cond = threading.Condition()
+        self.result: dict[str, Any] = {}
+
+    def emit(self, doc: dict[str, Any]) -> None:
+        with self._cond:
+            self._lines.append(json.dumps(doc).encode() + b"\r\n")
+            self._cond.notify()
+
+    def start(self, name: str, work: Callable[[], Any]) -> None:
+        def run() -> None:
+            try:
+                self.result["img"] = work()
+            except Exception as exc:  # reported in the stream, as docker does
+                self.result["error"] = str(exc)
+            finally:
+                with self._cond:
+                    self.result["done"] = True
+                    self._cond.notify()
+
+        threading.Thread(target=run, name=name, daemon=True).start()
+
+    def stream(self, finish: Callable[[Any], list[dict[str, Any]]]) -> Iterator[bytes]:
+        while True:
+            with self._cond:
+                while not self._lines and not self.result.get("done"):
+                    self._cond.wait(timeout=1.0)
+                batch, self._lines[:] = list(self._lines), []
+                done = self.result.get("done")
+            yield from batch
+            if done and not self._lines:
+                break
+        if "error" in self.result:
+            msg = self.result["error"]
+            yield json.dumps({"errorDetail": {"message": msg}, "error": msg}).encode() + b"\r\n"
+            return
+        for doc in finish(self.result.get("img")):
+            yield json.dumps(doc).encode() + b"\r\n"
 
 
 def _peer_closed(conn: socket.socket) -> bool:
