@@ -17,6 +17,7 @@ embedded local engine, no daemon needed::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal as _signal
 from collections.abc import Iterator, Mapping, Sequence
@@ -544,14 +545,27 @@ class VolumeCollection:
         self._c = client
         self._v = Volumes(client.root)
 
-    def create(self, name: str | None = None, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
-        return self._v.create(name, dict(labels or {}))
+    def create(self, name: str | None = None, labels: Mapping[str, str] | None = None, *,
+               anonymous: bool = False) -> dict[str, Any]:
+        return self._v.create(name, dict(labels or {}), anonymous=anonymous)
 
     def get(self, name: str) -> dict[str, Any]:
         return self._v.inspect(name)
 
     def list(self) -> list[dict[str, Any]]:
         return self._v.list()
+
+    def remove_anonymous_of(self, binds: Sequence[str]) -> list[str]:
+        """``rm -v``: the anonymous volumes among a removed container's binds that no other
+        container mounts."""
+        done = []
+        for b in binds:
+            name = self._v.name_of(b.split(":")[0])
+            if name and self._v.anonymous(name):
+                with contextlib.suppress(ConflictError, NotFoundError):
+                    self.remove(name)
+                    done.append(name)
+        return done
 
     def remove(self, name: str, *, force: bool = False) -> None:
         path = str(self._v.path(name))
@@ -662,8 +676,7 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
         "GraphDriver": {"Name": "overlay", "Data": {
             "LowerDir": ":".join(st.get("lower_dirs", [])), "UpperDir": str(cdir / "upper"),
             "WorkDir": str(cdir / "work"), "MergedDir": str(cdir / "rootfs")}},
-        "Mounts": [{"Type": "bind", "Source": m["source"], "Destination": m["destination"],
-                    "RW": "ro" not in m.get("options", [])} for m in cfg["mounts"]
+        "Mounts": [_mount_doc(client, m) for m in cfg["mounts"]
                    if m["type"] == "bind" and not m["destination"].startswith("/etc/")],
         "Config": {
             "Hostname": cfg.get("hostname", ""), "User": st.get("user", ""), "Env": proc["env"],
@@ -673,6 +686,19 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
         },
         "NetworkSettings": _network_settings(st),
     }
+
+
+def _mount_doc(client: Client, m: dict[str, Any]) -> dict[str, Any]:
+    """A bind mount as docker shows it: a named or anonymous volume's as Type "volume"."""
+    from .engine.volumes import Volumes
+
+    rw = "ro" not in m.get("options", [])
+    name = Volumes(client.root).name_of(m["source"])
+    if name:
+        return {"Type": "volume", "Name": name, "Source": m["source"], "Destination": m["destination"],
+                "Driver": "local", "Mode": "", "RW": rw, "Propagation": ""}
+    return {"Type": "bind", "Source": m["source"], "Destination": m["destination"], "Mode": "", "RW": rw,
+            "Propagation": "rprivate"}
 
 
 def _network_settings(st: dict[str, Any]) -> dict[str, Any]:

@@ -375,6 +375,8 @@ class Api:
             req.send_json({"Id": cid, "Warnings": []}, 201)
             return
         kwargs = _create_kwargs(doc)
+        for vol in kwargs.pop("anonymous_volumes"):
+            self.client.volumes.create(vol, anonymous=True)
         try:
             self.client.images.get(image)
         except ImageNotFoundError:
@@ -631,8 +633,12 @@ class Api:
         if ctr.status == "running" and not force:
             raise HTTPError(409, f"cannot remove container \"/{ctr.name}\": container is running: stop the "
                                  "container before removing or force remove")
-        attrs = _attrs(ctr.state)
+        st = ctr.state
+        attrs = _attrs(st)
         ctr.remove(force=force)
+        if _bool(req.query.get("v")):
+            self.client.runtime.settle()  # the monitor of a running one still holds its mounts
+            self.client.volumes.remove_anonymous_of(st.get("binds") or [])
         self.events.publish("destroy", ctr.id, attrs)
         req.send(204)
 
@@ -1587,7 +1593,14 @@ def _create_kwargs(doc: dict[str, Any]) -> dict[str, Any]:
                 raise HTTPError(400, f"json: cannot unmarshal PortBindings[{key}]: want objects")
             host_ip, host_port = str(b.get("HostIp") or ""), str(b.get("HostPort") or "0")
             ports.append(f"{host_ip + ':' if host_ip else ''}{host_port}:{num}/{proto or 'tcp'}")
-    binds = [str(b) for b in _expect(hc, "Binds", list, []) or []]
+    anonymous: list[str] = []  # volumes made for this container only (-v /data): they go with rm -v
+
+    def anon(target: str) -> str:
+        name = os.urandom(32).hex()
+        anonymous.append(name)
+        return f"{name}:{target}"
+
+    binds = [str(b) if ":" in str(b) else anon(str(b)) for b in _expect(hc, "Binds", list, []) or []]
     tmpfs_doc = _expect(hc, "Tmpfs", dict, {}) or {}
     if not all(isinstance(v, str) for v in tmpfs_doc.values()):
         raise HTTPError(400, "json: cannot unmarshal Tmpfs: want string options")
@@ -1600,10 +1613,15 @@ def _create_kwargs(doc: dict[str, Any]) -> dict[str, Any]:
             tmpfs.append(str(dst))
         elif kind in ("bind", "volume") and dst:
             if kind == "volume" and not src:
-                src = os.urandom(16).hex()
+                binds.append(anon(str(dst)) + (":ro" if m.get("ReadOnly") else ""))
+                continue
             binds.append(f"{src}:{dst}{':ro' if m.get('ReadOnly') else ''}")
         else:
             raise HTTPError(400, f"invalid mount config for type {kind!r}")
+    targets = {b.split(":")[1] for b in binds if ":" in b} | {t.split(":")[0] for t in tmpfs}
+    for path in _expect(doc, "Volumes", dict, {}) or {}:
+        if str(path) not in targets:
+            binds.append(anon(str(path)))
     mode = _expect(hc, "NetworkMode", str, "") or "bridge"
     if mode == "default":
         mode = "bridge"
@@ -1636,5 +1654,5 @@ def _create_kwargs(doc: dict[str, Any]) -> dict[str, Any]:
         "stop_timeout": int(stop_timeout) if isinstance(stop_timeout, int) else None,
         "auto_remove": bool(hc.get("AutoRemove")), "no_new_privileges": nnp,
         "cap_add": [str(c) for c in hc.get("CapAdd") or []], "cap_drop": [str(c) for c in hc.get("CapDrop") or []],
-        "stdin_open": bool(doc.get("OpenStdin")),
+        "stdin_open": bool(doc.get("OpenStdin")), "anonymous_volumes": anonymous,
     }

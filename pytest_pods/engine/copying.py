@@ -49,12 +49,15 @@ def write_tar(rootfd: int, path: str, out: IO[bytes], arcname: str | None = None
             raise NotFoundError(f"Could not find the file {path} in container")
         top = arcname or (name if name != "." else os.path.basename(path.rstrip("/")) or ".")
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-            _add(tf, pfd, name, top, st)
+            _add(tf, pfd, name, top, st, st.st_dev)
     finally:
         os.close(pfd)
 
 
-def _add(tf: tarfile.TarFile, dirfd: int, name: str, arcname: str, st: os.stat_result) -> None:
+_KERNEL_MOUNTS = frozenset({"proc", "sys", "dev", "pts", "shm", "mqueue"})
+
+
+def _add(tf: tarfile.TarFile, dirfd: int, name: str, arcname: str, st: os.stat_result, top_dev: int) -> None:
     info = tarfile.TarInfo(arcname)
     info.mode, info.uid, info.gid, info.mtime = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)
     if stat.S_ISREG(st.st_mode):
@@ -68,6 +71,8 @@ def _add(tf: tarfile.TarFile, dirfd: int, name: str, arcname: str, st: os.stat_r
     elif stat.S_ISDIR(st.st_mode):
         info.type = tarfile.DIRTYPE
         tf.addfile(info)
+        if st.st_dev != top_dev and name in _KERNEL_MOUNTS:
+            return  # /proc, /sys, /dev of the container: the mount point, not the kernel's files
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(name, flags, dir_fd=dirfd) if name != "." else os.open(".", flags, dir_fd=dirfd)
         try:
@@ -76,7 +81,7 @@ def _add(tf: tarfile.TarFile, dirfd: int, name: str, arcname: str, st: os.stat_r
                     est = os.stat(entry, dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # gone while we copied
-                _add(tf, fd, entry, f"{arcname}/{entry}", est)
+                _add(tf, fd, entry, f"{arcname}/{entry}", est, top_dev)
         finally:
             os.close(fd)
     elif stat.S_ISFIFO(st.st_mode):

@@ -25,6 +25,7 @@ Mechanisms, and why:
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress  # already loaded with pathlib (urllib.parse imports it)
 import json
 import os
@@ -408,7 +409,7 @@ class Networks:
     def attach(self, ref: str, *, cid: str, name: str, aliases: list[str], pid: int, pid_start: int | None,
                hosts_path: str, hostname: str, ifname: str, default_route: bool) -> dict[str, Any]:
         """Give the container (its pid 1 is ``pid``) an interface and an address on the network."""
-        from .netlink import Netlink
+        from .netlink import Netlink, NetlinkError
 
         rec = self.get(ref)
         with Netlink() as nl:
@@ -422,8 +423,16 @@ class Networks:
                 # the MAC follows from the address (as docker's 02:42:...): a reused address keeps
                 # its MAC, so the host's ARP entry for it stays right (a random one would leave a
                 # stale entry that black-holes the next container's first connections)
-                nl.create_veth(veth, ifname, peer_netns_pid=pid, master=rec["bridge"],
-                               peer_mac=b"\x02\x42" + ipaddress.IPv4Address(ip).packed)
+                mac = b"\x02\x42" + ipaddress.IPv4Address(ip).packed
+                try:
+                    nl.create_veth(veth, ifname, peer_netns_pid=pid, master=rec["bridge"], peer_mac=mac)
+                except NetlinkError as exc:
+                    if exc.errno != errno.EEXIST:
+                        raise
+                    # this container's last run: its netns is gone, but the kernel frees a
+                    # namespace's veths in deferred work, so the host end can outlive it briefly
+                    nl.delete_link(veth, missing_ok=True)
+                    nl.create_veth(veth, ifname, peer_netns_pid=pid, master=rec["bridge"], peer_mac=mac)
                 nl.set_up(veth)
             fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             try:

@@ -33,16 +33,32 @@ class Volumes:
     def path(self, name: str) -> Path:
         return self.dir / self._check(name) / "_data"
 
-    def create(self, name: str | None = None, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    def create(self, name: str | None = None, labels: dict[str, str] | None = None, *,
+               anonymous: bool = False) -> dict[str, Any]:
+        """Make the volume (or find it); ``anonymous`` ones (``-v /data``) go with ``rm -v``."""
         name = self._check(name or os.urandom(32).hex())
         d = self.dir / name
         meta = d / "volume.json"
         if not meta.exists():
             (d / "_data").mkdir(parents=True, exist_ok=True)
             tmp = d / f".volume.json.{os.getpid()}"
-            tmp.write_text(json.dumps({"name": name, "labels": labels or {}, "created": time.time()}))
+            tmp.write_text(json.dumps({"name": name, "labels": labels or {}, "created": time.time(),
+                                       "anonymous": anonymous}))
             os.replace(tmp, meta)
         return self.inspect(name)
+
+    def name_of(self, path: str) -> str | None:
+        """The volume whose data directory ``path`` is, or None."""
+        p = Path(path)
+        if p.name == "_data" and p.parent.parent == self.dir:
+            return p.parent.name
+        return None
+
+    def anonymous(self, name: str) -> bool:
+        try:
+            return bool(json.loads((self.dir / self._check(name) / "volume.json").read_text()).get("anonymous"))
+        except (OSError, ValueError, InvalidArgumentError):
+            return False
 
     def inspect(self, name: str) -> dict[str, Any]:
         try:
