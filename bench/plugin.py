@@ -260,7 +260,8 @@ class Dockerd:
     def docker(self, *args: str) -> list[str]:
         return ["docker", "-H", f"unix://{self.sock}", *args]
 
-    def start(self) -> None:
+    def spawn(self) -> str:
+        """Make its bridge and start it (not waiting for it); the bridge's address."""
         net = free_subnet()
         gw = f"{next(net.hosts())}/{net.prefixlen}"
         sh(["ip", "link", "add", self.bridge, "type", "bridge"])
@@ -276,6 +277,11 @@ class Dockerd:
                  "--pidfile", str(self.work / "docker.pid"), "-H", f"unix://{self.sock}",
                  "--bridge", self.bridge, "--iptables=false", "--ip-masq=false", "--ip-forward=false"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        return gw
+
+    def start(self) -> None:
+        gw = self.spawn()
+        assert self.proc is not None
         for _ in range(120):
             if self.proc.poll() is not None:
                 raise SystemExit(f"dockerd exited ({self.proc.returncode}): see {self.log}\n"

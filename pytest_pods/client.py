@@ -307,19 +307,43 @@ class Containers:
         return [Container(self._c, st["id"]) for st in self._c.runtime.list(all=all)]
 
 
-class Container:
+class ContainerHandle:
+    """What a container handle of any engine (local or remote) builds on ``id`` and
+    ``address()``: the same helpers, written once."""
+
+    id: str
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id[:12]}>"
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def address(self, port: int | str) -> tuple[str, int]:
+        raise NotImplementedError
+
+    def host_port(self, port: int | str) -> int:
+        return self.address(port)[1]
+
+    def url(self, port: int | str = 80, path: str = "/", scheme: str = "http") -> str:
+        """The URL of a published container port from this host: ``url(8080, "/health")``."""
+        host, hport = self.address(port)
+        return f"{scheme}://{host}:{hport}/{path.lstrip('/')}"
+
+    def wait_ready(self, strategy: Any, timeout: float = 60.0) -> float:
+        """Block until ``strategy`` (see :mod:`pytest_pods.wait`) holds; the seconds it took."""
+        from .wait import wait_ready
+
+        return wait_ready(self, strategy, timeout)
+
+
+class Container(ContainerHandle):
     """A handle on one container, by ID (cheap: state is read when asked for)."""
 
     def __init__(self, client: Client, cid: str) -> None:
         self._c = client
         self.id = cid
-
-    def __repr__(self) -> str:
-        return f"<Container {self.id[:12]}>"
-
-    @property
-    def short_id(self) -> str:
-        return self.id[:12]
 
     @property
     def state(self) -> dict[str, Any]:
@@ -370,14 +394,6 @@ class Container:
         """(host, port) on which a published container port is reached from this host."""
         num, _, proto = str(port).partition("/")
         return self._c.runtime.port(self.id, int(num), proto or "tcp")
-
-    def host_port(self, port: int | str) -> int:
-        return self.address(port)[1]
-
-    def url(self, port: int | str = 80, path: str = "/", scheme: str = "http") -> str:
-        """The URL of a published container port from this host: ``url(8080, "/health")``."""
-        host, hport = self.address(port)
-        return f"{scheme}://{host}:{hport}/{path.lstrip('/')}"
 
     @property
     def labels(self) -> dict[str, str]:
@@ -477,12 +493,6 @@ class Container:
         return commit(self._c.runtime, self.id, tags=tags, message=message, author=author,
                       changes=[changes] if isinstance(changes, str) else list(changes), config=conf,
                       pause=pause, stop=stop)
-
-    def wait_ready(self, strategy: Any, timeout: float = 60.0) -> float:
-        """Block until ``strategy`` (see :mod:`pytest_pods.wait`) holds; the seconds it took."""
-        from .wait import wait_ready
-
-        return wait_ready(self, strategy, timeout)
 
     @property
     def ip(self) -> str:

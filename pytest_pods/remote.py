@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from .client import ContainerHandle
 from .engine.runtime import ExecResult
 from .errors import (ConflictError, ContainerNotFoundError, ImageNotFoundError, InvalidArgumentError, NotFoundError,
                      PodsError)
@@ -418,20 +419,13 @@ class RemoteContainers:
         return [RemoteContainer(self._c, r["Id"]) for r in self._c.request("GET", "/containers/json", {"all": all})]
 
 
-class RemoteContainer:
+class RemoteContainer(ContainerHandle):
     """A container of a remote engine; the same methods as the local :class:`Container`."""
 
     def __init__(self, client: RemoteClient, cid: str, doc: dict[str, Any] | None = None) -> None:
         self._c = client
         self.id = cid
         self._doc = doc
-
-    def __repr__(self) -> str:
-        return f"<RemoteContainer {self.id[:12]}>"
-
-    @property
-    def short_id(self) -> str:
-        return self.id[:12]
 
     def inspect(self) -> dict[str, Any]:
         self._doc = self._c.request("GET", f"/containers/{self.id}/json", what=f"container {self.id[:12]}")
@@ -556,13 +550,6 @@ class RemoteContainer:
                 return host, int(p["host_port"])
         raise NotFoundError(f"No public port '{num}/{proto or 'tcp'}' published for {self.name}")
 
-    def host_port(self, port: int | str) -> int:
-        return self.address(port)[1]
-
-    def url(self, port: int | str = 80, path: str = "/", scheme: str = "http") -> str:
-        host, hport = self.address(port)
-        return f"{scheme}://{host}:{hport}/{path.lstrip('/')}"
-
     def copy_in(self, src: str | os.PathLike[str], dest: str) -> None:
         src = os.fspath(src)
         if not os.path.lexists(src):
@@ -624,11 +611,6 @@ class RemoteContainer:
                                                   "comment": message, "author": author, "pause": pause,
                                                   "changes": "\n".join(changes) or None}, body=dict(conf or {}))
         return self._c.images.get(doc["Id"])
-
-    def wait_ready(self, strategy: Any, timeout: float = 60.0) -> float:
-        from .wait import wait_ready
-
-        return wait_ready(self, strategy, timeout)
 
     def probe(self, st: dict[str, Any] | None = None) -> RemoteProbe:
         return RemoteProbe(self)

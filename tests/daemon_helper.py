@@ -1,4 +1,5 @@
-"""A ``pods daemon`` subprocess for tests: started on a private socket, stopped by its pid."""
+"""Helpers for the tests that drive the daemon: a ``pods daemon`` subprocess (started on a private
+socket, stopped by its pid) and a poll for what clients see only eventually."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 class Daemon:
@@ -47,3 +50,18 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    """``predicate()``'s first truthy value, polled for up to ``timeout`` seconds.
+
+    :raises TimeoutError: naming what was awaited and for how long.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"wait for {what}: not within {timeout:g} s")
+        time.sleep(interval)

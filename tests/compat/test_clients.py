@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from daemon_helper import wait_until
 
 docker = pytest.importorskip("docker")
 tc_config = pytest.importorskip("testcontainers.core.config")
@@ -33,21 +34,6 @@ RYUK_NAME = "testcontainers-ryuk-"  # + the session id: testcontainers' name for
 #: it, and the stop would wait out its timeout, with Docker too)
 HTTPD = ("trap 'exit 0' TERM; mkdir -p /www && echo hi > /www/index.html; "
          "httpd -f -p 8080 -h /www & echo ready; wait")
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    """``predicate()``'s first truthy value, polled for up to ``timeout`` seconds.
-
-    :raises TimeoutError: naming ``what`` was awaited and for how long.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"wait for {what}: not within {timeout:g} s")
-        time.sleep(interval)
 
 
 def gone(get: Callable[[], Any]) -> bool:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_helper import wait_until
 
 #: conftest's DockerCLI and Daemon (conftest modules are not imported by name)
 DockerCLI = Any
@@ -39,21 +40,6 @@ HTTPD = ("trap 'exit 0' TERM; mkdir -p /www && echo hello-pods > /www/index.html
          "httpd -f -p 80 -h /www & wait")
 #: Runs until stopped, and stops at once on SIGTERM.
 SLEEPER = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """``predicate()``'s first truthy value, polled for up to ``timeout`` seconds.
-
-    :raises TimeoutError: naming what was awaited and for how long.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"wait for {what}: not within {timeout:g} s")
-        time.sleep(interval)
 
 
 def http_get(port: int, path: str = "/", timeout: float = 5) -> tuple[str, bytes]:
