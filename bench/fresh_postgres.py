@@ -37,7 +37,7 @@ pb = importlib.util.module_from_spec(_spec)  # bench/plugin.py: sh, out, works, 
 _spec.loader.exec_module(pb)
 
 IMAGE = "pytest-pods/postgres:15"
-RECIPE = REPO / "pytest_pods" / "services" / "recipes" / "postgres"
+RECIPE = REPO / "pytest_pods" / "plugin" / "recipes" / "postgres"
 AIMS = {"pool": 0.050, "primed": 0.050, "database": 0.020}  # median, seconds
 SESSION_LABEL = "pytest-pods.session"
 
@@ -221,7 +221,7 @@ def _patch():
     if not os.environ.get("BENCH_DIAG"):
         return  # testcontainers' suite: nothing of ours to look into
     try:
-        from pytest_pods.fixtures.session import PodsSession
+        from pytest_pods.plugin.session import PodsSession
     except ImportError:
         return
     create = PodsSession._create
@@ -235,7 +235,7 @@ def _patch():
     if os.environ.get("BENCH_DIAG") != "database":
         return
     import psycopg
-    from pytest_pods.services import _PgServer
+    from pytest_pods.plugin.services import _PgServer
 
     fresh, init, execute = _PgServer.fresh, _PgServer.__init__, psycopg.Connection.execute
 
@@ -269,7 +269,7 @@ _patch()
 
 def pytest_sessionstart(session):  # after every plugin's pytest_configure: ours has made its session
     try:
-        from pytest_pods.fixtures import session_of
+        from pytest_pods.plugin.fixtures import session_of
         _emit(phase="run-id", id=session_of(session.config).run_id)
     except (ImportError, KeyError):
         pass
@@ -277,7 +277,7 @@ def pytest_sessionstart(session):  # after every plugin's pytest_configure: ours
 
 def pytest_unconfigure(config):  # after the plugin's session end: every record has its remove time
     try:
-        from pytest_pods.fixtures import session_of
+        from pytest_pods.plugin.fixtures import session_of
         s = session_of(config)
     except (ImportError, KeyError):
         return
@@ -523,7 +523,7 @@ def main() -> None:
         del lv["tc"]
 
     pb.ensure_tools()
-    from pytest_pods.client import Client
+    from pytest_pods.client.local import Client
 
     work = Path(tempfile.mkdtemp(prefix="pods-fresh-pg-bench-", dir="/var/tmp"))
     dockerd = pb.Dockerd(work)

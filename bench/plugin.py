@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-RECIPES = REPO / "pytest_pods" / "services" / "recipes"
+RECIPES = REPO / "pytest_pods" / "plugin" / "recipes"
 IMAGES = {"redis": "pytest-pods/redis:7", "postgres": "pytest-pods/postgres:15"}
 KINDS = ("redis", "postgres")
 # RESULTS.md section 5 (testcontainers-python 4.15 on docker.io 20.10, other images, TC_POOLING_INTERVAL=1)

@@ -36,10 +36,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pytest_pods.engine import archive, registry  # noqa: E402
-from pytest_pods.engine.images import bootstrap_busybox, image_config  # noqa: E402
-from pytest_pods.engine.layers import write_layer  # noqa: E402
-from pytest_pods.engine.store import MEDIA_OCI_LAYER, Store  # noqa: E402
+from pytest_pods.engine.image import archive  # noqa: E402
+from pytest_pods.engine.registry import distribution as registry
+from pytest_pods.engine.image.bootstrap import bootstrap_busybox, image_config  # noqa: E402
+from pytest_pods.engine.image.layers import write_layer  # noqa: E402
+from pytest_pods.engine.image.store import MEDIA_OCI_LAYER, Store  # noqa: E402
 from start_latency import sh, start_dockerd, stop_pid, works  # noqa: E402  (our own dockerd set-up)
 
 PODS = Path(sys.executable).parent / "pods"  # the console script itself, not the pyenv shim

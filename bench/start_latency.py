@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pytest_pods import Client  # noqa: E402
-from pytest_pods.engine import spawn as _spawn  # noqa: E402  (to find a fork server, if any)
+from pytest_pods.engine.runtime import forkserver as _spawn  # noqa: E402  (to find a fork server, if any)
 
 PODS = Path(sys.executable).parent / "pods"  # the console script itself, not the pyenv shim
 PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]  # RESULTS.md, Failures 2

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_pods import Client, container, wait
-from pytest_pods.fixtures import Pods
+from pytest_pods.plugin.fixtures import Pods
 
 SITE = Path(__file__).parent / "site"
 

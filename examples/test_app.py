@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from pytest_pods import Container, container, image, network, wait
-from pytest_pods.services import Postgres, Redis, postgres_container, redis_container
+from pytest_pods.plugin.services import Postgres, Redis, postgres_container, redis_container
 
 backend = network(scope="module")
 db = postgres_container(network=backend)

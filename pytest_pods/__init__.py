@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .client import Client, Container, ExecResult, RunResult
-from .errors import (
+from pytest_pods.client import Client, Container, ExecResult, RunResult
+from pytest_pods.errors import (
     ConflictError,
     ContainerNotFoundError,
     ContainerStartError,
@@ -44,14 +44,22 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
-    from . import wait
-    from .fixtures import Pods, container, image, network, pulled
-    from .services import HttpService, Postgres, Redis, http_service, postgres_container, redis_container
+    from pytest_pods import wait
+    from pytest_pods.plugin.fixtures import Pods, container, image, network, pulled
+    from pytest_pods.plugin.services import (
+        HttpService,
+        Postgres,
+        Redis,
+        http_service,
+        postgres_container,
+        redis_container,
+    )
 
 _LAZY = {
-    "container": "fixtures", "image": "fixtures", "pulled": "fixtures", "network": "fixtures", "Pods": "fixtures",
-    "postgres_container": "services", "redis_container": "services", "http_service": "services",
-    "Postgres": "services", "Redis": "services", "HttpService": "services",
+    "container": "plugin.fixtures", "image": "plugin.fixtures", "pulled": "plugin.fixtures", "network": "plugin.fixtures",
+    "Pods": "plugin.fixtures",
+    "postgres_container": "plugin.services", "redis_container": "plugin.services", "http_service": "plugin.services",
+    "Postgres": "plugin.services", "Redis": "plugin.services", "HttpService": "plugin.services",
 }
 
 

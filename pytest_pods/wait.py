@@ -30,11 +30,11 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import ContainerExitedError, InvalidArgumentError, ReadinessTimeoutError
-from .engine import linux
+from pytest_pods.errors import ContainerExitedError, InvalidArgumentError, ReadinessTimeoutError
+from pytest_pods.engine import linux
 
 if TYPE_CHECKING:
-    from .client import Container
+    from pytest_pods.client.local import Container
 
 __all__ = ["Strategy", "log", "tcp", "http", "command", "healthcheck", "all_of", "wait_ready", "as_strategy"]
 
@@ -353,7 +353,7 @@ class Command(Strategy):
 
 
 def _poll_exec(t: Target, cmd: list[str], user: str | None, max_pause: float) -> None:
-    from .errors import PodsError
+    from pytest_pods.errors import PodsError
 
     def attempt() -> bool:
         try:

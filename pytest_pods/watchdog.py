@@ -25,7 +25,7 @@ def owner_key(pid: int | None = None) -> str:
     the host name keeps the sessions of several machines on one remote engine apart."""
     import socket
 
-    from .engine.linux import process_start_time
+    from pytest_pods.engine.linux import process_start_time
 
     pid = os.getpid() if pid is None else pid
     return f"{socket.gethostname()}:{pid}-{process_start_time(pid)}"
@@ -35,7 +35,7 @@ def owner_alive(key: str) -> bool:
     """Whether the owner still runs; an owner on another machine is not ours to judge (alive)."""
     import socket
 
-    from .engine.linux import process_start_time
+    from pytest_pods.engine.linux import process_start_time
 
     host, sep, rest = key.rpartition(":")
     if sep and host != socket.gethostname():
@@ -54,10 +54,10 @@ def kept_dir(root: str | os.PathLike[str]) -> str:
 def make_client(root: str | os.PathLike[str], host: str | None = None) -> Any:
     """The local engine on ``root``, or the remote one at ``host``."""
     if host:
-        from .remote import RemoteClient
+        from pytest_pods.client.remote import RemoteClient
 
         return RemoteClient(host)
-    from .client import Client
+    from pytest_pods.client.local import Client
 
     return Client(root)
 

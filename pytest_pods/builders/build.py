@@ -20,14 +20,21 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..engine import linux
-from ..engine.locks import FileLock
-from ..engine.runtime import Runtime
-from ..engine.spec import ContainerSpec, lookup_user
-from ..engine.store import MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_MANIFEST, Image, Store, sha256_digest
-from ..errors import ImageNotFoundError, PodsError
-from . import context as ctx
-from . import dockerfile as df
+from pytest_pods.engine import linux
+from pytest_pods.engine.locks import FileLock
+from pytest_pods.engine.runtime.lifecycle import Runtime
+from pytest_pods.engine.runtime.spec import ContainerSpec, lookup_user
+from pytest_pods.engine.image.store import (
+    MEDIA_OCI_CONFIG,
+    MEDIA_OCI_LAYER,
+    MEDIA_OCI_MANIFEST,
+    Image,
+    Store,
+    sha256_digest,
+)
+from pytest_pods.errors import ImageNotFoundError, PodsError
+from pytest_pods.builders import context as ctx
+from pytest_pods.builders import dockerfile as df
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 Progress = Callable[[str], None]
@@ -231,7 +238,7 @@ class Builder:
         try:
             img = self.store.get_image(base)
         except ImageNotFoundError:
-            from ..engine import mirrors
+            from pytest_pods.engine.registry import mirrors
 
             try:
                 img = mirrors.pull(self.store, base)  # not here: from its registry (or a mirror)
@@ -473,7 +480,7 @@ class Builder:
         if not any(src.iterdir()):
             return None
         epoch = int(os.environ["SOURCE_DATE_EPOCH"]) if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit() else None
-        from ..engine.layers import write_layer  # tarfile: only when a layer is made
+        from pytest_pods.engine.image.layers import write_layer  # tarfile: only when a layer is made
 
         with self.store.blob_writer() as w:
             write_layer(src, w, source_date_epoch=epoch, overlay_upper=overlay_upper)  # type: ignore[arg-type]
@@ -533,7 +540,7 @@ class Builder:
                      built: Mapping[int, _State], mounts: contextlib.ExitStack, where: str) -> list[Any]:
         """``RUN --mount=type=bind``: a context path, or a path of a stage or image, read-only
         unless ``rw`` (then writes are thrown away: the source is a scratch copy's view)."""
-        from ..engine.spec import Bind
+        from pytest_pods.engine.runtime.spec import Bind
 
         out = []
         for m in ins.flags.get("mount", []):
@@ -603,7 +610,7 @@ class Builder:
     def _scrub_mount_points(self, state: _State, upper: Path, extra: Sequence[str] = ()) -> None:
         """Mount targets the engine made for the step (absent from the image, still empty) are no
         part of its layer: docker's layers do not carry /etc/hosts stubs either."""
-        from ..engine.commit import ENGINE_MOUNT_POINTS, scrub_mount_points
+        from pytest_pods.engine.runtime.commit import ENGINE_MOUNT_POINTS, scrub_mount_points
 
         lowers = list(dict.fromkeys([str(self.store.ensure_snapshot(d, layer["digest"])) for d, layer in
                                      zip(state.diff_ids, state.layers)][::-1]))
@@ -615,7 +622,7 @@ class Builder:
 
     def _cache_mounts(self, ins: df.Instruction) -> list[Any]:
         """``RUN --mount=type=cache``: a directory kept between builds under the root, bind-mounted."""
-        from ..engine.spec import Bind
+        from pytest_pods.engine.runtime.spec import Bind
 
         out = []
         for m in ins.flags.get("mount", []):
@@ -802,7 +809,7 @@ def _stage_path(stage_dir: Path, path: str) -> Path:
 
 
 def _exists_in(view: Path, path: str) -> bool:
-    from ..engine.commit import exists_in
+    from pytest_pods.engine.runtime.commit import exists_in
 
     return exists_in(view, path)
 
@@ -964,7 +971,7 @@ def _extract(archive: Path, dest: Path) -> None:
     import lzma
     import shutil
 
-    from ..engine.layers import unpack_layer
+    from pytest_pods.engine.image.layers import unpack_layer
 
     tmp = dest.parent / f".extract-{os.urandom(4).hex()}"
     with open(archive, "rb") as f:

@@ -25,10 +25,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..client import Client, Container, container_inspect, image_inspect
-from ..errors import (ConflictError, ContainerNotFoundError, ContainerStartError, ImageNotFoundError,
-                      InvalidArgumentError, NotFoundError, PodsError)
-from .http import HTTPError, Request
+from pytest_pods.client.local import Client, Container, container_inspect, image_inspect
+from pytest_pods.errors import (
+    ConflictError,
+    ContainerNotFoundError,
+    ContainerStartError,
+    ImageNotFoundError,
+    InvalidArgumentError,
+    NotFoundError,
+    PodsError,
+)
+from pytest_pods.daemon.http import HTTPError, Request
 
 API_VERSION = "1.47"
 MIN_API_VERSION = "1.24"
@@ -159,7 +166,7 @@ class Api:
         self.attach_lock = threading.Lock()
         self.started = threading.Condition()
         self.events = Events()
-        from .ryuk import Ryuk
+        from pytest_pods.daemon.ryuk import Ryuk
 
         self.ryuk = Ryuk(self)
         R = self._route
@@ -286,7 +293,7 @@ class Api:
     def info(self, req: Request) -> None:
         rt = self.client.runtime
         states = [st["status"] for st in rt.list(all=True)]
-        from ..engine.cgroups import cgroup_version
+        from pytest_pods.engine.runtime.cgroups.manager import cgroup_version
 
         u = os.uname()
         mem = 0
@@ -348,7 +355,7 @@ class Api:
         address = str(doc.get("serveraddress") or "https://index.docker.io/v1/")
         host = urlsplit(address).netloc if "://" in address else address.split("/", 1)[0]
         try:
-            from ..engine import transport
+            from pytest_pods.engine.registry import http as transport
 
             transport.login(host, str(doc.get("username", "")), str(doc.get("password", "")),
                             insecure=host.startswith(("127.", "localhost")))
@@ -438,7 +445,7 @@ class Api:
                 try:
                     code = rt.wait(cid)
                 except ContainerNotFoundError:  # --rm, and already removed: its exit code stays
-                    from ..engine.runtime import _tombstone
+                    from pytest_pods.engine.runtime.lifecycle import _tombstone
 
                     code = _tombstone(rt.dir, cid)
                 self.events.publish("die", cid, {**attrs, "exitCode": str(code)})
@@ -505,7 +512,7 @@ class Api:
         try:
             code = rt.wait(cid)
         except ContainerNotFoundError:
-            from ..engine.runtime import _tombstone
+            from pytest_pods.engine.runtime.lifecycle import _tombstone
 
             code = _tombstone(rt.dir, cid)
         if condition == "removed":
@@ -593,7 +600,7 @@ class Api:
         sig = req.query.get("signal")
         attrs = _attrs(ctr.state)  # before: an --rm container is gone once stopped
         if sig:
-            from ..engine.spec import parse_signal
+            from pytest_pods.engine.runtime.spec import parse_signal
 
             self.client.runtime.stop(ctr.id, t, stop_signal=parse_signal(sig))
         else:
@@ -989,7 +996,7 @@ class Api:
         before = None
         with contextlib.suppress(PodsError):
             before = self.client.images.get(ref).manifest_digest
-        from ..engine.reference import parse_reference
+        from pytest_pods.engine.image.reference import parse_reference
 
         parsed = parse_reference(ref)
 
@@ -1034,7 +1041,7 @@ class Api:
         ref = f"{name}:{tag}" if tag and ":" not in name.rsplit("/", 1)[-1] else name
         _use_registry_auth(req)
         job = _Job()
-        from ..engine.reference import parse_reference
+        from pytest_pods.engine.image.reference import parse_reference
 
         parsed = parse_reference(ref)
 
@@ -1093,7 +1100,7 @@ class Api:
                 while chunk := req.read():
                     raw.write(chunk)
                 raw.seek(0)
-                from ..engine.layers import extract_into
+                from pytest_pods.engine.image.layers import extract_into
 
                 fd = os.open(ctx, os.O_RDONLY | os.O_DIRECTORY)
                 try:
@@ -1527,7 +1534,7 @@ def _list_row(client: Client, st: dict[str, Any]) -> dict[str, Any]:
         for p in st.get("ports") or []:
             ports.append({"IP": p["host_ip"], "PrivatePort": p["container_port"], "PublicPort": int(p["host_port"]),
                           "Type": p["proto"]})
-    from ..client import _network_settings
+    from pytest_pods.client.local import _network_settings
 
     created = int(_parse_time(st.get("created", "")))
     cmd = ""

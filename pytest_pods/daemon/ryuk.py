@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import Api
+    from pytest_pods.daemon.api import Api
 
 
 def _duration(text: str, default: float) -> float:

@@ -16,7 +16,7 @@ import pytest
 
 from pytest_pods import Client
 from pytest_pods.errors import PodsError
-from pytest_pods.remote import RemoteClient
+from pytest_pods.client.remote import RemoteClient
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pytest_pods import Client, ContainerNotFoundError
-from pytest_pods.remote import RemoteClient
+from pytest_pods.client.remote import RemoteClient
 
 
 def pods_host(daemon: Any, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:

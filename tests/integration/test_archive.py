@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from pytest_pods.engine.archive import load, save
-from pytest_pods.engine.images import BUSYBOX_PATHS, image_config, import_rootfs
-from pytest_pods.engine.images import bootstrap_busybox as _bootstrap_busybox
-from pytest_pods.engine.store import REF_NAME, Image, Store
+from pytest_pods.engine.image.archive import load, save
+from pytest_pods.engine.image.bootstrap import BUSYBOX_PATHS, image_config, import_rootfs
+from pytest_pods.engine.image.bootstrap import bootstrap_busybox as _bootstrap_busybox
+from pytest_pods.engine.image.store import REF_NAME, Image, Store
 from pytest_pods.errors import InvalidArgumentError, LayerError, StoreError, UnsafeLayerError
 
 pytestmark = [

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_pods.engine import cgroups
-from pytest_pods.engine.cgroups import (
+from pytest_pods.engine.runtime.cgroups import manager as cgroups
+from pytest_pods.engine.runtime.cgroups.manager import (
     CgroupBusyError,
     Limits,
     V1Cgroup,

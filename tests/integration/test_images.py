@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from pytest_pods import Client
-from pytest_pods.engine.reference import parse_reference
+from pytest_pods.engine.image.reference import parse_reference
 
 BUSYBOX = "/bin/busybox"
 Pods = Callable[..., "subprocess.CompletedProcess[str]"]

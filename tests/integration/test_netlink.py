@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pytest
 
 from pytest_pods.engine import linux
-from pytest_pods.engine.netlink import Netlink, NetlinkError
+from pytest_pods.engine.network.netlink import Netlink, NetlinkError
 
 CAP_NET_ADMIN = 12
 

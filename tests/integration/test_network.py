@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from pytest_pods import Client, ContainerStartError
-from pytest_pods.engine.cgroups import list_cgroups
+from pytest_pods.engine.runtime.cgroups.manager import list_cgroups
 from pytest_pods.engine.linux import process_start_time
-from pytest_pods.engine.network import root_tag
+from pytest_pods.engine.network.networks import root_tag
 from pytest_pods.errors import NotFoundError
 
 MIRROR = "http://deb.debian.org/debian/dists/bookworm/Release"
@@ -550,7 +550,7 @@ def test_run_on_an_unknown_network_fails_with_125(made: Made, pods_cli: Pods) ->
 
 def test_publish_all_maps_every_exposed_port_to_a_free_host_port(made: Made, client: Client, pods_cli: Pods) -> None:
     """``-P``: each port in the image's EXPOSE gets a host port of its own, and it answers."""
-    from pytest_pods.engine.images import image_config
+    from pytest_pods.engine.image.bootstrap import image_config
 
     base = client.images.get("busybox")
     tag = f"test/exposes-{uuid.uuid4().hex[:8]}:1"

@@ -31,10 +31,17 @@ from typing import Any
 import pytest
 
 from pytest_pods import Client
-from pytest_pods.engine.archive import save
-from pytest_pods.engine.images import bootstrap_busybox
-from pytest_pods.engine.registry import RegistryError, pull, push
-from pytest_pods.engine.store import MEDIA_OCI_INDEX, MEDIA_OCI_LAYER, Image, Store, canonical_json, digest_hex
+from pytest_pods.engine.image.archive import save
+from pytest_pods.engine.image.bootstrap import bootstrap_busybox
+from pytest_pods.engine.registry.distribution import RegistryError, pull, push
+from pytest_pods.engine.image.store import (
+    MEDIA_OCI_INDEX,
+    MEDIA_OCI_LAYER,
+    Image,
+    Store,
+    canonical_json,
+    digest_hex,
+)
 from pytest_pods.errors import InvalidArgumentError
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
@@ -474,7 +481,7 @@ def test_two_processes_pulling_at_once_download_each_blob_once(proxy: Proxy, pus
     proxy.faults.append(Fault("GET", "/blobs/sha256:", "delay", delay=0.5))  # make them overlap
     root = tmp_path / "shared"
     Store(root)
-    code = ("import sys; from pytest_pods.engine.store import Store; from pytest_pods.engine.registry import pull; "
+    code = ("import sys; from pytest_pods.engine.image.store import Store; from pytest_pods.engine.registry.distribution import pull; "
             "r = pull(Store(sys.argv[1]), sys.argv[2]); print(r.image.id, r.layers_fetched)")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(root), ref], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]

@@ -33,8 +33,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from pytest_pods.engine import credentials, transport
-from pytest_pods.engine.transport import RegistryAuthError, RegistryClient, RegistryTLSError
+from pytest_pods.engine.registry import credentials, http as transport
+from pytest_pods.engine.registry.http import RegistryAuthError, RegistryClient, RegistryTLSError
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 USER = "pods-user"
@@ -644,8 +644,8 @@ def test_identity_token_is_used_as_refresh_token(token_registry: TokenRegistry, 
 
 
 def _busybox_store(tmp: Path) -> tuple[Any, Any]:
-    from pytest_pods.engine.images import bootstrap_busybox
-    from pytest_pods.engine.store import Store
+    from pytest_pods.engine.image.bootstrap import bootstrap_busybox
+    from pytest_pods.engine.image.store import Store
 
     store = Store(tmp / "store")
     return store, bootstrap_busybox(store)
@@ -654,8 +654,8 @@ def _busybox_store(tmp: Path) -> tuple[Any, Any]:
 def test_login_push_pull_over_tls_with_basic_auth(basic_registry: BasicRegistry, trust_ca: Path,
                                                   isolated_env: Path, tmp_path: Path) -> None:
     """The acceptance path: login, push, pull back into an empty store, same digests."""
-    from pytest_pods.engine import registry
-    from pytest_pods.engine.store import Store
+    from pytest_pods.engine.registry import distribution as registry
+    from pytest_pods.engine.image.store import Store
 
     host = basic_registry.reg.host
     store, image = _busybox_store(tmp_path)
@@ -675,8 +675,8 @@ def test_login_push_pull_over_tls_with_basic_auth(basic_registry: BasicRegistry,
 
 def test_push_and_pull_through_the_token_flow(token_registry: TokenRegistry, isolated_env: Path,
                                               tmp_path: Path) -> None:
-    from pytest_pods.engine import registry
-    from pytest_pods.engine.store import Store
+    from pytest_pods.engine.registry import distribution as registry
+    from pytest_pods.engine.image.store import Store
 
     host = token_registry.reg.host
     write_config(isolated_env, {"auths": {host: {"auth": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}}})

@@ -87,7 +87,7 @@ def _unused(pg_pooled):'''))
 
 
 def test_bad_isolation_levels_are_refused() -> None:
-    from pytest_pods.services import postgres_container, redis_container
+    from pytest_pods.plugin.services import postgres_container, redis_container
 
     with pytest.raises(ValueError, match="isolation='schema': use one of container, database"):
         postgres_container(isolation="schema")

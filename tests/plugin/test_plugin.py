@@ -262,7 +262,7 @@ def test_unknown_command_line_value_is_a_usage_error(inner: Inner) -> None:
 def test_engine_unavailable_skips_with_one_reason_or_fails_when_required(
         inner: Inner, monkeypatch: pytest.MonkeyPatch) -> None:
     # a seam fake: this host can run the engine, so "cannot" is simulated at the one check
-    import pytest_pods.engine.check as check
+    import pytest_pods.engine.preflight as check
 
     monkeypatch.setattr(check, "unavailable", lambda: "the engine needs root (simulated)")
     inner.pytester.makepyfile(test_needs='''

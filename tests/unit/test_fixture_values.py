@@ -8,8 +8,8 @@ import pytest
 
 from pytest_pods import wait
 from pytest_pods.errors import InvalidArgumentError
-from pytest_pods.fixtures import _TEMPLATE, _deps, _resolve
-from pytest_pods.fixtures.session import _published_ports, normalize_ports
+from pytest_pods.plugin.fixtures import _TEMPLATE, _deps, _resolve
+from pytest_pods.plugin.session import _published_ports, normalize_ports
 
 
 def deps_of(value: object) -> set[str]:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import pytest
 
 from pytest_pods.engine import linux
-from pytest_pods.engine.layers import unpack_layer, write_layer
+from pytest_pods.engine.image.layers import unpack_layer, write_layer
 from pytest_pods.errors import LayerError, UnsafeLayerError
 
 pytestmark = pytest.mark.skipif(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_pods.engine.reference import parse_reference
+from pytest_pods.engine.image.reference import parse_reference
 from pytest_pods.errors import InvalidArgumentError
 
 

@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from pytest_pods.daemon.http import HTTPError, Request
-from pytest_pods.remote import _create_body, _demux, _frames, resolve_host
+from pytest_pods.client.remote import _create_body, _demux, _frames, resolve_host
 
 
 def frame(kind: int, data: bytes) -> bytes:

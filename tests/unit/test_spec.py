@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_pods.engine.spec import (
+from pytest_pods.engine.runtime.spec import (
     DEFAULT_CAPS,
     Bind,
     ContainerSpec,

@@ -1,0 +1,5 @@
+"""``python -m pytest_pods.cli``."""
+
+from pytest_pods.cli.main import main
+
+main()

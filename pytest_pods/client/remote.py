@@ -1,0 +1,826 @@
+"""The RemoteEngine: the Client API over the Docker Engine API.
+
+Pointed at ``pods daemon`` on this or another machine, or at a real Docker daemon, the plugin and
+the CLI work unchanged: ``PODS_HOST=unix:///run/pytest-pods/pods.sock``, ``tcp://host:2376`` (TLS
+with ``PODS_CERT_PATH`` or ``DOCKER_CERT_PATH`` holding ca.pem, cert.pem, key.pem), or
+``PODS_HOST=docker`` for whatever ``DOCKER_HOST`` says.
+
+What the local engine reads from the kernel is asked of the API instead: the exit of a container
+through ``/wait``, logs through ``/logs?follow``, listening ports by reading the container's
+``/proc/net/tcp`` through an exec (when the image has ``cat``).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import io
+import json
+import os
+import socket
+import ssl
+import struct
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from pytest_pods.client.local import ContainerHandle
+from pytest_pods.engine.runtime.lifecycle import ExecResult
+from pytest_pods.errors import (
+    ConflictError,
+    ContainerNotFoundError,
+    ImageNotFoundError,
+    InvalidArgumentError,
+    NotFoundError,
+    PodsError,
+)
+
+API = "/v1.41"
+
+
+def resolve_host(host: str) -> str:
+    if host in ("docker", "env"):
+        return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return host
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float | None = None) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self._path)
+        self.sock = s
+
+
+def _error(status: int, body: bytes, what: str) -> PodsError:
+    try:
+        msg = json.loads(body).get("message") or body.decode(errors="replace")
+    except (ValueError, AttributeError):
+        msg = body.decode(errors="replace").strip() or f"HTTP {status}"
+    if status == 404:
+        if "image" in msg.lower():
+            return ImageNotFoundError(msg)
+        if "container" in msg.lower():
+            return ContainerNotFoundError(msg)
+        return NotFoundError(msg)
+    if status == 409:
+        return ConflictError(msg)
+    if status == 400:
+        return InvalidArgumentError(msg)
+    return PodsError(f"{what}: {msg}")
+
+
+class RemoteClient:
+    """The engine behind a Docker Engine API endpoint (``unix://PATH`` or ``tcp://HOST:PORT``)."""
+
+    def __init__(self, host: str) -> None:
+        self.host = resolve_host(host)
+        u = urlsplit(self.host)
+        self._scheme = u.scheme
+        if u.scheme == "unix":
+            self._path = u.path
+            self.address_host = "127.0.0.1"
+        elif u.scheme in ("tcp", "https", "http"):
+            self._netloc = u.netloc
+            self.address_host = u.hostname or "127.0.0.1"
+            certs = os.environ.get("PODS_CERT_PATH") or os.environ.get("DOCKER_CERT_PATH")
+            self._tls: ssl.SSLContext | None = None
+            if certs or u.scheme == "https" or os.environ.get("DOCKER_TLS_VERIFY"):
+                ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem") if certs else None)
+                if certs:
+                    ctx.load_cert_chain(os.path.join(certs, "cert.pem"), os.path.join(certs, "key.pem"))
+                ctx.check_hostname = False
+                self._tls = ctx
+        else:
+            raise InvalidArgumentError(f"engine host {host!r}: use unix:///path or tcp://host:port")
+        self.images = RemoteImages(self)
+        self.containers = RemoteContainers(self)
+        self.networks = RemoteNetworks(self)
+        self.volumes = RemoteVolumes(self)
+        self.runtime = RemoteRuntime(self)
+        self.root = None
+
+    # -- transport -----------------------------------------------------------------------
+    def _conn(self, timeout: float | None = None) -> http.client.HTTPConnection:
+        if self._scheme == "unix":
+            return _UnixConnection(self._path, timeout)
+        if self._tls is not None:
+            return http.client.HTTPSConnection(self._netloc, timeout=timeout, context=self._tls)
+        return http.client.HTTPConnection(self._netloc, timeout=timeout)
+
+    def request(self, method: str, path: str, query: Mapping[str, Any] | None = None, body: Any = None,
+                headers: Mapping[str, str] | None = None, what: str = "", timeout: float | None = 300,
+                stream: bool = False) -> Any:
+        """One API call: the decoded JSON (or bytes), or the open response when ``stream``."""
+        q = {k: (("1" if v else "0") if isinstance(v, bool) else v) for k, v in (query or {}).items() if v is not None}
+        url = API + path + (("?" + urlencode(q, doseq=True)) if q else "")
+        h = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        conn = self._conn(timeout)
+        try:
+            conn.request(method, url, body=body, headers=h)
+            resp = conn.getresponse()
+        except OSError as exc:
+            conn.close()
+            raise PodsError(f"{what or method + ' ' + path}: cannot reach the engine at {self.host}: {exc}") from None
+        if resp.status >= 400:
+            data = resp.read()
+            conn.close()
+            raise _error(resp.status, data, what or f"{method} {path}")
+        if stream:
+            resp._pods_conn = conn  # type: ignore[attr-defined]  # closed with the response
+            return resp
+        data = resp.read()
+        conn.close()
+        if resp.getheader("Content-Type", "").startswith("application/json") and data:
+            return json.loads(data)
+        return data
+
+    def hijack(self, path: str, body: Mapping[str, Any], what: str) -> socket.socket:
+        """POST with ``Upgrade: tcp``; the raw socket carrying the streams afterwards."""
+        conn = self._conn(None)
+        conn.connect()
+        sock = conn.sock
+        data = json.dumps(body).encode()
+        sock.sendall((f"POST {API}{path} HTTP/1.1\r\nHost: engine\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                      f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(1)
+            if not chunk:
+                raise PodsError(f"{what}: the engine closed the connection")
+            head += chunk
+        status = int(head.split(b" ", 2)[1])
+        if status >= 400:
+            rest = sock.recv(65536)
+            sock.close()
+            raise _error(status, rest.split(b"\r\n\r\n", 1)[-1] if b"\r\n\r\n" in rest else rest, what)
+        return sock
+
+    # -- the Client API's own verbs --------------------------------------------------------
+    def ping(self) -> bool:
+        return self.request("GET", "/_ping", timeout=10) == b"OK"
+
+    def reap(self) -> list[str]:
+        return []  # the engine's own business
+
+    def cleanup(self) -> list[str]:
+        return []
+
+    def prune(self) -> list[str]:
+        doc = self.request("POST", "/containers/prune")
+        return [f"Deleted container: {c}" for c in doc.get("ContainersDeleted") or []]
+
+
+def _demux(data: bytes) -> tuple[bytes, bytes]:
+    out, err = bytearray(), bytearray()
+    off = 0
+    while off + 8 <= len(data):
+        kind, size = struct.unpack_from(">BxxxL", data, off)
+        chunk = data[off + 8: off + 8 + size]
+        (err if kind == 2 else out).extend(chunk)
+        off += 8 + size
+    return bytes(out), bytes(err)
+
+
+def _frames(read: Any) -> Iterator[tuple[int, bytes]]:
+    """(stream, bytes) frames from a multiplexed stream's ``read``."""
+    buf = b""
+    while True:
+        while len(buf) < 8:
+            chunk = read(65536)
+            if not chunk:
+                return
+            buf += chunk
+        kind, size = struct.unpack_from(">BxxxL", buf, 0)
+        while len(buf) < 8 + size:
+            chunk = read(65536)
+            if not chunk:
+                return
+            buf += chunk
+        yield kind, buf[8:8 + size]
+        buf = buf[8 + size:]
+
+
+class RemoteImage:
+    """An image as the remote engine describes it (``id``, ``config``, ``tags``)."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.id = doc["Id"]
+        self.tags = tuple(doc.get("RepoTags") or ())
+        self.familiar_tags = list(self.tags)
+        self.config = {"config": doc.get("Config") or {}, "created": doc.get("Created", "")}
+        self.size = int(doc.get("Size") or 0)
+
+    @property
+    def short_id(self) -> str:
+        return self.id.split(":")[-1][:12]
+
+
+class RemoteImages:
+    def __init__(self, client: RemoteClient) -> None:
+        self._c = client
+
+    def get(self, name: str) -> RemoteImage:
+        return RemoteImage(self._c.request("GET", f"/images/{quote(name, safe='/:@')}/json", what=f"image {name}"))
+
+    def list(self) -> list[RemoteImage]:
+        return [self.get(i["Id"]) for i in self._c.request("GET", "/images/json")]
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        return self.get(name).doc
+
+    def tag(self, source: str, target: str) -> RemoteImage:
+        repo, _, tag = target.rpartition(":") if ":" in target.rsplit("/", 1)[-1] else (target, "", "latest")
+        self._c.request("POST", f"/images/{quote(source, safe='/:@')}/tag", {"repo": repo, "tag": tag})
+        return self.get(target)
+
+    def remove(self, name: str, *, force: bool = False) -> list[str]:
+        doc = self._c.request("DELETE", f"/images/{quote(name, safe='/:@')}", {"force": force})
+        return [f"{k}: {v}" for d in doc for k, v in d.items()]
+
+    def _progress(self, resp: Any, progress: Any, what: str) -> dict[str, Any]:
+        last: dict[str, Any] = {}
+        try:
+            for line in resp:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    doc = json.loads(line)
+                except ValueError:
+                    continue
+                if "error" in doc:
+                    raise PodsError(f"{what}: {doc['error']}")
+                if "aux" in doc:
+                    last.update(doc["aux"])
+                text = doc.get("stream") or doc.get("status")
+                if text and progress is not None:
+                    progress(str(text).rstrip("\n"))
+        finally:
+            resp.close()
+            resp._pods_conn.close()
+        return last
+
+    def pull(self, ref: str, *, platform: str | None = None, insecure: bool = False, progress: Any = None) -> RemoteImage:
+        name, _, tag = ref.partition("@") if "@" in ref else (ref.rpartition(":")[0] or ref, "", ref.rpartition(":")[2]
+                                                              if ":" in ref.rsplit("/", 1)[-1] else "latest")
+        if ":" not in ref.rsplit("/", 1)[-1] and "@" not in ref:
+            name, tag = ref, "latest"
+        resp = self._c.request("POST", "/images/create", {"fromImage": name, "tag": tag, "platform": platform},
+                               stream=True, timeout=None, what=f"pull {ref}")
+        self._progress(resp, progress, f"pull {ref}")
+        return self.get(ref)
+
+    def push(self, name: str, dest: str | None = None, *, insecure: bool = False, progress: Any = None) -> str:
+        if dest:
+            self.tag(name, dest)
+            name = dest
+        repo, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "latest")
+        auth = base64.urlsafe_b64encode(b"{}").decode()
+        resp = self._c.request("POST", f"/images/{quote(repo, safe='/:@')}/push", {"tag": tag},
+                               headers={"X-Registry-Auth": auth}, stream=True, timeout=None, what=f"push {name}")
+        aux = self._progress(resp, progress, f"push {name}")
+        return str(aux.get("Digest", ""))
+
+    def build(self, path: str | os.PathLike[str] = ".", *, tag: str | Sequence[str] | None = None,
+              dockerfile: str | os.PathLike[str] | None = None, buildargs: Mapping[str, str] | None = None,
+              target: str | None = None, nocache: bool = False, labels: Mapping[str, str] | None = None,
+              network: str = "bridge", progress: Any = None) -> RemoteImage:
+        """Send the context as a tar (honouring .dockerignore) to ``/build``."""
+        from pytest_pods.builders.context import IgnoreMatcher, walk
+
+        ctx = Path(path)
+        tags = [tag] if isinstance(tag, str) else list(tag or [])
+        df_rel = os.path.relpath(dockerfile, ctx) if dockerfile and os.path.isabs(os.fspath(dockerfile)) else dockerfile
+        included = walk(ctx, IgnoreMatcher.from_file(ctx / ".dockerignore"))
+        for must in ("Dockerfile", os.fspath(df_rel) if df_rel else None):
+            if must and must not in included and (ctx / must).exists():
+                included.append(must)  # sent even when .dockerignore names it, as docker does
+        with tempfile.TemporaryFile() as buf:
+            with tarfile.open(fileobj=buf, mode="w") as tf:
+                for rel in included:
+                    tf.add(ctx / rel, arcname=rel, recursive=False)
+            size = buf.tell()
+            buf.seek(0)
+            query: dict[str, Any] = {"t": tags, "dockerfile": os.fspath(df_rel) if df_rel else None,
+                                     "buildargs": json.dumps(dict(buildargs or {})), "target": target,
+                                     "nocache": nocache, "labels": json.dumps(dict(labels or {})),
+                                     "networkmode": network, "rm": True}
+            resp = self._c.request("POST", "/build", query, body=buf, stream=True, timeout=None,
+                                   headers={"Content-Type": "application/x-tar", "Content-Length": str(size)},
+                                   what=f"build {ctx}")
+            aux = self._progress(resp, progress, f"build {ctx}")
+        if "ID" not in aux:
+            raise PodsError(f"build {ctx}: the engine reported no image ID")
+        return self.get(aux["ID"])
+
+    def bootstrap_debian(self, suite: str = "bookworm", tag: str | None = None) -> Any:
+        raise PodsError(f"bootstrap debian:{suite}: needs the local engine (mmdebstrap on this host); "
+                        f"build or load debian:{suite} on {self._c.host} first")
+
+    def bootstrap_busybox(self, tag: str = "busybox:latest") -> Any:
+        raise PodsError(f"bootstrap busybox: needs the local engine; load it on {self._c.host} first")
+
+
+_CREATE_KEYS = {"environment", "working_dir", "user", "hostname", "volumes", "tmpfs", "memory", "memory_swap",
+                "pids_limit", "cpus", "network", "network_aliases", "ports", "publish_all_ports", "read_only",
+                "init", "labels", "stop_signal", "stop_timeout", "auto_remove", "no_new_privileges", "cap_add",
+                "cap_drop", "stdin_open", "entrypoint", "name"}
+
+
+def _create_body(image: str, command: Any, kw: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(kw) - _CREATE_KEYS
+    if unknown:
+        raise TypeError(f"create() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+    from pytest_pods.client.local import _port_specs
+    from pytest_pods.engine.runtime.spec import parse_bytes
+
+    env = kw.get("environment") or {}
+    env_list = [f"{k}={v}" for k, v in env.items()] if isinstance(env, Mapping) else [str(e) for e in env]
+    exposed: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in _port_specs(kw.get("ports") or ()):
+        parts = spec.split(":")
+        ctr = parts[-1]
+        num, _, proto = ctr.partition("/")
+        key = f"{num}/{proto or 'tcp'}"
+        host_ip = parts[0] if len(parts) == 3 else ""
+        host_port = parts[-2] if len(parts) >= 2 else ""
+        exposed[key] = {}
+        bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": "" if host_port in ("0", "") else host_port})
+    network = kw.get("network") or "bridge"
+    hc: dict[str, Any] = {
+        "Binds": [str(v) for v in kw.get("volumes") or []] or None,
+        "Tmpfs": {t.split(":")[0]: (t.split(":", 1)[1] if ":" in t else "") for t in kw.get("tmpfs") or []} or None,
+        "Memory": parse_bytes(kw["memory"]) if kw.get("memory") else 0,
+        "PidsLimit": kw.get("pids_limit"), "NanoCpus": int(kw["cpus"] * 1e9) if kw.get("cpus") else 0,
+        "NetworkMode": network, "PortBindings": bindings, "PublishAllPorts": bool(kw.get("publish_all_ports")),
+        "ReadonlyRootfs": bool(kw.get("read_only")), "Init": bool(kw.get("init")),
+        "AutoRemove": bool(kw.get("auto_remove")), "CapAdd": list(kw.get("cap_add") or []) or None,
+        "CapDrop": list(kw.get("cap_drop") or []) or None,
+        "SecurityOpt": None if kw.get("no_new_privileges", True) else ["no-new-privileges=false"],
+    }
+    if isinstance(command, str):
+        command = ["/bin/sh", "-c", command]
+    body: dict[str, Any] = {
+        "Image": image, "Cmd": list(command) if command is not None else None,
+        "Entrypoint": list(kw["entrypoint"]) if kw.get("entrypoint") is not None else None,
+        "Env": env_list, "WorkingDir": kw.get("working_dir") or "", "User": kw.get("user") or "",
+        "Hostname": kw.get("hostname") or "", "Labels": dict(kw.get("labels") or {}), "ExposedPorts": exposed,
+        "StopSignal": kw.get("stop_signal"), "StopTimeout": kw.get("stop_timeout"),
+        "OpenStdin": bool(kw.get("stdin_open")), "HostConfig": hc,
+    }
+    if kw.get("network_aliases"):
+        body["NetworkingConfig"] = {"EndpointsConfig": {network: {"Aliases": list(kw["network_aliases"])}}}
+    return body
+
+
+class RemoteContainers:
+    def __init__(self, client: RemoteClient) -> None:
+        self._c = client
+
+    def create(self, image: str, command: Sequence[str] | str | None = None, **kw: Any) -> RemoteContainer:
+        name = kw.pop("name", None)
+        body = _create_body(image, command, kw)
+        doc = self._c.request("POST", "/containers/create", {"name": name}, body=body, what=f"create {image}")
+        return RemoteContainer(self._c, doc["Id"])
+
+    def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: bool = False,
+            remove: bool = False, **kw: Any) -> Any:
+        from pytest_pods.client.local import RunResult
+
+        c = self.create(image, command, auto_remove=remove and detach, **kw)
+        try:
+            c.start()
+        except BaseException:
+            c.remove(force=True)
+            raise
+        if detach:
+            return c
+        code = c.wait()
+        out, err = c.logs(stdout=True, stderr=False), c.logs(stdout=False, stderr=True)
+        if remove:
+            c.remove(force=True)
+        return RunResult(code, out, err, c.id)
+
+    def get(self, ref: str) -> RemoteContainer:
+        doc = self._c.request("GET", f"/containers/{quote(ref, safe='')}/json", what=f"container {ref}")
+        return RemoteContainer(self._c, doc["Id"], doc)
+
+    def list(self, *, all: bool = False) -> list[RemoteContainer]:
+        return [RemoteContainer(self._c, r["Id"]) for r in self._c.request("GET", "/containers/json", {"all": all})]
+
+
+class RemoteContainer(ContainerHandle):
+    """A container of a remote engine; the same methods as the local :class:`Container`."""
+
+    def __init__(self, client: RemoteClient, cid: str, doc: dict[str, Any] | None = None) -> None:
+        self._c = client
+        self.id = cid
+        self._doc = doc
+
+    def inspect(self) -> dict[str, Any]:
+        self._doc = self._c.request("GET", f"/containers/{self.id}/json", what=f"container {self.id[:12]}")
+        return self._doc
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The local engine's state fields, from the inspect document."""
+        doc = self.inspect()
+        ports = []
+        for key, binds in ((doc.get("NetworkSettings") or {}).get("Ports") or {}).items():
+            num, _, proto = key.partition("/")
+            for b in binds or []:
+                ports.append({"container_port": int(num), "proto": proto or "tcp", "host_ip": b.get("HostIp") or "0.0.0.0",
+                              "host_port": int(b.get("HostPort") or 0)})
+        st = doc.get("State") or {}
+        return {"id": doc["Id"], "name": doc.get("Name", "").lstrip("/"), "status": st.get("Status", ""),
+                "pid": st.get("Pid", 0), "exit_code": st.get("ExitCode", 0), "ports": ports,
+                "network": (doc.get("HostConfig") or {}).get("NetworkMode", ""),
+                "labels": (doc.get("Config") or {}).get("Labels") or {}, "image": doc.get("Image", ""),
+                "image_name": (doc.get("Config") or {}).get("Image", "")}
+
+    @property
+    def name(self) -> str:
+        return str(self.state["name"])
+
+    @property
+    def status(self) -> str:
+        return str(self.state["status"])
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.state["labels"])
+
+    @property
+    def ip(self) -> str:
+        nets = (self.inspect().get("NetworkSettings") or {}).get("Networks") or {}
+        return next((n.get("IPAddress", "") for n in nets.values() if n.get("IPAddress")), "")
+
+    @property
+    def pid(self) -> int:
+        return int(self.state["pid"] or 0)
+
+    def start(self) -> None:
+        self._c.request("POST", f"/containers/{self.id}/start", what=f"start {self.id[:12]}")
+
+    def wait(self, timeout: float | None = None) -> int:
+        doc = self._c.request("POST", f"/containers/{self.id}/wait", timeout=timeout, what=f"wait {self.id[:12]}")
+        if isinstance(doc, bytes):
+            doc = json.loads(doc.strip().splitlines()[-1])
+        return int(doc.get("StatusCode", 0))
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._c.request("POST", f"/containers/{self.id}/stop", {"t": int(timeout) if timeout is not None else None},
+                        what=f"stop {self.id[:12]}")
+
+    def kill(self, signal: str | int = "SIGKILL") -> None:
+        self._c.request("POST", f"/containers/{self.id}/kill", {"signal": str(signal)}, what=f"kill {self.id[:12]}")
+
+    def remove(self, *, force: bool = False) -> None:
+        self._c.request("DELETE", f"/containers/{self.id}", {"force": force, "v": True}, what=f"remove {self.id[:12]}")
+
+    def restart(self, timeout: float | None = None) -> None:
+        self._c.request("POST", f"/containers/{self.id}/restart", {"t": int(timeout) if timeout is not None else None})
+
+    def stats(self) -> dict[str, Any]:
+        doc = self._c.request("GET", f"/containers/{self.id}/stats", {"stream": False})
+        return {"memory_usage": doc["memory_stats"].get("usage", 0), "memory_limit": doc["memory_stats"].get("limit"),
+                "pids": doc["pids_stats"].get("current", 0),
+                "cpu_usage_ns": doc["cpu_stats"]["cpu_usage"].get("total_usage", 0)}
+
+    def _logs(self, follow: bool, tail: int | None, timeout: float | None) -> Iterator[tuple[str, str, bytes]]:
+        resp = self._c.request("GET", f"/containers/{self.id}/logs",
+                               {"stdout": True, "stderr": True, "follow": follow, "timestamps": True,
+                                "tail": "all" if tail is None else tail}, stream=True, timeout=timeout)
+        try:
+            pending = {1: b"", 2: b""}
+            for kind, data in _frames(resp.read1 if hasattr(resp, "read1") else resp.read):
+                pending[kind] = pending.get(kind, b"") + data
+                *lines, pending[kind] = pending[kind].split(b"\n")
+                for line in lines:
+                    ts, _, text = line.partition(b" ")
+                    yield ("stderr" if kind == 2 else "stdout"), ts.decode(), text + b"\n"
+        except (socket.timeout, TimeoutError):
+            return
+        finally:
+            resp.close()
+            resp._pods_conn.close()
+
+    def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> bytes:
+        return b"".join(line for s, _, line in self._logs(False, tail, 60)
+                        if (s == "stdout" and stdout) or (s == "stderr" and stderr))
+
+    def stream_logs(self, *, follow: bool = True) -> Iterator[tuple[str, str, bytes]]:
+        return self._logs(follow, None, None)
+
+    def follow_logs(self, until: float | None = None) -> Iterator[tuple[str, str, bytes]]:
+        timeout = None if until is None else max(0.05, until - time.monotonic())
+        return self._logs(True, None, timeout)
+
+    def exec(self, cmd: Sequence[str] | str, *, environment: Sequence[str] | None = None,
+             user: str | None = None, workdir: str | None = None) -> ExecResult:
+        if isinstance(cmd, str):
+            cmd = ["/bin/sh", "-c", cmd]
+        doc = self._c.request("POST", f"/containers/{self.id}/exec", body={
+            "AttachStdout": True, "AttachStderr": True, "Cmd": list(cmd), "Env": list(environment or []),
+            "User": user or "", "WorkingDir": workdir or ""}, what=f"exec in {self.id[:12]}")
+        sock = self._c.hijack(f"/exec/{doc['Id']}/start", {"Detach": False, "Tty": False}, f"exec in {self.id[:12]}")
+        with sock:
+            data = bytearray()
+            while chunk := sock.recv(65536):
+                data += chunk
+        out, err = _demux(bytes(data))
+        info = self._c.request("GET", f"/exec/{doc['Id']}/json")
+        return ExecResult(int(info.get("ExitCode") or 0), out, err)
+
+    def address(self, port: int | str) -> tuple[str, int]:
+        num, _, proto = str(port).partition("/")
+        for p in self.state["ports"]:
+            if p["container_port"] == int(num) and p["proto"] == (proto or "tcp"):
+                host = self._c.address_host if p["host_ip"] in ("0.0.0.0", "", "::") else p["host_ip"]
+                return host, int(p["host_port"])
+        raise NotFoundError(f"No public port '{num}/{proto or 'tcp'}' published for {self.name}")
+
+    def copy_in(self, src: str | os.PathLike[str], dest: str) -> None:
+        src = os.fspath(src)
+        if not os.path.lexists(src):
+            raise NotFoundError(f"copy {src} into {self.name}: no such file or directory")
+        is_dir = False
+        with contextlib.suppress(PodsError):
+            resp = self._c.request("HEAD", f"/containers/{self.id}/archive", {"path": dest}, stream=True)
+            stat = json.loads(base64.b64decode(resp.getheader("X-Docker-Container-Path-Stat") or "e30="))
+            resp.close()
+            is_dir = bool(int(stat.get("mode", 0)) & (1 << 31))
+        target, arcname = (dest, os.path.basename(os.path.normpath(src))) if is_dir else (
+            os.path.dirname(dest.rstrip("/")) or "/", os.path.basename(dest.rstrip("/")))
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            tf.add(src, arcname=arcname)
+        self._c.request("PUT", f"/containers/{self.id}/archive", {"path": target}, body=buf.getvalue(),
+                        headers={"Content-Type": "application/x-tar"}, what=f"copy into {self.id[:12]}")
+
+    def _get_archive(self, path: str) -> bytes:
+        return bytes(self._c.request("GET", f"/containers/{self.id}/archive", {"path": path},
+                                     what=f"copy {path} out of {self.id[:12]}"))
+
+    def copy_out(self, src: str, dest: str | os.PathLike[str]) -> None:
+        from pytest_pods.engine.image.layers import extract_into
+
+        data = self._get_archive(src)
+        dest = Path(dest)
+        target, rename = (dest, None) if dest.is_dir() else (dest.parent, dest.name)
+        with tempfile.TemporaryFile() as buf:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tin, tarfile.open(fileobj=buf, mode="w") as tout:
+                for m in tin:
+                    f = tin.extractfile(m) if m.isfile() else None
+                    if rename is not None:
+                        head, _, rest = m.name.partition("/")
+                        m.name = rename + ("/" + rest if rest else "")
+                    tout.addfile(m, f)
+            buf.seek(0)
+            fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                extract_into(buf, fd)
+            finally:
+                os.close(fd)
+
+    def read_file(self, path: str) -> bytes:
+        with tarfile.open(fileobj=io.BytesIO(self._get_archive(path))) as tf:
+            m = tf.next()
+            f = tf.extractfile(m) if m is not None else None
+            if f is None:
+                raise InvalidArgumentError(f"read {path} in {self.name}: not a regular file")
+            return f.read()
+
+    def commit(self, repository: str | None = None, tag: str | None = None, *, message: str = "",
+               author: str = "", changes: Sequence[str] | str = (), conf: Mapping[str, Any] | None = None,
+               pause: bool = True, stop: bool = False) -> RemoteImage:
+        if stop and self.status == "running":
+            self.stop()
+        changes = [changes] if isinstance(changes, str) else list(changes)
+        doc = self._c.request("POST", "/commit", {"container": self.id, "repo": repository, "tag": tag,
+                                                  "comment": message, "author": author, "pause": pause,
+                                                  "changes": "\n".join(changes) or None}, body=dict(conf or {}))
+        return self._c.images.get(doc["Id"])
+
+    def probe(self, st: dict[str, Any] | None = None) -> RemoteProbe:
+        return RemoteProbe(self)
+
+
+class RemoteProbe:
+    """Readiness through the API: the exit by a ``/wait`` in a thread, listening ports by an exec
+    that reads ``/proc/net/tcp`` (None when the image cannot run ``cat``)."""
+
+    def __init__(self, container: RemoteContainer) -> None:
+        self.container = container
+        self._exited = threading.Event()
+        self._can_read_proc = True
+
+        def watch() -> None:
+            with contextlib.suppress(Exception):
+                container.wait()
+            self._exited.set()
+
+        threading.Thread(target=watch, name="pods-remote-wait", daemon=True).start()
+
+    def exited(self) -> bool:
+        return self._exited.is_set()
+
+    def wait_exit(self, seconds: float) -> bool:
+        return self._exited.wait(seconds)
+
+    def listening(self) -> set[int] | None:
+        if not self._can_read_proc:
+            return None
+        try:
+            res = self.container.exec(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+        except ConflictError:  # not running: it exited, whatever /wait has said so far
+            self._exited.set()
+            return set()
+        except PodsError:
+            self._can_read_proc = False
+            return None
+        if res.exit_code != 0 and not res.output:
+            self._can_read_proc = False
+            return None
+        ports = set()
+        for line in res.output.decode(errors="replace").splitlines():
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        return ports
+
+    def connection(self, port: int, timeout: float) -> http.client.HTTPConnection:
+        raise InvalidArgumentError(f"wait for http on port {port}: with a remote engine the port must be published")
+
+    def close(self) -> None:
+        pass
+
+
+class RemoteNetworks:
+    def __init__(self, client: RemoteClient) -> None:
+        self._c = client
+
+    def create(self, name: str, *, subnet: str | None = None, internal: bool = False,
+               labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"Name": name, "Driver": "bridge", "Internal": internal, "Labels": dict(labels or {}),
+                                "CheckDuplicate": True}
+        if subnet:
+            body["IPAM"] = {"Driver": "default", "Config": [{"Subnet": subnet}]}
+        doc = self._c.request("POST", "/networks/create", body=body, what=f"network create {name}")
+        return {"id": doc["Id"], "name": name}
+
+    def get(self, name: str) -> dict[str, Any]:
+        return dict(self._c.request("GET", f"/networks/{quote(name, safe='')}", what=f"network {name}"))
+
+    def list(self, *, create_default: bool = True) -> list[dict[str, Any]]:
+        return [n for n in self._c.request("GET", "/networks") if n.get("Name") not in ("host", "none")]
+
+    def remove(self, name: str) -> str:
+        self._c.request("DELETE", f"/networks/{quote(name, safe='')}", what=f"network rm {name}")
+        return name
+
+    def connect(self, network: str, container: str, aliases: Sequence[str] = ()) -> None:
+        self._c.request("POST", f"/networks/{quote(network, safe='')}/connect",
+                        body={"Container": container, "EndpointConfig": {"Aliases": list(aliases)}})
+
+    def disconnect(self, network: str, container: str) -> None:
+        self._c.request("POST", f"/networks/{quote(network, safe='')}/disconnect", body={"Container": container})
+
+
+class RemoteVolumes:
+    def __init__(self, client: RemoteClient) -> None:
+        self._c = client
+
+    def create(self, name: str | None = None, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+        return dict(self._c.request("POST", "/volumes/create", body={"Name": name or "", "Labels": dict(labels or {})}))
+
+    def get(self, name: str) -> dict[str, Any]:
+        return dict(self._c.request("GET", f"/volumes/{quote(name, safe='')}"))
+
+    def list(self) -> list[dict[str, Any]]:
+        return list(self._c.request("GET", "/volumes").get("Volumes") or [])
+
+    def remove(self, name: str, *, force: bool = False) -> None:
+        self._c.request("DELETE", f"/volumes/{quote(name, safe='')}", {"force": force})
+
+
+class _Attached:
+    """A started container whose streams a thread copies to local fds; ``wait()`` its exit code."""
+
+    def __init__(self, ctr: RemoteContainer, sock: socket.socket | None, out: tuple[int, int] | None,
+                 stdin: int | None) -> None:
+        self.ctr, self._sock = ctr, sock
+        self._copier: threading.Thread | None = None
+        if sock is not None and out is not None:
+            def copy() -> None:
+                for kind, data in _frames(sock.recv):
+                    os.write(out[1] if kind == 2 else out[0], data)
+
+            self._copier = threading.Thread(target=copy, daemon=True, name="pods-remote-attach")
+            self._copier.start()
+        if sock is not None and stdin is not None:
+            def feed() -> None:
+                with contextlib.suppress(OSError):
+                    while data := os.read(stdin, 65536):
+                        sock.sendall(data)
+                    sock.shutdown(socket.SHUT_WR)
+
+            threading.Thread(target=feed, daemon=True, name="pods-remote-stdin").start()
+
+    def wait(self) -> int:
+        code = self.ctr.wait()
+        if self._copier is not None:
+            self._copier.join(timeout=10)
+        self.close()
+        return code
+
+    def close(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
+
+
+class RemoteRuntime:
+    """The local Runtime's verbs the CLI uses, over the API (``pods --host``)."""
+
+    def __init__(self, client: RemoteClient) -> None:
+        self._c = client
+
+    def _get(self, ref: str) -> RemoteContainer:
+        return self._c.containers.get(ref)
+
+    def state(self, ref: str) -> dict[str, Any]:
+        ctr = self._get(ref)
+        st = ctr.state
+        doc = ctr._doc or {}
+        s = doc.get("State") or {}
+        return st | {"created": doc.get("Created", ""), "started_at": s.get("StartedAt", ""),
+                     "finished_at": s.get("FinishedAt", "")}
+
+    def list(self, *, all: bool = False) -> list[dict[str, Any]]:
+        out = []
+        for c in self._c.containers.list(all=all):
+            with contextlib.suppress(NotFoundError):
+                out.append(self.state(c.id))
+        return out
+
+    def start(self, ref: str, *, attach: tuple[int, int] | None = None, stdin: int | None = None) -> _Attached:
+        ctr = self._get(ref)
+        sock = None
+        if attach is not None:
+            sock = self._c.hijack(f"/containers/{ctr.id}/attach?stream=1&stdout=1&stderr=1"
+                                  + ("&stdin=1" if stdin is not None else ""), {}, f"attach {ref}")
+        ctr.start()
+        return _Attached(ctr, sock, attach, stdin)
+
+    def wait(self, ref: str, timeout: float | None = None) -> int:
+        return self._get(ref).wait(timeout)
+
+    def stop(self, ref: str, timeout: float | None = None, *, stop_signal: int | None = None) -> None:
+        self._get(ref).stop(timeout)
+
+    def kill(self, ref: str, sig: int | str = "SIGKILL") -> None:
+        self._get(ref).kill(sig)
+
+    def remove(self, ref: str, *, force: bool = False) -> str:
+        ctr = self._get(ref)
+        ctr.remove(force=force)
+        return ctr.id
+
+    def logs(self, ref: str, *, follow: bool = False, tail: int | None = None) -> Iterator[tuple[str, str, bytes]]:
+        return self._get(ref)._logs(follow, tail, None)
+
+    def stats(self, ref: str) -> dict[str, Any]:
+        return self._get(ref).stats()
+
+    def exec(self, ref: str, cmd: list[str], *, env: list[str] | None = None, user: str | None = None,
+             workdir: str | None = None, stdio: tuple[int, int, int] | None = None) -> ExecResult:
+        ctr = self._get(ref)
+        interactive = stdio is not None and stdio[0] == 0
+        doc = self._c.request("POST", f"/containers/{ctr.id}/exec", body={
+            "AttachStdin": interactive, "AttachStdout": True, "AttachStderr": True, "Cmd": list(cmd),
+            "Env": list(env or []), "User": user or "", "WorkingDir": workdir or ""})
+        sock = self._c.hijack(f"/exec/{doc['Id']}/start", {"Detach": False, "Tty": False}, f"exec in {ref}")
+        handle = _Attached(ctr, sock, (stdio[1], stdio[2]) if stdio else (1, 2), 0 if interactive else None)
+        if handle._copier is not None:
+            handle._copier.join()
+        handle.close()
+        info = self._c.request("GET", f"/exec/{doc['Id']}/json")
+        return ExecResult(int(info.get("ExitCode") or 0), b"", b"")

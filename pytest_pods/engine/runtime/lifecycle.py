@@ -1,0 +1,941 @@
+"""Containers: create, start, wait, logs, exec, stop, kill, remove, inspect, list, reap.
+
+A container is a directory ``root/containers/<id>/`` holding the OCI bundle (``config.json`` and
+the ``rootfs`` mount point), the overlay ``upper``/``work`` dirs, ``state.json``, the
+``/etc/hosts``-style files bind-mounted in, and ``container.log``. Its process is owned by a
+monitor (``engine.monitor``), so the engine's caller may exit. Overlay and every other mount live
+only in the container's own mount namespace: when its last process ends the kernel drops them,
+so a crash cannot leak a mount on the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import select
+import signal
+import stat
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, IO, NamedTuple
+
+from pytest_pods.errors import (
+    ConflictError,
+    ContainerNotFoundError,
+    ContainerStartError,
+    InvalidArgumentError,
+    NotFoundError,
+    PodsError,
+)
+from pytest_pods.engine import linux
+from pytest_pods.engine.files import remove_tree
+from pytest_pods.engine.runtime.cgroups.manager import (
+    list_cgroups,
+    open_cgroup,
+    remove_empty_parents,
+    remove_stale_parents,
+)
+from pytest_pods.engine.runtime.forkserver import spawn
+from pytest_pods.engine.runtime.spec import (
+    NETWORK_MODES,
+    ContainerSpec,
+    build_config,
+    effective_caps,
+    lookup_user,
+    merge_env,
+    parse_signal,
+    resolve_args,
+)
+from pytest_pods.engine.runtime.state import locked, now_iso, read_state, update_state, write_state
+from pytest_pods.engine.image.store import Image, Store
+
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_ADJ = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quiet", "sharp", "tidy", "vivid", "wise")
+_NOUN = ("curie", "dijkstra", "hopper", "knuth", "lovelace", "noether", "ritchie", "turing", "wirth", "yonath")
+LABEL_ENGINE = "io.pytest-pods.engine"
+_SIGTERM = 15
+
+
+class ExecResult(NamedTuple):
+    exit_code: int
+    output: bytes = b""
+    stderr: bytes = b""
+
+
+class Runtime:
+    """The container half of the local engine, over one store root."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.dir = store.containers
+        self.names = self.dir / ".names"
+        self.names.mkdir(exist_ok=True)
+        # One cgroup parent per root: the reaper of one root must never touch another's groups.
+        self.cgroup_parent = f"pytest-pods-{zlib.crc32(os.fsencode(os.path.realpath(store.root))):08x}"
+        empty = store.snapshots / ".empty"
+        empty.mkdir(exist_ok=True)
+        self._empty_lower = empty
+        self._networks: Any = None
+
+    def _cgroup(self, cid: str) -> Any:
+        return open_cgroup(cid, parent=self.cgroup_parent)
+
+    # -- lookup ----------------------------------------------------------------------------
+    def _ids(self) -> list[str]:
+        return [p.name for p in self.dir.iterdir() if len(p.name) == 64 and not p.name.startswith(".")]
+
+    def resolve(self, ref: str) -> str:
+        """A container ID from a full ID, a unique ID prefix or a name."""
+        if not ref:
+            raise ContainerNotFoundError("No such container: ")
+        name = ref.removeprefix("/")
+        if NAME_RE.match(ref):
+            with contextlib.suppress(OSError):
+                cid = os.readlink(self.names / name)
+                if (self.dir / cid / "state.json").exists():
+                    return cid
+        if re.fullmatch(r"[0-9a-f]{1,64}", ref):
+            matches = [i for i in self._ids() if i.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise InvalidArgumentError(f"container ID {ref!r} is ambiguous: give more of it")
+        raise ContainerNotFoundError(f"No such container: {ref}")
+
+    def state(self, ref: str) -> dict[str, Any]:
+        cid = self.resolve(ref)
+        try:
+            st = read_state(self.dir / cid)
+        except FileNotFoundError:
+            raise ContainerNotFoundError(f"No such container: {ref}") from None
+        if st.get("status") == "removing":
+            raise ContainerNotFoundError(f"No such container: {ref}")  # rm -f returned: it is gone
+        if st.get("status") == "running" and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
+            st = self._release_orphan(cid)  # every verb then sees what is true, as after a reap
+        return self._refresh(st)
+
+    def _release_orphan(self, cid: str) -> dict[str, Any]:
+        """A running container whose monitor was killed: end its processes, free its cgroup and
+        network endpoints, and record it as killed (137)."""
+        with contextlib.suppress(Exception):
+            self._cgroup(cid).destroy()
+        st = read_state(self.dir / cid)
+        if st.get("endpoints") and (self.store.root / "networks").is_dir():
+            with contextlib.suppress(Exception):
+                for name in list(st["endpoints"]):
+                    self.networks.detach(name, cid)
+        if st.get("port_specs"):
+            with contextlib.suppress(Exception):
+                from pytest_pods.engine.network.networks import delete_rules
+
+                delete_rules(f"pods:ctr:{cid[:12]}")
+        return update_state(self.dir / cid, lambda s: s.update(
+            status="exited", exit_code=137, pid=0, error="the container's monitor was killed", finished_at=now_iso()))
+
+    def _refresh(self, st: dict[str, Any]) -> dict[str, Any]:
+        """A container marked running whose monitor is gone died with it: say so."""
+        if st.get("status") == "running" and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
+            st["status"] = "exited"
+            st["exit_code"] = st.get("exit_code") or 137
+            st["error"] = "the container's monitor was killed"
+        return st
+
+    # -- create ----------------------------------------------------------------------------
+    def create(self, spec: ContainerSpec, image: Image) -> str:
+        """Write the bundle and state; return the new ID. Nothing remains if a step fails."""
+        if spec.workdir is not None and not spec.workdir.startswith("/"):
+            raise InvalidArgumentError(
+                f"the working directory {spec.workdir!r} is invalid, it needs to be an absolute path")
+        networks, ports = self._plan_network(spec, image)
+        if spec.memory is not None and spec.memory < 6 * 1024 * 1024:
+            raise InvalidArgumentError("create container: --memory: minimum memory limit allowed is 6MB")
+        if spec.pids_limit is not None and spec.pids_limit == 0:
+            raise InvalidArgumentError("create container: --pids-limit must be positive or -1")
+        if spec.cpus is not None and not 0.01 <= spec.cpus <= os.cpu_count():  # type: ignore[operator]
+            raise InvalidArgumentError(
+                f"create container: --cpus {spec.cpus}: range of CPUs is from 0.01 to {os.cpu_count()}.00"
+            )
+        for b in spec.binds:
+            if b.target == "/":
+                raise InvalidArgumentError("invalid mount config: destination can't be '/'")
+            if not os.path.lexists(b.source):
+                os.makedirs(b.source, exist_ok=True)  # docker's -v makes a missing host directory
+        img_cfg = image.run_config
+        args = resolve_args(spec, img_cfg)
+        lowers = self.store.lower_dirs(image) or [self._empty_lower]
+        uid, gid, groups, home = lookup_user(spec.user if spec.user is not None else img_cfg.get("User"), lowers)
+        stop_signal = parse_signal(spec.stop_signal or img_cfg.get("StopSignal") or "SIGTERM")
+        caps = effective_caps(spec.cap_add, spec.cap_drop)
+        cid = os.urandom(32).hex()
+        name = spec.name.removeprefix("/") if spec.name else self._random_name()
+        if not NAME_RE.match(name) or len(name) > 200:
+            raise InvalidArgumentError(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        hostname = spec.hostname or cid[:12]
+        env = merge_env(img_cfg.get("Env") or [], spec.env_list())
+        if not any(e.startswith("HOSTNAME=") for e in spec.env_list()):
+            env.insert(1, f"HOSTNAME={hostname}")
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={home}")
+        cdir = self.dir / cid
+        link = self.names / name
+        try:
+            os.symlink(cid, link)
+        except FileExistsError:
+            other = os.readlink(link)
+            if (self.dir / other).exists():
+                raise ConflictError(
+                    f'Conflict. The container name "/{name}" is already in use by container "{other}". '
+                    "You have to remove (or rename) that container to be able to reuse that name."
+                ) from None
+            os.unlink(link)
+            os.symlink(cid, link)
+        try:
+            cdir.mkdir()
+            for d in ("rootfs", "upper", "work"):
+                (cdir / d).mkdir()
+            etc = self._write_etc_files(cdir, hostname, spec.network)
+            network_mode = spec.network if spec.network in NETWORK_MODES else networks[0]["name"]
+            labels = dict(img_cfg.get("Labels") or {}) | dict(spec.labels)
+            config = build_config(
+                args=args, env=env, cwd=spec.workdir or img_cfg.get("WorkingDir") or "/",
+                uid=uid, gid=gid, additional_gids=groups, hostname=hostname, spec=spec,
+                cgroups_path=f"/{self.cgroup_parent}/{cid}", etc_files=etc, caps=caps,
+                annotations={LABEL_ENGINE: "pytest-pods"},
+            )
+            (cdir / "config.json").write_text(json.dumps(config, indent=1))
+            lower_opt = ":".join(str(p) for p in lowers)
+            overlay = f"lowerdir={lower_opt},upperdir={cdir / 'upper'},workdir={cdir / 'work'},redirect_dir=off,metacopy=off"
+            if len(overlay) > 4000:
+                raise InvalidArgumentError(f"create container: image {image.short_id} has too many layers for overlayfs")
+            state = {
+                "id": cid, "name": name, "created": now_iso(), "image": image.id,
+                "image_name": spec.image, "status": "created", "pid": 0, "exit_code": 0,
+                "oom_killed": False, "error": "", "started_at": "0001-01-01T00:00:00Z",
+                "finished_at": "0001-01-01T00:00:00Z", "labels": labels,
+                "lower_dirs": [str(p) for p in lowers], "overlay": overlay,
+                "stop_signal": stop_signal,
+                "stop_timeout": spec.stop_timeout if spec.stop_timeout is not None else 10,
+                "auto_remove": spec.auto_remove, "init": spec.init, "network": network_mode, "networks": networks, "port_specs": ports,
+                "limits": {"memory": spec.memory, "memory_swap": spec.memory_swap,
+                           "pids": spec.pids_limit, "cpus": spec.cpus},
+                "stdin_open": spec.stdin_open, "restart_count": 0, "hostname": hostname,
+                "binds": [f"{b.source}:{b.target}{':ro' if b.readonly else ''}" for b in spec.binds],
+                "tmpfs": list(spec.tmpfs), "read_only": spec.read_only, "user": spec.user or img_cfg.get("User") or "",
+            }
+            write_state(cdir, state)
+        except BaseException:
+            _remove_tree(cdir)
+            with contextlib.suppress(OSError):
+                os.unlink(link)
+            raise
+        return cid
+
+    def _plan_network(self, spec: ContainerSpec, image: Image) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The networks to join (resolved now: an unknown one fails the create) and ports to publish."""
+        if spec.network in NETWORK_MODES:
+            if spec.network_aliases:
+                raise InvalidArgumentError("network-scoped aliases are only supported for user-defined networks")
+            if spec.ports and spec.network == "none":
+                raise InvalidArgumentError("create container: published ports need a bridge network, not --network none")
+            return [], []
+        from pytest_pods.engine.network.networks import DEFAULT_NETWORK, parse_port
+
+        rec = self.networks.get(spec.network)
+        if rec["name"] == DEFAULT_NETWORK and spec.network_aliases:
+            raise InvalidArgumentError("network-scoped aliases are only supported for user-defined networks")
+        ports = [parse_port(p) for p in spec.ports]
+        if spec.publish_all:
+            published = {(p["container_port"], p["proto"]) for p in ports}
+            for key in (image.run_config.get("ExposedPorts") or {}):
+                port, _, proto = key.partition("/")
+                if port.isdigit() and (int(port), proto or "tcp") not in published:
+                    ports.append(parse_port(f"{port}/{proto or 'tcp'}"))
+        return [{"name": rec["name"], "id": rec["id"], "aliases": list(spec.network_aliases)}], ports
+
+    @property
+    def networks(self) -> Any:
+        """The networks of this root (imported on first use: ``--network none`` never pays for it)."""
+        if self._networks is None:
+            from pytest_pods.engine.network.networks import Networks
+
+            self._networks = Networks(self.store.root)
+        return self._networks
+
+    def _random_name(self) -> str:
+        while True:
+            r = os.urandom(4)
+            name = f"{_ADJ[r[0] % len(_ADJ)]}_{_NOUN[r[1] % len(_NOUN)]}_{r[2:].hex()}"
+            if not (self.names / name).exists():
+                return name
+
+    def _write_etc_files(self, cdir: Path, hostname: str, network: str) -> dict[str, str]:
+        (cdir / "hostname").write_text(hostname + "\n")
+        hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+        if network == "host":
+            hosts.append(f"127.0.1.1\t{os.uname().nodename}")
+        else:
+            hosts.append(f"127.0.0.1\t{hostname}")
+        (cdir / "hosts").write_text("\n".join(hosts) + "\n")
+        try:
+            resolv = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            resolv = ""
+        if network != "host":  # a loopback name server is the host's own, out of a container's reach
+            resolv = "".join(line for line in resolv.splitlines(keepends=True)
+                             if not line.split()[:2] in (["nameserver", "::1"],)
+                             and not (line.split()[:1] == ["nameserver"] and line.split()[1:2]
+                                      and line.split()[1].startswith("127.")))
+        (cdir / "resolv.conf").write_text(resolv)
+        return {"/etc/hostname": str(cdir / "hostname"), "/etc/hosts": str(cdir / "hosts"),
+                "/etc/resolv.conf": str(cdir / "resolv.conf")}
+
+    # -- start / wait ----------------------------------------------------------------------
+    def start(self, ref: str, *, attach: tuple[int, int] | None = None, stdin: int | None = None) -> Starting:
+        """Start the container; returns once its process runs (or raises ContainerStartError).
+
+        ``attach`` (stdout, stderr fds) also receive its output; ``stdin`` becomes its stdin.
+        The returned handle can wait for the exit without polling.
+        """
+        cid = self.resolve(ref)
+        cdir = self.dir / cid
+        prev = read_state(cdir)
+        if prev.get("status") == "exited":  # its last run's monitor may still be releasing the network
+            _wait_process(prev.get("monitor_pid"), prev.get("monitor_start"), time.monotonic() + 10)
+        with locked(cdir):
+            st = self._refresh(read_state(cdir))
+            if st["status"] == "running":
+                return Starting(self, cid, None)
+            if st["status"] in ("starting", "removing"):
+                raise ConflictError(f"start container {cid[:12]}: it is {st['status']}")
+            st["status"] = "starting"
+            write_state(cdir, st)
+        status_r, status_w = os.pipe()
+        fds = [status_w]
+        if attach is not None or stdin is not None:
+            out, err = attach if attach is not None else (os.open("/dev/null", os.O_WRONLY), os.open("/dev/null", os.O_WRONLY))
+            fds += [out, err, stdin if stdin is not None else os.open("/dev/null", os.O_RDONLY)]
+        payload = {
+            "id": cid, "dir": str(cdir), "config": str(cdir / "config.json"), "rootfs": str(cdir / "rootfs"),
+            "overlay": st["overlay"], "limits": st["limits"], "auto_remove": st["auto_remove"],
+            "init": st["init"], "attach": attach is not None, "stdin": stdin is not None,
+            "name_link": str(self.names / st["name"]), "cgroup_parent": self.cgroup_parent,
+            "root": str(self.store.root), "name": st["name"], "hostname": st.get("hostname", cid[:12]),
+            "hosts": str(cdir / "hosts"), "networks": st.get("networks", []), "ports": st.get("port_specs", []),
+        }
+        try:
+            spawn("monitor", payload, fds, detach=True)
+        except BaseException:
+            os.close(status_r)
+            update_state(cdir, lambda s: s.update(status="created"))
+            raise
+        finally:
+            os.close(status_w)
+        handle = Starting(self, cid, status_r)
+        msg = handle._next()
+        if msg is None:
+            handle.close()
+            if st["auto_remove"]:
+                self._remove_dir(cid)
+            else:
+                update_state(cdir, lambda s: s.update(status="created"))
+            raise ContainerStartError(f"start container {cid[:12]}: the monitor exited before starting it")
+        if "error" in msg:
+            handle.close()
+            if st["auto_remove"]:
+                self._remove_dir(cid)
+            raise ContainerStartError(msg["error"], int(msg.get("code", 125)))
+        handle.pid = int(msg["started"])
+        return handle
+
+    def wait(self, ref: str, timeout: float | None = None) -> int:
+        """Block until the container is not running; return its exit code (no polling)."""
+        cid = self.resolve(ref)
+        cdir = self.dir / cid
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                st = read_state(cdir)
+            except FileNotFoundError:
+                return _tombstone(self.dir, cid)  # removed (--rm, rm -f) while we waited
+            if st["status"] not in ("running", "starting"):
+                return int(st.get("exit_code", 0))
+            if st["status"] == "starting":
+                time.sleep(0.005)
+                continue
+            if not _wait_process(st.get("monitor_pid"), st.get("monitor_start"), deadline):
+                raise TimeoutError(f"wait for container {cid[:12]}: still running after {timeout} s")
+            st = (self._refresh(read_state(cdir)) if (cdir / "state.json").exists()
+                  else {"status": "exited", "exit_code": _tombstone(self.dir, cid)})
+            if st["status"] != "running":
+                return int(st.get("exit_code", 0))
+
+    # -- signals ---------------------------------------------------------------------------
+    def _settled(self, cid: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The state once a start in progress (maybe in another process) has finished."""
+        st = self.state(cid)
+        deadline = time.monotonic() + timeout
+        while st["status"] == "starting" and time.monotonic() < deadline:
+            time.sleep(0.01)
+            st = self.state(cid)
+        return st
+
+    def kill(self, ref: str, sig: int | str = signal.SIGKILL) -> None:
+        cid = self.resolve(ref)
+        st = self._settled(cid)
+        if st["status"] != "running":
+            raise ConflictError(f"Cannot kill container: {cid}: Container {cid} is not running")
+        num = parse_signal(sig)
+        if not _alive(st["pid"], st.get("pid_start")):
+            return
+        if num == signal.SIGKILL:
+            with contextlib.suppress(Exception):
+                self._cgroup(cid).kill(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(st["pid"], num)
+
+    def stop(self, ref: str, timeout: float | None = None, *, stop_signal: int | None = None) -> None:
+        """The stop signal, ``timeout`` seconds of grace (default the container's), then SIGKILL."""
+        cid = self.resolve(ref)
+        st = self._settled(cid)
+        if st["status"] != "running":
+            return
+        grace = st.get("stop_timeout", 10) if timeout is None else timeout
+        if _alive(st["pid"], st.get("pid_start")):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(st["pid"], stop_signal if stop_signal is not None else int(st.get("stop_signal", _SIGTERM)))
+        deadline = time.monotonic() + max(grace, 0)
+        if _wait_process(st.get("monitor_pid"), st.get("monitor_start"), deadline):
+            return
+        with contextlib.suppress(Exception):
+            self._cgroup(cid).kill(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(st["pid"], signal.SIGKILL)
+        if not _wait_process(st.get("monitor_pid"), st.get("monitor_start"), time.monotonic() + 10):
+            raise PodsError(f"stop container {cid[:12]}: still running 10 s after SIGKILL")
+
+    # -- networks --------------------------------------------------------------------------
+    def connect(self, ref: str, network: str, aliases: list[str] | None = None) -> None:
+        """Join a network: now, if the container runs; at its next start otherwise."""
+        cid = self.resolve(ref)
+        cdir = self.dir / cid
+        st = self.state(cid)
+        if st.get("network") in NETWORK_MODES:
+            raise ConflictError(f"container {st['name']} uses --network {st['network']}: it cannot join a network")
+        rec = self.networks.get(network)
+        if rec["name"] in (st.get("endpoints") or {}) or any(n["id"] == rec["id"] for n in st.get("networks", [])):
+            raise ConflictError(f"endpoint with name {st['name']} already exists in network {rec['name']}")
+        entry = {"name": rec["name"], "id": rec["id"], "aliases": list(aliases or [])}
+        if st["status"] == "running":
+            eps = st.get("endpoints") or {}
+            ep = self.networks.attach(rec["name"], cid=cid, name=st["name"], aliases=entry["aliases"],
+                                      pid=st["pid"], pid_start=st.get("pid_start"),
+                                      hosts_path=str(cdir / "hosts"), hostname=st.get("hostname", cid[:12]),
+                                      ifname=_free_ifname(eps), default_route=not eps)
+            update_state(cdir, lambda s: (s.setdefault("endpoints", {}).__setitem__(rec["name"], ep),
+                                          s.setdefault("networks", []).append(entry)))
+        else:
+            update_state(cdir, lambda s: s.setdefault("networks", []).append(entry))
+
+    def disconnect(self, ref: str, network: str) -> None:
+        cid = self.resolve(ref)
+        cdir = self.dir / cid
+        st = self.state(cid)
+        rec = self.networks.get(network)
+        joined = rec["name"] in (st.get("endpoints") or {}) or any(n["id"] == rec["id"] for n in st.get("networks", []))
+        if not joined:
+            raise NotFoundError(f"container {st['name']} is not connected to network {rec['name']}")
+        eps = dict(st.get("endpoints") or {})
+        if st["status"] == "running" and rec["name"] in eps:
+            self.networks.detach(rec["name"], cid)
+            eps.pop(rec["name"])
+            self._move_default_route(st["pid"], eps)  # EEXIST (a default route remains) is fine
+
+        def drop(s: dict[str, Any]) -> None:
+            (s.get("endpoints") or {}).pop(rec["name"], None)
+            s["networks"] = [n for n in s.get("networks", []) if n["id"] != rec["id"]]
+
+        update_state(cdir, drop)
+
+    def _move_default_route(self, pid: int, endpoints: dict[str, Any]) -> None:
+        """The network that held the default route is gone: route through a remaining one, as
+        docker moves the gateway (without one the container would lose outbound access)."""
+        if not endpoints:
+            return
+        from pytest_pods.engine.network.netlink import Netlink
+
+        ep = sorted(endpoints.values(), key=lambda e: e.get("ifname", ""))[0]
+        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            with contextlib.suppress(OSError), Netlink(netns_fd=fd) as nl:
+                nl.add_route(ep["gateway"], dev=ep["ifname"])
+        finally:
+            os.close(fd)
+
+    def port(self, ref: str, container_port: int, proto: str = "tcp") -> tuple[str, int]:
+        """The (host address, host port) a container port is published on."""
+        st = self.state(ref)
+        for p in st.get("ports") or []:
+            if p["container_port"] == int(container_port) and p["proto"] == proto:
+                host = "127.0.0.1" if p["host_ip"] == "0.0.0.0" else p["host_ip"]
+                return host, int(p["host_port"])
+        if st["status"] != "running":
+            raise ConflictError(f"container {st['name']} is not running: its ports are assigned at start")
+        raise NotFoundError(f"No public port '{container_port}/{proto}' published for {st['name']}")
+
+    # -- exec ------------------------------------------------------------------------------
+    def exec(
+        self,
+        ref: str,
+        cmd: list[str],
+        *,
+        env: list[str] | None = None,
+        user: str | None = None,
+        workdir: str | None = None,
+        stdio: tuple[int, int, int] | None = None,
+        tty: bool = False,
+    ) -> ExecResult:
+        """Run ``cmd`` in the running container. With ``stdio`` the process uses those fds and
+        output is not captured; otherwise stdout and stderr are collected and returned."""
+        cid = self.resolve(ref)
+        st = self.state(cid)
+        if st["status"] != "running":
+            raise ConflictError(f"Container {cid} is not running")
+        if not cmd:
+            raise InvalidArgumentError("exec: no command given")
+        config = json.loads((self.dir / cid / "config.json").read_text())
+        proc = dict(config["process"])
+        proc["args"] = list(cmd)
+        proc["env"] = merge_env(proc.get("env", []), env or [])
+        proc["terminal"] = tty
+        if workdir:
+            proc["cwd"] = workdir
+        if user is not None:
+            uid, gid, groups, _ = lookup_user(user, [Path(f"/proc/{st['pid']}/root")])
+            proc["user"] = {"uid": uid, "gid": gid, "additionalGids": groups}
+        status_r, status_w = os.pipe()
+        captured: list[tuple[int, int]] = []
+        if stdio is None:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            null = os.open("/dev/null", os.O_RDONLY)
+            fds = [status_w, null, out_w, err_w]
+            captured = [(out_r, out_w), (err_r, err_w)]
+        else:
+            fds = [status_w, *stdio]
+        try:
+            spawn("exec", {"id": cid, "pid": st["pid"], "process": proc, "cgroup_parent": self.cgroup_parent},
+                  fds, detach=False)
+        finally:
+            os.close(status_w)
+            if stdio is None:
+                for fd in fds[1:]:
+                    os.close(fd)
+        outputs = [b"", b""]
+        if captured:
+            outputs = _collect([r for r, _ in captured])
+        with os.fdopen(status_r, "rb") as f:
+            line = f.readline()
+        if not line:
+            raise PodsError(f"exec in container {cid[:12]}: the exec process ended without a status")
+        msg = json.loads(line)
+        if "error" in msg:
+            raise ContainerStartError(msg["error"], int(msg.get("code", 126)))
+        return ExecResult(int(msg["exited"]), outputs[0], outputs[1])
+
+    # -- copy ------------------------------------------------------------------------------
+    def _root_fd(self, ref: str) -> int:
+        """An fd on a running container's root directory (its mount namespace's ``/``)."""
+        st = self.state(ref)
+        if st["status"] != "running":
+            raise ConflictError(f"copy files of container {st['name']}: it is not running")
+        fd = os.open(f"/proc/{st['pid']}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if not _alive(st["pid"], st.get("pid_start")):
+            os.close(fd)
+            raise ConflictError(f"copy files of container {st['name']}: it is not running")
+        return fd
+
+    def path_stat(self, ref: str, path: str) -> os.stat_result | None:
+        """lstat of ``path`` inside the running container, None if it does not exist."""
+        from pytest_pods.engine.runtime.copying import resolve
+
+        rootfd = self._root_fd(ref)
+        try:
+            pfd, name, st = resolve(rootfd, path)
+            os.close(pfd)
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                with contextlib.suppress(OSError):  # a link to a directory counts as one
+                    fd = linux.openat2(rootfd, path.strip("/"), os.O_PATH, resolve=linux.RESOLVE_IN_ROOT)
+                    st = os.fstat(fd)
+                    os.close(fd)
+            return st
+        except NotFoundError:
+            return None
+        finally:
+            os.close(rootfd)
+
+    def get_archive(self, ref: str, path: str, out: Any, arcname: str | None = None) -> None:
+        """Write ``path`` in the running container to ``out`` as a tar (``docker cp`` out)."""
+        from pytest_pods.engine.runtime.copying import write_tar
+
+        rootfd = self._root_fd(ref)
+        try:
+            write_tar(rootfd, path, out, arcname)
+        finally:
+            os.close(rootfd)
+
+    def put_archive(self, ref: str, path: str, src: Any) -> None:
+        """Unpack the tar ``src`` into the directory ``path`` of the running container."""
+        from pytest_pods.engine.runtime.copying import extract_tar
+
+        rootfd = self._root_fd(ref)
+        try:
+            extract_tar(rootfd, path, src)
+        finally:
+            os.close(rootfd)
+
+    # -- logs ------------------------------------------------------------------------------
+    def logs(self, ref: str, *, follow: bool = False, tail: int | None = None,
+             since: float | None = None, until: float | None = None) -> Iterator[tuple[str, str, bytes]]:
+        """(stream, time, line) in order; with ``follow``, until the container stops or the
+        monotonic deadline ``until`` passes. Following waits on inotify for new lines and on a
+        pidfd for the exit, so neither a new line nor the end is noticed late."""
+        cid = self.resolve(ref)
+        cdir = self.dir / cid
+        path = cdir / "container.log"
+        path.touch(exist_ok=True)
+        watch, wd = linux.watch(path) if follow else (-1, -1)
+        exited = _pidfd(self.state(cid)) if follow else None
+        try:
+            with open(path, "rb") as f:
+                lines = f.readlines()
+                if lines and not lines[-1].endswith(b"\n"):
+                    f.seek(-len(lines.pop()), os.SEEK_CUR)
+                if tail is not None and tail >= 0:
+                    lines = lines[-tail:] if tail else []
+                for raw in lines:
+                    yield _parse_log(raw)
+                if not follow:
+                    return
+                pending = b""
+                while True:
+                    chunk = f.read()
+                    if chunk:
+                        pending += chunk
+                        *complete, pending = pending.split(b"\n")
+                        for raw in complete:
+                            if raw:
+                                yield _parse_log(raw)
+                        continue
+                    try:
+                        st = self._refresh(read_state(cdir))
+                    except FileNotFoundError:
+                        return
+                    if st["status"] not in ("running", "starting"):
+                        rest = f.read()
+                        for raw in (pending + rest).split(b"\n"):
+                            if raw:
+                                yield _parse_log(raw)
+                        return
+                    remaining = None if until is None else until - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return
+                    if exited is None:
+                        wait_on, timeout = [watch], 0.5
+                    elif select.select([exited], [], [], 0)[0]:
+                        wait_on, timeout = [watch], 0.01  # gone: the monitor is finishing the log
+                    else:
+                        wait_on, timeout = [watch, exited], remaining
+                    if remaining is not None:
+                        timeout = remaining if timeout is None else min(timeout, remaining)
+                    select.select(wait_on, [], [], timeout)
+                    linux.drain(watch)
+        finally:
+            if watch >= 0:
+                linux.unwatch(watch, wd)
+            if exited is not None:
+                os.close(exited)
+
+    # -- remove ----------------------------------------------------------------------------
+    def remove(self, ref: str, *, force: bool = False) -> str:
+        cid = self.resolve(ref)
+        st = self.state(cid)
+        deadline = time.monotonic() + 10
+        while force and st["status"] == "starting" and time.monotonic() < deadline:
+            time.sleep(0.01)  # a start in another process: let it finish, then stop what it made
+            st = self.state(cid)
+        if st["status"] in ("running", "starting"):
+            if not force:
+                raise ConflictError(
+                    f"cannot remove container {cid[:12]}: container is running: stop the container before removing or force remove"
+                )
+            if self._hand_removal_to_monitor(cid):
+                return cid
+            self.stop(cid, timeout=0)
+        self._remove_dir(cid)
+        return cid
+
+    def _hand_removal_to_monitor(self, cid: str) -> bool:
+        """``rm -f`` of a running container: mark it for removal, free its name, kill it, and
+        return once its processes are gone; its monitor releases the cgroup, the network and the
+        directory as it ends (as for ``--rm``), instead of this caller waiting ~15 ms for that.
+        False when there is no live monitor to hand it to (the caller removes it itself)."""
+        cdir = self.dir / cid
+        with locked(cdir):
+            st = read_state(cdir)
+            if st.get("status") != "running" or not _alive(st.get("monitor_pid"), st.get("monitor_start")):
+                return False
+            st["remove_requested"] = True
+            st["status"] = "removing"
+            write_state(cdir, st)
+        link = self.names / st["name"]
+        with contextlib.suppress(OSError):
+            if os.readlink(link) == cid:
+                os.unlink(link)  # the name is free at once, as after docker rm -f
+        with contextlib.suppress(Exception):
+            self._cgroup(cid).kill(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(st["pid"], signal.SIGKILL)
+        if not _wait_process(st["pid"], st.get("pid_start"), time.monotonic() + 10):
+            raise PodsError(f"remove container {cid[:12]}: still running 10 s after SIGKILL")
+        return True
+
+    def _remove_dir(self, cid: str) -> None:
+        from pytest_pods.engine.runtime.monitor import remove_container_dir
+
+        cdir = self.dir / cid
+        try:
+            name = read_state(cdir)["name"]
+        except (OSError, ValueError, KeyError):
+            name = None
+        with contextlib.suppress(Exception):
+            self._cgroup(cid).destroy()
+        remove_container_dir(cdir, str(self.names / name) if name else None)
+
+    def list(self, *, all: bool = False) -> list[dict[str, Any]]:
+        out = []
+        for cid in self._ids():
+            try:
+                st = self._refresh(read_state(self.dir / cid))
+            except (OSError, ValueError):
+                continue
+            if st["status"] == "removing":
+                continue  # removed; its monitor is finishing the job
+            if all or st["status"] == "running":
+                out.append(st)
+        return sorted(out, key=lambda s: s["created"], reverse=True)
+
+    def stats(self, ref: str) -> dict[str, Any]:
+        cid = self.resolve(ref)
+        s = self._cgroup(cid).stats()
+        return {"memory_usage": s.memory_usage, "memory_limit": s.memory_limit, "pids": s.pids_current,
+                "pids_limit": s.pids_limit, "cpu_usage_ns": s.cpu_usage_ns}
+
+    # -- reaping ---------------------------------------------------------------------------
+    def reap(self) -> list[str]:
+        """Release what killed engines and monitors left: processes, cgroups, state, temp dirs."""
+        self.settle(timeout=2.0)
+        done = []
+        for cid in self._ids():
+            cdir = self.dir / cid
+            try:
+                st = read_state(cdir)
+            except FileNotFoundError:
+                with contextlib.suppress(OSError):
+                    if time.time() - cdir.stat().st_mtime > 30:  # else: a create in progress
+                        _remove_tree(cdir)
+                        done.append(f"removed incomplete container {cid[:12]}")
+                continue
+            except ValueError:
+                continue
+            if st["status"] == "removing" and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
+                self._remove_dir(cid)  # removed while its monitor was killed: finish the job
+                done.append(f"removed container {cid[:12]} (its monitor was killed)")
+                continue
+            if st["status"] in ("running", "starting") and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
+                if st["status"] == "starting" and time.time() - (cdir / "state.json").stat().st_mtime < 30:
+                    continue  # a start in progress in another process
+                with contextlib.suppress(Exception):
+                    self._cgroup(cid).destroy()
+                if st.get("auto_remove"):
+                    self._remove_dir(cid)
+                    done.append(f"removed container {cid[:12]} (its monitor was killed)")
+                else:
+                    update_state(cdir, lambda s: s.update(status="exited", exit_code=137, pid=0,
+                                                          error="the container's monitor was killed",
+                                                          finished_at=now_iso()))
+                    done.append(f"stopped container {cid[:12]} (its monitor was killed)")
+        live = set(self._ids())
+        for name in list_cgroups(parent=self.cgroup_parent):
+            if name not in live:
+                with contextlib.suppress(Exception):
+                    self._cgroup(name).destroy()
+                    done.append(f"removed cgroup {name[:12]}")
+            else:
+                st = read_state(self.dir / name)
+                if st["status"] != "running" and st["status"] != "starting":
+                    with contextlib.suppress(Exception):
+                        self._cgroup(name).destroy()
+                        done.append(f"removed cgroup {name[:12]}")
+        remove_empty_parents(parent=self.cgroup_parent)
+        remove_stale_parents()
+        if (self.store.root / "networks").is_dir() and any((self.store.root / "networks").iterdir()):
+            running = {i for i in self._ids() if self._status_of(i) in ("running", "starting")}
+            done += self.networks.reap(running)
+        for link in self.names.iterdir():
+            with contextlib.suppress(OSError):
+                if not (self.dir / os.readlink(link) / "state.json").exists():
+                    link.unlink()
+        for p in self.dir.iterdir():
+            if p.name.startswith(".removing-"):
+                _remove_tree(p)
+        exits = self.dir / ".exits"
+        if exits.is_dir():
+            for p in exits.iterdir():
+                with contextlib.suppress(OSError):
+                    if time.time() - p.stat().st_mtime > 3600:
+                        p.unlink()
+        for p in self.store.tmp.iterdir():
+            if time.time() - p.lstat().st_mtime > 3600:
+                _remove_tree(p)
+        return done
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the monitors of containers removed with ``rm -f`` have finished releasing
+        them (for callers about to check or clean the host: session ends, reapers, tests)."""
+        deadline = time.monotonic() + timeout
+        for cid in self._ids():
+            with contextlib.suppress(OSError, ValueError):
+                st = read_state(self.dir / cid)
+                if st.get("status") == "removing":
+                    _wait_process(st.get("monitor_pid"), st.get("monitor_start"), deadline)
+
+    def _status_of(self, cid: str) -> str:
+        try:
+            return str(self._refresh(read_state(self.dir / cid))["status"])
+        except (OSError, ValueError):
+            return "gone"
+
+    def in_use_images(self) -> set[str]:
+        out = set()
+        for cid in self._ids():
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                out.add(read_state(self.dir / cid)["image"])
+        return out
+
+    def in_use_snapshots(self) -> set[str]:
+        out: set[str] = set()
+        for cid in self._ids():
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                out.update("sha256:" + Path(p).name for p in read_state(self.dir / cid)["lower_dirs"]
+                           if len(Path(p).name) == 64)
+        return out
+
+
+class Starting:
+    """A started container's status channel: wait for its exit without polling."""
+
+    def __init__(self, runtime: Runtime, cid: str, fd: int | None) -> None:
+        self.runtime = runtime
+        self.id = cid
+        self.pid = 0
+        self._file: IO[bytes] | None = os.fdopen(fd, "rb") if fd is not None else None
+
+    def _next(self) -> dict[str, Any] | None:
+        if self._file is None:
+            return None
+        line = self._file.readline()
+        return json.loads(line) if line else None
+
+    def wait(self) -> int:
+        """The exit code, from the monitor's last message (works for ``--rm`` containers too)."""
+        if self._file is not None:
+            msg = self._next()
+            self.close()
+            if msg is not None and "exited" in msg:
+                return int(msg["exited"])
+        return self.runtime.wait(self.id)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _tombstone(containers: Path, cid: str) -> int:
+    """The exit code the monitor left for a container removed since (see monitor._bury)."""
+    try:
+        return int((containers / ".exits" / cid).read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+def _free_ifname(endpoints: dict[str, Any]) -> str:
+    used = {e.get("ifname") for e in endpoints.values()}
+    return next(f"eth{i}" for i in range(10) if f"eth{i}" not in used)
+
+
+def _alive(pid: int | None, start: int | None) -> bool:
+    if not pid:
+        return False
+    return linux.process_start_time(int(pid)) == start
+
+
+def _pidfd(st: dict[str, Any]) -> int | None:
+    """A pidfd on a running container's process (readable once it exits), or None."""
+    pid, start = st.get("pid"), st.get("pid_start")
+    if st.get("status") != "running" or not _alive(pid, start):
+        return None
+    try:
+        fd = os.pidfd_open(int(pid))  # type: ignore[arg-type]
+    except (ProcessLookupError, OSError):
+        return None
+    if not _alive(pid, start):  # reused between the check and the open
+        os.close(fd)
+        return None
+    return fd
+
+
+def _wait_process(pid: int | None, start: int | None, deadline: float | None) -> bool:
+    """Wait for a (non-child) process to end, with a pidfd; False when the deadline passed."""
+    if not _alive(pid, start):
+        return True
+    try:
+        fd = os.pidfd_open(int(pid))  # type: ignore[arg-type]
+    except ProcessLookupError:
+        return True
+    try:
+        if not _alive(pid, start):  # the pid was reused between the check and the open
+            return True
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select([fd], [], [], remaining)
+        return bool(ready)
+    finally:
+        os.close(fd)
+
+
+def _collect(fds: list[int]) -> list[bytes]:
+    bufs = {fd: bytearray() for fd in fds}
+    open_fds = list(fds)
+    while open_fds:
+        ready, _, _ = select.select(open_fds, [], [])
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if data:
+                bufs[fd] += data
+            else:
+                os.close(fd)
+                open_fds.remove(fd)
+    return [bytes(bufs[fd]) for fd in fds]
+
+
+def _parse_log(raw: bytes) -> tuple[str, str, bytes]:
+    rec = json.loads(raw)
+    return rec["stream"], rec["time"], rec["log"].encode("utf-8", "surrogateescape")
+
+
+def _remove_tree(path: Path) -> None:
+    remove_tree(path)

@@ -1,0 +1,382 @@
+"""The per-container monitor (our conmon) and the exec job.
+
+The monitor is forked (``spawn``), detached from its caller, and owns one container process: it
+creates the cgroup, forks the container's pid 1 into a new pid namespace, writes the container's
+stdout and stderr to its log (kept apart, each line timestamped, in Docker's json-file format),
+records the exit status (and an OOM kill) in the state file, releases the cgroup and, for
+``--rm``, the container's directory. The caller may exit at any time: the container outlives it.
+
+The starter learns the outcome over the status pipe it handed in, as JSON lines:
+``{"started": pid}`` or ``{"error": message, "code": n}``, and later ``{"exited": code, "oom": bool}``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import select
+import signal
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pytest_pods.engine.runtime import nsinit as init
+from pytest_pods.engine import linux
+from pytest_pods.engine.runtime.cgroups.manager import Limits, open_cgroup
+from pytest_pods.engine.runtime.forkserver import job
+from pytest_pods.engine.files import remove_tree
+from pytest_pods.engine.runtime.state import locked, now_iso, read_state, update_state, write_state
+
+
+def _send(fd: int, msg: dict[str, Any]) -> None:
+    try:
+        os.write(fd, json.dumps(msg).encode() + b"\n")
+    except OSError:
+        pass  # the starter went away (detached run): nothing to tell
+
+
+class _LogWriter:
+    """Appends json-file lines; a partial line waits for its newline (or the stream's end)."""
+
+    def __init__(self, path: Path, attach: dict[str, int]) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self.partial = {"stdout": b"", "stderr": b""}
+        self.attach = attach
+
+    def feed(self, stream: str, data: bytes) -> None:
+        afd = self.attach.get(stream)
+        if afd is not None:
+            try:
+                os.write(afd, data)
+            except OSError:
+                self.attach.pop(stream, None)
+        buf = self.partial[stream] + data
+        lines = buf.split(b"\n")
+        self.partial[stream] = lines.pop()
+        if lines:
+            self._write(stream, [line + b"\n" for line in lines])
+
+    def flush(self, stream: str) -> None:
+        if self.partial[stream]:
+            self._write(stream, [self.partial[stream]])
+            self.partial[stream] = b""
+
+    def _write(self, stream: str, lines: list[bytes]) -> None:
+        ts = now_iso()
+        out = b"".join(
+            json.dumps({"log": line.decode("utf-8", "surrogateescape"), "stream": stream, "time": ts},
+                       ensure_ascii=True).encode() + b"\n"
+            for line in lines
+        )
+        os.write(self.fd, out)
+
+
+def _exit_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
+
+
+@job("monitor")
+def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
+    """Start the container and watch it until it exits (runs detached, single-threaded)."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT, signal.SIGTSTP):
+        signal.signal(sig, signal.SIG_IGN)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    status_fd = fds[0]
+    attach: dict[str, int] = {}
+    if p.get("attach"):
+        attach = {"stdout": fds[1], "stderr": fds[2]}
+    stdin_fd = fds[3] if p.get("stdin") else None
+    cdir = Path(p["dir"])
+    held_ports: list[Any] = []
+    ports: list[dict[str, Any]] = []
+    if p.get("ports"):  # reserved first: a port in use fails the start before anything is made
+        from pytest_pods.engine.network.networks import reserve_ports
+
+        try:
+            ports, held_ports = reserve_ports(p["ports"])
+        except Exception as exc:
+            _fail_start(cdir, status_fd, f"start container {p['id'][:12]}: {exc}", 125, None)
+    cg = open_cgroup(p["id"], Limits(**p["limits"]), parent=p["cgroup_parent"])
+    try:
+        cg.create()
+    except Exception as exc:
+        _fail_start(cdir, status_fd, f"start container {p['id'][:12]}: {exc}", 125, None)
+
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    err_pipe_r, err_pipe_w = os.pipe()
+    c2m_r, c2m_w = os.pipe()  # child -> monitor: namespaces are made
+    m2c_r, m2c_w = os.pipe()  # monitor -> child: go on
+    null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    config = json.loads(Path(p["config"]).read_bytes())
+    host_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    linux.unshare(linux.CLONE_NEWPID)  # our next child is pid 1 of a new pid namespace
+    pid = os.fork()
+    if pid != 0:
+        # and every later one is back in ours: after pid 1 dies no fork into its namespace can
+        # succeed (ENOMEM), and a helper we run (iptables) must not show up inside the container
+        linux.setns(host_pidns, linux.CLONE_NEWPID)
+        os.close(host_pidns)
+    if pid == 0:
+        for fd in {out_r, err_r, err_pipe_r, c2m_r, m2c_w, status_fd, *attach.values()}:
+            os.close(fd)  # a set: stdout and stderr may be attached to one descriptor
+        init.container_init(
+            config, p["rootfs"], p["overlay"], m2c_r, c2m_w, err_pipe_w,
+            (stdin_fd if stdin_fd is not None else null, out_w, err_w), bool(p.get("init")),
+            cg.self_join_files(),
+        )
+    for fd in (out_w, err_w, err_pipe_w, c2m_w, m2c_r, null):
+        os.close(fd)
+    if stdin_fd is not None:
+        os.close(stdin_fd)
+    pidfd = os.pidfd_open(pid)
+    try:
+        if os.read(c2m_r, 1) != b"n":
+            raise OSError(errno.ECHILD, "container init ended before making its namespaces")
+        endpoints = _attach_networks(p, pid, ports)  # while the child builds its root
+        os.write(m2c_w, b"g")  # the child joins its cgroup itself (see Cgroup.self_join_files)
+    except Exception as exc:
+        _kill_and_reap(pid)
+        _detach_networks(p)
+        # the wiring often fails only because the container's init died first: its own
+        # error (a bad mount, say) is the one to report
+        own = _read_all(err_pipe_r)
+        if own:
+            try:
+                msg = json.loads(own)
+                _fail_start(cdir, status_fd, msg["error"], int(msg.get("code", 125)), cg)
+            except (ValueError, KeyError):
+                pass
+        _fail_start(cdir, status_fd, f"start container {p['id'][:12]}: {exc}", 125, cg)
+    os.close(c2m_r)
+    os.close(m2c_w)
+    failure = _read_all(err_pipe_r)
+    if failure:
+        _kill_and_reap(pid)
+        try:
+            msg = json.loads(failure)
+        except ValueError:
+            msg = {"error": failure.decode(errors="replace"), "code": 125}
+        _detach_networks(p)
+        _fail_start(cdir, status_fd, msg["error"], int(msg.get("code", 125)), cg)
+
+    start_time = linux.process_start_time(pid)
+
+    def running(s: dict[str, Any]) -> None:
+        s.update(status="running", pid=pid, pid_start=start_time, started_at=now_iso(),
+                 monitor_pid=os.getpid(), monitor_start=linux.process_start_time(os.getpid()),
+                 exit_code=0, oom_killed=False, error="", finished_at="0001-01-01T00:00:00Z",
+                 endpoints=endpoints, ports=ports)
+
+    update_state(cdir, running)
+    _send(status_fd, {"started": pid, "ports": ports})
+
+    log = _LogWriter(cdir / "container.log", attach)
+    streams = {out_r: "stdout", err_r: "stderr"}
+    status: int | None = None
+    while streams or status is None:
+        watch = list(streams) + ([pidfd] if status is None else [])
+        ready, _, _ = select.select(watch, [], [], None if status is None else 2.0)
+        if not ready and status is not None:
+            break  # pid 1 is gone and the pipes stay open: a leaked descriptor, stop waiting
+        for fd in ready:
+            if fd == pidfd:
+                _, st = os.waitpid(pid, 0)
+                status = st
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                data = b""
+            if data:
+                log.feed(streams[fd], data)
+            else:
+                log.flush(streams[fd])
+                os.close(fd)
+                del streams[fd]
+    for fd, name in streams.items():
+        log.flush(name)
+    assert status is not None
+    code = _exit_code(status)
+    oom = False
+    try:
+        oom = cg.oom_killed()
+    except Exception:
+        pass
+    _bury(cdir, code)  # first: a waiter may find the directory gone any moment from here
+    _release_cgroup(cg)
+    _detach_networks(p)
+    for sock in held_ports:
+        sock.close()
+    remove = bool(p.get("auto_remove"))
+    if not remove:
+        # under the lock a ``rm -f`` takes: either it asked us to remove (we do) or it sees
+        # "exited" and removes the directory itself
+        with locked(cdir):
+            st = read_state(cdir)
+            remove = bool(st.get("remove_requested"))
+            if not remove:
+                st.update(status="exited", exit_code=code, oom_killed=oom, finished_at=now_iso(), pid=0)
+                write_state(cdir, st)
+    if remove:
+        remove_container_dir(cdir, p.get("name_link"))
+    _send(status_fd, {"exited": code, "oom": oom})
+    os._exit(0)
+
+
+def _attach_networks(p: dict[str, Any], pid: int, ports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Interfaces, addresses and port rules for each network the container is on."""
+    if not p.get("networks"):
+        return {}
+    from pytest_pods.engine.network.networks import Networks, _restore, port_rules
+
+    nets = Networks(Path(p["root"]))
+    start = linux.process_start_time(pid)
+    endpoints: dict[str, Any] = {}
+    for i, n in enumerate(p["networks"]):
+        ep = nets.attach(n["name"], cid=p["id"], name=p["name"], aliases=n.get("aliases", []), pid=pid,
+                         pid_start=start, hosts_path=p["hosts"], hostname=p["hostname"], ifname=f"eth{i}",
+                         default_route=i == 0)
+        endpoints[n["name"]] = ep
+    if ports:
+        first = next(iter(endpoints.values()))
+        rules = port_rules(p["id"], first["ip"], "", ports)
+        _restore(rules)
+        p["added_rules"] = rules  # deleted line by line at exit: one exec instead of three
+    return endpoints
+
+
+def _detach_networks(p: dict[str, Any]) -> None:
+    """Release addresses, endpoints and rules; never raises (the reaper retries what is left)."""
+    try:
+        st = read_state(Path(p["dir"]))
+        names = list(st.get("endpoints") or {}) or [n["name"] for n in p.get("networks", [])]
+    except (OSError, ValueError):
+        names = [n["name"] for n in p.get("networks", [])]
+    if not names and not p.get("ports"):
+        return
+    try:
+        from pytest_pods.engine.network.networks import NetworkError, Networks, _restore, delete_rules
+
+        nets = Networks(Path(p["root"]))
+        for name in names:
+            nets.detach(name, p["id"], delete_link=False, port_rules=False)  # the veth dies with the netns
+        if p.get("ports"):
+            added = p.get("added_rules")
+            try:
+                if not added:
+                    raise NetworkError("no record of the rules")
+                _restore({t: ["-D" + line[2:] for line in lines] for t, lines in added.items()})
+            except NetworkError:  # not all there any more: find them by their tag
+                delete_rules(f"pods:ctr:{p['id'][:12]}")
+    except Exception:
+        _debug_log()
+
+
+def _debug_log() -> None:
+    """Best-effort steps log what they swallow when PODS_DEBUG_LOG names a file."""
+    path = os.environ.get("PODS_DEBUG_LOG")
+    if path:
+        import traceback
+
+        with open(path, "a") as f:
+            traceback.print_exc(file=f)
+
+
+def _bury(cdir: Path, code: int) -> None:
+    """Leave the exit code beside the containers, for a ``wait`` that outlives the container."""
+    try:
+        exits = cdir.parent / ".exits"
+        exits.mkdir(exist_ok=True)
+        (exits / cdir.name).write_text(str(code))
+    except OSError:
+        pass
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        data = os.read(fd, 65536)
+        if not data:
+            break
+        chunks.append(data)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _release_cgroup(cg: Any) -> None:
+    try:
+        cg.destroy()
+    except Exception:
+        pass  # the reaper retries what is left
+
+
+def _fail_start(cdir: Path, status_fd: int, message: str, code: int, cg: Any) -> NoReturn:
+    if cg is not None:
+        _release_cgroup(cg)
+
+    def failed(s: dict[str, Any]) -> None:
+        s.update(status="created" if code == 125 else "exited", error=message, exit_code=code, pid=0)
+
+    try:
+        update_state(cdir, failed)
+    except OSError:
+        pass
+    _send(status_fd, {"error": message, "code": code})
+    os._exit(0)
+
+
+def remove_container_dir(cdir: Path, name_link: str | None) -> None:
+    """Delete a container's directory and its name link; the name link goes last but is freed."""
+    if name_link:
+        try:
+            if os.readlink(name_link) == cdir.name:
+                os.unlink(name_link)
+        except OSError:
+            pass
+    tmp = cdir.with_name(f".removing-{cdir.name}")
+    try:
+        os.rename(cdir, tmp)
+    except OSError:
+        tmp = cdir
+    remove_tree(tmp)
+
+
+@job("exec")
+def exec_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
+    """Run a process in a running container; report ``{"exited": code}`` or an error on fds[0]."""
+    status_fd, stdio = fds[0], (fds[1], fds[2], fds[3])
+    err_r, err_w = os.pipe()
+    cg = open_cgroup(p["id"], Limits(), parent=p["cgroup_parent"])
+    child = os.fork()
+    if child == 0:
+        os.close(err_r)
+        os.close(status_fd)
+        init.enter_and_exec(int(p["pid"]), cg.self_join_files(), p["process"], err_w, stdio)
+    os.close(err_w)
+    for fd in stdio:
+        os.close(fd)
+    failure = _read_all(err_r)
+    _, st = os.waitpid(child, 0)
+    if failure:
+        try:
+            msg = json.loads(failure)
+        except ValueError:
+            msg = {"error": failure.decode(errors="replace"), "code": 126}
+        _send(status_fd, {"error": msg["error"], "code": int(msg.get("code", 126))})
+    else:
+        _send(status_fd, {"exited": _exit_code(st)})
+    os._exit(0)

@@ -1,0 +1,359 @@
+"""ContainerSpec (what a user asks for) and the OCI runtime-spec ``config.json`` made from it.
+
+The bundle's ``config.json`` is the single description of a container: our own init reads it to set
+the container up, and a standard runtime (runc) can run the same bundle. The defaults follow moby's
+(``oci/defaults.go``): capabilities, masked and read-only paths, the /dev set and the mounts.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+from types import MappingProxyType
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pytest_pods.errors import InvalidArgumentError
+
+OCI_VERSION = "1.0.2"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Docker's default capability set.
+DEFAULT_CAPS = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+)
+CAP_NUMBERS = {
+    "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3, "CAP_FSETID": 4,
+    "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_LINUX_IMMUTABLE": 9,
+    "CAP_NET_BIND_SERVICE": 10, "CAP_NET_BROADCAST": 11, "CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13,
+    "CAP_IPC_LOCK": 14, "CAP_IPC_OWNER": 15, "CAP_SYS_MODULE": 16, "CAP_SYS_RAWIO": 17,
+    "CAP_SYS_CHROOT": 18, "CAP_SYS_PTRACE": 19, "CAP_SYS_PACCT": 20, "CAP_SYS_ADMIN": 21,
+    "CAP_SYS_BOOT": 22, "CAP_SYS_NICE": 23, "CAP_SYS_RESOURCE": 24, "CAP_SYS_TIME": 25,
+    "CAP_SYS_TTY_CONFIG": 26, "CAP_MKNOD": 27, "CAP_LEASE": 28, "CAP_AUDIT_WRITE": 29,
+    "CAP_AUDIT_CONTROL": 30, "CAP_SETFCAP": 31, "CAP_MAC_OVERRIDE": 32, "CAP_MAC_ADMIN": 33,
+    "CAP_SYSLOG": 34, "CAP_WAKE_ALARM": 35, "CAP_BLOCK_SUSPEND": 36, "CAP_AUDIT_READ": 37,
+    "CAP_PERFMON": 38, "CAP_BPF": 39, "CAP_CHECKPOINT_RESTORE": 40,
+}
+
+# moby oci/defaults.go
+MASKED_PATHS = (
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+)
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+# (path, major, minor, mode): the device nodes every container gets
+DEFAULT_DEVICES = (
+    ("/dev/null", 1, 3, 0o666), ("/dev/zero", 1, 5, 0o666), ("/dev/full", 1, 7, 0o666),
+    ("/dev/random", 1, 8, 0o666), ("/dev/urandom", 1, 9, 0o666), ("/dev/tty", 5, 0, 0o666),
+)
+
+NETWORK_MODES = ("none", "host")  # and any network by name: "bridge" (the default) or a user network
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_bytes(text: str | int, what: str = "--memory") -> int:
+    """Docker's RAMInBytes: ``64m``, ``1g``, ``512k``, ``1048576``."""
+    if isinstance(text, int):
+        return text
+    raw = text.strip().lower()
+    num = raw.rstrip("bkmgt")
+    unit = raw[len(num):].removesuffix("b") if raw[len(num):] not in ("", "b") else ""
+    try:
+        value = float(num)
+    except ValueError:
+        raise InvalidArgumentError(f"invalid {what} value {text!r}: expected a size such as 64m or 1g") from None
+    if unit not in _UNITS or value < 0:
+        raise InvalidArgumentError(f"invalid {what} value {text!r}: expected a size such as 64m or 1g")
+    return int(value * _UNITS[unit])
+
+
+def parse_signal(value: str | int) -> int:
+    """``SIGTERM``, ``TERM``, ``15`` -> 15."""
+    if isinstance(value, int) or str(value).isdigit():
+        num = int(value)
+        if not 0 < num < 65:
+            raise InvalidArgumentError(f"invalid signal: {value}")
+        return num
+    name = str(value).upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise InvalidArgumentError(f"invalid signal: {value}") from None
+
+
+class Bind(NamedTuple):
+    """A bind mount from the host into the container (``-v HOST:CTR[:ro]``)."""
+
+    source: str
+    target: str
+    readonly: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Bind:
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            raise InvalidArgumentError(f"invalid volume specification {text!r}: expected HOSTPATH:PATH[:ro|rw]")
+        ro = False
+        if len(parts) == 3:
+            opts = set(parts[2].split(","))
+            if not opts <= {"ro", "rw", "z", "Z"}:
+                raise InvalidArgumentError(f"invalid volume specification {text!r}: unknown mode {parts[2]!r}")
+            ro = "ro" in opts
+        if not parts[0].startswith("/"):
+            raise InvalidArgumentError(
+                f"invalid volume specification {text!r}: the host path must be absolute (named volumes come later)"
+            )
+        if not parts[1].startswith("/"):
+            raise InvalidArgumentError(f"invalid volume specification {text!r}: the container path must be absolute")
+        return cls(os.path.abspath(parts[0]), os.path.normpath(parts[1]), ro)
+
+
+class ContainerSpec(NamedTuple):
+    """Everything a user can ask of a container at create time; image config fills the rest."""
+
+    image: str
+    command: Sequence[str] | None = None
+    entrypoint: Sequence[str] | None = None
+    name: str | None = None
+    env: Mapping[str, str] | Sequence[str] = ()
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    binds: Sequence[Bind] = ()
+    tmpfs: Sequence[str] = ()
+    memory: int | None = None
+    memory_swap: int | None = None
+    pids_limit: int | None = None
+    cpus: float | None = None
+    network: str = "bridge"
+    network_aliases: Sequence[str] = ()
+    ports: Sequence[str] = ()       # -p specs: [IP:][HOSTPORT:]CTRPORT[/proto]
+    publish_all: bool = False       # -P: every port the image EXPOSEs, on free host ports
+    read_only: bool = False
+    init: bool = False
+    labels: Mapping[str, str] = MappingProxyType({})
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    auto_remove: bool = False
+    no_new_privileges: bool = True
+    cap_add: Sequence[str] = ()
+    cap_drop: Sequence[str] = ()
+    stdin_open: bool = False
+
+    def env_list(self) -> list[str]:
+        if isinstance(self.env, Mapping):
+            return [f"{k}={v}" for k, v in self.env.items()]
+        return list(self.env)
+
+
+def merge_env(image_env: Sequence[str], user_env: Sequence[str]) -> list[str]:
+    """Image Env, overridden key by key by the user's; PATH defaults as in Docker."""
+    merged: dict[str, str] = {}
+    for item in [*image_env, *user_env]:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise InvalidArgumentError(f"invalid environment variable {item!r}: empty name")
+        if not sep:
+            host = os.environ.get(key)
+            if host is None:
+                continue  # docker: `-e NAME` without a value passes the host's, or nothing
+            value = host
+        merged[key] = value
+    merged.setdefault("PATH", DEFAULT_PATH)
+    return [f"{k}={v}" for k, v in merged.items()]
+
+
+def resolve_args(spec: ContainerSpec, image_config: Mapping[str, Any]) -> list[str]:
+    """Entrypoint + Cmd with Docker's override rules."""
+    entrypoint = list(image_config.get("Entrypoint") or [])
+    cmd = list(image_config.get("Cmd") or [])
+    if spec.entrypoint is not None:
+        entrypoint = [a for a in spec.entrypoint if a != ""] if list(spec.entrypoint) != [""] else []
+        cmd = []  # docker: a new entrypoint resets the image's Cmd
+    if spec.command is not None and len(spec.command) > 0:
+        cmd = list(spec.command)
+    args = entrypoint + cmd
+    if not args:
+        raise InvalidArgumentError(f"create container from {spec.image}: no command specified")
+    return args
+
+
+def cap_mask(names: Sequence[str]) -> int:
+    mask = 0
+    for n in names:
+        mask |= 1 << CAP_NUMBERS[n]
+    return mask
+
+
+def effective_caps(cap_add: Sequence[str], cap_drop: Sequence[str]) -> list[str]:
+    def norm(c: str) -> str:
+        c = c.upper()
+        return c if c.startswith("CAP_") else "CAP_" + c
+
+    caps = list(DEFAULT_CAPS)
+    for c in map(norm, cap_drop):
+        if c == "CAP_ALL":
+            caps = []
+        elif c not in CAP_NUMBERS:
+            raise InvalidArgumentError(f"invalid --cap-drop {c!r}: unknown capability")
+        elif c in caps:
+            caps.remove(c)
+    for c in map(norm, cap_add):
+        if c == "CAP_ALL":
+            caps = list(CAP_NUMBERS)
+        elif c not in CAP_NUMBERS:
+            raise InvalidArgumentError(f"invalid --cap-add {c!r}: unknown capability")
+        elif c not in caps:
+            caps.append(c)
+    return caps
+
+
+def default_rlimits() -> list[dict[str, Any]]:
+    """Open files as high as this host allows (never above its hard limit: raising needs a cap)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    nofile = min(hard, 1048576) if hard != resource.RLIM_INFINITY else 1048576
+    return [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}]
+
+
+def build_config(
+    *,
+    args: list[str],
+    env: list[str],
+    cwd: str,
+    uid: int,
+    gid: int,
+    additional_gids: list[int],
+    hostname: str,
+    spec: ContainerSpec,
+    cgroups_path: str,
+    etc_files: Mapping[str, str],
+    caps: list[str],
+    annotations: Mapping[str, str],
+) -> dict[str, Any]:
+    """The OCI runtime-spec config for one container (``root.path`` is the bundle's ``rootfs``)."""
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
+    if spec.network != "host":
+        namespaces.append({"type": "network"})
+    mounts: list[dict[str, Any]] = [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["ro", "nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+    ]
+    for dest, src in etc_files.items():
+        mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
+    for b in spec.binds:
+        mounts.append({"destination": b.target, "type": "bind", "source": b.source,
+                       "options": ["rbind", "rprivate", "ro" if b.readonly else "rw"]})
+    for t in spec.tmpfs:
+        path, _, opts = t.partition(":")
+        options = ["nosuid", "nodev", "noexec", *([o for o in opts.split(",") if o] or [])]
+        mounts.append({"destination": path, "type": "tmpfs", "source": "tmpfs", "options": options})
+    resources: dict[str, Any] = {"devices": [{"allow": False, "access": "rwm"}]}
+    if spec.memory is not None:
+        resources["memory"] = {"limit": spec.memory}
+        if spec.memory_swap is not None:
+            resources["memory"]["swap"] = spec.memory_swap
+    if spec.pids_limit is not None:
+        resources["pids"] = {"limit": spec.pids_limit}
+    if spec.cpus is not None:
+        resources["cpu"] = {"quota": int(spec.cpus * 100000), "period": 100000}
+    return {
+        "ociVersion": OCI_VERSION,
+        "process": {
+            "terminal": False,
+            "user": {"uid": uid, "gid": gid, "additionalGids": additional_gids},
+            "args": args,
+            "env": env,
+            "cwd": cwd,
+            "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted")},
+            "rlimits": default_rlimits(),
+            "noNewPrivileges": spec.no_new_privileges,
+        },
+        "root": {"path": "rootfs", "readonly": spec.read_only},
+        "hostname": hostname,
+        "mounts": mounts,
+        "annotations": dict(annotations),
+        "linux": {
+            "namespaces": namespaces,
+            "cgroupsPath": cgroups_path,
+            "resources": resources,
+            "maskedPaths": list(MASKED_PATHS),
+            "readonlyPaths": list(READONLY_PATHS),
+            "devices": [],
+        },
+    }
+
+
+def lookup_user(user: str | None, etc_dirs: Sequence[Path]) -> tuple[int, int, list[int], str]:
+    """Resolve ``USER[:GROUP]`` against the container's /etc/passwd and /etc/group.
+
+    ``etc_dirs`` are the rootfs layers top first; the first that has a file wins. Returns
+    (uid, gid, supplementary gids, home).
+    """
+
+    def read(name: str) -> list[list[str]]:
+        for d in etc_dirs:
+            p = d / "etc" / name
+            try:
+                if p.is_file() and not p.is_symlink():
+                    return [line.split(":") for line in p.read_text(errors="replace").splitlines() if line and not line.startswith("#")]
+            except OSError:
+                continue
+        return []
+
+    spec = user or "0"
+    name, _, group = spec.partition(":")
+    passwd = read("passwd")
+    uid: int | None = None
+    gid: int | None = None
+    home = "/"
+    username = None
+    for row in passwd:
+        if len(row) >= 7 and (row[0] == name or (name.isdigit() and row[2] == name)):
+            uid, gid, home, username = int(row[2]), int(row[3]), row[5] or "/", row[0]
+            break
+    if uid is None:
+        if not name.isdigit():
+            raise InvalidArgumentError(f"unable to find user {name}: no matching entries in passwd file")
+        uid, gid = int(name), 0
+        if uid == 0:
+            home = "/root"
+    groups = read("group")
+    if group:
+        for row in groups:
+            if len(row) >= 3 and (row[0] == group or (group.isdigit() and row[2] == group)):
+                gid = int(row[2])
+                break
+        else:
+            if not group.isdigit():
+                raise InvalidArgumentError(f"unable to find group {group}: no matching entries in group file")
+            gid = int(group)
+    extra: list[int] = []
+    if username is not None:
+        for row in groups:
+            if len(row) >= 4 and username in row[3].split(",") and row[2].isdigit():
+                g = int(row[2])
+                if g != gid and g not in extra:
+                    extra.append(g)
+    assert gid is not None
+    for ident in (uid, gid):
+        if not 0 <= ident <= 2147483647:  # (u32)-1 would mean "unchanged" to setresuid: root stays root
+            raise InvalidArgumentError(f"uids and gids must be in range 0-2147483647, not {ident}")
+    return uid, gid, extra, home

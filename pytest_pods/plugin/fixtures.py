@@ -1,0 +1,350 @@
+"""Fixtures: the session-scoped ``pods`` engine and the factories that declare named fixtures.
+
+Declare at module level (or in a conftest); the variable's name is the fixture's name::
+
+    from pytest_pods import container, image, network, wait
+
+    app_image = image(path="app")                          # built once per session
+    backend = network()
+    db = container(image="pytest-pods/postgres:15", network=backend, wait=wait.tcp(5432))
+    app = container(image=app_image, network=backend, ports=[8080],
+                    environment={"DB_HOST": "{db.name}"}, wait=wait.http(8080, "/health"))
+
+    def test_app(app):
+        assert requests.get(app.url(8080, "/health")).ok
+
+A value that is another factory's fixture (``app_image``, ``backend``) or a string with
+``{fixture}`` / ``{fixture.attr}`` templates makes that fixture a dependency, through the
+fixture's ``__signature__``: pytest sets them up first and tears them down after. Write
+``${VAR}`` for shell variables as usual: a ``{`` after ``$`` is not a template.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+import re
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from typing import Any, NoReturn
+
+import pytest
+
+from pytest_pods.client.local import Client, Container, Containers
+from pytest_pods.errors import ContainerExitedError, PodsError, ReadinessTimeoutError
+from pytest_pods.plugin.session import FixtureConfigError, ImageRef, PodsSession
+
+__all__ = ["Pods", "container", "image", "pulled", "network", "pods", "session_of"]
+
+_FACTORY = "_pytest_pods_factory"
+_SCOPES = ("function", "class", "module", "package", "session")
+_TEMPLATE = re.compile(r"(?<![$])\{([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*|\[[^\]{}]*\])*)\}")
+_ALIASES = {"env": "environment", "wait_for": "wait"}
+CONTAINER_OPTIONS = frozenset(inspect.signature(Containers.create).parameters) - {"self", "image", "command"}
+_FACTORY_PARAMS = frozenset({"image", "command", "build", "scope", "wait", "timeout", "shared", "wrap", "warm",
+                             "pool"})
+_STASH: pytest.StashKey[PodsSession] = pytest.StashKey()
+
+
+def session_of(config: pytest.Config) -> PodsSession:
+    return config.stash[_STASH]
+
+
+def set_session(config: pytest.Config, session: PodsSession) -> None:
+    config.stash[_STASH] = session
+
+
+def _fail(fixture: str, exc: BaseException) -> NoReturn:
+    """One clear line (and, for readiness, the logs) instead of a traceback through our code."""
+    notes = "\n".join(getattr(exc, "__notes__", []) or [])
+    msg = f"pytest-pods: fixture {fixture!r}: {exc}" + (f"\n{notes}" if notes else "")
+    raise pytest.fail.Exception(msg, pytrace=False) from None
+
+
+# --------------------------------------------------------------------------------------------
+# the pods fixture
+
+
+class Pods:
+    """The engine as tests see it (the ``pods`` fixture). What ``run`` and ``network`` make is
+    removed at the end of the scope that asked for it: the fixture being set up, else the test."""
+
+    def __init__(self, session: PodsSession) -> None:
+        self._s = session
+
+    @property
+    def client(self) -> Client:
+        """The Client API, for anything the shortcuts here do not cover."""
+        return self._s.client
+
+    @property
+    def root(self) -> str:
+        return self._s.root
+
+    @property
+    def session_id(self) -> str:
+        """This run's id: in every container's name and its ``pytest-pods.session`` label."""
+        return self._s.run_id
+
+    def _requester(self) -> tuple[str, Callable[[Callable[[], None]], None]]:
+        s = self._s
+        if s.setting_up:
+            req = s.setting_up[-1]
+            return req.fixturename, req.addfinalizer
+        if s.current_item is not None:
+            return s.current_item.name, s.current_item.addfinalizer
+        return "session", s.session_finalizers.append
+
+    def build(self, path: str | os.PathLike[str] = ".", *, dockerfile: str | None = None,
+              build_args: Mapping[str, str] | None = None, target: str | None = None,
+              tag: str | None = None) -> ImageRef:
+        """Build a Dockerfile context (cached: a rebuild with nothing changed takes ms)."""
+        return self._s.build(self._requester()[0], path, dockerfile=dockerfile, build_args=build_args,
+                             target=target, tag=tag)
+
+    def pull(self, ref: str, *, insecure: bool = False) -> ImageRef:
+        """Pull ``ref`` unless the store has it (once per root, also across xdist workers)."""
+        return self._s.pull(self._requester()[0], ref, insecure=insecure)
+
+    def run(self, image: str | ImageRef, command: Sequence[str] | str | None = None, *, wait: Any = None,
+            timeout: float | None = None, **options: Any) -> Container:
+        """Start a container and wait until ``wait`` holds; Docker's option names
+        (``ports``, ``environment``, ``volumes``, ``network``, ``memory``, ...)."""
+        who, add_finalizer = self._requester()
+        options = _options(who, options)
+        rec = self._s.start(who, "function", str(image), command, wait=wait, timeout=timeout, options=options)
+        add_finalizer(lambda: self._s.release(rec))
+        return rec.container
+
+    def network(self, name: str | None = None, *, subnet: str | None = None, internal: bool = False) -> str:
+        """A bridge network (its name); removed at the end of the asking scope."""
+        who, add_finalizer = self._requester()
+        net = self._s.network(who, name=name, subnet=subnet, internal=internal)
+        add_finalizer(lambda: self._s.remove_network(net))
+        return net
+
+
+@pytest.fixture(scope="session")
+def pods(request: pytest.FixtureRequest) -> Pods:
+    """Scope: session. The pytest-pods engine: ``pods.build()``, ``pods.pull()``, ``pods.run()``.
+
+    Skips the tests that need it, with the reason, where the engine cannot run (not root, a
+    kernel feature missing); with ``--pods-required`` they fail instead.
+    """
+    s = session_of(request.config)
+    reason = s.unavailable()
+    if reason:
+        if s.required:
+            pytest.fail(f"pytest-pods: the engine cannot run here: {reason}", pytrace=False)
+        pytest.skip(f"pytest-pods: the engine cannot run here: {reason}")
+    _ = s.client
+    return Pods(s)
+
+
+# --------------------------------------------------------------------------------------------
+# factories
+
+
+def _options(fixture: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in options.items():
+        key = _ALIASES.get(key, key)
+        if key not in CONTAINER_OPTIONS:
+            close = difflib.get_close_matches(key, sorted(CONTAINER_OPTIONS | _FACTORY_PARAMS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            pytest.fail(f"pytest-pods: fixture {fixture!r}: unknown container option {key!r}{hint}", pytrace=False)
+        out[key] = value
+    return out
+
+
+def _caller_module() -> tuple[dict[str, Any], str | None]:
+    """The globals and directory of the user module declaring a fixture: the first frame up
+    the stack outside pytest-pods (so ``postgres_container()`` sees its caller's names)."""
+    frame = inspect.currentframe()
+    try:
+        while frame is not None and str(frame.f_globals.get("__name__", "")).startswith("pytest_pods"):
+            frame = frame.f_back
+        if frame is None:
+            return {}, None
+        g = frame.f_globals
+        path = g.get("__file__")
+        return g, os.path.dirname(os.path.abspath(path)) if path else None
+    finally:
+        del frame
+
+
+def _deps(value: Any, names: dict[int, str], out: set[str]) -> None:
+    if getattr(value, _FACTORY, None):
+        name = names.get(id(value))
+        if name is None:
+            raise TypeError("pytest-pods: a fixture passed as a value must be defined under a name in the "
+                            "same module first (or refer to it by name: '{name}')")
+        out.add(name)
+    elif isinstance(value, str):
+        out.update(m.group(1) for m in _TEMPLATE.finditer(value))
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _deps(k, names, out)
+            _deps(v, names, out)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for v in value:
+            _deps(v, names, out)
+
+
+def _lookup(root: Any, chain: str) -> Any:
+    for m in re.finditer(r"\.([A-Za-z_]\w*)|\[([^\]]*)\]", chain):
+        if m.group(1):
+            root = getattr(root, m.group(1))
+        else:
+            key = m.group(2).strip("'\"")
+            root = root[int(key)] if key.isdigit() and isinstance(root, (list, tuple)) else root[key]
+    return root
+
+
+def _resolve(value: Any, names: dict[int, str], values: Mapping[str, Any]) -> Any:
+    if getattr(value, _FACTORY, None):
+        return values[names[id(value)]]
+    if isinstance(value, str):
+        whole = _TEMPLATE.fullmatch(value)
+        if whole:  # "{db}" alone: the object itself, not its str()
+            return _lookup(values[whole.group(1)], whole.group(2))
+        return _TEMPLATE.sub(lambda m: str(_lookup(values[m.group(1)], m.group(2))), value)
+    if isinstance(value, Mapping):
+        return {_resolve(k, names, values): _resolve(v, names, values) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_resolve(v, names, values) for v in value)
+    return value
+
+
+def _define(kind: str, scope: str, values: dict[str, Any], body: Callable[..., Iterator[Any]]) -> Any:
+    """A pytest fixture whose dependencies are what ``values`` refer to (via ``__signature__``)."""
+    if scope not in _SCOPES:
+        raise ValueError(f"pytest-pods: {kind}(scope={scope!r}): scope must be one of {', '.join(_SCOPES)}")
+    g, _ = _caller_module()
+    names = {id(v): k for k, v in g.items() if getattr(v, _FACTORY, None)}
+    deps: set[str] = set()
+    _deps(values, names, deps)
+    deps -= {"request", "pods"}
+
+    def fixture(request: pytest.FixtureRequest, pods: Pods, **kwargs: Any) -> Generator[Any, None, None]:
+        resolved = _resolve(values, names, kwargs)
+        yield from body(request, pods._s, resolved)
+
+    params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+              inspect.Parameter("pods", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [inspect.Parameter(d, inspect.Parameter.KEYWORD_ONLY) for d in sorted(deps)]
+    fixture.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    fixture.__name__ = f"pods_{kind}"
+    fixture.__doc__ = f"Scope: {scope}. A pytest-pods {kind} fixture." + (
+        f" Depends on: {', '.join(sorted(deps))}." if deps else "")
+    defined = pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
+    setattr(defined, _FACTORY, kind)
+    return defined
+
+
+def image(path: str | os.PathLike[str] = ".", *, dockerfile: str | None = None,
+          build_args: Mapping[str, str] | None = None, target: str | None = None, tag: str | None = None,
+          scope: str = "session") -> Any:
+    """Declare a fixture that builds the Dockerfile context ``path`` (relative to the declaring
+    module's directory); its value is an :class:`ImageRef` (``str()`` is the tag or ID)."""
+    _, here = _caller_module()
+    if here and not os.path.isabs(os.fspath(path)):
+        path = os.path.join(here, os.fspath(path))
+
+    def body(request: pytest.FixtureRequest, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
+        try:
+            yield s.build(request.fixturename, v["path"], dockerfile=v["dockerfile"], build_args=v["build_args"],
+                          target=v["target"], tag=v["tag"])
+        except (FixtureConfigError, PodsError) as exc:
+            _fail(request.fixturename, exc)
+
+    return _define("image", scope, {"path": os.fspath(path), "dockerfile": dockerfile, "build_args": build_args,
+                                    "target": target, "tag": tag}, body)
+
+
+def pulled(ref: str, *, insecure: bool = False, scope: str = "session") -> Any:
+    """Declare a fixture that pulls ``ref`` unless the store has it; its value is an ImageRef."""
+
+    def body(request: pytest.FixtureRequest, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
+        try:
+            yield s.pull(request.fixturename, v["ref"], insecure=insecure)
+        except PodsError as exc:
+            _fail(request.fixturename, exc)
+
+    return _define("image", scope, {"ref": ref}, body)
+
+
+def network(*, name: str | None = None, subnet: str | None = None, internal: bool = False,
+            scope: str = "function") -> Any:
+    """Declare a fixture for a bridge network; its value is the network's name."""
+
+    def body(request: pytest.FixtureRequest, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
+        try:
+            net = s.network(request.fixturename, name=v["name"], subnet=v["subnet"], internal=internal)
+        except PodsError as exc:
+            _fail(request.fixturename, exc)
+        try:
+            yield net
+        finally:
+            s.remove_network(net)
+
+    return _define("network", scope, {"name": name, "subnet": subnet}, body)
+
+
+def container(image: Any = None, command: Sequence[str] | str | None = None, *, scope: str = "function",
+              build: str | os.PathLike[str] | Mapping[str, Any] | None = None, wait: Any = None,
+              timeout: float | None = None, shared: bool = True, warm: Callable[[Any], None] | None = None,
+              pool: int = 0, wrap: Callable[[Container], Any] | None = None, **options: Any) -> Any:
+    """Declare a fixture for a running, ready container; its value is the
+    :class:`~pytest_pods.Container` (or ``wrap(container)``).
+
+    :param image: an image name, an ``image()``/``pulled()`` fixture, or ``"{fixture}"``
+    :param build: instead of ``image``, a Dockerfile context to build at setup (relative to the
+        declaring module), or a dict of ``path``, ``dockerfile``, ``build_args``, ``target``
+
+    :param wait: a readiness strategy (:mod:`pytest_pods.wait`); a str is a log regex, an int a
+        TCP port. Default: the image's HEALTHCHECK if it has one, else none.
+    :param timeout: seconds for the readiness check (default ``--pods-timeout``, 60)
+    :param shared: under pytest-xdist, one session-scoped container for all workers
+    :param warm: ``warm(value)`` prepares the service once per session (load a schema, seed data);
+        the container is then stopped cleanly and committed, and every container of this fixture
+        starts from that snapshot
+    :param pool: keep this many (function-scoped) containers started and ready in the background,
+        so that a test gets a fresh one without waiting
+    :param options: Docker's names: ``environment`` (or ``env``), ``ports``, ``volumes``,
+        ``network``, ``entrypoint``, ``user``, ``memory``, ``labels``, ...
+    """
+
+    g, here = _caller_module()
+    module = str(g.get("__name__", ""))
+    if build is not None:
+        build = dict(build) if isinstance(build, Mapping) else {"path": os.fspath(build)}
+        if here and not os.path.isabs(os.fspath(build["path"])):
+            build["path"] = os.path.join(here, os.fspath(build["path"]))
+
+    def body(request: pytest.FixtureRequest, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
+        fixture = request.fixturename
+        if (v["image"] is None) == (v["build"] is None):
+            _fail(fixture, FixtureConfigError("give either image= or build="))
+        opts = _options(fixture, v["options"])
+        try:
+            if v["build"] is not None:
+                b = dict(v["build"])
+                unknown = set(b) - {"path", "dockerfile", "build_args", "target", "tag"}
+                if unknown:
+                    raise FixtureConfigError(f"unknown build option {sorted(unknown)[0]!r}")
+                v["image"] = s.build(fixture, b.pop("path"), **b)
+            rec = s.start(fixture, scope, str(v["image"]), v["command"], wait=wait, timeout=timeout,
+                          share=shared, options=opts, identity=f"{module}::{fixture}", warm=warm, wrap=wrap,
+                          pool=pool)
+        except (FixtureConfigError, ReadinessTimeoutError, ContainerExitedError) as exc:
+            _fail(fixture, exc)
+        except PodsError as exc:
+            _fail(fixture, exc)
+        try:
+            yield wrap(rec.container) if wrap is not None else rec.container
+        finally:
+            s.release(rec)
+
+    return _define("container", scope, {"image": image, "build": build, "command": command, "options": options},
+                   body)

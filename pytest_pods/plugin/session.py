@@ -1,0 +1,549 @@
+"""The pods session: one per pytest process, the single owner of what fixtures make.
+
+It names containers (``pods-<run>-<worker>-<n>``: no collisions under xdist, sweepable after a
+crash), labels them with its owner key (``pid-starttime`` of this pytest process) so that the
+watchdog and the next session can find what a killed one left, records a timeline per container,
+and releases everything it still holds at session end.
+
+Under pytest-xdist a session-scoped container is shared by all workers of one run: the first
+worker to need it creates it under a file lock, each worker adds itself to a users file, and the
+last one to leave removes it. It is owned by the xdist controller, whose watchdog and session end
+remove it if a worker dies without leaving.
+
+With ``--pods-reuse`` a container of a wider-than-function scope is named after its fixture and
+labelled with the hash of its whole configuration (image ID included); a later run that computes
+the same hash picks it up again, a different hash replaces it. Reused containers have no owner:
+they outlive the session on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_pods.client.local import Client, Container, ContainerHandle
+from pytest_pods.engine.locks import FileLock
+from pytest_pods.errors import ImageNotFoundError, InvalidArgumentError, NotFoundError, PodsError
+from pytest_pods.wait import as_strategy, healthcheck, healthcheck_command, wait_ready
+from pytest_pods.watchdog import OWNER_LABEL, kept_dir, owner_key, sweep
+
+DEFAULT_ROOT = "/var/lib/pytest-pods"
+SESSION_LABEL = "pytest-pods.session"
+FIXTURE_LABEL = "pytest-pods.fixture"
+REUSE_LABEL = "pytest-pods.config"
+WARM_BASE_LABEL = "pytest-pods.warm-base"
+
+
+class EngineUnavailable(PodsError):
+    """The engine cannot run here; tests that need it are skipped (or fail with --pods-required)."""
+
+
+class FixtureConfigError(PodsError):
+    """A fixture's configuration can never work (unknown image, option, port, bad regex)."""
+
+
+@dataclass
+class Record:
+    """One container a fixture made: for teardown, reports and the timeline."""
+
+    container: Container
+    fixture: str
+    scope: str
+    image: str
+    item: str | None
+    name: str = ""
+    times: dict[str, float] = field(default_factory=dict)
+    shared: str | None = None
+    reused: bool = False
+    kept: bool = False
+    released: bool = False
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image a fixture built or pulled: ``str()`` is what ``container(image=...)`` runs."""
+
+    ref: str
+    id: str
+    seconds: float = 0.0
+    how: str = "cached"
+
+    def __str__(self) -> str:
+        return self.ref
+
+
+def _published_ports(ports: Any) -> set[int]:
+    if not ports:
+        return set()
+    specs = list(ports.keys()) if isinstance(ports, Mapping) else list(ports)
+    out = set()
+    for spec in specs:
+        last = str(spec).split(":")[-1].split("/")[0]
+        if last.isdigit():
+            out.add(int(last))
+    return out
+
+
+def normalize_ports(ports: Any) -> Any:
+    """``[6379]`` (ints: any free host port) is accepted beside docker-py's forms."""
+    if isinstance(ports, (list, tuple)):
+        return [str(p) if isinstance(p, int) else p for p in ports]
+    return ports or ()
+
+
+class PodsSession:
+    """Everything pytest-pods holds in one pytest process (on ``config.stash``)."""
+
+    def __init__(self, *, root: str, timeout: float, keep_on_failure: bool, reuse: bool, required: bool,
+                 host: str | None = None,
+                 registry: str | None, run_id: str | None, worker: str, controller_pid: int | None,
+                 hook: Any = None) -> None:
+        self.root = root
+        self.host = host  # a remote engine (RemoteClient), else the local one on ``root``
+        self.timeout = timeout
+        self.keep_on_failure = keep_on_failure
+        self.reuse = reuse
+        self.required = required
+        self.registry = registry
+        self.run_id = (run_id or secrets.token_hex(4))[:8]
+        self.worker = worker
+        self.hook = hook
+        self.owner = owner_key()
+        self.controller_owner = owner_key(controller_pid) if controller_pid else None
+        self.records: list[Record] = []
+        self.images: dict[str, ImageRef] = {}
+        self.current_item: Any = None
+        self.setting_up: list[Any] = []  # SubRequests of fixtures being set up, innermost last
+        self.session_finalizers: list[Callable[[], None]] = []
+        self.pools: dict[str, Any] = {}
+        self.snapshots: dict[str, str] = {}
+        self.resources: dict[str, Any] = {}
+        self._client: Any = None
+        self._remote: Any = None
+        self._unavailable: str | None = None
+        self._checked = False
+        self._count = itertools.count(1)
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self.is_controller = False  # the xdist controller: owns the workers' shared containers
+
+    # -- the engine -----------------------------------------------------------------------
+    def unavailable(self) -> str | None:
+        if not self._checked:
+            if self.host:
+                from pytest_pods.client.remote import RemoteClient
+
+                try:
+                    self._remote = RemoteClient(self.host)
+                    self._unavailable = None if self._remote.ping() else f"{self.host} does not answer /_ping"
+                except PodsError as exc:
+                    self._unavailable = str(exc)
+            else:
+                from pytest_pods.engine.preflight import unavailable
+
+                self._unavailable = unavailable()
+            self._checked = True
+        return self._unavailable
+
+    @property
+    def client(self) -> Any:
+        """The engine: the local Client on ``root``, or a RemoteClient for ``host``."""
+        if self._client is None:
+            reason = self.unavailable()
+            if reason:
+                raise EngineUnavailable(f"pytest-pods: {reason}")
+            os.makedirs(self.root, exist_ok=True)
+            self._client = self._remote if self.host else Client(self.root)
+            self._state_dir.mkdir(parents=True, exist_ok=True)
+            sweep(self.root, host=self.host)  # what killed sessions left, if their watchdog could not run
+        return self._client
+
+    @property
+    def _state_dir(self) -> Path:
+        return Path(self.root) / "pytest-pods"
+
+    def _lock(self, name: str) -> FileLock:
+        locks = self._state_dir / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(locks / f"{name}.lock"))
+
+    def ensure_watchdog(self) -> None:
+        """Start this process's watchdog before its first container or network."""
+        if self._watchdog is not None:
+            return
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-m", "pytest_pods.watchdog", self.root, self.owner, *([self.host] if self.host else [])],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, close_fds=True, cwd="/",
+        )
+
+    def name(self) -> str:
+        return f"pods-{self.run_id}-{self.worker}-{next(self._count)}"
+
+    def labels(self, fixture: str, owner: str | None) -> dict[str, str]:
+        labels = {SESSION_LABEL: self.run_id, FIXTURE_LABEL: fixture}
+        if owner:
+            labels[OWNER_LABEL] = owner
+        return labels
+
+    # -- images ---------------------------------------------------------------------------
+    def build(self, fixture: str, path: str | os.PathLike[str], *, dockerfile: str | None = None,
+              build_args: Mapping[str, str] | None = None, target: str | None = None,
+              tag: str | None = None, labels: Mapping[str, str] | None = None) -> ImageRef:
+        """Build (the layer cache makes a rebuild of nothing changed take milliseconds, and its
+        per-step locks make concurrent xdist workers build each step once)."""
+        ctx = Path(path)
+        if not ctx.is_dir():
+            raise FixtureConfigError(f"build context {os.fspath(path)!r} is not a directory")
+        t0 = time.monotonic()
+        img = self.client.images.build(ctx, tag=tag, dockerfile=dockerfile, buildargs=build_args,
+                                       target=target, labels=labels)
+        ref = ImageRef(tag or img.id, img.id, time.monotonic() - t0, "build")
+        self.images[ref.ref] = ref
+        if self.hook is not None:
+            self.hook.pytest_pods_image_built(image=ref.ref, fixture=fixture, seconds=ref.seconds)
+        return ref
+
+    def pull(self, fixture: str, ref: str, *, insecure: bool = False, always: bool = False) -> ImageRef:
+        """Pull once per root: under a lock, and not at all when the store has it."""
+        t0 = time.monotonic()
+        with self._lock("pull-" + hashlib.sha256(ref.encode()).hexdigest()[:16]):
+            if not always:
+                try:
+                    img = self.client.images.get(ref)
+                    out = ImageRef(ref, img.id, time.monotonic() - t0, "cached")
+                    self.images[ref] = out
+                    return out
+                except ImageNotFoundError:
+                    pass
+            img = self.client.images.pull(ref, insecure=insecure)
+        out = ImageRef(ref, img.id, time.monotonic() - t0, "pull")
+        self.images[ref] = out
+        return out
+
+    # -- containers -----------------------------------------------------------------------
+    def start(self, fixture: str, scope: str, image: str, command: Any = None, *, wait: Any = None,
+              timeout: float | None = None, share: bool = False, options: Mapping[str, Any] | None = None,
+              identity: str | None = None, warm: Callable[[Any], None] | None = None,
+              wrap: Callable[[Container], Any] | None = None, pool: int = 0) -> Record:
+        """Create, start and wait for a container; on any failure nothing of it is left (unless
+        ``--pods-keep-on-failure`` keeps it to be looked at).
+
+        :param warm: prepare once per session (``warm(value)`` on a first container, which is then
+            stopped cleanly and committed); every container of the fixture starts from that snapshot
+        :param pool: keep this many function-scoped containers started and ready in the background
+        """
+        ident = hashlib.sha256((identity or fixture).encode()).hexdigest()
+        img, strategy, opts = self._prepare(str(image), wait, options)
+        if warm is not None:
+            image = self.snapshot(fixture, ident, str(image), img.id, command, strategy, timeout, opts, warm, wrap)
+        if pool > 0 and scope == "function" and not self.reuse:
+            from pytest_pods.plugin.pool import Pool
+
+            key = f"pool-{ident}-{image}"
+            if key not in self.pools:
+                self.pools[key] = Pool(self, pool, scope, str(image), command, strategy, timeout, opts, wrap)
+            return self.pools[key].take(fixture)
+        # a kept-between-runs or shared container is named after its fixture (``identity``: where
+        # it is declared), and labelled with the hash of its configuration
+        if self.reuse and scope != "function":
+            return self._keyed("reuse-" + ident[:12], fixture, scope, str(image), img.id, command, strategy, timeout,
+                               opts, reuse=True)
+        if share and self.worker != "main" and scope == "session":
+            return self._keyed(f"{self.run_id}-shared-{ident[:10]}", fixture, scope, str(image), img.id, command,
+                               strategy, timeout, opts, reuse=False)
+        return self._create(fixture, scope, str(image), command, strategy, timeout, opts, name=None,
+                            owner=self.owner)
+
+    def _prepare(self, image: str, wait: Any, options: Mapping[str, Any] | None) -> tuple[Any, Any, dict[str, Any]]:
+        """The image, the readiness strategy and the options, checked before anything is made."""
+        opts = dict(options or {})
+        opts["ports"] = normalize_ports(opts.get("ports"))
+        try:
+            img = self.client.images.get(image)
+        except ImageNotFoundError as exc:
+            raise FixtureConfigError(str(exc)) from None
+        cfg = img.config.get("config") or {}
+        if wait is None and healthcheck_command(cfg) is not None:
+            wait = healthcheck()
+        strategy = as_strategy(wait) if wait is not None else None
+        if strategy is not None:
+            exposed = {int(str(p).split("/")[0]) for p in (cfg.get("ExposedPorts") or {})}
+            network = str(opts.get("network") or "bridge")
+            try:
+                strategy.check_config(exposed, _published_ports(opts["ports"]), network, cfg)
+            except InvalidArgumentError as exc:
+                raise FixtureConfigError(str(exc)) from None
+        return img, strategy, opts
+
+    def snapshot(self, fixture: str, ident: str, image: str, image_id: str, command: Any, strategy: Any,
+                 timeout: float | None, opts: dict[str, Any], warm: Callable[[Any], None],
+                 wrap: Callable[[Container], Any] | None) -> str:
+        """The warm snapshot of a fixture, made once per run (under a lock: xdist workers share it).
+
+        A first container is started and made ready, ``warm`` gets it (as the fixture's value:
+        load a schema, seed data), it is stopped with its stop signal (a clean shutdown) and
+        committed; it is labelled with this run's id so that a later run makes its own.
+        """
+        tag = f"pytest-pods/warm-{ident[:12]}:latest"
+        if tag in self.snapshots:
+            return tag
+        with self._lock(f"warm-{ident[:12]}"):
+            try:
+                existing = self.client.images.get(tag)
+                labels = (existing.config.get("config") or {}).get("Labels") or {}
+                if labels.get(SESSION_LABEL) == self.run_id and labels.get(WARM_BASE_LABEL) == image_id:
+                    self.snapshots[tag] = existing.id
+                    return tag
+            except ImageNotFoundError:
+                pass
+            rec = self._create(f"{fixture} (warm-up)", "session", image, command, strategy, timeout, dict(opts),
+                               name=None, owner=self.owner)
+            t0 = time.monotonic()  # the snapshot column: the hook, the clean stop and the commit
+            try:
+                value = wrap(rec.container) if wrap is not None else rec.container
+                try:
+                    warm(value)
+                except Exception as exc:
+                    raise FixtureConfigError(f"warm-up hook {getattr(warm, '__name__', warm)!r} failed: "
+                                             f"{type(exc).__name__}: {exc}") from exc
+                prepare = getattr(value, "prepare_snapshot", None)
+                if prepare is not None:
+                    prepare()  # e.g. Redis writes its dataset to disk, to be loaded at start
+                base_labels = dict((self.client.images.get(image).config.get("config") or {}).get("Labels") or {})
+                img = rec.container.commit(tag, stop=True, message=f"pytest-pods warm snapshot of {fixture}",
+                                           conf={"Labels": base_labels | {SESSION_LABEL: self.run_id,
+                                                                           WARM_BASE_LABEL: image_id}})
+            finally:
+                self.release(rec)
+            rec.times["snapshot"] = time.monotonic() - t0
+            self.snapshots[tag] = img.id
+            return tag
+
+    def _config_hash(self, fixture: str, image_id: str, command: Any, opts: Mapping[str, Any], strategy: Any) -> str:
+        doc = json.dumps([fixture, image_id, command, {k: repr(v) for k, v in sorted(opts.items())},
+                          strategy.describe() if strategy else None], sort_keys=True, default=repr)
+        return hashlib.sha256(doc.encode()).hexdigest()
+
+    def _create(self, fixture: str, scope: str, image: str, command: Any, strategy: Any, timeout: float | None,
+                opts: dict[str, Any], *, name: str | None, owner: str | None,
+                extra_labels: Mapping[str, str] | None = None, hooks: bool = True) -> Record:
+        client = self.client
+        if owner:
+            self.ensure_watchdog()
+        labels = dict(opts.pop("labels", None) or {}) | self.labels(fixture, owner) | dict(extra_labels or {})
+        t0 = time.monotonic()
+        try:
+            ctr = client.containers.create(image, command, name=name or opts.pop("name", None) or self.name(),
+                                           labels=labels, **opts)
+        except TypeError as exc:
+            raise FixtureConfigError(f"bad container option: {exc}") from None
+        except InvalidArgumentError as exc:
+            raise FixtureConfigError(str(exc)) from None
+        item = self.current_item.nodeid if self.current_item is not None and hooks else None
+        rec = Record(ctr, fixture, scope, image, item, name=ctr.name)
+        ref = self.images.get(image)
+        if ref is not None and not any(r.image == image for r in self.records):
+            rec.times[ref.how] = ref.seconds  # the first container of an image carries its build
+        t1 = time.monotonic()
+        rec.times["create"] = t1 - t0
+        self.records.append(rec)
+        try:
+            if hooks and self.hook is not None:
+                self.hook.pytest_pods_container_created(container=ctr, fixture=fixture)
+            ctr.start()
+            t2 = time.monotonic()
+            rec.times["start"] = t2 - t1
+            if strategy is not None:
+                wait_ready(ctr, strategy, timeout if timeout is not None else self.timeout,
+                           label=f"fixture {fixture!r}")
+            rec.times["ready"] = time.monotonic() - t2
+            if hooks and self.hook is not None:
+                self.hook.pytest_pods_container_ready(container=ctr, fixture=fixture, seconds=time.monotonic() - t1)
+        except BaseException:
+            if self.keep_on_failure and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+                self.keep(rec)
+            else:
+                self.release(rec)
+            raise
+        return rec
+
+    def _keyed(self, key: str, fixture: str, scope: str, image: str, image_id: str, command: Any, strategy: Any,
+               timeout: float | None, opts: dict[str, Any], *, reuse: bool) -> Record:
+        name = f"pods-{key}"
+        users = self._state_dir / "shared" / f"{name}.users"
+        config = self._config_hash(fixture, image_id, command, opts, strategy)
+        with self._lock(name):
+            try:
+                ctr = self.client.containers.get(name)
+                same = ctr.state.get("labels", {}).get(REUSE_LABEL) == config
+                if ctr.status == "running" and same:
+                    rec = Record(ctr, fixture, scope, image, None, name=name, reused=reuse,
+                                 shared=None if reuse else name)
+                    t0 = time.monotonic()
+                    if strategy is not None:
+                        wait_ready(ctr, strategy, timeout if timeout is not None else self.timeout,
+                                   label=f"fixture {fixture!r}")
+                    rec.times["ready"] = time.monotonic() - t0
+                    self.records.append(rec)
+                    if not reuse:
+                        self._add_user(users)
+                    return rec
+                ctr.remove(force=True)  # a changed image or configuration: replace it
+            except NotFoundError:
+                pass
+            owner = None if reuse else (self.controller_owner or self.owner)
+            rec = self._create(fixture, scope, image, command, strategy, timeout, dict(opts), name=name, owner=owner,
+                               extra_labels={REUSE_LABEL: config})
+            rec.reused, rec.shared = reuse, None if reuse else name
+            if not reuse:
+                self._add_user(users)
+            return rec
+
+    def _add_user(self, users: Path) -> None:
+        users.parent.mkdir(parents=True, exist_ok=True)
+        with open(users, "a") as f:
+            f.write(self.owner + "\n")
+
+    def _leave(self, rec: Record) -> bool:
+        """Drop this worker from a shared container's users; True when it was the last."""
+        assert rec.shared is not None
+        users = self._state_dir / "shared" / f"{rec.shared}.users"
+        with self._lock(rec.shared):
+            try:
+                left = [u for u in users.read_text().split() if u != self.owner]
+            except FileNotFoundError:
+                left = []
+            if left:
+                users.write_text("".join(u + "\n" for u in left))
+                return False
+            users.unlink(missing_ok=True)
+            try:
+                self._remove(rec)
+            except NotFoundError:
+                pass
+            return True
+
+    def keep(self, rec: Record) -> None:
+        """Leave ``rec`` running after the session for a look (``--pods-keep-on-failure``)."""
+        rec.kept = True
+        os.makedirs(kept_dir(self.root), exist_ok=True)
+        Path(kept_dir(self.root), rec.container.id).touch()
+
+    def release(self, rec: Record) -> None:
+        """End of the scope: stop and remove (a kept, reused or still-shared one stays)."""
+        if rec.released:
+            return
+        rec.released = True
+        if rec.kept or rec.reused:
+            return
+        if self.hook is not None:
+            self.hook.pytest_pods_container_stopping(container=rec.container, fixture=rec.fixture)
+        if rec.shared is not None:
+            self._leave(rec)
+            return
+        try:
+            self._remove(rec)
+        except NotFoundError:
+            pass  # already gone (the test removed it): the one error teardown ignores
+
+    def _remove(self, rec: Record) -> None:
+        t0 = time.monotonic()
+        rec.container.remove(force=True)
+        rec.times["remove"] = time.monotonic() - t0
+
+    def record_of(self, container: Container) -> Record | None:
+        return next((r for r in self.records if r.container.id == container.id), None)
+
+    # -- networks -------------------------------------------------------------------------
+    def network(self, fixture: str, *, name: str | None = None, subnet: str | None = None,
+                internal: bool = False, labels: Mapping[str, str] | None = None) -> str:
+        self.ensure_watchdog()
+        name = name or self.name()
+        try:
+            self.client.networks.create(name, subnet=subnet, internal=internal,
+                                        labels=dict(labels or {}) | self.labels(fixture, self.owner))
+        except InvalidArgumentError as exc:
+            raise FixtureConfigError(str(exc)) from None
+        return name
+
+    def remove_network(self, name: str) -> None:
+        try:
+            self.client.networks.remove(name)
+        except NotFoundError:
+            pass
+
+    # -- the end --------------------------------------------------------------------------
+    def finish(self) -> None:
+        """Session end: release what is still held, then let the watchdog go."""
+        errors: list[BaseException] = []
+        for pool in self.pools.values():
+            try:
+                pool.close()
+            except Exception as exc:
+                errors.append(exc)
+        self.pools.clear()
+        for fin in reversed(self.session_finalizers):
+            try:
+                fin()
+            except Exception as exc:  # every step runs; all failures are reported together
+                errors.append(exc)
+        self.session_finalizers.clear()
+        for rec in reversed(self.records):
+            if not rec.released:
+                try:
+                    self.release(rec)
+                except Exception as exc:
+                    errors.append(exc)
+        if self._client is not None or self.is_controller:
+            try:
+                # a safety net for anything left with our label; for the xdist controller, the
+                # shared containers of the whole run
+                sweep(self.root, owner=self.owner, host=self.host)
+            except Exception as exc:
+                errors.append(exc)
+        if self._watchdog is not None:
+            try:
+                assert self._watchdog.stdin is not None
+                self._watchdog.stdin.write(b"done\n")
+                self._watchdog.stdin.close()
+            except OSError:
+                pass
+            self._watchdog = None
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise ExceptionGroup("pytest-pods: session teardown", errors)  # type: ignore[type-arg]
+
+    def resource(self, key: str, make: Callable[[], Any], release: Callable[[Any], None]) -> Any:
+        """One object per session under ``key`` (a shared server), released at session end."""
+        if key not in self.resources:
+            self.resources[key] = make()
+            self.session_finalizers.append(lambda: release(self.resources.pop(key)))
+        return self.resources[key]
+
+    def kept_records(self) -> list[Record]:
+        return [r for r in self.records if r.kept]
+
+
+def containers_in(value: Any) -> list[Container]:
+    """The containers a fixture value is or holds (services keep theirs in ``.container``)."""
+    if isinstance(value, ContainerHandle):
+        return [value]
+    inner = getattr(value, "container", None)
+    if isinstance(inner, ContainerHandle):
+        return [inner]
+    return []
+
+
+def sequence(value: Any) -> Sequence[Any]:
+    return value if isinstance(value, (list, tuple)) else [value]
