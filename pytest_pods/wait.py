@@ -30,13 +30,13 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_pods.errors import ContainerExitedError, InvalidArgumentError, ReadinessTimeoutError
 from pytest_pods.engine import linux
+from pytest_pods.errors import ContainerExitedError, InvalidArgumentError, ReadinessTimeoutError
 
 if TYPE_CHECKING:
     from pytest_pods.client.local import Container
 
-__all__ = ["Strategy", "log", "tcp", "http", "command", "healthcheck", "all_of", "wait_ready", "as_strategy"]
+__all__ = ["Strategy", "all_of", "as_strategy", "command", "healthcheck", "http", "log", "tcp", "wait_ready"]
 
 LOG_LINES_SHOWN = 30
 

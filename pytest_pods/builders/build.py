@@ -20,10 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from pytest_pods.builders import context as ctx
+from pytest_pods.builders import dockerfile as df
 from pytest_pods.engine import linux
-from pytest_pods.engine.locks import FileLock
-from pytest_pods.engine.runtime.lifecycle import Runtime
-from pytest_pods.engine.runtime.spec import ContainerSpec, lookup_user
 from pytest_pods.engine.image.store import (
     MEDIA_OCI_CONFIG,
     MEDIA_OCI_LAYER,
@@ -32,16 +31,13 @@ from pytest_pods.engine.image.store import (
     Store,
     sha256_digest,
 )
-from pytest_pods.errors import ImageNotFoundError, PodsError
-from pytest_pods.builders import context as ctx
-from pytest_pods.builders import dockerfile as df
+from pytest_pods.engine.locks import FileLock
+from pytest_pods.engine.runtime.lifecycle import Runtime
+from pytest_pods.engine.runtime.spec import ContainerSpec, lookup_user
+from pytest_pods.errors import BuildError, ImageNotFoundError, PodsError
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 Progress = Callable[[str], None]
-
-
-class BuildError(PodsError):
-    """A build failed; the message names the Dockerfile, the line and the instruction."""
 
 
 class BuildOptions(NamedTuple):

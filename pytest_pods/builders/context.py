@@ -16,10 +16,10 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterator
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
-from pytest_pods.errors import PodsError
+from pytest_pods.errors import ContextError
 
 __all__ = ["ContextError", "IgnoreMatcher", "digest_paths", "match_sources", "walk"]
 
@@ -28,10 +28,6 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: if a file is swapped for a FIFO between lstat and open, open must not hang.
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _GONE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)  # "not there", as seen without following links
-
-
-class ContextError(PodsError):
-    """The build context cannot give what was asked: a bad pattern, a missing or forbidden source."""
 
 
 # ------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from pytest_pods.errors import PodsError
+from pytest_pods.errors import DockerfileError
 
 __all__ = [
     "Dockerfile",
@@ -31,19 +31,6 @@ __all__ = [
     "process_word",
     "process_words",
 ]
-
-
-class DockerfileError(PodsError, ValueError):
-    """The Dockerfile is malformed; names the file and line so the user can fix it."""
-
-    def __init__(self, path: str, line: int, message: str) -> None:
-        super().__init__(path, line, message)  # args as given: the error pickles (xdist)
-        self.path = path
-        self.line = line
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
 
 
 class Heredoc(NamedTuple):
@@ -147,7 +134,7 @@ class _LexError(Exception):
 class _Words:
     """Accumulates words split on unquoted whitespace, as BuildKit's wordsStruct."""
 
-    __slots__ = ("word", "words", "in_word")
+    __slots__ = ("in_word", "word", "words")
 
     def __init__(self) -> None:
         self.word = ""
@@ -182,7 +169,7 @@ class _Words:
 class _Lexer:
     """One pass over one word; options mirror BuildKit's RawQuotes/RawEscapes/SkipUnsetEnv."""
 
-    __slots__ = ("src", "pos", "env", "escape", "raw_quotes", "raw_escapes", "skip_unset")
+    __slots__ = ("env", "escape", "pos", "raw_escapes", "raw_quotes", "skip_unset", "src")
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any, NoReturn
 
 from pytest_pods.client.local import Client, container_inspect, image_inspect
@@ -41,10 +42,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _ago(iso: str) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
-        t = datetime.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+        t = datetime.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
     except ValueError:
         return ""
     d = max(0, time.time() - t)
@@ -439,7 +440,7 @@ def _inspect(client: Client, args: argparse.Namespace) -> int:
                 pass
         if doc is None and args.type in (None, "network") and (client.root / "networks").is_dir():
             from pytest_pods.client.local import network_inspect
-            from pytest_pods.engine.network.networks import NetworkNotFoundError
+            from pytest_pods.errors import NetworkNotFoundError
 
             try:
                 doc = network_inspect(client, name)
@@ -762,7 +763,8 @@ def dispatch(client: Client, args: argparse.Namespace) -> int:
 
 
 def _daemon(args: argparse.Namespace) -> int:
-    from pytest_pods.daemon.server import DaemonError, serve
+    from pytest_pods.daemon.server import serve
+    from pytest_pods.errors import DaemonError
 
     tls = None
     if any((args.tlscert, args.tlskey, args.tlscacert)):

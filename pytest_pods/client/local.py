@@ -24,12 +24,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from pytest_pods.engine.image.store import Image, Store, digest_hex
 from pytest_pods.engine.runtime.lifecycle import ExecResult, Runtime
 from pytest_pods.engine.runtime.spec import Bind, ContainerSpec, parse_bytes
-from pytest_pods.engine.image.store import Image, Store, digest_hex
 from pytest_pods.errors import ConflictError, ContainerStartError, InvalidArgumentError, NotFoundError
 
-__all__ = ["Client", "Container", "RunResult", "ExecResult"]
+__all__ = ["Client", "Container", "ExecResult", "RunResult"]
 
 
 class RunResult(NamedTuple):
@@ -181,8 +181,9 @@ class Images:
 
     def push(self, name: str, dest: str | None = None, *, insecure: bool = False, progress: Any = None) -> str:
         """Push ``name`` (to ``dest``, another reference, when given); returns the manifest digest."""
-        from pytest_pods.engine.registry import mirrors, distribution as registry
         from pytest_pods.engine.image.reference import parse_reference
+        from pytest_pods.engine.registry import distribution as registry
+        from pytest_pods.engine.registry import mirrors
 
         host = parse_reference(dest or name).domain
         return str(registry.push(self._store, name, dest, progress=progress,

@@ -515,7 +515,7 @@ class RemoteContainer(ContainerHandle):
                 for line in lines:
                     ts, _, text = line.partition(b" ")
                     yield ("stderr" if kind == 2 else "stdout"), ts.decode(), text + b"\n"
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             return
         finally:
             resp.close()

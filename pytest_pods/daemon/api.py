@@ -26,16 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from pytest_pods.client.local import Client, Container, container_inspect, image_inspect
+from pytest_pods.daemon.http import Request
 from pytest_pods.errors import (
     ConflictError,
     ContainerNotFoundError,
     ContainerStartError,
+    HTTPError,
     ImageNotFoundError,
     InvalidArgumentError,
     NotFoundError,
     PodsError,
 )
-from pytest_pods.daemon.http import HTTPError, Request
 
 API_VERSION = "1.47"
 MIN_API_VERSION = "1.24"

@@ -18,17 +18,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
+from pytest_pods.errors import HTTPError
+
 MAX_HEADER = 64 * 1024
 MAX_JSON_BODY = 16 * 1024 * 1024  # a create or exec config; archives and build contexts stream
-
-
-class HTTPError(Exception):
-    """An error answered as Docker does: ``{"message": ...}`` with a status code."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 101: "UPGRADED", 304: "Not Modified",

@@ -17,11 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pytest_pods.errors import DaemonError
+
 DEFAULT_SOCKET = "/run/pytest-pods/pods.sock"
-
-
-class DaemonError(Exception):
-    pass
 
 
 def _claim(root: Path) -> int:

@@ -6,14 +6,12 @@ engine needs is here: mounts, namespaces, ``pivot_root``, ``openat2``, capabilit
 
 from __future__ import annotations
 
+import _socket  # socket.py costs ~2 ms to import; one ioctl needs only this
 import ctypes
 import fcntl
 import os
 import struct
-
 from typing import Any
-
-import _socket  # socket.py costs ~2 ms to import; one ioctl needs only this
 
 
 def _load_libc() -> ctypes.CDLL:

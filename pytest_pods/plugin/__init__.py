@@ -20,8 +20,19 @@ from pytest_pods.plugin.hooks import (
 )
 
 __all__ = [
-    "pods", "postgres", "postgres_image", "redis", "redis_image",
-    "pytest_addhooks", "pytest_addoption", "pytest_configure", "pytest_fixture_setup", "pytest_report_header",
-    "pytest_runtest_makereport", "pytest_runtest_protocol", "pytest_sessionfinish", "pytest_sessionstart",
+    "pods",
+    "postgres",
+    "postgres_image",
+    "pytest_addhooks",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_fixture_setup",
+    "pytest_report_header",
+    "pytest_runtest_makereport",
+    "pytest_runtest_protocol",
+    "pytest_sessionfinish",
+    "pytest_sessionstart",
     "pytest_terminal_summary",
+    "redis",
+    "redis_image",
 ]

@@ -31,10 +31,10 @@ from typing import Any, NoReturn
 import pytest
 
 from pytest_pods.client.local import Client, Container, Containers
-from pytest_pods.errors import ContainerExitedError, PodsError, ReadinessTimeoutError
-from pytest_pods.plugin.session import FixtureConfigError, ImageRef, PodsSession
+from pytest_pods.errors import ContainerExitedError, FixtureConfigError, PodsError, ReadinessTimeoutError
+from pytest_pods.plugin.session import ImageRef, PodsSession
 
-__all__ = ["Pods", "container", "image", "pulled", "network", "pods", "session_of"]
+__all__ = ["Pods", "container", "image", "network", "pods", "pulled", "session_of"]
 
 _FACTORY = "_pytest_pods_factory"
 _SCOPES = ("function", "class", "module", "package", "session")

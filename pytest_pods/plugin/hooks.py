@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from pytest_pods.plugin.fixtures import pods, session_of, set_session
-from pytest_pods.plugin.session import DEFAULT_ROOT, PodsSession, Record, containers_in
 from pytest_pods.plugin.services import postgres, postgres_image, redis, redis_image
+from pytest_pods.plugin.session import DEFAULT_ROOT, PodsSession, Record, containers_in
 
 __all__ = ["pods", "postgres", "postgres_image", "redis", "redis_image"]
 

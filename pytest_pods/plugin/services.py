@@ -33,8 +33,16 @@ from pytest_pods.errors import ImageNotFoundError, PodsError
 from pytest_pods.plugin.fixtures import Pods, _fail, container
 from pytest_pods.plugin.session import ImageRef, PodsSession
 
-__all__ = ["Postgres", "Redis", "HttpService", "postgres_container", "redis_container", "http_service",
-           "service_image", "SERVICE_IMAGES"]
+__all__ = [
+    "SERVICE_IMAGES",
+    "HttpService",
+    "Postgres",
+    "Redis",
+    "http_service",
+    "postgres_container",
+    "redis_container",
+    "service_image",
+]
 
 RECIPES = Path(__file__).parent / "recipes"
 SERVICE_IMAGES = {"postgres": "pytest-pods/postgres:15", "redis": "pytest-pods/redis:7"}

@@ -33,7 +33,14 @@ from typing import Any
 
 from pytest_pods.client.local import Client, Container, ContainerHandle
 from pytest_pods.engine.locks import FileLock
-from pytest_pods.errors import ImageNotFoundError, InvalidArgumentError, NotFoundError, PodsError
+from pytest_pods.errors import (
+    EngineUnavailable,
+    FixtureConfigError,
+    ImageNotFoundError,
+    InvalidArgumentError,
+    NotFoundError,
+    PodsError,
+)
 from pytest_pods.wait import as_strategy, healthcheck, healthcheck_command, wait_ready
 from pytest_pods.watchdog import OWNER_LABEL, kept_dir, owner_key, sweep
 
@@ -42,14 +49,6 @@ SESSION_LABEL = "pytest-pods.session"
 FIXTURE_LABEL = "pytest-pods.fixture"
 REUSE_LABEL = "pytest-pods.config"
 WARM_BASE_LABEL = "pytest-pods.warm-base"
-
-
-class EngineUnavailable(PodsError):
-    """The engine cannot run here; tests that need it are skipped (or fail with --pods-required)."""
-
-
-class FixtureConfigError(PodsError):
-    """A fixture's configuration can never work (unknown image, option, port, bad regex)."""
 
 
 @dataclass

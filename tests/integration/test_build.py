@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from pytest_pods import Client
-from pytest_pods.builders.build import BuildError
+from pytest_pods.errors import BuildError
 from pytest_pods.errors import PodsError
 
 

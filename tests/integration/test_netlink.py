@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import pytest
 
 from pytest_pods.engine import linux
-from pytest_pods.engine.network.netlink import Netlink, NetlinkError
+from pytest_pods.engine.network.netlink import Netlink
+from pytest_pods.errors import NetlinkError
 
 CAP_NET_ADMIN = 12
 

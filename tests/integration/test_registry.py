@@ -33,7 +33,8 @@ import pytest
 from pytest_pods import Client
 from pytest_pods.engine.image.archive import save
 from pytest_pods.engine.image.bootstrap import bootstrap_busybox
-from pytest_pods.engine.registry.distribution import RegistryError, pull, push
+from pytest_pods.engine.registry.distribution import pull, push
+from pytest_pods.errors import RegistryError
 from pytest_pods.engine.image.store import (
     MEDIA_OCI_INDEX,
     MEDIA_OCI_LAYER,

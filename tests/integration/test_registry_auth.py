@@ -34,7 +34,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from pytest_pods.engine.registry import credentials, http as transport
-from pytest_pods.engine.registry.http import RegistryAuthError, RegistryClient, RegistryTLSError
+from pytest_pods.engine.registry.http import RegistryClient
+from pytest_pods.errors import RegistryAuthError, RegistryTLSError
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 USER = "pods-user"

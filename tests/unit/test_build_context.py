@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_pods.builders.context import ContextError, IgnoreMatcher, digest_paths, match_sources, walk
+from pytest_pods.builders.context import IgnoreMatcher, digest_paths, match_sources, walk
+from pytest_pods.errors import ContextError
 from pytest_pods.errors import PodsError
 
 

@@ -7,16 +7,8 @@ import pickle
 
 import pytest
 
-from pytest_pods.builders.dockerfile import (
-    DockerfileError,
-    Heredoc,
-    Instruction,
-    parse,
-    parse_arg,
-    parse_kv,
-    process_word,
-    process_words,
-)
+from pytest_pods.builders.dockerfile import Heredoc, Instruction, parse, parse_arg, parse_kv, process_word, process_words
+from pytest_pods.errors import DockerfileError
 from pytest_pods.errors import PodsError
 
 

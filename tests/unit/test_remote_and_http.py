@@ -7,7 +7,8 @@ import struct
 
 import pytest
 
-from pytest_pods.daemon.http import HTTPError, Request
+from pytest_pods.daemon.http import Request
+from pytest_pods.errors import HTTPError
 from pytest_pods.client.remote import _create_body, _demux, _frames, resolve_host
 
 

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
 
-from pytest_pods.errors import InvalidArgumentError, LayerError, StoreError
 from pytest_pods.engine.image.bootstrap import go_arch
 from pytest_pods.engine.image.reference import Reference, parse_reference
 from pytest_pods.engine.image.store import (
@@ -50,6 +49,7 @@ from pytest_pods.engine.image.store import (
     digest_hex,
     fsync_dir,
 )
+from pytest_pods.errors import InvalidArgumentError, LayerError, StoreError
 
 __all__ = ["FORMATS", "load", "save"]
 
@@ -163,8 +163,8 @@ class _TarSink:
             return
         # On error no end-of-archive: a reader of the stream must see a truncated tar, not a
         # shorter valid one. Mark it closed so that tarfile does not flush it at exit either.
-        setattr(self._tf, "closed", True)
-        setattr(self._tf.fileobj, "closed", True)  # tarfile's _Stream: its close() would flush
+        self._tf.closed = True
+        self._tf.fileobj.closed = True  # tarfile's _Stream: its close() would flush
 
     def size_of(self, name: str) -> int | None:
         return self._sizes.get(name)

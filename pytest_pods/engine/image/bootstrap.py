@@ -17,13 +17,13 @@ import subprocess
 import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from pytest_pods.errors import InvalidArgumentError, LayerError, PodsError
-from pytest_pods.engine.image.layers import unpack_layer, write_layer
+from pytest_pods.engine.image.layers import write_layer
 from pytest_pods.engine.image.store import MEDIA_OCI_LAYER, Image, Store
+from pytest_pods.errors import InvalidArgumentError, LayerError, PodsError
 
 BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")
 DEFAULT_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
@@ -42,7 +42,7 @@ def image_config(
     return {
         "architecture": go_arch(),
         "os": "linux",
-        "created": created or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "created": created or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "config": dict(config or {"Env": DEFAULT_ENV, "Cmd": ["/bin/sh"]}),
         "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
         "history": list(history),
@@ -139,7 +139,7 @@ def bootstrap_busybox(store: Store, tag: str = "busybox:latest") -> Image:
         for p in [root, *root.rglob("*")]:
             os.utime(p, (epoch, epoch), follow_symlinks=False)
         layer = _layer_from_dir(store, root, epoch)
-    created = datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     cfg = image_config(
         [layer["digest"]], config={"Env": DEFAULT_ENV, "Cmd": ["sh"]}, created=created,
         history=[{"created": created, "created_by": f"pods bootstrap busybox ({' '.join(version)})"}],

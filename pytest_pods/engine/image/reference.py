@@ -7,9 +7,8 @@ single path component lives under ``library/``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import re
+from typing import NamedTuple
 
 from pytest_pods.errors import InvalidArgumentError
 

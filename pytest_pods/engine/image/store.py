@@ -24,13 +24,12 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from pytest_pods.engine.files import mkstemp, remove_tree
-from pytest_pods.engine.locks import FileLock
-
-from pytest_pods.errors import ConflictError, ImageNotFoundError, InvalidArgumentError, StoreError
 from pytest_pods.engine.image.reference import Reference, parse_reference
+from pytest_pods.engine.locks import FileLock
+from pytest_pods.errors import ConflictError, ImageNotFoundError, InvalidArgumentError, StoreError
 
 try:  # the small builtin sha256 imports in a millisecond; hashlib (OpenSSL) in several
     from _sha256 import sha256 as _sha256
@@ -149,7 +148,7 @@ class Image(NamedTuple):
 class _IndexEntry:
     """One manifest of index.json with its names (mutable: the index is edited through these)."""
 
-    __slots__ = ("digest", "size", "media_type", "names", "created")
+    __slots__ = ("created", "digest", "media_type", "names", "size")
 
     def __init__(self, digest: str, size: int, media_type: str, names: list[str] | None = None,
                  created: float = 0.0) -> None:

@@ -12,12 +12,13 @@ A :class:`Netlink` object is one socket and is not thread-safe: give each thread
 
 from __future__ import annotations
 
+import _socket
 import errno
 import os
 import struct
 from types import TracebackType
 
-import _socket
+from pytest_pods.errors import NetlinkError
 
 __all__ = ["Netlink", "NetlinkError"]
 
@@ -91,27 +92,6 @@ _I32 = struct.Struct("=i")
 _RTNEXTHOP = struct.Struct("=HBBi")  # len, flags, hops, ifindex
 
 _RECV_SIZE = 1 << 16  # the kernel fills a dump reply up to the reader's buffer size
-
-
-class NetlinkError(OSError):
-    """The kernel refused a netlink request: ``errno`` is its answer, the message names the operation.
-
-    ``str()`` reads ``netlink: create veth pods1a2b/eth0: File exists``, with the kernel's extended
-    ack text in parentheses when it gave one.
-    """
-
-    def __init__(self, err: int, operation: str, detail: str = "") -> None:
-        super().__init__(err, os.strerror(err))
-        self.operation = operation
-        self.detail = detail
-
-    def __str__(self) -> str:
-        text = f"netlink: {self.operation}: {self.strerror}"
-        return f"{text} ({self.detail})" if self.detail else text
-
-    def __reduce__(self) -> tuple[type[NetlinkError], tuple[int, str, str]]:
-        # OSError pickles its (errno, strerror) args, which would lose the operation
-        return (type(self), (self.errno, self.operation, self.detail))
 
 
 def _check_name(name: str) -> bytes:

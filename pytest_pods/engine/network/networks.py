@@ -35,9 +35,14 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_pods.errors import ConflictError, InvalidArgumentError, NotFoundError, PodsError
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.locks import FileLock
+from pytest_pods.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    NetworkError,
+    NetworkNotFoundError,
+)
 
 if TYPE_CHECKING:  # subprocess, socket and shutil cost ~15 ms to import: only where used
     import socket
@@ -47,14 +52,6 @@ DEFAULT_NETWORK = "bridge"
 SPECIAL_MODES = ("none", "host")
 DEFAULT_POOL = ipaddress.IPv4Network("10.89.0.0/16")  # /24s handed out from here
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-
-
-class NetworkNotFoundError(NotFoundError):
-    """No network with that name or ID."""
-
-
-class NetworkError(PodsError):
-    """A network could not be created, attached or removed; nothing of it was kept."""
 
 
 def root_tag(root: Path) -> str:
@@ -409,7 +406,8 @@ class Networks:
     def attach(self, ref: str, *, cid: str, name: str, aliases: list[str], pid: int, pid_start: int | None,
                hosts_path: str, hostname: str, ifname: str, default_route: bool) -> dict[str, Any]:
         """Give the container (its pid 1 is ``pid``) an interface and an address on the network."""
-        from pytest_pods.engine.network.netlink import Netlink, NetlinkError
+        from pytest_pods.engine.network.netlink import Netlink
+        from pytest_pods.errors import NetlinkError
 
         rec = self.get(ref)
         with Netlink() as nl:

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pytest_pods.errors import PodsError
+from pytest_pods.errors import CredentialsError
 
 #: Docker's key for Docker Hub in config.json and towards helpers.
 HUB_KEY = "https://index.docker.io/v1/"
@@ -36,10 +36,6 @@ HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io",
 #: The user name a helper returns for an identity (refresh) token, by docker's convention.
 TOKEN_USER = "<token>"
 HELPER_TIMEOUT = 60.0
-
-
-class CredentialsError(PodsError):
-    """A credential helper failed, or a config file cannot be read or written."""
 
 
 def normalize(key: str) -> str:

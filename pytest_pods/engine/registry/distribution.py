@@ -37,8 +37,6 @@ from typing import Any, NamedTuple
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from pytest_pods.errors import InvalidArgumentError, PodsError, StoreError
-from pytest_pods.engine.locks import FileLock
 from pytest_pods.engine.image.reference import Reference, parse_reference
 from pytest_pods.engine.image.store import (
     MEDIA_DOCKER_CONFIG,
@@ -52,9 +50,11 @@ from pytest_pods.engine.image.store import (
     digest_hex,
     sha256_digest,
 )
-from pytest_pods.engine.registry.http import RegistryClient, RegistryError
+from pytest_pods.engine.locks import FileLock
+from pytest_pods.engine.registry.http import RegistryClient
+from pytest_pods.errors import InvalidArgumentError, PodsError, RegistryError, StoreError
 
-__all__ = ["RegistryError", "PullResult", "pull", "push", "default_platform"]
+__all__ = ["PullResult", "RegistryError", "default_platform", "pull", "push"]
 
 MANIFEST_TYPES = (MEDIA_OCI_MANIFEST, MEDIA_DOCKER_MANIFEST)
 INDEX_TYPES = (MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST)

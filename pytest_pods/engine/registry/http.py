@@ -37,8 +37,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from pytest_pods.errors import PodsError
 from pytest_pods.engine.registry import credentials as _credentials
+from pytest_pods.errors import RegistryAuthError, RegistryError, RegistryTLSError
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +49,6 @@ MAX_REDIRECTS = 10
 #: The distribution token spec's default lifetime, and docker's minimum.
 DEFAULT_TOKEN_TTL = 60.0
 CLIENT_ID = "pytest-pods"
-
-
-class RegistryError(PodsError):
-    """A registry could not be talked to as the distribution spec says (TLS, redirects, tokens)."""
-
-
-class RegistryAuthError(RegistryError):
-    """The registry refused us: no credentials, wrong ones, or not enough access for the scope."""
-
-    def __init__(self, message: str, host: str = "") -> None:
-        super().__init__(message)
-        self.host = host
-
-
-class RegistryTLSError(RegistryError):
-    """The registry's certificate did not verify (or its certs.d directory is incomplete)."""
 
 
 def api_host(domain: str) -> str:
@@ -582,7 +566,7 @@ def _error_codes(resp: requests.Response) -> str:
     try:
         doc = resp.json()
         codes = [e["code"] for e in doc.get("errors", []) if isinstance(e.get("code"), str)]
-    except Exception:  # noqa: BLE001 - any body at all: no codes
+    except Exception:
         return ""
     return f" ({', '.join(codes)})" if codes else ""
 

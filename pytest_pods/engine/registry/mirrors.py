@@ -20,8 +20,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_pods.errors import InvalidArgumentError, PodsError
 from pytest_pods.engine.image.reference import parse_reference
+from pytest_pods.errors import InvalidArgumentError, PodsError
 
 if TYPE_CHECKING:
     from pytest_pods.engine.image.store import Image, Store

@@ -23,9 +23,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_pods.errors import ConflictError, InvalidArgumentError
 from pytest_pods.engine import linux
 from pytest_pods.engine.image.store import MEDIA_OCI_LAYER, Image
+from pytest_pods.errors import ConflictError, InvalidArgumentError
 
 ENGINE_MOUNT_POINTS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/proc", "/sys", "/dev", "/etc")
 _CHANGEABLE = {"CMD": "Cmd", "ENTRYPOINT": "Entrypoint", "ENV": "Env", "EXPOSE": "ExposedPorts", "LABEL": "Labels",

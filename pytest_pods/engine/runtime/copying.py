@@ -15,8 +15,8 @@ import stat
 import tarfile
 from typing import IO
 
-from pytest_pods.errors import InvalidArgumentError, NotFoundError
 from pytest_pods.engine import linux
+from pytest_pods.errors import InvalidArgumentError, NotFoundError
 
 _RESOLVE = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
 

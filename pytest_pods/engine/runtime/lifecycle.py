@@ -21,18 +21,11 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
-from pytest_pods.errors import (
-    ConflictError,
-    ContainerNotFoundError,
-    ContainerStartError,
-    InvalidArgumentError,
-    NotFoundError,
-    PodsError,
-)
 from pytest_pods.engine import linux
 from pytest_pods.engine.files import remove_tree
+from pytest_pods.engine.image.store import Image, Store
 from pytest_pods.engine.runtime.cgroups.manager import (
     list_cgroups,
     open_cgroup,
@@ -51,7 +44,14 @@ from pytest_pods.engine.runtime.spec import (
     resolve_args,
 )
 from pytest_pods.engine.runtime.state import locked, now_iso, read_state, update_state, write_state
-from pytest_pods.engine.image.store import Image, Store
+from pytest_pods.errors import (
+    ConflictError,
+    ContainerNotFoundError,
+    ContainerStartError,
+    InvalidArgumentError,
+    NotFoundError,
+    PodsError,
+)
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ADJ = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quiet", "sharp", "tidy", "vivid", "wise")
@@ -286,7 +286,7 @@ class Runtime:
             resolv = ""
         if network != "host":  # a loopback name server is the host's own, out of a container's reach
             resolv = "".join(line for line in resolv.splitlines(keepends=True)
-                             if not line.split()[:2] in (["nameserver", "::1"],)
+                             if line.split()[:2] not in (["nameserver", "::1"],)
                              and not (line.split()[:1] == ["nameserver"] and line.split()[1:2]
                                       and line.split()[1].startswith("127.")))
         (cdir / "resolv.conf").write_text(resolv)

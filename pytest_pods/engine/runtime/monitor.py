@@ -20,11 +20,11 @@ import signal
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pytest_pods.engine.runtime import nsinit as init
 from pytest_pods.engine import linux
+from pytest_pods.engine.files import remove_tree
+from pytest_pods.engine.runtime import nsinit as init
 from pytest_pods.engine.runtime.cgroups.manager import Limits, open_cgroup
 from pytest_pods.engine.runtime.forkserver import job
-from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.runtime.state import locked, now_iso, read_state, update_state, write_state
 
 
@@ -258,7 +258,8 @@ def _detach_networks(p: dict[str, Any]) -> None:
     if not names and not p.get("ports"):
         return
     try:
-        from pytest_pods.engine.network.networks import NetworkError, Networks, _restore, delete_rules
+        from pytest_pods.engine.network.networks import Networks, _restore, delete_rules
+        from pytest_pods.errors import NetworkError
 
         nets = Networks(Path(p["root"]))
         for name in names:

@@ -19,11 +19,12 @@ import signal
 import stat
 import sys
 import termios
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from pytest_pods.engine import linux
 from pytest_pods.engine.runtime.spec import CAP_NUMBERS, DEFAULT_DEVICES
+from pytest_pods.errors import InitError
 
 _NS_FLAGS = {
     "mount": linux.CLONE_NEWNS, "uts": linux.CLONE_NEWUTS, "ipc": linux.CLONE_NEWIPC,
@@ -35,14 +36,6 @@ _MOUNT_OPTS = {
     "rbind": linux.MS_BIND | linux.MS_REC,
 }
 _IGNORED_OPTS = {"rw", "rprivate", "private", "rslave", "slave", "shared", "rshared", "newinstance_ok"}
-
-
-class InitError(Exception):
-    """A setup step failed; ``code`` is the exit status docker would report."""
-
-    def __init__(self, message: str, code: int = 125) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def fail(error_fd: int, message: str, code: int = 125) -> NoReturn:

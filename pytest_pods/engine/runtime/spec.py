@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import resource
 import signal
-from types import MappingProxyType
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from pytest_pods.errors import InvalidArgumentError

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pytest_pods.errors import ConflictError, InvalidArgumentError, NotFoundError
 from pytest_pods.engine.files import remove_tree
+from pytest_pods.errors import ConflictError, InvalidArgumentError, NotFoundError
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 

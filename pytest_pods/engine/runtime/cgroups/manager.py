@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple, Protocol
 
-from pytest_pods.errors import CgroupError
+from pytest_pods.errors import CgroupBusyError, CgroupError
 
 __all__ = [
     "CPU_PERIOD_US",
@@ -54,10 +54,6 @@ _SHARES_MIN, _SHARES_MAX = 2, 262_144
 _WEIGHT_MIN, _WEIGHT_MAX = 1, 10_000
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _FIX = "Fix this and try again."
-
-
-class CgroupBusyError(CgroupError, TimeoutError):
-    """Processes were still in a group when ``destroy`` gave up waiting for them."""
 
 
 class Limits(NamedTuple):
@@ -340,7 +336,7 @@ def v1_hierarchies(root: str = DEFAULT_ROOT, mountinfo: str | None = None) -> di
     return _v1_hierarchies(root, mountinfo)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _host_v1_hierarchies(root: str) -> tuple[tuple[str, str], ...]:
     """The host's cgroup mounts, read once per process: every container start asks for them."""
     return tuple(_v1_hierarchies(root, None).items())
@@ -358,7 +354,7 @@ def _v1_hierarchies(root: str, mountinfo: str | None) -> dict[str, str]:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cgroup_version(root: str = DEFAULT_ROOT) -> int:
     """2 when ``root`` itself is a cgroup2 mount, else 1; detected once per root.
 
