@@ -12,13 +12,22 @@ PYTEST_ARGS ?=
 
 export PODS_TEST_ROOT
 
-.PHONY: demo test setup deps images unit bench clean
+.PHONY: demo test check setup deps images unit bench clean
 
 demo: setup images
 	$(PYTHON) -m pytest examples -v -p no:cacheprovider --pods-root $(PODS_TEST_ROOT)
 
 test: setup images
 	$(PYTHON) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
+
+# The shape of the code (issue 12): strict types, lint, the import rules over the source tree, and the
+# CLI's start-up budget. CI runs it before the tests.
+check: deps
+	@$(PYTHON) -c "import mypy, ruff" 2>/dev/null || $(PYTHON) -m pip install -q -e '.[check]'
+	$(PYTHON) -m mypy
+	$(PYTHON) -m ruff check
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/unit/test_layout.py
+	$(PYTHON) bench/import_budget.py
 
 unit: deps
 	$(PYTHON) -m pytest tests/unit -q
@@ -31,7 +40,7 @@ deps:
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c "import os, pytest_pods, xdist, zstandard, cryptography, psycopg, redis, docker, testcontainers, hypothesis; \
+	@$(PYTHON) -c "import os, pytest_pods, filelock, xdist, zstandard, cryptography, psycopg, redis, docker, testcontainers, hypothesis; \
 	  assert os.path.dirname(pytest_pods.__file__) == os.path.realpath('pytest_pods')" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q -e '.[test]'
 	@$(PYTHON) -m compileall -q pytest_pods  # the CLI's start time: no compile on every run
