@@ -45,6 +45,9 @@ _FACTORY_PARAMS = frozenset({"image", "command", "build", "scope", "wait", "time
                              "pool"})
 _STASH: pytest.StashKey[PodsSession] = pytest.StashKey()
 
+FixtureBody = Callable[[str, PodsSession, dict[str, Any]], Iterator[Any]]
+"""What a factory's fixture runs: ``body(fixture_name, session, resolved_values)`` yields its value."""
+
 
 def session_of(config: pytest.Config) -> PodsSession:
     return config.stash[_STASH]
@@ -54,8 +57,9 @@ def set_session(config: pytest.Config, session: PodsSession) -> None:
     config.stash[_STASH] = session
 
 
-def _fail(fixture: str, exc: BaseException) -> NoReturn:
-    """One clear line (and, for readiness, the logs) instead of a traceback through our code."""
+def fail_fixture(fixture: str, exc: BaseException) -> NoReturn:
+    """Fail the setup of ``fixture``: one clear line (and, for readiness, the logs) instead of a
+    traceback through our code."""
     notes = "\n".join(getattr(exc, "__notes__", []) or [])
     msg = f"pytest-pods: fixture {fixture!r}: {exc}" + (f"\n{notes}" if notes else "")
     raise pytest.fail.Exception(msg, pytrace=False) from None
@@ -157,7 +161,15 @@ def _options(fixture: str, options: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _caller_module() -> tuple[dict[str, Any], str | None]:
+def fixture_name(request: pytest.FixtureRequest) -> str:
+    """The name of the fixture being set up (a fixture's own request always has one)."""
+    name = request.fixturename
+    if name is None:
+        raise TypeError("pytest-pods: a fixture body got the test's request, not its own")
+    return name
+
+
+def caller_module() -> tuple[dict[str, Any], str | None]:
     """The globals and directory of the user module declaring a fixture: the first frame up
     the stack outside pytest-pods (so ``postgres_container()`` sees its caller's names)."""
     frame = inspect.currentframe()
@@ -216,11 +228,12 @@ def _resolve(value: Any, names: dict[int, str], values: Mapping[str, Any]) -> An
     return value
 
 
-def _define(kind: str, scope: str, values: dict[str, Any], body: Callable[..., Iterator[Any]]) -> Any:
-    """A pytest fixture whose dependencies are what ``values`` refer to (via ``__signature__``)."""
+def define_fixture(kind: str, scope: str, values: dict[str, Any], body: FixtureBody) -> Any:
+    """A pytest fixture whose dependencies are what ``values`` refer to (via ``__signature__``);
+    ``body(fixture_name, session, resolved_values)`` yields its value."""
     if scope not in _SCOPES:
         raise ValueError(f"pytest-pods: {kind}(scope={scope!r}): scope must be one of {', '.join(_SCOPES)}")
-    g, _ = _caller_module()
+    g, _ = caller_module()
     names = {id(v): k for k, v in g.items() if getattr(v, _FACTORY, None)}
     deps: set[str] = set()
     _deps(values, names, deps)
@@ -228,7 +241,7 @@ def _define(kind: str, scope: str, values: dict[str, Any], body: Callable[..., I
 
     def fixture(request: pytest.FixtureRequest, pods: Pods, **kwargs: Any) -> Generator[Any, None, None]:
         resolved = _resolve(values, names, kwargs)
-        yield from body(request, pods._s, resolved)
+        yield from body(fixture_name(request), pods._s, resolved)
 
     params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD),
               inspect.Parameter("pods", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
@@ -247,48 +260,48 @@ def image(path: str | os.PathLike[str] = ".", *, dockerfile: str | None = None,
           scope: str = "session") -> Any:
     """Declare a fixture that builds the Dockerfile context ``path`` (relative to the declaring
     module's directory); its value is an :class:`ImageRef` (``str()`` is the tag or ID)."""
-    _, here = _caller_module()
+    _, here = caller_module()
     if here and not os.path.isabs(os.fspath(path)):
         path = os.path.join(here, os.fspath(path))
 
-    def body(request: pytest.FixtureRequest, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
+    def body(fixture: str, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
         try:
-            yield s.build(request.fixturename, v["path"], dockerfile=v["dockerfile"], build_args=v["build_args"],
+            yield s.build(fixture, v["path"], dockerfile=v["dockerfile"], build_args=v["build_args"],
                           target=v["target"], tag=v["tag"])
         except (FixtureConfigError, PodsError) as exc:
-            _fail(request.fixturename, exc)
+            fail_fixture(fixture, exc)
 
-    return _define("image", scope, {"path": os.fspath(path), "dockerfile": dockerfile, "build_args": build_args,
+    return define_fixture("image", scope, {"path": os.fspath(path), "dockerfile": dockerfile, "build_args": build_args,
                                     "target": target, "tag": tag}, body)
 
 
 def pulled(ref: str, *, insecure: bool = False, scope: str = "session") -> Any:
     """Declare a fixture that pulls ``ref`` unless the store has it; its value is an ImageRef."""
 
-    def body(request: pytest.FixtureRequest, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
+    def body(fixture: str, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
         try:
-            yield s.pull(request.fixturename, v["ref"], insecure=insecure)
+            yield s.pull(fixture, v["ref"], insecure=insecure)
         except PodsError as exc:
-            _fail(request.fixturename, exc)
+            fail_fixture(fixture, exc)
 
-    return _define("image", scope, {"ref": ref}, body)
+    return define_fixture("image", scope, {"ref": ref}, body)
 
 
 def network(*, name: str | None = None, subnet: str | None = None, internal: bool = False,
             scope: str = "function") -> Any:
     """Declare a fixture for a bridge network; its value is the network's name."""
 
-    def body(request: pytest.FixtureRequest, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
+    def body(fixture: str, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
         try:
-            net = s.network(request.fixturename, name=v["name"], subnet=v["subnet"], internal=internal)
+            net = s.network(fixture, name=v["name"], subnet=v["subnet"], internal=internal)
         except PodsError as exc:
-            _fail(request.fixturename, exc)
+            fail_fixture(fixture, exc)
         try:
             yield net
         finally:
             s.remove_network(net)
 
-    return _define("network", scope, {"name": name, "subnet": subnet}, body)
+    return define_fixture("network", scope, {"name": name, "subnet": subnet}, body)
 
 
 def container(image: Any = None, command: Sequence[str] | str | None = None, *, scope: str = "function",
@@ -315,17 +328,16 @@ def container(image: Any = None, command: Sequence[str] | str | None = None, *, 
         ``network``, ``entrypoint``, ``user``, ``memory``, ``labels``, ...
     """
 
-    g, here = _caller_module()
+    g, here = caller_module()
     module = str(g.get("__name__", ""))
     if build is not None:
         build = dict(build) if isinstance(build, Mapping) else {"path": os.fspath(build)}
         if here and not os.path.isabs(os.fspath(build["path"])):
             build["path"] = os.path.join(here, os.fspath(build["path"]))
 
-    def body(request: pytest.FixtureRequest, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
-        fixture = request.fixturename
+    def body(fixture: str, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
         if (v["image"] is None) == (v["build"] is None):
-            _fail(fixture, FixtureConfigError("give either image= or build="))
+            fail_fixture(fixture, FixtureConfigError("give either image= or build="))
         opts = _options(fixture, v["options"])
         try:
             if v["build"] is not None:
@@ -338,13 +350,13 @@ def container(image: Any = None, command: Sequence[str] | str | None = None, *, 
                           share=shared, options=opts, identity=f"{module}::{fixture}", warm=warm, wrap=wrap,
                           pool=pool)
         except (FixtureConfigError, ReadinessTimeoutError, ContainerExitedError) as exc:
-            _fail(fixture, exc)
+            fail_fixture(fixture, exc)
         except PodsError as exc:
-            _fail(fixture, exc)
+            fail_fixture(fixture, exc)
         try:
             yield wrap(rec.container) if wrap is not None else rec.container
         finally:
             s.release(rec)
 
-    return _define("container", scope, {"image": image, "build": build, "command": command, "options": options},
+    return define_fixture("container", scope, {"image": image, "build": build, "command": command, "options": options},
                    body)

@@ -14,12 +14,14 @@ environment, then the ini file::
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Generator
 from typing import Any
 
 import pytest
 
+from pytest_pods.plugin import hookspec
 from pytest_pods.plugin.fixtures import pods, session_of, set_session
 from pytest_pods.plugin.services import postgres, postgres_image, redis, redis_image
 from pytest_pods.plugin.session import DEFAULT_ROOT, PodsSession, Record, containers_in
@@ -43,8 +45,6 @@ _OPTIONS = {
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from pytest_pods.plugin import hookspec
-
     pluginmanager.add_hookspecs(hookspec)
 
 
@@ -64,7 +64,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _setting(config: pytest.Config, name: str) -> Any:
-    help_text, default, flag = _OPTIONS[name]
+    _help, default, flag = _OPTIONS[name]
     value = config.getoption(f"pods_{name}")
     if value is not None:
         return value
@@ -92,8 +92,6 @@ def pytest_configure(config: pytest.Config) -> None:
     root = _setting(config, "root")
     if host and root == DEFAULT_ROOT:
         # a remote engine keeps its own state; ours (locks, kept markers) lives in a local cache
-        import hashlib
-
         root = os.path.join(os.path.expanduser("~/.cache/pytest-pods"),
                             "remote-" + hashlib.sha256(str(host).encode()).hexdigest()[:12])
     session = PodsSession(

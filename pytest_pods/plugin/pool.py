@@ -44,7 +44,7 @@ class Pool:
             if self._closed.is_set():
                 return
             try:
-                rec = self._s._create("(pool)", scope, image, command, strategy, timeout, dict(opts),
+                rec = self._s.create("(pool)", scope, image, command, strategy, timeout, dict(opts),
                                       name=None, owner=self._s.owner, hooks=False)
                 prime = getattr(self._wrap(rec.container), "prime", None) if self._wrap is not None else None
                 if prime is not None:
@@ -78,7 +78,7 @@ class Pool:
     def close(self) -> None:
         """Stop filling and remove every container nobody took (the one being made included)."""
         self._closed.set()
-        for t in self._threads:
+        for _ in self._threads:
             self._wanted.release()
         for t in self._threads:
             t.join(timeout=120)

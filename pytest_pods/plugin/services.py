@@ -20,7 +20,9 @@ mmdebstrap if the store has none), once per root: later sessions hit the layer c
 from __future__ import annotations
 
 import os
+import queue
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,15 @@ import pytest
 from pytest_pods import wait
 from pytest_pods.client.local import Container
 from pytest_pods.errors import ImageNotFoundError, PodsError
-from pytest_pods.plugin.fixtures import Pods, _fail, container
+from pytest_pods.plugin.fixtures import (
+    Pods,
+    caller_module,
+    container,
+    define_fixture,
+    fail_fixture,
+    fixture_name,
+    session_of,
+)
 from pytest_pods.plugin.session import ImageRef, PodsSession
 
 __all__ = [
@@ -53,7 +63,7 @@ def service_image(s: PodsSession, service: str, fixture: str) -> ImageRef:
     """The image of a ready-made service: from the registry if configured and reachable, else
     built from its recipe (a no-change rebuild is a cache hit of a few milliseconds)."""
     tag = SERVICE_IMAGES[service]
-    with s._lock(f"service-{service}"):  # one pull or build across xdist workers
+    with s.lock(f"service-{service}"):  # one pull or build across xdist workers
         if s.registry:
             ref = f"{s.registry.rstrip('/')}/{tag}"
             try:
@@ -71,11 +81,11 @@ def service_image(s: PodsSession, service: str, fixture: str) -> ImageRef:
 
 def _image_fixture(service: str) -> Any:
     def fixture(request: pytest.FixtureRequest, pods: Pods) -> ImageRef:
+        name = fixture_name(request)
         try:
-            return service_image(pods._s, service, request.fixturename)
+            return service_image(session_of(request.config), service, name)
         except PodsError as exc:
-            _fail(request.fixturename, exc)
-            raise  # not reached: _fail raises
+            fail_fixture(name, exc)
 
     fixture.__name__ = f"{service}_image"
     fixture.__doc__ = f"Scope: session. Depends on: pods. The {service} service image ({SERVICE_IMAGES[service]})."
@@ -120,7 +130,7 @@ class Postgres:
         """Open and use a first connection: a fresh server builds its catalog caches then (about
         30 ms here), so a pooled server pays it before a test takes it."""
         try:
-            import psycopg
+            import psycopg  # lazy: optional (pip install psycopg); only where a test connects
         except ImportError:
             self.psql("select 1")
             return
@@ -129,7 +139,7 @@ class Postgres:
 
     def connect(self, **kwargs: Any) -> Any:
         """A psycopg (3) connection; needs ``pip install psycopg[binary]``."""
-        import psycopg
+        import psycopg  # lazy: optional (pip install psycopg); only where a test connects
 
         return psycopg.connect(self.dsn, **kwargs)
 
@@ -162,7 +172,7 @@ class Redis:
 
     def client(self, **kwargs: Any) -> Any:
         """A redis-py client; needs ``pip install redis``."""
-        import redis
+        import redis  # lazy: optional (pip install redis); only for Redis.client()
 
         kwargs.setdefault("db", self.db)
         return redis.Redis(host=self.host, port=self.port, **kwargs)
@@ -240,25 +250,22 @@ def _check_isolation(isolation: str) -> None:
 def _per_database(kind: str, scope: str, image: Any, options: dict[str, Any],
                   make: Callable[[PodsSession, str, str], Any]) -> Any:
     """A fixture whose value is a fresh database on a server shared by the session."""
-    from pytest_pods.plugin.fixtures import _caller_module, _define
-
-    g, _ = _caller_module()
+    g, _ = caller_module()
     module = str(g.get("__name__", ""))
 
-    def body(request: pytest.FixtureRequest, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
-        fixture = request.fixturename
+    def body(fixture: str, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
         try:
             server = s.resource(f"{kind}-server:{module}::{fixture}", lambda: make(s, fixture, str(v["image"])),
                                 lambda srv: srv.close())
             value = server.fresh()
         except PodsError as exc:
-            _fail(fixture, exc)
+            fail_fixture(fixture, exc)
         try:
             yield value
         finally:
             server.done(value)
 
-    return _define(kind, scope, {"image": image}, body)
+    return define_fixture(kind, scope, {"image": image}, body)
 
 
 class _PgServer:
@@ -275,9 +282,6 @@ class _PgServer:
 
     def __init__(self, s: PodsSession, fixture: str, image: str, options: dict[str, Any],
                  warm: Callable[[Postgres], None] | None) -> None:
-        import queue
-        import threading
-
         opts = {k: v for k, v in options.items() if k != "wait"}
         self._s = s
         self.rec = s.start(f"{fixture} (server)", "session", image, wait=options["wait"], options=opts)
@@ -315,7 +319,7 @@ class _PgServer:
     def sql(self, statement: str) -> None:
         """One statement as the superuser, on the server's ``postgres`` database."""
         try:
-            import psycopg
+            import psycopg  # lazy: optional (pip install psycopg); only where a test connects
         except ImportError:
             self.server.psql(statement)  # no psycopg: a psql exec (slower)
             return
@@ -324,7 +328,7 @@ class _PgServer:
 
     def _serve(self, jobs: Any, create: bool) -> None:
         try:
-            import psycopg
+            import psycopg  # lazy: optional (pip install psycopg); only where a test connects
 
             conn: Any = psycopg.connect(self.server.dsn, autocommit=True)
             run: Callable[[str], Any] = conn.execute
@@ -406,9 +410,7 @@ def http_service(path: str | os.PathLike[str], port: int, *, health: str = "/", 
     """Declare a fixture for your own HTTP service: build ``path`` (relative to the declaring
     module), run it with ``port`` published, ready when ``GET health`` answers ``status``; its
     value is an :class:`HttpService`."""
-    from pytest_pods.plugin.fixtures import _caller_module
-
-    _, here = _caller_module()
+    _, here = caller_module()
     if here and not os.path.isabs(os.fspath(path)):
         path = os.path.join(here, os.fspath(path))
     options.setdefault("ports", [port])

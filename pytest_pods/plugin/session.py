@@ -41,6 +41,7 @@ from pytest_pods.errors import (
     NotFoundError,
     PodsError,
 )
+from pytest_pods.plugin.pool import Pool
 from pytest_pods.wait import as_strategy, healthcheck, healthcheck_command, wait_ready
 from pytest_pods.watchdog import OWNER_LABEL, kept_dir, owner_key, sweep
 
@@ -170,7 +171,8 @@ class PodsSession:
     def _state_dir(self) -> Path:
         return Path(self.root) / "pytest-pods"
 
-    def _lock(self, name: str) -> FileLock:
+    def lock(self, name: str) -> FileLock:
+        """A lock on ``name`` shared by every process on this root (xdist workers, later runs)."""
         locks = self._state_dir / "locks"
         locks.mkdir(parents=True, exist_ok=True)
         return FileLock(str(locks / f"{name}.lock"))
@@ -215,7 +217,7 @@ class PodsSession:
     def pull(self, fixture: str, ref: str, *, insecure: bool = False, always: bool = False) -> ImageRef:
         """Pull once per root: under a lock, and not at all when the store has it."""
         t0 = time.monotonic()
-        with self._lock("pull-" + hashlib.sha256(ref.encode()).hexdigest()[:16]):
+        with self.lock("pull-" + hashlib.sha256(ref.encode()).hexdigest()[:16]):
             if not always:
                 try:
                     img = self.client.images.get(ref)
@@ -246,8 +248,6 @@ class PodsSession:
         if warm is not None:
             image = self.snapshot(fixture, ident, str(image), img.id, command, strategy, timeout, opts, warm, wrap)
         if pool > 0 and scope == "function" and not self.reuse:
-            from pytest_pods.plugin.pool import Pool
-
             key = f"pool-{ident}-{image}"
             if key not in self.pools:
                 self.pools[key] = Pool(self, pool, scope, str(image), command, strategy, timeout, opts, wrap)
@@ -260,7 +260,7 @@ class PodsSession:
         if share and self.worker != "main" and scope == "session":
             return self._keyed(f"{self.run_id}-shared-{ident[:10]}", fixture, scope, str(image), img.id, command,
                                strategy, timeout, opts, reuse=False)
-        return self._create(fixture, scope, str(image), command, strategy, timeout, opts, name=None,
+        return self.create(fixture, scope, str(image), command, strategy, timeout, opts, name=None,
                             owner=self.owner)
 
     def _prepare(self, image: str, wait: Any, options: Mapping[str, Any] | None) -> tuple[Any, Any, dict[str, Any]]:
@@ -296,7 +296,7 @@ class PodsSession:
         tag = f"pytest-pods/warm-{ident[:12]}:latest"
         if tag in self.snapshots:
             return tag
-        with self._lock(f"warm-{ident[:12]}"):
+        with self.lock(f"warm-{ident[:12]}"):
             try:
                 existing = self.client.images.get(tag)
                 labels = (existing.config.get("config") or {}).get("Labels") or {}
@@ -305,7 +305,7 @@ class PodsSession:
                     return tag
             except ImageNotFoundError:
                 pass
-            rec = self._create(f"{fixture} (warm-up)", "session", image, command, strategy, timeout, dict(opts),
+            rec = self.create(f"{fixture} (warm-up)", "session", image, command, strategy, timeout, dict(opts),
                                name=None, owner=self.owner)
             t0 = time.monotonic()  # the snapshot column: the hook, the clean stop and the commit
             try:
@@ -333,9 +333,11 @@ class PodsSession:
                           strategy.describe() if strategy else None], sort_keys=True, default=repr)
         return hashlib.sha256(doc.encode()).hexdigest()
 
-    def _create(self, fixture: str, scope: str, image: str, command: Any, strategy: Any, timeout: float | None,
+    def create(self, fixture: str, scope: str, image: str, command: Any, strategy: Any, timeout: float | None,
                 opts: dict[str, Any], *, name: str | None, owner: str | None,
                 extra_labels: Mapping[str, str] | None = None, hooks: bool = True) -> Record:
+        """Create, start and wait for one container (``start`` decides which: pooled, shared,
+        reused or plain); ``hooks=False`` for one made in the background (a pool's)."""
         client = self.client
         if owner:
             self.ensure_watchdog()
@@ -381,7 +383,7 @@ class PodsSession:
         name = f"pods-{key}"
         users = self._state_dir / "shared" / f"{name}.users"
         config = self._config_hash(fixture, image_id, command, opts, strategy)
-        with self._lock(name):
+        with self.lock(name):
             try:
                 ctr = self.client.containers.get(name)
                 same = ctr.state.get("labels", {}).get(REUSE_LABEL) == config
@@ -401,7 +403,7 @@ class PodsSession:
             except NotFoundError:
                 pass
             owner = None if reuse else (self.controller_owner or self.owner)
-            rec = self._create(fixture, scope, image, command, strategy, timeout, dict(opts), name=name, owner=owner,
+            rec = self.create(fixture, scope, image, command, strategy, timeout, dict(opts), name=name, owner=owner,
                                extra_labels={REUSE_LABEL: config})
             rec.reused, rec.shared = reuse, None if reuse else name
             if not reuse:
@@ -417,7 +419,7 @@ class PodsSession:
         """Drop this worker from a shared container's users; True when it was the last."""
         assert rec.shared is not None
         users = self._state_dir / "shared" / f"{rec.shared}.users"
-        with self._lock(rec.shared):
+        with self.lock(rec.shared):
             try:
                 left = [u for u in users.read_text().split() if u != self.owner]
             except FileNotFoundError:
