@@ -1,6 +1,6 @@
 """The Client API: the one Python interface to images and containers.
 
-The CLI, the pytest plugin and (later) the daemon are thin layers over it. ``Client()`` is the
+The CLI, the pytest plugin and the daemon are thin layers over it. ``Client()`` is the
 embedded local engine, no daemon needed::
 
     from pytest_pods import Client
@@ -17,28 +17,53 @@ embedded local engine, no daemon needed::
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import io
 import os
+import re
+import select
 import signal as _signal
+import stat
+import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
-from pytest_pods.engine.image.store import Image, Store, digest_hex
-from pytest_pods.engine.runtime.lifecycle import ExecResult, Runtime
-from pytest_pods.engine.runtime.spec import Bind, ContainerSpec, parse_bytes
-from pytest_pods.errors import ConflictError, ContainerStartError, InvalidArgumentError, NotFoundError
+from pytest_pods.client.contract import (
+    Bind,
+    ContainerHandle,
+    EngineInfo,
+    ExecResult,
+    LogLine,
+    RunResult,
+    cgroup_version,
+    extract_tar,
+    parse_bytes,
+    parse_reference,
+    port_specs,
+)
+from pytest_pods.engine import linux
+from pytest_pods.engine.image.store import Image, Store
+from pytest_pods.engine.runtime import lifecycle
+from pytest_pods.engine.runtime.lifecycle import Runtime, Starting
+from pytest_pods.engine.runtime.spec import ContainerSpec
+from pytest_pods.errors import (
+    ConflictError,
+    ContainerNotFoundError,
+    ContainerStartError,
+    InvalidArgumentError,
+    NotFoundError,
+)
 
-__all__ = ["Client", "Container", "ExecResult", "RunResult"]
+if TYPE_CHECKING:
+    import http.client
 
+__all__ = ["Client", "Container", "ContainerHandle", "ContainerStartError", "Containers", "ExecResult", "Images", "LocalProbe",
+           "NetworkCollection", "RunResult", "VolumeCollection"]
 
-class RunResult(NamedTuple):
-    """What a foreground ``run`` returns: the exit code and what the process printed."""
-
-    exit_code: int
-    output: bytes
-    stderr: bytes
-    id: str
+FULL_ID = re.compile(r"[0-9a-f]{64}")
 
 
 class Client:
@@ -57,8 +82,6 @@ class Client:
 
     def _reap_if_due(self) -> None:
         """The engine reaps at start, at most once a minute per root: one stat when not due."""
-        import time
-
         marker = self.store.root / ".last-reap"
         try:
             if time.time() - marker.stat().st_mtime < self.REAP_INTERVAL:
@@ -75,18 +98,31 @@ class Client:
     def root(self) -> Path:
         return self.store.root
 
+    @property
+    def temp_dir(self) -> Path:
+        """Where to stage temporary files: on the store's file system, so a rename into it is atomic."""
+        return self.store.tmp
+
+    def info(self) -> EngineInfo:
+        """What ``pods system info`` and the daemon's ``/info`` report."""
+        states = [st["status"] for st in self.runtime.list(all=True)]
+        running = states.count("running")
+        return EngineInfo(root=str(self.root), cgroup_version=cgroup_version(), containers=len(states),
+                          containers_running=running, containers_stopped=len(states) - running,
+                          images=len(self.images.list()))
+
     def reap(self) -> list[str]:
         """Release what killed engines and monitors left behind."""
         return self.runtime.reap()
 
     def login(self, host: str, username: str, password: str, *, insecure: bool = False) -> None:
         """Check the credentials with the registry, then store them as ``docker login`` does."""
-        from pytest_pods.engine.registry import http as transport
+        from pytest_pods.engine.registry import http  # lazy: start latency (http.client, ssl)
 
-        transport.login(host, username, password, insecure=insecure)
+        http.login(host, username, password, insecure=insecure)
 
     def logout(self, host: str) -> None:
-        from pytest_pods.engine.registry import credentials
+        from pytest_pods.engine.registry import credentials  # lazy: start latency (only for logout)
 
         credentials.erase(host)
 
@@ -114,7 +150,7 @@ class Client:
                 done.append(f"Deleted container: {st['id']}")
         # snapshots nothing stacks on go now; unreferenced blobs only when older than the grace
         # period, as a concurrent import or load writes blobs before it records its image
-        from pytest_pods.builders.build import cache_blobs
+        from pytest_pods.builders.build import cache_blobs  # lazy: start latency (the builder)
 
         self.store.gc(in_use_snapshots=self.runtime.in_use_snapshots(), keep=cache_blobs(self.store))
         return done
@@ -128,75 +164,82 @@ class Images:
     def _store(self) -> Store:
         return self._c.store
 
-    def list(self) -> list[Image]:
+    def list(self) -> builtins.list[Image]:
         return self._store.images()
 
     def get(self, name: str) -> Image:
         return self._store.get_image(name)
 
+    def blob_path(self, digest: str) -> Path:
+        """Where the store keeps the blob ``digest`` (for its size; it may not exist)."""
+        return self._store.blob_path(digest)
+
     def import_rootfs(self, tarball: str | os.PathLike[str], tag: str | None = None,
                       config: Mapping[str, Any] | None = None) -> Image:
-        from pytest_pods.engine.image.bootstrap import import_rootfs
+        from pytest_pods.engine.image.bootstrap import import_rootfs  # lazy: start latency (tarfile)
 
         return import_rootfs(self._store, tarball, tag, config)
 
     def bootstrap_busybox(self, tag: str = "busybox:latest") -> Image:
-        from pytest_pods.engine.image.bootstrap import bootstrap_busybox
+        from pytest_pods.engine.image.bootstrap import bootstrap_busybox  # lazy: start latency (tarfile)
 
         return bootstrap_busybox(self._store, tag)
 
     def bootstrap_debian(self, suite: str = "bookworm", tag: str | None = None) -> Image:
-        from pytest_pods.engine.image.bootstrap import bootstrap_debian
+        from pytest_pods.engine.image.bootstrap import bootstrap_debian  # lazy: start latency (tarfile)
 
         return bootstrap_debian(self._store, suite, tag)
 
     def tag(self, source: str, target: str) -> Image:
         return self._store.tag(source, target)
 
-    def remove(self, name: str, *, force: bool = False) -> list[str]:
+    def remove(self, name: str, *, force: bool = False) -> builtins.list[str]:
         rt = self._c.runtime
         return self._store.remove_image(name, in_use=rt.in_use_images(), force=force,
                                         in_use_snapshots=rt.in_use_snapshots())
 
-    def save(self, names: Sequence[str], out: str | os.PathLike[str], format: str = "docker-archive") -> None:
-        from pytest_pods.engine.image import archive
+    def save(self, names: Sequence[str], out: str | os.PathLike[str] | BinaryIO,
+             format: str = "docker-archive") -> None:
+        """Write images to ``out`` (a path, or a binary stream for the tar formats)."""
+        from pytest_pods.engine.image import archive  # lazy: start latency (tarfile, gzip)
 
-        archive.save(self._store, list(names), out, format=format)
+        archive.save(self._store, builtins.list(names), out, format=format)
 
-    def load(self, src: str | os.PathLike[str]) -> list[str]:
-        from pytest_pods.engine.image import archive
+    def load(self, src: str | os.PathLike[str] | BinaryIO) -> builtins.list[str]:
+        """Load images from an archive (a path or a binary stream); what docker prints per image."""
+        from pytest_pods.engine.image import archive  # lazy: start latency (tarfile, gzip)
 
         return archive.load(self._store, src)
 
     def inspect(self, name: str) -> dict[str, Any]:
+        from pytest_pods.client.docker_docs import image_inspect  # lazy: start latency (the CLI's path)
+
         return image_inspect(self.get(name), self._store)
 
     def pull(self, ref: str, *, platform: str | None = None, insecure: bool = False,
              progress: Any = None) -> Image:
         """Pull from a registry (mirrors and rewrites from the registry config tried in order);
         the image is recorded under ``ref`` whichever source served it."""
-        from pytest_pods.engine.registry import mirrors
+        from pytest_pods.engine.registry import mirrors  # lazy: start latency (http.client, ssl)
 
         return mirrors.pull(self._store, ref, platform=platform, insecure=insecure, progress=progress)
 
     def push(self, name: str, dest: str | None = None, *, insecure: bool = False, progress: Any = None) -> str:
         """Push ``name`` (to ``dest``, another reference, when given); returns the manifest digest."""
-        from pytest_pods.engine.image.reference import parse_reference
-        from pytest_pods.engine.registry import distribution as registry
-        from pytest_pods.engine.registry import mirrors
+        from pytest_pods.engine.registry import distribution, mirrors  # lazy: start latency (http.client, ssl)
 
         host = parse_reference(dest or name).domain
-        return str(registry.push(self._store, name, dest, progress=progress,
-                                 insecure=insecure or mirrors.is_insecure(host)))
+        return str(distribution.push(self._store, name, dest, progress=progress,
+                                     insecure=insecure or mirrors.is_insecure(host)))
 
     def build(self, path: str | os.PathLike[str] = ".", *, tag: str | Sequence[str] | None = None,
               dockerfile: str | os.PathLike[str] | None = None, buildargs: Mapping[str, str] | None = None,
               target: str | None = None, nocache: bool = False, labels: Mapping[str, str] | None = None,
               network: str = "bridge", progress: Any = None) -> Image:
         """Build a Dockerfile (docker-py's names); ``progress`` gets one line per step and RUN output."""
-        from pytest_pods.builders.build import BuildOptions, build_image
+        from pytest_pods.builders.build import BuildOptions, build_image  # lazy: start latency (the builder)
 
-        tags = [tag] if isinstance(tag, str) else list(tag or [])
+        tags = [tag] if isinstance(tag, str) else builtins.list(tag or [])
         opts = BuildOptions(context=Path(path), dockerfile=Path(dockerfile) if dockerfile else None, tags=tags,
                             build_args=dict(buildargs or {}), target=target, no_cache=nocache,
                             labels=dict(labels or {}), network=network, progress=progress)
@@ -204,13 +247,20 @@ class Images:
 
 
 class Containers:
+    """Containers: handles (``create``, ``run``, ``get``, ``list``) and, for the CLI and the
+    daemon, the verbs by reference (a name, an ID or a unique ID prefix), thin over the runtime."""
+
     def __init__(self, client: Client) -> None:
         self._c = client
+
+    @property
+    def _rt(self) -> Runtime:
+        return self._c.runtime
 
     def create(
         self,
         image: str,
-        command: Sequence[str] | None = None,
+        command: Sequence[str] | str | None = None,
         *,
         entrypoint: Sequence[str] | None = None,
         name: str | None = None,
@@ -226,7 +276,7 @@ class Containers:
         cpus: float | None = None,
         network: str = "bridge",
         network_aliases: Sequence[str] = (),
-        ports: Sequence[str] | Mapping[str, int | None] = (),
+        ports: Sequence[str] | Mapping[str, Any] = (),
         publish_all_ports: bool = False,
         read_only: bool = False,
         init: bool = False,
@@ -246,29 +296,27 @@ class Containers:
         spec = ContainerSpec(
             image=image, command=command, entrypoint=entrypoint, name=name,
             env=environment or {}, workdir=working_dir, user=user, hostname=hostname,
-            binds=[v if isinstance(v, Bind) else self._bind(v) for v in volumes], tmpfs=list(tmpfs),
+            binds=[v if isinstance(v, Bind) else self._bind(v) for v in volumes], tmpfs=builtins.list(tmpfs),
             memory=parse_bytes(memory) if memory is not None else None,
             memory_swap=(parse_bytes(memory_swap, "--memory-swap") if memory_swap not in (None, -1, "-1") else
                          (-1 if memory_swap in (-1, "-1") else None)),
             pids_limit=pids_limit, cpus=cpus, network=network, read_only=read_only, init=init,
-            network_aliases=tuple(network_aliases), ports=_port_specs(ports), publish_all=publish_all_ports,
+            network_aliases=tuple(network_aliases), ports=port_specs(ports), publish_all=publish_all_ports,
             labels=labels or {}, stop_signal=stop_signal, stop_timeout=stop_timeout,
             auto_remove=auto_remove, no_new_privileges=no_new_privileges, cap_add=cap_add,
             cap_drop=cap_drop, stdin_open=stdin_open,
         )
-        return Container(self._c, self._c.runtime.create(spec, img))
+        return Container(self._c, self._rt.create(spec, img))
 
     def _bind(self, text: str) -> Bind:
         """``/host:/ctr[:ro]``, or ``NAME:/ctr[:ro]`` for a named volume (made on first use)."""
         name, sep, rest = text.partition(":")
         if sep and name and not name.startswith(("/", ".", "~")):
-            from pytest_pods.engine.runtime.volumes import Volumes
-
-            path = Volumes(self._c.root).create(name)["Mountpoint"]
+            path = self._c.volumes.create(name)["Mountpoint"]
             return Bind.parse(f"{path}:{rest}")
         return Bind.parse(text)
 
-    def run(self, image: str, command: Sequence[str] | None = None, *, detach: bool = False,
+    def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: bool = False,
             remove: bool = False, **kwargs: Any) -> Any:
         """Create and start. Detached: the running Container. Otherwise wait and return a
         RunResult with the exit code and output (docker-py raises on non-zero; we return it)."""
@@ -285,7 +333,7 @@ class Containers:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            handle = self._c.runtime.start(c.id, attach=(out_w, err_w))
+            handle = self._rt.start(c.id, attach=(out_w, err_w))
         except BaseException:
             for fd in (out_r, err_r):
                 os.close(fd)
@@ -295,48 +343,109 @@ class Containers:
         finally:
             os.close(out_w)
             os.close(err_w)
-        from pytest_pods.engine.runtime.lifecycle import _collect
-
-        output, stderr = _collect([out_r, err_r])
+        output, stderr = lifecycle._collect([out_r, err_r])
         code = handle.wait()
         return RunResult(code, output, stderr, c.id)
 
     def get(self, ref: str) -> Container:
-        return Container(self._c, self._c.runtime.resolve(ref))
+        return Container(self._c, self._rt.resolve(ref))
 
-    def list(self, *, all: bool = False) -> list[Container]:
-        return [Container(self._c, st["id"]) for st in self._c.runtime.list(all=all)]
+    def list(self, *, all: bool = False) -> builtins.list[Container]:
+        return [Container(self._c, st["id"]) for st in self._rt.list(all=all)]
 
+    # -- verbs by reference (the CLI's and the daemon's) --------------------------------------
+    def start(self, ref: str, attach: tuple[int, int] | None = None, stdin: int | None = None) -> Starting:
+        """Start; returns once its process runs. ``attach`` (stdout, stderr fds) get its output,
+        ``stdin`` becomes its stdin; the handle waits for the exit (``wait()``) or lets go (``close()``).
 
-class ContainerHandle:
-    """What a container handle of any engine (local or remote) builds on ``id`` and
-    ``address()``: the same helpers, written once."""
+        :raises ContainerStartError: the process could not be started (its exit code attached)
+        """
+        return self._rt.start(ref, attach=attach, stdin=stdin)
 
-    id: str
+    def stop(self, ref: str, timeout: float | None = None, stop_signal: int | None = None) -> None:
+        """The stop signal (the container's, or ``stop_signal``), ``timeout`` s of grace, then SIGKILL."""
+        self._rt.stop(ref, timeout, stop_signal=stop_signal)
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.id[:12]}>"
+    def kill(self, ref: str, signal: int | str = _signal.SIGKILL) -> None:
+        self._rt.kill(ref, signal)
 
-    @property
-    def short_id(self) -> str:
-        return self.id[:12]
+    def remove(self, ref: str, force: bool = False) -> str:
+        """Remove (``force``: a running one too); its ID."""
+        return self._rt.remove(ref, force=force)
 
-    def address(self, port: int | str) -> tuple[str, int]:
-        raise NotImplementedError
+    def exec(self, ref: str, cmd: Sequence[str], *, env: Sequence[str] | None = None, user: str | None = None,
+             workdir: str | None = None, stdio: tuple[int, int, int] | None = None, tty: bool = False) -> ExecResult:
+        """Run ``cmd`` in the running container. With ``stdio`` (stdin, stdout, stderr fds) its
+        streams go there (and the result carries only the exit code), else they are captured."""
+        return self._rt.exec(ref, builtins.list(cmd), env=builtins.list(env or []), user=user, workdir=workdir,
+                             stdio=stdio, tty=tty)
 
-    def host_port(self, port: int | str) -> int:
-        return self.address(port)[1]
+    def logs(self, ref: str, follow: bool = False, tail: int | None = None) -> Iterator[LogLine]:
+        """(stream, time, line) in order; with ``follow``, until the container stops."""
+        return self._rt.logs(ref, follow=follow, tail=tail)
 
-    def url(self, port: int | str = 80, path: str = "/", scheme: str = "http") -> str:
-        """The URL of a published container port from this host: ``url(8080, "/health")``."""
-        host, hport = self.address(port)
-        return f"{scheme}://{host}:{hport}/{path.lstrip('/')}"
+    def wait(self, ref: str, timeout: float | None = None) -> int:
+        """Block until it is not running; its exit code. A container removed already (``--rm``)
+        by its full ID: the exit code recorded for it.
 
-    def wait_ready(self, strategy: Any, timeout: float = 60.0) -> float:
-        """Block until ``strategy`` (see :mod:`pytest_pods.wait`) holds; the seconds it took."""
-        from pytest_pods.wait import wait_ready
+        :raises TimeoutError: still running after ``timeout`` seconds
+        """
+        try:
+            return self._rt.wait(ref, timeout)
+        except ContainerNotFoundError:
+            code = self.exit_code(ref)
+            if code is None:
+                raise
+            return code
 
-        return wait_ready(self, strategy, timeout)
+    def exit_code(self, ref: str) -> int | None:
+        """The exit code of its last run; for a container removed since (``--rm``, by full ID),
+        the one recorded at its exit. None while it has not exited."""
+        try:
+            st = self._rt.state(ref)
+        except ContainerNotFoundError:
+            if not FULL_ID.fullmatch(ref):
+                raise
+            return lifecycle._tombstone(self._rt.dir, ref)
+        if st["status"] in ("created", "starting", "running"):
+            return None
+        return int(st.get("exit_code", 0))
+
+    def state(self, ref: str) -> dict[str, Any]:
+        """The engine's record of the container (status, pid, ports, labels, ...)."""
+        return self._rt.state(ref)
+
+    def states(self, all: bool = False) -> builtins.list[dict[str, Any]]:
+        """The records of running containers (``all``: of every container), newest first."""
+        return self._rt.list(all=all)
+
+    def stats(self, ref: str) -> dict[str, Any]:
+        """memory_usage, memory_limit, pids, pids_limit, cpu_usage_ns (from its cgroup)."""
+        return self._rt.stats(ref)
+
+    def top(self, ref: str) -> builtins.list[int]:
+        """The host pids of the container's processes."""
+        return builtins.list(self._rt._cgroup(self._rt.resolve(ref)).procs())
+
+    def gone(self, ref: str) -> bool:
+        """True once nothing of a removed container is left on disk (``wait?condition=removed``)."""
+        return not (self._rt.dir / ref).exists()
+
+    def settle(self) -> None:
+        """Wait until the monitors of containers being removed have released them."""
+        self._rt.settle()
+
+    def path_stat(self, ref: str, path: str) -> os.stat_result | None:
+        """``stat`` of ``path`` in the running container (None: it does not exist)."""
+        return self._rt.path_stat(ref, path)
+
+    def get_archive(self, ref: str, path: str, out: IO[bytes], arcname: str | None = None) -> None:
+        """``path`` in the running container as a tar stream written to ``out``."""
+        self._rt.get_archive(ref, path, out, arcname)
+
+    def put_archive(self, ref: str, path: str, src: IO[bytes]) -> None:
+        """Unpack the tar stream ``src`` into the directory ``path`` of the running container."""
+        self._rt.put_archive(ref, path, src)
 
 
 class Container(ContainerHandle):
@@ -370,14 +479,14 @@ class Container(ContainerHandle):
             if (stream == "stdout" and stdout) or (stream == "stderr" and stderr)
         )
 
-    def stream_logs(self, *, follow: bool = True) -> Iterator[tuple[str, str, bytes]]:
+    def stream_logs(self, *, follow: bool = True) -> Iterator[LogLine]:
         return self._c.runtime.logs(self.id, follow=follow)
 
     def exec(self, cmd: Sequence[str] | str, *, environment: Sequence[str] | None = None,
              user: str | None = None, workdir: str | None = None) -> ExecResult:
         if isinstance(cmd, str):
             cmd = ["/bin/sh", "-c", cmd]
-        return self._c.runtime.exec(self.id, list(cmd), env=list(environment or []), user=user, workdir=workdir)
+        return self._c.runtime.exec(self.id, builtins.list(cmd), env=builtins.list(environment or []), user=user, workdir=workdir)
 
     def stop(self, timeout: float | None = None) -> None:
         self._c.runtime.stop(self.id, timeout)
@@ -400,14 +509,12 @@ class Container(ContainerHandle):
     def labels(self) -> dict[str, str]:
         return dict(self.state.get("labels") or {})
 
-    def follow_logs(self, until: float | None = None) -> Iterator[tuple[str, str, bytes]]:
+    def follow_logs(self, until: float | None = None) -> Iterator[LogLine]:
         """(stream, time, line) from the start, following until exit or the monotonic ``until``."""
         return self._c.runtime.logs(self.id, follow=True, until=until)
 
-    def probe(self, st: dict[str, Any] | None = None) -> Any:
+    def probe(self, st: dict[str, Any] | None = None) -> LocalProbe:
         """What readiness strategies watch this container through (see :mod:`pytest_pods.wait`)."""
-        from pytest_pods.wait import LocalProbe
-
         return LocalProbe(self, st if st is not None else self.state)
 
     @property
@@ -425,9 +532,7 @@ class Container(ContainerHandle):
     def copy_in(self, src: str | os.PathLike[str], dest: str) -> None:
         """Copy a host file or directory into the running container (``docker cp SRC CTR:DEST``):
         into ``dest`` if that is a directory there, else to the name ``dest``."""
-        import stat
-        import tarfile
-        import tempfile
+        import tarfile  # lazy: start latency (tarfile is not on the CLI's path)
 
         src = os.fspath(src)
         if not os.path.lexists(src):
@@ -446,10 +551,6 @@ class Container(ContainerHandle):
     def copy_out(self, src: str, dest: str | os.PathLike[str]) -> None:
         """Copy a file or directory out of the running container (``docker cp CTR:SRC DEST``):
         into ``dest`` if that is a directory, else to the name ``dest``."""
-        import tempfile
-
-        from pytest_pods.engine.image.layers import extract_into
-
         dest = Path(dest)
         target, arcname = (dest, None) if dest.is_dir() else (dest.parent, dest.name)
         if not target.is_dir():
@@ -459,14 +560,13 @@ class Container(ContainerHandle):
             buf.seek(0)
             fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
-                extract_into(buf, fd)
+                extract_tar(buf, fd)
             finally:
                 os.close(fd)
 
     def read_file(self, path: str) -> bytes:
         """The content of one file in the running container."""
-        import io
-        import tarfile
+        import tarfile  # lazy: start latency (tarfile is not on the CLI's path)
 
         buf = io.BytesIO()
         self._c.runtime.get_archive(self.id, path, buf)
@@ -486,13 +586,13 @@ class Container(ContainerHandle):
         ``pause`` freezes a running container while its changes are read; ``stop`` stops it
         cleanly first (its stop signal), so a service's data files are consistent.
         """
-        from pytest_pods.engine.runtime.commit import commit
+        from pytest_pods.engine.runtime.commit import commit  # lazy: start latency (not on the CLI's path)
 
         tags = []
         if repository:
             tags.append(f"{repository}:{tag}" if tag else repository)
         return commit(self._c.runtime, self.id, tags=tags, message=message, author=author,
-                      changes=[changes] if isinstance(changes, str) else list(changes), config=conf,
+                      changes=[changes] if isinstance(changes, str) else builtins.list(changes), config=conf,
                       pause=pause, stop=stop)
 
     @property
@@ -502,21 +602,72 @@ class Container(ContainerHandle):
         return str(next(iter(eps.values()))["ip"]) if eps else ""
 
     def inspect(self) -> dict[str, Any]:
+        from pytest_pods.client.docker_docs import container_inspect  # lazy: start latency (the CLI's path)
+
         return container_inspect(self._c, self.id)
 
 
-def _port_specs(ports: Sequence[str] | Mapping[str, int | None]) -> tuple[str, ...]:
-    """docker-py's ``{"80/tcp": 8080}`` (None: any free port) or ``["8080:80"]``."""
-    if isinstance(ports, Mapping):
-        out = []
-        for ctr, host in ports.items():
-            num, _, proto = str(ctr).partition("/")
-            if isinstance(host, tuple):  # (host_ip, host_port)
-                out.append(f"{host[0]}:{host[1] or 0}:{num}/{proto or 'tcp'}")
-            else:
-                out.append(f"{host or 0}:{num}/{proto or 'tcp'}")
-        return tuple(out)
-    return tuple(str(p) for p in ports)
+class LocalProbe:
+    """How the local engine watches a container for :mod:`pytest_pods.wait`: a pidfd on its
+    process for the exit, and the kernel's socket table of its network namespace for listening
+    ports."""
+
+    def __init__(self, container: Container, st: Mapping[str, Any]) -> None:
+        self.container = container
+        self.pid = int(st.get("pid") or 0)
+        self._pidfd: int | None = None
+        self._gone = st.get("status") != "running" or not self.pid
+        if not self._gone:
+            try:
+                self._pidfd = os.pidfd_open(self.pid)
+            except ProcessLookupError:
+                self._gone = True  # exited before we looked: the monitor may not have said so yet
+            if self._pidfd is not None and linux.process_start_time(self.pid) != st.get("pid_start"):
+                self._gone = True  # the pid was reused
+        self._diag: Any = None
+
+    def exited(self) -> bool:
+        if self._gone:
+            return True
+        if self._pidfd is None:
+            return self.container.status != "running"
+        return bool(select.select([self._pidfd], [], [], 0)[0])
+
+    def wait_exit(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True (at once) if the container exits meanwhile."""
+        if self._gone:
+            return True
+        if self._pidfd is None:
+            time.sleep(seconds)
+            return self.exited()
+        return bool(select.select([self._pidfd], [], [], seconds)[0])
+
+    def listening(self) -> set[int] | None:
+        if self._diag is None:
+            self._diag = linux.diag_socket(self.pid)
+        return linux.listening_tcp_ports(self.pid, self._diag)
+
+    def connection(self, port: int, timeout: float) -> http.client.HTTPConnection:
+        """An HTTP connection to ``port`` on the container's own loopback (no publishing needed)."""
+        import http.client  # lazy: start latency (http.client, email: not on the CLI's path)
+
+        pid = self.pid
+
+        class InNetns(http.client.HTTPConnection):
+            def connect(self) -> None:
+                self.sock = linux.netns_socket(pid)
+                self.sock.settimeout(self.timeout)
+                self.sock.connect((self.host, self.port))
+
+        return InNetns("127.0.0.1", port, timeout=timeout)
+
+    def close(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self._diag is not None:
+            self._diag.close()
+            self._diag = None
 
 
 class NetworkCollection:
@@ -530,10 +681,14 @@ class NetworkCollection:
         return dict(self._c.runtime.networks.create(name, subnet=subnet, internal=internal, labels=dict(labels or {})))
 
     def get(self, name: str) -> dict[str, Any]:
+        from pytest_pods.client.docker_docs import network_inspect  # lazy: start latency (the CLI's path)
+
         return network_inspect(self._c, name)
 
-    def list(self, *, create_default: bool = True) -> list[dict[str, Any]]:
+    def list(self, *, create_default: bool = True) -> builtins.list[dict[str, Any]]:
         """Docker-shaped documents; ``create_default=False`` lists only what exists (sweeps)."""
+        from pytest_pods.client.docker_docs import network_inspect  # lazy: start latency (the CLI's path)
+
         nets = self._c.runtime.networks
         return [network_inspect(self._c, r["id"]) for r in (nets.list() if create_default else nets.records())]
 
@@ -541,7 +696,7 @@ class NetworkCollection:
         return str(self._c.runtime.networks.remove(name))
 
     def connect(self, network: str, container: str, aliases: Sequence[str] = ()) -> None:
-        self._c.runtime.connect(container, network, list(aliases))
+        self._c.runtime.connect(container, network, builtins.list(aliases))
 
     def disconnect(self, network: str, container: str) -> None:
         self._c.runtime.disconnect(container, network)
@@ -551,7 +706,7 @@ class VolumeCollection:
     """Named volumes (``-v NAME:/path``)."""
 
     def __init__(self, client: Client) -> None:
-        from pytest_pods.engine.runtime.volumes import Volumes
+        from pytest_pods.engine.runtime.volumes import Volumes  # lazy: start latency (made with the Client)
 
         self._c = client
         self._v = Volumes(client.root)
@@ -563,10 +718,10 @@ class VolumeCollection:
     def get(self, name: str) -> dict[str, Any]:
         return self._v.inspect(name)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         return self._v.list()
 
-    def remove_anonymous_of(self, binds: Sequence[str]) -> list[str]:
+    def remove_anonymous_of(self, binds: Sequence[str]) -> builtins.list[str]:
         """``rm -v``: the anonymous volumes among a removed container's binds that no other
         container mounts."""
         done = []
@@ -585,154 +740,17 @@ class VolumeCollection:
         self._v.remove(name, in_use_by=users, force=force)
 
 
-def network_inspect(client: Client, ref: str) -> dict[str, Any]:
-    import time as _time
 
-    nets = client.runtime.networks
-    rec = nets.get(ref)
-    containers = {e["cid"]: {"Name": e["name"], "IPv4Address": f"{e['ip']}/{e['prefix']}",
-                             "Aliases": e["aliases"]} for e in nets.endpoints(rec)}
-    return {
-        "Name": rec["name"], "Id": rec["id"], "Driver": "bridge", "Scope": "local", "Internal": rec["internal"],
-        "Created": _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(rec["created"])),
-        "IPAM": {"Driver": "default", "Config": [{"Subnet": rec["subnet"], "Gateway": rec["gateway"]}]},
-        "Options": {"com.docker.network.bridge.name": rec["bridge"]}, "Labels": rec.get("labels") or {},
-        "Containers": containers,
-    }
+# Names that moved to docker_docs (Docker's JSON documents): the old imports from here keep
+# working until the CLI and the daemon import them from there.
+MOVED_TO_DOCKER_DOCS = {"container_inspect": "container_inspect", "image_inspect": "image_inspect",
+                        "network_inspect": "network_inspect", "_network_settings": "network_settings",
+                        "short": "short"}
 
 
-# -- inspect documents, in Docker's shape ---------------------------------------------------------
-def image_inspect(image: Image, store: Store | None = None) -> dict[str, Any]:
-    from pytest_pods.engine.image.reference import parse_reference
+def __getattr__(name: str) -> Any:
+    if name in MOVED_TO_DOCKER_DOCS:
+        from pytest_pods.client import docker_docs  # lazy: start latency; an alias until callers move
 
-    cfg = image.config
-    repo_digests: list[str] = []
-    if store is not None and (store.root / "registry").is_dir():
-        from pytest_pods.engine.registry.distribution import known_repositories
-
-        for repo in known_repositories(store, image.manifest_digest):
-            repo_digests.append(f"{parse_reference(repo).familiar_repository}@{image.manifest_digest}")
-    return {
-        "Id": image.id,
-        "RepoTags": image.familiar_tags,
-        "RepoDigests": repo_digests,
-        "Parent": "",
-        "Comment": "",
-        "Created": cfg.get("created") or "0001-01-01T00:00:00Z",
-        "Architecture": cfg.get("architecture", ""),
-        "Os": cfg.get("os", ""),
-        "Size": image.size,
-        "Config": _docker_config(cfg.get("config") or {}),
-        "RootFS": {"Type": "layers", "Layers": image.diff_ids},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-        "Descriptor": {"mediaType": image.manifest.get("mediaType"), "digest": image.manifest_digest},
-        "_Names": [str(parse_reference(t)) for t in image.tags],
-    }
-
-
-def _docker_config(c: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts",
-            "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "Image", "Volumes", "WorkingDir",
-            "Entrypoint", "OnBuild", "Labels", "StopSignal", "Shell")
-    defaults: dict[str, Any] = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False,
-                                "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
-                                "StdinOnce": False, "Env": None, "Cmd": None, "Image": "", "Volumes": None,
-                                "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None}
-    out = {k: c.get(k, defaults.get(k)) for k in keys if k in c or k in defaults}
-    return out
-
-
-def container_inspect(client: Client, cid: str) -> dict[str, Any]:
-    import json
-
-    st = client.runtime.state(cid)
-    cdir = client.runtime.dir / st["id"]
-    cfg = json.loads((cdir / "config.json").read_text())
-    proc = cfg["process"]
-    status = st["status"] if st["status"] != "starting" else "created"
-    limits = st.get("limits") or {}
-    return {
-        "Id": st["id"],
-        "Created": st["created"],
-        "Path": proc["args"][0],
-        "Args": proc["args"][1:],
-        "State": {
-            "Status": status, "Running": status == "running", "Paused": False, "Restarting": False,
-            "OOMKilled": bool(st.get("oom_killed")), "Dead": False, "Pid": st.get("pid", 0) if status == "running" else 0,
-            "ExitCode": st.get("exit_code", 0), "Error": st.get("error", ""),
-            "StartedAt": st.get("started_at"), "FinishedAt": st.get("finished_at"),
-        },
-        "Image": st["image"],
-        "ResolvConfPath": str(cdir / "resolv.conf"),
-        "HostnamePath": str(cdir / "hostname"),
-        "HostsPath": str(cdir / "hosts"),
-        "LogPath": str(cdir / "container.log"),
-        "Name": "/" + st["name"],
-        "RestartCount": st.get("restart_count", 0),
-        "Driver": "overlay",
-        "Platform": "linux",
-        "HostConfig": {
-            "Binds": st.get("binds") or None,
-            "NetworkMode": st.get("network", "none"),
-            "AutoRemove": bool(st.get("auto_remove")),
-            "ReadonlyRootfs": bool(st.get("read_only")),
-            "Init": bool(st.get("init")),
-            "Memory": limits.get("memory") or 0,
-            "MemorySwap": limits.get("memory_swap") or 0,
-            "PidsLimit": limits.get("pids"),
-            "NanoCpus": int((limits.get("cpus") or 0) * 1e9),
-            "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in st.get("tmpfs", [])} or None,
-            "CapAdd": None, "CapDrop": None,
-        },
-        "GraphDriver": {"Name": "overlay", "Data": {
-            "LowerDir": ":".join(st.get("lower_dirs", [])), "UpperDir": str(cdir / "upper"),
-            "WorkDir": str(cdir / "work"), "MergedDir": str(cdir / "rootfs")}},
-        "Mounts": [_mount_doc(client, m) for m in cfg["mounts"]
-                   if m["type"] == "bind" and not m["destination"].startswith("/etc/")],
-        "Config": {
-            "Hostname": cfg.get("hostname", ""), "User": st.get("user", ""), "Env": proc["env"],
-            "Cmd": proc["args"], "Image": st.get("image_name", ""), "WorkingDir": proc["cwd"],
-            "Labels": st.get("labels") or {}, "StopSignal": _signal.Signals(st.get("stop_signal", 15)).name,
-            "StopTimeout": st.get("stop_timeout"), "OpenStdin": bool(st.get("stdin_open")), "Tty": False,
-        },
-        "NetworkSettings": _network_settings(st),
-    }
-
-
-def _mount_doc(client: Client, m: dict[str, Any]) -> dict[str, Any]:
-    """A bind mount as docker shows it: a named or anonymous volume's as Type "volume"."""
-    from pytest_pods.engine.runtime.volumes import Volumes
-
-    rw = "ro" not in m.get("options", [])
-    name = Volumes(client.root).name_of(m["source"])
-    if name:
-        return {"Type": "volume", "Name": name, "Source": m["source"], "Destination": m["destination"],
-                "Driver": "local", "Mode": "", "RW": rw, "Propagation": ""}
-    return {"Type": "bind", "Source": m["source"], "Destination": m["destination"], "Mode": "", "RW": rw,
-            "Propagation": "rprivate"}
-
-
-def _network_settings(st: dict[str, Any]) -> dict[str, Any]:
-    eps = st.get("endpoints") or {} if st.get("status") == "running" else {}
-    networks = {name: {"IPAddress": e["ip"], "IPPrefixLen": e["prefix"], "Gateway": e["gateway"],
-                       "Aliases": e["aliases"], "NetworkID": e["network_id"]} for name, e in eps.items()}
-    if not networks:
-        networks = {n["name"]: {"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Aliases": n.get("aliases", []),
-                                "NetworkID": n["id"]} for n in st.get("networks", [])} or {st.get("network", "none"): {}}
-    ports: dict[str, Any] = {}
-    for p in st.get("port_specs") or []:
-        ports.setdefault(f"{p['container_port']}/{p['proto']}", None)
-    if st.get("status") == "running":
-        for p in st.get("ports") or []:
-            key = f"{p['container_port']}/{p['proto']}"
-            ports[key] = (ports.get(key) or []) + [{"HostIp": p["host_ip"], "HostPort": str(p["host_port"])}]
-    first = next(iter(networks.values()), {})
-    return {"Networks": networks, "Ports": ports, "IPAddress": first.get("IPAddress", ""),
-            "Gateway": first.get("Gateway", ""), "IPPrefixLen": first.get("IPPrefixLen", 0)}
-
-
-def short(digest: str) -> str:
-    return digest_hex(digest)[:12]
-
-
-__all__ += ["ContainerStartError"]
+        return getattr(docker_docs, MOVED_TO_DOCKER_DOCS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,6 +13,7 @@ through ``/wait``, logs through ``/logs?follow``, listening ports by reading the
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import http.client
 import io
@@ -30,8 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from pytest_pods.client.local import ContainerHandle
-from pytest_pods.engine.runtime.lifecycle import ExecResult
+from pytest_pods.client.contract import ContainerHandle, ExecResult, LogLine, RunResult, extract_tar
+from pytest_pods.client.docker_docs import create_body
 from pytest_pods.errors import (
     ConflictError,
     ContainerNotFoundError,
@@ -336,57 +337,7 @@ class RemoteImages:
         raise PodsError(f"bootstrap busybox: needs the local engine; load it on {self._c.host} first")
 
 
-_CREATE_KEYS = {"environment", "working_dir", "user", "hostname", "volumes", "tmpfs", "memory", "memory_swap",
-                "pids_limit", "cpus", "network", "network_aliases", "ports", "publish_all_ports", "read_only",
-                "init", "labels", "stop_signal", "stop_timeout", "auto_remove", "no_new_privileges", "cap_add",
-                "cap_drop", "stdin_open", "entrypoint", "name"}
-
-
-def _create_body(image: str, command: Any, kw: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(kw) - _CREATE_KEYS
-    if unknown:
-        raise TypeError(f"create() got an unexpected keyword argument {sorted(unknown)[0]!r}")
-    from pytest_pods.client.local import _port_specs
-    from pytest_pods.engine.runtime.spec import parse_bytes
-
-    env = kw.get("environment") or {}
-    env_list = [f"{k}={v}" for k, v in env.items()] if isinstance(env, Mapping) else [str(e) for e in env]
-    exposed: dict[str, Any] = {}
-    bindings: dict[str, list[dict[str, str]]] = {}
-    for spec in _port_specs(kw.get("ports") or ()):
-        parts = spec.split(":")
-        ctr = parts[-1]
-        num, _, proto = ctr.partition("/")
-        key = f"{num}/{proto or 'tcp'}"
-        host_ip = parts[0] if len(parts) == 3 else ""
-        host_port = parts[-2] if len(parts) >= 2 else ""
-        exposed[key] = {}
-        bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": "" if host_port in ("0", "") else host_port})
-    network = kw.get("network") or "bridge"
-    hc: dict[str, Any] = {
-        "Binds": [str(v) for v in kw.get("volumes") or []] or None,
-        "Tmpfs": {t.split(":")[0]: (t.split(":", 1)[1] if ":" in t else "") for t in kw.get("tmpfs") or []} or None,
-        "Memory": parse_bytes(kw["memory"]) if kw.get("memory") else 0,
-        "PidsLimit": kw.get("pids_limit"), "NanoCpus": int(kw["cpus"] * 1e9) if kw.get("cpus") else 0,
-        "NetworkMode": network, "PortBindings": bindings, "PublishAllPorts": bool(kw.get("publish_all_ports")),
-        "ReadonlyRootfs": bool(kw.get("read_only")), "Init": bool(kw.get("init")),
-        "AutoRemove": bool(kw.get("auto_remove")), "CapAdd": list(kw.get("cap_add") or []) or None,
-        "CapDrop": list(kw.get("cap_drop") or []) or None,
-        "SecurityOpt": None if kw.get("no_new_privileges", True) else ["no-new-privileges=false"],
-    }
-    if isinstance(command, str):
-        command = ["/bin/sh", "-c", command]
-    body: dict[str, Any] = {
-        "Image": image, "Cmd": list(command) if command is not None else None,
-        "Entrypoint": list(kw["entrypoint"]) if kw.get("entrypoint") is not None else None,
-        "Env": env_list, "WorkingDir": kw.get("working_dir") or "", "User": kw.get("user") or "",
-        "Hostname": kw.get("hostname") or "", "Labels": dict(kw.get("labels") or {}), "ExposedPorts": exposed,
-        "StopSignal": kw.get("stop_signal"), "StopTimeout": kw.get("stop_timeout"),
-        "OpenStdin": bool(kw.get("stdin_open")), "HostConfig": hc,
-    }
-    if kw.get("network_aliases"):
-        body["NetworkingConfig"] = {"EndpointsConfig": {network: {"Aliases": list(kw["network_aliases"])}}}
-    return body
+_create_body = create_body  # the old name, for tests/unit/test_remote_and_http.py until it imports docker_docs
 
 
 class RemoteContainers:
@@ -395,14 +346,12 @@ class RemoteContainers:
 
     def create(self, image: str, command: Sequence[str] | str | None = None, **kw: Any) -> RemoteContainer:
         name = kw.pop("name", None)
-        body = _create_body(image, command, kw)
+        body = create_body(image, command, kw)
         doc = self._c.request("POST", "/containers/create", {"name": name}, body=body, what=f"create {image}")
         return RemoteContainer(self._c, doc["Id"])
 
     def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: bool = False,
             remove: bool = False, **kw: Any) -> Any:
-        from pytest_pods.client.local import RunResult
-
         c = self.create(image, command, auto_remove=remove and detach, **kw)
         try:
             c.start()
@@ -421,8 +370,69 @@ class RemoteContainers:
         doc = self._c.request("GET", f"/containers/{quote(ref, safe='')}/json", what=f"container {ref}")
         return RemoteContainer(self._c, doc["Id"], doc)
 
-    def list(self, *, all: bool = False) -> list[RemoteContainer]:
+    def list(self, *, all: bool = False) -> builtins.list[RemoteContainer]:
         return [RemoteContainer(self._c, r["Id"]) for r in self._c.request("GET", "/containers/json", {"all": all})]
+
+    # -- verbs by reference (the CLI's, with ``pods --host``) -------------------------------------
+    def state(self, ref: str) -> dict[str, Any]:
+        """The local engine's state fields (and its times), from the inspect document."""
+        ctr = self.get(ref)
+        st = ctr.state
+        doc = ctr.doc or {}
+        s = doc.get("State") or {}
+        return st | {"created": doc.get("Created", ""), "started_at": s.get("StartedAt", ""),
+                     "finished_at": s.get("FinishedAt", "")}
+
+    def states(self, all: bool = False) -> builtins.list[dict[str, Any]]:
+        out = []
+        for c in self.list(all=all):
+            with contextlib.suppress(NotFoundError):
+                out.append(self.state(c.id))
+        return out
+
+    def start(self, ref: str, attach: tuple[int, int] | None = None, stdin: int | None = None) -> RemoteStarted:
+        ctr = self.get(ref)
+        sock = None
+        if attach is not None:
+            sock = self._c.hijack(f"/containers/{ctr.id}/attach?stream=1&stdout=1&stderr=1"
+                                  + ("&stdin=1" if stdin is not None else ""), {}, f"attach {ref}")
+        ctr.start()
+        return RemoteStarted(ctr, sock, attach, stdin)
+
+    def wait(self, ref: str, timeout: float | None = None) -> int:
+        return self.get(ref).wait(timeout)
+
+    def stop(self, ref: str, timeout: float | None = None, stop_signal: int | None = None) -> None:
+        self.get(ref).stop(timeout)
+
+    def kill(self, ref: str, signal: int | str = "SIGKILL") -> None:
+        self.get(ref).kill(signal)
+
+    def remove(self, ref: str, force: bool = False) -> str:
+        ctr = self.get(ref)
+        ctr.remove(force=force)
+        return ctr.id
+
+    def logs(self, ref: str, follow: bool = False, tail: int | None = None) -> Iterator[LogLine]:
+        return self.get(ref).log_lines(follow, tail, None)
+
+    def stats(self, ref: str) -> dict[str, Any]:
+        return self.get(ref).stats()
+
+    def exec(self, ref: str, cmd: Sequence[str], *, env: Sequence[str] | None = None, user: str | None = None,
+             workdir: str | None = None, stdio: tuple[int, int, int] | None = None) -> ExecResult:
+        """Run ``cmd`` with its streams copied to ``stdio`` (stdin 0: interactive) or to fds 1, 2."""
+        ctr = self.get(ref)
+        interactive = stdio is not None and stdio[0] == 0
+        doc = self._c.request("POST", f"/containers/{ctr.id}/exec", body={
+            "AttachStdin": interactive, "AttachStdout": True, "AttachStderr": True, "Cmd": builtins.list(cmd),
+            "Env": builtins.list(env or []), "User": user or "", "WorkingDir": workdir or ""})
+        sock = self._c.hijack(f"/exec/{doc['Id']}/start", {"Detach": False, "Tty": False}, f"exec in {ref}")
+        handle = RemoteStarted(ctr, sock, (stdio[1], stdio[2]) if stdio else (1, 2), 0 if interactive else None)
+        handle.join_output()
+        handle.close()
+        info = self._c.request("GET", f"/exec/{doc['Id']}/json")
+        return ExecResult(int(info.get("ExitCode") or 0), b"", b"")
 
 
 class RemoteContainer(ContainerHandle):
@@ -431,11 +441,11 @@ class RemoteContainer(ContainerHandle):
     def __init__(self, client: RemoteClient, cid: str, doc: dict[str, Any] | None = None) -> None:
         self._c = client
         self.id = cid
-        self._doc = doc
+        self.doc = doc
 
     def inspect(self) -> dict[str, Any]:
-        self._doc = self._c.request("GET", f"/containers/{self.id}/json", what=f"container {self.id[:12]}")
-        return self._doc
+        self.doc = self._c.request("GET", f"/containers/{self.id}/json", what=f"container {self.id[:12]}")
+        return self.doc
 
     @property
     def state(self) -> dict[str, Any]:
@@ -503,7 +513,7 @@ class RemoteContainer(ContainerHandle):
                 "pids": doc["pids_stats"].get("current", 0),
                 "cpu_usage_ns": doc["cpu_stats"]["cpu_usage"].get("total_usage", 0)}
 
-    def _logs(self, follow: bool, tail: int | None, timeout: float | None) -> Iterator[tuple[str, str, bytes]]:
+    def log_lines(self, follow: bool, tail: int | None, timeout: float | None) -> Iterator[LogLine]:
         resp = self._c.request("GET", f"/containers/{self.id}/logs",
                                {"stdout": True, "stderr": True, "follow": follow, "timestamps": True,
                                 "tail": "all" if tail is None else tail}, stream=True, timeout=timeout)
@@ -522,15 +532,15 @@ class RemoteContainer(ContainerHandle):
             resp._pods_conn.close()
 
     def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> bytes:
-        return b"".join(line for s, _, line in self._logs(False, tail, 60)
+        return b"".join(line for s, _, line in self.log_lines(False, tail, 60)
                         if (s == "stdout" and stdout) or (s == "stderr" and stderr))
 
-    def stream_logs(self, *, follow: bool = True) -> Iterator[tuple[str, str, bytes]]:
-        return self._logs(follow, None, None)
+    def stream_logs(self, *, follow: bool = True) -> Iterator[LogLine]:
+        return self.log_lines(follow, None, None)
 
-    def follow_logs(self, until: float | None = None) -> Iterator[tuple[str, str, bytes]]:
+    def follow_logs(self, until: float | None = None) -> Iterator[LogLine]:
         timeout = None if until is None else max(0.05, until - time.monotonic())
-        return self._logs(True, None, timeout)
+        return self.log_lines(True, None, timeout)
 
     def exec(self, cmd: Sequence[str] | str, *, environment: Sequence[str] | None = None,
              user: str | None = None, workdir: str | None = None) -> ExecResult:
@@ -579,8 +589,6 @@ class RemoteContainer(ContainerHandle):
                                      what=f"copy {path} out of {self.id[:12]}"))
 
     def copy_out(self, src: str, dest: str | os.PathLike[str]) -> None:
-        from pytest_pods.engine.image.layers import extract_into
-
         data = self._get_archive(src)
         dest = Path(dest)
         target, rename = (dest, None) if dest.is_dir() else (dest.parent, dest.name)
@@ -595,7 +603,7 @@ class RemoteContainer(ContainerHandle):
             buf.seek(0)
             fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
             try:
-                extract_into(buf, fd)
+                extract_tar(buf, fd)
             finally:
                 os.close(fd)
 
@@ -720,7 +728,7 @@ class RemoteVolumes:
         self._c.request("DELETE", f"/volumes/{quote(name, safe='')}", {"force": force})
 
 
-class _Attached:
+class RemoteStarted:
     """A started container whose streams a thread copies to local fds; ``wait()`` its exit code."""
 
     def __init__(self, ctr: RemoteContainer, sock: socket.socket | None, out: tuple[int, int] | None,
@@ -743,6 +751,11 @@ class _Attached:
 
             threading.Thread(target=feed, daemon=True, name="pods-remote-stdin").start()
 
+    def join_output(self) -> None:
+        """Until the engine closes the streams (the process and its children ended)."""
+        if self._copier is not None:
+            self._copier.join()
+
     def wait(self) -> int:
         code = self.ctr.wait()
         if self._copier is not None:
@@ -758,69 +771,11 @@ class _Attached:
 
 
 class RemoteRuntime:
-    """The local Runtime's verbs the CLI uses, over the API (``pods --host``)."""
+    """The old ``client.runtime`` verbs over the API: an alias of :class:`RemoteContainers`' verbs
+    by reference until the CLI calls ``client.containers`` (``list`` is ``states``)."""
 
     def __init__(self, client: RemoteClient) -> None:
-        self._c = client
+        self._cs = client.containers
 
-    def _get(self, ref: str) -> RemoteContainer:
-        return self._c.containers.get(ref)
-
-    def state(self, ref: str) -> dict[str, Any]:
-        ctr = self._get(ref)
-        st = ctr.state
-        doc = ctr._doc or {}
-        s = doc.get("State") or {}
-        return st | {"created": doc.get("Created", ""), "started_at": s.get("StartedAt", ""),
-                     "finished_at": s.get("FinishedAt", "")}
-
-    def list(self, *, all: bool = False) -> list[dict[str, Any]]:
-        out = []
-        for c in self._c.containers.list(all=all):
-            with contextlib.suppress(NotFoundError):
-                out.append(self.state(c.id))
-        return out
-
-    def start(self, ref: str, *, attach: tuple[int, int] | None = None, stdin: int | None = None) -> _Attached:
-        ctr = self._get(ref)
-        sock = None
-        if attach is not None:
-            sock = self._c.hijack(f"/containers/{ctr.id}/attach?stream=1&stdout=1&stderr=1"
-                                  + ("&stdin=1" if stdin is not None else ""), {}, f"attach {ref}")
-        ctr.start()
-        return _Attached(ctr, sock, attach, stdin)
-
-    def wait(self, ref: str, timeout: float | None = None) -> int:
-        return self._get(ref).wait(timeout)
-
-    def stop(self, ref: str, timeout: float | None = None, *, stop_signal: int | None = None) -> None:
-        self._get(ref).stop(timeout)
-
-    def kill(self, ref: str, sig: int | str = "SIGKILL") -> None:
-        self._get(ref).kill(sig)
-
-    def remove(self, ref: str, *, force: bool = False) -> str:
-        ctr = self._get(ref)
-        ctr.remove(force=force)
-        return ctr.id
-
-    def logs(self, ref: str, *, follow: bool = False, tail: int | None = None) -> Iterator[tuple[str, str, bytes]]:
-        return self._get(ref)._logs(follow, tail, None)
-
-    def stats(self, ref: str) -> dict[str, Any]:
-        return self._get(ref).stats()
-
-    def exec(self, ref: str, cmd: list[str], *, env: list[str] | None = None, user: str | None = None,
-             workdir: str | None = None, stdio: tuple[int, int, int] | None = None) -> ExecResult:
-        ctr = self._get(ref)
-        interactive = stdio is not None and stdio[0] == 0
-        doc = self._c.request("POST", f"/containers/{ctr.id}/exec", body={
-            "AttachStdin": interactive, "AttachStdout": True, "AttachStderr": True, "Cmd": list(cmd),
-            "Env": list(env or []), "User": user or "", "WorkingDir": workdir or ""})
-        sock = self._c.hijack(f"/exec/{doc['Id']}/start", {"Detach": False, "Tty": False}, f"exec in {ref}")
-        handle = _Attached(ctr, sock, (stdio[1], stdio[2]) if stdio else (1, 2), 0 if interactive else None)
-        if handle._copier is not None:
-            handle._copier.join()
-        handle.close()
-        info = self._c.request("GET", f"/exec/{doc['Id']}/json")
-        return ExecResult(int(info.get("ExitCode") or 0), b"", b"")
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cs, "states" if name == "list" else name)

@@ -1,0 +1,293 @@
+"""What both engines of the Client API provide: the local one in process (:mod:`.local`) and a
+remote one over the Docker Engine API (:mod:`.remote`).
+
+The faces (the plugin, the ``pods`` CLI, the daemon) code against these protocols and import the
+value helpers they need from here, never from ``pytest_pods.engine``: this module is the one door
+from the faces into the engine's vocabulary (references, binds, sizes, signals, port bindings).
+
+The results shared by both engines live here too: :class:`ContainerHandle` (what a container
+handle of either engine builds on ``id`` and ``address()``), :class:`ExecResult`, :class:`RunResult`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol, TypedDict
+
+from pytest_pods.engine.image.reference import Reference, parse_reference
+from pytest_pods.engine.image.store import DEFAULT_ROOT
+from pytest_pods.engine.runtime.cgroups.manager import cgroup_version
+from pytest_pods.engine.runtime.lifecycle import ExecResult
+from pytest_pods.engine.runtime.spec import Bind, parse_bytes, parse_signal
+
+if TYPE_CHECKING:
+    from pytest_pods.wait import Strategy
+
+__all__ = [
+    "DEFAULT_ROOT",
+    "Bind",
+    "ClientAPI",
+    "ContainerAPI",
+    "ContainerHandle",
+    "ContainersAPI",
+    "EngineInfo",
+    "ExecResult",
+    "ImageAPI",
+    "ImagesAPI",
+    "LogLine",
+    "NetworksAPI",
+    "Reference",
+    "RunResult",
+    "StartedAPI",
+    "VolumesAPI",
+    "api_port_fields",
+    "apply_changes",
+    "cgroup_version",
+    "engine_unavailable",
+    "extract_tar",
+    "parse_bytes",
+    "parse_reference",
+    "parse_signal",
+    "port_specs",
+]
+
+LogLine = tuple[str, str, bytes]
+"""One line of a container's log: (``"stdout"`` or ``"stderr"``, RFC 3339 time, the bytes)."""
+
+
+def engine_unavailable() -> str | None:
+    """None when the local engine can run containers on this host, else why not (one line)."""
+    from pytest_pods.engine.preflight import unavailable  # lazy: not on the CLI's start path
+
+    return unavailable()
+
+
+def apply_changes(config: Mapping[str, Any], changes: Sequence[str], verb: str = "commit") -> dict[str, Any]:
+    """An image config with ``--change`` Dockerfile instructions (CMD, ENV, EXPOSE, ...) applied."""
+    from pytest_pods.engine.runtime import commit  # lazy: not on the CLI's start path
+
+    return commit.apply_changes(config, changes, verb)
+
+
+def extract_tar(src: IO[bytes], dest_fd: int) -> None:
+    """Unpack the tar stream ``src`` under the directory open as ``dest_fd`` (no path escapes it)."""
+    from pytest_pods.engine.image.layers import extract_into  # lazy: start latency (tarfile, gzip)
+
+    extract_into(src, dest_fd)
+
+
+def port_specs(ports: Sequence[str] | Mapping[str, Any]) -> tuple[str, ...]:
+    """docker-py's ``ports=`` (``{"80/tcp": 8080}``, None: any free port; ``(host_ip, port)``) or
+    ``["8080:80"]`` as ``-p`` texts."""
+    if isinstance(ports, Mapping):
+        out = []
+        for ctr, host in ports.items():
+            num, _, proto = str(ctr).partition("/")
+            if isinstance(host, tuple):  # (host_ip, host_port)
+                out.append(f"{host[0]}:{host[1] or 0}:{num}/{proto or 'tcp'}")
+            else:
+                out.append(f"{host or 0}:{num}/{proto or 'tcp'}")
+        return tuple(out)
+    return tuple(str(p) for p in ports)
+
+
+def api_port_fields(ports: Sequence[str] | Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
+    """docker-py's ``ports=`` as the Engine API's ``ExposedPorts`` and ``HostConfig.PortBindings``."""
+    exposed: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in port_specs(ports):
+        parts = spec.split(":")
+        num, _, proto = parts[-1].partition("/")
+        key = f"{num}/{proto or 'tcp'}"
+        host_ip = parts[0] if len(parts) == 3 else ""
+        host_port = parts[-2] if len(parts) >= 2 else ""
+        exposed[key] = {}
+        bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": "" if host_port in ("0", "") else host_port})
+    return exposed, bindings
+
+
+class EngineInfo(TypedDict):
+    """What ``Client.info()`` reports: ``pods system info`` and the daemon's ``/info``."""
+
+    root: str
+    cgroup_version: int
+    containers: int
+    containers_running: int
+    containers_stopped: int
+    images: int
+
+
+class RunResult(NamedTuple):
+    """What a foreground ``run`` returns: the exit code and what the process printed."""
+
+    exit_code: int
+    output: bytes
+    stderr: bytes
+    id: str
+
+
+class ContainerHandle:
+    """What a container handle of any engine (local or remote) builds on ``id`` and
+    ``address()``: the same helpers, written once."""
+
+    id: str
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id[:12]}>"
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def address(self, port: int | str) -> tuple[str, int]:
+        raise NotImplementedError
+
+    def host_port(self, port: int | str) -> int:
+        return self.address(port)[1]
+
+    def url(self, port: int | str = 80, path: str = "/", scheme: str = "http") -> str:
+        """The URL of a published container port from this host: ``url(8080, "/health")``."""
+        host, hport = self.address(port)
+        return f"{scheme}://{host}:{hport}/{path.lstrip('/')}"
+
+    def wait_ready(self, strategy: Strategy | str | int | Sequence[Any], timeout: float = 60.0) -> float:
+        """Block until ``strategy`` (see :mod:`pytest_pods.wait`) holds; the seconds it took."""
+        from pytest_pods.wait import wait_ready  # lazy: start latency (http.client, tenacity)
+
+        return wait_ready(self, strategy, timeout)  # type: ignore[arg-type]
+
+
+# -- the protocols both engines keep ---------------------------------------------------------
+class ImageAPI(Protocol):
+    """An image as either engine describes it."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def short_id(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+
+
+class ImagesAPI(Protocol):
+    def get(self, name: str) -> ImageAPI: ...
+    def list(self) -> Sequence[ImageAPI]: ...
+    def inspect(self, name: str) -> dict[str, Any]: ...
+    def tag(self, source: str, target: str) -> ImageAPI: ...
+    def remove(self, name: str, *, force: bool = False) -> builtins.list[str]: ...
+    def pull(self, ref: str, *, platform: str | None = None, insecure: bool = False,
+             progress: Any = None) -> ImageAPI: ...
+    def push(self, name: str, dest: str | None = None, *, insecure: bool = False, progress: Any = None) -> str: ...
+    def build(self, path: str | os.PathLike[str] = ".", *, tag: str | Sequence[str] | None = None,
+              dockerfile: str | os.PathLike[str] | None = None, buildargs: Mapping[str, str] | None = None,
+              target: str | None = None, nocache: bool = False, labels: Mapping[str, str] | None = None,
+              network: str = "bridge", progress: Any = None) -> ImageAPI: ...
+
+
+class ContainerAPI(Protocol):
+    """One container, by ID; what the plugin and the readiness strategies use."""
+
+    id: str
+
+    @property
+    def short_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+    @property
+    def ip(self) -> str: ...
+    @property
+    def state(self) -> dict[str, Any]: ...
+    def inspect(self) -> dict[str, Any]: ...
+    def start(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def stop(self, timeout: float | None = None) -> None: ...
+    def kill(self, signal: str | int = ...) -> None: ...
+    def remove(self, *, force: bool = False) -> None: ...
+    def restart(self, timeout: float | None = None) -> None: ...
+    def stats(self) -> dict[str, Any]: ...
+    def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> bytes: ...
+    def stream_logs(self, *, follow: bool = True) -> Iterator[LogLine]: ...
+    def follow_logs(self, until: float | None = None) -> Iterator[LogLine]: ...
+    def exec(self, cmd: Sequence[str] | str, *, environment: Sequence[str] | None = None,
+             user: str | None = None, workdir: str | None = None) -> ExecResult: ...
+    def address(self, port: int | str) -> tuple[str, int]: ...
+    def host_port(self, port: int | str) -> int: ...
+    def url(self, port: int | str = 80, path: str = "/", scheme: str = "http") -> str: ...
+    def copy_in(self, src: str | os.PathLike[str], dest: str) -> None: ...
+    def copy_out(self, src: str, dest: str | os.PathLike[str]) -> None: ...
+    def read_file(self, path: str) -> bytes: ...
+    def commit(self, repository: str | None = None, tag: str | None = None, *, message: str = "",
+               author: str = "", changes: Sequence[str] | str = (), conf: Mapping[str, Any] | None = None,
+               pause: bool = True, stop: bool = False) -> ImageAPI: ...
+    def probe(self, st: dict[str, Any] | None = None) -> Any: ...
+
+
+class StartedAPI(Protocol):
+    """What ``containers.start`` returns: wait for the exit (its code), or let go."""
+
+    def wait(self) -> int: ...
+    def close(self) -> None: ...
+
+
+class ContainersAPI(Protocol):
+    """Containers: the handles (``get``, ``list``, ``create``, ``run``) and the verbs by reference
+    that the CLI and the daemon use (a name, an ID or a unique ID prefix)."""
+
+    def create(self, image: str, command: Sequence[str] | str | None = None, **kwargs: Any) -> ContainerAPI: ...
+    def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: bool = False,
+            remove: bool = False, **kwargs: Any) -> Any: ...
+    def get(self, ref: str) -> ContainerAPI: ...
+    def list(self, *, all: bool = False) -> Sequence[ContainerAPI]: ...
+    def start(self, ref: str, attach: tuple[int, int] | None = None, stdin: int | None = None) -> StartedAPI: ...
+    def stop(self, ref: str, timeout: float | None = None, stop_signal: int | None = None) -> None: ...
+    def kill(self, ref: str, signal: int | str = ...) -> None: ...
+    def remove(self, ref: str, force: bool = False) -> str: ...
+    def exec(self, ref: str, cmd: Sequence[str], *, env: Sequence[str] | None = None, user: str | None = None,
+             workdir: str | None = None, stdio: tuple[int, int, int] | None = None) -> ExecResult: ...
+    def logs(self, ref: str, follow: bool = False, tail: int | None = None) -> Iterator[LogLine]: ...
+    def wait(self, ref: str, timeout: float | None = None) -> int: ...
+    def state(self, ref: str) -> dict[str, Any]: ...
+    def states(self, all: bool = False) -> builtins.list[dict[str, Any]]: ...
+    def stats(self, ref: str) -> dict[str, Any]: ...
+
+
+class NetworksAPI(Protocol):
+    def create(self, name: str, *, subnet: str | None = None, internal: bool = False,
+               labels: Mapping[str, str] | None = None) -> dict[str, Any]: ...
+    def get(self, name: str) -> dict[str, Any]: ...
+    def list(self, *, create_default: bool = True) -> builtins.list[dict[str, Any]]: ...
+    def remove(self, name: str) -> str: ...
+    def connect(self, network: str, container: str, aliases: Sequence[str] = ()) -> None: ...
+    def disconnect(self, network: str, container: str) -> None: ...
+
+
+class VolumesAPI(Protocol):
+    def create(self, name: str | None = None, labels: Mapping[str, str] | None = None) -> dict[str, Any]: ...
+    def get(self, name: str) -> dict[str, Any]: ...
+    def list(self) -> builtins.list[dict[str, Any]]: ...
+    def remove(self, name: str, *, force: bool = False) -> None: ...
+
+
+class ClientAPI(Protocol):
+    """An engine: ``Client(root)`` (local) or ``RemoteClient(host)``."""
+
+    @property
+    def images(self) -> ImagesAPI: ...
+    @property
+    def containers(self) -> ContainersAPI: ...
+    @property
+    def networks(self) -> NetworksAPI: ...
+    @property
+    def volumes(self) -> VolumesAPI: ...
+    @property
+    def root(self) -> Path | None: ...
+    def reap(self) -> builtins.list[str]: ...
+    def cleanup(self) -> builtins.list[str]: ...
+    def prune(self) -> builtins.list[str]: ...
