@@ -11,12 +11,21 @@ file lock on its key, so it is built once and the others find it in the cache.
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import gzip
+import hashlib
 import json
+import lzma
 import os
+import re
+import shutil
 import stat
+import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,9 +41,11 @@ from pytest_pods.engine.image.store import (
     sha256_digest,
 )
 from pytest_pods.engine.locks import FileLock
+from pytest_pods.engine.registry import mirrors
+from pytest_pods.engine.runtime.commit import ENGINE_MOUNT_POINTS, exists_in, scrub_mount_points
 from pytest_pods.engine.runtime.lifecycle import Runtime
-from pytest_pods.engine.runtime.spec import ContainerSpec, lookup_user
-from pytest_pods.errors import BuildError, ImageNotFoundError, PodsError
+from pytest_pods.engine.runtime.spec import Bind, ContainerSpec, lookup_user
+from pytest_pods.errors import BuildError, ContextError, ImageNotFoundError, PodsError
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 Progress = Callable[[str], None]
@@ -125,9 +136,6 @@ class Builder:
                       opts: BuildOptions, context: Path, ignore: ctx.IgnoreMatcher, say: Progress,
                       step: list[int], total: int) -> dict[int, _State]:
         """Each stage as soon as the stages it reads are built: independent ones run at once."""
-        import threading
-        from concurrent.futures import ThreadPoolExecutor
-
         built: dict[int, _State] = {}
         done = {s.index: threading.Event() for s in todo}
         failed: list[BaseException] = []
@@ -234,8 +242,6 @@ class Builder:
         try:
             img = self.store.get_image(base)
         except ImageNotFoundError:
-            from pytest_pods.engine.registry import mirrors
-
             try:
                 img = mirrors.pull(self.store, base)  # not here: from its registry (or a mirror)
             except PodsError as exc:
@@ -289,8 +295,13 @@ class Builder:
         cmd = ins.cmd
         env = self._env(state, args)
         raw = ins.args[0] if ins.args and not ins.json else ""
-        word = lambda text: df.process_word(text, env, parsed.escape, path=parsed.path, line=ins.line)  # noqa: E731
-        words = lambda text: df.process_words(text, env, parsed.escape, path=parsed.path, line=ins.line)  # noqa: E731
+
+        def word(text: str) -> str:
+            return df.process_word(text, env, parsed.escape, path=parsed.path, line=ins.line)
+
+        def words(text: str) -> list[str]:
+            return df.process_words(text, env, parsed.escape, path=parsed.path, line=ins.line)
+
         cfg = state.config
         if cmd == "ARG":
             for k, default in df.parse_arg(raw, path=parsed.path, line=ins.line):
@@ -459,8 +470,6 @@ class Builder:
         ``make`` returns the directories it only passes through, which keep the image's metadata."""
 
         def make_layer() -> dict[str, Any] | None:
-            import tempfile
-
             with tempfile.TemporaryDirectory(dir=self.store.tmp, prefix="build-") as tmp:
                 stage_dir = Path(tmp) / "layer"
                 stage_dir.mkdir()
@@ -476,19 +485,21 @@ class Builder:
         if not any(src.iterdir()):
             return None
         epoch = int(os.environ["SOURCE_DATE_EPOCH"]) if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit() else None
-        from pytest_pods.engine.image.layers import write_layer  # tarfile: only when a layer is made
+        # lazy: tarfile, only when a layer is made (a cached build and the store's gc never need it)
+        from pytest_pods.engine.image.layers import write_layer
 
         with self.store.blob_writer() as w:
+            # write_layer asks for a BinaryIO but uses only write(), which a blob writer has
             write_layer(src, w, source_date_epoch=epoch, overlay_upper=overlay_upper)  # type: ignore[arg-type]
         self.store.ensure_snapshot(w.digest, w.digest)
         return {"mediaType": MEDIA_OCI_LAYER, "digest": w.digest, "size": w.size}
 
     @contextlib.contextmanager
-    def _view(self, state: _State, where: Path):  # type: ignore[no-untyped-def]
+    def _view(self, state: _State, where: Path) -> Iterator[Path]:
         """The state's merged filesystem, read-only, at ``where`` (an overlay of its snapshots)."""
         where.mkdir()
         lowers = list(dict.fromkeys([str(self.store.ensure_snapshot(d, layer["digest"])) for d, layer in
-                                     zip(state.diff_ids, state.layers)][::-1]))  # once each, as Store.lower_dirs
+                                     zip(state.diff_ids, state.layers, strict=False)][::-1]))  # once each, as Store.lower_dirs
         if not lowers:
             yield where
             return
@@ -503,7 +514,7 @@ class Builder:
             linux.umount(str(where), linux.MNT_DETACH)
 
     def _workdir(self, stage_dir: Path, view: Path, path: str) -> list[str]:
-        if not _exists_in(view, path):
+        if not exists_in(view, path):
             (stage_dir / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
         return _ancestors(path)
 
@@ -536,11 +547,9 @@ class Builder:
                      built: Mapping[int, _State], mounts: contextlib.ExitStack, where: str) -> list[Any]:
         """``RUN --mount=type=bind``: a context path, or a path of a stage or image, read-only
         unless ``rw`` (then writes are thrown away: the source is a scratch copy's view)."""
-        from pytest_pods.engine.runtime.spec import Bind
-
         out = []
         for m in ins.flags.get("mount", []):
-            opts = dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in m.split(","))
+            opts = {k: v for k, _, v in (kv.partition("=") for kv in m.split(","))}  # a bare "rw": {"rw": ""}
             kind = opts.get("type", "bind")
             if kind not in ("bind", "cache", "tmpfs"):
                 raise BuildError(f"{where}: RUN --mount=type={kind} is not supported (bind, cache, tmpfs are)")
@@ -558,8 +567,6 @@ class Builder:
                     except PodsError as exc:
                         raise BuildError(f"{where}: RUN --mount from={opts['from']}: {exc}") from None
                     src_state = _State(img.layers, img.diff_ids, {}, [], "")
-                import tempfile
-
                 tmp = Path(mounts.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp, prefix="mnt-")))
                 root = mounts.enter_context(self._view(src_state, tmp / "view"))
             host = root / source.lstrip("/") if source != "/" else root
@@ -606,10 +613,8 @@ class Builder:
     def _scrub_mount_points(self, state: _State, upper: Path, extra: Sequence[str] = ()) -> None:
         """Mount targets the engine made for the step (absent from the image, still empty) are no
         part of its layer: docker's layers do not carry /etc/hosts stubs either."""
-        from pytest_pods.engine.runtime.commit import ENGINE_MOUNT_POINTS, scrub_mount_points
-
         lowers = list(dict.fromkeys([str(self.store.ensure_snapshot(d, layer["digest"])) for d, layer in
-                                     zip(state.diff_ids, state.layers)][::-1]))
+                                     zip(state.diff_ids, state.layers, strict=False)][::-1]))
         scrub_mount_points(upper, lowers, self.store.tmp, [*ENGINE_MOUNT_POINTS, *extra])
 
     def _mount_target(self, m: str) -> str:
@@ -618,8 +623,6 @@ class Builder:
 
     def _cache_mounts(self, ins: df.Instruction) -> list[Any]:
         """``RUN --mount=type=cache``: a directory kept between builds under the root, bind-mounted."""
-        from pytest_pods.engine.runtime.spec import Bind
-
         out = []
         for m in ins.flags.get("mount", []):
             opts = dict(kv.split("=", 1) for kv in m.split(",") if "=" in kv)
@@ -637,7 +640,10 @@ class Builder:
               opts: BuildOptions, context: Path, ignore: ctx.IgnoreMatcher, built: Mapping[int, _State],
               say: Progress) -> bool:
         where = f"{parsed.path}:{ins.line}"
-        proc = lambda t: df.process_word(t, env, parsed.escape, path=parsed.path, line=ins.line)  # noqa: E731
+
+        def proc(text: str) -> str:
+            return df.process_word(text, env, parsed.escape, path=parsed.path, line=ins.line)
+
         if ins.heredocs:
             words = df.process_words(ins.args[0], env, parsed.escape, path=parsed.path, line=ins.line)
             dest = next((w for w in reversed(words) if not w.startswith("<<")), None)
@@ -662,7 +668,6 @@ class Builder:
         parents = "parents" in ins.flags
         from_ref = (ins.flags.get("from") or [""])[-1]
         src_state: _State | None = None
-        src_image_root: Path | None = None
         if from_ref:
             own_name, own_index = self._stage_of(parsed, ins)
             if (own_name and from_ref.lower() == own_name) or from_ref == str(own_index):
@@ -689,7 +694,7 @@ class Builder:
             locals_ = [s for s in sources if not _is_url(s)]
             try:
                 matched = [ctx.match_sources(context, s, ignore, instruction=ins.cmd) for s in locals_]
-            except ctx.ContextError as exc:
+            except ContextError as exc:
                 raise BuildError(f"{where}: {exc}") from None
             flat = sorted({m for ms in matched for m in ms})
             content_key = ("context", locals_, self._content_digest(context, flat, ignore), urls, checksum)
@@ -777,8 +782,6 @@ class Builder:
 def _heredoc_script(ins: df.Instruction) -> str:
     """BuildKit's rule: ``RUN <<EOF`` alone runs the body as the script; otherwise the shell gets
     the command line with each heredoc written out after it, and does the redirections itself."""
-    import re
-
     line = ins.args[0].strip() if ins.args else ""
     bare = re.fullmatch(r"""<<-?(["']?)[^\s"']+\1""", line)
     first = ins.heredocs[0]
@@ -802,12 +805,6 @@ def _is_url(s: str) -> bool:
 
 def _stage_path(stage_dir: Path, path: str) -> Path:
     return stage_dir / os.path.normpath(path).lstrip("/")
-
-
-def _exists_in(view: Path, path: str) -> bool:
-    from pytest_pods.engine.runtime.commit import exists_in
-
-    return exists_in(view, path)
 
 
 def _is_dir_in(view: Path, path: str) -> bool:
@@ -854,7 +851,7 @@ def _match_in(root: Path, sources: Sequence[str], where: str, cmd: str) -> list[
     everything = ctx.IgnoreMatcher.from_text("")
     try:
         return sorted({m for s in sources for m in ctx.match_sources(root, s, everything, instruction=cmd)})
-    except ctx.ContextError as exc:
+    except ContextError as exc:
         raise BuildError(f"{where}: {exc}") from None
 
 
@@ -919,8 +916,6 @@ def _copy_tree(src_root: Path, rel: str, dest: Path, uid: int | None, gid: int |
 
 def _copy_entry(src: Path, dest: Path, st: os.stat_result, uid: int | None, gid: int | None,
                 mode: int | None) -> None:
-    import shutil
-
     if dest.is_dir() and not dest.is_symlink():
         shutil.rmtree(dest)
     elif dest.exists() or dest.is_symlink():
@@ -939,10 +934,6 @@ def _copy_entry(src: Path, dest: Path, st: os.stat_result, uid: int | None, gid:
 
 def _is_archive(p: Path) -> bool:
     """A tar, possibly compressed: ADD extracts it; any other file (a plain .gz too) is copied."""
-    import bz2
-    import gzip
-    import lzma
-
     with open(p, "rb") as f:
         head = f.read(262)
     opener: Any = None
@@ -963,11 +954,7 @@ def _is_archive(p: Path) -> bool:
 
 def _extract(archive: Path, dest: Path) -> None:
     """ADD's auto-extraction, through the same safe unpacking as image layers."""
-    import bz2
-    import lzma
-    import shutil
-
-    from pytest_pods.engine.image.layers import unpack_layer
+    from pytest_pods.engine.image.layers import unpack_layer  # lazy: tarfile, only for ADD of an archive
 
     tmp = dest.parent / f".extract-{os.urandom(4).hex()}"
     with open(archive, "rb") as f:
@@ -990,14 +977,11 @@ def _extract(archive: Path, dest: Path) -> None:
 
 def _fetch(url: str, checksum: str, stage_dir: Path, view: Path, target: str, uid: int | None,
            gid: int | None, chmod: str, where: str) -> None:
-    import urllib.parse
-    import urllib.request
+    import urllib.request  # lazy: only for ADD <url>; it loads http.client, email and ssl
 
     name = os.path.basename(urllib.parse.urlparse(url).path) or "index.html"
     dest = _stage_path(stage_dir, os.path.join(target, name) if target.endswith("/") or _is_dir_in(view, target) else target)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    import hashlib
-
     h = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=60) as r, open(dest, "wb") as f:

@@ -14,6 +14,7 @@ with which environment, is the build executor's business; this module gives it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -117,7 +118,7 @@ _STAGE_NAME_REST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 def _suggest(word: str, choices: list[str] | tuple[str, ...], prefix: str = "") -> str:
     """`` (did you mean X?)`` when a close choice exists; difflib is imported only on error."""
-    import difflib
+    import difflib  # lazy: only on an error; keeps importing the parser cheap
 
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {prefix}{close[0]}?)" if close else ""
@@ -775,8 +776,6 @@ def _maybe_json(rest: str, path: str, line: int) -> list[str] | None:
     """
     if not rest.startswith("["):
         return None
-    import json  # only for exec forms: keeps importing this module cheap
-
     try:
         value = json.loads(rest)
     except ValueError:
