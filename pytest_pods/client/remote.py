@@ -15,95 +15,37 @@ from __future__ import annotations
 import base64
 import builtins
 import contextlib
-import http.client
 import io
 import json
 import os
 import socket
-import ssl
-import struct
 import tarfile
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from pytest_pods.client.contract import ContainerHandle, ExecResult, LogLine, RunResult, extract_tar
 from pytest_pods.client.docker_docs import create_body
-from pytest_pods.errors import (
-    ConflictError,
-    ContainerNotFoundError,
-    ImageNotFoundError,
-    InvalidArgumentError,
-    NotFoundError,
-    PodsError,
-)
+from pytest_pods.client.docker_http import DockerHTTP, demux, frames, read_progress, resolve_host
+from pytest_pods.errors import ConflictError, InvalidArgumentError, NotFoundError, PodsError
 
-API = "/v1.41"
+if TYPE_CHECKING:
+    import http.client
 
-
-def resolve_host(host: str) -> str:
-    if host in ("docker", "env"):
-        return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    return host
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None = None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self._path)
-        self.sock = s
-
-
-def _error(status: int, body: bytes, what: str) -> PodsError:
-    try:
-        msg = json.loads(body).get("message") or body.decode(errors="replace")
-    except (ValueError, AttributeError):
-        msg = body.decode(errors="replace").strip() or f"HTTP {status}"
-    if status == 404:
-        if "image" in msg.lower():
-            return ImageNotFoundError(msg)
-        if "container" in msg.lower():
-            return ContainerNotFoundError(msg)
-        return NotFoundError(msg)
-    if status == 409:
-        return ConflictError(msg)
-    if status == 400:
-        return InvalidArgumentError(msg)
-    return PodsError(f"{what}: {msg}")
-
+__all__ = ["RemoteClient", "RemoteContainer", "RemoteContainers", "RemoteImage", "RemoteImages", "RemoteNetworks",
+           "RemoteProbe", "RemoteStarted", "RemoteVolumes", "resolve_host"]
 
 class RemoteClient:
     """The engine behind a Docker Engine API endpoint (``unix://PATH`` or ``tcp://HOST:PORT``)."""
 
     def __init__(self, host: str) -> None:
-        self.host = resolve_host(host)
-        u = urlsplit(self.host)
-        self._scheme = u.scheme
-        if u.scheme == "unix":
-            self._path = u.path
-            self.address_host = "127.0.0.1"
-        elif u.scheme in ("tcp", "https", "http"):
-            self._netloc = u.netloc
-            self.address_host = u.hostname or "127.0.0.1"
-            certs = os.environ.get("PODS_CERT_PATH") or os.environ.get("DOCKER_CERT_PATH")
-            self._tls: ssl.SSLContext | None = None
-            if certs or u.scheme == "https" or os.environ.get("DOCKER_TLS_VERIFY"):
-                ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem") if certs else None)
-                if certs:
-                    ctx.load_cert_chain(os.path.join(certs, "cert.pem"), os.path.join(certs, "key.pem"))
-                ctx.check_hostname = False
-                self._tls = ctx
-        else:
-            raise InvalidArgumentError(f"engine host {host!r}: use unix:///path or tcp://host:port")
+        self.http = DockerHTTP(host)
+        self.host = self.http.host
+        self.address_host = self.http.address_host
         self.images = RemoteImages(self)
         self.containers = RemoteContainers(self)
         self.networks = RemoteNetworks(self)
@@ -111,68 +53,14 @@ class RemoteClient:
         self.runtime = RemoteRuntime(self)
         self.root = None
 
-    # -- transport -----------------------------------------------------------------------
-    def _conn(self, timeout: float | None = None) -> http.client.HTTPConnection:
-        if self._scheme == "unix":
-            return _UnixConnection(self._path, timeout)
-        if self._tls is not None:
-            return http.client.HTTPSConnection(self._netloc, timeout=timeout, context=self._tls)
-        return http.client.HTTPConnection(self._netloc, timeout=timeout)
-
     def request(self, method: str, path: str, query: Mapping[str, Any] | None = None, body: Any = None,
-                headers: Mapping[str, str] | None = None, what: str = "", timeout: float | None = 300,
-                stream: bool = False) -> Any:
-        """One API call: the decoded JSON (or bytes), or the open response when ``stream``."""
-        q = {k: (("1" if v else "0") if isinstance(v, bool) else v) for k, v in (query or {}).items() if v is not None}
-        url = API + path + (("?" + urlencode(q, doseq=True)) if q else "")
-        h = dict(headers or {})
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-            h.setdefault("Content-Type", "application/json")
-        conn = self._conn(timeout)
-        try:
-            conn.request(method, url, body=body, headers=h)
-            resp = conn.getresponse()
-        except OSError as exc:
-            conn.close()
-            raise PodsError(f"{what or method + ' ' + path}: cannot reach the engine at {self.host}: {exc}") from None
-        if resp.status >= 400:
-            data = resp.read()
-            conn.close()
-            raise _error(resp.status, data, what or f"{method} {path}")
-        if stream:
-            resp._pods_conn = conn  # type: ignore[attr-defined]  # closed with the response
-            return resp
-        data = resp.read()
-        conn.close()
-        if resp.getheader("Content-Type", "").startswith("application/json") and data:
-            return json.loads(data)
-        return data
-
-    def hijack(self, path: str, body: Mapping[str, Any], what: str) -> socket.socket:
-        """POST with ``Upgrade: tcp``; the raw socket carrying the streams afterwards."""
-        conn = self._conn(None)
-        conn.connect()
-        sock = conn.sock
-        data = json.dumps(body).encode()
-        sock.sendall((f"POST {API}{path} HTTP/1.1\r\nHost: engine\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-                      f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data)
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = sock.recv(1)
-            if not chunk:
-                raise PodsError(f"{what}: the engine closed the connection")
-            head += chunk
-        status = int(head.split(b" ", 2)[1])
-        if status >= 400:
-            rest = sock.recv(65536)
-            sock.close()
-            raise _error(status, rest.split(b"\r\n\r\n", 1)[-1] if b"\r\n\r\n" in rest else rest, what)
-        return sock
+                headers: Mapping[str, str] | None = None, what: str = "", timeout: float | None = 300) -> Any:
+        """One API call: the decoded JSON (or the bytes of another answer)."""
+        return self.http.request(method, path, query, body, headers, what, timeout)
 
     # -- the Client API's own verbs --------------------------------------------------------
     def ping(self) -> bool:
-        return self.request("GET", "/_ping", timeout=10) == b"OK"
+        return bool(self.request("GET", "/_ping", timeout=10) == b"OK")
 
     def reap(self) -> list[str]:
         return []  # the engine's own business
@@ -185,34 +73,7 @@ class RemoteClient:
         return [f"Deleted container: {c}" for c in doc.get("ContainersDeleted") or []]
 
 
-def _demux(data: bytes) -> tuple[bytes, bytes]:
-    out, err = bytearray(), bytearray()
-    off = 0
-    while off + 8 <= len(data):
-        kind, size = struct.unpack_from(">BxxxL", data, off)
-        chunk = data[off + 8: off + 8 + size]
-        (err if kind == 2 else out).extend(chunk)
-        off += 8 + size
-    return bytes(out), bytes(err)
-
-
-def _frames(read: Any) -> Iterator[tuple[int, bytes]]:
-    """(stream, bytes) frames from a multiplexed stream's ``read``."""
-    buf = b""
-    while True:
-        while len(buf) < 8:
-            chunk = read(65536)
-            if not chunk:
-                return
-            buf += chunk
-        kind, size = struct.unpack_from(">BxxxL", buf, 0)
-        while len(buf) < 8 + size:
-            chunk = read(65536)
-            if not chunk:
-                return
-            buf += chunk
-        yield kind, buf[8:8 + size]
-        buf = buf[8 + size:]
+_demux, _frames = demux, frames  # the old names, for tests/unit/test_remote_and_http.py until it imports docker_http
 
 
 class RemoteImage:
@@ -220,7 +81,7 @@ class RemoteImage:
 
     def __init__(self, doc: dict[str, Any]) -> None:
         self.doc = doc
-        self.id = doc["Id"]
+        self.id = str(doc["Id"])
         self.tags = tuple(doc.get("RepoTags") or ())
         self.familiar_tags = list(self.tags)
         self.config = {"config": doc.get("Config") or {}, "created": doc.get("Created", "")}
@@ -238,7 +99,7 @@ class RemoteImages:
     def get(self, name: str) -> RemoteImage:
         return RemoteImage(self._c.request("GET", f"/images/{quote(name, safe='/:@')}/json", what=f"image {name}"))
 
-    def list(self) -> list[RemoteImage]:
+    def list(self) -> builtins.list[RemoteImage]:
         return [self.get(i["Id"]) for i in self._c.request("GET", "/images/json")]
 
     def inspect(self, name: str) -> dict[str, Any]:
@@ -249,41 +110,18 @@ class RemoteImages:
         self._c.request("POST", f"/images/{quote(source, safe='/:@')}/tag", {"repo": repo, "tag": tag})
         return self.get(target)
 
-    def remove(self, name: str, *, force: bool = False) -> list[str]:
+    def remove(self, name: str, *, force: bool = False) -> builtins.list[str]:
         doc = self._c.request("DELETE", f"/images/{quote(name, safe='/:@')}", {"force": force})
         return [f"{k}: {v}" for d in doc for k, v in d.items()]
-
-    def _progress(self, resp: Any, progress: Any, what: str) -> dict[str, Any]:
-        last: dict[str, Any] = {}
-        try:
-            for line in resp:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    doc = json.loads(line)
-                except ValueError:
-                    continue
-                if "error" in doc:
-                    raise PodsError(f"{what}: {doc['error']}")
-                if "aux" in doc:
-                    last.update(doc["aux"])
-                text = doc.get("stream") or doc.get("status")
-                if text and progress is not None:
-                    progress(str(text).rstrip("\n"))
-        finally:
-            resp.close()
-            resp._pods_conn.close()
-        return last
 
     def pull(self, ref: str, *, platform: str | None = None, insecure: bool = False, progress: Any = None) -> RemoteImage:
         name, _, tag = ref.partition("@") if "@" in ref else (ref.rpartition(":")[0] or ref, "", ref.rpartition(":")[2]
                                                               if ":" in ref.rsplit("/", 1)[-1] else "latest")
         if ":" not in ref.rsplit("/", 1)[-1] and "@" not in ref:
             name, tag = ref, "latest"
-        resp = self._c.request("POST", "/images/create", {"fromImage": name, "tag": tag, "platform": platform},
-                               stream=True, timeout=None, what=f"pull {ref}")
-        self._progress(resp, progress, f"pull {ref}")
+        resp = self._c.http.open("POST", "/images/create", {"fromImage": name, "tag": tag, "platform": platform},
+                                 timeout=None, what=f"pull {ref}")
+        read_progress(resp, progress, f"pull {ref}")
         return self.get(ref)
 
     def push(self, name: str, dest: str | None = None, *, insecure: bool = False, progress: Any = None) -> str:
@@ -292,9 +130,9 @@ class RemoteImages:
             name = dest
         repo, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "latest")
         auth = base64.urlsafe_b64encode(b"{}").decode()
-        resp = self._c.request("POST", f"/images/{quote(repo, safe='/:@')}/push", {"tag": tag},
-                               headers={"X-Registry-Auth": auth}, stream=True, timeout=None, what=f"push {name}")
-        aux = self._progress(resp, progress, f"push {name}")
+        resp = self._c.http.open("POST", f"/images/{quote(repo, safe='/:@')}/push", {"tag": tag},
+                                 headers={"X-Registry-Auth": auth}, timeout=None, what=f"push {name}")
+        aux = read_progress(resp, progress, f"push {name}")
         return str(aux.get("Digest", ""))
 
     def build(self, path: str | os.PathLike[str] = ".", *, tag: str | Sequence[str] | None = None,
@@ -321,10 +159,10 @@ class RemoteImages:
                                      "buildargs": json.dumps(dict(buildargs or {})), "target": target,
                                      "nocache": nocache, "labels": json.dumps(dict(labels or {})),
                                      "networkmode": network, "rm": True}
-            resp = self._c.request("POST", "/build", query, body=buf, stream=True, timeout=None,
-                                   headers={"Content-Type": "application/x-tar", "Content-Length": str(size)},
-                                   what=f"build {ctx}")
-            aux = self._progress(resp, progress, f"build {ctx}")
+            resp = self._c.http.open("POST", "/build", query, body=buf, timeout=None,
+                                     headers={"Content-Type": "application/x-tar", "Content-Length": str(size)},
+                                     what=f"build {ctx}")
+            aux = read_progress(resp, progress, f"build {ctx}")
         if "ID" not in aux:
             raise PodsError(f"build {ctx}: the engine reported no image ID")
         return self.get(aux["ID"])
@@ -394,7 +232,7 @@ class RemoteContainers:
         ctr = self.get(ref)
         sock = None
         if attach is not None:
-            sock = self._c.hijack(f"/containers/{ctr.id}/attach?stream=1&stdout=1&stderr=1"
+            sock = self._c.http.hijack(f"/containers/{ctr.id}/attach?stream=1&stdout=1&stderr=1"
                                   + ("&stdin=1" if stdin is not None else ""), {}, f"attach {ref}")
         ctr.start()
         return RemoteStarted(ctr, sock, attach, stdin)
@@ -427,7 +265,7 @@ class RemoteContainers:
         doc = self._c.request("POST", f"/containers/{ctr.id}/exec", body={
             "AttachStdin": interactive, "AttachStdout": True, "AttachStderr": True, "Cmd": builtins.list(cmd),
             "Env": builtins.list(env or []), "User": user or "", "WorkingDir": workdir or ""})
-        sock = self._c.hijack(f"/exec/{doc['Id']}/start", {"Detach": False, "Tty": False}, f"exec in {ref}")
+        sock = self._c.http.hijack(f"/exec/{doc['Id']}/start", {"Detach": False, "Tty": False}, f"exec in {ref}")
         handle = RemoteStarted(ctr, sock, (stdio[1], stdio[2]) if stdio else (1, 2), 0 if interactive else None)
         handle.join_output()
         handle.close()
@@ -514,12 +352,12 @@ class RemoteContainer(ContainerHandle):
                 "cpu_usage_ns": doc["cpu_stats"]["cpu_usage"].get("total_usage", 0)}
 
     def log_lines(self, follow: bool, tail: int | None, timeout: float | None) -> Iterator[LogLine]:
-        resp = self._c.request("GET", f"/containers/{self.id}/logs",
-                               {"stdout": True, "stderr": True, "follow": follow, "timestamps": True,
-                                "tail": "all" if tail is None else tail}, stream=True, timeout=timeout)
+        resp = self._c.http.open("GET", f"/containers/{self.id}/logs",
+                                 {"stdout": True, "stderr": True, "follow": follow, "timestamps": True,
+                                  "tail": "all" if tail is None else tail}, timeout=timeout)
         try:
             pending = {1: b"", 2: b""}
-            for kind, data in _frames(resp.read1 if hasattr(resp, "read1") else resp.read):
+            for kind, data in frames(resp.read1):
                 pending[kind] = pending.get(kind, b"") + data
                 *lines, pending[kind] = pending[kind].split(b"\n")
                 for line in lines:
@@ -529,7 +367,6 @@ class RemoteContainer(ContainerHandle):
             return
         finally:
             resp.close()
-            resp._pods_conn.close()
 
     def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> bytes:
         return b"".join(line for s, _, line in self.log_lines(False, tail, 60)
@@ -549,12 +386,12 @@ class RemoteContainer(ContainerHandle):
         doc = self._c.request("POST", f"/containers/{self.id}/exec", body={
             "AttachStdout": True, "AttachStderr": True, "Cmd": list(cmd), "Env": list(environment or []),
             "User": user or "", "WorkingDir": workdir or ""}, what=f"exec in {self.id[:12]}")
-        sock = self._c.hijack(f"/exec/{doc['Id']}/start", {"Detach": False, "Tty": False}, f"exec in {self.id[:12]}")
+        sock = self._c.http.hijack(f"/exec/{doc['Id']}/start", {"Detach": False, "Tty": False}, f"exec in {self.id[:12]}")
         with sock:
             data = bytearray()
             while chunk := sock.recv(65536):
                 data += chunk
-        out, err = _demux(bytes(data))
+        out, err = demux(bytes(data))
         info = self._c.request("GET", f"/exec/{doc['Id']}/json")
         return ExecResult(int(info.get("ExitCode") or 0), out, err)
 
@@ -572,7 +409,7 @@ class RemoteContainer(ContainerHandle):
             raise NotFoundError(f"copy {src} into {self.name}: no such file or directory")
         is_dir = False
         with contextlib.suppress(PodsError):
-            resp = self._c.request("HEAD", f"/containers/{self.id}/archive", {"path": dest}, stream=True)
+            resp = self._c.http.open("HEAD", f"/containers/{self.id}/archive", {"path": dest})
             stat = json.loads(base64.b64decode(resp.getheader("X-Docker-Container-Path-Stat") or "e30="))
             resp.close()
             is_dir = bool(int(stat.get("mode", 0)) & (1 << 31))
@@ -597,7 +434,7 @@ class RemoteContainer(ContainerHandle):
                 for m in tin:
                     f = tin.extractfile(m) if m.isfile() else None
                     if rename is not None:
-                        head, _, rest = m.name.partition("/")
+                        rest = m.name.partition("/")[2]
                         m.name = rename + ("/" + rest if rest else "")
                     tout.addfile(m, f)
             buf.seek(0)
@@ -696,7 +533,7 @@ class RemoteNetworks:
     def get(self, name: str) -> dict[str, Any]:
         return dict(self._c.request("GET", f"/networks/{quote(name, safe='')}", what=f"network {name}"))
 
-    def list(self, *, create_default: bool = True) -> list[dict[str, Any]]:
+    def list(self, *, create_default: bool = True) -> builtins.list[dict[str, Any]]:
         return [n for n in self._c.request("GET", "/networks") if n.get("Name") not in ("host", "none")]
 
     def remove(self, name: str) -> str:
@@ -721,7 +558,7 @@ class RemoteVolumes:
     def get(self, name: str) -> dict[str, Any]:
         return dict(self._c.request("GET", f"/volumes/{quote(name, safe='')}"))
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         return list(self._c.request("GET", "/volumes").get("Volumes") or [])
 
     def remove(self, name: str, *, force: bool = False) -> None:
@@ -737,7 +574,7 @@ class RemoteStarted:
         self._copier: threading.Thread | None = None
         if sock is not None and out is not None:
             def copy() -> None:
-                for kind, data in _frames(sock.recv):
+                for kind, data in frames(sock.recv):
                     os.write(out[1] if kind == 2 else out[0], data)
 
             self._copier = threading.Thread(target=copy, daemon=True, name="pods-remote-attach")
