@@ -1,22 +1,18 @@
-"""Container networks: the default ``bridge`` and user networks, addresses, names, published ports.
+"""Container networks: the default ``bridge`` and user networks, addresses, names, endpoints.
 
 A network is a Linux bridge with the network's gateway address, and a record under
-``ROOT/networks/<id>/``: ``network.json``, ``leases/<ip>`` (one file per address in use, made with
-O_EXCL so concurrent processes never hand out the same address) and ``endpoints/<cid>.json``
-(who is attached, under which names, with which ``/etc/hosts`` file).
+``ROOT/networks/<id>/``: ``network.json`` (a :class:`NetworkRecord`), ``leases/<ip>`` (one file per
+address in use, made with O_EXCL so concurrent processes never hand out the same address) and
+``endpoints/<cid>.json`` (an :class:`EndpointRecord`: who is attached, under which names, with
+which ``/etc/hosts`` file).
 
 Mechanisms, and why:
-- rtnetlink directly (``engine/netlink.py``) for bridges, veth pairs, addresses and routes: a
+- rtnetlink directly (``network/netlink.py``) for bridges, veth pairs, addresses and routes: a
   few hundred microseconds per container, where ``ip`` commands cost milliseconds each and
   pyroute2 tens of milliseconds to import.
-- iptables (nf_tables backend here) for outbound NAT, isolation between networks and published
-  ports, in chains of our own (``PODS-*``), every rule tagged with a comment naming its network
-  or container so that removal and the reaper find exactly ours. Rules go in one
-  ``iptables-restore --noflush`` call per change.
-- Published ports are kernel DNAT (no userland proxy: full loopback throughput), and the
-  container's monitor holds a bound socket on each host port for the container's lifetime, so
-  the port is reserved against other processes and auto-assigned ports (bind to port 0) are
-  unique under parallel starts.
+- iptables for outbound NAT and isolation between networks (``network/iptables.py``: our own
+  chains, every rule tagged with its network or container); published ports are
+  ``network/ports.py``.
 - Names: each container's ``/etc/hosts`` lists the containers of its user networks by name and
   alias, rewritten in place (the file is bind-mounted, its inode must stay) when one joins or
   leaves. The default ``bridge`` network has no name resolution, as in Docker.
@@ -24,6 +20,7 @@ Mechanisms, and why:
 
 from __future__ import annotations
 
+import builtins  # Networks.list shadows the name in the class
 import contextlib
 import errno
 import ipaddress  # already loaded with pathlib (urllib.parse imports it)
@@ -33,20 +30,55 @@ import re
 import time
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TypedDict, cast
 
 from pytest_pods.engine.files import remove_tree
+from pytest_pods.engine.linux import process_start_time
 from pytest_pods.engine.locks import FileLock
+from pytest_pods.engine.network import iptables
+from pytest_pods.engine.network.netlink import Netlink
 from pytest_pods.errors import (
     ConflictError,
     InvalidArgumentError,
+    NetlinkError,
     NetworkError,
     NetworkNotFoundError,
 )
 
-if TYPE_CHECKING:  # subprocess, socket and shutil cost ~15 ms to import: only where used
-    import socket
-    import subprocess
+
+class NetworkRecord(TypedDict):
+    """``networks/<id>/network.json``."""
+
+    id: str
+    name: str
+    driver: str        # "bridge"
+    subnet: str        # "10.89.0.0/24"
+    gateway: str       # the bridge's address, the subnet's first
+    bridge: str        # the Linux bridge: podsb<root tag><id[:7]>
+    internal: bool     # no outbound NAT, no traffic leaving the bridge
+    labels: dict[str, str]
+    created: float     # time.time()
+
+
+class EndpointRecord(TypedDict):
+    """``networks/<id>/endpoints/<cid>.json``: one container on one network (also kept, by
+    network name, in the container's state as ``endpoints``)."""
+
+    cid: str
+    name: str              # the container's name: resolvable by its peers on a user network
+    aliases: list[str]
+    ip: str
+    pid: int               # the container's pid 1 (with pid_start: alive?)
+    pid_start: int | None
+    hosts: str             # its /etc/hosts (bind-mounted: rewritten in place)
+    hostname: str
+    veth: str              # the host end
+    ifname: str            # the container end: eth0, eth1, ...
+    network: str
+    network_id: str
+    gateway: str
+    prefix: int
+
 
 DEFAULT_NETWORK = "bridge"
 SPECIAL_MODES = ("none", "host")
@@ -58,193 +90,6 @@ def root_tag(root: Path) -> str:
     """3 hex digits naming a state root in kernel object names (bridges ``podsb…``, veths
     ``podsv…``): link names are at most 15 bytes, and a reaper only touches its own root's."""
     return f"{zlib.crc32(os.fsencode(os.path.realpath(root))) & 0xFFF:03x}"
-
-
-# -- iptables ----------------------------------------------------------------------------------
-_CHAINS = {"filter": ("PODS-FORWARD",), "nat": ("PODS-POSTROUTING", "PODS-DNAT")}
-_JUMPS = [
-    ("filter", "FORWARD", "-j PODS-FORWARD"),
-    ("nat", "POSTROUTING", "-j PODS-POSTROUTING"),
-    ("nat", "PREROUTING", "-m addrtype --dst-type LOCAL -j PODS-DNAT"),
-    ("nat", "OUTPUT", "-m addrtype --dst-type LOCAL -j PODS-DNAT"),
-]
-
-
-def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
-    import subprocess
-
-    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True)
-
-
-def _restore(rules: dict[str, list[str]]) -> None:
-    """Apply rule lines (``-A CHAIN ...`` / ``-D CHAIN ...``) per table in one exec."""
-    import subprocess
-
-    text = "".join(f"*{table}\n" + "".join(f"{r}\n" for r in lines) + "COMMIT\n"
-                   for table, lines in rules.items() if lines)
-    if not text:
-        return
-    proc = subprocess.run(["iptables-restore", "-w", "--noflush"], input=text, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise NetworkError(f"iptables: {proc.stderr.strip() or 'iptables-restore failed'}")
-
-
-_ACCEPT = "-m conntrack --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment pods:base -j ACCEPT"
-
-
-def _saved() -> dict[str, list[str]]:
-    """Every chain (``:NAME ...``) and rule (``-A ...``) of the filter and nat tables, from one
-    ``iptables-save``: one exec where ``-C`` checks and ``-S`` listings would cost one each."""
-    import subprocess
-
-    proc = subprocess.run(["iptables-save"], capture_output=True, text=True)
-    out: dict[str, list[str]] = {"filter": [], "nat": []}
-    table = None
-    for line in proc.stdout.splitlines():
-        if line.startswith("*"):
-            table = line[1:].strip()
-        elif table in out and (line.startswith("-A ") or line.startswith(":")):
-            out[table].append(line)
-    return out
-
-
-def _chains_in(lines: list[str]) -> set[str]:
-    return {line[1:].split()[0] for line in lines if line.startswith(":")}
-
-
-def ensure_chains() -> None:
-    """Our chains and the jumps into them, once per host (idempotent; callers hold host_lock)."""
-    saved = _saved()
-    # iptables-save quotes comments (--comment "pods:base"): compare without the quotes
-    have_rules = {table: {line.replace('"', "") for line in lines} for table, lines in saved.items()}
-    todo: dict[str, list[str]] = {}
-    for table, chains in _CHAINS.items():
-        have = _chains_in(saved[table])
-        todo[table] = [f"-N {chain}" for chain in chains if chain not in have]
-    for table, chain, rule in _JUMPS:
-        if f"-A {chain} {rule}" not in have_rules[table]:
-            todo[table].append(f"-I {chain} 1 {rule}")
-    if f"-A PODS-FORWARD {_ACCEPT}" not in have_rules["filter"]:
-        todo["filter"].append(f"-I PODS-FORWARD 1 {_ACCEPT}")
-    _restore(todo)
-
-
-def host_lock() -> FileLock:
-    """One lock for the host's iptables chains, shared by every root (the chains are global)."""
-    os.makedirs("/run/lock", exist_ok=True)
-    return FileLock("/run/lock/pytest-pods-iptables.lock")
-
-
-def remove_chains_if_unused(saved: dict[str, list[str]] | None = None) -> None:
-    """When no network of any root is left, take our chains and the jumps into them away too."""
-    saved = saved if saved is not None else _saved()
-    if any(t.startswith("pods:net:") for t in all_tags(saved)):
-        return
-    todo: dict[str, list[str]] = {table: [] for table in saved}
-    for table, chain, rule in _JUMPS:
-        todo[table] += ["-D" + line[2:] for line in saved[table] if line.replace('"', "") == f"-A {chain} {rule}"]
-    for table, chains in _CHAINS.items():
-        have = _chains_in(saved[table])
-        todo[table] += [f"{op} {chain}" for chain in chains if chain in have for op in ("-F", "-X")]
-    with contextlib.suppress(NetworkError):
-        _restore(todo)
-
-
-def rules_tagged(tag: str, saved: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
-    """The ``-D`` lines that delete every rule whose comment is ``tag``."""
-    saved = saved if saved is not None else _saved()
-    out: dict[str, list[str]] = {}
-    for table, lines in saved.items():
-        for line in lines:
-            if line.startswith("-A ") and (f"--comment {tag} " in line + " " or f'--comment "{tag}"' in line):
-                out.setdefault(table, []).append("-D " + line[3:])
-    return out
-
-
-def delete_rules(tag: str) -> None:
-    rules = rules_tagged(tag)
-    with contextlib.suppress(NetworkError):
-        _restore(rules)
-
-
-def all_tags(saved: dict[str, list[str]] | None = None) -> set[str]:
-    saved = saved if saved is not None else _saved()
-    tags = set()
-    for lines in saved.values():
-        for m in re.finditer(r'--comment "?(pods:[\w:.-]+)"?', "\n".join(lines)):
-            tags.add(m.group(1))
-    return tags
-
-
-def _network_rules(net: dict[str, Any]) -> dict[str, list[str]]:
-    br, subnet, tag = net["bridge"], net["subnet"], f"pods:net:{net['id'][:12]}"
-    c = f"-m comment --comment {tag}"
-    filt = [f"-A PODS-FORWARD -i {br} -o {br} {c} -j ACCEPT",
-            f"-A PODS-FORWARD -i {br} -o podsb+ {c} -j DROP"]  # no routing between our networks
-    nat = [f"-A PODS-POSTROUTING -o {br} -m conntrack --ctstate DNAT {c} -j MASQUERADE",
-           f"-A PODS-POSTROUTING -s 127.0.0.0/8 -o {br} {c} -j MASQUERADE"]
-    if net.get("internal"):
-        filt.append(f"-A PODS-FORWARD -i {br} {c} -j DROP")
-        filt.append(f"-A PODS-FORWARD -o {br} {c} -j DROP")
-    else:
-        filt.append(f"-A PODS-FORWARD -i {br} {c} -j ACCEPT")
-        nat.append(f"-A PODS-POSTROUTING -s {subnet} ! -o {br} {c} -j MASQUERADE")
-    return {"filter": filt, "nat": nat}
-
-
-# -- ports -------------------------------------------------------------------------------------
-def parse_port(text: str) -> dict[str, Any]:
-    """``-p``: ``[IP:][HOSTPORT:]CTRPORT[/tcp|udp]``; a missing or 0 host port means any free one."""
-    spec, _, proto = text.partition("/")
-    proto = proto or "tcp"
-    if proto not in ("tcp", "udp"):
-        raise InvalidArgumentError(f"invalid port {text!r}: protocol must be tcp or udp")
-    parts = spec.rsplit(":", 2)
-    ip, host, ctr = ("", "", parts[0]) if len(parts) == 1 else ("", parts[0], parts[1]) if len(parts) == 2 else parts
-    try:
-        cport = int(ctr)
-        hport = int(host) if host else 0
-        if ip:
-            ipaddress.IPv4Address(ip)
-    except ValueError:
-        raise InvalidArgumentError(f"invalid port {text!r}: expected [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]") from None
-    if not 0 < cport < 65536 or not 0 <= hport < 65536:
-        raise InvalidArgumentError(f"invalid port {text!r}: ports are 1 to 65535")
-    return {"host_ip": ip or "0.0.0.0", "host_port": hport, "container_port": cport, "proto": proto}
-
-
-def reserve_ports(ports: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[socket.socket]]:
-    """Bind each host port (0: the kernel picks one); the sockets are held while the container runs."""
-    import socket
-
-    held: list[socket.socket] = []
-    out = []
-    try:
-        for p in ports:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if p["proto"] == "tcp" else socket.SOCK_DGRAM)
-            held.append(s)
-            try:
-                s.bind((p["host_ip"], p["host_port"]))
-            except OSError as exc:
-                raise NetworkError(
-                    f"Bind for {p['host_ip']}:{p['host_port']} failed: port is already allocated ({exc.strerror})"
-                ) from None
-            out.append({**p, "host_port": s.getsockname()[1]})
-    except BaseException:
-        for s in held:
-            s.close()
-        raise
-    return out, held
-
-
-def port_rules(cid: str, ip: str, bridge: str, ports: list[dict[str, Any]]) -> dict[str, list[str]]:
-    c = f"-m comment --comment pods:ctr:{cid[:12]}"
-    nat = []
-    for p in ports:
-        dst = "" if p["host_ip"] == "0.0.0.0" else f"-d {p['host_ip']} "
-        nat.append(f"-A PODS-DNAT {dst}-p {p['proto']} -m {p['proto']} --dport {p['host_port']} {c} "
-                   f"-j DNAT --to-destination {ip}:{p['container_port']}")
-    return {"nat": nat}
 
 
 # -- the networks of one root ----------------------------------------------------------------
@@ -259,14 +104,14 @@ class Networks:
         self._lock = FileLock(str(root / "locks" / "networks.lock"))
 
     # lookup
-    def _records(self) -> list[dict[str, Any]]:
-        out = []
+    def _records(self) -> builtins.list[NetworkRecord]:
+        out: builtins.list[NetworkRecord] = []
         for d in self.dir.iterdir():
             with contextlib.suppress(OSError, ValueError):
                 out.append(json.loads((d / "network.json").read_text()))
         return out
 
-    def get(self, ref: str) -> dict[str, Any]:
+    def get(self, ref: str) -> NetworkRecord:
         if ref == DEFAULT_NETWORK:
             return self.ensure_default()
         recs = self._records()
@@ -278,23 +123,23 @@ class Networks:
             return matches[0]
         raise NetworkNotFoundError(f"network {ref} not found")
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[NetworkRecord]:
         self.ensure_default()
         return self.records()
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> builtins.list[NetworkRecord]:
         """The networks that exist, without making the default one (for sweeps and cleanup)."""
         return sorted(self._records(), key=lambda r: r["created"])
 
-    def endpoints(self, net: dict[str, Any]) -> list[dict[str, Any]]:
-        out = []
+    def endpoints(self, net: NetworkRecord) -> builtins.list[EndpointRecord]:
+        out: builtins.list[EndpointRecord] = []
         for p in (self.dir / net["id"] / "endpoints").glob("*.json"):
             with contextlib.suppress(OSError, ValueError):
                 out.append(json.loads(p.read_text()))
         return out
 
     # create / remove
-    def ensure_default(self) -> dict[str, Any]:
+    def ensure_default(self) -> NetworkRecord:
         for r in self._records():
             if r["name"] == DEFAULT_NETWORK:
                 return r
@@ -305,11 +150,9 @@ class Networks:
             return self.get(DEFAULT_NETWORK)
 
     def create(self, name: str, *, subnet: str | None = None, internal: bool = False,
-               labels: dict[str, str] | None = None, _default: bool = False) -> dict[str, Any]:
+               labels: dict[str, str] | None = None, _default: bool = False) -> NetworkRecord:
         if not NAME_RE.match(name) or (name in (DEFAULT_NETWORK, *SPECIAL_MODES) and not _default):
             raise InvalidArgumentError(f"network create {name!r}: invalid or reserved network name")
-        from pytest_pods.engine.network.netlink import Netlink
-
         with self._lock:
             recs = self._records()
             if any(r["name"] == name for r in recs):
@@ -321,7 +164,7 @@ class Networks:
             net_subnet = self._choose_subnet(subnet, taken, name)
             nid = os.urandom(32).hex()
             gateway = str(next(net_subnet.hosts()))
-            rec = {"id": nid, "name": name, "driver": "bridge", "subnet": str(net_subnet), "gateway": gateway,
+            rec: NetworkRecord = {"id": nid, "name": name, "driver": "bridge", "subnet": str(net_subnet), "gateway": gateway,
                    "bridge": f"podsb{self.tag}{nid[:7]}", "internal": internal, "labels": labels or {},
                    "created": time.time()}
             ndir = self.dir / nid
@@ -338,7 +181,7 @@ class Networks:
                 raise
         return rec
 
-    def _choose_subnet(self, subnet: str | None, taken: list[ipaddress.IPv4Network],
+    def _choose_subnet(self, subnet: str | None, taken: builtins.list[ipaddress.IPv4Network],
                        name: str) -> ipaddress.IPv4Network:
         if subnet:
             try:
@@ -356,9 +199,7 @@ class Networks:
                 return candidate
         raise NetworkError(f"network create {name}: no free subnet left in {DEFAULT_POOL}: give --subnet")
 
-    def _bring_up(self, rec: dict[str, Any]) -> None:
-        from pytest_pods.engine.network.netlink import Netlink
-
+    def _bring_up(self, rec: NetworkRecord) -> None:
         net = ipaddress.IPv4Network(rec["subnet"])
         with Netlink() as nl:
             if nl.link_index(rec["bridge"]) is None:
@@ -371,19 +212,16 @@ class Networks:
             with contextlib.suppress(OSError):
                 if Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() != "1":
                     Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
-        with host_lock():
-            ensure_chains()
-            delete_rules(f"pods:net:{rec['id'][:12]}")
-            _restore(_network_rules(rec))
+        with iptables.host_lock():
+            iptables.ensure_chains()
+            iptables.delete_rules(iptables.network_tag(rec["id"]))
+            iptables.restore(iptables.network_rules(rec))
 
-    def _tear_down(self, rec: dict[str, Any]) -> None:
-        from pytest_pods.engine.network.netlink import Netlink
-
-        with host_lock():
-            saved = _saved()
+    def _tear_down(self, rec: NetworkRecord) -> None:
+        with iptables.host_lock():
             with contextlib.suppress(NetworkError):
-                _restore(rules_tagged(f"pods:net:{rec['id'][:12]}", saved))
-            remove_chains_if_unused(_saved())
+                iptables.restore(iptables.rules_tagged(iptables.network_tag(rec["id"])))
+            iptables.remove_chains_if_unused()
         with contextlib.suppress(OSError), Netlink() as nl:
             nl.delete_link(rec["bridge"], missing_ok=True)
 
@@ -403,12 +241,9 @@ class Networks:
         return rec["name"]
 
     # endpoints
-    def attach(self, ref: str, *, cid: str, name: str, aliases: list[str], pid: int, pid_start: int | None,
-               hosts_path: str, hostname: str, ifname: str, default_route: bool) -> dict[str, Any]:
+    def attach(self, ref: str, *, cid: str, name: str, aliases: builtins.list[str], pid: int, pid_start: int | None,
+               hosts_path: str, hostname: str, ifname: str, default_route: bool) -> EndpointRecord:
         """Give the container (its pid 1 is ``pid``) an interface and an address on the network."""
-        from pytest_pods.engine.network.netlink import Netlink
-        from pytest_pods.errors import NetlinkError
-
         rec = self.get(ref)
         with Netlink() as nl:
             if nl.link_index(rec["bridge"]) is None:  # e.g. after a reboot or a manual delete
@@ -447,7 +282,7 @@ class Networks:
                 nl.delete_link(veth, missing_ok=True)
             raise
         user_net = rec["name"] != DEFAULT_NETWORK
-        ep = {"cid": cid, "name": name, "aliases": aliases if user_net else [], "ip": ip, "pid": pid,
+        ep: EndpointRecord = {"cid": cid, "name": name, "aliases": aliases if user_net else [], "ip": ip, "pid": pid,
               "pid_start": pid_start, "hosts": hosts_path, "hostname": hostname, "veth": veth,
               "ifname": ifname, "network": rec["name"], "network_id": rec["id"], "gateway": rec["gateway"],
               "prefix": prefix}
@@ -462,29 +297,27 @@ class Networks:
     def detach(self, ref: str, cid: str, *, delete_link: bool = True, port_rules: bool = True) -> None:
         """Release the container's endpoint; ``port_rules=False`` when the caller deletes them
         once for all networks (each ``iptables -S`` costs milliseconds)."""
-        from pytest_pods.engine.network.netlink import Netlink
-
         try:
             rec = self.get(ref)
         except NetworkNotFoundError:
             return
         path = self.dir / rec["id"] / "endpoints" / f"{cid}.json"
         try:
-            ep = json.loads(path.read_text())
+            ep = cast(EndpointRecord, json.loads(path.read_text()))
         except (OSError, ValueError):
             return
         if delete_link:
             with contextlib.suppress(OSError), Netlink() as nl:
                 nl.delete_link(ep["veth"], missing_ok=True)
         if port_rules:
-            delete_rules(f"pods:ctr:{cid[:12]}")
+            iptables.delete_rules(iptables.container_tag(cid))
         self._release(rec, ep["ip"])
         path.unlink(missing_ok=True)
         self.refresh_hosts(rec)
         with contextlib.suppress(OSError):  # and its own file: the peers it left are no names now
             write_hosts(Path(ep["hosts"]), self.hosts_lines(cid, ep["hostname"]))
 
-    def _lease(self, rec: dict[str, Any], cid: str) -> str:
+    def _lease(self, rec: NetworkRecord, cid: str) -> str:
         leases = self.dir / rec["id"] / "leases"
         used = set(os.listdir(leases))
         for host in ipaddress.IPv4Network(rec["subnet"]).hosts():
@@ -500,10 +333,10 @@ class Networks:
             return ip
         raise NetworkError(f"network {rec['name']}: no free address left in {rec['subnet']}")
 
-    def _release(self, rec: dict[str, Any], ip: str) -> None:
+    def _release(self, rec: NetworkRecord, ip: str) -> None:
         (self.dir / rec["id"] / "leases" / ip).unlink(missing_ok=True)
 
-    def refresh_hosts(self, rec: dict[str, Any]) -> None:
+    def refresh_hosts(self, rec: NetworkRecord) -> None:
         """Rewrite, in place, the /etc/hosts of every container on this network."""
         if rec["name"] == DEFAULT_NETWORK:
             return  # no names there: nothing of the others changes
@@ -511,7 +344,7 @@ class Networks:
             with contextlib.suppress(OSError):
                 write_hosts(Path(ep["hosts"]), self.hosts_lines(ep["cid"], ep["hostname"]))
 
-    def hosts_lines(self, cid: str, hostname: str) -> list[str]:
+    def hosts_lines(self, cid: str, hostname: str) -> builtins.list[str]:
         """/etc/hosts for a container: itself, then its peers on its user networks."""
         own, peers = [], []
         for rec in self._records():
@@ -529,7 +362,7 @@ class Networks:
         return own + peers
 
     # reaping
-    def reap(self, live: set[str]) -> list[str]:
+    def reap(self, live: set[str]) -> builtins.list[str]:
         """Drop endpoints, leases and rules of containers that are not running any more, and
         what a network removal interrupted half-way left (a directory without network.json,
         its bridge, its rules)."""
@@ -537,12 +370,10 @@ class Networks:
         for d in self.dir.iterdir():
             if (d / "network.json").exists() or time.time() - d.stat().st_mtime < 30:
                 continue
-            from pytest_pods.engine.network.netlink import Netlink
-
             with contextlib.suppress(OSError), Netlink() as nl:
                 nl.delete_link(f"podsb{self.tag}{d.name[:7]}", missing_ok=True)
-            with host_lock():
-                delete_rules(f"pods:net:{d.name[:12]}")
+            with iptables.host_lock():
+                iptables.delete_rules(iptables.network_tag(d.name))
             remove_tree(d)
             done.append(f"removed half-removed network {d.name[:12]}")
         for rec in self._records():
@@ -556,16 +387,14 @@ class Networks:
                 if ip not in eps and time.time() - (leases / ip).stat().st_mtime > 30:
                     (leases / ip).unlink(missing_ok=True)
                     done.append(f"released stale lease {ip} on {rec['name']}")
-        ours = {f"pods:ctr:{c[:12]}" for c in live}
-        mine = {f"pods:net:{r['id'][:12]}" for r in self._records()}
-        for tag in all_tags():
+        ours = {iptables.container_tag(c) for c in live}
+        for tag in iptables.all_tags():
             if tag.startswith("pods:ctr:") and tag not in ours and self._owns_ctr_tag(tag):
-                delete_rules(tag)
+                iptables.delete_rules(tag)
                 done.append(f"deleted rules {tag}")
-        del mine
         return done
 
-    def remove_all(self) -> list[str]:
+    def remove_all(self) -> builtins.list[str]:
         """Every network of this root, the default one too (a root being thrown away)."""
         return [self.remove(r["id"], predefined_ok=True) for r in self._records()]
 
@@ -589,6 +418,4 @@ def write_hosts(path: Path, extra: list[str]) -> None:
 
 
 def _pid_alive(pid: int | None, start: int | None) -> bool:
-    from pytest_pods.engine.linux import process_start_time
-
-    return bool(pid) and process_start_time(int(pid)) == start  # type: ignore[arg-type]
+    return bool(pid) and process_start_time(int(pid or 0)) == start

@@ -130,9 +130,11 @@ class Runtime:
                     self.networks.detach(name, cid)
         if st.get("port_specs"):
             with contextlib.suppress(Exception):
-                from pytest_pods.engine.network.networks import delete_rules
+                from pytest_pods.engine.network.ports import (
+                    unpublish,  # lazy: start latency (network is off the CLI's path)
+                )
 
-                delete_rules(f"pods:ctr:{cid[:12]}")
+                unpublish(cid)  # its rules, found by their tag
         return update_state(self.dir / cid, lambda s: s.update(
             status="exited", exit_code=137, pid=0, error="the container's monitor was killed", finished_at=now_iso()))
 
@@ -242,19 +244,30 @@ class Runtime:
             if spec.ports and spec.network == "none":
                 raise InvalidArgumentError("create container: published ports need a bridge network, not --network none")
             return [], []
-        from pytest_pods.engine.network.networks import DEFAULT_NETWORK, parse_port
+        # lazy: start latency (the network package is off the CLI's start path; --network none never loads it)
+        from pytest_pods.engine.network.networks import DEFAULT_NETWORK
+        from pytest_pods.engine.network.ports import (  # lazy: start latency (as above)
+            PortBinding,
+            check_publishable,
+            parse_container_port,
+            parse_ports,
+        )
 
         rec = self.networks.get(spec.network)
         if rec["name"] == DEFAULT_NETWORK and spec.network_aliases:
             raise InvalidArgumentError("network-scoped aliases are only supported for user-defined networks")
-        ports = [parse_port(p) for p in spec.ports]
+        ports = parse_ports(spec.ports)
         if spec.publish_all:
-            published = {(p["container_port"], p["proto"]) for p in ports}
+            published = {(p.container_port, p.proto) for p in ports}
             for key in (image.run_config.get("ExposedPorts") or {}):
-                port, _, proto = key.partition("/")
-                if port.isdigit() and (int(port), proto or "tcp") not in published:
-                    ports.append(parse_port(f"{port}/{proto or 'tcp'}"))
-        return [{"name": rec["name"], "id": rec["id"], "aliases": list(spec.network_aliases)}], ports
+                try:
+                    port, proto = parse_container_port(key)
+                except InvalidArgumentError:
+                    continue  # not a port we can publish (as before: docker would refuse the image's EXPOSE)
+                if (port, proto) not in published:
+                    ports.append(PortBinding(port, proto))
+        check_publishable(ports)
+        return [{"name": rec["name"], "id": rec["id"], "aliases": list(spec.network_aliases)}], [p.to_record() for p in ports]
 
     @property
     def networks(self) -> Any:

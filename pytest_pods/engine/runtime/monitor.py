@@ -18,7 +18,7 @@ import os
 import select
 import signal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pytest_pods.engine import linux
 from pytest_pods.engine.files import remove_tree
@@ -26,6 +26,9 @@ from pytest_pods.engine.runtime import nsinit as init
 from pytest_pods.engine.runtime.cgroups.manager import Limits, open_cgroup
 from pytest_pods.engine.runtime.forkserver import job
 from pytest_pods.engine.runtime.state import locked, now_iso, read_state, update_state, write_state
+
+if TYPE_CHECKING:
+    from pytest_pods.engine.network.ports import PortRecord
 
 
 def _send(fd: int, msg: dict[str, Any]) -> None:
@@ -90,12 +93,13 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
     stdin_fd = fds[3] if p.get("stdin") else None
     cdir = Path(p["dir"])
     held_ports: list[Any] = []
-    ports: list[dict[str, Any]] = []
+    ports: list[PortRecord] = []
     if p.get("ports"):  # reserved first: a port in use fails the start before anything is made
-        from pytest_pods.engine.network.networks import reserve_ports
+        from pytest_pods.engine.network.ports import PortBinding, reserve  # lazy: start latency (--network none)
 
         try:
-            ports, held_ports = reserve_ports(p["ports"])
+            bound, held_ports = reserve([PortBinding.from_record(r) for r in p["ports"]])
+            ports = [b.to_record() for b in bound]
         except Exception as exc:
             _fail_start(cdir, status_fd, f"start container {p['id'][:12]}: {exc}", 125, None)
     cg = open_cgroup(p["id"], Limits(**p["limits"]), parent=p["cgroup_parent"])
@@ -226,11 +230,12 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
     os._exit(0)
 
 
-def _attach_networks(p: dict[str, Any], pid: int, ports: list[dict[str, Any]]) -> dict[str, Any]:
+def _attach_networks(p: dict[str, Any], pid: int, ports: list[PortRecord]) -> dict[str, Any]:
     """Interfaces, addresses and port rules for each network the container is on."""
     if not p.get("networks"):
         return {}
-    from pytest_pods.engine.network.networks import Networks, _restore, port_rules
+    from pytest_pods.engine.network.networks import Networks  # lazy: start latency (--network none)
+    from pytest_pods.engine.network.ports import PortBinding, publish  # lazy: start latency (as above)
 
     nets = Networks(Path(p["root"]))
     start = linux.process_start_time(pid)
@@ -242,9 +247,8 @@ def _attach_networks(p: dict[str, Any], pid: int, ports: list[dict[str, Any]]) -
         endpoints[n["name"]] = ep
     if ports:
         first = next(iter(endpoints.values()))
-        rules = port_rules(p["id"], first["ip"], "", ports)
-        _restore(rules)
-        p["added_rules"] = rules  # deleted line by line at exit: one exec instead of three
+        # deleted line by line at exit: one exec instead of three
+        p["added_rules"] = publish(p["id"], first["ip"], [PortBinding.from_record(r) for r in ports])
     return endpoints
 
 
@@ -258,20 +262,14 @@ def _detach_networks(p: dict[str, Any]) -> None:
     if not names and not p.get("ports"):
         return
     try:
-        from pytest_pods.engine.network.networks import Networks, _restore, delete_rules
-        from pytest_pods.errors import NetworkError
+        from pytest_pods.engine.network.networks import Networks  # lazy: start latency (--network none)
+        from pytest_pods.engine.network.ports import unpublish  # lazy: start latency (as above)
 
         nets = Networks(Path(p["root"]))
         for name in names:
             nets.detach(name, p["id"], delete_link=False, port_rules=False)  # the veth dies with the netns
         if p.get("ports"):
-            added = p.get("added_rules")
-            try:
-                if not added:
-                    raise NetworkError("no record of the rules")
-                _restore({t: ["-D" + line[2:] for line in lines] for t, lines in added.items()})
-            except NetworkError:  # not all there any more: find them by their tag
-                delete_rules(f"pods:ctr:{p['id'][:12]}")
+            unpublish(p["id"], p.get("added_rules"))
     except Exception:
         _debug_log()
 

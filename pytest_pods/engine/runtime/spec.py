@@ -13,9 +13,12 @@ import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_pods.errors import InvalidArgumentError
+
+if TYPE_CHECKING:  # the network package is off the CLI's start path
+    from pytest_pods.engine.network.ports import PortBinding
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -136,7 +139,7 @@ class ContainerSpec(NamedTuple):
     cpus: float | None = None
     network: str = "bridge"
     network_aliases: Sequence[str] = ()
-    ports: Sequence[str] = ()       # -p specs: [IP:][HOSTPORT:]CTRPORT[/proto]
+    ports: Sequence[str | PortBinding] = ()  # -p specs ([IP:][HOSTPORT:]CTRPORT[/proto]) or bindings
     publish_all: bool = False       # -P: every port the image EXPOSEs, on free host ports
     read_only: bool = False
     init: bool = False
