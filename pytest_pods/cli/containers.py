@@ -1,0 +1,369 @@
+"""``pods run|create|start|ps|logs|exec|wait|stop|kill|rm|stats|port|commit``: containers."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+from typing import Any
+
+from pytest_pods.cli.output import ago, each, size, table
+from pytest_pods.cli.verb import Subparsers, Verb
+from pytest_pods.client.local import Client, container_inspect
+from pytest_pods.engine.image.reference import parse_reference
+from pytest_pods.engine.runtime.spec import Bind, parse_bytes, parse_signal
+from pytest_pods.errors import ContainerStartError, PodsError
+
+
+# -- run, create ----------------------------------------------------------------------------------
+def env_of(args: argparse.Namespace) -> list[str]:
+    """``--env-file`` lines (comments and blank lines skipped), then ``-e`` values."""
+    env: list[str] = []
+    for path in args.env_file or []:
+        try:
+            with open(path) as f:
+                for n, line in enumerate(f, 1):
+                    line = line.lstrip().rstrip("\n")
+                    if not line or line.startswith("#"):
+                        continue
+                    key = line.partition("=")[0]
+                    if not key or any(c.isspace() for c in key):
+                        raise PodsError(f"--env-file {path}:{n}: variable {key!r} contains whitespaces")
+                    env.append(line)
+        except OSError as exc:
+            raise PodsError(f"read --env-file {path}: {exc.strerror}") from None
+    return env + list(args.env or [])
+
+
+def no_new_privileges(opts: list[str]) -> bool:
+    """``--security-opt no-new-privileges[=true|false]`` (on unless turned off)."""
+    value = True
+    for o in opts:
+        key, _, v = o.replace(":", "=", 1).partition("=")
+        if key != "no-new-privileges":
+            raise PodsError(f"invalid --security-opt {o!r}: only no-new-privileges[=true|false] is supported")
+        value = v.lower() not in ("false", "0")
+    return value
+
+
+def create_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags of ``run``/``create`` as keyword arguments of ``client.containers.create``."""
+    if args.memory is not None:
+        parse_bytes(args.memory)
+    return dict(
+        entrypoint=([args.entrypoint] if args.entrypoint else [""]) if args.entrypoint is not None else None,
+        name=args.name, environment=env_of(args), working_dir=args.workdir, user=args.user,
+        hostname=args.hostname, volumes=[Bind.parse(v) for v in args.volume or []], tmpfs=args.tmpfs or [],
+        memory=args.memory, memory_swap=args.memory_swap, pids_limit=args.pids_limit, cpus=args.cpus,
+        network=args.network, read_only=args.read_only, init=args.init,
+        network_aliases=args.network_alias or [], ports=args.publish or [], publish_all_ports=args.publish_all,
+        labels=dict(lbl.partition("=")[::2] for lbl in args.label or []), stop_signal=args.stop_signal,
+        stop_timeout=args.stop_timeout, no_new_privileges=no_new_privileges(args.security_opt or []),
+        cap_add=args.cap_add or [], cap_drop=args.cap_drop or [], stdin_open=args.interactive,
+    )
+
+
+def cpus_arg(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid argument {text!r} for --cpus: expected a number such as 0.5") from None
+
+
+def memory_arg(text: str) -> str:
+    try:
+        parse_bytes(text)
+    except PodsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def add_run(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb, add_help=False)  # -h is --hostname, as in docker
+    p.add_argument("--help", action="help")
+    if verb == "run":
+        p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("--name")
+    p.add_argument("-e", "--env", action="append")
+    p.add_argument("--env-file", action="append")
+    p.add_argument("-w", "--workdir")
+    p.add_argument("-u", "--user")
+    p.add_argument("-h", "--hostname")
+    p.add_argument("--entrypoint")
+    p.add_argument("-v", "--volume", action="append")
+    p.add_argument("--tmpfs", action="append")
+    p.add_argument("-m", "--memory", type=memory_arg)
+    p.add_argument("--memory-swap", type=str)
+    p.add_argument("--pids-limit", type=int)
+    p.add_argument("--cpus", type=cpus_arg)
+    p.add_argument("--network", "--net", default="bridge")
+    p.add_argument("--network-alias", "--net-alias", action="append")
+    p.add_argument("-p", "--publish", action="append")
+    p.add_argument("-P", "--publish-all", action="store_true")
+    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--init", action="store_true")
+    p.add_argument("-l", "--label", action="append")
+    p.add_argument("--stop-signal")
+    p.add_argument("--stop-timeout", type=int)
+    p.add_argument("--security-opt", action="append")
+    p.add_argument("--cap-add", action="append")
+    p.add_argument("--cap-drop", action="append")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("--rm", action="store_true")
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def run(client: Client, args: argparse.Namespace) -> int:
+    """``run`` and ``create``: a foreground run exits with the container's code."""
+    kwargs = create_kwargs(args)
+    container = client.containers.create(args.image, args.command or None, auto_remove=args.rm, **kwargs)
+    if args.verb == "create":
+        print(container.id)
+        return 0
+    stdin = 0 if args.interactive else None
+    try:
+        handle = client.runtime.start(container.id, attach=None if args.detach else (1, 2),
+                                      stdin=None if args.detach else stdin)
+    except ContainerStartError:
+        # docker keeps a "Created" container after a failed start; a run that failed leaves
+        # nothing here (one clear error, nothing half-made), as `pods create` + `start` would not
+        with contextlib.suppress(PodsError):
+            client.runtime.remove(container.id, force=True)
+        raise
+    if args.detach:
+        handle.close()
+        print(container.id)
+        return 0
+
+    def forward(sig: int, _frame: object) -> None:
+        with contextlib.suppress(PodsError):
+            client.runtime.kill(container.id, sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, forward)
+    return handle.wait()
+
+
+# -- start, ps, logs, exec ------------------------------------------------------------------------
+def add_start(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-a", "--attach", action="store_true")
+    p.add_argument("containers", nargs="+")
+
+
+def start(client: Client, args: argparse.Namespace) -> int:
+    for ref in args.containers:
+        handle = client.runtime.start(ref, attach=(1, 2) if args.attach else None)
+        if args.attach:
+            return handle.wait()
+        handle.close()
+        print(ref)
+    return 0
+
+
+def add_ps(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+
+
+def ps(client: Client, args: argparse.Namespace) -> int:
+    items = client.runtime.list(all=args.all)
+    if args.quiet:
+        for st in items:
+            print(st["id"] if args.no_trunc else st["id"][:12])
+        return 0
+    rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
+    for st in items:
+        doc = (container_inspect(client, st["id"]) if isinstance(client, Client)
+               else client.containers.get(st["id"]).inspect())
+        cmd = " ".join([doc["Path"], *doc["Args"]])
+        if not args.no_trunc and len(cmd) > 20:
+            cmd = cmd[:19] + "…"
+        status = {"running": f"Up {ago(st['started_at']).removesuffix(' ago')}",
+                  "created": "Created"}.get(st["status"], f"Exited ({st['exit_code']}) {ago(st['finished_at'])}")
+        ports = ", ".join(f"{p['host_ip']}:{p['host_port']}->{p['container_port']}/{p['proto']}"
+                          for p in (st.get("ports") or []) if st["status"] == "running")
+        rows.append([st["id"] if args.no_trunc else st["id"][:12], st["image_name"],
+                     f'"{cmd}"'.replace("\n", " "), ago(st["created"]), status, ports, st["name"]])
+    table(rows)
+    return 0
+
+
+def add_logs(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("-n", "--tail", default="all")
+    p.add_argument("container")
+
+
+def logs(client: Client, args: argparse.Namespace) -> int:
+    tail = None if args.tail == "all" else int(args.tail)
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    for stream, ts, line in client.runtime.logs(args.container, follow=args.follow, tail=tail):
+        target = out if stream == "stdout" else err
+        if args.timestamps:
+            target.write(ts.encode() + b" ")
+        target.write(line)
+        if args.follow:
+            target.flush()
+    return 0
+
+
+def add_exec(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-e", "--env", action="append")
+    p.add_argument("-u", "--user")
+    p.add_argument("-w", "--workdir")
+    p.add_argument("container")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def exec_(client: Client, args: argparse.Namespace) -> int:
+    if not args.command:
+        raise PodsError("exec: no command given: pods exec CONTAINER COMMAND [ARG...]")
+    null = os.open("/dev/null", os.O_RDONLY)
+    stdio = (0 if args.interactive else null, 1, 2)
+    result = client.runtime.exec(args.container, args.command, env=args.env, user=args.user,
+                                 workdir=args.workdir, stdio=stdio)
+    return result.exit_code
+
+
+# -- wait, stop, kill, rm -------------------------------------------------------------------------
+def add_wait(sub: Subparsers, verb: str) -> None:
+    sub.add_parser(verb).add_argument("containers", nargs="+")
+
+
+def wait(client: Client, args: argparse.Namespace) -> int:
+    return each(args.containers, client.runtime.wait)
+
+
+def add_stop(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-t", "--time", "--timeout", dest="time", type=int)
+    p.add_argument("-s", "--signal")
+    p.add_argument("containers", nargs="+")
+
+
+def stop(client: Client, args: argparse.Namespace) -> int:
+    sig = parse_signal(args.signal) if args.signal else None
+
+    def stop_one(ref: str) -> str:
+        client.runtime.stop(ref, args.time, stop_signal=sig)
+        return ref
+
+    return each(args.containers, stop_one)
+
+
+def add_kill(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-s", "--signal", default="KILL")
+    p.add_argument("containers", nargs="+")
+
+
+def kill(client: Client, args: argparse.Namespace) -> int:
+    def kill_one(ref: str) -> str:
+        client.runtime.kill(ref, args.signal)
+        return ref
+
+    return each(args.containers, kill_one)
+
+
+def add_rm(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("containers", nargs="+")
+
+
+def rm(client: Client, args: argparse.Namespace) -> int:
+    def remove_one(ref: str) -> str:
+        client.runtime.remove(ref, force=args.force)
+        return ref
+
+    return each(args.containers, remove_one)
+
+
+# -- stats, port, commit --------------------------------------------------------------------------
+def add_stats(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("--no-stream", action="store_true")
+    p.add_argument("containers", nargs="+")
+
+
+def stats(client: Client, args: argparse.Namespace) -> int:
+    rows = [["CONTAINER ID", "NAME", "MEM USAGE / LIMIT", "PIDS", "CPU TIME"]]
+    for ref in args.containers:
+        st = client.runtime.state(ref)
+        s = client.runtime.stats(ref)
+        limit = size(s["memory_limit"]) if s["memory_limit"] else "unlimited"
+        rows.append([st["id"][:12], st["name"], f"{size(s['memory_usage'])} / {limit}", str(s["pids"]),
+                     f"{s['cpu_usage_ns'] / 1e9:.2f}s"])
+    table(rows)
+    return 0
+
+
+def add_port(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("container")
+    p.add_argument("private", nargs="?", help="PORT[/PROTO]")
+
+
+def port(client: Client, args: argparse.Namespace) -> int:
+    st = client.runtime.state(args.container)
+    shown = 0
+    for p in st.get("ports") or [] if st["status"] == "running" else []:
+        key = f"{p['container_port']}/{p['proto']}"
+        if args.private and args.private not in (key, str(p["container_port"])):
+            continue
+        print(f"{key} -> {p['host_ip']}:{p['host_port']}" if not args.private else f"{p['host_ip']}:{p['host_port']}")
+        shown += 1
+    if args.private and not shown:
+        raise PodsError(f"No public port '{args.private}' published for {st['name']}")
+    return 0
+
+
+def add_commit(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb, help="make an image of a container's changes")
+    p.add_argument("-a", "--author", default="")
+    p.add_argument("-m", "--message", default="")
+    p.add_argument("-c", "--change", action="append", default=[], help="CMD/ENTRYPOINT/ENV/EXPOSE/LABEL/... to set")
+    p.add_argument("-p", "--pause", default="true", choices=["true", "false"],
+                   help="freeze a running container while its changes are read (default true)")
+    p.add_argument("--stop", action="store_true", help="stop the container cleanly first (consistent data files)")
+    p.add_argument("container")
+    p.add_argument("repository", nargs="?")
+
+
+def commit(client: Client, args: argparse.Namespace) -> int:
+    if args.repository:
+        parse_reference(args.repository)  # a bad name fails before any work
+    img = client.containers.get(args.container).commit(
+        args.repository, message=args.message, author=args.author, changes=args.change,
+        pause=args.pause == "true", stop=args.stop)
+    print(img.id)
+    return 0
+
+
+VERBS: dict[str, Verb] = {
+    "commit": Verb(add_commit, commit),
+    "run": Verb(add_run, run),
+    "create": Verb(add_run, run),
+    "start": Verb(add_start, start),
+    "ps": Verb(add_ps, ps),
+    "logs": Verb(add_logs, logs),
+    "exec": Verb(add_exec, exec_),
+    "wait": Verb(add_wait, wait),
+    "stop": Verb(add_stop, stop),
+    "kill": Verb(add_kill, kill),
+    "rm": Verb(add_rm, rm),
+    "stats": Verb(add_stats, stats),
+    "port": Verb(add_port, port),
+}

@@ -1,0 +1,278 @@
+"""``pods images|import|bootstrap|tag|rmi|save|load|pull|push|build|login|logout``: images and
+the registries they come from."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from pytest_pods.cli.output import Progress, ago, each, size, table
+from pytest_pods.cli.verb import Subparsers, Verb
+from pytest_pods.engine.image.reference import parse_reference
+from pytest_pods.errors import PodsError
+
+if TYPE_CHECKING:
+    from pytest_pods.client.local import Client
+
+
+# -- the local store ------------------------------------------------------------------------------
+def add_images(sub: Subparsers, verb: str) -> None:
+    sub.add_parser(verb, help="list images").add_argument("-q", "--quiet", action="store_true")
+
+
+def images(client: Client, args: argparse.Namespace) -> int:
+    found = client.images.list()
+    if args.quiet:
+        for i in found:
+            print(i.short_id)
+        return 0
+    rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
+    for i in found:
+        refs = [parse_reference(t) for t in i.tags if "@" not in t]
+        created, shown = ago(i.config.get("created", "")), size(i.size)
+        if not refs:
+            rows.append(["<none>", "<none>", i.short_id, created, shown])
+        for r in refs:
+            rows.append([r.familiar_repository, r.tag or "<none>", i.short_id, created, shown])
+    table(rows)
+    return 0
+
+
+def add_import(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb, help="make a one-layer image from a rootfs tarball")
+    p.add_argument("tarball")
+    p.add_argument("reference", nargs="?")
+    p.add_argument("-c", "--change", action="append", help="ENV/CMD/ENTRYPOINT/WORKDIR/USER in Dockerfile syntax")
+
+
+def import_changes(changes: list[str]) -> dict[str, Any]:
+    """``import -c``: the Dockerfile instructions docker import accepts."""
+    # lazy: start latency (the commit module is only needed by import -c)
+    from pytest_pods.engine.runtime.commit import apply_changes
+
+    base = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
+    return apply_changes(base, changes, verb="import")
+
+
+def import_(client: Client, args: argparse.Namespace) -> int:
+    tarball = args.tarball
+    if tarball == "-":  # docker reads the rootfs from standard input
+        import tempfile  # lazy: start latency (only for a tarball on standard input)
+
+        with tempfile.NamedTemporaryFile(dir=client.store.tmp, prefix="import-", delete=False) as tmp:
+            while chunk := sys.stdin.buffer.read(1 << 20):
+                tmp.write(chunk)
+        tarball = tmp.name
+    try:
+        img = client.images.import_rootfs(tarball, args.reference, import_changes(args.change or []))
+    finally:
+        if args.tarball == "-":
+            os.unlink(tarball)
+    print(img.id)
+    return 0
+
+
+def add_bootstrap(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb, help="make busybox or debian:SUITE locally")
+    p.add_argument("what", help="busybox | debian[:SUITE]")
+    p.add_argument("-t", "--tag")
+
+
+def bootstrap(client: Client, args: argparse.Namespace) -> int:
+    what, _, suite = args.what.partition(":")
+    if what == "busybox":
+        img = client.images.bootstrap_busybox(args.tag or "busybox:latest")
+    elif what == "debian":
+        img = client.images.bootstrap_debian(suite or "bookworm", args.tag)
+    else:
+        raise PodsError(f"bootstrap {args.what}: unknown base: use busybox or debian[:SUITE]")
+    print(img.id)
+    return 0
+
+
+def add_tag(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("source")
+    p.add_argument("target")
+
+
+def tag(client: Client, args: argparse.Namespace) -> int:
+    client.images.tag(args.source, args.target)
+    return 0
+
+
+def add_rmi(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("images", nargs="+")
+
+
+def rmi(client: Client, args: argparse.Namespace) -> int:
+    return each(args.images, lambda name: client.images.remove(name, force=args.force))
+
+
+def add_save(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-o", "--output", help="default: standard output (not a terminal)")
+    p.add_argument("--format", default="docker-archive", choices=["docker-archive", "oci-archive", "oci-dir"])
+    p.add_argument("images", nargs="+")
+
+
+def save(client: Client, args: argparse.Namespace) -> int:
+    if args.output in (None, "-"):
+        if sys.stdout.isatty():
+            raise PodsError("save: cowardly refusing to write an archive to a terminal: give -o FILE")
+        # lazy: start latency (tarfile)
+        from pytest_pods.engine.image import archive
+
+        archive.save(client.store, list(args.images), sys.stdout.buffer, format=args.format)
+    else:
+        client.images.save(args.images, args.output, format=args.format)
+    return 0
+
+
+def add_load(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-i", "--input", help="default: standard input")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def load(client: Client, args: argparse.Namespace) -> int:
+    source: Any = sys.stdin.buffer if args.input in (None, "-") else args.input
+    # lazy: start latency (tarfile)
+    from pytest_pods.engine.image import archive
+
+    for line in archive.load(client.store, source):
+        if not args.quiet:
+            print(line)
+    return 0
+
+
+# -- registries -----------------------------------------------------------------------------------
+def add_pull(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("--platform")
+    p.add_argument("--insecure", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("reference")
+
+
+def pull(client: Client, args: argparse.Namespace) -> int:
+    show = Progress(enabled=not args.quiet and sys.stdout.isatty())
+    image = client.images.pull(args.reference, platform=args.platform, insecure=args.insecure, progress=show)
+    show.done()
+    print(f"Digest: {image.manifest_digest}")
+    print(f"Status: Downloaded image for {args.reference}")
+    return 0
+
+
+def add_push(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("--insecure", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("image")
+    p.add_argument("destination", nargs="?")
+
+
+def push(client: Client, args: argparse.Namespace) -> int:
+    show = Progress(enabled=not args.quiet and sys.stdout.isatty())
+    digest = client.images.push(args.image, args.destination, insecure=args.insecure, progress=show)
+    show.done()
+    print(f"{args.destination or args.image}: digest: {digest}")
+    return 0
+
+
+def add_login(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-u", "--username")
+    p.add_argument("-p", "--password")
+    p.add_argument("--password-stdin", action="store_true")
+    p.add_argument("--insecure", action="store_true")
+    p.add_argument("server")
+
+
+def login(client: Client, args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.read().rstrip("\n")
+    elif args.password is not None:
+        password = args.password
+    else:
+        import getpass  # lazy: start latency (only when the password is typed)
+
+        password = getpass.getpass("Password: ")
+    if args.username:
+        username = args.username
+    elif sys.stdin.isatty():
+        username = input("Username: ")
+    else:
+        raise PodsError(f"login {args.server}: give the user name with -u (standard input is not a terminal)")
+    client.login(args.server, username, password, insecure=args.insecure)
+    print("Login Succeeded")
+    return 0
+
+
+def add_logout(sub: Subparsers, verb: str) -> None:
+    sub.add_parser(verb).add_argument("server")
+
+
+def logout(client: Client, args: argparse.Namespace) -> int:
+    client.logout(args.server)
+    print(f"Removing login credentials for {args.server}")
+    return 0
+
+
+# -- build ----------------------------------------------------------------------------------------
+def add_build(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-t", "--tag", action="append")
+    p.add_argument("-f", "--file")
+    p.add_argument("--build-arg", action="append")
+    p.add_argument("--target")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--label", action="append")
+    p.add_argument("--network", default="bridge")
+    p.add_argument("--progress", choices=["plain", "auto", "tty", "quiet"], default="auto")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("context")
+
+
+def build(client: Client, args: argparse.Namespace) -> int:
+    build_args = {}
+    for a in args.build_arg or []:
+        k, sep, val = a.partition("=")
+        if not sep:
+            val = os.environ.get(k, "")  # docker: --build-arg NAME takes the host's value
+        build_args[k] = val
+    quiet = args.quiet or args.progress == "quiet"
+
+    def progress(line: str) -> None:
+        if not quiet:
+            print(line, flush=True)
+
+    # docker resolves -f against the working directory (the API's dockerfile= is in the context)
+    dockerfile = os.path.abspath(args.file) if args.file else None
+    image = client.images.build(args.context, tag=args.tag or [], dockerfile=dockerfile,
+                                buildargs=build_args, target=args.target, nocache=args.no_cache,
+                                labels=dict(lbl.partition("=")[::2] for lbl in args.label or []),
+                                network=args.network, progress=progress)
+    if quiet:
+        print(image.id)
+    return 0
+
+
+VERBS: dict[str, Verb] = {
+    "import": Verb(add_import, import_),
+    "bootstrap": Verb(add_bootstrap, bootstrap),
+    "images": Verb(add_images, images),
+    "tag": Verb(add_tag, tag),
+    "rmi": Verb(add_rmi, rmi),
+    "save": Verb(add_save, save),
+    "load": Verb(add_load, load),
+    "pull": Verb(add_pull, pull),
+    "push": Verb(add_push, push),
+    "login": Verb(add_login, login),
+    "logout": Verb(add_logout, logout),
+    "build": Verb(add_build, build),
+}

@@ -1,0 +1,127 @@
+"""``pods system prune|reap|info``, ``pods inspect`` (containers, images and networks) and
+``pods daemon``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from pytest_pods.cli.output import print_docs
+from pytest_pods.cli.verb import ENGINE_ERROR, Command, Subparsers, Verb
+from pytest_pods.client.local import container_inspect, image_inspect, network_inspect
+from pytest_pods.errors import (
+    ContainerNotFoundError,
+    DaemonError,
+    ImageNotFoundError,
+    InvalidArgumentError,
+    NetworkNotFoundError,
+    PodsError,
+)
+
+if TYPE_CHECKING:
+    from pytest_pods.client.local import Client
+
+
+def add_system(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    ss = p.add_subparsers(dest="action", required=True, parser_class=type(p))
+    q = ss.add_parser("prune")
+    q.add_argument("-f", "--force", action="store_true")
+    q.add_argument("-a", "--all", action="store_true")
+    ss.add_parser("reap")
+    ss.add_parser("info")
+
+
+def system(client: Client, args: argparse.Namespace) -> int:
+    if args.action == "prune":
+        if not args.force:
+            print("WARNING! This will remove all stopped containers and unused blobs. Use -f to do so.", file=sys.stderr)
+            return 1
+        # stopped containers, unused blobs, then what cleanup() releases (idle networks, as docker prunes)
+        for line in client.prune() + client.cleanup():
+            print(line)
+    elif args.action == "reap":
+        for line in client.reap():
+            print(line)
+    elif args.action == "info":
+        # lazy: start latency (only `system info` reads the cgroup version)
+        from pytest_pods.engine.runtime.cgroups.manager import cgroup_version
+
+        print(json.dumps({"Root": str(client.root), "CgroupVersion": cgroup_version(),
+                          "Images": len(client.images.list()),
+                          "Containers": len(client.runtime.list(all=True))}, indent=2))
+    return 0
+
+
+def add_inspect(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-f", "--format")
+    p.add_argument("--type", choices=["container", "image", "network"])
+    p.add_argument("names", nargs="+")
+
+
+def inspect(client: Client, args: argparse.Namespace) -> int:
+    """A container, else an image, else a network of that name (``--type`` picks one)."""
+    docs, code = [], 0
+    for name in args.names:
+        doc: dict[str, Any] | None = None
+        if args.type in (None, "container"):
+            try:
+                doc = container_inspect(client, name)
+            except ContainerNotFoundError:
+                pass
+        if doc is None and args.type in (None, "image"):
+            try:
+                doc = image_inspect(client.images.get(name), client.store)
+                doc.pop("_Names", None)
+            except (ImageNotFoundError, InvalidArgumentError):
+                pass
+        if doc is None and args.type in (None, "network") and (client.root / "networks").is_dir():
+            try:
+                doc = network_inspect(client, name)
+            except NetworkNotFoundError:
+                pass
+        if doc is None:
+            print(f"Error: No such object: {name}", file=sys.stderr)
+            code = 1
+            continue
+        docs.append(doc)
+    print_docs(docs, args.format)
+    return code
+
+
+def add_daemon(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb, help="serve the Docker Engine API on a unix socket (or TCP with TLS)")
+    p.add_argument("--socket", help="unix socket path (default /run/pytest-pods/pods.sock)")
+    p.add_argument("--tcp", metavar="ADDR", help="HOST:PORT, only with --tlscert/--tlskey/--tlscacert")
+    p.add_argument("--tlscert")
+    p.add_argument("--tlskey")
+    p.add_argument("--tlscacert", help="CA that signs the client certificates (they are required)")
+    p.add_argument("--log-file")
+
+
+def daemon(args: argparse.Namespace) -> int:
+    # lazy: start latency (the daemon's HTTP server, ssl and threads are for `pods daemon` only)
+    from pytest_pods.daemon.server import serve
+
+    tls = None
+    if any((args.tlscert, args.tlskey, args.tlscacert)):
+        if not all((args.tlscert, args.tlskey, args.tlscacert)):
+            print("pods: daemon: --tlscert, --tlskey and --tlscacert go together", file=sys.stderr)
+            return ENGINE_ERROR
+        tls = (args.tlscert, args.tlskey, args.tlscacert)
+    try:
+        serve(args.root, args.socket, args.tcp, tls, log_file=args.log_file)
+    except (DaemonError, PodsError) as exc:
+        print(f"pods: daemon: {exc}", file=sys.stderr)
+        return ENGINE_ERROR
+    return 0
+
+
+VERBS: dict[str, Verb | Command] = {
+    "inspect": Verb(add_inspect, inspect),
+    "system": Verb(add_system, system),
+    "daemon": Command(add_daemon, daemon),
+}
