@@ -14,6 +14,7 @@ import socket
 import socketserver
 import ssl
 import threading
+import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
@@ -297,13 +298,9 @@ class Server(socketserver.ThreadingMixIn, socketserver.BaseServer):
         return conn, addr
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        import traceback
-
         self._log("connection error:\n" + traceback.format_exc())
 
     def log_exception(self, req: Request, exc: BaseException) -> None:
-        import traceback
-
         self._log(f"{req.method} {req.path}: {type(exc).__name__}: {exc}\n"
                   + "".join(traceback.format_exception(exc)))
 

@@ -17,10 +17,14 @@ import re
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from pytest_pods.daemon.api import Api
+from pytest_pods.client.local import Client
+from pytest_pods.daemon.events import Events
+from pytest_pods.daemon.filters import any_label_matches
+
+#: the image testcontainers starts its Ryuk from (any registry, tag or digest)
+RYUK_IMAGE = re.compile(r"(^|/)testcontainers/ryuk(:|@|$)")
 
 
 def _duration(text: str, default: float) -> float:
@@ -102,33 +106,25 @@ class _Reaper:
                 return
 
     def prune(self) -> None:
-        api = self.ryuk.api
+        client, events = self.ryuk.client, self.ryuk.events
         wanted = [f for line in self.filters for f in line.split("&") if f.startswith("label=")]
         labels = [f[len("label="):] for f in wanted]
         if not labels:
             return
-
-        def matches(have: dict[str, str]) -> bool:
-            for spec in labels:
-                k, sep, v = spec.partition("=")
-                if k in have and (not sep or have[k] == v):
-                    return True
-            return False
-
-        rt = api.client.runtime
+        rt = client.runtime
         for st in rt.list(all=True):
-            if matches(st.get("labels") or {}):
+            if any_label_matches(st.get("labels") or {}, labels):
                 with contextlib.suppress(Exception):
                     rt.remove(st["id"], force=True)
-                    api.events.publish("destroy", st["id"], {"name": st["name"], "reaper": "ryuk"})
+                    events.publish("destroy", st["id"], {"name": st["name"], "reaper": "ryuk"})
         for rec in rt.networks.records():
-            if matches(rec.get("labels") or {}):
+            if any_label_matches(rec.get("labels") or {}, labels):
                 with contextlib.suppress(Exception):
                     rt.networks.remove(rec["id"])
-        for vol in api.client.volumes.list():
-            if matches(vol.get("Labels") or {}):
+        for vol in client.volumes.list():
+            if any_label_matches(vol.get("Labels") or {}, labels):
                 with contextlib.suppress(Exception):
-                    api.client.volumes.remove(vol["Name"], force=True)
+                    client.volumes.remove(vol["Name"], force=True)
 
     def stop(self) -> None:
         self.running = False
@@ -159,10 +155,12 @@ class _Reaper:
 
 
 class Ryuk:
-    """The virtual Ryuk containers of one daemon."""
+    """The virtual Ryuk containers of one daemon: built from the client (what a reaper removes)
+    and the event bus (where it says so)."""
 
-    def __init__(self, api: Api) -> None:
-        self.api = api
+    def __init__(self, client: Client, events: Events) -> None:
+        self.client = client
+        self.events = events
         self._reapers: dict[str, _Reaper] = {}
 
     def create(self, name: str | None, doc: dict[str, Any]) -> str:

@@ -14,9 +14,21 @@ import fcntl
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
+from pytest_pods.client.local import Client
+from pytest_pods.daemon.containers import ContainersRouter
+from pytest_pods.daemon.events import Events
+from pytest_pods.daemon.exec import ExecRouter
+from pytest_pods.daemon.http import Server, serve_in_thread, tcp_listener, tls_context, unix_listener
+from pytest_pods.daemon.images import ImagesRouter
+from pytest_pods.daemon.networks import NetworksRouter
+from pytest_pods.daemon.router import API_VERSION, ResourceRouter, Router
+from pytest_pods.daemon.ryuk import Ryuk
+from pytest_pods.daemon.system import SystemRouter
+from pytest_pods.daemon.volumes import VolumesRouter
 from pytest_pods.errors import DaemonError
 
 DEFAULT_SOCKET = "/run/pytest-pods/pods.sock"
@@ -37,16 +49,24 @@ def _claim(root: Path) -> int:
     return fd
 
 
-def serve(root: str | None = None, socket_path: str | None = None, tcp: str | None = None,
-          tls: tuple[str, str, str] | None = None, ready: Any = None, log_file: str | None = None) -> None:
-    """Serve until SIGTERM or SIGINT. ``tls`` is (cert, key, CA) and is required with ``tcp``."""
-    from pytest_pods.client.local import Client
-    from pytest_pods.daemon.api import API_VERSION, Api
-    from pytest_pods.daemon.http import Server, serve_in_thread, tcp_listener, tls_context, unix_listener
+def build_router(client: Client, log: Callable[[str], None] = lambda m: None) -> Router:
+    """Every resource's router over one client and one event bus, in one route table.
+    ``PODS_DAEMON_TRACE=1`` logs each request."""
+    events = Events()
+    ryuk = Ryuk(client, events)
+    routers: list[ResourceRouter] = [SystemRouter(client, events), ContainersRouter(client, events, ryuk), ExecRouter(client),
+               ImagesRouter(client), NetworksRouter(client), VolumesRouter(client)]
+    return Router((r for router in routers for r in router.routes()), log,
+                  trace=bool(os.environ.get("PODS_DAEMON_TRACE")))
 
+
+def serve(root: str | None = None, socket_path: str | None = None, tcp: str | None = None,
+          tls: tuple[str, str, str] | None = None, ready: Callable[[], None] | None = None,
+          log_file: str | None = None) -> None:
+    """Serve until SIGTERM or SIGINT. ``tls`` is (cert, key, CA) and is required with ``tcp``."""
     client = Client(root)
     lock = _claim(client.root)
-    logf = open(log_file, "a") if log_file else sys.stderr
+    logf = open(log_file, "a") if log_file else sys.stderr  # noqa: SIM115 (open until the daemon ends)
 
     def log(msg: str) -> None:
         try:
@@ -55,7 +75,7 @@ def serve(root: str | None = None, socket_path: str | None = None, tcp: str | No
         except (OSError, ValueError):
             pass
 
-    api = Api(client, log)
+    router = build_router(client, log)
     headers = {"Api-Version": API_VERSION, "Docker-Experimental": "false", "Ostype": "linux",
                "Server": "pytest-pods", "Builder-Version": "1"}
     servers = []
@@ -63,16 +83,16 @@ def serve(root: str | None = None, socket_path: str | None = None, tcp: str | No
         if tcp:
             if not tls:
                 raise DaemonError("--tcp needs --tlscert, --tlskey and --tlscacert: the API is root on this host")
-            servers.append(Server(tcp_listener(tcp), api.dispatch, headers, tls=tls_context(*tls), log=log))
+            servers.append(Server(tcp_listener(tcp), router.dispatch, headers, tls=tls_context(*tls), log=log))
         if socket_path or not tcp:
-            servers.append(Server(unix_listener(socket_path or DEFAULT_SOCKET), api.dispatch, headers, log=log))
+            servers.append(Server(unix_listener(socket_path or DEFAULT_SOCKET), router.dispatch, headers, log=log))
     except OSError as exc:
         os.close(lock)
         raise DaemonError(f"listen: {exc}") from None
     threads = [serve_in_thread(s) for s in servers]
     stop = {"now": False}
 
-    def on_signal(sig: int, _frame: Any) -> None:
+    def on_signal(sig: int, _frame: FrameType | None) -> None:
         stop["now"] = True  # signal.pause() returns: the servers are shut down below
 
     signal.signal(signal.SIGTERM, on_signal)

@@ -1,0 +1,684 @@
+"""Container routes: create, list, inspect, start, wait, logs, attach, stop, kill, restart,
+remove, prune, top, stats, resize, archive (``docker cp``) and commit.
+
+Testcontainers' Ryuk is answered by the built-in stand-in (:mod:`.ryuk`) wherever a route names it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import socket
+import stat
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pytest_pods.client.local import Client, Container, container_inspect
+from pytest_pods.daemon.events import Events, actor_attributes
+from pytest_pods.daemon.filters import container_matches, labels_match, parse_filters
+from pytest_pods.daemon.http import Request
+from pytest_pods.daemon.router import (
+    Route,
+    field,
+    json_object,
+    optional_field,
+    query_bool,
+    query_float,
+    query_int,
+    query_optional_int,
+    route,
+)
+from pytest_pods.daemon.ryuk import RYUK_IMAGE, Ryuk
+from pytest_pods.daemon.streams import (
+    MULTIPLEXED,
+    STDERR,
+    STDOUT,
+    AttachSession,
+    close_socket,
+    frame,
+    peer_closed,
+    pump_in,
+    pump_out,
+)
+from pytest_pods.errors import ContainerNotFoundError, HTTPError, ImageNotFoundError, PodsError
+
+
+class ContainersRouter:
+    """``/containers/...`` and ``/commit``, over the Client, publishing to the event bus."""
+
+    def __init__(self, client: Client, events: Events, ryuk: Ryuk) -> None:
+        self.client = client
+        self.events = events
+        self.ryuk = ryuk
+        self.tty: set[str] = set()  # containers created with Tty: their streams are raw, not framed
+        self.attach_waiting: dict[str, list[AttachSession]] = {}
+        self.attach_lock = threading.Lock()
+        self.started = threading.Condition()
+
+    def routes(self) -> list[Route]:
+        return [
+            route("POST", r"/containers/create", self.container_create),
+            route("GET", r"/containers/json", self.container_list),
+            route("POST", r"/containers/prune", self.container_prune),
+            route("GET", r"/containers/(?P<ref>[^/]+)/json", self.container_inspect),
+            route("POST", r"/containers/(?P<ref>[^/]+)/start", self.container_start),
+            route("POST", r"/containers/(?P<ref>[^/]+)/wait", self.container_wait),
+            route("GET", r"/containers/(?P<ref>[^/]+)/logs", self.container_logs),
+            route("POST", r"/containers/(?P<ref>[^/]+)/attach", self.container_attach),
+            route("POST", r"/containers/(?P<ref>[^/]+)/stop", self.container_stop),
+            route("POST", r"/containers/(?P<ref>[^/]+)/kill", self.container_kill),
+            route("POST", r"/containers/(?P<ref>[^/]+)/restart", self.container_restart),
+            route("DELETE", r"/containers/(?P<ref>[^/]+)", self.container_remove),
+            route("GET", r"/containers/(?P<ref>[^/]+)/top", self.container_top),
+            route("GET", r"/containers/(?P<ref>[^/]+)/stats", self.container_stats),
+            route("GET|HEAD|PUT", r"/containers/(?P<ref>[^/]+)/archive", self.container_archive),
+            route("POST", r"/containers/(?P<ref>[^/]+)/resize", self.container_resize),
+            route("POST", r"/commit", self.commit),
+        ]
+
+    def _container(self, ref: str) -> Container:
+        return self.client.containers.get(ref)
+
+    def container_create(self, req: Request) -> None:
+        doc = json_object(req, "container")
+        name = req.query.get("name") or None
+        image = field(doc, "Image", str, "")
+        if not image:
+            raise HTTPError(400, "No image specified")
+        if RYUK_IMAGE.search(image):
+            cid = self.ryuk.create(name, doc)
+            req.send_json({"Id": cid, "Warnings": []}, 201)
+            return
+        kwargs = create_kwargs(doc)
+        for vol in kwargs.pop("anonymous_volumes"):
+            self.client.volumes.create(vol, anonymous=True)
+        try:
+            self.client.images.get(image)
+        except ImageNotFoundError:
+            raise HTTPError(404, f"No such image: {image}") from None
+        tty = bool(doc.get("Tty"))
+        ctr = self.client.containers.create(image, kwargs.pop("command"), name=name, **kwargs)
+        if tty:
+            self.tty.add(ctr.id)
+        self.events.publish("create", ctr.id, {**actor_attributes(ctr.state), "image": image})
+        req.send_json({"Id": ctr.id, "Warnings": []}, 201)
+
+    def container_list(self, req: Request) -> None:
+        all_ = query_bool(req.query.get("all"))
+        limit = query_int(req.query.get("limit"), -1, "limit")
+        filters = parse_filters(req)
+        rows = []
+        for st in self.client.runtime.list(all=all_ or bool(filters.get("status"))):
+            row = list_row(self.client, st)
+            if container_matches(row, filters):
+                rows.append(row)
+        rows += [r for r in self.ryuk.list_rows() if container_matches(r, filters) or not filters]
+        req.send_json(rows[:limit] if limit and limit > 0 else rows)
+
+    def container_inspect(self, req: Request, ref: str) -> None:
+        virtual = self.ryuk.inspect(ref)
+        if virtual is not None:
+            req.send_json(virtual)
+            return
+        doc = inspect_doc(self.client, self._container(ref).id)
+        doc["Config"]["Tty"] = doc["Id"] in self.tty
+        req.send_json(doc)
+
+    def container_start(self, req: Request, ref: str) -> None:
+        if self.ryuk.owns(ref):
+            req.send(204)
+            return
+        ctr = self._container(ref)
+        if ctr.status == "running":
+            req.send(304)
+            return
+        attrs = actor_attributes(ctr.state)  # now: an --rm container may be gone once started
+        with self.attach_lock:
+            waiting = self.attach_waiting.pop(ctr.id, [])
+        if waiting:
+            self._start_attached(ctr, waiting)
+        else:
+            ctr.start()
+        with self.started:
+            self.started.notify_all()
+        self.events.publish("start", ctr.id, attrs)
+        self._watch_exit(ctr.id, attrs)
+        req.send(204)
+
+    def _watch_exit(self, cid: str, attrs: dict[str, str]) -> None:
+        rt = self.client.runtime
+
+        def watch() -> None:
+            with contextlib.suppress(PodsError, OSError):
+                try:
+                    code = rt.wait(cid)
+                except ContainerNotFoundError:  # --rm, and already removed: its exit code stays
+                    # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
+                    from pytest_pods.engine.runtime.lifecycle import _tombstone
+
+                    code = _tombstone(rt.dir, cid)
+                self.events.publish("die", cid, {**attrs, "exitCode": str(code)})
+
+        threading.Thread(target=watch, name="pods-exit-watch", daemon=True).start()
+
+    def _start_attached(self, ctr: Container, waiting: list[AttachSession]) -> None:
+        """Start with pipes for the output (and stdin) that attach sessions are waiting on."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        stdin_r = stdin_w = None
+        if any(opts.get("stdin") for _, opts in waiting):
+            stdin_r, stdin_w = os.pipe()
+        try:
+            handle = self.client.runtime.start(ctr.id, attach=(out_w, err_w), stdin=stdin_r)
+        except BaseException:
+            for fd in (out_r, err_r, stdin_w):
+                if fd is not None:
+                    os.close(fd)
+            for sock, _ in waiting:
+                sock.close()
+            raise
+        finally:
+            for fd in (out_w, err_w, stdin_r):
+                if fd is not None:
+                    os.close(fd)
+        handle.close()
+        tty = ctr.id in self.tty
+        threading.Thread(target=pump_out, args=(out_r, err_r, waiting, tty), daemon=True,
+                         name="pods-attach-out").start()
+        if stdin_w is not None:
+            src = next(sock for sock, opts in waiting if opts.get("stdin"))
+            threading.Thread(target=pump_in, args=(src, stdin_w), daemon=True, name="pods-attach-in").start()
+
+    def container_wait(self, req: Request, ref: str) -> None:
+        condition = req.query.get("condition") or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise HTTPError(400, f"invalid condition: {condition!r}")
+        if self.ryuk.owns(ref):
+            req.stream(iter([json.dumps({"StatusCode": self.ryuk.wait(ref), "Error": None}).encode()]))
+            return
+        ctr = self._container(ref)
+        cid = ctr.id
+
+        def result() -> Iterator[bytes]:
+            yield b""
+            code = self._wait(cid, condition, req.conn)
+            yield json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n"
+
+        req.stream(result())
+
+    def _wait(self, cid: str, condition: str, conn: socket.socket) -> int:
+        rt = self.client.runtime
+        if condition in ("next-exit", "removed"):
+            with self.started:
+                while True:
+                    try:
+                        status = rt.state(cid)["status"]
+                    except ContainerNotFoundError:
+                        break
+                    if status != "created" or peer_closed(conn):
+                        break
+                    self.started.wait(timeout=0.5)
+        try:
+            code = rt.wait(cid)
+        except ContainerNotFoundError:
+            # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
+            from pytest_pods.engine.runtime.lifecycle import _tombstone
+
+            code = _tombstone(rt.dir, cid)
+        if condition == "removed":
+            deadline = time.monotonic() + 30
+            while (rt.dir / cid).exists() and time.monotonic() < deadline and not peer_closed(conn):
+                time.sleep(0.01)
+        return code
+
+    def container_logs(self, req: Request, ref: str) -> None:
+        if self.ryuk.owns(ref):
+            req.stream(iter([frame(STDOUT, time.strftime("%Y/%m/%d %H:%M:%S").encode() + b" Started!\n")]),
+                       MULTIPLEXED)
+            return
+        ctr = self._container(ref)
+        q = req.query
+        want_out, want_err = query_bool(q.get("stdout")), query_bool(q.get("stderr"))
+        follow, stamps = query_bool(q.get("follow")), query_bool(q.get("timestamps"))
+        tail = q.get("tail", "all")
+        tail_n = None if tail in ("all", "", None) else query_optional_int(tail, "tail")
+        since = query_float(q.get("since"))
+        until = query_float(q.get("until"))
+        tty = ctr.id in self.tty
+
+        def frames() -> Iterator[bytes]:
+            for stream, ts, line in self.client.runtime.logs(ctr.id, follow=follow, tail=tail_n):
+                if (stream == "stdout" and not want_out) or (stream == "stderr" and not want_err):
+                    continue
+                if since or until:
+                    t = parse_time(ts)
+                    if (since and t < since) or (until and t > until):
+                        continue
+                data = (ts.encode() + b" " + line) if stamps else line
+                yield data if tty else frame(STDOUT if stream == "stdout" else STDERR, data)
+                if follow and peer_closed(req.conn):
+                    return
+
+        req.stream(frames(), MULTIPLEXED)
+
+    def container_attach(self, req: Request, ref: str) -> None:
+        if self.ryuk.owns(ref):
+            req.hijack(MULTIPLEXED).close()
+            return
+        ctr = self._container(ref)
+        q = req.query
+        opts = {"stdout": query_bool(q.get("stdout")), "stderr": query_bool(q.get("stderr")),
+                "stdin": query_bool(q.get("stdin")), "stream": query_bool(q.get("stream"), True),
+                "logs": query_bool(q.get("logs"))}
+        # registered before the 101 goes out, under the lock the start takes: the CLI sends its
+        # start as soon as it reads the 101, and a start that found no attach session would run
+        # the container unattached and leave this stream open forever (docker run hung)
+        with self.attach_lock:
+            status = ctr.status
+            if status == "created":
+                self.attach_waiting.setdefault(ctr.id, []).append((req.conn, opts))
+            sock = req.hijack(MULTIPLEXED)
+        req.keep()
+        if status == "created":
+            return  # the start feeds it
+        # running or exited: what the log holds (and what comes, while it runs)
+        threading.Thread(target=self._attach_logs, args=(ctr, sock, opts), daemon=True,
+                         name="pods-attach-logs").start()
+
+    def _attach_logs(self, ctr: Container, sock: socket.socket, opts: dict[str, bool]) -> None:
+        try:
+            follow = opts["stream"] and ctr.status == "running"
+            tail = None if opts["logs"] else 0
+            for stream, _, line in self.client.runtime.logs(ctr.id, follow=follow, tail=tail):
+                if opts["stdout" if stream == "stdout" else "stderr"]:
+                    sock.sendall(frame(STDOUT if stream == "stdout" else STDERR, line))
+        except (OSError, PodsError):
+            pass
+        finally:
+            close_socket(sock)
+
+    def container_stop(self, req: Request, ref: str) -> None:
+        if self.ryuk.owns(ref):
+            req.send(204)
+            return
+        ctr = self._container(ref)
+        if ctr.status != "running":
+            req.send(304)
+            return
+        t = query_optional_int(req.query.get("t"), "t")
+        sig = req.query.get("signal")
+        attrs = actor_attributes(ctr.state)  # before: an --rm container is gone once stopped
+        if sig:
+            # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
+            from pytest_pods.engine.runtime.spec import parse_signal
+
+            self.client.runtime.stop(ctr.id, t, stop_signal=parse_signal(sig))
+        else:
+            ctr.stop(t)
+        self.events.publish("stop", ctr.id, attrs)
+        req.send(204)
+
+    def container_kill(self, req: Request, ref: str) -> None:
+        if self.ryuk.owns(ref):
+            self.ryuk.remove(ref)
+            req.send(204)
+            return
+        ctr = self._container(ref)
+        if ctr.status != "running":
+            raise HTTPError(409, f"Cannot kill container: {ref}: Container {ctr.id} is not running")
+        attrs = actor_attributes(ctr.state)
+        ctr.kill(req.query.get("signal") or "SIGKILL")
+        self.events.publish("kill", ctr.id, {**attrs, "signal": req.query.get("signal") or "SIGKILL"})
+        req.send(204)
+
+    def container_restart(self, req: Request, ref: str) -> None:
+        ctr = self._container(ref)
+        attrs = actor_attributes(ctr.state)
+        ctr.restart(query_optional_int(req.query.get("t"), "t"))
+        self._watch_exit(ctr.id, attrs)
+        self.events.publish("start", ctr.id, attrs)
+        self.events.publish("restart", ctr.id, attrs)
+        req.send(204)
+
+    def container_remove(self, req: Request, ref: str) -> None:
+        if self.ryuk.owns(ref):
+            self.ryuk.remove(ref)
+            req.send(204)
+            return
+        ctr = self._container(ref)
+        force = query_bool(req.query.get("force"))
+        if ctr.status == "running" and not force:
+            raise HTTPError(409, f"cannot remove container \"/{ctr.name}\": container is running: stop the "
+                                 "container before removing or force remove")
+        st = ctr.state
+        attrs = actor_attributes(st)
+        ctr.remove(force=force)
+        if query_bool(req.query.get("v")):
+            self.client.runtime.settle()  # the monitor of a running one still holds its mounts
+            self.client.volumes.remove_anonymous_of(st.get("binds") or [])
+        self.events.publish("destroy", ctr.id, attrs)
+        req.send(204)
+
+    def container_prune(self, req: Request) -> None:
+        filters = parse_filters(req)
+        if not filters:
+            done = [line.split(": ", 1)[1] for line in self.client.prune() if line.startswith("Deleted container")]
+        else:
+            done = []
+            for st in self.client.runtime.list(all=True):
+                if st["status"] in ("running", "starting") or not labels_match(st.get("labels") or {},
+                                                                                filters.get("label", [])):
+                    continue
+                with contextlib.suppress(PodsError):
+                    self.client.runtime.remove(st["id"])
+                    done.append(st["id"])
+        req.send_json({"ContainersDeleted": done, "SpaceReclaimed": 0})
+
+    def container_top(self, req: Request, ref: str) -> None:
+        ctr = self._container(ref)
+        if ctr.status != "running":
+            raise HTTPError(409, f"Container {ctr.id} is not running")
+        procs = []
+        for pid in self.client.runtime._cgroup(ctr.id).procs():
+            try:
+                stat_line = Path(f"/proc/{pid}/stat").read_text()
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                fields = stat_line[stat_line.rindex(")") + 2:].split()
+                uid = Path(f"/proc/{pid}").stat().st_uid
+            except (OSError, ValueError):
+                continue
+            procs.append([str(uid), str(pid), fields[1], "0", "-", "?", "00:00:00", cmd])
+        req.send_json({"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": procs})
+
+    def container_stats(self, req: Request, ref: str) -> None:
+        ctr = self._container(ref)
+        stream = query_bool(req.query.get("stream"), True) and not query_bool(req.query.get("one-shot"))
+
+        def doc(prev: dict[str, Any] | None) -> dict[str, Any]:
+            s = ctr.stats() if ctr.status == "running" else {"memory_usage": 0, "memory_limit": None, "pids": 0,
+                                                              "cpu_usage_ns": 0}
+            now = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime())
+            cpu = {"cpu_usage": {"total_usage": s["cpu_usage_ns"], "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                   "system_cpu_usage": int(time.monotonic() * 1e9), "online_cpus": os.cpu_count(),
+                   "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+            return {"read": now, "preread": prev["read"] if prev else "0001-01-01T00:00:00Z",
+                    "id": ctr.id, "name": "/" + ctr.name, "pids_stats": {"current": s["pids"]},
+                    "memory_stats": {"usage": s["memory_usage"], "limit": s["memory_limit"] or mem_total(),
+                                     "stats": {}},
+                    "cpu_stats": cpu, "precpu_stats": prev["cpu_stats"] if prev else {"cpu_usage": {"total_usage": 0}},
+                    "networks": {}, "blkio_stats": {}}
+
+        if not stream:
+            req.send_json(doc(None))
+            return
+
+        def docs() -> Iterator[bytes]:
+            prev = None
+            while not peer_closed(req.conn):
+                d = doc(prev)
+                yield json.dumps(d).encode() + b"\n"
+                prev = d
+                time.sleep(1)
+
+        req.stream(docs())
+
+    def container_resize(self, req: Request, ref: str) -> None:
+        self._container(ref)
+        req.send(200, b"", "text/plain")
+
+    def container_archive(self, req: Request, ref: str) -> None:
+        ctr = self._container(ref)
+        path = req.query.get("path")
+        if not path:
+            raise HTTPError(400, "bad parameter: path cannot be empty")
+        if ctr.status != "running":
+            raise HTTPError(409, f"copy files of container {ctr.name}: it is not running (pytest-pods copies "
+                                 "through a running container's root)")
+        rt = self.client.runtime
+        if req.method == "PUT":
+            st = rt.path_stat(ctr.id, path)
+            if st is None:
+                raise HTTPError(404, f"Could not find the file {path} in container {ref}")
+            if not stat.S_ISDIR(st.st_mode):
+                raise HTTPError(400, f"extraction point is not a directory: {path}")
+            with tempfile.TemporaryFile() as buf:
+                while chunk := req.read():
+                    buf.write(chunk)
+                buf.seek(0)
+                try:
+                    rt.put_archive(ctr.id, path, buf)
+                except (tarfile.TarError, EOFError) as exc:
+                    raise HTTPError(400, f"copy into {path}: not a tar archive: {exc}") from None
+            req.send(200, b"", "text/plain")
+            return
+        st = rt.path_stat(ctr.id, path)
+        if st is None:
+            raise HTTPError(404, f"Could not find the file {path} in container {ref}")
+        name = os.path.basename(path.rstrip("/")) or "/"
+        link = ""
+        header = base64.b64encode(json.dumps({
+            "name": name, "size": st.st_size, "mode": go_file_mode(st),
+            "mtime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(st.st_mtime)), "linkTarget": link,
+        }).encode()).decode()
+        if req.method == "HEAD":
+            req.send(200, b"", "application/x-tar", {"X-Docker-Container-Path-Stat": header})
+            return
+        with tempfile.TemporaryFile() as out:
+            rt.get_archive(ctr.id, path, out)
+            out.seek(0)
+            req.stream(iter(lambda: out.read(65536), b""), "application/x-tar",
+                       headers={"X-Docker-Container-Path-Stat": header})
+
+    def commit(self, req: Request) -> None:
+        q = req.query
+        ref = q.get("container")
+        if not ref:
+            raise HTTPError(400, "No container specified")
+        conf = json_object(req, "container")
+        repo, tag = q.get("repo") or None, q.get("tag") or None
+        changes = [c for c in (q.get("changes") or "").split("\n") if c.strip()]
+        run_conf = {k: v for k, v in conf.items() if k in ("Cmd", "Entrypoint", "Env", "Labels", "ExposedPorts",
+                                                           "WorkingDir", "User", "StopSignal", "Volumes")}
+        img = self._container(ref).commit(repo, tag, message=q.get("comment", ""), author=q.get("author", ""),
+                                          changes=changes, conf=run_conf or None,
+                                          pause=query_bool(q.get("pause"), True))
+        req.send_json({"Id": img.id}, 201)
+
+
+def go_file_mode(st: os.stat_result) -> int:
+    """A Go os.FileMode, as docker cp's path-stat header carries it."""
+    mode = stat.S_IMODE(st.st_mode) & 0o777
+    if stat.S_ISDIR(st.st_mode):
+        mode |= 1 << 31
+    elif stat.S_ISLNK(st.st_mode):
+        mode |= 1 << 27
+    return mode
+
+
+def mem_total() -> int:
+    try:
+        return int(Path("/proc/meminfo").read_text().split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+# -- Docker's JSON for containers (moving to client/docker_docs.py) ---------------------------------
+def parse_time(ts: str) -> float:
+    """An RFC 3339 time (``2024-01-02T03:04:05.123456789Z``) as unix seconds; 0 if unreadable."""
+    import calendar  # lazy: moves with the document builders to client/docker_docs.py
+
+    if not ts:
+        return 0.0
+    try:
+        base, _, frac = ts.rstrip("Z").partition(".")
+        return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
+    except ValueError:
+        return 0.0
+
+
+def status_text(st: dict[str, Any]) -> str:
+    status = st["status"]
+    if status == "running":
+        return f"Up {ago(st.get('started_at', ''))}"
+    if status == "exited":
+        return f"Exited ({st.get('exit_code', 0)}) {ago(st.get('finished_at', ''))} ago"
+    return "Created"
+
+
+def ago(ts: str) -> str:
+    t = parse_time(ts)
+    if not t:
+        return "Less than a second"
+    d = max(0, time.time() - t)
+    if d < 1:
+        return "Less than a second"
+    if d < 60:
+        return f"{int(d)} seconds"
+    if d < 3600:
+        return f"{int(d // 60)} minutes"
+    return f"{int(d // 3600)} hours"
+
+
+def list_row(client: Client, st: dict[str, Any]) -> dict[str, Any]:
+    ports = []
+    if st["status"] == "running":
+        for p in st.get("ports") or []:
+            ports.append({"IP": p["host_ip"], "PrivatePort": p["container_port"], "PublicPort": int(p["host_port"]),
+                          "Type": p["proto"]})
+    # lazy: moves with the document builders to client/docker_docs.py
+    from pytest_pods.client.local import _network_settings
+
+    created = int(parse_time(st.get("created", "")))
+    cmd = ""
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        args = json.loads((client.runtime.dir / st["id"] / "config.json").read_text())["process"]["args"]
+        cmd = " ".join(args)
+    status = st["status"] if st["status"] != "starting" else "created"
+    return {"Id": st["id"], "Names": ["/" + st["name"]], "Image": st.get("image_name", ""), "ImageID": st["image"],
+            "Command": cmd, "Created": created, "Ports": ports, "Labels": st.get("labels") or {},
+            "State": status, "Status": status_text(st), "HostConfig": {"NetworkMode": st.get("network", "none")},
+            "NetworkSettings": {"Networks": _network_settings(st)["Networks"]}, "Mounts": [],
+            "SizeRw": 0, "SizeRootFs": 0}
+
+
+def inspect_doc(client: Client, cid: str) -> dict[str, Any]:
+    doc = container_inspect(client, cid)
+    st = client.runtime.state(cid)
+    ports = st.get("port_specs") or []
+    doc["Config"]["ExposedPorts"] = {f"{p['container_port']}/{p['proto']}": {} for p in ports} or None
+    doc["HostConfig"]["PortBindings"] = {
+        f"{p['container_port']}/{p['proto']}": [{"HostIp": "" if p.get("host_ip") in (None, "0.0.0.0") else p["host_ip"],
+                                                 "HostPort": str(p.get("host_port") or "")}] for p in ports} or {}
+    doc["HostConfig"].setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    doc["HostConfig"].setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+    doc["Config"].setdefault("AttachStdout", False)
+    doc["Config"].setdefault("AttachStderr", False)
+    return doc
+
+
+def create_kwargs(doc: dict[str, Any]) -> dict[str, Any]:
+    """The Client's ``containers.create`` arguments for a Docker create body."""
+    hc = field(doc, "HostConfig", dict, {})
+    cmd = doc.get("Cmd")
+    if isinstance(cmd, str):
+        cmd = ["/bin/sh", "-c", cmd]
+    if cmd is not None and (not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd)):
+        raise HTTPError(400, "json: cannot unmarshal Cmd: want a list of strings")
+    entry = doc.get("Entrypoint")
+    if isinstance(entry, str):
+        entry = [entry]
+    if entry is not None and (not isinstance(entry, list) or not all(isinstance(c, str) for c in entry)):
+        raise HTTPError(400, "json: cannot unmarshal Entrypoint: want a list of strings")
+    env = field(doc, "Env", list, [])
+    if not all(isinstance(e, str) for e in env):
+        raise HTTPError(400, "json: cannot unmarshal Env: want a list of strings")
+    labels = field(doc, "Labels", dict, {})
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise HTTPError(400, "json: cannot unmarshal Labels: want string values")
+    for key in ("User", "WorkingDir", "Hostname", "StopSignal"):
+        optional_field(doc, key, str)
+    if doc.get("StopTimeout") is not None and (not isinstance(doc["StopTimeout"], int)
+                                               or isinstance(doc["StopTimeout"], bool)):
+        raise HTTPError(400, "json: cannot unmarshal StopTimeout: want an integer")
+    ports: list[str] = []
+    bindings = field(hc, "PortBindings", dict, {})
+    for key, binds in bindings.items():
+        num, _, proto = str(key).partition("/")
+        if binds is not None and not isinstance(binds, list):
+            raise HTTPError(400, f"json: cannot unmarshal PortBindings[{key}]: want a list")
+        for b in binds or [{}]:
+            b = b or {}
+            if not isinstance(b, dict):
+                raise HTTPError(400, f"json: cannot unmarshal PortBindings[{key}]: want objects")
+            host_ip, host_port = str(b.get("HostIp") or ""), str(b.get("HostPort") or "0")
+            ports.append(f"{host_ip + ':' if host_ip else ''}{host_port}:{num}/{proto or 'tcp'}")
+    anonymous: list[str] = []  # volumes made for this container only (-v /data): they go with rm -v
+
+    def anon(target: str) -> str:
+        name = os.urandom(32).hex()
+        anonymous.append(name)
+        return f"{name}:{target}"
+
+    binds = [str(b) if ":" in str(b) else anon(str(b)) for b in field(hc, "Binds", list, [])]
+    tmpfs_doc = field(hc, "Tmpfs", dict, {})
+    if not all(isinstance(v, str) for v in tmpfs_doc.values()):
+        raise HTTPError(400, "json: cannot unmarshal Tmpfs: want string options")
+    tmpfs = [f"{k}:{v}" if v else str(k) for k, v in tmpfs_doc.items()]
+    for m in field(hc, "Mounts", list, []):
+        if not isinstance(m, dict):
+            raise HTTPError(400, "invalid mount config")
+        kind, src, dst = m.get("Type", "volume"), m.get("Source") or "", m.get("Target") or ""
+        if kind == "tmpfs":
+            tmpfs.append(str(dst))
+        elif kind in ("bind", "volume") and dst:
+            if kind == "volume" and not src:
+                binds.append(anon(str(dst)) + (":ro" if m.get("ReadOnly") else ""))
+                continue
+            binds.append(f"{src}:{dst}{':ro' if m.get('ReadOnly') else ''}")
+        else:
+            raise HTTPError(400, f"invalid mount config for type {kind!r}")
+    targets = {b.split(":")[1] for b in binds if ":" in b} | {t.split(":")[0] for t in tmpfs}
+    for path in field(doc, "Volumes", dict, {}):
+        if str(path) not in targets:
+            binds.append(anon(str(path)))
+    mode = field(hc, "NetworkMode", str, "") or "bridge"
+    if mode == "default":
+        mode = "bridge"
+    if mode.startswith("container:"):
+        raise HTTPError(400, "network mode container:NAME is not supported")
+    aliases: list[str] = []
+    eps = (field(doc, "NetworkingConfig", dict, {}).get("EndpointsConfig")) or {}
+    if isinstance(eps, dict):
+        for net, ep in eps.items():
+            if isinstance(ep, dict) and net == mode:
+                aliases += [str(a) for a in ep.get("Aliases") or []]
+    cpus = None
+    if hc.get("NanoCpus"):
+        cpus = int(hc["NanoCpus"]) / 1e9
+    elif hc.get("CpuQuota") and hc.get("CpuPeriod"):
+        cpus = int(hc["CpuQuota"]) / int(hc["CpuPeriod"])
+    nnp = not any(str(o).replace(":", "=") == "no-new-privileges=false" for o in hc.get("SecurityOpt") or [])
+    if hc.get("Privileged"):
+        raise HTTPError(400, "privileged containers are not supported")
+    stop_timeout = doc.get("StopTimeout")
+    return {
+        "command": cmd, "entrypoint": entry, "environment": env, "working_dir": doc.get("WorkingDir") or None,
+        "user": doc.get("User") or None, "hostname": doc.get("Hostname") or None,
+        "volumes": binds, "tmpfs": tmpfs, "memory": hc.get("Memory") or None,
+        "memory_swap": hc.get("MemorySwap") or None, "pids_limit": hc.get("PidsLimit") or None, "cpus": cpus,
+        "network": mode, "network_aliases": aliases, "ports": ports,
+        "publish_all_ports": bool(hc.get("PublishAllPorts")), "read_only": bool(hc.get("ReadonlyRootfs")),
+        "init": bool(hc.get("Init")), "labels": {str(k): str(v) for k, v in labels.items()},
+        "stop_signal": doc.get("StopSignal") or None,
+        "stop_timeout": int(stop_timeout) if isinstance(stop_timeout, int) else None,
+        "auto_remove": bool(hc.get("AutoRemove")), "no_new_privileges": nnp,
+        "cap_add": [str(c) for c in hc.get("CapAdd") or []], "cap_drop": [str(c) for c in hc.get("CapDrop") or []],
+        "stdin_open": bool(doc.get("OpenStdin")), "anonymous_volumes": anonymous,
+    }

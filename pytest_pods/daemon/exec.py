@@ -1,0 +1,172 @@
+"""Exec routes: create an exec instance in a running container, start it (attached over a hijacked
+connection, or detached), resize its tty, and inspect it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from typing import Any
+
+from pytest_pods.client.local import Client
+from pytest_pods.daemon.http import Request
+from pytest_pods.daemon.router import Route, json_object, optional_field, query_int, route
+from pytest_pods.daemon.streams import (
+    MULTIPLEXED,
+    RAW,
+    STDERR,
+    STDOUT,
+    close_socket,
+    container_pty,
+    copy_out,
+    frame,
+    pump_in,
+    resize_pty,
+)
+from pytest_pods.errors import ContainerStartError, HTTPError, PodsError
+
+
+class Exec:
+    """One exec instance (``POST /containers/ID/exec``), until it is inspected after its end."""
+
+    def __init__(self, cid: str, config: dict[str, Any]) -> None:
+        self.id = os.urandom(32).hex()
+        self.cid = cid
+        self.config = config
+        self.running = False
+        self.exit_code: int | None = None
+        self.pid = 0
+        self.master: int | None = None
+
+
+class ExecRouter:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.execs: dict[str, Exec] = {}
+
+    def routes(self) -> list[Route]:
+        return [
+            route("POST", r"/containers/(?P<ref>[^/]+)/exec", self.exec_create),
+            route("POST", r"/exec/(?P<eid>[^/]+)/start", self.exec_start),
+            route("POST", r"/exec/(?P<eid>[^/]+)/resize", self.exec_resize),
+            route("GET", r"/exec/(?P<eid>[^/]+)/json", self.exec_inspect),
+        ]
+
+    def exec_create(self, req: Request, ref: str) -> None:
+        doc = json_object(req, "exec")
+        ctr = self.client.containers.get(ref)
+        if ctr.status != "running":
+            raise HTTPError(409, f"Container {ctr.id} is not running")
+        cmd = optional_field(doc, "Cmd", list)
+        if not cmd or not all(isinstance(c, str) for c in cmd):
+            raise HTTPError(400, "No exec command specified")
+        ex = Exec(ctr.id, doc)
+        self.execs[ex.id] = ex
+        if len(self.execs) > 1000:  # inspected long ago: forget the oldest finished ones
+            for eid in [e for e, x in self.execs.items() if x.exit_code is not None][:500]:
+                del self.execs[eid]
+        req.send_json({"Id": ex.id}, 201)
+
+    def _exec(self, eid: str) -> Exec:
+        ex = self.execs.get(eid)
+        if ex is None:
+            raise HTTPError(404, f"No such exec instance: {eid}")
+        return ex
+
+    def exec_start(self, req: Request, eid: str) -> None:
+        ex = self._exec(eid)
+        doc = req.json() if req.headers.get("content-length", "0") != "0" or "chunked" in req.headers.get(
+            "transfer-encoding", "") else {}
+        if ex.running or ex.exit_code is not None:
+            raise HTTPError(409, f"exec instance {eid} has already been started")
+        cfg = ex.config
+        tty = bool(doc.get("Tty", cfg.get("Tty")))
+        ex.running = True
+        if doc.get("Detach"):
+            threading.Thread(target=self._run, args=(ex, None, tty), daemon=True, name="pods-exec").start()
+            req.send(200, b"", "text/plain")
+            return
+        sock = req.hijack(RAW if tty else MULTIPLEXED)
+        self._run(ex, sock, tty)
+
+    def _run(self, ex: Exec, sock: socket.socket | None, tty: bool) -> None:
+        cfg = ex.config
+        rt = self.client.runtime
+        env = [e for e in cfg.get("Env") or [] if isinstance(e, str)]
+        attach_in = bool(cfg.get("AttachStdin")) and sock is not None
+        fds: list[int] = []
+        try:
+            if tty:
+                master, slave = container_pty(rt.state(ex.cid)["pid"], cfg.get("ConsoleSize"))
+                ex.master = master
+                stdio = (slave, slave, slave)
+                fds = [slave]
+                readers = {master: STDOUT}
+                stdin_w = master if attach_in else None
+            else:
+                in_r, in_w = os.pipe() if attach_in else (os.open("/dev/null", os.O_RDONLY), -1)
+                out_r, out_w = os.pipe()
+                err_r, err_w = os.pipe()
+                stdio = (in_r, out_w, err_w)
+                fds = [in_r, out_w, err_w]
+                readers = {out_r: STDOUT, err_r: STDERR}
+                stdin_w = in_w if attach_in else None
+            result: dict[str, Any] = {}
+
+            def run() -> None:
+                try:
+                    res = rt.exec(ex.cid, [str(c) for c in cfg["Cmd"]], env=env, user=cfg.get("User") or None,
+                                  workdir=cfg.get("WorkingDir") or None, stdio=stdio, tty=tty)
+                    result["code"] = res.exit_code
+                except ContainerStartError as exc:
+                    result["code"], result["error"] = exc.exit_code, str(exc)
+                except PodsError as exc:
+                    result["code"], result["error"] = 126, str(exc)
+                finally:
+                    for fd in fds:
+                        with contextlib.suppress(OSError):
+                            os.close(fd)
+                    fds.clear()
+
+            runner = threading.Thread(target=run, name="pods-exec-run", daemon=True)
+            runner.start()
+            if stdin_w is not None and sock is not None:
+                threading.Thread(target=pump_in, args=(sock, stdin_w, stdin_w == ex.master), daemon=True,
+                                 name="pods-exec-in").start()
+            copy_out(readers, sock, tty)
+            runner.join()
+            if "error" in result and sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.sendall((result["error"] + "\r\n").encode() if tty
+                                 else frame(STDERR, (result["error"] + "\n").encode()))
+            ex.exit_code = int(result.get("code", 126))
+        finally:
+            ex.running = False
+            if ex.exit_code is None:
+                ex.exit_code = 126
+            if ex.master is not None:
+                with contextlib.suppress(OSError):
+                    os.close(ex.master)
+                ex.master = None
+            if sock is not None:
+                close_socket(sock)
+
+    def exec_resize(self, req: Request, eid: str) -> None:
+        ex = self._exec(eid)
+        h, w = query_int(req.query.get("h"), 0, "h"), query_int(req.query.get("w"), 0, "w")
+        if ex.master is not None:
+            with contextlib.suppress(OSError):
+                resize_pty(ex.master, h or 24, w or 80)
+        req.send(201, b"", "text/plain")
+
+    def exec_inspect(self, req: Request, eid: str) -> None:
+        ex = self._exec(eid)
+        cfg = ex.config
+        cmd = cfg.get("Cmd") or [""]
+        req.send_json({"ID": ex.id, "Running": ex.running, "ExitCode": ex.exit_code, "ContainerID": ex.cid,
+                       "OpenStdin": bool(cfg.get("AttachStdin")), "OpenStdout": bool(cfg.get("AttachStdout")),
+                       "OpenStderr": bool(cfg.get("AttachStderr")), "Pid": ex.pid, "CanRemove": False,
+                       "DetachKeys": "", "ProcessConfig": {"entrypoint": cmd[0], "arguments": cmd[1:],
+                                                           "tty": bool(cfg.get("Tty")), "privileged": False,
+                                                           "user": cfg.get("User", "")}})

@@ -1,0 +1,311 @@
+"""Image routes: list, inspect, history, tag, remove, prune, pull (and import), push, save, load,
+and build. Pull, push and build run as a :class:`~pytest_pods.daemon.streams.Job`, their progress
+streamed as docker streams it."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pytest_pods.client.local import Client, image_inspect
+from pytest_pods.daemon.containers import parse_time
+from pytest_pods.daemon.filters import labels_match, parse_filters, ref_matches
+from pytest_pods.daemon.http import Request
+from pytest_pods.daemon.router import Route, query_all, query_bool, route
+from pytest_pods.daemon.ryuk import RYUK_IMAGE
+from pytest_pods.daemon.streams import Job
+from pytest_pods.errors import HTTPError, ImageNotFoundError, PodsError
+
+
+class ImagesRouter:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def routes(self) -> list[Route]:
+        # names contain / and :, so the verbs are matched at the end
+        return [
+            route("GET", r"/images/json", self.image_list),
+            route("POST", r"/images/create", self.image_create),
+            route("POST", r"/images/load", self.image_load),
+            route("GET", r"/images/get", self.image_save),
+            route("POST", r"/images/prune", self.image_prune),
+            route("POST", r"/build", self.build),
+            route("POST", r"/build/prune", self.build_prune),
+            route("GET", r"/images/(?P<name>.+)/json", self.image_inspect),
+            route("GET", r"/images/(?P<name>.+)/history", self.image_history),
+            route("GET", r"/images/(?P<name>.+)/get", self.image_save),
+            route("POST", r"/images/(?P<name>.+)/tag", self.image_tag),
+            route("POST", r"/images/(?P<name>.+)/push", self.image_push),
+            route("DELETE", r"/images/(?P<name>.+)", self.image_remove),
+        ]
+
+    def image_list(self, req: Request) -> None:
+        filters = parse_filters(req)
+        out = []
+        for img in self.client.images.list():
+            labels = (img.config.get("config") or {}).get("Labels") or {}
+            if not labels_match(labels, filters.get("label", [])):
+                continue
+            tags = img.familiar_tags
+            if filters.get("reference"):
+                # dockerd lists only the names that match: `docker images test/x` shows no busybox row
+                tags = [t for t in tags if any(ref_matches(t, r) for r in filters["reference"])]
+                if not tags:
+                    continue
+            if filters.get("dangling") and (filters["dangling"][0] in ("true", "1")) != (not img.tags):
+                continue
+            out.append({"Id": img.id, "ParentId": "", "RepoTags": tags or None, "RepoDigests": [],
+                        "Created": int(parse_time(img.config.get("created", "")) or 0), "Size": img.size,
+                        "SharedSize": -1, "VirtualSize": img.size, "Labels": labels or None, "Containers": -1})
+        req.send_json(out)
+
+    def image_inspect(self, req: Request, name: str) -> None:
+        try:
+            img = self.client.images.get(name)
+        except ImageNotFoundError:
+            if RYUK_IMAGE.search(name):  # the built-in stand-in needs no image: say it is there
+                req.send_json({"Id": "sha256:" + "0" * 64, "RepoTags": [name], "RepoDigests": [], "Parent": "",
+                               "Created": "0001-01-01T00:00:00Z", "Os": "linux", "Architecture": "amd64",
+                               "Size": 0, "Config": {"ExposedPorts": {"8080/tcp": {}}, "Labels": {}},
+                               "RootFS": {"Type": "layers", "Layers": []},
+                               "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"}})
+                return
+            raise HTTPError(404, f"No such image: {name}") from None
+        doc = image_inspect(img, self.client.store)
+        doc.pop("_Names", None)
+        req.send_json(doc)
+
+    def image_history(self, req: Request, name: str) -> None:
+        img = self.client.images.get(name)
+        hist = img.config.get("history") or []
+        rows: list[dict[str, Any]] = []
+        layer = len(img.layers) - 1
+        for h in reversed(hist):
+            size = 0
+            if not h.get("empty_layer") and layer >= 0:
+                size = int(img.layers[layer].get("size", 0))
+                layer -= 1
+            rows.append({"Id": img.id if not rows else "<missing>",
+                         "Created": int(parse_time(h.get("created", "")) or 0),
+                         "CreatedBy": h.get("created_by", ""), "Tags": img.familiar_tags if not rows else None,
+                         "Size": size, "Comment": h.get("comment", "")})
+        req.send_json(rows)
+
+    def image_tag(self, req: Request, name: str) -> None:
+        repo = req.query.get("repo")
+        if not repo:
+            raise HTTPError(400, "repository name must have at least one component")
+        tag = req.query.get("tag") or "latest"
+        self.client.images.tag(name, f"{repo}:{tag}" if "@" not in repo else repo)
+        req.send(201, b"", "text/plain")
+
+    def image_remove(self, req: Request, name: str) -> None:
+        lines = self.client.images.remove(name, force=query_bool(req.query.get("force")))
+        out = []
+        for line in lines:
+            kind, _, what = line.partition(": ")
+            out.append({kind: what})
+        req.send_json(out)
+
+    def image_prune(self, req: Request) -> None:
+        req.send_json({"ImagesDeleted": [], "SpaceReclaimed": 0})
+
+    def build_prune(self, req: Request) -> None:
+        req.send_json({"CachesDeleted": [], "SpaceReclaimed": 0})
+
+    def image_create(self, req: Request) -> None:
+        q = req.query
+        if q.get("fromSrc"):
+            self._import(req)
+            return
+        image = q.get("fromImage")
+        if not image:
+            raise HTTPError(400, "fromImage or fromSrc is required")
+        if RYUK_IMAGE.search(image):  # answered by the built-in stand-in: nothing to pull
+            req.stream(iter([json.dumps({"status": f"Status: Image is up to date for {image}"}).encode() + b"\r\n"]))
+            return
+        tag = q.get("tag") or ""
+        ref = image if not tag else (f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}")
+        if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
+            ref += ":latest"
+        job: Job[Any] = Job()
+        said_digest = False
+        before = None
+        with contextlib.suppress(PodsError):
+            before = self.client.images.get(ref).manifest_digest
+        # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
+        from pytest_pods.engine.image.reference import parse_reference
+
+        parsed = parse_reference(ref)
+
+        def say(event: Any) -> None:
+            nonlocal said_digest
+            doc = dict(event) if isinstance(event, dict) else {"status": str(event)}
+            status = str(doc.get("status", ""))
+            if status.startswith("Status: "):
+                # docker says "newer" when the tag moved, whatever blobs were present; the engine
+                # counts blobs (after `docker rmi` of a tag whose layers another image keeps)
+                return
+            if status.startswith("Digest: "):
+                said_digest = True
+            job.emit(doc)
+
+        say({"status": f"Pulling from {parsed.path}", "id": parsed.tag or parsed.digest or "latest"})
+
+        job.start("pods-pull", lambda: self.client.images.pull(ref, insecure=local_registry(ref), progress=say))
+
+        def finish(img: Any) -> list[dict[str, Any]]:
+            done = [] if said_digest else [{"status": f"Digest: {img.manifest_digest}"}]
+            fresh = before != img.manifest_digest
+            return [*done, {"status": f"Status: {'Downloaded newer image' if fresh else 'Image is up to date'} "
+                                      f"for {parsed.familiar}"}]
+
+        req.stream(job.stream(finish))
+
+    def _import(self, req: Request) -> None:
+        repo, tag = req.query.get("repo") or None, req.query.get("tag") or None
+        ref = f"{repo}:{tag}" if repo and tag else repo
+        with tempfile.NamedTemporaryFile(dir=self.client.store.tmp, suffix=".tar") as f:
+            if req.query.get("fromSrc") == "-":
+                while chunk := req.read():
+                    f.write(chunk)
+                f.flush()
+            else:
+                raise HTTPError(400, "import from a URL is not supported; send the tarball in the body")
+            img = self.client.images.import_rootfs(f.name, ref)
+        req.send_json({"status": img.id})
+
+    def image_push(self, req: Request, name: str) -> None:
+        tag = req.query.get("tag")
+        ref = f"{name}:{tag}" if tag and ":" not in name.rsplit("/", 1)[-1] else name
+        use_registry_auth(req)
+        job: Job[str] = Job()
+        # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
+        from pytest_pods.engine.image.reference import parse_reference
+
+        parsed = parse_reference(ref)
+
+        def say(event: Any) -> None:
+            doc = dict(event) if isinstance(event, dict) else {"status": str(event)}
+            job.emit(doc)
+
+        say({"status": f"The push refers to repository [{parsed.domain}/{parsed.path}]"})
+
+        job.start("pods-push", lambda: self.client.images.push(ref, insecure=local_registry(ref), progress=say))
+
+        def finish(digest: str) -> list[dict[str, Any]]:
+            size = 0
+            with contextlib.suppress(OSError, PodsError):
+                size = self.client.store.blob_path(digest).stat().st_size
+            return [{"progressDetail": {}, "aux": {"Tag": parsed.tag or "latest", "Digest": digest, "Size": size}}]
+
+        req.stream(job.stream(finish))
+
+    def image_save(self, req: Request, name: str | None = None) -> None:
+        names = [name] if name else query_all(req, "names")
+        if not names:
+            raise HTTPError(400, "no image names given")
+        with tempfile.TemporaryDirectory(dir=self.client.store.tmp) as tmp:
+            out = Path(tmp) / "out.tar"
+            self.client.images.save(names, out)
+            with open(out, "rb") as f:
+                req.stream(iter(lambda: f.read(65536), b""), "application/x-tar")
+
+    def image_load(self, req: Request) -> None:
+        with tempfile.NamedTemporaryFile(dir=self.client.store.tmp, suffix=".tar") as f:
+            while chunk := req.read():
+                f.write(chunk)
+            f.flush()
+            loaded = self.client.images.load(f.name)
+        lines = [json.dumps({"stream": f"{line}\n"}).encode() + b"\r\n" for line in loaded]
+        req.stream(iter(lines))
+
+    def build(self, req: Request) -> None:
+        q = req.query
+        tags = query_all(req, "t")
+        try:
+            buildargs = json.loads(q.get("buildargs") or "{}")
+            labels = json.loads(q.get("labels") or "{}")
+        except ValueError:
+            raise HTTPError(400, "invalid buildargs or labels: bad JSON") from None
+        if not isinstance(buildargs, dict) or not isinstance(labels, dict):
+            raise HTTPError(400, "buildargs and labels must be JSON objects")
+        quiet = query_bool(q.get("q"))
+        ctx = Path(tempfile.mkdtemp(dir=self.client.store.tmp, prefix="build-context-"))
+        try:
+            with tempfile.TemporaryFile() as raw:
+                while chunk := req.read():
+                    raw.write(chunk)
+                raw.seek(0)
+                # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
+                from pytest_pods.engine.image.layers import extract_into
+
+                fd = os.open(ctx, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    extract_into(raw, fd)
+                except (PodsError, tarfile.TarError, EOFError) as exc:
+                    raise HTTPError(400, f"invalid build context: {exc or 'not a tar archive'}") from None
+                finally:
+                    os.close(fd)
+            job: Job[Any] = Job()
+
+            def say(line: str) -> None:
+                if quiet:
+                    return
+                if line.startswith("Successfully built"):
+                    job.emit({"aux": {"ID": "pending"}})
+                job.emit({"stream": line + "\n"})
+
+            job.start("pods-build", lambda: self.client.images.build(
+                ctx, tag=tags, dockerfile=q.get("dockerfile") or None,
+                buildargs={str(k): str(v) for k, v in buildargs.items() if v is not None},
+                target=q.get("target") or None, nocache=query_bool(q.get("nocache")),
+                labels={str(k): str(v) for k, v in labels.items()},
+                network=build_network(q.get("networkmode")), progress=say))
+
+            def finish(img: Any) -> list[dict[str, Any]]:
+                return [{"aux": {"ID": img.id}}] + ([{"stream": img.id + "\n"}] if quiet else [])
+
+            def fix_aux(chunks: Iterator[bytes]) -> Iterator[bytes]:
+                for c in chunks:
+                    if b'"pending"' in c:
+                        if job.value is None:
+                            continue  # the real ID comes at the end, once known
+                        c = json.dumps({"aux": {"ID": job.value.id}}).encode() + b"\r\n"
+                    yield c
+
+            req.stream(fix_aux(job.stream(finish)))
+        finally:
+            shutil.rmtree(ctx, ignore_errors=True)
+
+
+def local_registry(ref: str) -> bool:
+    """Plain HTTP for a registry on this host, as docker allows (127.0.0.0/8, localhost)."""
+    host = ref.split("/", 1)[0] if "/" in ref else ""
+    return host.startswith(("127.", "localhost", "[::1]"))
+
+
+def build_network(mode: str | None) -> str:
+    if mode in (None, "", "default", "bridge"):
+        return "bridge"
+    if mode in ("host", "none"):
+        return mode
+    raise HTTPError(400, f"build network mode {mode!r} is not supported")
+
+
+def use_registry_auth(req: Request) -> None:
+    """``X-Registry-Auth`` (base64 JSON) is honoured through the credentials store the daemon
+    uses; a client's inline credentials are not written anywhere."""
+    raw = req.headers.get("x-registry-auth")
+    if not raw:
+        return
+    with contextlib.suppress(ValueError):
+        json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)) or b"{}")

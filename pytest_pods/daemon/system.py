@@ -1,0 +1,126 @@
+"""System routes: ping, version, info, disk usage, events, and registry login."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pytest_pods.client.local import Client
+from pytest_pods.daemon.events import Events
+from pytest_pods.daemon.filters import event_matches, parse_filters
+from pytest_pods.daemon.http import Request
+from pytest_pods.daemon.router import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, Route, query_float, route
+from pytest_pods.daemon.streams import peer_closed
+from pytest_pods.errors import HTTPError, PodsError
+
+
+class SystemRouter:
+    def __init__(self, client: Client, events: Events) -> None:
+        self.client = client
+        self.events = events
+
+    def routes(self) -> list[Route]:
+        return [
+            route("GET|HEAD", r"/_ping", self.ping),
+            route("GET", r"/version", self.version),
+            route("GET", r"/info", self.info),
+            route("GET", r"/events", self.events_stream),
+            route("POST", r"/auth", self.auth),
+            route("GET", r"/system/df", self.system_df),
+        ]
+
+    def ping(self, req: Request) -> None:
+        req.send(200, b"OK", "text/plain; charset=utf-8", {"Cache-Control": "no-cache, no-store, must-revalidate",
+                                                         "Pragma": "no-cache"})
+
+    def version(self, req: Request) -> None:
+        u = os.uname()
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(u.machine, u.machine)
+        req.send_json({
+            "Platform": {"Name": "pytest-pods"}, "Version": ENGINE_VERSION, "ApiVersion": API_VERSION,
+            "MinAPIVersion": MIN_API_VERSION, "GitCommit": "pods", "GoVersion": "n/a (Python)", "Os": "linux",
+            "Arch": arch, "KernelVersion": u.release, "BuildTime": "",
+            # the docker CLI prints the Engine component's Details, not the top-level fields
+            "Components": [{"Name": "Engine", "Version": ENGINE_VERSION, "Details": {
+                "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch,
+                "KernelVersion": u.release, "GitCommit": "pods", "GoVersion": "n/a (Python)", "BuildTime": "",
+                "Experimental": "false"}}],
+        })
+
+    def info(self, req: Request) -> None:
+        rt = self.client.runtime
+        states = [st["status"] for st in rt.list(all=True)]
+        # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
+        from pytest_pods.engine.runtime.cgroups.manager import cgroup_version
+
+        u = os.uname()
+        mem = 0
+        with contextlib.suppress(OSError, ValueError):
+            mem = int(Path("/proc/meminfo").read_text().split()[1]) * 1024
+        req.send_json({
+            "ID": "pods-" + str(self.client.root).replace("/", "-").strip("-"), "Name": u.nodename,
+            "Containers": len(states), "ContainersRunning": states.count("running"), "ContainersPaused": 0,
+            "ContainersStopped": len(states) - states.count("running"), "Images": len(self.client.images.list()),
+            "Driver": "overlay2", "DriverStatus": [], "DockerRootDir": str(self.client.root),
+            "OperatingSystem": "pytest-pods", "OSType": "linux", "Architecture": u.machine, "KernelVersion": u.release,
+            "NCPU": os.cpu_count(), "MemTotal": mem, "ServerVersion": ENGINE_VERSION, "CgroupDriver": "cgroupfs",
+            "CgroupVersion": str(cgroup_version()), "DefaultRuntime": "pods", "Runtimes": {"pods": {"path": "pods"}},
+            "SecurityOptions": ["name=no-new-privileges"], "Swarm": {"LocalNodeState": "inactive"},
+            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []},
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["json-file"]},
+            "Labels": [], "ExperimentalBuild": False, "LiveRestoreEnabled": True, "Debug": False,
+            "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
+            "IPv4Forwarding": True, "LoggingDriver": "json-file", "Warnings": [],
+        })
+
+    def system_df(self, req: Request) -> None:
+        imgs = self.client.images.list()
+        images = [{"Id": i.id, "RepoTags": i.familiar_tags, "Size": i.size, "SharedSize": 0, "Containers": 0,
+                   "Created": 0, "ParentId": "", "RepoDigests": [], "Labels": {}} for i in imgs]
+        req.send_json({"LayersSize": sum(i.size for i in imgs), "Images": images, "Containers": [],
+                       "Volumes": [], "BuildCache": []})
+
+    def events_stream(self, req: Request) -> None:
+        # the CLI turns --since/--until (10m, RFC 3339) into unix seconds ("1733000000.000000000")
+        since = query_float(req.query.get("since")) if req.query.get("since") else None
+        deadline = query_float(req.query.get("until")) if req.query.get("until") else None
+        filters = parse_filters(req)
+        with self.events.subscribe(since) as (cond, queue):
+            def lines() -> Iterator[bytes]:
+                while True:
+                    with cond:
+                        if not queue:
+                            timeout = None if deadline is None else deadline - time.time()
+                            if timeout is not None and timeout <= 0:
+                                return
+                            cond.wait(timeout=min(timeout, 1.0) if timeout is not None else 1.0)
+                        batch, queue[:] = list(queue), []
+                    for ev in batch:
+                        if deadline is not None and ev["timeNano"] > deadline * 1e9:
+                            return
+                        if event_matches(ev, filters):
+                            yield json.dumps(ev).encode() + b"\n"
+                    if deadline is not None and time.time() >= deadline:
+                        return
+                    if batch == [] and peer_closed(req.conn):
+                        return
+
+            req.stream(lines())
+
+    def auth(self, req: Request) -> None:
+        doc = req.json_object()
+        address = str(doc.get("serveraddress") or "https://index.docker.io/v1/")
+        host = urlsplit(address).netloc if "://" in address else address.split("/", 1)[0]
+        try:
+            self.client.login(host, str(doc.get("username", "")), str(doc.get("password", "")),
+                              insecure=host.startswith(("127.", "localhost")))
+        except PodsError as exc:
+            raise HTTPError(401, str(exc)) from None
+        except OSError as exc:
+            raise HTTPError(500, f"login {host}: {exc}") from None
+        req.send_json({"Status": "Login Succeeded", "IdentityToken": ""})
