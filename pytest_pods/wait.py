@@ -22,90 +22,66 @@ succeeds: a host-side connect alone says yes too early behind a userland proxy.
 from __future__ import annotations
 
 import http.client as httpclient
-import os
 import re
-import select
 import socket
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
-from pytest_pods.engine import linux
-from pytest_pods.errors import ContainerExitedError, InvalidArgumentError, ReadinessTimeoutError
+from pytest_pods.errors import ContainerExitedError, InvalidArgumentError, PodsError, ReadinessTimeoutError
 
-if TYPE_CHECKING:
-    from pytest_pods.client.local import Container
-
-__all__ = ["Strategy", "all_of", "as_strategy", "command", "healthcheck", "http", "log", "tcp", "wait_ready"]
+__all__ = ["Probe", "Strategy", "Watched", "all_of", "as_strategy", "command", "healthcheck", "http", "log", "tcp",
+           "wait_ready"]
 
 LOG_LINES_SHOWN = 30
 
 
-class LocalProbe:
-    """How the local engine watches a container: a pidfd on its process for the exit, and the
-    kernel's socket table of its network namespace for listening ports."""
-
-    def __init__(self, container: Container, st: dict[str, Any]) -> None:
-        self.container = container
-        self.pid = int(st.get("pid") or 0)
-        self._pidfd: int | None = None
-        self._gone = st.get("status") != "running" or not self.pid
-        if not self._gone:
-            try:
-                self._pidfd = os.pidfd_open(self.pid)
-            except ProcessLookupError:
-                self._gone = True  # exited before we looked: the monitor may not have said so yet
-            if self._pidfd is not None and linux.process_start_time(self.pid) != st.get("pid_start"):
-                self._gone = True  # the pid was reused
-        self._diag: Any = None
+class Probe(Protocol):
+    """How an engine watches one container while a strategy waits (``container.probe(state)``):
+    the local engine through a pidfd and the kernel's socket table, a remote one through the API."""
 
     def exited(self) -> bool:
-        if self._gone:
-            return True
-        if self._pidfd is None:
-            return self.container.status != "running"
-        return bool(select.select([self._pidfd], [], [], 0)[0])
-
+        """Whether the container's process has ended."""
     def wait_exit(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True (at once) if the container exits meanwhile."""
-        if self._gone:
-            return True
-        if self._pidfd is None:
-            time.sleep(seconds)
-            return self.exited()
-        return bool(select.select([self._pidfd], [], [], seconds)[0])
-
     def listening(self) -> set[int] | None:
-        if self._diag is None:
-            self._diag = linux.diag_socket(self.pid)
-        return linux.listening_tcp_ports(self.pid, self._diag)
-
+        """The TCP ports listening in the container's network namespace (None: cannot tell)."""
     def connection(self, port: int, timeout: float) -> httpclient.HTTPConnection:
-        """An HTTP connection to ``port`` on the container's own loopback (no publishing needed)."""
-        pid = self.pid
+        """An HTTP connection to ``port`` inside the container (one that is not published)."""
+    def close(self) -> None: ...
 
-        class _InNetns(httpclient.HTTPConnection):
-            def connect(self) -> None:
-                self.sock = linux.netns_socket(pid)
-                self.sock.settimeout(self.timeout)
-                self.sock.connect((self.host, self.port))
 
-        return _InNetns("127.0.0.1", port, timeout=timeout)
+class ExecOutcome(Protocol):
+    @property
+    def exit_code(self) -> int: ...
+    @property
+    def output(self) -> bytes: ...
+    @property
+    def stderr(self) -> bytes: ...
 
-    def close(self) -> None:
-        if self._pidfd is not None:
-            os.close(self._pidfd)
-            self._pidfd = None
-        if self._diag is not None:
-            self._diag.close()
-            self._diag = None
+
+class Watched(Protocol):
+    """What readiness needs of a container, local or remote (``Container``, ``RemoteContainer``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def state(self) -> dict[str, Any]: ...
+    def probe(self, st: dict[str, Any] | None = None) -> Probe: ...
+    def follow_logs(self, until: float | None = None) -> Iterator[tuple[str, str, bytes]]: ...
+    def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> bytes: ...
+    def address(self, port: int | str) -> tuple[str, int]: ...
+    def exec(self, cmd: Sequence[str] | str, *, environment: Sequence[str] | None = None,
+             user: str | None = None, workdir: str | None = None) -> ExecOutcome: ...
+    def inspect(self) -> dict[str, Any]: ...
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 class Target:
     """What a strategy waits on: the container, a probe of it (local or remote engine), and
     the one deadline."""
 
-    def __init__(self, container: Container, deadline: float) -> None:
+    def __init__(self, container: Watched, deadline: float) -> None:
         self.container = container
         self.deadline = deadline
         st = container.state
@@ -136,7 +112,7 @@ class Target:
     def poll(self, attempt: Callable[[], bool], max_pause: float = 0.1) -> None:
         """Retry ``attempt`` with exponential backoff (1 ms, doubling, at most ``max_pause``)
         until it returns True; raises _Deadline or _Exited."""
-        import tenacity
+        import tenacity  # lazy: only polling strategies need it (not log lines, not the CLI)
 
         retrying = tenacity.Retrying(
             stop=lambda _state: self.remaining <= 0,
@@ -353,8 +329,6 @@ class Command(Strategy):
 
 
 def _poll_exec(t: Target, cmd: list[str], user: str | None, max_pause: float) -> None:
-    from pytest_pods.errors import PodsError
-
     def attempt() -> bool:
         try:
             res = t.container.exec(cmd, user=user)
@@ -466,7 +440,7 @@ def as_strategy(value: Any) -> Strategy:
     raise InvalidArgumentError(f"wait: {value!r} is not a readiness strategy (use pytest_pods.wait.log/tcp/http/...)")
 
 
-def last_log_lines(container: Container, n: int = LOG_LINES_SHOWN) -> str:
+def last_log_lines(container: Watched, n: int = LOG_LINES_SHOWN) -> str:
     try:
         lines = container.logs(tail=n).decode("utf-8", "replace").splitlines()
     except Exception:  # the container is gone: nothing to show
@@ -474,7 +448,7 @@ def last_log_lines(container: Container, n: int = LOG_LINES_SHOWN) -> str:
     return "\n".join(lines) if lines else "(the container printed nothing)"
 
 
-def wait_ready(container: Container, strategy: Any, timeout: float = 60.0, *, label: str = "") -> float:
+def wait_ready(container: Watched, strategy: Any, timeout: float = 60.0, *, label: str = "") -> float:
     """Block until ``strategy`` holds for the running ``container``; the seconds it took.
 
     :param label: who asked, for messages (the plugin passes ``fixture 'redis'``)
@@ -485,6 +459,7 @@ def wait_ready(container: Container, strategy: Any, timeout: float = 60.0, *, la
     start = time.monotonic()
     t = Target(container, start + timeout)
     who = f"container {container.name}" + (f" ({label})" if label else "")
+    err: ContainerExitedError | ReadinessTimeoutError
     try:
         strategy.wait(t)
         return time.monotonic() - start
@@ -501,12 +476,3 @@ def wait_ready(container: Container, strategy: Any, timeout: float = 60.0, *, la
         t.close()
     err.add_note(f"last {LOG_LINES_SHOWN} log lines of {container.name}:\n{last_log_lines(container)}")
     raise err
-
-
-def _strategies(value: Any) -> Iterable[Strategy]:
-    s = as_strategy(value)
-    if isinstance(s, AllOf):
-        for sub in s.strategies:
-            yield from _strategies(sub)
-    else:
-        yield s

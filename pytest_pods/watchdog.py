@@ -14,8 +14,14 @@ except the ones ``--pods-keep-on-failure`` kept, and releases the root's idle ho
 from __future__ import annotations
 
 import os
+import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+from pytest_pods.engine.linux import process_start_time
+
+if TYPE_CHECKING:
+    from pytest_pods.client.contract import ClientAPI
 
 OWNER_LABEL = "pytest-pods.owner"
 
@@ -23,20 +29,12 @@ OWNER_LABEL = "pytest-pods.owner"
 def owner_key(pid: int | None = None) -> str:
     """``host:pid-starttime`` of a process: unique for its lifetime, never reused by another;
     the host name keeps the sessions of several machines on one remote engine apart."""
-    import socket
-
-    from pytest_pods.engine.linux import process_start_time
-
     pid = os.getpid() if pid is None else pid
     return f"{socket.gethostname()}:{pid}-{process_start_time(pid)}"
 
 
 def owner_alive(key: str) -> bool:
     """Whether the owner still runs; an owner on another machine is not ours to judge (alive)."""
-    import socket
-
-    from pytest_pods.engine.linux import process_start_time
-
     host, sep, rest = key.rpartition(":")
     if sep and host != socket.gethostname():
         return True
@@ -51,13 +49,13 @@ def kept_dir(root: str | os.PathLike[str]) -> str:
     return os.path.join(os.fspath(root), "pytest-pods", "kept")
 
 
-def make_client(root: str | os.PathLike[str], host: str | None = None) -> Any:
+def make_client(root: str | os.PathLike[str], host: str | None = None) -> ClientAPI:
     """The local engine on ``root``, or the remote one at ``host``."""
     if host:
-        from pytest_pods.client.remote import RemoteClient
+        from pytest_pods.client.remote import RemoteClient  # lazy: only with a remote engine (http, ssl)
 
         return RemoteClient(host)
-    from pytest_pods.client.local import Client
+    from pytest_pods.client.local import Client  # lazy: a clean session end (``done``) needs no engine
 
     return Client(root)
 

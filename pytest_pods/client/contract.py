@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol, TypedDict
 
@@ -24,6 +24,7 @@ from pytest_pods.engine.runtime.lifecycle import ExecResult
 from pytest_pods.engine.runtime.spec import Bind, parse_bytes, parse_signal
 
 if TYPE_CHECKING:
+    from pytest_pods.engine.network.ports import ApiBindings, PortBinding, PortRecord
     from pytest_pods.wait import Strategy
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "ImagesAPI",
     "LogLine",
     "NetworksAPI",
+    "PortBinding",
     "Reference",
     "RunResult",
     "StartedAPI",
@@ -49,9 +51,11 @@ __all__ = [
     "engine_unavailable",
     "extract_tar",
     "parse_bytes",
+    "parse_container_port",
+    "parse_ports",
     "parse_reference",
     "parse_signal",
-    "port_specs",
+    "port_bindings_doc",
 ]
 
 LogLine = tuple[str, str, bytes]
@@ -79,34 +83,46 @@ def extract_tar(src: IO[bytes], dest_fd: int) -> None:
     extract_into(src, dest_fd)
 
 
-def port_specs(ports: Sequence[str] | Mapping[str, Any]) -> tuple[str, ...]:
-    """docker-py's ``ports=`` (``{"80/tcp": 8080}``, None: any free port; ``(host_ip, port)``) or
-    ``["8080:80"]`` as ``-p`` texts."""
-    if isinstance(ports, Mapping):
-        out = []
-        for ctr, host in ports.items():
-            num, _, proto = str(ctr).partition("/")
-            if isinstance(host, tuple):  # (host_ip, host_port)
-                out.append(f"{host[0]}:{host[1] or 0}:{num}/{proto or 'tcp'}")
-            else:
-                out.append(f"{host or 0}:{num}/{proto or 'tcp'}")
-        return tuple(out)
-    return tuple(str(p) for p in ports)
+def parse_ports(ports: Mapping[str | int, Any] | Iterable[str | int | PortBinding] | None) -> list[PortBinding]:
+    """Every user form of published ports as :class:`PortBinding` values: docker-py's ``ports=``
+    mapping, or ``-p`` texts (an int is a container port).
+
+    :raises InvalidArgumentError: a value in no form Docker accepts
+    """
+    from pytest_pods.engine.network import ports as forms  # lazy: start latency (dataclasses, ~20 ms)
+
+    return forms.parse_ports(ports)
 
 
-def api_port_fields(ports: Sequence[str] | Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
+def parse_container_port(value: int | str) -> tuple[int, str]:
+    """``80``, ``"80"``, ``"80/udp"`` -> ``(80, "udp")``."""
+    from pytest_pods.engine.network import ports as forms  # lazy: start latency (dataclasses, ~20 ms)
+
+    return forms.parse_container_port(value)
+
+
+def port_bindings_doc(bindings: Iterable[PortBinding | PortRecord]) -> ApiBindings:
+    """Bindings (or the state file's records) in the Engine API's form, keyed by ``80/tcp``."""
+    from pytest_pods.engine.network import ports as forms  # lazy: start latency (dataclasses, ~20 ms)
+
+    return forms.to_api(bindings)
+
+
+def api_port_fields(ports: Mapping[str | int, Any] | Iterable[str | int | PortBinding] | None,
+                    ) -> tuple[dict[str, dict[str, Any]], ApiBindings]:
     """docker-py's ``ports=`` as the Engine API's ``ExposedPorts`` and ``HostConfig.PortBindings``."""
-    exposed: dict[str, Any] = {}
-    bindings: dict[str, list[dict[str, str]]] = {}
-    for spec in port_specs(ports):
-        parts = spec.split(":")
-        num, _, proto = parts[-1].partition("/")
-        key = f"{num}/{proto or 'tcp'}"
-        host_ip = parts[0] if len(parts) == 3 else ""
-        host_port = parts[-2] if len(parts) >= 2 else ""
-        exposed[key] = {}
-        bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": "" if host_port in ("0", "") else host_port})
-    return exposed, bindings
+    bindings = parse_ports(ports)
+    return {b.key: {} for b in bindings}, port_bindings_doc(bindings)
+
+
+def __getattr__(name: str) -> type[PortBinding]:
+    """``PortBinding``, imported on first use: the port forms cost ~20 ms to import, and this
+    module is on the CLI's start path."""
+    if name == "PortBinding":
+        from pytest_pods.engine.network.ports import PortBinding  # lazy: start latency (see above)
+
+        return PortBinding
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class EngineInfo(TypedDict):
@@ -157,7 +173,7 @@ class ContainerHandle:
         """Block until ``strategy`` (see :mod:`pytest_pods.wait`) holds; the seconds it took."""
         from pytest_pods.wait import wait_ready  # lazy: start latency (http.client, tenacity)
 
-        return wait_ready(self, strategy, timeout)  # type: ignore[arg-type]
+        return wait_ready(self, strategy, timeout)  # type: ignore[arg-type]  # mypy: subclasses are Watched, not this base
 
 
 # -- the protocols both engines keep ---------------------------------------------------------
@@ -240,7 +256,20 @@ class ContainersAPI(Protocol):
     """Containers: the handles (``get``, ``list``, ``create``, ``run``) and the verbs by reference
     that the CLI and the daemon use (a name, an ID or a unique ID prefix)."""
 
-    def create(self, image: str, command: Sequence[str] | str | None = None, **kwargs: Any) -> ContainerAPI: ...
+    def create(
+        self, image: str, command: Sequence[str] | str | None = None, *,
+        entrypoint: Sequence[str] | None = None, name: str | None = None,
+        environment: Mapping[str, str] | Sequence[str] | None = None, working_dir: str | None = None,
+        user: str | None = None, hostname: str | None = None, volumes: Sequence[str | Bind] = (),
+        tmpfs: Sequence[str] = (), memory: str | int | None = None, memory_swap: str | int | None = None,
+        pids_limit: int | None = None, cpus: float | None = None, network: str = "bridge",
+        network_aliases: Sequence[str] = (), ports: Sequence[str | int] | Mapping[str | int, Any] = (),
+        publish_all_ports: bool = False, read_only: bool = False, init: bool = False,
+        labels: Mapping[str, str] | None = None, stop_signal: str | None = None, stop_timeout: int | None = None,
+        auto_remove: bool = False, no_new_privileges: bool = True, cap_add: Sequence[str] = (),
+        cap_drop: Sequence[str] = (), stdin_open: bool = False,
+    ) -> ContainerAPI:
+        """Create (not start) a container; docker-py's argument names and meanings."""
     def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: bool = False,
             remove: bool = False, **kwargs: Any) -> Any: ...
     def get(self, ref: str) -> ContainerAPI: ...

@@ -41,8 +41,9 @@ from pytest_pods.client.contract import (
     cgroup_version,
     extract_tar,
     parse_bytes,
+    parse_container_port,
+    parse_ports,
     parse_reference,
-    port_specs,
 )
 from pytest_pods.engine import linux
 from pytest_pods.engine.image.store import Image, Store
@@ -276,7 +277,7 @@ class Containers:
         cpus: float | None = None,
         network: str = "bridge",
         network_aliases: Sequence[str] = (),
-        ports: Sequence[str] | Mapping[str, Any] = (),
+        ports: Sequence[str | int] | Mapping[str | int, Any] = (),
         publish_all_ports: bool = False,
         read_only: bool = False,
         init: bool = False,
@@ -301,7 +302,7 @@ class Containers:
             memory_swap=(parse_bytes(memory_swap, "--memory-swap") if memory_swap not in (None, -1, "-1") else
                          (-1 if memory_swap in (-1, "-1") else None)),
             pids_limit=pids_limit, cpus=cpus, network=network, read_only=read_only, init=init,
-            network_aliases=tuple(network_aliases), ports=port_specs(ports), publish_all=publish_all_ports,
+            network_aliases=tuple(network_aliases), ports=tuple(parse_ports(ports)), publish_all=publish_all_ports,
             labels=labels or {}, stop_signal=stop_signal, stop_timeout=stop_timeout,
             auto_remove=auto_remove, no_new_privileges=no_new_privileges, cap_add=cap_add,
             cap_drop=cap_drop, stdin_open=stdin_open,
@@ -502,8 +503,7 @@ class Container(ContainerHandle):
 
     def address(self, port: int | str) -> tuple[str, int]:
         """(host, port) on which a published container port is reached from this host."""
-        num, _, proto = str(port).partition("/")
-        return self._c.runtime.port(self.id, int(num), proto or "tcp")
+        return self._c.runtime.port(self.id, *parse_container_port(port))
 
     @property
     def labels(self) -> dict[str, str]:

@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from pytest_pods.client.contract import ContainerHandle, ExecResult, LogLine, RunResult, extract_tar
+from pytest_pods.client.contract import (
+    ContainerHandle,
+    ExecResult,
+    LogLine,
+    PortBinding,
+    RunResult,
+    extract_tar,
+    parse_container_port,
+)
 from pytest_pods.client.docker_docs import create_body
 from pytest_pods.client.docker_http import DockerHTTP, demux, frames, read_progress, resolve_host
 from pytest_pods.errors import ConflictError, InvalidArgumentError, NotFoundError, PodsError
@@ -140,7 +148,7 @@ class RemoteImages:
               target: str | None = None, nocache: bool = False, labels: Mapping[str, str] | None = None,
               network: str = "bridge", progress: Any = None) -> RemoteImage:
         """Send the context as a tar (honouring .dockerignore) to ``/build``."""
-        from pytest_pods.builders.context import IgnoreMatcher, walk
+        from pytest_pods.builders.context import IgnoreMatcher, walk  # lazy: only builds send a context (~18 ms)
 
         ctx = Path(path)
         tags = [tag] if isinstance(tag, str) else list(tag or [])
@@ -289,12 +297,8 @@ class RemoteContainer(ContainerHandle):
     def state(self) -> dict[str, Any]:
         """The local engine's state fields, from the inspect document."""
         doc = self.inspect()
-        ports = []
-        for key, binds in ((doc.get("NetworkSettings") or {}).get("Ports") or {}).items():
-            num, _, proto = key.partition("/")
-            for b in binds or []:
-                ports.append({"container_port": int(num), "proto": proto or "tcp", "host_ip": b.get("HostIp") or "0.0.0.0",
-                              "host_port": int(b.get("HostPort") or 0)})
+        published = {k: v for k, v in ((doc.get("NetworkSettings") or {}).get("Ports") or {}).items() if v}
+        ports = [b.to_record() for b in PortBinding.from_api(published)]  # null: exposed, not published
         st = doc.get("State") or {}
         return {"id": doc["Id"], "name": doc.get("Name", "").lstrip("/"), "status": st.get("Status", ""),
                 "pid": st.get("Pid", 0), "exit_code": st.get("ExitCode", 0), "ports": ports,
@@ -396,12 +400,12 @@ class RemoteContainer(ContainerHandle):
         return ExecResult(int(info.get("ExitCode") or 0), out, err)
 
     def address(self, port: int | str) -> tuple[str, int]:
-        num, _, proto = str(port).partition("/")
+        num, proto = parse_container_port(port)
         for p in self.state["ports"]:
-            if p["container_port"] == int(num) and p["proto"] == (proto or "tcp"):
+            if p["container_port"] == num and p["proto"] == proto:
                 host = self._c.address_host if p["host_ip"] in ("0.0.0.0", "", "::") else p["host_ip"]
                 return host, int(p["host_port"])
-        raise NotFoundError(f"No public port '{num}/{proto or 'tcp'}' published for {self.name}")
+        raise NotFoundError(f"No public port '{num}/{proto}' published for {self.name}")
 
     def copy_in(self, src: str | os.PathLike[str], dest: str) -> None:
         src = os.fspath(src)
