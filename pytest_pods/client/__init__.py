@@ -1,6 +1,13 @@
-"""The Client API: one contract, two engines (the local one in process, a remote one over the
-Docker Engine API). ``from pytest_pods.client import Client`` is the usual start."""
+"""The Client API: one contract (:mod:`.contract`), two engines: the local one in process
+(:mod:`.local`) and a remote one over the Docker Engine API (:mod:`.remote`).
+``from pytest_pods.client import Client`` is the usual start.
 
-from pytest_pods.client.local import Client, Container, ExecResult, RunResult
+``RemoteClient`` is imported from :mod:`pytest_pods.client.remote`, not re-exported here: it
+brings http.client, ssl and tarfile (about 60 ms), and this package is on the ``pods`` CLI's
+start path.
+"""
 
-__all__ = ["Client", "Container", "ExecResult", "RunResult"]
+from pytest_pods.client.contract import ContainerHandle, ExecResult, RunResult
+from pytest_pods.client.local import Client, Container
+
+__all__ = ["Client", "Container", "ContainerHandle", "ExecResult", "RunResult"]
