@@ -28,7 +28,7 @@ def engine_unavailable() -> str | None:
         return "the engine needs root (namespaces, overlayfs, cgroups)"
     if not os.path.exists("/proc/self/ns/pid"):
         return "no namespace support in this kernel"
-    from pytest_pods.engine.runtime.cgroups.manager import available
+    from pytest_pods.engine.runtime.cgroups import available
 
     return available()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from pytest_pods.engine.runtime.cgroups import available
+
 
 def unavailable() -> str | None:
     """None when containers can run on this host, else why not (the first missing piece)."""
@@ -18,6 +20,4 @@ def unavailable() -> str | None:
                 return "the kernel has no overlay filesystem (modprobe overlay)"
     except OSError as exc:
         return f"cannot read /proc/filesystems: {exc.strerror}"
-    from pytest_pods.engine.runtime.cgroups.manager import available
-
     return available()

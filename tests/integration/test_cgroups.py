@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_pods.engine.runtime.cgroups import manager as cgroups
-from pytest_pods.engine.runtime.cgroups.manager import Limits, V1Cgroup, V2Cgroup, available, cgroup_version, list_cgroups, open_cgroup, shares_to_weight, v1_hierarchies, v1_memory_writes
+from pytest_pods.engine.runtime.cgroups import interface as cgroups
+from pytest_pods.engine.runtime.cgroups import Limits, V1Cgroup, V2Cgroup, available, cgroup_version, list_cgroups, open_cgroup, shares_to_weight, v1_hierarchies, v1_memory_writes
 from pytest_pods.errors import CgroupBusyError
 from pytest_pods.errors import CgroupError
 

@@ -269,7 +269,7 @@ def test_debian_image_runs_apt_bash_dpkg(client: Client, debian: str) -> None:
 
 
 def _leftovers(client: Client) -> dict[str, list[str]]:
-    from pytest_pods.engine.runtime.cgroups.manager import list_cgroups
+    from pytest_pods.engine.runtime.cgroups import list_cgroups
 
     mounts = [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if str(client.root) in line]
     state = [p.name for p in client.runtime.dir.iterdir() if not p.name.startswith(".")]
@@ -312,7 +312,7 @@ def test_concurrent_runs_from_threads_use_the_fork_server(client: Client) -> Non
 
 
 def test_reap_releases_what_a_killed_monitor_left(client: Client, name: str) -> None:
-    from pytest_pods.engine.runtime.cgroups.manager import list_cgroups
+    from pytest_pods.engine.runtime.cgroups import list_cgroups
 
     c = client.containers.run("busybox", ["sleep", "300"], detach=True, name=name)
     st = c.state
@@ -381,7 +381,7 @@ def test_exec_workdir_must_exist_and_wait_reports_a_kill_after_removal(client: C
 
 
 def test_verbs_after_the_monitor_was_killed_see_the_truth_and_release_it(client: Client, name: str) -> None:
-    from pytest_pods.engine.runtime.cgroups.manager import list_cgroups
+    from pytest_pods.engine.runtime.cgroups import list_cgroups
 
     c = client.containers.run("busybox", ["sleep", "300"], detach=True, name=name, network="none")
     pid = c.state["pid"]

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from pytest_pods import Client, ContainerStartError
-from pytest_pods.engine.runtime.cgroups.manager import list_cgroups
+from pytest_pods.engine.runtime.cgroups import list_cgroups
 from pytest_pods.engine.linux import process_start_time
 from pytest_pods.engine.network.networks import root_tag
 from pytest_pods.errors import NotFoundError

@@ -141,7 +141,7 @@ def commit(runtime: Any, ref: str, *, tags: Sequence[str] = (), message: str = "
                     *("/".join(t.rstrip("/").split("/")[:i]) for t in targets for i in range(2, t.count("/") + 1))]
     frozen = None
     if pause and st["status"] == "running":
-        frozen = runtime._cgroup(cid)
+        frozen = runtime.cgroup(cid)
         frozen.freeze()
     try:
         scrub_mount_points(upper, st["lower_dirs"], store.tmp, mount_points)

@@ -21,17 +21,11 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from pytest_pods.engine import linux
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.image.store import Image, Store
-from pytest_pods.engine.runtime.cgroups.manager import (
-    list_cgroups,
-    open_cgroup,
-    remove_empty_parents,
-    remove_stale_parents,
-)
 from pytest_pods.engine.runtime.forkserver import spawn
 from pytest_pods.engine.runtime.spec import (
     NETWORK_MODES,
@@ -52,6 +46,9 @@ from pytest_pods.errors import (
     NotFoundError,
     PodsError,
 )
+
+if TYPE_CHECKING:
+    from pytest_pods.engine.runtime.cgroups import Cgroup
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ADJ = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quiet", "sharp", "tidy", "vivid", "wise")
@@ -81,8 +78,13 @@ class Runtime:
         self._empty_lower = empty
         self._networks: Any = None
 
-    def _cgroup(self, cid: str) -> Any:
-        return open_cgroup(cid, parent=self.cgroup_parent)
+    def cgroup(self, cid: str) -> Cgroup:
+        """The container's control group (nothing is made: ``create`` is the monitor's)."""
+        from pytest_pods.engine.runtime import cgroups  # lazy: start latency (pods ps, logs, inspect never need it)
+
+        return cgroups.open_cgroup(cid, parent=self.cgroup_parent)
+
+    _cgroup = cgroup  # old name: the coordinator removes it once daemon/ and client/ use cgroup()
 
     # -- lookup ----------------------------------------------------------------------------
     def _ids(self) -> list[str]:
@@ -122,7 +124,7 @@ class Runtime:
         """A running container whose monitor was killed: end its processes, free its cgroup and
         network endpoints, and record it as killed (137)."""
         with contextlib.suppress(Exception):
-            self._cgroup(cid).destroy()
+            self.cgroup(cid).destroy()
         st = read_state(self.dir / cid)
         if st.get("endpoints") and (self.store.root / "networks").is_dir():
             with contextlib.suppress(Exception):
@@ -406,7 +408,7 @@ class Runtime:
             return
         if num == signal.SIGKILL:
             with contextlib.suppress(Exception):
-                self._cgroup(cid).kill(signal.SIGKILL)
+                self.cgroup(cid).kill(signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(st["pid"], num)
 
@@ -424,7 +426,7 @@ class Runtime:
         if _wait_process(st.get("monitor_pid"), st.get("monitor_start"), deadline):
             return
         with contextlib.suppress(Exception):
-            self._cgroup(cid).kill(signal.SIGKILL)
+            self.cgroup(cid).kill(signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(st["pid"], signal.SIGKILL)
         if not _wait_process(st.get("monitor_pid"), st.get("monitor_start"), time.monotonic() + 10):
@@ -709,7 +711,7 @@ class Runtime:
             if os.readlink(link) == cid:
                 os.unlink(link)  # the name is free at once, as after docker rm -f
         with contextlib.suppress(Exception):
-            self._cgroup(cid).kill(signal.SIGKILL)
+            self.cgroup(cid).kill(signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(st["pid"], signal.SIGKILL)
         if not _wait_process(st["pid"], st.get("pid_start"), time.monotonic() + 10):
@@ -725,7 +727,7 @@ class Runtime:
         except (OSError, ValueError, KeyError):
             name = None
         with contextlib.suppress(Exception):
-            self._cgroup(cid).destroy()
+            self.cgroup(cid).destroy()
         remove_container_dir(cdir, str(self.names / name) if name else None)
 
     def list(self, *, all: bool = False) -> list[dict[str, Any]]:
@@ -743,7 +745,7 @@ class Runtime:
 
     def stats(self, ref: str) -> dict[str, Any]:
         cid = self.resolve(ref)
-        s = self._cgroup(cid).stats()
+        s = self.cgroup(cid).stats()
         return {"memory_usage": s.memory_usage, "memory_limit": s.memory_limit, "pids": s.pids_current,
                 "pids_limit": s.pids_limit, "cpu_usage_ns": s.cpu_usage_ns}
 
@@ -772,7 +774,7 @@ class Runtime:
                 if st["status"] == "starting" and time.time() - (cdir / "state.json").stat().st_mtime < 30:
                     continue  # a start in progress in another process
                 with contextlib.suppress(Exception):
-                    self._cgroup(cid).destroy()
+                    self.cgroup(cid).destroy()
                 if st.get("auto_remove"):
                     self._remove_dir(cid)
                     done.append(f"removed container {cid[:12]} (its monitor was killed)")
@@ -781,20 +783,22 @@ class Runtime:
                                                           error="the container's monitor was killed",
                                                           finished_at=now_iso()))
                     done.append(f"stopped container {cid[:12]} (its monitor was killed)")
+        from pytest_pods.engine.runtime import cgroups  # lazy: start latency (as in cgroup())
+
         live = set(self._ids())
-        for name in list_cgroups(parent=self.cgroup_parent):
+        for name in cgroups.list_cgroups(parent=self.cgroup_parent):
             if name not in live:
                 with contextlib.suppress(Exception):
-                    self._cgroup(name).destroy()
+                    self.cgroup(name).destroy()
                     done.append(f"removed cgroup {name[:12]}")
             else:
                 st = read_state(self.dir / name)
                 if st["status"] != "running" and st["status"] != "starting":
                     with contextlib.suppress(Exception):
-                        self._cgroup(name).destroy()
+                        self.cgroup(name).destroy()
                         done.append(f"removed cgroup {name[:12]}")
-        remove_empty_parents(parent=self.cgroup_parent)
-        remove_stale_parents()
+        cgroups.remove_empty_parents(parent=self.cgroup_parent)
+        cgroups.remove_stale_parents()
         if (self.store.root / "networks").is_dir() and any((self.store.root / "networks").iterdir()):
             running = {i for i in self._ids() if self._status_of(i) in ("running", "starting")}
             done += self.networks.reap(running)

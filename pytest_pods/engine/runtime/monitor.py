@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from pytest_pods.engine import linux
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.runtime import nsinit as init
-from pytest_pods.engine.runtime.cgroups.manager import Limits, open_cgroup
+from pytest_pods.engine.runtime.cgroups import Cgroup, Limits, open_cgroup
 from pytest_pods.engine.runtime.forkserver import job
 from pytest_pods.engine.runtime.state import locked, now_iso, read_state, update_state, write_state
 
@@ -316,14 +316,14 @@ def _kill_and_reap(pid: int) -> None:
         pass
 
 
-def _release_cgroup(cg: Any) -> None:
+def _release_cgroup(cg: Cgroup) -> None:
     try:
         cg.destroy()
     except Exception:
         pass  # the reaper retries what is left
 
 
-def _fail_start(cdir: Path, status_fd: int, message: str, code: int, cg: Any) -> NoReturn:
+def _fail_start(cdir: Path, status_fd: int, message: str, code: int, cg: Cgroup | None) -> NoReturn:
     if cg is not None:
         _release_cgroup(cg)
 

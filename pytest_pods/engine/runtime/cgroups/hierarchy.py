@@ -1,0 +1,79 @@
+"""Choosing the implementation for this host's cgroup version, and what is there to find.
+
+The version is detected at run time (:func:`~pytest_pods.engine.runtime.cgroups.interface.cgroup_version`)
+because users run pure v2 while some hosts, CI machines among them, still run a v1 hybrid. The
+reaper finds leftovers with :func:`list_cgroups`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pytest_pods.engine.runtime.cgroups.interface import (
+    DEFAULT_PARENT,
+    DEFAULT_ROOT,
+    Cgroup,
+    Limits,
+    cgroup_version,
+    check_parent,
+    read_file,
+    v1_hierarchies,
+)
+from pytest_pods.engine.runtime.cgroups.v1 import V1Cgroup
+from pytest_pods.engine.runtime.cgroups.v2 import V2Cgroup
+
+
+def open_cgroup(
+    name: str, limits: Limits = Limits(), *, root: str = DEFAULT_ROOT, parent: str = DEFAULT_PARENT
+) -> Cgroup:
+    """The group ``name`` under ``parent`` for this host's cgroup version; nothing is created yet.
+
+    :raises CgroupError: ``name`` or ``parent`` is not a plain name.
+    """
+    if cgroup_version(root) == 2:
+        return V2Cgroup(name, limits, root=root, parent=parent)
+    return V1Cgroup(name, limits, hierarchies=v1_hierarchies(root), parent=parent)
+
+
+def list_cgroups(*, root: str = DEFAULT_ROOT, parent: str = DEFAULT_PARENT) -> list[str]:
+    """Names of the groups under ``parent`` in any hierarchy, so the reaper can find leftovers."""
+    check_parent(parent)
+    if cgroup_version(root) == 2:
+        tops = [os.path.join(root, parent)]
+    else:
+        tops = [os.path.join(mnt, parent) for mnt in dict.fromkeys(v1_hierarchies(root).values())]
+    names: set[str] = set()
+    for top in tops:
+        try:
+            with os.scandir(top) as it:
+                names.update(e.name for e in it if e.is_dir(follow_symlinks=False))
+        except FileNotFoundError:
+            continue
+    return sorted(names)
+
+
+def available(*, root: str = DEFAULT_ROOT) -> str | None:
+    """None when groups can be made here, else a one-line reason (for skips and ``pods info``)."""
+    if os.geteuid() != 0:
+        return f"cgroups need root; running as uid {os.geteuid()}"
+    if not os.path.isdir(root):
+        return f"no cgroup filesystem at {root}"
+    if cgroup_version(root) == 2:
+        try:
+            have = set(read_file(os.path.join(root, "cgroup.controllers")).split())
+        except OSError as exc:
+            return f"cannot read {root}/cgroup.controllers: {exc.strerror or exc}"
+        missing = [c for c in ("memory", "pids") if c not in have]
+        if missing:
+            return f"cgroup v2 controller {', '.join(missing)} missing from {root}/cgroup.controllers"
+        mounts = [root]
+    else:
+        found = v1_hierarchies(root)
+        missing = [c for c in ("memory", "pids") if c not in found]
+        if missing:
+            return f"no cgroup v1 hierarchy for {', '.join(missing)} under {root}"
+        mounts = list(dict.fromkeys(found.values()))
+    for mnt in mounts:
+        if not os.access(mnt, os.W_OK):
+            return f"{mnt} is not writable (read-only cgroup mount?)"
+    return None
