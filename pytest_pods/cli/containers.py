@@ -7,14 +7,16 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_pods.cli.output import ago, each, size, table
-from pytest_pods.cli.verb import Subparsers, Verb
-from pytest_pods.client.local import Client, container_inspect
-from pytest_pods.engine.image.reference import parse_reference
-from pytest_pods.engine.runtime.spec import Bind, parse_bytes, parse_signal
+from pytest_pods.cli.verb import LocalVerb, Subparsers, Verb
+from pytest_pods.client.contract import Bind, parse_bytes, parse_reference, parse_signal
 from pytest_pods.errors import ContainerStartError, PodsError
+
+if TYPE_CHECKING:
+    from pytest_pods.client.contract import ClientAPI
+    from pytest_pods.client.local import Client
 
 
 # -- run, create ----------------------------------------------------------------------------------
@@ -116,7 +118,7 @@ def add_run(sub: Subparsers, verb: str) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER)
 
 
-def run(client: Client, args: argparse.Namespace) -> int:
+def run(client: ClientAPI, args: argparse.Namespace) -> int:
     """``run`` and ``create``: a foreground run exits with the container's code."""
     kwargs = create_kwargs(args)
     container = client.containers.create(args.image, args.command or None, auto_remove=args.rm, **kwargs)
@@ -125,13 +127,13 @@ def run(client: Client, args: argparse.Namespace) -> int:
         return 0
     stdin = 0 if args.interactive else None
     try:
-        handle = client.runtime.start(container.id, attach=None if args.detach else (1, 2),
-                                      stdin=None if args.detach else stdin)
+        handle = client.containers.start(container.id, attach=None if args.detach else (1, 2),
+                                         stdin=None if args.detach else stdin)
     except ContainerStartError:
         # docker keeps a "Created" container after a failed start; a run that failed leaves
         # nothing here (one clear error, nothing half-made), as `pods create` + `start` would not
         with contextlib.suppress(PodsError):
-            client.runtime.remove(container.id, force=True)
+            client.containers.remove(container.id, force=True)
         raise
     if args.detach:
         handle.close()
@@ -140,7 +142,7 @@ def run(client: Client, args: argparse.Namespace) -> int:
 
     def forward(sig: int, _frame: object) -> None:
         with contextlib.suppress(PodsError):
-            client.runtime.kill(container.id, sig)
+            client.containers.kill(container.id, sig)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, forward)
@@ -154,9 +156,9 @@ def add_start(sub: Subparsers, verb: str) -> None:
     p.add_argument("containers", nargs="+")
 
 
-def start(client: Client, args: argparse.Namespace) -> int:
+def start(client: ClientAPI, args: argparse.Namespace) -> int:
     for ref in args.containers:
-        handle = client.runtime.start(ref, attach=(1, 2) if args.attach else None)
+        handle = client.containers.start(ref, attach=(1, 2) if args.attach else None)
         if args.attach:
             return handle.wait()
         handle.close()
@@ -171,16 +173,15 @@ def add_ps(sub: Subparsers, verb: str) -> None:
     p.add_argument("--no-trunc", action="store_true")
 
 
-def ps(client: Client, args: argparse.Namespace) -> int:
-    items = client.runtime.list(all=args.all)
+def ps(client: ClientAPI, args: argparse.Namespace) -> int:
+    items = client.containers.states(all=args.all)
     if args.quiet:
         for st in items:
             print(st["id"] if args.no_trunc else st["id"][:12])
         return 0
     rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
     for st in items:
-        doc = (container_inspect(client, st["id"]) if isinstance(client, Client)
-               else client.containers.get(st["id"]).inspect())
+        doc = client.containers.get(st["id"]).inspect()
         cmd = " ".join([doc["Path"], *doc["Args"]])
         if not args.no_trunc and len(cmd) > 20:
             cmd = cmd[:19] + "…"
@@ -202,10 +203,10 @@ def add_logs(sub: Subparsers, verb: str) -> None:
     p.add_argument("container")
 
 
-def logs(client: Client, args: argparse.Namespace) -> int:
+def logs(client: ClientAPI, args: argparse.Namespace) -> int:
     tail = None if args.tail == "all" else int(args.tail)
     out, err = sys.stdout.buffer, sys.stderr.buffer
-    for stream, ts, line in client.runtime.logs(args.container, follow=args.follow, tail=tail):
+    for stream, ts, line in client.containers.logs(args.container, follow=args.follow, tail=tail):
         target = out if stream == "stdout" else err
         if args.timestamps:
             target.write(ts.encode() + b" ")
@@ -227,13 +228,13 @@ def add_exec(sub: Subparsers, verb: str) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER)
 
 
-def exec_(client: Client, args: argparse.Namespace) -> int:
+def exec_(client: ClientAPI, args: argparse.Namespace) -> int:
     if not args.command:
         raise PodsError("exec: no command given: pods exec CONTAINER COMMAND [ARG...]")
     null = os.open("/dev/null", os.O_RDONLY)
     stdio = (0 if args.interactive else null, 1, 2)
-    result = client.runtime.exec(args.container, args.command, env=args.env, user=args.user,
-                                 workdir=args.workdir, stdio=stdio)
+    result = client.containers.exec(args.container, args.command, env=args.env, user=args.user,
+                                    workdir=args.workdir, stdio=stdio)
     return result.exit_code
 
 
@@ -242,8 +243,8 @@ def add_wait(sub: Subparsers, verb: str) -> None:
     sub.add_parser(verb).add_argument("containers", nargs="+")
 
 
-def wait(client: Client, args: argparse.Namespace) -> int:
-    return each(args.containers, client.runtime.wait)
+def wait(client: ClientAPI, args: argparse.Namespace) -> int:
+    return each(args.containers, client.containers.wait)
 
 
 def add_stop(sub: Subparsers, verb: str) -> None:
@@ -253,11 +254,11 @@ def add_stop(sub: Subparsers, verb: str) -> None:
     p.add_argument("containers", nargs="+")
 
 
-def stop(client: Client, args: argparse.Namespace) -> int:
+def stop(client: ClientAPI, args: argparse.Namespace) -> int:
     sig = parse_signal(args.signal) if args.signal else None
 
     def stop_one(ref: str) -> str:
-        client.runtime.stop(ref, args.time, stop_signal=sig)
+        client.containers.stop(ref, args.time, stop_signal=sig)
         return ref
 
     return each(args.containers, stop_one)
@@ -269,9 +270,9 @@ def add_kill(sub: Subparsers, verb: str) -> None:
     p.add_argument("containers", nargs="+")
 
 
-def kill(client: Client, args: argparse.Namespace) -> int:
+def kill(client: ClientAPI, args: argparse.Namespace) -> int:
     def kill_one(ref: str) -> str:
-        client.runtime.kill(ref, args.signal)
+        client.containers.kill(ref, args.signal)
         return ref
 
     return each(args.containers, kill_one)
@@ -283,9 +284,9 @@ def add_rm(sub: Subparsers, verb: str) -> None:
     p.add_argument("containers", nargs="+")
 
 
-def rm(client: Client, args: argparse.Namespace) -> int:
+def rm(client: ClientAPI, args: argparse.Namespace) -> int:
     def remove_one(ref: str) -> str:
-        client.runtime.remove(ref, force=args.force)
+        client.containers.remove(ref, force=args.force)
         return ref
 
     return each(args.containers, remove_one)
@@ -301,8 +302,8 @@ def add_stats(sub: Subparsers, verb: str) -> None:
 def stats(client: Client, args: argparse.Namespace) -> int:
     rows = [["CONTAINER ID", "NAME", "MEM USAGE / LIMIT", "PIDS", "CPU TIME"]]
     for ref in args.containers:
-        st = client.runtime.state(ref)
-        s = client.runtime.stats(ref)
+        st = client.containers.state(ref)
+        s = client.containers.stats(ref)
         limit = size(s["memory_limit"]) if s["memory_limit"] else "unlimited"
         rows.append([st["id"][:12], st["name"], f"{size(s['memory_usage'])} / {limit}", str(s["pids"]),
                      f"{s['cpu_usage_ns'] / 1e9:.2f}s"])
@@ -317,7 +318,7 @@ def add_port(sub: Subparsers, verb: str) -> None:
 
 
 def port(client: Client, args: argparse.Namespace) -> int:
-    st = client.runtime.state(args.container)
+    st = client.containers.state(args.container)
     shown = 0
     for p in st.get("ports") or [] if st["status"] == "running" else []:
         key = f"{p['container_port']}/{p['proto']}"
@@ -352,8 +353,8 @@ def commit(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-VERBS: dict[str, Verb] = {
-    "commit": Verb(add_commit, commit),
+VERBS: dict[str, Verb | LocalVerb] = {
+    "commit": LocalVerb(add_commit, commit),
     "run": Verb(add_run, run),
     "create": Verb(add_run, run),
     "start": Verb(add_start, start),
@@ -364,6 +365,6 @@ VERBS: dict[str, Verb] = {
     "stop": Verb(add_stop, stop),
     "kill": Verb(add_kill, kill),
     "rm": Verb(add_rm, rm),
-    "stats": Verb(add_stats, stats),
-    "port": Verb(add_port, port),
+    "stats": LocalVerb(add_stats, stats),
+    "port": LocalVerb(add_port, port),
 }

@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pytest_pods.cli.output import Progress, ago, each, size, table
-from pytest_pods.cli.verb import Subparsers, Verb
-from pytest_pods.engine.image.reference import parse_reference
+from pytest_pods.cli.verb import LocalVerb, Subparsers, Verb
+from pytest_pods.client.contract import apply_changes, parse_reference
 from pytest_pods.errors import PodsError
 
 if TYPE_CHECKING:
+    from pytest_pods.client.contract import ClientAPI
     from pytest_pods.client.local import Client
 
 
@@ -22,7 +23,7 @@ def add_images(sub: Subparsers, verb: str) -> None:
     sub.add_parser(verb, help="list images").add_argument("-q", "--quiet", action="store_true")
 
 
-def images(client: Client, args: argparse.Namespace) -> int:
+def images(client: ClientAPI, args: argparse.Namespace) -> int:
     found = client.images.list()
     if args.quiet:
         for i in found:
@@ -49,9 +50,6 @@ def add_import(sub: Subparsers, verb: str) -> None:
 
 def import_changes(changes: list[str]) -> dict[str, Any]:
     """``import -c``: the Dockerfile instructions docker import accepts."""
-    # lazy: start latency (the commit module is only needed by import -c)
-    from pytest_pods.engine.runtime.commit import apply_changes
-
     base = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
     return apply_changes(base, changes, verb="import")
 
@@ -61,7 +59,7 @@ def import_(client: Client, args: argparse.Namespace) -> int:
     if tarball == "-":  # docker reads the rootfs from standard input
         import tempfile  # lazy: start latency (only for a tarball on standard input)
 
-        with tempfile.NamedTemporaryFile(dir=client.store.tmp, prefix="import-", delete=False) as tmp:
+        with tempfile.NamedTemporaryFile(dir=client.temp_dir, prefix="import-", delete=False) as tmp:
             while chunk := sys.stdin.buffer.read(1 << 20):
                 tmp.write(chunk)
         tarball = tmp.name
@@ -98,7 +96,7 @@ def add_tag(sub: Subparsers, verb: str) -> None:
     p.add_argument("target")
 
 
-def tag(client: Client, args: argparse.Namespace) -> int:
+def tag(client: ClientAPI, args: argparse.Namespace) -> int:
     client.images.tag(args.source, args.target)
     return 0
 
@@ -109,7 +107,7 @@ def add_rmi(sub: Subparsers, verb: str) -> None:
     p.add_argument("images", nargs="+")
 
 
-def rmi(client: Client, args: argparse.Namespace) -> int:
+def rmi(client: ClientAPI, args: argparse.Namespace) -> int:
     return each(args.images, lambda name: client.images.remove(name, force=args.force))
 
 
@@ -124,10 +122,7 @@ def save(client: Client, args: argparse.Namespace) -> int:
     if args.output in (None, "-"):
         if sys.stdout.isatty():
             raise PodsError("save: cowardly refusing to write an archive to a terminal: give -o FILE")
-        # lazy: start latency (tarfile)
-        from pytest_pods.engine.image import archive
-
-        archive.save(client.store, list(args.images), sys.stdout.buffer, format=args.format)
+        client.images.save(args.images, sys.stdout.buffer, format=args.format)
     else:
         client.images.save(args.images, args.output, format=args.format)
     return 0
@@ -140,11 +135,8 @@ def add_load(sub: Subparsers, verb: str) -> None:
 
 
 def load(client: Client, args: argparse.Namespace) -> int:
-    source: Any = sys.stdin.buffer if args.input in (None, "-") else args.input
-    # lazy: start latency (tarfile)
-    from pytest_pods.engine.image import archive
-
-    for line in archive.load(client.store, source):
+    source: str | BinaryIO = sys.stdin.buffer if args.input in (None, "-") else args.input
+    for line in client.images.load(source):
         if not args.quiet:
             print(line)
     return 0
@@ -159,7 +151,7 @@ def add_pull(sub: Subparsers, verb: str) -> None:
     p.add_argument("reference")
 
 
-def pull(client: Client, args: argparse.Namespace) -> int:
+def pull(client: ClientAPI, args: argparse.Namespace) -> int:
     show = Progress(enabled=not args.quiet and sys.stdout.isatty())
     image = client.images.pull(args.reference, platform=args.platform, insecure=args.insecure, progress=show)
     show.done()
@@ -176,7 +168,7 @@ def add_push(sub: Subparsers, verb: str) -> None:
     p.add_argument("destination", nargs="?")
 
 
-def push(client: Client, args: argparse.Namespace) -> int:
+def push(client: ClientAPI, args: argparse.Namespace) -> int:
     show = Progress(enabled=not args.quiet and sys.stdout.isatty())
     digest = client.images.push(args.image, args.destination, insecure=args.insecure, progress=show)
     show.done()
@@ -238,7 +230,7 @@ def add_build(sub: Subparsers, verb: str) -> None:
     p.add_argument("context")
 
 
-def build(client: Client, args: argparse.Namespace) -> int:
+def build(client: ClientAPI, args: argparse.Namespace) -> int:
     build_args = {}
     for a in args.build_arg or []:
         k, sep, val = a.partition("=")
@@ -262,17 +254,17 @@ def build(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-VERBS: dict[str, Verb] = {
-    "import": Verb(add_import, import_),
-    "bootstrap": Verb(add_bootstrap, bootstrap),
+VERBS: dict[str, Verb | LocalVerb] = {
+    "import": LocalVerb(add_import, import_),
+    "bootstrap": LocalVerb(add_bootstrap, bootstrap),
     "images": Verb(add_images, images),
     "tag": Verb(add_tag, tag),
     "rmi": Verb(add_rmi, rmi),
-    "save": Verb(add_save, save),
-    "load": Verb(add_load, load),
+    "save": LocalVerb(add_save, save),
+    "load": LocalVerb(add_load, load),
     "pull": Verb(add_pull, pull),
     "push": Verb(add_push, push),
-    "login": Verb(add_login, login),
-    "logout": Verb(add_logout, logout),
+    "login": LocalVerb(add_login, login),
+    "logout": LocalVerb(add_logout, logout),
     "build": Verb(add_build, build),
 }

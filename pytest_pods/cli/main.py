@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
-from pytest_pods.cli.verb import ENGINE_ERROR, Command, Parser, Verb
+from pytest_pods.cli.verb import ENGINE_ERROR, AnyVerb, Command, LocalVerb, Parser
 from pytest_pods.client.local import Client
 from pytest_pods.errors import ContainerStartError, PodsError
 
@@ -31,12 +31,13 @@ VERBS: dict[str, str] = {
     "daemon": "system", "port": "containers", "network": "networks", "system": "system",
 }
 
-# the verbs that work with --host (a remote engine)
+# the verbs that work with --host (a remote engine): their modules list them as Verb, the others as
+# LocalVerb (or Command)
 REMOTE_VERBS = ("run", "create", "start", "ps", "logs", "exec", "wait", "stop", "kill", "rm", "pull", "push",
                 "build", "tag", "rmi", "images")
 
 
-def verbs_of(resource: str) -> Mapping[str, Verb | Command]:
+def verbs_of(resource: str) -> Mapping[str, AnyVerb]:
     """The verb table of one resource's module, imported only when one of its verbs runs."""
     if resource == "containers":
         from pytest_pods.cli import containers  # lazy: start latency (one resource's module per run)
@@ -86,16 +87,17 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     if isinstance(verb, Command):
         sys.exit(verb.run(args))
     try:
-        if args.host:
-            if args.verb not in REMOTE_VERBS:
+        if isinstance(verb, LocalVerb):
+            if args.host:
                 raise PodsError(f"pods --host: {args.verb} needs the local engine (remote: {', '.join(REMOTE_VERBS)})")
+            code = verb.run(Client(args.root), args)
+        elif args.host:
             # lazy: start latency (http.client, ssl: only with --host)
             from pytest_pods.client.remote import RemoteClient
 
-            client = RemoteClient(args.host)  # type: ignore[assignment]
+            code = verb.run(RemoteClient(args.host), args)
         else:
-            client = Client(args.root)
-        code = verb.run(client, args)
+            code = verb.run(Client(args.root), args)
     except ContainerStartError as exc:
         print(f"pods: {exc}", file=sys.stderr)
         code = exc.exit_code

@@ -7,8 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from pytest_pods.cli.output import each, print_docs, table
-from pytest_pods.cli.verb import Subparsers, Verb
-from pytest_pods.client.local import network_inspect
+from pytest_pods.cli.verb import LocalVerb, Subparsers
 from pytest_pods.errors import PodsError
 
 if TYPE_CHECKING:
@@ -59,7 +58,7 @@ def network(client: Client, args: argparse.Namespace) -> int:
         docs, code = [], 0
         for name in args.names:
             try:
-                docs.append(network_inspect(client, name))
+                docs.append(client.networks.get(name))
             except PodsError as exc:
                 print(f"Error response from daemon: {exc}", file=sys.stderr)
                 code = 1
@@ -74,4 +73,4 @@ def network(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-VERBS: dict[str, Verb] = {"network": Verb(add_network, network)}
+VERBS: dict[str, LocalVerb] = {"network": LocalVerb(add_network, network)}

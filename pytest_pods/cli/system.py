@@ -9,8 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from pytest_pods.cli.output import print_docs
-from pytest_pods.cli.verb import ENGINE_ERROR, Command, Subparsers, Verb
-from pytest_pods.client.local import container_inspect, image_inspect, network_inspect
+from pytest_pods.cli.verb import ENGINE_ERROR, Command, LocalVerb, Subparsers
 from pytest_pods.errors import (
     ContainerNotFoundError,
     DaemonError,
@@ -46,12 +45,9 @@ def system(client: Client, args: argparse.Namespace) -> int:
         for line in client.reap():
             print(line)
     elif args.action == "info":
-        # lazy: start latency (only `system info` reads the cgroup version)
-        from pytest_pods.engine.runtime.cgroups.manager import cgroup_version
-
-        print(json.dumps({"Root": str(client.root), "CgroupVersion": cgroup_version(),
-                          "Images": len(client.images.list()),
-                          "Containers": len(client.runtime.list(all=True))}, indent=2))
+        info = client.info()
+        print(json.dumps({"Root": info["root"], "CgroupVersion": info["cgroup_version"], "Images": info["images"],
+                          "Containers": info["containers"]}, indent=2))
     return 0
 
 
@@ -69,18 +65,18 @@ def inspect(client: Client, args: argparse.Namespace) -> int:
         doc: dict[str, Any] | None = None
         if args.type in (None, "container"):
             try:
-                doc = container_inspect(client, name)
+                doc = client.containers.get(name).inspect()
             except ContainerNotFoundError:
                 pass
         if doc is None and args.type in (None, "image"):
             try:
-                doc = image_inspect(client.images.get(name), client.store)
+                doc = client.images.inspect(name)
                 doc.pop("_Names", None)
             except (ImageNotFoundError, InvalidArgumentError):
                 pass
         if doc is None and args.type in (None, "network") and (client.root / "networks").is_dir():
             try:
-                doc = network_inspect(client, name)
+                doc = client.networks.get(name)
             except NetworkNotFoundError:
                 pass
         if doc is None:
@@ -120,8 +116,8 @@ def daemon(args: argparse.Namespace) -> int:
     return 0
 
 
-VERBS: dict[str, Verb | Command] = {
-    "inspect": Verb(add_inspect, inspect),
-    "system": Verb(add_system, system),
+VERBS: dict[str, LocalVerb | Command] = {
+    "inspect": LocalVerb(add_inspect, inspect),
+    "system": LocalVerb(add_system, system),
     "daemon": Command(add_daemon, daemon),
 }

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, NoReturn, TypeAlias
 
 if TYPE_CHECKING:
+    from pytest_pods.client.contract import ClientAPI
     from pytest_pods.client.local import Client
 
 # docker's exit code for an error of the engine (bad flag, unknown image, name in use)
@@ -28,8 +29,15 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
 
 
 class Verb(NamedTuple):
-    """A verb that works on an engine: ``add(subparsers, verb)`` adds its parser; ``run(client,
-    args)`` does it and returns the exit code."""
+    """A verb that works on either engine, local or remote (``--host``): ``add(subparsers, verb)``
+    adds its parser; ``run(client, args)`` does it and returns the exit code."""
+
+    add: Callable[[Subparsers, str], None]
+    run: Callable[[ClientAPI, argparse.Namespace], int]
+
+
+class LocalVerb(NamedTuple):
+    """A verb of the local engine only (its store, its networks, its host)."""
 
     add: Callable[[Subparsers, str], None]
     run: Callable[[Client, argparse.Namespace], int]
@@ -40,3 +48,6 @@ class Command(NamedTuple):
 
     add: Callable[[Subparsers, str], None]
     run: Callable[[argparse.Namespace], int]
+
+
+AnyVerb: TypeAlias = Verb | LocalVerb | Command
