@@ -19,7 +19,6 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol, TypedDict
 
 from pytest_pods.engine.image.reference import Reference, parse_reference
 from pytest_pods.engine.image.store import DEFAULT_ROOT
-from pytest_pods.engine.runtime.cgroups.manager import cgroup_version
 from pytest_pods.engine.runtime.lifecycle import ExecResult
 from pytest_pods.engine.runtime.spec import Bind, parse_bytes, parse_signal
 
@@ -60,6 +59,13 @@ __all__ = [
 
 LogLine = tuple[str, str, bytes]
 """One line of a container's log: (``"stdout"`` or ``"stderr"``, RFC 3339 time, the bytes)."""
+
+
+def cgroup_version() -> int:
+    """2 on a cgroup2 host, else 1."""
+    from pytest_pods.engine.runtime import cgroups  # lazy: start latency (cgroups are off the CLI's path)
+
+    return cgroups.cgroup_version()
 
 
 def engine_unavailable() -> str | None:
