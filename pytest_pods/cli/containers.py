@@ -7,15 +7,15 @@ import contextlib
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from pytest_pods.cli.output import ago, each, size, table
 from pytest_pods.cli.verb import LocalVerb, Subparsers, Verb
-from pytest_pods.client.contract import Bind, parse_bytes, parse_reference, parse_signal
+from pytest_pods.client.contract import Bind, parse_bytes, parse_ports, parse_reference, parse_signal
 from pytest_pods.errors import ContainerStartError, PodsError
 
 if TYPE_CHECKING:
-    from pytest_pods.client.contract import ClientAPI
+    from pytest_pods.client.contract import ClientAPI, PortBinding
     from pytest_pods.client.local import Client
 
 
@@ -50,19 +50,50 @@ def no_new_privileges(opts: list[str]) -> bool:
     return value
 
 
-def create_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+class CreateOptions(TypedDict):
     """The flags of ``run``/``create`` as keyword arguments of ``client.containers.create``."""
+
+    entrypoint: list[str] | None
+    name: str | None
+    environment: list[str]
+    working_dir: str | None
+    user: str | None
+    hostname: str | None
+    volumes: list[Bind]
+    tmpfs: list[str]
+    memory: str | None
+    memory_swap: str | None
+    pids_limit: int | None
+    cpus: float | None
+    network: str
+    read_only: bool
+    init: bool
+    network_aliases: list[str]
+    ports: list[PortBinding]
+    publish_all_ports: bool
+    labels: dict[str, str]
+    stop_signal: str | None
+    stop_timeout: int | None
+    no_new_privileges: bool
+    cap_add: list[str]
+    cap_drop: list[str]
+    stdin_open: bool
+
+
+def create_options(args: argparse.Namespace) -> CreateOptions:
+    """The flags of ``run``/``create``, checked (a bad value fails before any work)."""
     if args.memory is not None:
         parse_bytes(args.memory)
-    return dict(
+    return CreateOptions(
         entrypoint=([args.entrypoint] if args.entrypoint else [""]) if args.entrypoint is not None else None,
         name=args.name, environment=env_of(args), working_dir=args.workdir, user=args.user,
         hostname=args.hostname, volumes=[Bind.parse(v) for v in args.volume or []], tmpfs=args.tmpfs or [],
         memory=args.memory, memory_swap=args.memory_swap, pids_limit=args.pids_limit, cpus=args.cpus,
         network=args.network, read_only=args.read_only, init=args.init,
-        network_aliases=args.network_alias or [], ports=args.publish or [], publish_all_ports=args.publish_all,
-        labels=dict(lbl.partition("=")[::2] for lbl in args.label or []), stop_signal=args.stop_signal,
-        stop_timeout=args.stop_timeout, no_new_privileges=no_new_privileges(args.security_opt or []),
+        network_aliases=args.network_alias or [], ports=parse_ports(args.publish or []),
+        publish_all_ports=args.publish_all, labels=dict(lbl.partition("=")[::2] for lbl in args.label or []),
+        stop_signal=args.stop_signal, stop_timeout=args.stop_timeout,
+        no_new_privileges=no_new_privileges(args.security_opt or []),
         cap_add=args.cap_add or [], cap_drop=args.cap_drop or [], stdin_open=args.interactive,
     )
 
@@ -120,8 +151,8 @@ def add_run(sub: Subparsers, verb: str) -> None:
 
 def run(client: ClientAPI, args: argparse.Namespace) -> int:
     """``run`` and ``create``: a foreground run exits with the container's code."""
-    kwargs = create_kwargs(args)
-    container = client.containers.create(args.image, args.command or None, auto_remove=args.rm, **kwargs)
+    opts = create_options(args)
+    container = client.containers.create(args.image, args.command or None, auto_remove=args.rm, **opts)
     if args.verb == "create":
         print(container.id)
         return 0
