@@ -1,1 +1,2 @@
-"""Image builders (the Dockerfile builder lands with its own issue)."""
+"""Image builders: Dockerfile text -> instructions (:mod:`.dockerfile`), the build context and
+``.dockerignore`` (:mod:`.context`), stages -> cached steps -> an image (:mod:`.build`)."""

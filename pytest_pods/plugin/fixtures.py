@@ -30,7 +30,8 @@ from typing import Any, NoReturn
 
 import pytest
 
-from pytest_pods.client.local import Client, Container, Containers
+from pytest_pods.client.contract import ClientAPI, ContainerAPI
+from pytest_pods.client.local import Containers  # its create() names the container options
 from pytest_pods.errors import ContainerExitedError, FixtureConfigError, PodsError, ReadinessTimeoutError
 from pytest_pods.plugin.session import ImageRef, PodsSession
 
@@ -77,7 +78,7 @@ class Pods:
         self._s = session
 
     @property
-    def client(self) -> Client:
+    def client(self) -> ClientAPI:
         """The Client API, for anything the shortcuts here do not cover."""
         return self._s.client
 
@@ -94,7 +95,7 @@ class Pods:
         s = self._s
         if s.setting_up:
             req = s.setting_up[-1]
-            return req.fixturename, req.addfinalizer
+            return fixture_name(req), req.addfinalizer
         if s.current_item is not None:
             return s.current_item.name, s.current_item.addfinalizer
         return "session", s.session_finalizers.append
@@ -111,7 +112,7 @@ class Pods:
         return self._s.pull(self._requester()[0], ref, insecure=insecure)
 
     def run(self, image: str | ImageRef, command: Sequence[str] | str | None = None, *, wait: Any = None,
-            timeout: float | None = None, **options: Any) -> Container:
+            timeout: float | None = None, **options: Any) -> ContainerAPI:
         """Start a container and wait until ``wait`` holds; Docker's option names
         (``ports``, ``environment``, ``volumes``, ``network``, ``memory``, ...)."""
         who, add_finalizer = self._requester()
@@ -307,7 +308,7 @@ def network(*, name: str | None = None, subnet: str | None = None, internal: boo
 def container(image: Any = None, command: Sequence[str] | str | None = None, *, scope: str = "function",
               build: str | os.PathLike[str] | Mapping[str, Any] | None = None, wait: Any = None,
               timeout: float | None = None, shared: bool = True, warm: Callable[[Any], None] | None = None,
-              pool: int = 0, wrap: Callable[[Container], Any] | None = None, **options: Any) -> Any:
+              pool: int = 0, wrap: Callable[[ContainerAPI], Any] | None = None, **options: Any) -> Any:
     """Declare a fixture for a running, ready container; its value is the
     :class:`~pytest_pods.Container` (or ``wrap(container)``).
 

@@ -130,7 +130,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Generator[None, None, None]:
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any],
+                         request: pytest.FixtureRequest) -> Generator[None, None, None]:
     s = session_of(request.config)
     s.setting_up.append(request)
     try:
@@ -152,7 +153,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
 def _records_of(item: pytest.Item) -> list[Record]:
     """The containers a test used: its fixtures' values (direct and indirect) and what it made."""
     s = session_of(item.config)
-    ids = set()
+    ids: set[str] = set()
     for value in getattr(item, "funcargs", {}).values():
         ids.update(c.id for c in containers_in(value))
     return [r for r in s.records if r.container.id in ids or r.item == item.nodeid]
@@ -181,7 +182,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     session_of(session.config).finish()
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     s = session_of(config)
     if s.records and config.option.verbose >= 0:
         _timeline(terminalreporter, s.records)
@@ -206,7 +207,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 _TIMELINE_ROWS = 20
 
 
-def _timeline(tr: Any, records: list[Record]) -> None:
+def _timeline(tr: pytest.TerminalReporter, records: list[Record]) -> None:
     cols = ("build", "pull", "snapshot", "create", "start", "ready", "pool")
     # a pooled container's create/start/ready ran in the background: its test waited "pool" only
     tr.section("pods timeline (seconds)", sep="-")

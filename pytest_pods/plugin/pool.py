@@ -14,7 +14,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_pods.plugin.session import PodsSession, Record
+    from pytest_pods.plugin.session import Command, PodsSession, Record, Wrap
+    from pytest_pods.wait import Strategy
 
 
 class Pool:
@@ -22,8 +23,9 @@ class Pool:
 
     FILLERS = 2  # containers started at once: one filler is slower than a quick test
 
-    def __init__(self, session: PodsSession, size: int, scope: str, image: str, command: Any, strategy: Any,
-                 timeout: float | None, opts: dict[str, Any], wrap: Any = None) -> None:
+    def __init__(self, session: PodsSession, size: int, scope: str, image: str, command: Command,
+                 strategy: Strategy | None, timeout: float | None, opts: dict[str, Any],
+                 wrap: Wrap | None = None) -> None:
         self._s = session
         self.size = size
         self._wrap = wrap

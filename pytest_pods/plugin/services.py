@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from pytest_pods import wait
-from pytest_pods.client.local import Container
+from pytest_pods.client.contract import ContainerAPI
 from pytest_pods.errors import ImageNotFoundError, PodsError
 from pytest_pods.plugin.fixtures import (
     Pods,
@@ -106,7 +106,7 @@ class Postgres:
     user = "postgres"
     password = "postgres"
 
-    def __init__(self, container: Container, dbname: str = "postgres") -> None:
+    def __init__(self, container: ContainerAPI, dbname: str = "postgres") -> None:
         self.container = container
         self.dbname = dbname
         self.host, self.port = container.address(5432)
@@ -150,7 +150,7 @@ class Postgres:
 class Redis:
     """A running Redis server (no password, no persistence); ``db`` is the logical database."""
 
-    def __init__(self, container: Container, db: int = 0) -> None:
+    def __init__(self, container: ContainerAPI, db: int = 0) -> None:
         self.container = container
         self.db = db
         self.host, self.port = container.address(6379)
@@ -184,7 +184,7 @@ class Redis:
 class HttpService:
     """A running HTTP service: ``url(path)`` is its published address."""
 
-    def __init__(self, container: Container, port: int) -> None:
+    def __init__(self, container: ContainerAPI, port: int) -> None:
         self.container = container
         self.port = port
         self.host, self.host_port = container.address(port)

@@ -29,12 +29,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_pods.client.local import Client, Container, ContainerHandle
-from pytest_pods.engine.locks import FileLock
+from filelock import FileLock
+
+from pytest_pods.client import Client
+from pytest_pods.client.contract import ClientAPI, ContainerAPI, ContainerHandle, ImageAPI, engine_unavailable
 from pytest_pods.errors import (
-    EngineUnavailable,
+    EngineUnavailableError,
     FixtureConfigError,
     ImageNotFoundError,
     InvalidArgumentError,
@@ -42,8 +44,14 @@ from pytest_pods.errors import (
     PodsError,
 )
 from pytest_pods.plugin.pool import Pool
-from pytest_pods.wait import as_strategy, healthcheck, healthcheck_command, wait_ready
+from pytest_pods.wait import Strategy, as_strategy, healthcheck, healthcheck_command, wait_ready
 from pytest_pods.watchdog import OWNER_LABEL, kept_dir, owner_key, sweep
+
+if TYPE_CHECKING:
+    import pluggy
+    import pytest
+
+    from pytest_pods.client.remote import RemoteClient
 
 DEFAULT_ROOT = "/var/lib/pytest-pods"
 SESSION_LABEL = "pytest-pods.session"
@@ -51,12 +59,17 @@ FIXTURE_LABEL = "pytest-pods.fixture"
 REUSE_LABEL = "pytest-pods.config"
 WARM_BASE_LABEL = "pytest-pods.warm-base"
 
+Command = Sequence[str] | str | None
+"""A container's command: argv, a shell line, or None for the image's."""
+Wrap = Callable[[ContainerAPI], Any]
+"""What a fixture's value is made of its container (``Postgres``, ``HttpService``, ...)."""
+
 
 @dataclass
 class Record:
     """One container a fixture made: for teardown, reports and the timeline."""
 
-    container: Container
+    container: ContainerAPI
     fixture: str
     scope: str
     image: str
@@ -107,7 +120,7 @@ class PodsSession:
     def __init__(self, *, root: str, timeout: float, keep_on_failure: bool, reuse: bool, required: bool,
                  host: str | None = None,
                  registry: str | None, run_id: str | None, worker: str, controller_pid: int | None,
-                 hook: Any = None) -> None:
+                 hook: pluggy.HookRelay | None = None) -> None:
         self.root = root
         self.host = host  # a remote engine (RemoteClient), else the local one on ``root``
         self.timeout = timeout
@@ -122,14 +135,14 @@ class PodsSession:
         self.controller_owner = owner_key(controller_pid) if controller_pid else None
         self.records: list[Record] = []
         self.images: dict[str, ImageRef] = {}
-        self.current_item: Any = None
-        self.setting_up: list[Any] = []  # SubRequests of fixtures being set up, innermost last
+        self.current_item: pytest.Item | None = None
+        self.setting_up: list[pytest.FixtureRequest] = []  # SubRequests of fixtures being set up, innermost last
         self.session_finalizers: list[Callable[[], None]] = []
-        self.pools: dict[str, Any] = {}
+        self.pools: dict[str, Pool] = {}
         self.snapshots: dict[str, str] = {}
         self.resources: dict[str, Any] = {}
-        self._client: Any = None
-        self._remote: Any = None
+        self._client: ClientAPI | None = None
+        self._remote: RemoteClient | None = None
         self._unavailable: str | None = None
         self._checked = False
         self._count = itertools.count(1)
@@ -140,6 +153,7 @@ class PodsSession:
     def unavailable(self) -> str | None:
         if not self._checked:
             if self.host:
+                # lazy: only with --pods-host (requests, http.client and ssl stay unloaded otherwise)
                 from pytest_pods.client.remote import RemoteClient
 
                 try:
@@ -148,23 +162,24 @@ class PodsSession:
                 except PodsError as exc:
                     self._unavailable = str(exc)
             else:
-                from pytest_pods.engine.preflight import unavailable
-
-                self._unavailable = unavailable()
+                self._unavailable = engine_unavailable()
             self._checked = True
         return self._unavailable
 
     @property
-    def client(self) -> Any:
+    def client(self) -> ClientAPI:
         """The engine: the local Client on ``root``, or a RemoteClient for ``host``."""
         if self._client is None:
             reason = self.unavailable()
             if reason:
-                raise EngineUnavailable(f"pytest-pods: {reason}")
+                raise EngineUnavailableError(f"pytest-pods: {reason}")
             os.makedirs(self.root, exist_ok=True)
-            self._client = self._remote if self.host else Client(self.root)
+            # with --pods-host, unavailable() made the RemoteClient and it answered /_ping
+            client: ClientAPI = self._remote if self._remote is not None else Client(self.root)
+            self._client = client
             self._state_dir.mkdir(parents=True, exist_ok=True)
             sweep(self.root, host=self.host)  # what killed sessions left, if their watchdog could not run
+            return client
         return self._client
 
     @property
@@ -175,7 +190,7 @@ class PodsSession:
         """A lock on ``name`` shared by every process on this root (xdist workers, later runs)."""
         locks = self._state_dir / "locks"
         locks.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(locks / f"{name}.lock"))
+        return FileLock(locks / f"{name}.lock", mode=0o600)  # flock: the kernel releases it if we die
 
     def ensure_watchdog(self) -> None:
         """Start this process's watchdog before its first container or network."""
@@ -232,10 +247,10 @@ class PodsSession:
         return out
 
     # -- containers -----------------------------------------------------------------------
-    def start(self, fixture: str, scope: str, image: str, command: Any = None, *, wait: Any = None,
+    def start(self, fixture: str, scope: str, image: str, command: Command = None, *, wait: Any = None,
               timeout: float | None = None, share: bool = False, options: Mapping[str, Any] | None = None,
               identity: str | None = None, warm: Callable[[Any], None] | None = None,
-              wrap: Callable[[Container], Any] | None = None, pool: int = 0) -> Record:
+              wrap: Wrap | None = None, pool: int = 0) -> Record:
         """Create, start and wait for a container; on any failure nothing of it is left (unless
         ``--pods-keep-on-failure`` keeps it to be looked at).
 
@@ -263,7 +278,8 @@ class PodsSession:
         return self.create(fixture, scope, str(image), command, strategy, timeout, opts, name=None,
                             owner=self.owner)
 
-    def _prepare(self, image: str, wait: Any, options: Mapping[str, Any] | None) -> tuple[Any, Any, dict[str, Any]]:
+    def _prepare(self, image: str, wait: Any,
+                 options: Mapping[str, Any] | None) -> tuple[ImageAPI, Strategy | None, dict[str, Any]]:
         """The image, the readiness strategy and the options, checked before anything is made."""
         opts = dict(options or {})
         opts["ports"] = normalize_ports(opts.get("ports"))
@@ -284,9 +300,9 @@ class PodsSession:
                 raise FixtureConfigError(str(exc)) from None
         return img, strategy, opts
 
-    def snapshot(self, fixture: str, ident: str, image: str, image_id: str, command: Any, strategy: Any,
-                 timeout: float | None, opts: dict[str, Any], warm: Callable[[Any], None],
-                 wrap: Callable[[Container], Any] | None) -> str:
+    def snapshot(self, fixture: str, ident: str, image: str, image_id: str, command: Command,
+                 strategy: Strategy | None, timeout: float | None, opts: dict[str, Any],
+                 warm: Callable[[Any], None], wrap: Wrap | None) -> str:
         """The warm snapshot of a fixture, made once per run (under a lock: xdist workers share it).
 
         A first container is started and made ready, ``warm`` gets it (as the fixture's value:
@@ -328,14 +344,15 @@ class PodsSession:
             self.snapshots[tag] = img.id
             return tag
 
-    def _config_hash(self, fixture: str, image_id: str, command: Any, opts: Mapping[str, Any], strategy: Any) -> str:
+    def _config_hash(self, fixture: str, image_id: str, command: Command, opts: Mapping[str, Any],
+                     strategy: Strategy | None) -> str:
         doc = json.dumps([fixture, image_id, command, {k: repr(v) for k, v in sorted(opts.items())},
                           strategy.describe() if strategy else None], sort_keys=True, default=repr)
         return hashlib.sha256(doc.encode()).hexdigest()
 
-    def create(self, fixture: str, scope: str, image: str, command: Any, strategy: Any, timeout: float | None,
-                opts: dict[str, Any], *, name: str | None, owner: str | None,
-                extra_labels: Mapping[str, str] | None = None, hooks: bool = True) -> Record:
+    def create(self, fixture: str, scope: str, image: str, command: Command, strategy: Strategy | None,
+               timeout: float | None, opts: dict[str, Any], *, name: str | None, owner: str | None,
+               extra_labels: Mapping[str, str] | None = None, hooks: bool = True) -> Record:
         """Create, start and wait for one container (``start`` decides which: pooled, shared,
         reused or plain); ``hooks=False`` for one made in the background (a pool's)."""
         client = self.client
@@ -378,8 +395,8 @@ class PodsSession:
             raise
         return rec
 
-    def _keyed(self, key: str, fixture: str, scope: str, image: str, image_id: str, command: Any, strategy: Any,
-               timeout: float | None, opts: dict[str, Any], *, reuse: bool) -> Record:
+    def _keyed(self, key: str, fixture: str, scope: str, image: str, image_id: str, command: Command,
+               strategy: Strategy | None, timeout: float | None, opts: dict[str, Any], *, reuse: bool) -> Record:
         name = f"pods-{key}"
         users = self._state_dir / "shared" / f"{name}.users"
         config = self._config_hash(fixture, image_id, command, opts, strategy)
@@ -462,7 +479,7 @@ class PodsSession:
         rec.container.remove(force=True)
         rec.times["remove"] = time.monotonic() - t0
 
-    def record_of(self, container: Container) -> Record | None:
+    def record_of(self, container: ContainerAPI) -> Record | None:
         return next((r for r in self.records if r.container.id == container.id), None)
 
     # -- networks -------------------------------------------------------------------------
@@ -486,7 +503,7 @@ class PodsSession:
     # -- the end --------------------------------------------------------------------------
     def finish(self) -> None:
         """Session end: release what is still held, then let the watchdog go."""
-        errors: list[BaseException] = []
+        errors: list[Exception] = []
         for pool in self.pools.values():
             try:
                 pool.close()
@@ -523,7 +540,7 @@ class PodsSession:
         if len(errors) == 1:
             raise errors[0]
         if errors:
-            raise ExceptionGroup("pytest-pods: session teardown", errors)  # type: ignore[type-arg]
+            raise ExceptionGroup("pytest-pods: session teardown", errors)
 
     def resource(self, key: str, make: Callable[[], Any], release: Callable[[Any], None]) -> Any:
         """One object per session under ``key`` (a shared server), released at session end."""
@@ -536,7 +553,7 @@ class PodsSession:
         return [r for r in self.records if r.kept]
 
 
-def containers_in(value: Any) -> list[Container]:
+def containers_in(value: Any) -> list[ContainerHandle]:
     """The containers a fixture value is or holds (services keep theirs in ``.container``)."""
     if isinstance(value, ContainerHandle):
         return [value]
