@@ -15,7 +15,7 @@ import builtins
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol, TypedDict
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, NotRequired, Protocol, TypedDict
 
 from pytest_pods.engine.image.reference import Reference, parse_reference
 from pytest_pods.engine.image.store import DEFAULT_ROOT
@@ -24,7 +24,7 @@ from pytest_pods.engine.runtime.spec import Bind, parse_bytes, parse_signal
 
 if TYPE_CHECKING:
     from pytest_pods.engine.network.ports import ApiBindings, PortBinding, PortRecord
-    from pytest_pods.wait import Strategy
+    from pytest_pods.wait import Probe, Strategy
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -32,6 +32,7 @@ __all__ = [
     "ClientAPI",
     "ContainerAPI",
     "ContainerHandle",
+    "ContainerSummary",
     "ContainersAPI",
     "EngineInfo",
     "ExecResult",
@@ -40,9 +41,11 @@ __all__ = [
     "LogLine",
     "NetworksAPI",
     "PortBinding",
+    "Ports",
     "Reference",
     "RunResult",
     "StartedAPI",
+    "Stats",
     "VolumesAPI",
     "api_port_fields",
     "apply_changes",
@@ -56,6 +59,10 @@ __all__ = [
     "parse_signal",
     "port_bindings_doc",
 ]
+
+Ports = Mapping[str | int, Any] | Iterable["str | int | PortBinding"] | None
+"""Published ports in any user form: docker-py's ``ports=`` mapping, ``-p`` texts (an int is a
+container port), or :class:`PortBinding` values."""
 
 LogLine = tuple[str, str, bytes]
 """One line of a container's log: (``"stdout"`` or ``"stderr"``, RFC 3339 time, the bytes)."""
@@ -89,7 +96,7 @@ def extract_tar(src: IO[bytes], dest_fd: int) -> None:
     extract_into(src, dest_fd)
 
 
-def parse_ports(ports: Mapping[str | int, Any] | Iterable[str | int | PortBinding] | None) -> list[PortBinding]:
+def parse_ports(ports: Ports) -> list[PortBinding]:
     """Every user form of published ports as :class:`PortBinding` values: docker-py's ``ports=``
     mapping, or ``-p`` texts (an int is a container port).
 
@@ -114,8 +121,7 @@ def port_bindings_doc(bindings: Iterable[PortBinding | PortRecord]) -> ApiBindin
     return forms.to_api(bindings)
 
 
-def api_port_fields(ports: Mapping[str | int, Any] | Iterable[str | int | PortBinding] | None,
-                    ) -> tuple[dict[str, dict[str, Any]], ApiBindings]:
+def api_port_fields(ports: Ports) -> tuple[dict[str, dict[str, Any]], ApiBindings]:
     """docker-py's ``ports=`` as the Engine API's ``ExposedPorts`` and ``HostConfig.PortBindings``."""
     bindings = parse_ports(ports)
     return {b.key: {} for b in bindings}, port_bindings_doc(bindings)
@@ -129,6 +135,35 @@ def __getattr__(name: str) -> type[PortBinding]:
 
         return PortBinding
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class ContainerSummary(TypedDict):
+    """What both engines tell of a container (``containers.state(ref)``, ``container.state``):
+    the local engine's state file has these keys and more, a remote engine's inspect document
+    is read into them."""
+
+    id: str
+    name: str
+    status: str                  # created | starting | running | exited (| removing, local)
+    pid: int                     # its pid 1 as the engine's host sees it; 0 when not running
+    exit_code: int
+    image: str                   # the image ID
+    image_name: str              # as the user named it
+    network: str                 # the mode: none, host, or the first network's name
+    labels: dict[str, str]
+    created: str                 # RFC 3339
+    started_at: str
+    finished_at: str
+    ports: NotRequired[list[PortRecord]]  # as bound, while it runs
+
+
+class Stats(TypedDict):
+    """What both engines report of a running container's resource use (None: not limited)."""
+
+    memory_usage: int
+    memory_limit: int | None
+    pids: int
+    cpu_usage_ns: int
 
 
 class EngineInfo(TypedDict):
@@ -187,11 +222,24 @@ class ImageAPI(Protocol):
     """An image as either engine describes it."""
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str:
+        """Docker's image ID: the digest of its config."""
     @property
     def short_id(self) -> str: ...
     @property
     def size(self) -> int: ...
+    @property
+    def tags(self) -> Sequence[str]:
+        """The references that name it."""
+    @property
+    def familiar_tags(self) -> Sequence[str]:
+        """``RepoTags``: the names with a tag, as docker shows them (``busybox:latest``)."""
+    @property
+    def config(self) -> Mapping[str, Any]:
+        """The image config (at least ``config``: Env, Cmd, ...; and ``created``)."""
+    @property
+    def manifest_digest(self) -> str:
+        """The digest of its manifest ("" when the engine does not say)."""
 
 
 class ImagesAPI(Protocol):
@@ -203,6 +251,10 @@ class ImagesAPI(Protocol):
     def pull(self, ref: str, *, platform: str | None = None, insecure: bool = False,
              progress: Any = None) -> ImageAPI: ...
     def push(self, name: str, dest: str | None = None, *, insecure: bool = False, progress: Any = None) -> str: ...
+    def bootstrap_busybox(self, tag: str = "busybox:latest") -> ImageAPI:
+        """busybox from the host's static binary (local engine only)."""
+    def bootstrap_debian(self, suite: str = "bookworm", tag: str | None = None) -> ImageAPI:
+        """A Debian rootfs made by mmdebstrap (local engine only)."""
     def build(self, path: str | os.PathLike[str] = ".", *, tag: str | Sequence[str] | None = None,
               dockerfile: str | os.PathLike[str] | None = None, buildargs: Mapping[str, str] | None = None,
               target: str | None = None, nocache: bool = False, labels: Mapping[str, str] | None = None,
@@ -225,7 +277,7 @@ class ContainerAPI(Protocol):
     @property
     def ip(self) -> str: ...
     @property
-    def state(self) -> dict[str, Any]: ...
+    def state(self) -> ContainerSummary: ...
     def inspect(self) -> dict[str, Any]: ...
     def start(self) -> None: ...
     def wait(self, timeout: float | None = None) -> int: ...
@@ -233,7 +285,7 @@ class ContainerAPI(Protocol):
     def kill(self, signal: str | int = ...) -> None: ...
     def remove(self, *, force: bool = False) -> None: ...
     def restart(self, timeout: float | None = None) -> None: ...
-    def stats(self) -> dict[str, Any]: ...
+    def stats(self) -> Stats: ...
     def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> bytes: ...
     def stream_logs(self, *, follow: bool = True) -> Iterator[LogLine]: ...
     def follow_logs(self, until: float | None = None) -> Iterator[LogLine]: ...
@@ -248,7 +300,7 @@ class ContainerAPI(Protocol):
     def commit(self, repository: str | None = None, tag: str | None = None, *, message: str = "",
                author: str = "", changes: Sequence[str] | str = (), conf: Mapping[str, Any] | None = None,
                pause: bool = True, stop: bool = False) -> ImageAPI: ...
-    def probe(self, st: dict[str, Any] | None = None) -> Any: ...
+    def probe(self, st: Mapping[str, Any] | None = None) -> Probe: ...
 
 
 class StartedAPI(Protocol):
@@ -269,7 +321,7 @@ class ContainersAPI(Protocol):
         user: str | None = None, hostname: str | None = None, volumes: Sequence[str | Bind] = (),
         tmpfs: Sequence[str] = (), memory: str | int | None = None, memory_swap: str | int | None = None,
         pids_limit: int | None = None, cpus: float | None = None, network: str = "bridge",
-        network_aliases: Sequence[str] = (), ports: Sequence[str | int] | Mapping[str | int, Any] = (),
+        network_aliases: Sequence[str] = (), ports: Ports = (),
         publish_all_ports: bool = False, read_only: bool = False, init: bool = False,
         labels: Mapping[str, str] | None = None, stop_signal: str | None = None, stop_timeout: int | None = None,
         auto_remove: bool = False, no_new_privileges: bool = True, cap_add: Sequence[str] = (),
@@ -288,9 +340,9 @@ class ContainersAPI(Protocol):
              workdir: str | None = None, stdio: tuple[int, int, int] | None = None) -> ExecResult: ...
     def logs(self, ref: str, follow: bool = False, tail: int | None = None) -> Iterator[LogLine]: ...
     def wait(self, ref: str, timeout: float | None = None) -> int: ...
-    def state(self, ref: str) -> dict[str, Any]: ...
-    def states(self, all: bool = False) -> builtins.list[dict[str, Any]]: ...
-    def stats(self, ref: str) -> dict[str, Any]: ...
+    def state(self, ref: str) -> ContainerSummary: ...
+    def states(self, all: bool = False) -> Sequence[ContainerSummary]: ...
+    def stats(self, ref: str) -> Stats: ...
 
 
 class NetworksAPI(Protocol):

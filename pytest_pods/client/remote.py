@@ -30,10 +30,12 @@ from urllib.parse import quote
 
 from pytest_pods.client.contract import (
     ContainerHandle,
+    ContainerSummary,
     ExecResult,
     LogLine,
     PortBinding,
     RunResult,
+    Stats,
     extract_tar,
     parse_container_port,
 )
@@ -94,6 +96,9 @@ class RemoteImage:
         self.familiar_tags = list(self.tags)
         self.config = {"config": doc.get("Config") or {}, "created": doc.get("Created", "")}
         self.size = int(doc.get("Size") or 0)
+        # ours says it in Descriptor; docker in RepoDigests (NAME@DIGEST), once pulled or pushed
+        digests = [d.partition("@")[2] for d in doc.get("RepoDigests") or []]
+        self.manifest_digest = str((doc.get("Descriptor") or {}).get("digest") or next(iter(digests), ""))
 
     @property
     def short_id(self) -> str:
@@ -220,16 +225,11 @@ class RemoteContainers:
         return [RemoteContainer(self._c, r["Id"]) for r in self._c.request("GET", "/containers/json", {"all": all})]
 
     # -- verbs by reference (the CLI's, with ``pods --host``) -------------------------------------
-    def state(self, ref: str) -> dict[str, Any]:
-        """The local engine's state fields (and its times), from the inspect document."""
-        ctr = self.get(ref)
-        st = ctr.state
-        doc = ctr.doc or {}
-        s = doc.get("State") or {}
-        return st | {"created": doc.get("Created", ""), "started_at": s.get("StartedAt", ""),
-                     "finished_at": s.get("FinishedAt", "")}
+    def state(self, ref: str) -> ContainerSummary:
+        """The fields both engines keep, from the inspect document."""
+        return self.get(ref).state
 
-    def states(self, all: bool = False) -> builtins.list[dict[str, Any]]:
+    def states(self, all: bool = False) -> builtins.list[ContainerSummary]:
         out = []
         for c in self.list(all=all):
             with contextlib.suppress(NotFoundError):
@@ -262,7 +262,7 @@ class RemoteContainers:
     def logs(self, ref: str, follow: bool = False, tail: int | None = None) -> Iterator[LogLine]:
         return self.get(ref).log_lines(follow, tail, None)
 
-    def stats(self, ref: str) -> dict[str, Any]:
+    def stats(self, ref: str) -> Stats:
         return self.get(ref).stats()
 
     def exec(self, ref: str, cmd: Sequence[str], *, env: Sequence[str] | None = None, user: str | None = None,
@@ -294,17 +294,19 @@ class RemoteContainer(ContainerHandle):
         return self.doc
 
     @property
-    def state(self) -> dict[str, Any]:
-        """The local engine's state fields, from the inspect document."""
+    def state(self) -> ContainerSummary:
+        """The fields both engines keep (:class:`ContainerSummary`), from the inspect document."""
         doc = self.inspect()
         published = {k: v for k, v in ((doc.get("NetworkSettings") or {}).get("Ports") or {}).items() if v}
-        ports = [b.to_record() for b in PortBinding.from_api(published)]  # null: exposed, not published
         st = doc.get("State") or {}
+        config = doc.get("Config") or {}
         return {"id": doc["Id"], "name": doc.get("Name", "").lstrip("/"), "status": st.get("Status", ""),
-                "pid": st.get("Pid", 0), "exit_code": st.get("ExitCode", 0), "ports": ports,
+                "pid": st.get("Pid", 0), "exit_code": st.get("ExitCode", 0),
+                "ports": [b.to_record() for b in PortBinding.from_api(published)],  # null: exposed, not published
                 "network": (doc.get("HostConfig") or {}).get("NetworkMode", ""),
-                "labels": (doc.get("Config") or {}).get("Labels") or {}, "image": doc.get("Image", ""),
-                "image_name": (doc.get("Config") or {}).get("Image", "")}
+                "labels": config.get("Labels") or {}, "image": doc.get("Image", ""),
+                "image_name": config.get("Image", ""), "created": doc.get("Created", ""),
+                "started_at": st.get("StartedAt", ""), "finished_at": st.get("FinishedAt", "")}
 
     @property
     def name(self) -> str:
@@ -349,7 +351,7 @@ class RemoteContainer(ContainerHandle):
     def restart(self, timeout: float | None = None) -> None:
         self._c.request("POST", f"/containers/{self.id}/restart", {"t": int(timeout) if timeout is not None else None})
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> Stats:
         doc = self._c.request("GET", f"/containers/{self.id}/stats", {"stream": False})
         return {"memory_usage": doc["memory_stats"].get("usage", 0), "memory_limit": doc["memory_stats"].get("limit"),
                 "pids": doc["pids_stats"].get("current", 0),
@@ -401,7 +403,7 @@ class RemoteContainer(ContainerHandle):
 
     def address(self, port: int | str) -> tuple[str, int]:
         num, proto = parse_container_port(port)
-        for p in self.state["ports"]:
+        for p in self.state.get("ports") or []:
             if p["container_port"] == num and p["proto"] == proto:
                 host = self._c.address_host if p["host_ip"] in ("0.0.0.0", "", "::") else p["host_ip"]
                 return host, int(p["host_port"])
@@ -467,7 +469,7 @@ class RemoteContainer(ContainerHandle):
                                                   "changes": "\n".join(changes) or None}, body=dict(conf or {}))
         return self._c.images.get(doc["Id"])
 
-    def probe(self, st: dict[str, Any] | None = None) -> RemoteProbe:
+    def probe(self, st: Mapping[str, Any] | None = None) -> RemoteProbe:
         return RemoteProbe(self)
 
 
