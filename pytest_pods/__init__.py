@@ -6,6 +6,7 @@ strategies (``wait``) and the services are loaded on first use: the CLI never im
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 from pytest_pods.client import Client, Container, ExecResult, RunResult
@@ -27,10 +28,14 @@ __all__ = [
     "ContainerNotFoundError",
     "ContainerStartError",
     "ExecResult",
+    "HttpService",
     "ImageNotFoundError",
     "InvalidArgumentError",
     "LayerError",
+    "Pods",
     "PodsError",
+    "Postgres",
+    "Redis",
     "RunResult",
     "UnsafeLayerError",
     "container",
@@ -64,8 +69,6 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
-    import importlib
-
     if name == "wait":
         return importlib.import_module(".wait", __name__)
     if name in _LAZY:
