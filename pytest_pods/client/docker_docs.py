@@ -1,27 +1,34 @@
 """Docker's JSON documents, both ways: what ``inspect`` prints for containers, images and
-networks (the local engine's records in Docker's shape), and the Engine API's create body that
-the remote client sends (docker-py's ``containers.create`` arguments in Docker's shape).
+networks (the local engine's records in Docker's shape), the Engine API's list rows, and its
+create body: written by the remote client (docker-py's ``containers.create`` arguments in
+Docker's shape) and read by the daemon (the body back as those arguments).
 
 The daemon serves these documents; the CLI prints them; the remote client writes create bodies.
 """
 
 from __future__ import annotations
 
+import calendar
+import contextlib
 import json
+import os
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, TypeVar
 
-from pytest_pods.client.contract import api_port_fields, parse_bytes, parse_reference
+from pytest_pods.client.contract import PortBinding, api_port_fields, parse_bytes, parse_reference, port_bindings_doc
 from pytest_pods.engine.image.store import Image, Store, digest_hex
 from pytest_pods.engine.runtime.volumes import Volumes
+from pytest_pods.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from pytest_pods.client.local import Client
 
-__all__ = ["CREATE_KEYS", "container_inspect", "create_body", "docker_config", "image_inspect", "mount_doc",
-           "network_inspect", "network_settings", "short"]
+__all__ = ["CREATE_KEYS", "CreateArguments", "CreateOptions", "ago", "api_container_inspect", "body_field",
+           "container_inspect", "container_row", "create_arguments", "create_body", "docker_config",
+           "image_history", "image_inspect", "image_row", "mount_doc", "network_inspect", "network_settings",
+           "optional_body_field", "parse_time", "short", "status_text"]
 
 
 def short(digest: str) -> str:
@@ -213,3 +220,260 @@ def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str
     if kw.get("network_aliases"):
         body["NetworkingConfig"] = {"EndpointsConfig": {network: {"Aliases": list(kw["network_aliases"])}}}
     return body
+
+
+# -- the Engine API's list rows, and the times in them -------------------------------------------
+def parse_time(ts: str) -> float:
+    """An RFC 3339 time (``2024-01-02T03:04:05.123456789Z``) as unix seconds; 0 if unreadable."""
+    if not ts:
+        return 0.0
+    try:
+        base, _, frac = ts.rstrip("Z").partition(".")
+        return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
+    except ValueError:
+        return 0.0
+
+
+def ago(ts: str) -> str:
+    """How long ago ``ts`` was, as ``docker ps`` words it (``5 minutes``)."""
+    t = parse_time(ts)
+    if not t:
+        return "Less than a second"
+    d = max(0, time.time() - t)
+    if d < 1:
+        return "Less than a second"
+    if d < 60:
+        return f"{int(d)} seconds"
+    if d < 3600:
+        return f"{int(d // 60)} minutes"
+    return f"{int(d // 3600)} hours"
+
+
+def status_text(st: Mapping[str, Any]) -> str:
+    """A list row's ``Status``: ``Up 5 minutes``, ``Exited (3) 2 seconds ago``, ``Created``."""
+    status = st["status"]
+    if status == "running":
+        return f"Up {ago(st.get('started_at', ''))}"
+    if status == "exited":
+        return f"Exited ({st.get('exit_code', 0)}) {ago(st.get('finished_at', ''))} ago"
+    return "Created"
+
+
+def container_row(client: Client, st: Mapping[str, Any]) -> dict[str, Any]:
+    """A container's row in ``GET /containers/json`` (what ``docker ps`` prints)."""
+    ports = []
+    if st["status"] == "running":
+        for p in st.get("ports") or []:
+            ports.append({"IP": p["host_ip"], "PrivatePort": p["container_port"], "PublicPort": int(p["host_port"]),
+                          "Type": p["proto"]})
+    created = int(parse_time(st.get("created", "")))
+    cmd = ""
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        args = json.loads((client.runtime.dir / st["id"] / "config.json").read_text())["process"]["args"]
+        cmd = " ".join(args)
+    status = st["status"] if st["status"] != "starting" else "created"
+    return {"Id": st["id"], "Names": ["/" + st["name"]], "Image": st.get("image_name", ""), "ImageID": st["image"],
+            "Command": cmd, "Created": created, "Ports": ports, "Labels": st.get("labels") or {},
+            "State": status, "Status": status_text(st), "HostConfig": {"NetworkMode": st.get("network", "none")},
+            "NetworkSettings": {"Networks": network_settings(st)["Networks"]}, "Mounts": [],
+            "SizeRw": 0, "SizeRootFs": 0}
+
+
+def api_container_inspect(client: Client, cid: str) -> dict[str, Any]:
+    """``GET /containers/ID/json``: the inspect document with the fields Docker's clients read
+    besides (the ports asked for, restart policy, log config, attach flags)."""
+    doc = container_inspect(client, cid)
+    specs = [PortBinding.from_record(r) for r in client.runtime.state(cid).get("port_specs") or []]
+    doc["Config"]["ExposedPorts"] = {b.key: {} for b in specs} or None
+    doc["HostConfig"]["PortBindings"] = port_bindings_doc(specs)
+    doc["HostConfig"].setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    doc["HostConfig"].setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+    doc["Config"].setdefault("AttachStdout", False)
+    doc["Config"].setdefault("AttachStderr", False)
+    return doc
+
+
+def image_row(image: Image, tags: list[str], labels: Mapping[str, str]) -> dict[str, Any]:
+    """An image's row in ``GET /images/json``, listing ``tags`` (those a filter kept)."""
+    return {"Id": image.id, "ParentId": "", "RepoTags": tags or None, "RepoDigests": [],
+            "Created": int(parse_time(image.config.get("created", "")) or 0), "Size": image.size,
+            "SharedSize": -1, "VirtualSize": image.size, "Labels": labels or None, "Containers": -1}
+
+
+def image_history(image: Image) -> list[dict[str, Any]]:
+    """``GET /images/NAME/history``: newest first, the sizes of the layers the steps made."""
+    hist = image.config.get("history") or []
+    rows: list[dict[str, Any]] = []
+    layer = len(image.layers) - 1
+    for h in reversed(hist):
+        size = 0
+        if not h.get("empty_layer") and layer >= 0:
+            size = int(image.layers[layer].get("size", 0))
+            layer -= 1
+        rows.append({"Id": image.id if not rows else "<missing>",
+                     "Created": int(parse_time(h.get("created", "")) or 0),
+                     "CreatedBy": h.get("created_by", ""), "Tags": image.familiar_tags if not rows else None,
+                     "Size": size, "Comment": h.get("comment", "")})
+    return rows
+
+
+# -- and back: an Engine API create body as the Client's create arguments -----------------------
+T = TypeVar("T")
+
+
+def body_field(doc: Mapping[str, Any], key: str, kind: type[T], default: T) -> T:
+    """``doc[key]`` if it is a ``kind`` (``default`` when absent or null).
+
+    :raises InvalidArgumentError: in the words of Go's JSON decoder, as dockerd answers a body of
+        the wrong shape
+    """
+    value = doc.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        raise InvalidArgumentError(f"json: cannot unmarshal {type(value).__name__} into field {key}")
+    return value
+
+
+def optional_body_field(doc: Mapping[str, Any], key: str, kind: type[T]) -> T | None:
+    """As :func:`body_field`, None when absent or null."""
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind):
+        raise InvalidArgumentError(f"json: cannot unmarshal {type(value).__name__} into field {key}")
+    return value
+
+
+class CreateOptions(TypedDict):
+    """``Containers.create``'s keyword arguments (but ``name``) that a create body sets."""
+
+    entrypoint: list[str] | None
+    environment: list[str]
+    working_dir: str | None
+    user: str | None
+    hostname: str | None
+    volumes: list[str]
+    tmpfs: list[str]
+    memory: int | None
+    memory_swap: int | None
+    pids_limit: int | None
+    cpus: float | None
+    network: str
+    network_aliases: list[str]
+    ports: list[str]
+    publish_all_ports: bool
+    read_only: bool
+    init: bool
+    labels: dict[str, str]
+    stop_signal: str | None
+    stop_timeout: int | None
+    auto_remove: bool
+    no_new_privileges: bool
+    cap_add: list[str]
+    cap_drop: list[str]
+    stdin_open: bool
+
+
+class CreateArguments(NamedTuple):
+    """A create body read: the command, the keyword arguments, and the anonymous volumes to make
+    first (``-v /data``: named here by a fresh ID, removed by ``rm -v``)."""
+
+    command: list[str] | None
+    options: CreateOptions
+    anonymous_volumes: list[str]
+
+
+def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
+    """``POST /containers/create``'s body as ``containers.create`` arguments (``create_body``
+    the other way).
+
+    :raises InvalidArgumentError: a field of the wrong type, or what the engine does not support
+        (privileged, ``container:NAME`` networking, an unknown mount type)
+    """
+    hc = body_field(doc, "HostConfig", dict, {})
+    cmd = doc.get("Cmd")
+    if isinstance(cmd, str):
+        cmd = ["/bin/sh", "-c", cmd]
+    if cmd is not None and (not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd)):
+        raise InvalidArgumentError("json: cannot unmarshal Cmd: want a list of strings")
+    entry = doc.get("Entrypoint")
+    if isinstance(entry, str):
+        entry = [entry]
+    if entry is not None and (not isinstance(entry, list) or not all(isinstance(c, str) for c in entry)):
+        raise InvalidArgumentError("json: cannot unmarshal Entrypoint: want a list of strings")
+    env = body_field(doc, "Env", list, [])
+    if not all(isinstance(e, str) for e in env):
+        raise InvalidArgumentError("json: cannot unmarshal Env: want a list of strings")
+    labels = body_field(doc, "Labels", dict, {})
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise InvalidArgumentError("json: cannot unmarshal Labels: want string values")
+    for key in ("User", "WorkingDir", "Hostname", "StopSignal"):
+        optional_body_field(doc, key, str)
+    stop_timeout = doc.get("StopTimeout")
+    if stop_timeout is not None and (not isinstance(stop_timeout, int) or isinstance(stop_timeout, bool)):
+        raise InvalidArgumentError("json: cannot unmarshal StopTimeout: want an integer")
+    ports = [str(b) for b in PortBinding.from_api(body_field(hc, "PortBindings", dict, {}))]
+    anonymous: list[str] = []  # volumes made for this container only (-v /data): they go with rm -v
+
+    def anon(target: str) -> str:
+        name = os.urandom(32).hex()
+        anonymous.append(name)
+        return f"{name}:{target}"
+
+    binds = [str(b) if ":" in str(b) else anon(str(b)) for b in body_field(hc, "Binds", list, [])]
+    tmpfs_doc = body_field(hc, "Tmpfs", dict, {})
+    if not all(isinstance(v, str) for v in tmpfs_doc.values()):
+        raise InvalidArgumentError("json: cannot unmarshal Tmpfs: want string options")
+    tmpfs = [f"{k}:{v}" if v else str(k) for k, v in tmpfs_doc.items()]
+    for m in body_field(hc, "Mounts", list, []):
+        if not isinstance(m, dict):
+            raise InvalidArgumentError("invalid mount config")
+        kind, src, dst = m.get("Type", "volume"), m.get("Source") or "", m.get("Target") or ""
+        if kind == "tmpfs":
+            tmpfs.append(str(dst))
+        elif kind in ("bind", "volume") and dst:
+            if kind == "volume" and not src:
+                binds.append(anon(str(dst)) + (":ro" if m.get("ReadOnly") else ""))
+                continue
+            binds.append(f"{src}:{dst}{':ro' if m.get('ReadOnly') else ''}")
+        else:
+            raise InvalidArgumentError(f"invalid mount config for type {kind!r}")
+    targets = {b.split(":")[1] for b in binds if ":" in b} | {t.split(":")[0] for t in tmpfs}
+    for path in body_field(doc, "Volumes", dict, {}):
+        if str(path) not in targets:
+            binds.append(anon(str(path)))
+    mode = body_field(hc, "NetworkMode", str, "") or "bridge"
+    if mode == "default":
+        mode = "bridge"
+    if mode.startswith("container:"):
+        raise InvalidArgumentError("network mode container:NAME is not supported")
+    aliases: list[str] = []
+    eps = body_field(doc, "NetworkingConfig", dict, {}).get("EndpointsConfig") or {}
+    if isinstance(eps, dict):
+        for net, ep in eps.items():
+            if isinstance(ep, dict) and net == mode:
+                aliases += [str(a) for a in ep.get("Aliases") or []]
+    cpus = None
+    if hc.get("NanoCpus"):
+        cpus = int(hc["NanoCpus"]) / 1e9
+    elif hc.get("CpuQuota") and hc.get("CpuPeriod"):
+        cpus = int(hc["CpuQuota"]) / int(hc["CpuPeriod"])
+    nnp = not any(str(o).replace(":", "=") == "no-new-privileges=false" for o in hc.get("SecurityOpt") or [])
+    if hc.get("Privileged"):
+        raise InvalidArgumentError("privileged containers are not supported")
+    options: CreateOptions = {
+        "entrypoint": entry, "environment": env, "working_dir": doc.get("WorkingDir") or None,
+        "user": doc.get("User") or None, "hostname": doc.get("Hostname") or None,
+        "volumes": binds, "tmpfs": tmpfs, "memory": hc.get("Memory") or None,
+        "memory_swap": hc.get("MemorySwap") or None, "pids_limit": hc.get("PidsLimit") or None, "cpus": cpus,
+        "network": mode, "network_aliases": aliases, "ports": ports,
+        "publish_all_ports": bool(hc.get("PublishAllPorts")), "read_only": bool(hc.get("ReadonlyRootfs")),
+        "init": bool(hc.get("Init")), "labels": {str(k): str(v) for k, v in labels.items()},
+        "stop_signal": doc.get("StopSignal") or None,
+        "stop_timeout": stop_timeout if isinstance(stop_timeout, int) else None,
+        "auto_remove": bool(hc.get("AutoRemove")), "no_new_privileges": nnp,
+        "cap_add": [str(c) for c in hc.get("CapAdd") or []], "cap_drop": [str(c) for c in hc.get("CapDrop") or []],
+        "stdin_open": bool(doc.get("OpenStdin")),
+    }
+    return CreateArguments(cmd, options, anonymous)

@@ -20,15 +20,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pytest_pods.client.local import Client, Container, container_inspect
+from pytest_pods.client.contract import parse_signal
+from pytest_pods.client.docker_docs import (
+    api_container_inspect,
+    body_field,
+    container_row,
+    create_arguments,
+    parse_time,
+)
+from pytest_pods.client.local import Client, Container
 from pytest_pods.daemon.events import Events, actor_attributes
 from pytest_pods.daemon.filters import container_matches, labels_match, parse_filters
 from pytest_pods.daemon.http import Request
 from pytest_pods.daemon.router import (
     Route,
-    field,
     json_object,
-    optional_field,
     query_bool,
     query_float,
     query_int,
@@ -89,22 +95,22 @@ class ContainersRouter:
     def container_create(self, req: Request) -> None:
         doc = json_object(req, "container")
         name = req.query.get("name") or None
-        image = field(doc, "Image", str, "")
+        image = body_field(doc, "Image", str, "")
         if not image:
             raise HTTPError(400, "No image specified")
         if RYUK_IMAGE.search(image):
             cid = self.ryuk.create(name, doc)
             req.send_json({"Id": cid, "Warnings": []}, 201)
             return
-        kwargs = create_kwargs(doc)
-        for vol in kwargs.pop("anonymous_volumes"):
+        args = create_arguments(doc)
+        for vol in args.anonymous_volumes:
             self.client.volumes.create(vol, anonymous=True)
         try:
             self.client.images.get(image)
         except ImageNotFoundError:
             raise HTTPError(404, f"No such image: {image}") from None
         tty = bool(doc.get("Tty"))
-        ctr = self.client.containers.create(image, kwargs.pop("command"), name=name, **kwargs)
+        ctr = self.client.containers.create(image, args.command, name=name, **args.options)
         if tty:
             self.tty.add(ctr.id)
         self.events.publish("create", ctr.id, {**actor_attributes(ctr.state), "image": image})
@@ -115,8 +121,8 @@ class ContainersRouter:
         limit = query_int(req.query.get("limit"), -1, "limit")
         filters = parse_filters(req)
         rows = []
-        for st in self.client.runtime.list(all=all_ or bool(filters.get("status"))):
-            row = list_row(self.client, st)
+        for st in self.client.containers.states(all=all_ or bool(filters.get("status"))):
+            row = container_row(self.client, st)
             if container_matches(row, filters):
                 rows.append(row)
         rows += [r for r in self.ryuk.list_rows() if container_matches(r, filters) or not filters]
@@ -127,7 +133,7 @@ class ContainersRouter:
         if virtual is not None:
             req.send_json(virtual)
             return
-        doc = inspect_doc(self.client, self._container(ref).id)
+        doc = api_container_inspect(self.client, self._container(ref).id)
         doc["Config"]["Tty"] = doc["Id"] in self.tty
         req.send_json(doc)
 
@@ -153,17 +159,10 @@ class ContainersRouter:
         req.send(204)
 
     def _watch_exit(self, cid: str, attrs: dict[str, str]) -> None:
-        rt = self.client.runtime
-
         def watch() -> None:
             with contextlib.suppress(PodsError, OSError):
-                try:
-                    code = rt.wait(cid)
-                except ContainerNotFoundError:  # --rm, and already removed: its exit code stays
-                    # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
-                    from pytest_pods.engine.runtime.lifecycle import _tombstone
-
-                    code = _tombstone(rt.dir, cid)
+                # --rm, and already removed: the exit code recorded for it
+                code = self.client.containers.wait(cid)
                 self.events.publish("die", cid, {**attrs, "exitCode": str(code)})
 
         threading.Thread(target=watch, name="pods-exit-watch", daemon=True).start()
@@ -176,7 +175,7 @@ class ContainersRouter:
         if any(opts.get("stdin") for _, opts in waiting):
             stdin_r, stdin_w = os.pipe()
         try:
-            handle = self.client.runtime.start(ctr.id, attach=(out_w, err_w), stdin=stdin_r)
+            handle = self.client.containers.start(ctr.id, attach=(out_w, err_w), stdin=stdin_r)
         except BaseException:
             for fd in (out_r, err_r, stdin_w):
                 if fd is not None:
@@ -214,27 +213,21 @@ class ContainersRouter:
         req.stream(result())
 
     def _wait(self, cid: str, condition: str, conn: socket.socket) -> int:
-        rt = self.client.runtime
+        containers = self.client.containers
         if condition in ("next-exit", "removed"):
             with self.started:
                 while True:
                     try:
-                        status = rt.state(cid)["status"]
+                        status = containers.state(cid)["status"]
                     except ContainerNotFoundError:
                         break
                     if status != "created" or peer_closed(conn):
                         break
                     self.started.wait(timeout=0.5)
-        try:
-            code = rt.wait(cid)
-        except ContainerNotFoundError:
-            # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
-            from pytest_pods.engine.runtime.lifecycle import _tombstone
-
-            code = _tombstone(rt.dir, cid)
+        code = containers.wait(cid)  # removed already (--rm): the exit code recorded for it
         if condition == "removed":
             deadline = time.monotonic() + 30
-            while (rt.dir / cid).exists() and time.monotonic() < deadline and not peer_closed(conn):
+            while not containers.gone(cid) and time.monotonic() < deadline and not peer_closed(conn):
                 time.sleep(0.01)
         return code
 
@@ -254,7 +247,7 @@ class ContainersRouter:
         tty = ctr.id in self.tty
 
         def frames() -> Iterator[bytes]:
-            for stream, ts, line in self.client.runtime.logs(ctr.id, follow=follow, tail=tail_n):
+            for stream, ts, line in self.client.containers.logs(ctr.id, follow=follow, tail=tail_n):
                 if (stream == "stdout" and not want_out) or (stream == "stderr" and not want_err):
                     continue
                 if since or until:
@@ -296,7 +289,7 @@ class ContainersRouter:
         try:
             follow = opts["stream"] and ctr.status == "running"
             tail = None if opts["logs"] else 0
-            for stream, _, line in self.client.runtime.logs(ctr.id, follow=follow, tail=tail):
+            for stream, _, line in self.client.containers.logs(ctr.id, follow=follow, tail=tail):
                 if opts["stdout" if stream == "stdout" else "stderr"]:
                     sock.sendall(frame(STDOUT if stream == "stdout" else STDERR, line))
         except (OSError, PodsError):
@@ -316,10 +309,7 @@ class ContainersRouter:
         sig = req.query.get("signal")
         attrs = actor_attributes(ctr.state)  # before: an --rm container is gone once stopped
         if sig:
-            # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
-            from pytest_pods.engine.runtime.spec import parse_signal
-
-            self.client.runtime.stop(ctr.id, t, stop_signal=parse_signal(sig))
+            self.client.containers.stop(ctr.id, t, stop_signal=parse_signal(sig))
         else:
             ctr.stop(t)
         self.events.publish("stop", ctr.id, attrs)
@@ -361,7 +351,7 @@ class ContainersRouter:
         attrs = actor_attributes(st)
         ctr.remove(force=force)
         if query_bool(req.query.get("v")):
-            self.client.runtime.settle()  # the monitor of a running one still holds its mounts
+            self.client.containers.settle()  # the monitor of a running one still holds its mounts
             self.client.volumes.remove_anonymous_of(st.get("binds") or [])
         self.events.publish("destroy", ctr.id, attrs)
         req.send(204)
@@ -372,12 +362,12 @@ class ContainersRouter:
             done = [line.split(": ", 1)[1] for line in self.client.prune() if line.startswith("Deleted container")]
         else:
             done = []
-            for st in self.client.runtime.list(all=True):
+            for st in self.client.containers.states(all=True):
                 if st["status"] in ("running", "starting") or not labels_match(st.get("labels") or {},
                                                                                 filters.get("label", [])):
                     continue
                 with contextlib.suppress(PodsError):
-                    self.client.runtime.remove(st["id"])
+                    self.client.containers.remove(st["id"])
                     done.append(st["id"])
         req.send_json({"ContainersDeleted": done, "SpaceReclaimed": 0})
 
@@ -386,7 +376,7 @@ class ContainersRouter:
         if ctr.status != "running":
             raise HTTPError(409, f"Container {ctr.id} is not running")
         procs = []
-        for pid in self.client.runtime._cgroup(ctr.id).procs():
+        for pid in self.client.containers.top(ctr.id):
             try:
                 stat_line = Path(f"/proc/{pid}/stat").read_text()
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
@@ -441,9 +431,9 @@ class ContainersRouter:
         if ctr.status != "running":
             raise HTTPError(409, f"copy files of container {ctr.name}: it is not running (pytest-pods copies "
                                  "through a running container's root)")
-        rt = self.client.runtime
+        containers = self.client.containers
         if req.method == "PUT":
-            st = rt.path_stat(ctr.id, path)
+            st = containers.path_stat(ctr.id, path)
             if st is None:
                 raise HTTPError(404, f"Could not find the file {path} in container {ref}")
             if not stat.S_ISDIR(st.st_mode):
@@ -453,12 +443,12 @@ class ContainersRouter:
                     buf.write(chunk)
                 buf.seek(0)
                 try:
-                    rt.put_archive(ctr.id, path, buf)
+                    containers.put_archive(ctr.id, path, buf)
                 except (tarfile.TarError, EOFError) as exc:
                     raise HTTPError(400, f"copy into {path}: not a tar archive: {exc}") from None
             req.send(200, b"", "text/plain")
             return
-        st = rt.path_stat(ctr.id, path)
+        st = containers.path_stat(ctr.id, path)
         if st is None:
             raise HTTPError(404, f"Could not find the file {path} in container {ref}")
         name = os.path.basename(path.rstrip("/")) or "/"
@@ -471,7 +461,7 @@ class ContainersRouter:
             req.send(200, b"", "application/x-tar", {"X-Docker-Container-Path-Stat": header})
             return
         with tempfile.TemporaryFile() as out:
-            rt.get_archive(ctr.id, path, out)
+            containers.get_archive(ctr.id, path, out)
             out.seek(0)
             req.stream(iter(lambda: out.read(65536), b""), "application/x-tar",
                        headers={"X-Docker-Container-Path-Stat": header})
@@ -507,178 +497,3 @@ def mem_total() -> int:
         return int(Path("/proc/meminfo").read_text().split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         return 0
-
-
-# -- Docker's JSON for containers (moving to client/docker_docs.py) ---------------------------------
-def parse_time(ts: str) -> float:
-    """An RFC 3339 time (``2024-01-02T03:04:05.123456789Z``) as unix seconds; 0 if unreadable."""
-    import calendar  # lazy: moves with the document builders to client/docker_docs.py
-
-    if not ts:
-        return 0.0
-    try:
-        base, _, frac = ts.rstrip("Z").partition(".")
-        return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
-    except ValueError:
-        return 0.0
-
-
-def status_text(st: dict[str, Any]) -> str:
-    status = st["status"]
-    if status == "running":
-        return f"Up {ago(st.get('started_at', ''))}"
-    if status == "exited":
-        return f"Exited ({st.get('exit_code', 0)}) {ago(st.get('finished_at', ''))} ago"
-    return "Created"
-
-
-def ago(ts: str) -> str:
-    t = parse_time(ts)
-    if not t:
-        return "Less than a second"
-    d = max(0, time.time() - t)
-    if d < 1:
-        return "Less than a second"
-    if d < 60:
-        return f"{int(d)} seconds"
-    if d < 3600:
-        return f"{int(d // 60)} minutes"
-    return f"{int(d // 3600)} hours"
-
-
-def list_row(client: Client, st: dict[str, Any]) -> dict[str, Any]:
-    ports = []
-    if st["status"] == "running":
-        for p in st.get("ports") or []:
-            ports.append({"IP": p["host_ip"], "PrivatePort": p["container_port"], "PublicPort": int(p["host_port"]),
-                          "Type": p["proto"]})
-    # lazy: moves with the document builders to client/docker_docs.py
-    from pytest_pods.client.local import _network_settings
-
-    created = int(parse_time(st.get("created", "")))
-    cmd = ""
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        args = json.loads((client.runtime.dir / st["id"] / "config.json").read_text())["process"]["args"]
-        cmd = " ".join(args)
-    status = st["status"] if st["status"] != "starting" else "created"
-    return {"Id": st["id"], "Names": ["/" + st["name"]], "Image": st.get("image_name", ""), "ImageID": st["image"],
-            "Command": cmd, "Created": created, "Ports": ports, "Labels": st.get("labels") or {},
-            "State": status, "Status": status_text(st), "HostConfig": {"NetworkMode": st.get("network", "none")},
-            "NetworkSettings": {"Networks": _network_settings(st)["Networks"]}, "Mounts": [],
-            "SizeRw": 0, "SizeRootFs": 0}
-
-
-def inspect_doc(client: Client, cid: str) -> dict[str, Any]:
-    doc = container_inspect(client, cid)
-    st = client.runtime.state(cid)
-    ports = st.get("port_specs") or []
-    doc["Config"]["ExposedPorts"] = {f"{p['container_port']}/{p['proto']}": {} for p in ports} or None
-    doc["HostConfig"]["PortBindings"] = {
-        f"{p['container_port']}/{p['proto']}": [{"HostIp": "" if p.get("host_ip") in (None, "0.0.0.0") else p["host_ip"],
-                                                 "HostPort": str(p.get("host_port") or "")}] for p in ports} or {}
-    doc["HostConfig"].setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
-    doc["HostConfig"].setdefault("LogConfig", {"Type": "json-file", "Config": {}})
-    doc["Config"].setdefault("AttachStdout", False)
-    doc["Config"].setdefault("AttachStderr", False)
-    return doc
-
-
-def create_kwargs(doc: dict[str, Any]) -> dict[str, Any]:
-    """The Client's ``containers.create`` arguments for a Docker create body."""
-    hc = field(doc, "HostConfig", dict, {})
-    cmd = doc.get("Cmd")
-    if isinstance(cmd, str):
-        cmd = ["/bin/sh", "-c", cmd]
-    if cmd is not None and (not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd)):
-        raise HTTPError(400, "json: cannot unmarshal Cmd: want a list of strings")
-    entry = doc.get("Entrypoint")
-    if isinstance(entry, str):
-        entry = [entry]
-    if entry is not None and (not isinstance(entry, list) or not all(isinstance(c, str) for c in entry)):
-        raise HTTPError(400, "json: cannot unmarshal Entrypoint: want a list of strings")
-    env = field(doc, "Env", list, [])
-    if not all(isinstance(e, str) for e in env):
-        raise HTTPError(400, "json: cannot unmarshal Env: want a list of strings")
-    labels = field(doc, "Labels", dict, {})
-    if not all(isinstance(v, str) for v in labels.values()):
-        raise HTTPError(400, "json: cannot unmarshal Labels: want string values")
-    for key in ("User", "WorkingDir", "Hostname", "StopSignal"):
-        optional_field(doc, key, str)
-    if doc.get("StopTimeout") is not None and (not isinstance(doc["StopTimeout"], int)
-                                               or isinstance(doc["StopTimeout"], bool)):
-        raise HTTPError(400, "json: cannot unmarshal StopTimeout: want an integer")
-    ports: list[str] = []
-    bindings = field(hc, "PortBindings", dict, {})
-    for key, binds in bindings.items():
-        num, _, proto = str(key).partition("/")
-        if binds is not None and not isinstance(binds, list):
-            raise HTTPError(400, f"json: cannot unmarshal PortBindings[{key}]: want a list")
-        for b in binds or [{}]:
-            b = b or {}
-            if not isinstance(b, dict):
-                raise HTTPError(400, f"json: cannot unmarshal PortBindings[{key}]: want objects")
-            host_ip, host_port = str(b.get("HostIp") or ""), str(b.get("HostPort") or "0")
-            ports.append(f"{host_ip + ':' if host_ip else ''}{host_port}:{num}/{proto or 'tcp'}")
-    anonymous: list[str] = []  # volumes made for this container only (-v /data): they go with rm -v
-
-    def anon(target: str) -> str:
-        name = os.urandom(32).hex()
-        anonymous.append(name)
-        return f"{name}:{target}"
-
-    binds = [str(b) if ":" in str(b) else anon(str(b)) for b in field(hc, "Binds", list, [])]
-    tmpfs_doc = field(hc, "Tmpfs", dict, {})
-    if not all(isinstance(v, str) for v in tmpfs_doc.values()):
-        raise HTTPError(400, "json: cannot unmarshal Tmpfs: want string options")
-    tmpfs = [f"{k}:{v}" if v else str(k) for k, v in tmpfs_doc.items()]
-    for m in field(hc, "Mounts", list, []):
-        if not isinstance(m, dict):
-            raise HTTPError(400, "invalid mount config")
-        kind, src, dst = m.get("Type", "volume"), m.get("Source") or "", m.get("Target") or ""
-        if kind == "tmpfs":
-            tmpfs.append(str(dst))
-        elif kind in ("bind", "volume") and dst:
-            if kind == "volume" and not src:
-                binds.append(anon(str(dst)) + (":ro" if m.get("ReadOnly") else ""))
-                continue
-            binds.append(f"{src}:{dst}{':ro' if m.get('ReadOnly') else ''}")
-        else:
-            raise HTTPError(400, f"invalid mount config for type {kind!r}")
-    targets = {b.split(":")[1] for b in binds if ":" in b} | {t.split(":")[0] for t in tmpfs}
-    for path in field(doc, "Volumes", dict, {}):
-        if str(path) not in targets:
-            binds.append(anon(str(path)))
-    mode = field(hc, "NetworkMode", str, "") or "bridge"
-    if mode == "default":
-        mode = "bridge"
-    if mode.startswith("container:"):
-        raise HTTPError(400, "network mode container:NAME is not supported")
-    aliases: list[str] = []
-    eps = (field(doc, "NetworkingConfig", dict, {}).get("EndpointsConfig")) or {}
-    if isinstance(eps, dict):
-        for net, ep in eps.items():
-            if isinstance(ep, dict) and net == mode:
-                aliases += [str(a) for a in ep.get("Aliases") or []]
-    cpus = None
-    if hc.get("NanoCpus"):
-        cpus = int(hc["NanoCpus"]) / 1e9
-    elif hc.get("CpuQuota") and hc.get("CpuPeriod"):
-        cpus = int(hc["CpuQuota"]) / int(hc["CpuPeriod"])
-    nnp = not any(str(o).replace(":", "=") == "no-new-privileges=false" for o in hc.get("SecurityOpt") or [])
-    if hc.get("Privileged"):
-        raise HTTPError(400, "privileged containers are not supported")
-    stop_timeout = doc.get("StopTimeout")
-    return {
-        "command": cmd, "entrypoint": entry, "environment": env, "working_dir": doc.get("WorkingDir") or None,
-        "user": doc.get("User") or None, "hostname": doc.get("Hostname") or None,
-        "volumes": binds, "tmpfs": tmpfs, "memory": hc.get("Memory") or None,
-        "memory_swap": hc.get("MemorySwap") or None, "pids_limit": hc.get("PidsLimit") or None, "cpus": cpus,
-        "network": mode, "network_aliases": aliases, "ports": ports,
-        "publish_all_ports": bool(hc.get("PublishAllPorts")), "read_only": bool(hc.get("ReadonlyRootfs")),
-        "init": bool(hc.get("Init")), "labels": {str(k): str(v) for k, v in labels.items()},
-        "stop_signal": doc.get("StopSignal") or None,
-        "stop_timeout": int(stop_timeout) if isinstance(stop_timeout, int) else None,
-        "auto_remove": bool(hc.get("AutoRemove")), "no_new_privileges": nnp,
-        "cap_add": [str(c) for c in hc.get("CapAdd") or []], "cap_drop": [str(c) for c in hc.get("CapDrop") or []],
-        "stdin_open": bool(doc.get("OpenStdin")), "anonymous_volumes": anonymous,
-    }

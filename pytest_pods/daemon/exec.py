@@ -9,9 +9,10 @@ import socket
 import threading
 from typing import Any
 
+from pytest_pods.client.docker_docs import optional_body_field
 from pytest_pods.client.local import Client
 from pytest_pods.daemon.http import Request
-from pytest_pods.daemon.router import Route, json_object, optional_field, query_int, route
+from pytest_pods.daemon.router import Route, json_object, query_int, route
 from pytest_pods.daemon.streams import (
     MULTIPLEXED,
     RAW,
@@ -58,7 +59,7 @@ class ExecRouter:
         ctr = self.client.containers.get(ref)
         if ctr.status != "running":
             raise HTTPError(409, f"Container {ctr.id} is not running")
-        cmd = optional_field(doc, "Cmd", list)
+        cmd = optional_body_field(doc, "Cmd", list)
         if not cmd or not all(isinstance(c, str) for c in cmd):
             raise HTTPError(400, "No exec command specified")
         ex = Exec(ctr.id, doc)
@@ -92,13 +93,13 @@ class ExecRouter:
 
     def _run(self, ex: Exec, sock: socket.socket | None, tty: bool) -> None:
         cfg = ex.config
-        rt = self.client.runtime
+        containers = self.client.containers
         env = [e for e in cfg.get("Env") or [] if isinstance(e, str)]
         attach_in = bool(cfg.get("AttachStdin")) and sock is not None
         fds: list[int] = []
         try:
             if tty:
-                master, slave = container_pty(rt.state(ex.cid)["pid"], cfg.get("ConsoleSize"))
+                master, slave = container_pty(containers.state(ex.cid)["pid"], cfg.get("ConsoleSize"))
                 ex.master = master
                 stdio = (slave, slave, slave)
                 fds = [slave]
@@ -116,7 +117,7 @@ class ExecRouter:
 
             def run() -> None:
                 try:
-                    res = rt.exec(ex.cid, [str(c) for c in cfg["Cmd"]], env=env, user=cfg.get("User") or None,
+                    res = containers.exec(ex.cid, [str(c) for c in cfg["Cmd"]], env=env, user=cfg.get("User") or None,
                                   workdir=cfg.get("WorkingDir") or None, stdio=stdio, tty=tty)
                     result["code"] = res.exit_code
                 except ContainerStartError as exc:

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pytest_pods.client.local import Client, image_inspect
-from pytest_pods.daemon.containers import parse_time
+from pytest_pods.client.contract import extract_tar, parse_reference
+from pytest_pods.client.docker_docs import image_history, image_row
+from pytest_pods.client.local import Client
 from pytest_pods.daemon.filters import labels_match, parse_filters, ref_matches
 from pytest_pods.daemon.http import Request
 from pytest_pods.daemon.router import Route, query_all, query_bool, route
@@ -62,14 +63,12 @@ class ImagesRouter:
                     continue
             if filters.get("dangling") and (filters["dangling"][0] in ("true", "1")) != (not img.tags):
                 continue
-            out.append({"Id": img.id, "ParentId": "", "RepoTags": tags or None, "RepoDigests": [],
-                        "Created": int(parse_time(img.config.get("created", "")) or 0), "Size": img.size,
-                        "SharedSize": -1, "VirtualSize": img.size, "Labels": labels or None, "Containers": -1})
+            out.append(image_row(img, tags, labels))
         req.send_json(out)
 
     def image_inspect(self, req: Request, name: str) -> None:
         try:
-            img = self.client.images.get(name)
+            doc = self.client.images.inspect(name)
         except ImageNotFoundError:
             if RYUK_IMAGE.search(name):  # the built-in stand-in needs no image: say it is there
                 req.send_json({"Id": "sha256:" + "0" * 64, "RepoTags": [name], "RepoDigests": [], "Parent": "",
@@ -79,25 +78,12 @@ class ImagesRouter:
                                "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"}})
                 return
             raise HTTPError(404, f"No such image: {name}") from None
-        doc = image_inspect(img, self.client.store)
         doc.pop("_Names", None)
         req.send_json(doc)
 
     def image_history(self, req: Request, name: str) -> None:
         img = self.client.images.get(name)
-        hist = img.config.get("history") or []
-        rows: list[dict[str, Any]] = []
-        layer = len(img.layers) - 1
-        for h in reversed(hist):
-            size = 0
-            if not h.get("empty_layer") and layer >= 0:
-                size = int(img.layers[layer].get("size", 0))
-                layer -= 1
-            rows.append({"Id": img.id if not rows else "<missing>",
-                         "Created": int(parse_time(h.get("created", "")) or 0),
-                         "CreatedBy": h.get("created_by", ""), "Tags": img.familiar_tags if not rows else None,
-                         "Size": size, "Comment": h.get("comment", "")})
-        req.send_json(rows)
+        req.send_json(image_history(img))
 
     def image_tag(self, req: Request, name: str) -> None:
         repo = req.query.get("repo")
@@ -141,9 +127,6 @@ class ImagesRouter:
         before = None
         with contextlib.suppress(PodsError):
             before = self.client.images.get(ref).manifest_digest
-        # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
-        from pytest_pods.engine.image.reference import parse_reference
-
         parsed = parse_reference(ref)
 
         def say(event: Any) -> None:
@@ -173,7 +156,7 @@ class ImagesRouter:
     def _import(self, req: Request) -> None:
         repo, tag = req.query.get("repo") or None, req.query.get("tag") or None
         ref = f"{repo}:{tag}" if repo and tag else repo
-        with tempfile.NamedTemporaryFile(dir=self.client.store.tmp, suffix=".tar") as f:
+        with tempfile.NamedTemporaryFile(dir=self.client.temp_dir, suffix=".tar") as f:
             if req.query.get("fromSrc") == "-":
                 while chunk := req.read():
                     f.write(chunk)
@@ -188,9 +171,6 @@ class ImagesRouter:
         ref = f"{name}:{tag}" if tag and ":" not in name.rsplit("/", 1)[-1] else name
         use_registry_auth(req)
         job: Job[str] = Job()
-        # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
-        from pytest_pods.engine.image.reference import parse_reference
-
         parsed = parse_reference(ref)
 
         def say(event: Any) -> None:
@@ -204,7 +184,7 @@ class ImagesRouter:
         def finish(digest: str) -> list[dict[str, Any]]:
             size = 0
             with contextlib.suppress(OSError, PodsError):
-                size = self.client.store.blob_path(digest).stat().st_size
+                size = self.client.images.blob_path(digest).stat().st_size
             return [{"progressDetail": {}, "aux": {"Tag": parsed.tag or "latest", "Digest": digest, "Size": size}}]
 
         req.stream(job.stream(finish))
@@ -213,14 +193,14 @@ class ImagesRouter:
         names = [name] if name else query_all(req, "names")
         if not names:
             raise HTTPError(400, "no image names given")
-        with tempfile.TemporaryDirectory(dir=self.client.store.tmp) as tmp:
+        with tempfile.TemporaryDirectory(dir=self.client.temp_dir) as tmp:
             out = Path(tmp) / "out.tar"
             self.client.images.save(names, out)
             with open(out, "rb") as f:
                 req.stream(iter(lambda: f.read(65536), b""), "application/x-tar")
 
     def image_load(self, req: Request) -> None:
-        with tempfile.NamedTemporaryFile(dir=self.client.store.tmp, suffix=".tar") as f:
+        with tempfile.NamedTemporaryFile(dir=self.client.temp_dir, suffix=".tar") as f:
             while chunk := req.read():
                 f.write(chunk)
             f.flush()
@@ -239,18 +219,15 @@ class ImagesRouter:
         if not isinstance(buildargs, dict) or not isinstance(labels, dict):
             raise HTTPError(400, "buildargs and labels must be JSON objects")
         quiet = query_bool(q.get("q"))
-        ctx = Path(tempfile.mkdtemp(dir=self.client.store.tmp, prefix="build-context-"))
+        ctx = Path(tempfile.mkdtemp(dir=self.client.temp_dir, prefix="build-context-"))
         try:
             with tempfile.TemporaryFile() as raw:
                 while chunk := req.read():
                     raw.write(chunk)
                 raw.seek(0)
-                # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
-                from pytest_pods.engine.image.layers import extract_into
-
                 fd = os.open(ctx, os.O_RDONLY | os.O_DIRECTORY)
                 try:
-                    extract_into(raw, fd)
+                    extract_tar(raw, fd)
                 except (PodsError, tarfile.TarError, EOFError) as exc:
                     raise HTTPError(400, f"invalid build context: {exc or 'not a tar archive'}") from None
                 finally:

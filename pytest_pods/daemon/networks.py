@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import contextlib
 
+from pytest_pods.client.docker_docs import body_field, optional_body_field
 from pytest_pods.client.local import Client
 from pytest_pods.daemon.filters import labels_match, parse_filters
 from pytest_pods.daemon.http import Request
-from pytest_pods.daemon.router import Route, field, json_object, optional_field, route
+from pytest_pods.daemon.router import Route, json_object, route
 from pytest_pods.errors import HTTPError, NotFoundError
 
 PREDEFINED = ("host", "none", "bridge")
@@ -55,36 +56,36 @@ class NetworksRouter:
 
     def network_create(self, req: Request) -> None:
         doc = json_object(req, "network")
-        name = field(doc, "Name", str, "")
+        name = body_field(doc, "Name", str, "")
         if not name:
             raise HTTPError(400, "network name is required")
-        driver = field(doc, "Driver", str, "bridge") or "bridge"
+        driver = body_field(doc, "Driver", str, "bridge") or "bridge"
         if driver != "bridge":
             raise HTTPError(400, f"network driver {driver!r} is not supported (bridge only)")
         with contextlib.suppress(NotFoundError):
             self.client.networks.get(name)
             raise HTTPError(409, f"network with name {name} already exists")
-        ipam = field(doc, "IPAM", dict, {})
-        configs = field(ipam, "Config", list, [])
+        ipam = body_field(doc, "IPAM", dict, {})
+        configs = body_field(ipam, "Config", list, [])
         if not all(isinstance(c, dict) for c in configs):
             raise HTTPError(400, "json: cannot unmarshal IPAM.Config: want a list of objects")
-        subnet = optional_field(configs[0], "Subnet", str) if configs else None
-        labels = {str(k): str(v) for k, v in field(doc, "Labels", dict, {}).items()}
+        subnet = optional_body_field(configs[0], "Subnet", str) if configs else None
+        labels = {str(k): str(v) for k, v in body_field(doc, "Labels", dict, {}).items()}
         rec = self.client.networks.create(name, subnet=subnet, internal=bool(doc.get("Internal")), labels=labels)
         req.send_json({"Id": rec["id"], "Warning": ""}, 201)
 
     def network_connect(self, req: Request, ref: str) -> None:
         doc = req.json_object()
-        ctr = field(doc, "Container", str, "")
+        ctr = body_field(doc, "Container", str, "")
         if not ctr:
             raise HTTPError(400, "no container given")
-        aliases = field(field(doc, "EndpointConfig", dict, {}), "Aliases", list, [])
+        aliases = body_field(body_field(doc, "EndpointConfig", dict, {}), "Aliases", list, [])
         self.client.networks.connect(ref, ctr, [str(a) for a in aliases])
         req.send(200, b"", "text/plain")
 
     def network_disconnect(self, req: Request, ref: str) -> None:
         doc = req.json_object()
-        ctr = field(doc, "Container", str, "")
+        ctr = body_field(doc, "Container", str, "")
         if not ctr:
             raise HTTPError(400, "no container given")
         self.client.networks.disconnect(ref, ctr)

@@ -12,8 +12,8 @@ as moby's ``httputils`` do, so that every router reads them alike.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple, Protocol, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, Protocol
 
 from pytest_pods.daemon.http import Request
 from pytest_pods.errors import (
@@ -139,30 +139,6 @@ def query_float(value: str | None) -> float:
 def query_all(req: Request, key: str) -> list[str]:
     """Every non-empty value of a repeated parameter (``build?t=a&t=b``)."""
     return [v for k, v in req.query_pairs if k == key and v]
-
-
-T = TypeVar("T")
-
-
-def field(doc: Mapping[str, Any], key: str, kind: type[T], default: T) -> T:
-    """``doc[key]`` if it is a ``kind`` (``default`` when absent or null), else a 400 in the words
-    of Go's JSON decoder, as dockerd answers a body of the wrong shape."""
-    value = doc.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, kind):
-        raise HTTPError(400, f"json: cannot unmarshal {type(value).__name__} into field {key}")
-    return value
-
-
-def optional_field(doc: Mapping[str, Any], key: str, kind: type[T]) -> T | None:
-    """As :func:`field`, None when absent or null."""
-    value = doc.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, kind):
-        raise HTTPError(400, f"json: cannot unmarshal {type(value).__name__} into field {key}")
-    return value
 
 
 def json_object(req: Request, what: str) -> dict[str, Any]:

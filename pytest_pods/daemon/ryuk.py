@@ -22,6 +22,7 @@ from typing import Any
 from pytest_pods.client.local import Client
 from pytest_pods.daemon.events import Events
 from pytest_pods.daemon.filters import any_label_matches
+from pytest_pods.errors import PodsError
 
 #: the image testcontainers starts its Ryuk from (any registry, tag or digest)
 RYUK_IMAGE = re.compile(r"(^|/)testcontainers/ryuk(:|@|$)")
@@ -111,16 +112,19 @@ class _Reaper:
         labels = [f[len("label="):] for f in wanted]
         if not labels:
             return
-        rt = client.runtime
-        for st in rt.list(all=True):
+        for st in client.containers.states(all=True):
             if any_label_matches(st.get("labels") or {}, labels):
                 with contextlib.suppress(Exception):
-                    rt.remove(st["id"], force=True)
+                    client.containers.remove(st["id"], force=True)
                     events.publish("destroy", st["id"], {"name": st["name"], "reaper": "ryuk"})
-        for rec in rt.networks.records():
-            if any_label_matches(rec.get("labels") or {}, labels):
+        try:
+            nets = client.networks.list(create_default=False)
+        except (PodsError, OSError):
+            nets = []  # one vanished while listed: the next reaper's turn
+        for net in nets:
+            if any_label_matches(net.get("Labels") or {}, labels):
                 with contextlib.suppress(Exception):
-                    rt.networks.remove(rec["id"])
+                    client.networks.remove(net["Id"])
         for vol in client.volumes.list():
             if any_label_matches(vol.get("Labels") or {}, labels):
                 with contextlib.suppress(Exception):

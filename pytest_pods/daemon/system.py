@@ -53,23 +53,20 @@ class SystemRouter:
         })
 
     def info(self, req: Request) -> None:
-        rt = self.client.runtime
-        states = [st["status"] for st in rt.list(all=True)]
-        # lazy: step 1 of the daemon's split keeps today's engine call (the Client gives it next)
-        from pytest_pods.engine.runtime.cgroups.manager import cgroup_version
-
+        engine = self.client.info()
         u = os.uname()
         mem = 0
         with contextlib.suppress(OSError, ValueError):
             mem = int(Path("/proc/meminfo").read_text().split()[1]) * 1024
         req.send_json({
-            "ID": "pods-" + str(self.client.root).replace("/", "-").strip("-"), "Name": u.nodename,
-            "Containers": len(states), "ContainersRunning": states.count("running"), "ContainersPaused": 0,
-            "ContainersStopped": len(states) - states.count("running"), "Images": len(self.client.images.list()),
-            "Driver": "overlay2", "DriverStatus": [], "DockerRootDir": str(self.client.root),
+            "ID": "pods-" + engine["root"].replace("/", "-").strip("-"), "Name": u.nodename,
+            "Containers": engine["containers"], "ContainersRunning": engine["containers_running"],
+            "ContainersPaused": 0, "ContainersStopped": engine["containers_stopped"], "Images": engine["images"],
+            "Driver": "overlay2", "DriverStatus": [], "DockerRootDir": engine["root"],
             "OperatingSystem": "pytest-pods", "OSType": "linux", "Architecture": u.machine, "KernelVersion": u.release,
             "NCPU": os.cpu_count(), "MemTotal": mem, "ServerVersion": ENGINE_VERSION, "CgroupDriver": "cgroupfs",
-            "CgroupVersion": str(cgroup_version()), "DefaultRuntime": "pods", "Runtimes": {"pods": {"path": "pods"}},
+            "CgroupVersion": str(engine["cgroup_version"]), "DefaultRuntime": "pods",
+            "Runtimes": {"pods": {"path": "pods"}},
             "SecurityOptions": ["name=no-new-privileges"], "Swarm": {"LocalNodeState": "inactive"},
             "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []},
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["json-file"]},

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pytest_pods.client.docker_docs import body_field
 from pytest_pods.client.local import Client
 from pytest_pods.daemon.filters import labels_match, parse_filters
 from pytest_pods.daemon.http import Request
-from pytest_pods.daemon.router import Route, field, query_bool, route
+from pytest_pods.daemon.router import Route, query_bool, route
 
 
 class VolumesRouter:
@@ -30,8 +31,8 @@ class VolumesRouter:
 
     def volume_create(self, req: Request) -> None:
         doc = req.json()
-        name = field(doc, "Name", str, "") or None
-        labels = {str(k): str(v) for k, v in field(doc, "Labels", dict, {}).items()}
+        name = body_field(doc, "Name", str, "") or None
+        labels = {str(k): str(v) for k, v in body_field(doc, "Labels", dict, {}).items()}
         req.send_json(self.client.volumes.create(name, labels), 201)
 
     def volume_inspect(self, req: Request, name: str) -> None:
