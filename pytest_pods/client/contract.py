@@ -15,7 +15,7 @@ import builtins
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NamedTuple, NotRequired, Protocol, TypedDict
+from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, NotRequired, Protocol, TypedDict, overload
 
 from pytest_pods.engine.image.reference import Reference, parse_reference
 from pytest_pods.engine.image.store import DEFAULT_ROOT
@@ -328,8 +328,12 @@ class ContainersAPI(Protocol):
         cap_drop: Sequence[str] = (), stdin_open: bool = False,
     ) -> ContainerAPI:
         """Create (not start) a container; docker-py's argument names and meanings."""
-    def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: bool = False,
-            remove: bool = False, **kwargs: Any) -> Any: ...
+    @overload
+    def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: Literal[True],
+            remove: bool = False, **kwargs: Any) -> ContainerAPI: ...
+    @overload
+    def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: Literal[False] = False,
+            remove: bool = False, **kwargs: Any) -> RunResult: ...
     def get(self, ref: str) -> ContainerAPI: ...
     def list(self, *, all: bool = False) -> Sequence[ContainerAPI]: ...
     def start(self, ref: str, attach: tuple[int, int] | None = None, stdin: int | None = None) -> StartedAPI: ...

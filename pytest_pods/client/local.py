@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, overload
 
 from pytest_pods.client.contract import (
     Bind,
@@ -37,6 +37,7 @@ from pytest_pods.client.contract import (
     EngineInfo,
     ExecResult,
     LogLine,
+    Ports,
     RunResult,
     cgroup_version,
     extract_tar,
@@ -60,6 +61,9 @@ from pytest_pods.errors import (
 
 if TYPE_CHECKING:
     import http.client
+
+    from pytest_pods.engine.runtime.lifecycle import ContainerStats
+    from pytest_pods.engine.runtime.state import ContainerState
 
 __all__ = ["Client", "Container", "ContainerHandle", "ContainerStartError", "Containers", "ExecResult", "Images", "LocalProbe",
            "NetworkCollection", "RunResult", "VolumeCollection"]
@@ -277,7 +281,7 @@ class Containers:
         cpus: float | None = None,
         network: str = "bridge",
         network_aliases: Sequence[str] = (),
-        ports: Sequence[str | int] | Mapping[str | int, Any] = (),
+        ports: Ports = (),
         publish_all_ports: bool = False,
         read_only: bool = False,
         init: bool = False,
@@ -317,8 +321,14 @@ class Containers:
             return Bind.parse(f"{path}:{rest}")
         return Bind.parse(text)
 
+    @overload
+    def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: Literal[True],
+            remove: bool = False, **kwargs: Any) -> Container: ...
+    @overload
+    def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: Literal[False] = False,
+            remove: bool = False, **kwargs: Any) -> RunResult: ...
     def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: bool = False,
-            remove: bool = False, **kwargs: Any) -> Any:
+            remove: bool = False, **kwargs: Any) -> Container | RunResult:
         """Create and start. Detached: the running Container. Otherwise wait and return a
         RunResult with the exit code and output (docker-py raises on non-zero; we return it)."""
         if detach:
@@ -412,15 +422,15 @@ class Containers:
             return None
         return int(st.get("exit_code", 0))
 
-    def state(self, ref: str) -> dict[str, Any]:
+    def state(self, ref: str) -> ContainerState:
         """The engine's record of the container (status, pid, ports, labels, ...)."""
         return self._rt.state(ref)
 
-    def states(self, all: bool = False) -> builtins.list[dict[str, Any]]:
+    def states(self, all: bool = False) -> builtins.list[ContainerState]:
         """The records of running containers (``all``: of every container), newest first."""
         return self._rt.list(all=all)
 
-    def stats(self, ref: str) -> dict[str, Any]:
+    def stats(self, ref: str) -> ContainerStats:
         """memory_usage, memory_limit, pids, pids_limit, cpu_usage_ns (from its cgroup)."""
         return self._rt.stats(ref)
 
@@ -457,7 +467,7 @@ class Container(ContainerHandle):
         self.id = cid
 
     @property
-    def state(self) -> dict[str, Any]:
+    def state(self) -> ContainerState:
         return self._c.runtime.state(self.id)
 
     @property
@@ -498,7 +508,7 @@ class Container(ContainerHandle):
     def remove(self, *, force: bool = False) -> None:
         self._c.runtime.remove(self.id, force=force)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ContainerStats:
         return self._c.runtime.stats(self.id)
 
     def address(self, port: int | str) -> tuple[str, int]:
@@ -513,7 +523,7 @@ class Container(ContainerHandle):
         """(stream, time, line) from the start, following until exit or the monotonic ``until``."""
         return self._c.runtime.logs(self.id, follow=True, until=until)
 
-    def probe(self, st: dict[str, Any] | None = None) -> LocalProbe:
+    def probe(self, st: Mapping[str, Any] | None = None) -> LocalProbe:
         """What readiness strategies watch this container through (see :mod:`pytest_pods.wait`)."""
         return LocalProbe(self, st if st is not None else self.state)
 

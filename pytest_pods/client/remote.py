@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import quote
 
 from pytest_pods.client.contract import (
@@ -201,8 +201,14 @@ class RemoteContainers:
         doc = self._c.request("POST", "/containers/create", {"name": name}, body=body, what=f"create {image}")
         return RemoteContainer(self._c, doc["Id"])
 
+    @overload
+    def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: Literal[True],
+            remove: bool = False, **kw: Any) -> RemoteContainer: ...
+    @overload
+    def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: Literal[False] = False,
+            remove: bool = False, **kw: Any) -> RunResult: ...
     def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: bool = False,
-            remove: bool = False, **kw: Any) -> Any:
+            remove: bool = False, **kw: Any) -> RemoteContainer | RunResult:
         c = self.create(image, command, auto_remove=remove and detach, **kw)
         try:
             c.start()
