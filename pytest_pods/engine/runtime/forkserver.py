@@ -6,20 +6,23 @@ caller (the CLI, a script) forks directly: about a millisecond. A threaded one h
 to a fork server: a helper process started once per engine, which imports the engine up front and
 forks on request, receiving the caller's file descriptors over a unix socket (SCM_RIGHTS).
 
-A request names a job (a function in ``JOBS``), a JSON payload and a list of fds; the job runs in
-the forked child and must end in ``os._exit``. ``detach`` puts it in its own session, reparented
-to init, so that it outlives the caller (monitors); otherwise it stays the caller's grandchild
-(the fork server's child) and reports through its fds.
+A request is a job (a function), a JSON payload and a list of fds; the job runs in the forked
+child and must end in ``os._exit``. As with multiprocessing's forkserver, the function crosses to
+the server by its module and qualified name, and the server imports that module on first use (so
+later forks find it loaded): this module needs to know no job. ``detach`` puts the job in its own
+session, reparented to init, so that it outlives the caller (monitors); otherwise it stays the
+caller's grandchild (the fork server's child) and reports through its fds.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pytest_pods.engine import linux
 
@@ -27,26 +30,32 @@ if TYPE_CHECKING:
     import socket
     import subprocess
 
-Job = Callable[[dict[str, Any], list[int]], NoReturn]
-JOBS: dict[str, Job] = {}
+P = TypeVar("P", bound=Mapping[str, Any])
+Job = Callable[[P, list[int]], NoReturn]
+"""A job: its payload (JSON) and its fds; it ends the process it runs in (``os._exit``)."""
 _MAX_FDS = 16
+_found: dict[tuple[str, str], Callable[[Any, list[int]], NoReturn]] = {}
 
 
-def job(name: str) -> Callable[[Job], Job]:
-    """Register a function as a job the fork server may run."""
-
-    def register(fn: Job) -> Job:
-        JOBS[name] = fn
-        return fn
-
-    return register
+def job_name(job: Callable[..., Any]) -> tuple[str, str]:
+    """(module, qualified name): how a job crosses to the fork server."""
+    return job.__module__, job.__qualname__
 
 
-def _load_jobs() -> None:
-    from pytest_pods.engine.runtime import monitor  # noqa: F401  (registers its jobs)
+def find_job(module: str, qualname: str) -> Callable[[Any, list[int]], NoReturn]:
+    """The function named so, importing its module on first use."""
+    key = (module, qualname)
+    if key not in _found:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        if not callable(obj):
+            raise TypeError(f"fork server: {module}.{qualname} is not a function")
+        _found[key] = obj
+    return _found[key]
 
 
-def _run_child(name: str, payload: dict[str, Any], fds: list[int], detach: bool) -> NoReturn:
+def _run_child(job: Callable[[P, list[int]], NoReturn], payload: P, fds: list[int], detach: bool) -> NoReturn:
     """In the first forked child: detach if asked (double fork), then run the job."""
     gc.disable()  # a collection would touch, and so copy, every page shared with the parent
     try:
@@ -55,11 +64,11 @@ def _run_child(name: str, payload: dict[str, Any], fds: list[int], detach: bool)
             os.setsid()
             if os.fork() != 0:
                 os._exit(0)
-        JOBS[name](payload, fds)
+        job(payload, fds)
     except BaseException:
         debug = os.environ.get("PODS_DEBUG_LOG")
         if debug:  # a job's own failures go to its status fd; this is for bugs in the job
-            import traceback
+            import traceback  # lazy: only with PODS_DEBUG_LOG, in a dying child
 
             with open(debug, "a") as f:
                 traceback.print_exc(file=f)
@@ -95,10 +104,10 @@ def _keep_only(fds: list[int], detach: bool) -> list[int]:
     return moved
 
 
-def _fork_direct(name: str, payload: dict[str, Any], fds: list[int], detach: bool) -> int:
+def _fork_direct(job: Callable[[P, list[int]], NoReturn], payload: P, fds: list[int], detach: bool) -> int:
     pid = os.fork()
     if pid == 0:
-        _run_child(name, payload, fds, detach)
+        _run_child(job, payload, fds, detach)
     if detach:
         os.waitpid(pid, 0)  # the intermediate exits at once; its child lives on
         return 0
@@ -109,15 +118,15 @@ class ForkServer:
     """A single-threaded helper process that forks jobs for a threaded caller."""
 
     def __init__(self) -> None:
-        import threading
+        import threading  # lazy: start latency (only threaded callers make a fork server)
 
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     def _ensure(self) -> socket.socket:
-        import socket
-        import subprocess
+        import socket  # lazy: start latency (only threaded callers make a fork server)
+        import subprocess  # lazy: start latency (as above)
 
         if self._sock is not None and self._proc is not None and self._proc.poll() is None:
             return self._sock
@@ -126,18 +135,19 @@ class ForkServer:
         pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
         env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", f"from pytest_pods.engine.runtime.forkserver import _serve; _serve({theirs.fileno()})"],
+            [sys.executable, "-c", f"from pytest_pods.engine.runtime.forkserver import serve; serve({theirs.fileno()})"],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env, start_new_session=True,
         )
         theirs.close()
         self._sock = ours
         return ours
 
-    def run(self, name: str, payload: dict[str, Any], fds: list[int], detach: bool) -> None:
-        import array
-        import socket
+    def run(self, job: Callable[[P, list[int]], NoReturn], payload: P, fds: list[int], detach: bool) -> None:
+        import array  # lazy: start latency (as in _ensure)
+        import socket  # lazy: start latency (as in _ensure)
 
-        data = json.dumps({"job": name, "payload": payload, "detach": detach}).encode()
+        module, qualname = job_name(job)
+        data = json.dumps({"module": module, "job": qualname, "payload": payload, "detach": detach}).encode()
         with self._lock:
             sock = self._ensure()
             sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else [])
@@ -158,18 +168,20 @@ class ForkServer:
 _server: ForkServer | None = None  # made on first use: the CLI, single-threaded, never needs it
 
 
-def spawn(name: str, payload: dict[str, Any], fds: list[int], *, detach: bool) -> None:
-    """Run job ``name`` in a forked process; the caller's copies of ``fds`` stay its own."""
-    _load_jobs()
+def spawn(job: Callable[[P, list[int]], NoReturn], payload: P, fds: list[int], *, detach: bool) -> None:
+    """Run ``job(payload, fds)`` in a forked process; the caller's copies of ``fds`` stay its own.
+
+    ``job`` is a module-level function (a threaded caller's crosses to the fork server by name).
+    """
     if linux.thread_count() == 1:
-        pid = _fork_direct(name, payload, fds, detach)
+        pid = _fork_direct(job, payload, fds, detach)
         if pid:
             _reap_later(pid)
     else:
         global _server
         if _server is None:
             _server = ForkServer()
-        _server.run(name, payload, fds, detach)
+        _server.run(job, payload, fds, detach)
 
 
 def _reap_later(pid: int) -> None:
@@ -190,13 +202,13 @@ def _reap_later(pid: int) -> None:
 _children: list[int] = []
 
 
-def _serve(fd: int) -> None:
-    """The fork server's loop: one request, one fork, one reply; exit when the caller goes."""
-    import array
-    import signal
-    import socket
+def serve(fd: int) -> None:
+    """The fork server's loop (in its own process): one request, one fork, one reply; exit when
+    the caller goes."""
+    import array  # lazy: start latency (only the fork server's process serves)
+    import signal  # lazy: start latency (as above)
+    import socket  # lazy: start latency (as above)
 
-    _load_jobs()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps our direct children
     sock = socket.socket(fileno=fd)
     while True:
@@ -214,11 +226,12 @@ def _serve(fd: int) -> None:
                 fds.extend(arr)
         try:
             req = json.loads(msg)
+            job = find_job(req["module"], req["job"])  # imported here, before the fork: once
             pid = os.fork()
             if pid == 0:
                 sock.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                _run_child(req["job"], req["payload"], fds, bool(req["detach"]))
+                _run_child(job, req["payload"], fds, bool(req["detach"]))
             sock.send(b"ok")
         except Exception as exc:  # a bad request must not end the server
             sock.send(f"error: {exc}".encode()[:64])
@@ -226,9 +239,3 @@ def _serve(fd: int) -> None:
             for f in fds:
                 os.close(f)
 
-
-if __name__ == "__main__":
-    # run the imported module's copy: jobs register in pytest_pods.engine.runtime.forkserver, not __main__
-    from pytest_pods.engine.runtime import forkserver as _module
-
-    _module._serve(int(sys.argv[1]))

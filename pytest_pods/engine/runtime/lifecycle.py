@@ -10,6 +10,7 @@ so a crash cannot leak a mount on the host.
 
 from __future__ import annotations
 
+import builtins  # Runtime.list shadows the name in the class
 import contextlib
 import json
 import os
@@ -21,7 +22,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from pytest_pods.engine import linux
 from pytest_pods.engine.files import remove_tree
@@ -37,7 +38,15 @@ from pytest_pods.engine.runtime.spec import (
     parse_signal,
     resolve_args,
 )
-from pytest_pods.engine.runtime.state import locked, now_iso, read_state, update_state, write_state
+from pytest_pods.engine.runtime.state import (
+    ContainerState,
+    NetworkRef,
+    locked,
+    now_iso,
+    read_state,
+    update_state,
+    write_state,
+)
 from pytest_pods.errors import (
     ConflictError,
     ContainerNotFoundError,
@@ -48,6 +57,8 @@ from pytest_pods.errors import (
 )
 
 if TYPE_CHECKING:
+    from pytest_pods.engine.network.networks import EndpointRecord
+    from pytest_pods.engine.network.ports import PortRecord
     from pytest_pods.engine.runtime.cgroups import Cgroup
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -55,6 +66,16 @@ _ADJ = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quiet", "sh
 _NOUN = ("curie", "dijkstra", "hopper", "knuth", "lovelace", "noether", "ritchie", "turing", "wirth", "yonath")
 LABEL_ENGINE = "io.pytest-pods.engine"
 _SIGTERM = 15
+
+
+class ContainerStats(TypedDict):
+    """What ``stats`` reports, from the container's cgroup (None: not limited)."""
+
+    memory_usage: int
+    memory_limit: int | None
+    pids: int
+    pids_limit: int | None
+    cpu_usage_ns: int
 
 
 class ExecResult(NamedTuple):
@@ -87,7 +108,7 @@ class Runtime:
     _cgroup = cgroup  # old name: the coordinator removes it once daemon/ and client/ use cgroup()
 
     # -- lookup ----------------------------------------------------------------------------
-    def _ids(self) -> list[str]:
+    def _ids(self) -> builtins.list[str]:
         return [p.name for p in self.dir.iterdir() if len(p.name) == 64 and not p.name.startswith(".")]
 
     def resolve(self, ref: str) -> str:
@@ -108,7 +129,7 @@ class Runtime:
                 raise InvalidArgumentError(f"container ID {ref!r} is ambiguous: give more of it")
         raise ContainerNotFoundError(f"No such container: {ref}")
 
-    def state(self, ref: str) -> dict[str, Any]:
+    def state(self, ref: str) -> ContainerState:
         cid = self.resolve(ref)
         try:
             st = read_state(self.dir / cid)
@@ -120,7 +141,7 @@ class Runtime:
             st = self._release_orphan(cid)  # every verb then sees what is true, as after a reap
         return self._refresh(st)
 
-    def _release_orphan(self, cid: str) -> dict[str, Any]:
+    def _release_orphan(self, cid: str) -> ContainerState:
         """A running container whose monitor was killed: end its processes, free its cgroup and
         network endpoints, and record it as killed (137)."""
         with contextlib.suppress(Exception):
@@ -132,15 +153,14 @@ class Runtime:
                     self.networks.detach(name, cid)
         if st.get("port_specs"):
             with contextlib.suppress(Exception):
-                from pytest_pods.engine.network.ports import (
-                    unpublish,  # lazy: start latency (network is off the CLI's path)
-                )
+                from pytest_pods.engine.network.ports import unpublish  # lazy: start latency
 
                 unpublish(cid)  # its rules, found by their tag
-        return update_state(self.dir / cid, lambda s: s.update(
-            status="exited", exit_code=137, pid=0, error="the container's monitor was killed", finished_at=now_iso()))
+        return update_state(self.dir / cid, lambda s: s.update({
+            "status": "exited", "exit_code": 137, "pid": 0, "error": "the container's monitor was killed",
+            "finished_at": now_iso()}))
 
-    def _refresh(self, st: dict[str, Any]) -> dict[str, Any]:
+    def _refresh(self, st: ContainerState) -> ContainerState:
         """A container marked running whose monitor is gone died with it: say so."""
         if st.get("status") == "running" and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
             st["status"] = "exited"
@@ -215,7 +235,7 @@ class Runtime:
             overlay = f"lowerdir={lower_opt},upperdir={cdir / 'upper'},workdir={cdir / 'work'},redirect_dir=off,metacopy=off"
             if len(overlay) > 4000:
                 raise InvalidArgumentError(f"create container: image {image.short_id} has too many layers for overlayfs")
-            state = {
+            state: ContainerState = {
                 "id": cid, "name": name, "created": now_iso(), "image": image.id,
                 "image_name": spec.image, "status": "created", "pid": 0, "exit_code": 0,
                 "oom_killed": False, "error": "", "started_at": "0001-01-01T00:00:00Z",
@@ -238,7 +258,7 @@ class Runtime:
             raise
         return cid
 
-    def _plan_network(self, spec: ContainerSpec, image: Image) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _plan_network(self, spec: ContainerSpec, image: Image) -> tuple[list[NetworkRef], list[PortRecord]]:
         """The networks to join (resolved now: an unknown one fails the create) and ports to publish."""
         if spec.network in NETWORK_MODES:
             if spec.network_aliases:
@@ -333,7 +353,12 @@ class Runtime:
         if attach is not None or stdin is not None:
             out, err = attach if attach is not None else (os.open("/dev/null", os.O_WRONLY), os.open("/dev/null", os.O_WRONLY))
             fds += [out, err, stdin if stdin is not None else os.open("/dev/null", os.O_RDONLY)]
-        payload = {
+        from pytest_pods.engine.runtime.monitor import (  # lazy: start latency (pods ps, logs never load it)
+            MonitorJob,
+            monitor_main,
+        )
+
+        payload: MonitorJob = {
             "id": cid, "dir": str(cdir), "config": str(cdir / "config.json"), "rootfs": str(cdir / "rootfs"),
             "overlay": st["overlay"], "limits": st["limits"], "auto_remove": st["auto_remove"],
             "init": st["init"], "attach": attach is not None, "stdin": stdin is not None,
@@ -342,10 +367,10 @@ class Runtime:
             "hosts": str(cdir / "hosts"), "networks": st.get("networks", []), "ports": st.get("port_specs", []),
         }
         try:
-            spawn("monitor", payload, fds, detach=True)
+            spawn(monitor_main, payload, fds, detach=True)
         except BaseException:
             os.close(status_r)
-            update_state(cdir, lambda s: s.update(status="created"))
+            update_state(cdir, lambda s: s.update({"status": "created"}))
             raise
         finally:
             os.close(status_w)
@@ -356,7 +381,7 @@ class Runtime:
             if st["auto_remove"]:
                 self._remove_dir(cid)
             else:
-                update_state(cdir, lambda s: s.update(status="created"))
+                update_state(cdir, lambda s: s.update({"status": "created"}))
             raise ContainerStartError(f"start container {cid[:12]}: the monitor exited before starting it")
         if "error" in msg:
             handle.close()
@@ -383,13 +408,14 @@ class Runtime:
                 continue
             if not _wait_process(st.get("monitor_pid"), st.get("monitor_start"), deadline):
                 raise TimeoutError(f"wait for container {cid[:12]}: still running after {timeout} s")
-            st = (self._refresh(read_state(cdir)) if (cdir / "state.json").exists()
-                  else {"status": "exited", "exit_code": _tombstone(self.dir, cid)})
+            if not (cdir / "state.json").exists():
+                return _tombstone(self.dir, cid)
+            st = self._refresh(read_state(cdir))
             if st["status"] != "running":
                 return int(st.get("exit_code", 0))
 
     # -- signals ---------------------------------------------------------------------------
-    def _settled(self, cid: str, timeout: float = 10.0) -> dict[str, Any]:
+    def _settled(self, cid: str, timeout: float = 10.0) -> ContainerState:
         """The state once a start in progress (maybe in another process) has finished."""
         st = self.state(cid)
         deadline = time.monotonic() + timeout
@@ -433,7 +459,7 @@ class Runtime:
             raise PodsError(f"stop container {cid[:12]}: still running 10 s after SIGKILL")
 
     # -- networks --------------------------------------------------------------------------
-    def connect(self, ref: str, network: str, aliases: list[str] | None = None) -> None:
+    def connect(self, ref: str, network: str, aliases: builtins.list[str] | None = None) -> None:
         """Join a network: now, if the container runs; at its next start otherwise."""
         cid = self.resolve(ref)
         cdir = self.dir / cid
@@ -443,17 +469,22 @@ class Runtime:
         rec = self.networks.get(network)
         if rec["name"] in (st.get("endpoints") or {}) or any(n["id"] == rec["id"] for n in st.get("networks", [])):
             raise ConflictError(f"endpoint with name {st['name']} already exists in network {rec['name']}")
-        entry = {"name": rec["name"], "id": rec["id"], "aliases": list(aliases or [])}
+        entry: NetworkRef = {"name": rec["name"], "id": rec["id"], "aliases": list(aliases or [])}
         if st["status"] == "running":
             eps = st.get("endpoints") or {}
             ep = self.networks.attach(rec["name"], cid=cid, name=st["name"], aliases=entry["aliases"],
                                       pid=st["pid"], pid_start=st.get("pid_start"),
                                       hosts_path=str(cdir / "hosts"), hostname=st.get("hostname", cid[:12]),
                                       ifname=_free_ifname(eps), default_route=not eps)
-            update_state(cdir, lambda s: (s.setdefault("endpoints", {}).__setitem__(rec["name"], ep),
-                                          s.setdefault("networks", []).append(entry)))
         else:
-            update_state(cdir, lambda s: s.setdefault("networks", []).append(entry))
+            ep = None
+
+        def join(s: ContainerState) -> None:
+            if ep is not None:
+                s.setdefault("endpoints", {})[rec["name"]] = ep
+            s.setdefault("networks", []).append(entry)
+
+        update_state(cdir, join)
 
     def disconnect(self, ref: str, network: str) -> None:
         cid = self.resolve(ref)
@@ -469,13 +500,13 @@ class Runtime:
             eps.pop(rec["name"])
             self._move_default_route(st["pid"], eps)  # EEXIST (a default route remains) is fine
 
-        def drop(s: dict[str, Any]) -> None:
+        def drop(s: ContainerState) -> None:
             (s.get("endpoints") or {}).pop(rec["name"], None)
             s["networks"] = [n for n in s.get("networks", []) if n["id"] != rec["id"]]
 
         update_state(cdir, drop)
 
-    def _move_default_route(self, pid: int, endpoints: dict[str, Any]) -> None:
+    def _move_default_route(self, pid: int, endpoints: dict[str, EndpointRecord]) -> None:
         """The network that held the default route is gone: route through a remaining one, as
         docker moves the gateway (without one the container would lose outbound access)."""
         if not endpoints:
@@ -505,9 +536,9 @@ class Runtime:
     def exec(
         self,
         ref: str,
-        cmd: list[str],
+        cmd: builtins.list[str],
         *,
-        env: list[str] | None = None,
+        env: builtins.list[str] | None = None,
         user: str | None = None,
         workdir: str | None = None,
         stdio: tuple[int, int, int] | None = None,
@@ -531,8 +562,10 @@ class Runtime:
         if user is not None:
             uid, gid, groups, _ = lookup_user(user, [Path(f"/proc/{st['pid']}/root")])
             proc["user"] = {"uid": uid, "gid": gid, "additionalGids": groups}
+        from pytest_pods.engine.runtime.monitor import ExecJob, exec_main  # lazy: start latency (as in start)
+
         status_r, status_w = os.pipe()
-        captured: list[tuple[int, int]] = []
+        captured: builtins.list[tuple[int, int]] = []
         if stdio is None:
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
@@ -542,8 +575,8 @@ class Runtime:
         else:
             fds = [status_w, *stdio]
         try:
-            spawn("exec", {"id": cid, "pid": st["pid"], "process": proc, "cgroup_parent": self.cgroup_parent},
-                  fds, detach=False)
+            job: ExecJob = {"id": cid, "pid": st["pid"], "process": proc, "cgroup_parent": self.cgroup_parent}
+            spawn(exec_main, job, fds, detach=False)
         finally:
             os.close(status_w)
             if stdio is None:
@@ -658,6 +691,7 @@ class Runtime:
                     remaining = None if until is None else until - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         return
+                    timeout: float | None
                     if exited is None:
                         wait_on, timeout = [watch], 0.5
                     elif select.select([exited], [], [], 0)[0]:
@@ -719,7 +753,7 @@ class Runtime:
         return True
 
     def _remove_dir(self, cid: str) -> None:
-        from pytest_pods.engine.runtime.monitor import remove_container_dir
+        from pytest_pods.engine.runtime.monitor import remove_container_dir  # lazy: start latency (as in start)
 
         cdir = self.dir / cid
         try:
@@ -730,7 +764,7 @@ class Runtime:
             self.cgroup(cid).destroy()
         remove_container_dir(cdir, str(self.names / name) if name else None)
 
-    def list(self, *, all: bool = False) -> list[dict[str, Any]]:
+    def list(self, *, all: bool = False) -> builtins.list[ContainerState]:
         out = []
         for cid in self._ids():
             try:
@@ -743,14 +777,14 @@ class Runtime:
                 out.append(st)
         return sorted(out, key=lambda s: s["created"], reverse=True)
 
-    def stats(self, ref: str) -> dict[str, Any]:
+    def stats(self, ref: str) -> ContainerStats:
         cid = self.resolve(ref)
         s = self.cgroup(cid).stats()
         return {"memory_usage": s.memory_usage, "memory_limit": s.memory_limit, "pids": s.pids_current,
                 "pids_limit": s.pids_limit, "cpu_usage_ns": s.cpu_usage_ns}
 
     # -- reaping ---------------------------------------------------------------------------
-    def reap(self) -> list[str]:
+    def reap(self) -> builtins.list[str]:
         """Release what killed engines and monitors left: processes, cgroups, state, temp dirs."""
         self.settle(timeout=2.0)
         done = []
@@ -779,9 +813,9 @@ class Runtime:
                     self._remove_dir(cid)
                     done.append(f"removed container {cid[:12]} (its monitor was killed)")
                 else:
-                    update_state(cdir, lambda s: s.update(status="exited", exit_code=137, pid=0,
-                                                          error="the container's monitor was killed",
-                                                          finished_at=now_iso()))
+                    update_state(cdir, lambda s: s.update({"status": "exited", "exit_code": 137, "pid": 0,
+                                                           "error": "the container's monitor was killed",
+                                                           "finished_at": now_iso()}))
                     done.append(f"stopped container {cid[:12]} (its monitor was killed)")
         from pytest_pods.engine.runtime import cgroups  # lazy: start latency (as in cgroup())
 
@@ -890,7 +924,7 @@ def _tombstone(containers: Path, cid: str) -> int:
         return 0
 
 
-def _free_ifname(endpoints: dict[str, Any]) -> str:
+def _free_ifname(endpoints: dict[str, EndpointRecord]) -> str:
     used = {e.get("ifname") for e in endpoints.values()}
     return next(f"eth{i}" for i in range(10) if f"eth{i}" not in used)
 
@@ -901,13 +935,13 @@ def _alive(pid: int | None, start: int | None) -> bool:
     return linux.process_start_time(int(pid)) == start
 
 
-def _pidfd(st: dict[str, Any]) -> int | None:
+def _pidfd(st: ContainerState) -> int | None:
     """A pidfd on a running container's process (readable once it exits), or None."""
     pid, start = st.get("pid"), st.get("pid_start")
     if st.get("status") != "running" or not _alive(pid, start):
         return None
     try:
-        fd = os.pidfd_open(int(pid))  # type: ignore[arg-type]
+        fd = os.pidfd_open(pid)
     except (ProcessLookupError, OSError):
         return None
     if not _alive(pid, start):  # reused between the check and the open

@@ -1,6 +1,6 @@
 """The per-container monitor (our conmon) and the exec job.
 
-The monitor is forked (``spawn``), detached from its caller, and owns one container process: it
+The monitor is forked (``forkserver.spawn(monitor_main, ...)``), detached from its caller, and owns one container process: it
 creates the cgroup, forks the container's pid 1 into a new pid namespace, writes the container's
 stdout and stderr to its log (kept apart, each line timestamped, in Docker's json-file format),
 records the exit status (and an OOM kill) in the state file, releases the cgroup and, for
@@ -18,20 +18,78 @@ import os
 import select
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, NotRequired, TypedDict
 
 from pytest_pods.engine import linux
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.runtime import nsinit as init
 from pytest_pods.engine.runtime.cgroups import Cgroup, Limits, open_cgroup
-from pytest_pods.engine.runtime.forkserver import job
-from pytest_pods.engine.runtime.state import locked, now_iso, read_state, update_state, write_state
+from pytest_pods.engine.runtime.state import (
+    ContainerLimits,
+    ContainerState,
+    NetworkRef,
+    locked,
+    now_iso,
+    read_state,
+    update_state,
+    write_state,
+)
 
 if TYPE_CHECKING:
+    import socket
+
+    from pytest_pods.engine.network.iptables import RuleSet
+    from pytest_pods.engine.network.networks import EndpointRecord
     from pytest_pods.engine.network.ports import PortRecord
 
 
-def _send(fd: int, msg: dict[str, Any]) -> None:
+class MonitorJob(TypedDict):
+    """What the starter hands the monitor (``Runtime.start``): paths, the container's settings
+    from its state, and the fds' meaning (``attach``: fds[1:3] take its output, ``stdin``: fds[3])."""
+
+    id: str
+    dir: str              # the container's directory
+    config: str           # its config.json
+    rootfs: str
+    overlay: str          # the overlay mount options
+    limits: ContainerLimits
+    auto_remove: bool
+    init: bool
+    attach: bool
+    stdin: bool
+    name_link: str        # containers/.names/<name>: freed with the container (--rm)
+    cgroup_parent: str
+    root: str             # the state root (its networks)
+    name: str
+    hostname: str
+    hosts: str            # the container's /etc/hosts
+    networks: list[NetworkRef]
+    ports: list[PortRecord]  # as asked: reserved before anything else is made
+    added_rules: NotRequired[RuleSet]  # the monitor's own note: the port rules it added
+
+
+class ExecJob(TypedDict):
+    """What ``Runtime.exec`` hands the exec job: the container, its pid 1, the process to run."""
+
+    id: str
+    pid: int
+    process: dict[str, Any]  # an OCI runtime-spec ``process`` object
+    cgroup_parent: str
+
+
+class StatusMessage(TypedDict, total=False):
+    """One JSON line on the status pipe: ``started`` (+ ``ports``), ``error`` (+ ``code``), then
+    ``exited`` (+ ``oom``)."""
+
+    started: int
+    ports: list[PortRecord]
+    error: str
+    code: int
+    exited: int
+    oom: bool
+
+
+def _send(fd: int, msg: StatusMessage) -> None:
     try:
         os.write(fd, json.dumps(msg).encode() + b"\n")
     except OSError:
@@ -80,8 +138,7 @@ def _exit_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-@job("monitor")
-def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
+def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
     """Start the container and watch it until it exits (runs detached, single-threaded)."""
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT, signal.SIGTSTP):
         signal.signal(sig, signal.SIG_IGN)
@@ -92,7 +149,7 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
         attach = {"stdout": fds[1], "stderr": fds[2]}
     stdin_fd = fds[3] if p.get("stdin") else None
     cdir = Path(p["dir"])
-    held_ports: list[Any] = []
+    held_ports: list[socket.socket] = []
     ports: list[PortRecord] = []
     if p.get("ports"):  # reserved first: a port in use fails the start before anything is made
         from pytest_pods.engine.network.ports import PortBinding, reserve  # lazy: start latency (--network none)
@@ -168,11 +225,11 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
 
     start_time = linux.process_start_time(pid)
 
-    def running(s: dict[str, Any]) -> None:
-        s.update(status="running", pid=pid, pid_start=start_time, started_at=now_iso(),
-                 monitor_pid=os.getpid(), monitor_start=linux.process_start_time(os.getpid()),
-                 exit_code=0, oom_killed=False, error="", finished_at="0001-01-01T00:00:00Z",
-                 endpoints=endpoints, ports=ports)
+    def running(s: ContainerState) -> None:
+        s.update({"status": "running", "pid": pid, "pid_start": start_time, "started_at": now_iso(),
+                  "monitor_pid": os.getpid(), "monitor_start": linux.process_start_time(os.getpid()),
+                  "exit_code": 0, "oom_killed": False, "error": "", "finished_at": "0001-01-01T00:00:00Z",
+                  "endpoints": endpoints, "ports": ports})
 
     update_state(cdir, running)
     _send(status_fd, {"started": pid, "ports": ports})
@@ -187,8 +244,7 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
             break  # pid 1 is gone and the pipes stay open: a leaked descriptor, stop waiting
         for fd in ready:
             if fd == pidfd:
-                _, st = os.waitpid(pid, 0)
-                status = st
+                status = os.waitpid(pid, 0)[1]
                 continue
             try:
                 data = os.read(fd, 65536)
@@ -200,7 +256,7 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
                 log.flush(streams[fd])
                 os.close(fd)
                 del streams[fd]
-    for fd, name in streams.items():
+    for name in streams.values():
         log.flush(name)
     assert status is not None
     code = _exit_code(status)
@@ -222,7 +278,8 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
             st = read_state(cdir)
             remove = bool(st.get("remove_requested"))
             if not remove:
-                st.update(status="exited", exit_code=code, oom_killed=oom, finished_at=now_iso(), pid=0)
+                st.update({"status": "exited", "exit_code": code, "oom_killed": oom, "finished_at": now_iso(),
+                           "pid": 0})
                 write_state(cdir, st)
     if remove:
         remove_container_dir(cdir, p.get("name_link"))
@@ -230,7 +287,7 @@ def monitor_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
     os._exit(0)
 
 
-def _attach_networks(p: dict[str, Any], pid: int, ports: list[PortRecord]) -> dict[str, Any]:
+def _attach_networks(p: MonitorJob, pid: int, ports: list[PortRecord]) -> dict[str, EndpointRecord]:
     """Interfaces, addresses and port rules for each network the container is on."""
     if not p.get("networks"):
         return {}
@@ -239,7 +296,7 @@ def _attach_networks(p: dict[str, Any], pid: int, ports: list[PortRecord]) -> di
 
     nets = Networks(Path(p["root"]))
     start = linux.process_start_time(pid)
-    endpoints: dict[str, Any] = {}
+    endpoints: dict[str, EndpointRecord] = {}
     for i, n in enumerate(p["networks"]):
         ep = nets.attach(n["name"], cid=p["id"], name=p["name"], aliases=n.get("aliases", []), pid=pid,
                          pid_start=start, hosts_path=p["hosts"], hostname=p["hostname"], ifname=f"eth{i}",
@@ -252,7 +309,7 @@ def _attach_networks(p: dict[str, Any], pid: int, ports: list[PortRecord]) -> di
     return endpoints
 
 
-def _detach_networks(p: dict[str, Any]) -> None:
+def _detach_networks(p: MonitorJob) -> None:
     """Release addresses, endpoints and rules; never raises (the reaper retries what is left)."""
     try:
         st = read_state(Path(p["dir"]))
@@ -327,8 +384,8 @@ def _fail_start(cdir: Path, status_fd: int, message: str, code: int, cg: Cgroup 
     if cg is not None:
         _release_cgroup(cg)
 
-    def failed(s: dict[str, Any]) -> None:
-        s.update(status="created" if code == 125 else "exited", error=message, exit_code=code, pid=0)
+    def failed(s: ContainerState) -> None:
+        s.update({"status": "created" if code == 125 else "exited", "error": message, "exit_code": code, "pid": 0})
 
     try:
         update_state(cdir, failed)
@@ -354,8 +411,7 @@ def remove_container_dir(cdir: Path, name_link: str | None) -> None:
     remove_tree(tmp)
 
 
-@job("exec")
-def exec_main(p: dict[str, Any], fds: list[int]) -> NoReturn:
+def exec_main(p: ExecJob, fds: list[int]) -> NoReturn:
     """Run a process in a running container; report ``{"exited": code}`` or an error on fds[0]."""
     status_fd, stdio = fds[0], (fds[1], fds[2], fds[3])
     err_r, err_w = os.pipe()
