@@ -239,7 +239,8 @@ def test_cli_import_loads_nothing_heavy() -> None:
     ours = [m for m in out if m == TOP or m.startswith(TOP + ".")]
     others = set(out) - set(ours)
     assert others <= CLI_STDLIB_BUDGET, f"new modules on the CLI's start path: {sorted(others - CLI_STDLIB_BUDGET)}"
-    assert len(ours) <= 16, f"the CLI's start path imports {len(ours)} of our modules: {ours}"
+    # 15 modules before the re-layout, plus the new packages' empty __init__ files
+    assert len(ours) <= 20, f"the CLI's start path imports {len(ours)} of our modules: {ours}"
 
 
 if __name__ == "__main__":
