@@ -361,7 +361,7 @@ class CreateOptions(TypedDict):
     cpus: float | None
     network: str
     network_aliases: list[str]
-    ports: list[str]
+    ports: list[PortBinding]
     publish_all_ports: bool
     read_only: bool
     init: bool
@@ -413,7 +413,7 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
     stop_timeout = doc.get("StopTimeout")
     if stop_timeout is not None and (not isinstance(stop_timeout, int) or isinstance(stop_timeout, bool)):
         raise InvalidArgumentError("json: cannot unmarshal StopTimeout: want an integer")
-    ports = [str(b) for b in PortBinding.from_api(body_field(hc, "PortBindings", dict, {}))]
+    ports = PortBinding.from_api(body_field(hc, "PortBindings", dict, {}))
     anonymous: list[str] = []  # volumes made for this container only (-v /data): they go with rm -v
 
     def anon(target: str) -> str:
