@@ -11,14 +11,29 @@ and builds only its verb's parser.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from pytest_pods.cli.verb import ENGINE_ERROR, AnyVerb, Command, LocalVerb, Parser
 from pytest_pods.client.local import Client
 from pytest_pods.errors import ContainerStartError, PodsError
+
+if TYPE_CHECKING:
+    from pytest_pods.cli.verb import AnyVerb
+
+# docker's exit code for an error of the engine (bad flag, unknown image, name in use)
+ENGINE_ERROR = 125
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 125 (as docker does) with one line naming the problem."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: {message}. See '{self.prog} --help'.\n")
+        sys.exit(ENGINE_ERROR)
+
 
 # verb -> the module of its resource, in the order `pods --help` lists them
 VERBS: dict[str, str] = {
@@ -31,8 +46,8 @@ VERBS: dict[str, str] = {
     "daemon": "system", "port": "containers", "network": "networks", "system": "system",
 }
 
-# the verbs that work with --host (a remote engine): their modules list them as Verb, the others as
-# LocalVerb (or Command)
+# the verbs that work with --host (a remote engine): their modules list them as Verb, the others
+# as LocalVerb or Command
 REMOTE_VERBS = ("run", "create", "start", "ps", "logs", "exec", "wait", "stop", "kill", "rm", "pull", "push",
                 "build", "tag", "rmi", "images")
 
@@ -84,10 +99,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(verb_of(argv)).parse_args(argv)
     verb = verbs_of(VERBS[args.verb])[args.verb]
-    if isinstance(verb, Command):
-        sys.exit(verb.run(args))
     try:
-        if isinstance(verb, LocalVerb):
+        if verb.kind == "command":
+            code = verb.run(args)
+        elif verb.kind == "local":
             if args.host:
                 raise PodsError(f"pods --host: {args.verb} needs the local engine (remote: {', '.join(REMOTE_VERBS)})")
             code = verb.run(Client(args.root), args)

@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from pytest_pods.cli.output import print_docs
-from pytest_pods.cli.verb import ENGINE_ERROR, Command, LocalVerb, Subparsers
+from pytest_pods.cli.verb import Command, LocalVerb, Subparsers
 from pytest_pods.errors import (
     ContainerNotFoundError,
     DaemonError,
@@ -99,20 +99,22 @@ def add_daemon(sub: Subparsers, verb: str) -> None:
 
 
 def daemon(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT.
+
+    :raises PodsError: ``daemon: <why>`` (a bad flag, a socket in use, another daemon on the root)
+    """
     # lazy: start latency (the daemon's HTTP server, ssl and threads are for `pods daemon` only)
     from pytest_pods.daemon.server import serve
 
     tls = None
     if any((args.tlscert, args.tlskey, args.tlscacert)):
         if not all((args.tlscert, args.tlskey, args.tlscacert)):
-            print("pods: daemon: --tlscert, --tlskey and --tlscacert go together", file=sys.stderr)
-            return ENGINE_ERROR
+            raise PodsError("daemon: --tlscert, --tlskey and --tlscacert go together")
         tls = (args.tlscert, args.tlskey, args.tlscacert)
     try:
         serve(args.root, args.socket, args.tcp, tls, log_file=args.log_file)
     except (DaemonError, PodsError) as exc:
-        print(f"pods: daemon: {exc}", file=sys.stderr)
-        return ENGINE_ERROR
+        raise PodsError(f"daemon: {exc}") from None
     return 0
 
 

@@ -1,30 +1,19 @@
-"""What the verb modules share: the record of a verb (its flags, its handler), the argparse that
-exits as docker does, and docker's exit code for an engine error."""
+"""The record of a verb, as each resource module lists its verbs: the function that adds the
+verb's parser and the one that runs it. Three kinds, told apart by ``kind``: a verb of either
+engine, a verb of the local engine only, and a command that needs no client."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple, NoReturn, TypeAlias
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeAlias
 
 if TYPE_CHECKING:
+    from pytest_pods.cli.main import Parser
     from pytest_pods.client.contract import ClientAPI
     from pytest_pods.client.local import Client
 
-# docker's exit code for an error of the engine (bad flag, unknown image, name in use)
-ENGINE_ERROR = 125
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error exits 125 (as docker does) with one line naming the problem."""
-
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: {message}. See '{self.prog} --help'.\n")
-        sys.exit(ENGINE_ERROR)
-
-
-# what a verb's add function gets: the subparsers of `pods`, whose parsers are Parsers
+# what a verb's add function gets: the subparsers of `pods` (their parsers are main.Parser)
 Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
 
 
@@ -34,6 +23,7 @@ class Verb(NamedTuple):
 
     add: Callable[[Subparsers, str], None]
     run: Callable[[ClientAPI, argparse.Namespace], int]
+    kind: Literal["either"] = "either"
 
 
 class LocalVerb(NamedTuple):
@@ -41,6 +31,7 @@ class LocalVerb(NamedTuple):
 
     add: Callable[[Subparsers, str], None]
     run: Callable[[Client, argparse.Namespace], int]
+    kind: Literal["local"] = "local"
 
 
 class Command(NamedTuple):
@@ -48,6 +39,7 @@ class Command(NamedTuple):
 
     add: Callable[[Subparsers, str], None]
     run: Callable[[argparse.Namespace], int]
+    kind: Literal["command"] = "command"
 
 
-AnyVerb: TypeAlias = Verb | LocalVerb | Command
+AnyVerb: TypeAlias = "Verb | LocalVerb | Command"
