@@ -39,6 +39,7 @@ __all__ = [
     "ImageAPI",
     "ImagesAPI",
     "LogLine",
+    "NetworkCreated",
     "NetworksAPI",
     "PortBinding",
     "Ports",
@@ -164,6 +165,13 @@ class Stats(TypedDict):
     memory_limit: int | None
     pids: int
     cpu_usage_ns: int
+
+
+class NetworkCreated(TypedDict):
+    """What ``networks.create`` returns on both engines (the local one: its whole record)."""
+
+    id: str
+    name: str
 
 
 class EngineInfo(TypedDict):
@@ -351,7 +359,7 @@ class ContainersAPI(Protocol):
 
 class NetworksAPI(Protocol):
     def create(self, name: str, *, subnet: str | None = None, internal: bool = False,
-               labels: Mapping[str, str] | None = None) -> dict[str, Any]: ...
+               labels: Mapping[str, str] | None = None) -> NetworkCreated: ...
     def get(self, name: str) -> dict[str, Any]: ...
     def list(self, *, create_default: bool = True) -> builtins.list[dict[str, Any]]: ...
     def remove(self, name: str) -> str: ...

@@ -62,6 +62,7 @@ from pytest_pods.errors import (
 if TYPE_CHECKING:
     import http.client
 
+    from pytest_pods.engine.network.networks import NetworkRecord, Networks
     from pytest_pods.engine.runtime.lifecycle import ContainerStats
     from pytest_pods.engine.runtime.state import ContainerState
 
@@ -687,8 +688,9 @@ class NetworkCollection:
         self._c = client
 
     def create(self, name: str, *, subnet: str | None = None, internal: bool = False,
-               labels: Mapping[str, str] | None = None) -> dict[str, Any]:
-        return dict(self._c.runtime.networks.create(name, subnet=subnet, internal=internal, labels=dict(labels or {})))
+               labels: Mapping[str, str] | None = None) -> NetworkRecord:
+        nets: Networks = self._c.runtime.networks
+        return nets.create(name, subnet=subnet, internal=internal, labels=dict(labels or {}))
 
     def get(self, name: str) -> dict[str, Any]:
         from pytest_pods.client.docker_docs import network_inspect  # lazy: start latency (the CLI's path)

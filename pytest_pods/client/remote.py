@@ -33,6 +33,7 @@ from pytest_pods.client.contract import (
     ContainerSummary,
     ExecResult,
     LogLine,
+    NetworkCreated,
     PortBinding,
     RunResult,
     Stats,
@@ -60,7 +61,6 @@ class RemoteClient:
         self.containers = RemoteContainers(self)
         self.networks = RemoteNetworks(self)
         self.volumes = RemoteVolumes(self)
-        self.runtime = RemoteRuntime(self)
         self.root = None
 
     def request(self, method: str, path: str, query: Mapping[str, Any] | None = None, body: Any = None,
@@ -534,13 +534,13 @@ class RemoteNetworks:
         self._c = client
 
     def create(self, name: str, *, subnet: str | None = None, internal: bool = False,
-               labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+               labels: Mapping[str, str] | None = None) -> NetworkCreated:
         body: dict[str, Any] = {"Name": name, "Driver": "bridge", "Internal": internal, "Labels": dict(labels or {}),
                                 "CheckDuplicate": True}
         if subnet:
             body["IPAM"] = {"Driver": "default", "Config": [{"Subnet": subnet}]}
         doc = self._c.request("POST", "/networks/create", body=body, what=f"network create {name}")
-        return {"id": doc["Id"], "name": name}
+        return {"id": str(doc["Id"]), "name": name}
 
     def get(self, name: str) -> dict[str, Any]:
         return dict(self._c.request("GET", f"/networks/{quote(name, safe='')}", what=f"network {name}"))
@@ -617,14 +617,3 @@ class RemoteStarted:
             with contextlib.suppress(OSError):
                 self._sock.close()
             self._sock = None
-
-
-class RemoteRuntime:
-    """The old ``client.runtime`` verbs over the API: an alias of :class:`RemoteContainers`' verbs
-    by reference until the CLI calls ``client.containers`` (``list`` is ``states``)."""
-
-    def __init__(self, client: RemoteClient) -> None:
-        self._cs = client.containers
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cs, "states" if name == "list" else name)
