@@ -750,19 +750,3 @@ class VolumeCollection:
         users = [st["id"] for st in self._c.runtime.list(all=True)
                  if any(b.split(":")[0] == path for b in st.get("binds") or [])]
         self._v.remove(name, in_use_by=users, force=force)
-
-
-
-# Names that moved to docker_docs (Docker's JSON documents): the old imports from here keep
-# working until the CLI and the daemon import them from there.
-MOVED_TO_DOCKER_DOCS = {"container_inspect": "container_inspect", "image_inspect": "image_inspect",
-                        "network_inspect": "network_inspect", "_network_settings": "network_settings",
-                        "short": "short"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in MOVED_TO_DOCKER_DOCS:
-        from pytest_pods.client import docker_docs  # lazy: start latency; an alias until callers move
-
-        return getattr(docker_docs, MOVED_TO_DOCKER_DOCS[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
