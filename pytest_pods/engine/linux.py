@@ -18,7 +18,7 @@ def _load_libc() -> ctypes.CDLL:
     try:
         return ctypes.CDLL("libc.so.6", use_errno=True)
     except OSError:  # not glibc: ask the slow way (find_library may run ldconfig)
-        from ctypes import util
+        from ctypes import util  # lazy: only off glibc
 
         return ctypes.CDLL(util.find_library("c"), use_errno=True)
 
@@ -243,7 +243,7 @@ def watch(path: str | os.PathLike[str], mask: int = IN_MODIFY | IN_CLOSE_WRITE |
     The instance is kept for the thread's next watch: closing an inotify fd waits for an SRCU
     grace period (about 8 ms here, on every readiness wait), removing a watch does not.
     """
-    import threading
+    import threading  # lazy: start latency (only watchers need a thread id)
 
     tid = threading.get_ident()
     fd = _inotify_fds.get(tid)
@@ -330,8 +330,8 @@ def netns_socket(pid: int, family: int = _socket.AF_INET, kind: int = _socket.SO
     A socket belongs to the namespace it was made in, whatever thread uses it later; so a helper
     thread enters the namespace, makes the socket and ends, and the caller's threads stay put.
     """
-    import socket
-    import threading
+    import socket  # lazy: start latency (only readiness probes make sockets in a namespace)
+    import threading  # lazy: start latency (as above)
 
     ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     made: list[Any] = []

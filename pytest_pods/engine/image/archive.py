@@ -99,7 +99,7 @@ class _HashingReader(io.RawIOBase):
 
 def _zstandard() -> Any:
     try:
-        import zstandard  # type: ignore[import-not-found, unused-ignore]
+        import zstandard  # type: ignore[import-not-found, unused-ignore]  # lazy: optional (zstd layers only); no stubs
     except ImportError:
         return None
     return zstandard

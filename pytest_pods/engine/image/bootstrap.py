@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pytest_pods.engine.image.layers import write_layer
+from pytest_pods.engine.image.reference import parse_reference
 from pytest_pods.engine.image.store import MEDIA_OCI_LAYER, Image, Store
 from pytest_pods.errors import InvalidArgumentError, LayerError, PodsError
 
@@ -89,8 +90,6 @@ def import_rootfs(store: Store, tarball: str | os.PathLike[str], tag: str | None
     if not src.is_file():
         raise InvalidArgumentError(f"import {src}: no such file")
     if tag:
-        from pytest_pods.engine.image.reference import parse_reference
-
         parse_reference(tag)  # a bad name fails before any work
     layer = add_layer_from_tar(store, src)
     cfg = image_config([layer["digest"]], config=config or {"Env": DEFAULT_ENV},

@@ -135,7 +135,7 @@ class _Prefixed(io.RawIOBase):
 
 def _zstandard() -> Any:
     try:
-        import zstandard  # type: ignore[import-not-found, unused-ignore]
+        import zstandard  # type: ignore[import-not-found, unused-ignore]  # lazy: optional (zstd layers only); no stubs
     except ImportError:
         return None
     return zstandard

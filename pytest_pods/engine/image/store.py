@@ -31,10 +31,11 @@ from pytest_pods.engine.image.reference import Reference, parse_reference
 from pytest_pods.engine.locks import FileLock
 from pytest_pods.errors import ConflictError, ImageNotFoundError, InvalidArgumentError, StoreError
 
-try:  # the small builtin sha256 imports in a millisecond; hashlib (OpenSSL) in several
-    from _sha256 import sha256 as _sha256
-except ImportError:  # pragma: no cover - a Python built without it
-    from hashlib import sha256 as _sha256
+# lazy: start latency: the small builtin sha256 imports in a millisecond; hashlib (OpenSSL) in several
+try:
+    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found, unused-ignore]  # lazy: as above; CPython's private module has no stubs
+except ImportError:  # pragma: no cover - a Python without it (3.12 renamed it _sha2)
+    from hashlib import sha256 as _sha256  # lazy: as above
 
 MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -435,7 +436,9 @@ class Store:
         path = self.snapshot_path(diff_id)
         if path.exists():
             return path
-        from pytest_pods.engine.image.layers import unpack_layer  # tarfile and friends: only when there is work
+        from pytest_pods.engine.image.layers import (
+            unpack_layer,  # lazy: start latency (tarfile): only when there is work
+        )
 
         with self.lock(f"snapshot-{digest_hex(diff_id)}"):
             if not path.exists():
@@ -497,7 +500,7 @@ class _BlobWriter:
         self._expected = expected
         fd, self._tmp = mkstemp(store.tmp, "blob-")
         self._file = os.fdopen(fd, "wb")
-        import hashlib  # OpenSSL's sha256, fastest for layers; only where blobs are written
+        import hashlib  # lazy: start latency (OpenSSL's sha256, fastest for layers; only where blobs are written)
 
         self._hash = hashlib.sha256()
         self.size = 0

@@ -18,6 +18,7 @@ import os
 import struct
 from types import TracebackType
 
+from pytest_pods.engine import linux  # ctypes: loaded already wherever containers are networked
 from pytest_pods.errors import NetlinkError
 
 __all__ = ["Netlink", "NetlinkError"]
@@ -169,8 +170,6 @@ class Netlink:
         if netns_fd is None:
             self._sock = self._open()
             return
-        from pytest_pods.engine import linux  # ctypes: only paid for when entering a namespace
-
         CLONE_NEWNET = 0x40000000
         # setns acts on the calling thread only; thread-self so other threads keep their namespace
         home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)

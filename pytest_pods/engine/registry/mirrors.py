@@ -67,7 +67,7 @@ def pull(store: Store, ref: str, *, platform: str | None = None, insecure: bool 
          progress: Any = None) -> Image:
     """Pull ``ref`` from its rewrite, its mirrors or its registry, in that order; record it
     under ``ref`` whichever source served it. Every source's failure is in the error."""
-    from pytest_pods.engine.registry import distribution as registry
+    from pytest_pods.engine.registry import distribution as registry  # lazy: start latency (http.client, ssl)
 
     cfg = load_config()
     errors = []

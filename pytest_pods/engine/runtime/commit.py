@@ -16,6 +16,7 @@ are consistent (Postgres' fast shutdown, a checkpoint) rather than crash-consist
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import time
@@ -85,8 +86,6 @@ def scrub_mount_points(upper: Path, lowers: Sequence[str | os.PathLike[str]], tm
 def apply_changes(config: Mapping[str, Any], changes: Sequence[str], verb: str = "commit") -> dict[str, Any]:
     """``--change``/``-c``: the Dockerfile instructions ``docker commit`` and ``docker import``
     accept, applied to a run config (a copy is returned)."""
-    import json
-
     cfg = dict(config)
     for ch in changes:
         instr, _, rest = ch.strip().partition(" ")
@@ -122,7 +121,9 @@ def commit(runtime: Any, ref: str, *, tags: Sequence[str] = (), message: str = "
            changes: Sequence[str] = (), config: Mapping[str, Any] | None = None, pause: bool = True,
            stop: bool = False, stop_timeout: float | None = None) -> Image:
     """The container ``ref``'s changes as a new image over its own image; tagged ``tags``."""
-    from pytest_pods.engine.image.layers import write_layer
+    from pytest_pods.engine.image.layers import (
+        write_layer,  # lazy: start latency (tarfile; builders import this module)
+    )
 
     store = runtime.store
     cid = runtime.resolve(ref)

@@ -16,6 +16,7 @@ import tarfile
 from typing import IO
 
 from pytest_pods.engine import linux
+from pytest_pods.engine.image.layers import extract_into
 from pytest_pods.errors import InvalidArgumentError, NotFoundError
 
 _RESOLVE = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
@@ -96,8 +97,6 @@ def _add(tf: tarfile.TarFile, dirfd: int, name: str, arcname: str, st: os.stat_r
 
 def extract_tar(rootfd: int, path: str, src: IO[bytes]) -> None:
     """Unpack the tar ``src`` into the directory ``path`` inside the root (it must exist)."""
-    from pytest_pods.engine.image.layers import extract_into
-
     try:
         fd = linux.openat2(rootfd, path.strip("/") or ".", os.O_RDONLY | os.O_DIRECTORY, resolve=_RESOLVE)
     except FileNotFoundError:

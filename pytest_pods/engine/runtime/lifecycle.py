@@ -27,7 +27,6 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypedDict
 from pytest_pods.engine import linux
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.image.store import Image, Store
-from pytest_pods.engine.runtime.forkserver import spawn
 from pytest_pods.engine.runtime.spec import (
     NETWORK_MODES,
     ContainerSpec,
@@ -252,7 +251,7 @@ class Runtime:
             }
             write_state(cdir, state)
         except BaseException:
-            _remove_tree(cdir)
+            remove_tree(cdir)
             with contextlib.suppress(OSError):
                 os.unlink(link)
             raise
@@ -295,7 +294,9 @@ class Runtime:
     def networks(self) -> Any:
         """The networks of this root (imported on first use: ``--network none`` never pays for it)."""
         if self._networks is None:
-            from pytest_pods.engine.network.networks import Networks
+            from pytest_pods.engine.network.networks import (
+                Networks,  # lazy: start latency (--network none never loads it)
+            )
 
             self._networks = Networks(self.store.root)
         return self._networks
@@ -353,10 +354,8 @@ class Runtime:
         if attach is not None or stdin is not None:
             out, err = attach if attach is not None else (os.open("/dev/null", os.O_WRONLY), os.open("/dev/null", os.O_WRONLY))
             fds += [out, err, stdin if stdin is not None else os.open("/dev/null", os.O_RDONLY)]
-        from pytest_pods.engine.runtime.monitor import (  # lazy: start latency (pods ps, logs never load it)
-            MonitorJob,
-            monitor_main,
-        )
+        from pytest_pods.engine.runtime.forkserver import spawn  # lazy: start latency (pods ps, logs never fork)
+        from pytest_pods.engine.runtime.monitor import MonitorJob, monitor_main  # lazy: start latency (as above)
 
         payload: MonitorJob = {
             "id": cid, "dir": str(cdir), "config": str(cdir / "config.json"), "rootfs": str(cdir / "rootfs"),
@@ -400,7 +399,7 @@ class Runtime:
             try:
                 st = read_state(cdir)
             except FileNotFoundError:
-                return _tombstone(self.dir, cid)  # removed (--rm, rm -f) while we waited
+                return recorded_exit_code(self.dir, cid)  # removed (--rm, rm -f) while we waited
             if st["status"] not in ("running", "starting"):
                 return int(st.get("exit_code", 0))
             if st["status"] == "starting":
@@ -409,7 +408,7 @@ class Runtime:
             if not _wait_process(st.get("monitor_pid"), st.get("monitor_start"), deadline):
                 raise TimeoutError(f"wait for container {cid[:12]}: still running after {timeout} s")
             if not (cdir / "state.json").exists():
-                return _tombstone(self.dir, cid)
+                return recorded_exit_code(self.dir, cid)
             st = self._refresh(read_state(cdir))
             if st["status"] != "running":
                 return int(st.get("exit_code", 0))
@@ -511,7 +510,7 @@ class Runtime:
         docker moves the gateway (without one the container would lose outbound access)."""
         if not endpoints:
             return
-        from pytest_pods.engine.network.netlink import Netlink
+        from pytest_pods.engine.network.netlink import Netlink  # lazy: start latency (as in networks)
 
         ep = sorted(endpoints.values(), key=lambda e: e.get("ifname", ""))[0]
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -562,6 +561,7 @@ class Runtime:
         if user is not None:
             uid, gid, groups, _ = lookup_user(user, [Path(f"/proc/{st['pid']}/root")])
             proc["user"] = {"uid": uid, "gid": gid, "additionalGids": groups}
+        from pytest_pods.engine.runtime.forkserver import spawn  # lazy: start latency (as in start)
         from pytest_pods.engine.runtime.monitor import ExecJob, exec_main  # lazy: start latency (as in start)
 
         status_r, status_w = os.pipe()
@@ -584,7 +584,7 @@ class Runtime:
                     os.close(fd)
         outputs = [b"", b""]
         if captured:
-            outputs = _collect([r for r, _ in captured])
+            outputs = collect_output([r for r, _ in captured])
         with os.fdopen(status_r, "rb") as f:
             line = f.readline()
         if not line:
@@ -608,7 +608,7 @@ class Runtime:
 
     def path_stat(self, ref: str, path: str) -> os.stat_result | None:
         """lstat of ``path`` inside the running container, None if it does not exist."""
-        from pytest_pods.engine.runtime.copying import resolve
+        from pytest_pods.engine.runtime.copying import resolve  # lazy: start latency (tarfile)
 
         rootfd = self._root_fd(ref)
         try:
@@ -627,7 +627,7 @@ class Runtime:
 
     def get_archive(self, ref: str, path: str, out: Any, arcname: str | None = None) -> None:
         """Write ``path`` in the running container to ``out`` as a tar (``docker cp`` out)."""
-        from pytest_pods.engine.runtime.copying import write_tar
+        from pytest_pods.engine.runtime.copying import write_tar  # lazy: start latency (tarfile)
 
         rootfd = self._root_fd(ref)
         try:
@@ -637,7 +637,7 @@ class Runtime:
 
     def put_archive(self, ref: str, path: str, src: Any) -> None:
         """Unpack the tar ``src`` into the directory ``path`` of the running container."""
-        from pytest_pods.engine.runtime.copying import extract_tar
+        from pytest_pods.engine.runtime.copying import extract_tar  # lazy: start latency (tarfile)
 
         rootfd = self._root_fd(ref)
         try:
@@ -795,7 +795,7 @@ class Runtime:
             except FileNotFoundError:
                 with contextlib.suppress(OSError):
                     if time.time() - cdir.stat().st_mtime > 30:  # else: a create in progress
-                        _remove_tree(cdir)
+                        remove_tree(cdir)
                         done.append(f"removed incomplete container {cid[:12]}")
                 continue
             except ValueError:
@@ -842,7 +842,7 @@ class Runtime:
                     link.unlink()
         for p in self.dir.iterdir():
             if p.name.startswith(".removing-"):
-                _remove_tree(p)
+                remove_tree(p)
         exits = self.dir / ".exits"
         if exits.is_dir():
             for p in exits.iterdir():
@@ -851,7 +851,7 @@ class Runtime:
                         p.unlink()
         for p in self.store.tmp.iterdir():
             if time.time() - p.lstat().st_mtime > 3600:
-                _remove_tree(p)
+                remove_tree(p)
         return done
 
     def settle(self, timeout: float = 10.0) -> None:
@@ -916,8 +916,9 @@ class Starting:
             self._file = None
 
 
-def _tombstone(containers: Path, cid: str) -> int:
-    """The exit code the monitor left for a container removed since (see monitor._bury)."""
+def recorded_exit_code(containers: Path, cid: str) -> int:
+    """The exit code the monitor left for a container removed since (``.exits/<id>``, written at
+    its exit: a ``wait`` may outlive the container); 0 when none was recorded."""
     try:
         return int((containers / ".exits" / cid).read_text())
     except (OSError, ValueError):
@@ -968,7 +969,8 @@ def _wait_process(pid: int | None, start: int | None, deadline: float | None) ->
         os.close(fd)
 
 
-def _collect(fds: list[int]) -> list[bytes]:
+def collect_output(fds: list[int]) -> list[bytes]:
+    """Read each fd to its end (all at once, so that no pipe fills and blocks its writer); closes them."""
     bufs = {fd: bytearray() for fd in fds}
     open_fds = list(fds)
     while open_fds:
@@ -988,5 +990,6 @@ def _parse_log(raw: bytes) -> tuple[str, str, bytes]:
     return rec["stream"], rec["time"], rec["log"].encode("utf-8", "surrogateescape")
 
 
-def _remove_tree(path: Path) -> None:
-    remove_tree(path)
+# old names, until client/ uses the new ones (issue 12: the coordinator removes these)
+_tombstone = recorded_exit_code
+_collect = collect_output

@@ -335,7 +335,7 @@ def _debug_log() -> None:
     """Best-effort steps log what they swallow when PODS_DEBUG_LOG names a file."""
     path = os.environ.get("PODS_DEBUG_LOG")
     if path:
-        import traceback
+        import traceback  # lazy: only with PODS_DEBUG_LOG
 
         with open(path, "a") as f:
             traceback.print_exc(file=f)
