@@ -48,8 +48,7 @@ from pytest_pods.client.contract import (
 )
 from pytest_pods.engine import linux
 from pytest_pods.engine.image.store import Image, Store
-from pytest_pods.engine.runtime import lifecycle
-from pytest_pods.engine.runtime.lifecycle import Runtime, Starting
+from pytest_pods.engine.runtime.lifecycle import Runtime, Starting, collect_output, recorded_exit_code
 from pytest_pods.engine.runtime.spec import ContainerSpec
 from pytest_pods.errors import (
     ConflictError,
@@ -355,7 +354,7 @@ class Containers:
         finally:
             os.close(out_w)
             os.close(err_w)
-        output, stderr = lifecycle._collect([out_r, err_r])
+        output, stderr = collect_output([out_r, err_r])
         code = handle.wait()
         return RunResult(code, output, stderr, c.id)
 
@@ -418,7 +417,7 @@ class Containers:
         except ContainerNotFoundError:
             if not FULL_ID.fullmatch(ref):
                 raise
-            return lifecycle._tombstone(self._rt.dir, ref)
+            return recorded_exit_code(self._rt.dir, ref)
         if st["status"] in ("created", "starting", "running"):
             return None
         return int(st.get("exit_code", 0))
