@@ -30,8 +30,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from pytest_pods.client.contract import ClientAPI, ContainerAPI
-from pytest_pods.client.local import Containers  # its create() names the container options
+from pytest_pods.client.contract import ClientAPI, ContainerAPI, ContainersAPI
 from pytest_pods.errors import ContainerExitedError, FixtureConfigError, PodsError, ReadinessTimeoutError
 from pytest_pods.plugin.session import ImageRef, PodsSession
 
@@ -41,7 +40,8 @@ _FACTORY = "_pytest_pods_factory"
 _SCOPES = ("function", "class", "module", "package", "session")
 _TEMPLATE = re.compile(r"(?<![$])\{([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*|\[[^\]{}]*\])*)\}")
 _ALIASES = {"env": "environment", "wait_for": "wait"}
-CONTAINER_OPTIONS = frozenset(inspect.signature(Containers.create).parameters) - {"self", "image", "command"}
+# the contract's create() names the container options both engines take
+CONTAINER_OPTIONS = frozenset(inspect.signature(ContainersAPI.create).parameters) - {"self", "image", "command"}
 _FACTORY_PARAMS = frozenset({"image", "command", "build", "scope", "wait", "timeout", "shared", "wrap", "warm",
                              "pool"})
 _STASH: pytest.StashKey[PodsSession] = pytest.StashKey()
