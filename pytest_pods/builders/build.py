@@ -489,8 +489,7 @@ class Builder:
         from pytest_pods.engine.image.layers import write_layer
 
         with self.store.blob_writer() as w:
-            # write_layer asks for a BinaryIO but uses only write(), which a blob writer has
-            write_layer(src, w, source_date_epoch=epoch, overlay_upper=overlay_upper)  # type: ignore[arg-type]
+            write_layer(src, w, source_date_epoch=epoch, overlay_upper=overlay_upper)
         self.store.ensure_snapshot(w.digest, w.digest)
         return {"mediaType": MEDIA_OCI_LAYER, "digest": w.digest, "size": w.size}
 

@@ -8,9 +8,12 @@ Registered through ``pytest_addhooks``, so they work under pytest-xdist workers 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pytest_pods.client.contract import ContainerAPI
 
 
 @pytest.hookspec
@@ -19,16 +22,16 @@ def pytest_pods_image_built(image: str, fixture: str, seconds: float) -> None:
 
 
 @pytest.hookspec
-def pytest_pods_container_created(container: Any, fixture: str) -> None:
+def pytest_pods_container_created(container: ContainerAPI, fixture: str) -> None:
     """A container was created for ``fixture`` (not started yet): the place to copy files in
     is after start; the place to look at its configuration is here."""
 
 
 @pytest.hookspec
-def pytest_pods_container_ready(container: Any, fixture: str, seconds: float) -> None:
+def pytest_pods_container_ready(container: ContainerAPI, fixture: str, seconds: float) -> None:
     """A container started and passed its readiness check ``seconds`` after its start."""
 
 
 @pytest.hookspec
-def pytest_pods_container_stopping(container: Any, fixture: str) -> None:
+def pytest_pods_container_stopping(container: ContainerAPI, fixture: str) -> None:
     """A container is about to be stopped and removed at the end of its scope."""
