@@ -151,7 +151,7 @@ class _TarSink:
 
     def __init__(self, f: IO[bytes]) -> None:
         # "w|" writes strictly forward: the output may be a pipe (pods save | ssh host pods load).
-        self._tf = tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT)
+        self._tf = tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115 (closed in __exit__)
         self._sizes: dict[str, int] = {}
 
     def __enter__(self) -> _TarSink:
@@ -163,8 +163,9 @@ class _TarSink:
             return
         # On error no end-of-archive: a reader of the stream must see a truncated tar, not a
         # shorter valid one. Mark it closed so that tarfile does not flush it at exit either.
-        self._tf.closed = True
-        self._tf.fileobj.closed = True  # tarfile's _Stream: its close() would flush
+        # typeshed lacks these attributes (tarfile sets closed in __init__ and tests it in close())
+        self._tf.closed = True  # type: ignore[attr-defined]
+        self._tf.fileobj.closed = True  # type: ignore[attr-defined]  # tarfile's _Stream: its close() would flush
 
     def size_of(self, name: str) -> int | None:
         return self._sizes.get(name)
@@ -234,7 +235,7 @@ def _copy_blob(store: Store, sink: _Sink, digest: str) -> int:
     if known is not None:
         return known
     try:
-        f = open(store.blob_path(digest), "rb")
+        f = open(store.blob_path(digest), "rb")  # noqa: SIM115 (closed below, after the copy)
     except FileNotFoundError:
         raise StoreError(f"save: blob {digest} is missing from the store. Pull or build the image again.") from None
     with f:
@@ -262,7 +263,7 @@ def _plain_layer(store: Store, sink: _Sink, layer: dict[str, Any], diff_id: str)
     # A tar header needs the size before the data: decompress to a temp file first (streamed).
     with tempfile.TemporaryFile(dir=store.tmp) as tmp:
         try:
-            raw_file = open(store.blob_path(layer["digest"]), "rb")
+            raw_file = open(store.blob_path(layer["digest"]), "rb")  # noqa: SIM115 (closed with the stream)
         except FileNotFoundError:
             raise StoreError(f"{what} is missing from the store. Pull or build the image again.") from None
         with raw_file:
@@ -341,7 +342,7 @@ def _write_docker(store: Store, selected: list[tuple[Image, list[Reference]]], s
         if len(image.diff_ids) != len(image.layers):
             raise StoreError(f"save {image.short_id}: {len(image.layers)} layers but {len(image.diff_ids)} diff_ids")
         _copy_blob(store, sink, image.id)
-        layers = [_plain_layer(store, sink, layer, d) for layer, d in zip(image.layers, image.diff_ids)]
+        layers = [_plain_layer(store, sink, layer, d) for layer, d in zip(image.layers, image.diff_ids, strict=False)]
         manifest = _docker_manifest(store, image, layers)
         digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
         sink.add_bytes(_blob_name(digest), manifest)
@@ -489,7 +490,7 @@ class _TarSource:
         self.label = label
         self._members: dict[str, tarfile.TarInfo] = {}
         try:
-            self._tf = tarfile.open(fileobj=f, mode="r:")
+            self._tf = tarfile.open(fileobj=f, mode="r:")  # noqa: SIM115 (closed with the reader)
             for m in self._tf:
                 name = _clean(m.name.lstrip("/"))
                 if name:  # members named with ".." can never be asked for
@@ -746,7 +747,7 @@ def _load_docker(store: Store, source: _Source, undo: _Undo) -> list[_Pending]:
         for name in layer_names:
             if not source.has(name):
                 raise StoreError(f"load {source.label}: {where}: layer {name!r} is missing from the archive")
-        plans.append((config, list(zip(layer_names, diff_ids)), list(dict.fromkeys(tags))))
+        plans.append((config, list(zip(layer_names, diff_ids, strict=False)), list(dict.fromkeys(tags))))
     done: dict[tuple[str, str], dict[str, Any]] = {}
     pending = []
     for config, layers, tags in plans:
@@ -843,7 +844,7 @@ def _load_oci(store: Store, source: _Source, undo: _Undo) -> list[_Pending]:
             if not source.has(name):
                 raise StoreError(f"load {source.label}: {what}: layer blob {name!r} is missing")
             names.append(name)
-        plans.append((config, list(zip(names, layers, diff_ids)), tags))
+        plans.append((config, list(zip(names, layers, diff_ids, strict=False)), tags))
     pending = []
     for config, layer_plan, tags in plans:
         descs_out = []

@@ -51,7 +51,7 @@ def image_config(
 
 
 def _open_maybe_gzip(path: Path) -> IO[bytes]:
-    f = open(path, "rb")
+    f = open(path, "rb")  # noqa: SIM115 (the caller closes what is returned)
     magic = f.read(2)
     f.seek(0)
     if magic == b"\x1f\x8b":
@@ -99,7 +99,7 @@ def import_rootfs(store: Store, tarball: str | os.PathLike[str], tag: str | None
 
 def _layer_from_dir(store: Store, rootfs: Path, epoch: int) -> dict[str, Any]:
     with store.blob_writer() as w:
-        write_layer(rootfs, w, source_date_epoch=epoch)  # type: ignore[arg-type]
+        write_layer(rootfs, w, source_date_epoch=epoch)
     store.ensure_snapshot(w.digest, w.digest)
     return {"mediaType": MEDIA_OCI_LAYER, "digest": w.digest, "size": w.size}
 

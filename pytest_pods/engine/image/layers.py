@@ -27,7 +27,7 @@ import stat
 import tarfile
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, Any, BinaryIO, Protocol, cast
 
 from pytest_pods.engine import linux
 from pytest_pods.errors import LayerError, UnsafeLayerError
@@ -285,7 +285,7 @@ def _set_xattrs(name: str, dirfd: int, xattrs: dict[str, bytes]) -> None:
 
 
 def _ns(mtime: float) -> int:
-    return int(round(mtime * 1_000_000_000))
+    return round(mtime * 1_000_000_000)
 
 
 def _apply_meta(name: str, dirfd: int, member: tarfile.TarInfo, *, symlink: bool) -> None:
@@ -357,7 +357,7 @@ class _Unpacker:
             if name == "..":
                 raise _MemberError("whiteout path escapes the snapshot", unsafe=True)
             raise _MemberError("whiteout without a name")
-        target = parts[:-1] + [name]
+        target = [*parts[:-1], name]
         pfd = _open_parent(self.rootfd, target, create=True)
         try:
             st = _lstat(name, pfd)
@@ -426,7 +426,7 @@ class _Unpacker:
         try:
             tparts = _clean(m.linkname)
         except _MemberError:
-            raise _MemberError(f"hard link target {m.linkname!r} escapes the snapshot", unsafe=True)
+            raise _MemberError(f"hard link target {m.linkname!r} escapes the snapshot", unsafe=True) from None
         if not tparts:
             raise _MemberError("hard link with an empty target")
         name = parts[-1]
@@ -537,10 +537,16 @@ def unpack_layer(src: str | os.PathLike[str] | BinaryIO, dest: pathlib.Path) -> 
 # writing
 
 
+class ByteSink(Protocol):
+    """Where a layer is written: a binary file, or the store's blob writer."""
+
+    def write(self, data: bytes | memoryview, /) -> int: ...
+
+
 class _HashingWriter(io.RawIOBase):
     """Passes writes through to ``out`` while hashing and counting them, so nothing is re-read."""
 
-    def __init__(self, out: IO[bytes]) -> None:
+    def __init__(self, out: ByteSink) -> None:
         self._out = out
         self.sha256 = hashlib.sha256()
         self.size = 0
@@ -605,7 +611,7 @@ def _walk(top: str, overlay_upper: bool, rel: str = "") -> Iterator[tuple[str, s
 
 def write_layer(
     src_dir: pathlib.Path,
-    out: BinaryIO,
+    out: ByteSink,
     *,
     source_date_epoch: int | None = None,
     overlay_upper: bool = False,

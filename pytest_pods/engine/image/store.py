@@ -23,19 +23,22 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from pytest_pods.engine.files import mkstemp, remove_tree
 from pytest_pods.engine.image.reference import Reference, parse_reference
 from pytest_pods.engine.locks import FileLock
 from pytest_pods.errors import ConflictError, ImageNotFoundError, InvalidArgumentError, StoreError
 
-# lazy: start latency: the small builtin sha256 imports in a millisecond; hashlib (OpenSSL) in several
-try:
-    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found, unused-ignore]  # lazy: as above; CPython's private module has no stubs
-except ImportError:  # pragma: no cover - a Python without it (3.12 renamed it _sha2)
-    from hashlib import sha256 as _sha256  # lazy: as above
+if TYPE_CHECKING:
+    from hashlib import sha256 as _sha256  # the same interface, with types
+else:  # lazy: start latency: the small builtin sha256 imports in a millisecond; hashlib (OpenSSL) in several
+    try:
+        from _sha256 import sha256 as _sha256  # lazy: as above
+    except ImportError:  # pragma: no cover - a Python without it (3.12 renamed it _sha2)
+        from hashlib import sha256 as _sha256  # lazy: as above
 
 MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -392,8 +395,8 @@ class Store:
             self._write_index(entries)
         return image, empty
 
-    def remove_image(self, name: str, *, in_use: set[str] = frozenset(), force: bool = False,
-                     in_use_snapshots: set[str] = frozenset()) -> list[str]:
+    def remove_image(self, name: str, *, in_use: AbstractSet[str] = frozenset(), force: bool = False,
+                     in_use_snapshots: AbstractSet[str] = frozenset()) -> list[str]:
         """``rmi``: untag, and delete the image when no name is left. Returns what was done.
 
         ``in_use`` are image IDs containers still use; removing one of those needs ``force``,
@@ -451,15 +454,15 @@ class Store:
         layers = image.layers
         if len(diff_ids) != len(layers):
             raise StoreError(f"image {image.short_id}: {len(layers)} layers but {len(diff_ids)} diff_ids")
-        paths = [self.ensure_snapshot(d, layer["digest"]) for d, layer in zip(diff_ids, layers)]
+        paths = [self.ensure_snapshot(d, layer["digest"]) for d, layer in zip(diff_ids, layers, strict=True)]
         # a layer present twice (two no-op RUNs give the same empty diff) may appear only once
         # in an overlay's lowerdir (ELOOP otherwise): its topmost place wins, which gives the
         # same tree, since the lower copy's changes are all made again above
         return list(dict.fromkeys(reversed(paths)))
 
     # -- garbage collection ----------------------------------------------------------------
-    def gc(self, *, candidates: set[str] = frozenset(), in_use_snapshots: set[str] = frozenset(),
-           grace: float = 3600.0, keep: set[str] = frozenset()) -> int:
+    def gc(self, *, candidates: AbstractSet[str] = frozenset(), in_use_snapshots: AbstractSet[str] = frozenset(),
+           grace: float = 3600.0, keep: AbstractSet[str] = frozenset()) -> int:
         """Delete blobs and snapshots no image references.
 
         ``candidates`` (hex digests of a just-removed image) go at once when unreferenced; other
@@ -506,7 +509,7 @@ class _BlobWriter:
         self.size = 0
         self.digest = ""
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview, /) -> int:
         self._hash.update(data)
         self.size += len(data)
         return self._file.write(data)

@@ -469,7 +469,7 @@ def pull(store: Store, ref: str, *, platform: str | None = None, insecure: bool 
             emit(id=_short(str(d["digest"])), status="Pulling fs layer")
         fetched = 0
         unique = list({str(d["digest"]): d for d in layers}.values())
-        diff_id_of = {str(d["digest"]): diff_id for diff_id, d in zip(diff_ids, layers)}
+        diff_id_of = {str(d["digest"]): diff_id for diff_id, d in zip(diff_ids, layers, strict=False)}
 
         def fetch_and_unpack(d: dict[str, Any]) -> bool:
             # Unpack as soon as the blob is in, as docker does before "Pull complete", while the
@@ -622,7 +622,7 @@ class _BlobFile:
     """A stored blob as an upload body: a file requests streams, reporting progress as it goes."""
 
     def __init__(self, path: Path, short: str, size: int, emit: _Emitter) -> None:
-        self._f = open(path, "rb")
+        self._f = open(path, "rb")  # noqa: SIM115 (closed when the upload ends)
         self._short = short
         self._size = size
         self._emit = emit

@@ -22,11 +22,14 @@ import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_pods.engine import linux
 from pytest_pods.engine.image.store import MEDIA_OCI_LAYER, Image
 from pytest_pods.errors import ConflictError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    from pytest_pods.engine.runtime.lifecycle import Runtime
 
 ENGINE_MOUNT_POINTS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/proc", "/sys", "/dev", "/etc")
 _CHANGEABLE = {"CMD": "Cmd", "ENTRYPOINT": "Entrypoint", "ENV": "Env", "EXPOSE": "ExposedPorts", "LABEL": "Labels",
@@ -117,7 +120,7 @@ def apply_changes(config: Mapping[str, Any], changes: Sequence[str], verb: str =
     return cfg
 
 
-def commit(runtime: Any, ref: str, *, tags: Sequence[str] = (), message: str = "", author: str = "",
+def commit(runtime: Runtime, ref: str, *, tags: Sequence[str] = (), message: str = "", author: str = "",
            changes: Sequence[str] = (), config: Mapping[str, Any] | None = None, pause: bool = True,
            stop: bool = False, stop_timeout: float | None = None) -> Image:
     """The container ``ref``'s changes as a new image over its own image; tagged ``tags``."""
@@ -149,7 +152,7 @@ def commit(runtime: Any, ref: str, *, tags: Sequence[str] = (), message: str = "
         layers, diff_ids = list(base.layers), list(base.diff_ids)
         if any(upper.iterdir()):
             with store.blob_writer() as w:
-                write_layer(upper, w, overlay_upper=True)  # type: ignore[arg-type]
+                write_layer(upper, w, overlay_upper=True)
             layers.append({"mediaType": MEDIA_OCI_LAYER, "digest": w.digest, "size": w.size})
             diff_ids.append(w.digest)
     finally:

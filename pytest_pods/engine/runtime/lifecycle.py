@@ -612,7 +612,7 @@ class Runtime:
 
         rootfd = self._root_fd(ref)
         try:
-            pfd, name, st = resolve(rootfd, path)
+            pfd, _name, st = resolve(rootfd, path)
             os.close(pfd)
             if st is not None and stat.S_ISLNK(st.st_mode):
                 with contextlib.suppress(OSError):  # a link to a directory counts as one

@@ -6,6 +6,7 @@ volume is removed only when no container (running or not) mounts it, unless forc
 
 from __future__ import annotations
 
+import builtins  # Volumes.list shadows the name in the class
 import json
 import os
 import re
@@ -80,7 +81,7 @@ class Volumes:
                 continue
         return out
 
-    def remove(self, name: str, *, in_use_by: list[str], force: bool = False) -> None:
+    def remove(self, name: str, *, in_use_by: builtins.list[str], force: bool = False) -> None:
         self.inspect(name)
         if in_use_by and not force:
             raise ConflictError(f"remove {name}: volume is in use - [{', '.join(c[:12] for c in in_use_by)}]")
