@@ -168,9 +168,6 @@ class NetworkError(PodsError):
     """A network could not be created, attached or removed; nothing of it was kept."""
 
 
-class EngineUnavailable(PodsError):
-    """The engine cannot run here; tests that need it are skipped (or fail with --pods-required)."""
-
 
 class FixtureConfigError(PodsError):
     """A fixture's configuration can never work (unknown image, option, port, bad regex)."""
