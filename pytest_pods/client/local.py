@@ -60,6 +60,7 @@ from pytest_pods.errors import (
 
 if TYPE_CHECKING:
     import http.client
+    import socket
 
     from pytest_pods.engine.network.networks import NetworkRecord, Networks
     from pytest_pods.engine.runtime.lifecycle import ContainerStats
@@ -634,7 +635,7 @@ class LocalProbe:
                 self._gone = True  # exited before we looked: the monitor may not have said so yet
             if self._pidfd is not None and linux.process_start_time(self.pid) != st.get("pid_start"):
                 self._gone = True  # the pid was reused
-        self._diag: Any = None
+        self._diag: socket.socket | None = None  # a sock_diag netlink socket in its netns
 
     def exited(self) -> bool:
         if self._gone:
