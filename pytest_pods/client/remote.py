@@ -83,7 +83,6 @@ class RemoteClient:
         return [f"Deleted container: {c}" for c in doc.get("ContainersDeleted") or []]
 
 
-_demux, _frames = demux, frames  # the old names, for tests/unit/test_remote_and_http.py until it imports docker_http
 
 
 class RemoteImage:
@@ -188,7 +187,6 @@ class RemoteImages:
         raise PodsError(f"bootstrap busybox: needs the local engine; load it on {self._c.host} first")
 
 
-_create_body = create_body  # the old name, for tests/unit/test_remote_and_http.py until it imports docker_docs
 
 
 class RemoteContainers:

@@ -7,9 +7,10 @@ import struct
 
 import pytest
 
+from pytest_pods.client.docker_docs import create_body
+from pytest_pods.client.docker_http import demux, frames, resolve_host
 from pytest_pods.daemon.http import Request
 from pytest_pods.errors import HTTPError
-from pytest_pods.client.remote import _create_body, _demux, _frames, resolve_host
 
 
 def frame(kind: int, data: bytes) -> bytes:
@@ -18,13 +19,13 @@ def frame(kind: int, data: bytes) -> bytes:
 
 def test_demux_splits_stdout_and_stderr_frames() -> None:
     raw = frame(1, b"out1\n") + frame(2, b"err\n") + frame(1, b"out2\n")
-    assert _demux(raw) == (b"out1\nout2\n", b"err\n")
+    assert demux(raw) == (b"out1\nout2\n", b"err\n")
     chunks = iter([raw[:3], raw[3:11], raw[11:]])
-    assert list(_frames(lambda n: next(chunks, b""))) == [(1, b"out1\n"), (2, b"err\n"), (1, b"out2\n")]
+    assert list(frames(lambda n: next(chunks, b""))) == [(1, b"out1\n"), (2, b"err\n"), (1, b"out2\n")]
 
 
 def test_create_body_speaks_dockers_field_names() -> None:
-    body = _create_body("busybox", "echo hi", {
+    body = create_body("busybox", "echo hi", {
         "environment": {"A": "1"}, "ports": [8080, "127.0.0.1:9000:90/udp"], "labels": {"k": "v"},
         "network": "backend", "network_aliases": ["db"], "memory": "64m", "auto_remove": True,
         "volumes": ["/src:/dst:ro"], "no_new_privileges": False})
@@ -36,7 +37,7 @@ def test_create_body_speaks_dockers_field_names() -> None:
     assert hc["SecurityOpt"] == ["no-new-privileges=false"] and hc["Binds"] == ["/src:/dst:ro"]
     assert body["NetworkingConfig"] == {"EndpointsConfig": {"backend": {"Aliases": ["db"]}}}
     with pytest.raises(TypeError, match="unexpected keyword argument 'imagee'"):
-        _create_body("busybox", None, {"imagee": "x"})
+        create_body("busybox", None, {"imagee": "x"})
 
 
 def test_resolve_host(monkeypatch: pytest.MonkeyPatch) -> None:
