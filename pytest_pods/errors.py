@@ -149,7 +149,7 @@ class NetlinkError(OSError):
 
     def __reduce__(self) -> tuple[type[NetlinkError], tuple[int, str, str]]:
         # OSError pickles its (errno, strerror) args, which would lose the operation
-        return (type(self), (self.errno, self.operation, self.detail))
+        return (type(self), (self.errno or 0, self.operation, self.detail))
 
 
 class CredentialsError(PodsError):

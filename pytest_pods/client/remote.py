@@ -41,7 +41,7 @@ from pytest_pods.client.contract import (
     parse_container_port,
 )
 from pytest_pods.client.docker_docs import create_body
-from pytest_pods.client.docker_http import DockerHTTP, demux, frames, read_progress, resolve_host
+from pytest_pods.client.docker_http import DockerHTTP, StreamResponse, demux, frames, read_progress, resolve_host
 from pytest_pods.errors import ConflictError, InvalidArgumentError, NotFoundError, PodsError
 
 if TYPE_CHECKING:
@@ -246,8 +246,16 @@ class RemoteContainers:
         if attach is not None:
             sock = self._c.http.hijack(f"/containers/{ctr.id}/attach?stream=1&stdout=1&stderr=1"
                                   + ("&stdin=1" if stdin is not None else ""), {}, f"attach {ref}")
-        ctr.start()
-        return RemoteStarted(ctr, sock, attach, stdin)
+        # the wait is open before the start, as the docker CLI does: an auto-removed container may
+        # be gone (404) by the time a wait sent after its start arrives
+        exited = self._c.http.open("POST", f"/containers/{ctr.id}/wait", {"condition": "next-exit"},
+                                   what=f"wait {ref}", timeout=None)
+        try:
+            ctr.start()
+        except BaseException:
+            exited.close()
+            raise
+        return RemoteStarted(ctr, sock, attach, stdin, exited)
 
     def wait(self, ref: str, timeout: float | None = None) -> int:
         return self.get(ref).wait(timeout)
@@ -579,8 +587,8 @@ class RemoteStarted:
     """A started container whose streams a thread copies to local fds; ``wait()`` its exit code."""
 
     def __init__(self, ctr: RemoteContainer, sock: socket.socket | None, out: tuple[int, int] | None,
-                 stdin: int | None) -> None:
-        self.ctr, self._sock = ctr, sock
+                 stdin: int | None, exited: StreamResponse | None = None) -> None:
+        self.ctr, self._sock, self._exited = ctr, sock, exited
         self._copier: threading.Thread | None = None
         if sock is not None and out is not None:
             def copy() -> None:
@@ -604,13 +612,21 @@ class RemoteStarted:
             self._copier.join()
 
     def wait(self) -> int:
-        code = self.ctr.wait()
+        lines = []
+        if self._exited is not None:
+            try:
+                lines = self._exited.read().strip().splitlines()
+            finally:
+                self._exited.close()
+        code = int(json.loads(lines[-1]).get("StatusCode", 0)) if lines else self.ctr.wait()
         if self._copier is not None:
             self._copier.join(timeout=10)
         self.close()
         return code
 
     def close(self) -> None:
+        if self._exited is not None:
+            self._exited.close()
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.close()
