@@ -56,7 +56,7 @@ from pytest_pods.errors import (
 )
 
 if TYPE_CHECKING:
-    from pytest_pods.engine.network.networks import EndpointRecord
+    from pytest_pods.engine.network.networks import EndpointRecord, Networks
     from pytest_pods.engine.network.ports import PortRecord
     from pytest_pods.engine.runtime.cgroups import Cgroup
 
@@ -96,15 +96,13 @@ class Runtime:
         empty = store.snapshots / ".empty"
         empty.mkdir(exist_ok=True)
         self._empty_lower = empty
-        self._networks: Any = None
+        self._networks: Networks | None = None
 
     def cgroup(self, cid: str) -> Cgroup:
         """The container's control group (nothing is made: ``create`` is the monitor's)."""
         from pytest_pods.engine.runtime import cgroups  # lazy: start latency (pods ps, logs, inspect never need it)
 
         return cgroups.open_cgroup(cid, parent=self.cgroup_parent)
-
-    _cgroup = cgroup  # old name: the coordinator removes it once daemon/ and client/ use cgroup()
 
     # -- lookup ----------------------------------------------------------------------------
     def _ids(self) -> builtins.list[str]:
@@ -291,12 +289,11 @@ class Runtime:
         return [{"name": rec["name"], "id": rec["id"], "aliases": list(spec.network_aliases)}], [p.to_record() for p in ports]
 
     @property
-    def networks(self) -> Any:
+    def networks(self) -> Networks:
         """The networks of this root (imported on first use: ``--network none`` never pays for it)."""
         if self._networks is None:
-            from pytest_pods.engine.network.networks import (
-                Networks,  # lazy: start latency (--network none never loads it)
-            )
+            # lazy: start latency (--network none never loads the network package)
+            from pytest_pods.engine.network.networks import Networks
 
             self._networks = Networks(self.store.root)
         return self._networks
@@ -988,8 +985,3 @@ def collect_output(fds: list[int]) -> list[bytes]:
 def _parse_log(raw: bytes) -> tuple[str, str, bytes]:
     rec = json.loads(raw)
     return rec["stream"], rec["time"], rec["log"].encode("utf-8", "surrogateescape")
-
-
-# old names, until client/ uses the new ones (issue 12: the coordinator removes these)
-_tombstone = recorded_exit_code
-_collect = collect_output
