@@ -127,7 +127,7 @@ def test_no_import_cycle() -> None:
         stack.append(m)
         for d in sorted(graph[m]):
             if state.get(d) == 1:
-                cycles.append(" -> ".join(stack[stack.index(d):] + [d]))
+                cycles.append(" -> ".join([*stack[stack.index(d):], d]))
             elif d not in state:
                 visit(d)
         stack.pop()
@@ -159,7 +159,7 @@ def test_no_private_name_across_modules() -> None:
     bad = []
     for module, tree in TREES.items():
         aliases: dict[str, str] = {}  # local name -> our module it names
-        for node, target, names in imports(module):
+        for node, target, _names in imports(module):
             if isinstance(node, ast.ImportFrom):
                 for a in node.names:
                     full = f"{target}.{a.name}" if target else a.name
@@ -181,14 +181,10 @@ def test_function_level_imports_say_why() -> None:
     bad = []
     for module, tree in TREES.items():
         lines = MODULES[module].read_text().splitlines()
-        top = {id(n) for n in tree.body}
-        skip = type_checking_nodes(tree)
-        main_guard = set()
-        for n in tree.body:
-            if isinstance(n, ast.If) and "__name__" in ast.unparse(n.test):
-                main_guard |= {id(x) for x in ast.walk(n)}
+        in_functions = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        for n in ast.walk(f)}  # module-level try/if imports (a fallback) are top-level
         for node in ast.walk(tree):
-            if not isinstance(node, (ast.Import, ast.ImportFrom)) or id(node) in top | skip | main_guard:
+            if not isinstance(node, (ast.Import, ast.ImportFrom)) or id(node) not in in_functions:
                 continue
             if node.module == "__future__" if isinstance(node, ast.ImportFrom) else False:
                 continue

@@ -66,6 +66,26 @@ def default_root() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "pytest-pods"
 
 
+PRIVATE_MODE = 0o700
+
+
+def make_private(root: Path) -> None:
+    """Make the engine root reachable only by its owner, and fix an older, open one in place.
+
+    Everything the engine keeps lives below it: unpacked layers (with the setuid binaries and device
+    nodes images carry), container roots, logs. Docker's data root is 0710 root:root for the same
+    reason; 0700 gives every other user the same nothing. One stat when the root is already private.
+    """
+    try:
+        root.mkdir(mode=PRIVATE_MODE, parents=True)
+        return
+    except FileExistsError:
+        pass
+    st = root.stat()
+    if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+        os.chmod(root, PRIVATE_MODE)
+
+
 def sha256_digest(data: bytes) -> str:
     return "sha256:" + _sha256(data).hexdigest()
 
@@ -174,6 +194,7 @@ class Store:
         self.containers = self.root / "containers"
         self.tmp = self.root / "tmp"
         self.locks = self.root / "locks"
+        make_private(self.root)
         for d in (self.blobs, self.snapshots, self.containers, self.tmp, self.locks):
             d.mkdir(parents=True, exist_ok=True)
         layout = self.oci / "oci-layout"
