@@ -6,7 +6,6 @@ strategies (``wait``) and the services are loaded on first use: the CLI never im
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from pytest_pods.client import Client, Container, ExecResult, RunResult
@@ -69,6 +68,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
+    import importlib  # lazy: start latency (not loaded by a plain install's interpreter start)
+
     if name == "wait":
         return importlib.import_module(".wait", __name__)
     if name in _LAZY:

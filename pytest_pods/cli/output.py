@@ -8,7 +8,6 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from pytest_pods.errors import PodsError
@@ -16,6 +15,8 @@ from pytest_pods.errors import PodsError
 
 def ago(iso: str) -> str:
     """``2 hours ago`` for an ISO time (docker's CREATED and STATUS columns); "" if unreadable."""
+    from datetime import UTC, datetime  # lazy: start latency (only listings print ages)
+
     try:
         t = datetime.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
     except ValueError:

@@ -25,7 +25,6 @@ import re
 import select
 import signal as _signal
 import stat
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -553,6 +552,8 @@ class Container(ContainerHandle):
             target, arcname = dest, os.path.basename(os.path.normpath(src))
         else:
             target, arcname = os.path.dirname(dest.rstrip("/")) or "/", os.path.basename(dest.rstrip("/"))
+        import tempfile  # lazy: start latency (tempfile brings random, shutil, bz2, lzma)
+
         with tempfile.TemporaryFile() as buf:
             with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
                 tf.add(src, arcname=arcname)
@@ -566,6 +567,8 @@ class Container(ContainerHandle):
         target, arcname = (dest, None) if dest.is_dir() else (dest.parent, dest.name)
         if not target.is_dir():
             raise NotFoundError(f"copy {src} out of {self.name}: no directory {target}")
+        import tempfile  # lazy: start latency (as in copy_in)
+
         with tempfile.TemporaryFile() as buf:
             self._c.runtime.get_archive(self.id, src, buf, arcname)
             buf.seek(0)
