@@ -325,11 +325,6 @@ class IgnoreMatcher:
             patterns.append(_Pattern(pattern, exception, parts))
         return cls(patterns)
 
-    @property
-    def has_exceptions(self) -> bool:
-        """Whether any ``!`` pattern exists (else an excluded directory can be skipped whole)."""
-        return bool(self._exceptions)
-
     def excluded(self, rel: str) -> bool:
         """Whether ``rel`` (slash-separated, relative to the context root) is left out."""
         rel = _clean(rel).lstrip("/")
