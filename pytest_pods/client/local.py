@@ -45,8 +45,8 @@ from pytest_pods.client.contract import (
     parse_ports,
     parse_reference,
 )
-from pytest_pods.engine import linux
-from pytest_pods.engine.image.store import Image, Store
+from pytest_pods.engine import linux, rootless
+from pytest_pods.engine.image.store import Image, Store, default_root
 from pytest_pods.engine.runtime.lifecycle import Runtime, Starting, collect_output, recorded_exit_code
 from pytest_pods.engine.runtime.spec import ContainerSpec
 from pytest_pods.errors import (
@@ -75,7 +75,12 @@ class Client:
     """The local engine over one root (``PODS_ROOT``, default ``/var/lib/pytest-pods``)."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self.store = Store(root)
+        path = Path(root) if root is not None else default_root()  # before joining: euid 0 after
+        if rootless.active():
+            # an ordinary user's engine runs in the root's user namespace; a threaded process
+            # cannot join one (EngineUnavailableError says to use `pods daemon` instead)
+            rootless.join(path)
+        self.store = Store(path)
         self.runtime = Runtime(self.store)
         self.images = Images(self)
         self.containers = Containers(self)

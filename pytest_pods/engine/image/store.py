@@ -27,6 +27,7 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
+from pytest_pods.engine import rootless
 from pytest_pods.engine.files import mkstemp, remove_tree
 from pytest_pods.engine.image.reference import Reference, parse_reference
 from pytest_pods.engine.locks import FileLock
@@ -57,13 +58,19 @@ DEFAULT_ROOT = "/var/lib/pytest-pods"
 
 
 def default_root() -> Path:
-    """``PODS_ROOT`` or the default for root (a per-user dir otherwise)."""
+    """``PODS_ROOT``, else ``/var/lib/pytest-pods`` for root and ``$XDG_DATA_HOME/pytest-pods`` (else
+    ``~/.local/share/pytest-pods``) for an ordinary user, also after joining its user namespace
+    (where euid is 0)."""
     env = os.environ.get("PODS_ROOT")
     if env:
         return Path(env)
-    if os.geteuid() == 0:
+    if not rootless.active():
         return Path(DEFAULT_ROOT)
-    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "pytest-pods"
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "pytest-pods"
+    return Path(os.path.expanduser(f"~{rootless.user_name()}") if "HOME" not in os.environ else Path.home()) \
+        / ".local/share/pytest-pods"
 
 
 PRIVATE_MODE = 0o700
