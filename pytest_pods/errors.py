@@ -57,6 +57,10 @@ class CgroupError(PodsError):
     """A cgroup could not be created, limited or removed."""
 
 
+class LimitsUnavailableError(CgroupError):
+    """A memory, pids or cpu limit was asked of a rootless engine that has no cgroup to apply it."""
+
+
 class EngineUnavailableError(PodsError):
     """The engine cannot run here (not root, a kernel feature missing)."""
 

@@ -70,6 +70,28 @@ def _own_map(kind: str) -> list[IdMap]:
         return [IdMap(*(int(x) for x in line.split())) for line in f if line.strip()]
 
 
+def maps_in_use() -> tuple[list[IdMap], list[IdMap]]:
+    """This process's own uid and gid maps (the engine's, once joined)."""
+    return _own_map("uid"), _own_map("gid")
+
+
+def unmapped(uid: int, gid: int, groups: list[int] | tuple[int, ...] = ()) -> str | None:
+    """None when the joined namespace maps these ids; else one line naming the id, the mapping
+    and the fix."""
+    uids, gids = maps_in_use()
+    bad = None
+    if not any(m.to_host(uid) is not None for m in uids):
+        bad = f"uid {uid}"
+    else:
+        bad = next((f"gid {g}" for g in (gid, *groups) if not any(m.to_host(g) is not None for m in gids)), None)
+    if bad is None:
+        return None
+    fix = (single_id_note() if len(uids) == 1
+           else "ids above 65535 cannot be mapped from a 65536-id subordinate range")
+    return (f"{bad} is not mapped in the rootless user namespace (uids {format_maps(uids)}, "
+            f"gids {format_maps(gids)}): {fix}")
+
+
 def host_ids() -> tuple[int, int]:
     """The real user's host uid and gid, also after joining (when getuid() says 0)."""
     if not inside():

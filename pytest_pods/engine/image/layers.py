@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Iterator
 from typing import IO, Any, BinaryIO, Protocol, cast
 
-from pytest_pods.engine import linux
+from pytest_pods.engine import linux, rootless
 from pytest_pods.errors import LayerError, UnsafeLayerError
 
 __all__ = ["unpack_layer", "write_layer"]
@@ -38,6 +38,11 @@ WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
 OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 _OVERLAY_XATTR_PREFIX = "trusted.overlay."
+# Rootless: overlayfs in a user namespace is mounted with ``userxattr`` and keeps its state in
+# ``user.overlay.*`` (trusted.* needs CAP_SYS_ADMIN in the initial namespace).
+USER_OPAQUE_XATTR = "user.overlay.opaque"
+_USER_OVERLAY_PREFIX = "user.overlay."
+_OVERLAY_PREFIXES = (_OVERLAY_XATTR_PREFIX, _USER_OVERLAY_PREFIX)
 _PAX_XATTR_PREFIX = "SCHILY.xattr."
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -272,7 +277,7 @@ def _set_xattrs(name: str, dirfd: int, xattrs: dict[str, bytes]) -> None:
     """
     path = f"/proc/self/fd/{dirfd}/{name}"
     for key, value in xattrs.items():
-        if key.startswith(_OVERLAY_XATTR_PREFIX):
+        if key.startswith(_OVERLAY_PREFIXES):
             # overlayfs' private state (opaque, redirect, metacopy) comes only from OCI whiteouts:
             # an image must not steer the overlay through raw xattrs.
             continue
@@ -284,13 +289,28 @@ def _set_xattrs(name: str, dirfd: int, xattrs: dict[str, bytes]) -> None:
             raise _MemberError(f"set xattr {key}: {exc.strerror}") from exc
 
 
+def opaque_xattr() -> str:
+    """The xattr that marks an opaque directory for this engine's overlay mounts."""
+    return USER_OPAQUE_XATTR if rootless.active() else OVERLAY_OPAQUE_XATTR
+
+
+def _chown(fn: Any, *args: Any, uid: int, gid: int, **kwargs: Any) -> None:
+    """A chown that names the id when the user namespace does not map it (rootless: EINVAL)."""
+    try:
+        fn(*args, uid, gid, **kwargs)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL or not rootless.inside():
+            raise
+        raise _MemberError(rootless.unmapped(uid, gid) or f"chown to {uid}:{gid}: {exc.strerror}") from exc
+
+
 def _ns(mtime: float) -> int:
     return round(mtime * 1_000_000_000)
 
 
 def _apply_meta(name: str, dirfd: int, member: tarfile.TarInfo, *, symlink: bool) -> None:
     """Owner, mode, xattrs, in the order the kernel needs: chown clears setuid and capabilities."""
-    os.chown(name, member.uid, member.gid, dir_fd=dirfd, follow_symlinks=False)
+    _chown(os.chown, name, uid=member.uid, gid=member.gid, dir_fd=dirfd, follow_symlinks=False)
     if not symlink:  # Linux has no symlink modes; lchmod would fail with EOPNOTSUPP
         os.chmod(name, member.mode & 0o7777, dir_fd=dirfd, follow_symlinks=False)
     _set_xattrs(name, dirfd, _pax_xattrs(member))
@@ -322,7 +342,7 @@ class _Unpacker:
             os.close(pfd)
 
     def _root_dir(self, m: tarfile.TarInfo) -> None:
-        os.chown(self.rootfd, m.uid, m.gid)
+        _chown(os.chown, self.rootfd, uid=m.uid, gid=m.gid)
         os.chmod(self.rootfd, m.mode & 0o7777)
         _set_xattrs(".", self.rootfd, _pax_xattrs(m))
         self.dir_mtimes[()] = _ns(m.mtime)
@@ -342,12 +362,12 @@ class _Unpacker:
                         raise _MemberError("opaque whiteout in something that is not a directory")
                     os.setxattr(
                         f"/proc/self/fd/{pfd}/{dirparts[-1]}",
-                        OVERLAY_OPAQUE_XATTR, b"y", follow_symlinks=False,
+                        opaque_xattr(), b"y", follow_symlinks=False,
                     )
                 finally:
                     os.close(pfd)
             else:
-                os.setxattr(self.rootfd, OVERLAY_OPAQUE_XATTR, b"y")
+                os.setxattr(self.rootfd, opaque_xattr(), b"y")
             return
         if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
             return  # other aufs metadata (.wh..wh.plnk, .wh..wh.aufs): meaningless here
@@ -363,8 +383,8 @@ class _Unpacker:
             st = _lstat(name, pfd)
             if st is not None:
                 _remove(name, pfd, st)
-            os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=pfd)
-            os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+            os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=pfd)  # allowed in a user ns (5.8)
+            _chown(os.chown, name, uid=m.uid, gid=m.gid, dir_fd=pfd, follow_symlinks=False)
         finally:
             os.close(pfd)
 
@@ -392,6 +412,8 @@ class _Unpacker:
             _apply_meta(name, pfd, m, symlink=True)
             ns = _ns(m.mtime)
             os.utime(name, ns=(ns, ns), dir_fd=pfd, follow_symlinks=False)
+        elif (m.ischr() or m.isblk()) and rootless.inside() and (m.devmajor, m.devminor) != (0, 0):
+            return  # no mknod in a user namespace: skipped, as moby and containers/storage do there
         elif m.ischr() or m.isblk() or m.isfifo():
             kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
             dev = os.makedev(m.devmajor, m.devminor) if not m.isfifo() else 0
@@ -412,7 +434,7 @@ class _Unpacker:
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(fd, view) :]
-            os.fchown(fd, m.uid, m.gid)
+            _chown(os.fchown, fd, uid=m.uid, gid=m.gid)
             os.fchmod(fd, m.mode & 0o7777)
             _set_xattrs(name, pfd, _pax_xattrs(m))
             ns = _ns(m.mtime)
@@ -667,7 +689,7 @@ def _write_tree(tf: tarfile.TarFile, top: str, epoch: int | None, overlay_upper:
             continue  # sockets cannot live in a tar; docker skips them too
         xattrs = _list_xattrs(path)
         if overlay_upper:
-            bad = [k for k in xattrs if k in ("trusted.overlay.redirect", "trusted.overlay.metacopy")]
+            bad = [k for k in xattrs if k.startswith(_OVERLAY_PREFIXES) and k.endswith((".redirect", ".metacopy"))]
             if bad:
                 raise LayerError(
                     f"write layer {top}: {name!r} has {bad[0]}, which a layer cannot express; "
@@ -682,7 +704,7 @@ def _write_tree(tf: tarfile.TarFile, top: str, epoch: int | None, overlay_upper:
         pax = {
             _PAX_XATTR_PREFIX + k: v.decode("utf-8", "surrogateescape")
             for k, v in xattrs.items()
-            if not k.startswith(_OVERLAY_XATTR_PREFIX)
+            if not k.startswith(_OVERLAY_PREFIXES)
         }
         ti.pax_headers = pax
         if stat.S_ISREG(mode):
@@ -705,7 +727,7 @@ def _write_tree(tf: tarfile.TarFile, top: str, epoch: int | None, overlay_upper:
         elif stat.S_ISDIR(mode):
             ti.type = tarfile.DIRTYPE
             tf.addfile(ti)
-            if overlay_upper and xattrs.get(OVERLAY_OPAQUE_XATTR) == b"y":
+            if overlay_upper and xattrs.get(opaque_xattr()) == b"y":
                 tf.addfile(_marker(f"{name}/{WHITEOUT_OPAQUE}", st, epoch))
         elif stat.S_ISLNK(mode):
             ti.type = tarfile.SYMTYPE

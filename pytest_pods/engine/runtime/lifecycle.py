@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypedDict
 
-from pytest_pods.engine import linux
+from pytest_pods.engine import linux, rootless
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.image.store import Image, Store
 from pytest_pods.engine.runtime.spec import (
@@ -51,6 +51,7 @@ from pytest_pods.errors import (
     ContainerNotFoundError,
     ContainerStartError,
     InvalidArgumentError,
+    LimitsUnavailableError,
     NotFoundError,
     PodsError,
 )
@@ -59,6 +60,31 @@ if TYPE_CHECKING:
     from pytest_pods.engine.network.networks import EndpointRecord, Networks
     from pytest_pods.engine.network.ports import PortRecord
     from pytest_pods.engine.runtime.cgroups import Cgroup
+
+LABEL_LIMITS_DROPPED = "io.pytest-pods.limits-dropped"
+_warned_dropped = False
+
+
+def rootless_limits(spec: ContainerSpec) -> tuple[ContainerSpec, list[str]]:
+    """The spec as this engine can run it, and the limits dropped. Rootless without a delegated
+    cgroup v2 a limit is refused (LimitsUnavailableError, one line: why and how to get delegation)
+    unless PODS_IGNORE_LIMITS=1, which drops it with a warning (once per process)."""
+    asked = [what for what, value in (("memory", spec.memory or spec.memory_swap), ("pids", spec.pids_limit),
+                                     ("cpu", spec.cpus)) if value]
+    if not asked or not rootless.active() or rootless.delegated_cgroup() is not None:
+        return spec, []
+    refusal = rootless.limits_refusal(asked[0])
+    if refusal is not None:
+        raise LimitsUnavailableError(refusal)
+    global _warned_dropped
+    if not _warned_dropped:
+        _warned_dropped = True
+        import warnings  # lazy: start latency (only when a limit is dropped)
+
+        warnings.warn(f"pytest-pods: {', '.join(asked)} limit dropped: rootless containers have no cgroup here "
+                      f"({rootless.IGNORE_LIMITS_ENV}=1)", RuntimeWarning, stacklevel=3)
+    return spec._replace(memory=None, memory_swap=None, pids_limit=None, cpus=None), asked
+
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ADJ = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quiet", "sharp", "tidy", "vivid", "wise")
@@ -144,6 +170,7 @@ class Runtime:
         with contextlib.suppress(Exception):
             self.cgroup(cid).destroy()
         st = read_state(self.dir / cid)
+        _kill_pid1(st)  # without a cgroup (rootless): its pid namespace ends with its pid 1
         if st.get("endpoints") and (self.store.root / "networks").is_dir():
             with contextlib.suppress(Exception):
                 for name in list(st["endpoints"]):
@@ -171,6 +198,7 @@ class Runtime:
         if spec.workdir is not None and not spec.workdir.startswith("/"):
             raise InvalidArgumentError(
                 f"the working directory {spec.workdir!r} is invalid, it needs to be an absolute path")
+        spec, dropped = rootless_limits(spec)
         networks, ports = self._plan_network(spec, image)
         if spec.memory is not None and spec.memory < 6 * 1024 * 1024:
             raise InvalidArgumentError("create container: --memory: minimum memory limit allowed is 6MB")
@@ -189,6 +217,10 @@ class Runtime:
         args = resolve_args(spec, img_cfg)
         lowers = self.store.lower_dirs(image) or [self._empty_lower]
         uid, gid, groups, home = lookup_user(spec.user if spec.user is not None else img_cfg.get("User"), lowers)
+        if rootless.inside():
+            missing = rootless.unmapped(uid, gid, groups)
+            if missing is not None:
+                raise ContainerStartError(f"create container: user {spec.user or img_cfg.get('User')!r}: {missing}")
         stop_signal = parse_signal(spec.stop_signal or img_cfg.get("StopSignal") or "SIGTERM")
         caps = effective_caps(spec.cap_add, spec.cap_drop)
         cid = os.urandom(32).hex()
@@ -230,6 +262,9 @@ class Runtime:
             (cdir / "config.json").write_text(json.dumps(config, indent=1))
             lower_opt = ":".join(str(p) for p in lowers)
             overlay = f"lowerdir={lower_opt},upperdir={cdir / 'upper'},workdir={cdir / 'work'},redirect_dir=off,metacopy=off"
+            if rootless.active():  # overlayfs in a user namespace (Linux 5.11): user.overlay.* xattrs,
+                # and redirects neither made nor followed ("off" means follow, which userxattr refuses)
+                overlay = overlay.replace("redirect_dir=off", "redirect_dir=nofollow") + ",userxattr"
             if len(overlay) > 4000:
                 raise InvalidArgumentError(f"create container: image {image.short_id} has too many layers for overlayfs")
             state: ContainerState = {
@@ -247,6 +282,9 @@ class Runtime:
                 "binds": [f"{b.source}:{b.target}{':ro' if b.readonly else ''}" for b in spec.binds],
                 "tmpfs": list(spec.tmpfs), "read_only": spec.read_only, "user": spec.user or img_cfg.get("User") or "",
             }
+            if dropped:
+                state["limits_dropped"] = dropped
+                state["labels"] = {**labels, LABEL_LIMITS_DROPPED: ",".join(dropped)}
             write_state(cdir, state)
         except BaseException:
             remove_tree(cdir)
@@ -806,6 +844,7 @@ class Runtime:
                     continue  # a start in progress in another process
                 with contextlib.suppress(Exception):
                     self.cgroup(cid).destroy()
+                _kill_pid1(st)
                 if st.get("auto_remove"):
                     self._remove_dir(cid)
                     done.append(f"removed container {cid[:12]} (its monitor was killed)")
@@ -828,8 +867,9 @@ class Runtime:
                     with contextlib.suppress(Exception):
                         self.cgroup(name).destroy()
                         done.append(f"removed cgroup {name[:12]}")
-        cgroups.remove_empty_parents(parent=self.cgroup_parent)
-        cgroups.remove_stale_parents()
+        if not rootless.active():  # a rootless engine's groups, if any, are under the user's own cgroup
+            cgroups.remove_empty_parents(parent=self.cgroup_parent)
+            cgroups.remove_stale_parents()
         if (self.store.root / "networks").is_dir() and any((self.store.root / "networks").iterdir()):
             running = {i for i in self._ids() if self._status_of(i) in ("running", "starting")}
             done += self.networks.reap(running)
@@ -931,6 +971,16 @@ def _alive(pid: int | None, start: int | None) -> bool:
     if not pid:
         return False
     return linux.process_start_time(int(pid)) == start
+
+
+def _kill_pid1(st: ContainerState) -> None:
+    """SIGKILL the container's pid 1 if it is still the process recorded: the kernel then ends
+    every process of its pid namespace (how a rootless engine without cgroups kills a container)."""
+    pid = st.get("pid")
+    if pid and _alive(pid, st.get("pid_start")):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        _wait_process(pid, st.get("pid_start"), time.monotonic() + 5)
 
 
 def _pidfd(st: ContainerState) -> int | None:

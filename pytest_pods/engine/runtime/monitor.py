@@ -20,7 +20,7 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, NotRequired, TypedDict
 
-from pytest_pods.engine import linux
+from pytest_pods.engine import linux, rootless
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.runtime import nsinit as init
 from pytest_pods.engine.runtime.cgroups import Cgroup, Limits, open_cgroup
@@ -172,14 +172,7 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
     m2c_r, m2c_w = os.pipe()  # monitor -> child: go on
     null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
     config = json.loads(Path(p["config"]).read_bytes())
-    host_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    linux.unshare(linux.CLONE_NEWPID)  # our next child is pid 1 of a new pid namespace
-    pid = os.fork()
-    if pid != 0:
-        # and every later one is back in ours: after pid 1 dies no fork into its namespace can
-        # succeed (ENOMEM), and a helper we run (iptables) must not show up inside the container
-        linux.setns(host_pidns, linux.CLONE_NEWPID)
-        os.close(host_pidns)
+    pid = _fork_pid1(cdir, status_fd, cg)
     if pid == 0:
         for fd in {out_r, err_r, err_pipe_r, c2m_r, m2c_w, status_fd, *attach.values()}:
             os.close(fd)  # a set: stdout and stderr may be attached to one descriptor
@@ -285,6 +278,49 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
         remove_container_dir(cdir, p.get("name_link"))
     _send(status_fd, {"exited": code, "oom": oom})
     os._exit(0)
+
+
+def _fork_pid1(cdir: Path, status_fd: int, cg: Cgroup) -> int:
+    """Fork the container's pid 1 into a new pid namespace; 0 in the child, as ``fork``.
+
+    Later forks of ours must stay in our namespace: after pid 1 dies no fork into its namespace can
+    succeed (ENOMEM), and a helper we run (iptables) must not show up inside the container. As
+    root we go back with setns. In a user namespace that setns is refused (our pid namespace
+    belongs to the host's user namespace): an intermediate child unshares instead, forks pid 1
+    and exits, and pid 1 comes back to us as our child because we are its subreaper.
+    """
+    if not rootless.inside():
+        host_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        linux.unshare(linux.CLONE_NEWPID)  # our next child is pid 1 of a new pid namespace
+        pid = os.fork()
+        if pid != 0:
+            linux.setns(host_pidns, linux.CLONE_NEWPID)
+            os.close(host_pidns)
+        return pid
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    pid_r, pid_w = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        os.close(pid_r)
+        try:
+            linux.unshare(linux.CLONE_NEWPID)
+            pid = os.fork()
+            if pid == 0:
+                os.close(pid_w)
+                return 0
+            os.write(pid_w, str(pid).encode())
+        except BaseException:
+            pass
+        os._exit(0)
+    os.close(pid_w)
+    raw = b""
+    while chunk := os.read(pid_r, 32):
+        raw += chunk
+    os.close(pid_r)
+    os.waitpid(middle, 0)
+    if not raw:
+        _fail_start(cdir, status_fd, f"start container {cdir.name[:12]}: cannot make its pid namespace", 125, cg)
+    return int(raw)
 
 
 def _attach_networks(p: MonitorJob, pid: int, ports: list[PortRecord]) -> dict[str, EndpointRecord]:

@@ -129,7 +129,7 @@ def _mount_at(root_fd: int, m: dict[str, Any]) -> None:
                 mounted = open_in_root(root_fd, dest)  # our fd points below the new mount
                 try:
                     linux.mount(None, f"/proc/self/fd/{mounted}", None,
-                                linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+                                linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | _locked_flags(mounted))
                 finally:
                     os.close(mounted)
         elif mtype == "cgroup":
@@ -140,6 +140,27 @@ def _mount_at(root_fd: int, m: dict[str, Any]) -> None:
         raise InitError(f"mount {mtype} on {dest}: {exc.strerror}") from exc
     finally:
         os.close(fd)
+
+
+_ST_FLAGS = ((os.ST_NOSUID, linux.MS_NOSUID), (os.ST_NODEV, linux.MS_NODEV), (os.ST_NOEXEC, linux.MS_NOEXEC),
+             (os.ST_NOATIME, linux.MS_NOATIME), (os.ST_NODIRATIME, 2048), (os.ST_RELATIME, 1 << 21))
+
+
+def _locked_flags(fd: int) -> int:
+    """In a user namespace a bind remount must keep the flags the host's mount has (nosuid, nodev,
+    noexec, the atime ones): the kernel locks them, and dropping one fails with EPERM."""
+    if not _in_userns():
+        return 0
+    have = os.statvfs(f"/proc/self/fd/{fd}").f_flag
+    return sum(ms for st, ms in _ST_FLAGS if have & st)
+
+
+def _in_userns() -> bool:
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
 
 
 def _mount_cgroups(root_fd: int, dest: str, target: str, flags: int) -> None:
@@ -169,6 +190,8 @@ def _mount_cgroups(root_fd: int, dest: str, target: str, flags: int) -> None:
 def _make_devices() -> None:
     for path, major, minor, mode in DEFAULT_DEVICES:
         node = path
+        if os.path.lexists(node):
+            continue  # bind-mounted from the host already (rootless: no mknod in a user namespace)
         os.mknod(node, mode | stat.S_IFCHR, os.makedev(major, minor))
         os.chmod(node, mode)  # mknod honours the umask
     for link, target in (
@@ -242,8 +265,14 @@ def _apply_process(proc: dict[str, Any], *, create_cwd: bool = True) -> None:
     for rl in proc.get("rlimits", []):
         res = getattr(resource, rl["type"], None)
         if res is not None:
+            soft, hard = rl["soft"], rl["hard"]
+            if _in_userns():  # raising a hard limit needs CAP_SYS_RESOURCE on the host: never above it
+                cur = resource.getrlimit(res)[1]
+                if cur != resource.RLIM_INFINITY:
+                    hard = cur if hard == resource.RLIM_INFINITY else min(hard, cur)
+                    soft = hard if soft == resource.RLIM_INFINITY else min(soft, hard)
             try:
-                resource.setrlimit(res, (rl["soft"], rl["hard"]))
+                resource.setrlimit(res, (soft, hard))
             except (ValueError, OSError) as exc:
                 raise InitError(f"setrlimit {rl['type']}: {exc}") from exc
     cwd = proc.get("cwd", "/")

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from pytest_pods.engine import rootless
 from pytest_pods.errors import InvalidArgumentError
 
 if TYPE_CHECKING:  # the network package is off the CLI's start path
@@ -227,6 +228,21 @@ def default_rlimits() -> list[dict[str, Any]]:
     return [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}]
 
 
+def rootless_mounts(mounts: list[dict[str, Any]], *, host_network: bool) -> None:
+    """Adapt the default mounts to a user namespace, as rootless runc and crun do: device nodes are
+    bind-mounted from the host (mknod is refused), devpts gets ``gid=5`` only when gid 5 is mapped,
+    and with the host's network (no netns of our own, so no sysfs mount) /sys is a read-only bind."""
+    gids = rootless.id_maps()[1]
+    for m in mounts:
+        if m["type"] == "devpts" and not any(g.to_host(5) is not None for g in gids):
+            m["options"] = [o for o in m["options"] if not o.startswith("gid=")]
+        if m["type"] == "sysfs" and host_network:
+            m.update({"type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
+    at = next(i for i, m in enumerate(mounts) if m["destination"] == "/dev") + 1
+    mounts[at:at] = [{"destination": path, "type": "bind", "source": path, "options": ["bind", "nosuid", "noexec"]}
+                     for path, *_ in DEFAULT_DEVICES]
+
+
 def build_config(
     *,
     args: list[str],
@@ -259,6 +275,8 @@ def build_config(
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
     ]
+    if rootless.active():
+        rootless_mounts(mounts, host_network=spec.network == "host")
     for dest, src in etc_files.items():
         mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
     for b in spec.binds:

@@ -86,6 +86,7 @@ class ContainerState(TypedDict):
     endpoints: NotRequired[dict[str, EndpointRecord]]  # by network name
     ports: NotRequired[list[PortRecord]]             # as bound
     remove_requested: NotRequired[bool]              # rm -f asked the monitor to remove it
+    limits_dropped: NotRequired[list[str]]           # rootless, PODS_IGNORE_LIMITS=1: limits not applied
 
 
 def now_iso() -> str:

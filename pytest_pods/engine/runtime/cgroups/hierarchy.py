@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from pytest_pods.engine import rootless
 from pytest_pods.engine.runtime.cgroups.interface import (
     DEFAULT_PARENT,
     DEFAULT_ROOT,
@@ -19,6 +20,7 @@ from pytest_pods.engine.runtime.cgroups.interface import (
     read_file,
     v1_hierarchies,
 )
+from pytest_pods.engine.runtime.cgroups.none import NoCgroup
 from pytest_pods.engine.runtime.cgroups.v1 import V1Cgroup
 from pytest_pods.engine.runtime.cgroups.v2 import V2Cgroup
 
@@ -29,7 +31,15 @@ def open_cgroup(
     """The group ``name`` under ``parent`` for this host's cgroup version; nothing is created yet.
 
     :raises CgroupError: ``name`` or ``parent`` is not a plain name.
+
+    Rootless: a group under the user's delegated cgroup v2 directory where there is one, else
+    :class:`NoCgroup` (no limits; the lifecycle ends containers through their pid namespace).
     """
+    if rootless.active():
+        delegated = rootless.delegated_cgroup()
+        if delegated is None:
+            return NoCgroup(name)
+        return V2Cgroup(name, limits, root=str(delegated), parent=parent)
     if cgroup_version(root) == 2:
         return V2Cgroup(name, limits, root=root, parent=parent)
     return V1Cgroup(name, limits, hierarchies=v1_hierarchies(root), parent=parent)
@@ -38,6 +48,11 @@ def open_cgroup(
 def list_cgroups(*, root: str = DEFAULT_ROOT, parent: str = DEFAULT_PARENT) -> list[str]:
     """Names of the groups under ``parent`` in any hierarchy, so the reaper can find leftovers."""
     check_parent(parent)
+    if rootless.active():
+        delegated = rootless.delegated_cgroup()
+        if delegated is None:
+            return []
+        root = str(delegated)
     if cgroup_version(root) == 2:
         tops = [os.path.join(root, parent)]
     else:
@@ -54,6 +69,10 @@ def list_cgroups(*, root: str = DEFAULT_ROOT, parent: str = DEFAULT_PARENT) -> l
 
 def available(*, root: str = DEFAULT_ROOT) -> str | None:
     """None when groups can be made here, else a one-line reason (for skips and ``pods info``)."""
+    if rootless.active():
+        if rootless.delegated_cgroup() is None:
+            return "no delegated cgroup v2: limits refused (PODS_IGNORE_LIMITS=1 drops them)"
+        return None
     if os.geteuid() != 0:
         return f"cgroups need root; running as uid {os.geteuid()}"
     if not os.path.isdir(root):
