@@ -5,6 +5,10 @@ ports, in chains of our own (``PODS-*``). Every rule carries a comment (its *tag
 network (``pods:net:<id12>``) or container (``pods:ctr:<id12>``), so that removal and the reaper
 find exactly ours. Rules go in one ``iptables-restore --noflush`` call per change; the chains are
 global to the host, so changes to them happen under :func:`host_lock`, shared by every root.
+
+Rootless, the same chains and rules live in the rootless netns of one root (``ns``: its
+``/proc/PID/ns/net``): each function takes ``ns`` and runs its ``iptables-restore``/``-save`` there
+(forked from a thread that entered it); the lock is then the root's own (``rootless_net``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import re
 from typing import TYPE_CHECKING
 
 from pytest_pods.engine.locks import FileLock
+from pytest_pods.engine.network.rootless_net import run_in_netns
 from pytest_pods.errors import NetworkError
 
 if TYPE_CHECKING:
@@ -50,20 +55,28 @@ def host_lock() -> FileLock:
     return FileLock(LOCK_PATH)
 
 
-def restore(rules: RuleSet) -> None:
+def _run(args: list[str], text: str | None, ns: str | None) -> tuple[int, str, str]:
+    import subprocess  # lazy: start latency (subprocess costs milliseconds; --network none never needs it)
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, input=text, capture_output=True, text=True)
+
+    proc = run() if ns is None else run_in_netns(ns, run)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def restore(rules: RuleSet, ns: str | None = None) -> None:
     """Apply rule lines (``-A CHAIN ...`` / ``-D CHAIN ...``) per table in one exec.
 
     :raises NetworkError: iptables-restore refused them (then none of a table's lines applied).
     """
-    import subprocess  # lazy: start latency (subprocess costs milliseconds; --network none never needs it)
-
     text = "".join(f"*{table}\n" + "".join(f"{r}\n" for r in lines) + "COMMIT\n"
                    for table, lines in rules.items() if lines)
     if not text:
         return
-    proc = subprocess.run(["iptables-restore", "-w", "--noflush"], input=text, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise NetworkError(f"iptables: {proc.stderr.strip() or 'iptables-restore failed'}")
+    code, _out, err = _run(["iptables-restore", "-w", "--noflush"], text, ns)
+    if code != 0:
+        raise NetworkError(f"iptables: {err.strip() or 'iptables-restore failed'}")
 
 
 def inverse(rules: RuleSet) -> RuleSet:
@@ -71,15 +84,13 @@ def inverse(rules: RuleSet) -> RuleSet:
     return {table: ["-D" + line[2:] for line in lines if line.startswith("-A ")] for table, lines in rules.items()}
 
 
-def saved() -> RuleSet:
+def saved(ns: str | None = None) -> RuleSet:
     """Every chain (``:NAME ...``) and rule (``-A ...``) of the filter and nat tables, from one
     ``iptables-save``: one exec where ``-C`` checks and ``-S`` listings would cost one each."""
-    import subprocess  # lazy: start latency (as in restore)
-
-    proc = subprocess.run(["iptables-save"], capture_output=True, text=True)
+    _code, stdout, _err = _run(["iptables-save"], None, ns)
     out: RuleSet = {"filter": [], "nat": []}
     table = None
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         if line.startswith("*"):
             table = line[1:].strip()
         elif table in out and (line.startswith("-A ") or line.startswith(":")):
@@ -91,9 +102,9 @@ def _chains_in(lines: list[str]) -> set[str]:
     return {line[1:].split()[0] for line in lines if line.startswith(":")}
 
 
-def ensure_chains() -> None:
+def ensure_chains(ns: str | None = None) -> None:
     """Our chains and the jumps into them, once per host (idempotent; callers hold host_lock)."""
-    now = saved()
+    now = saved(ns)
     # iptables-save quotes comments (--comment "pods:base"): compare without the quotes
     have_rules = {table: {line.replace('"', "") for line in lines} for table, lines in now.items()}
     todo: RuleSet = {}
@@ -105,12 +116,12 @@ def ensure_chains() -> None:
             todo[table].append(f"-I {chain} 1 {rule}")
     if f"-A PODS-FORWARD {ACCEPT_RETURNING}" not in have_rules["filter"]:
         todo["filter"].append(f"-I PODS-FORWARD 1 {ACCEPT_RETURNING}")
-    restore(todo)
+    restore(todo, ns)
 
 
-def remove_chains_if_unused(now: RuleSet | None = None) -> None:
+def remove_chains_if_unused(now: RuleSet | None = None, ns: str | None = None) -> None:
     """When no network of any root is left, take our chains and the jumps into them away too."""
-    now = now if now is not None else saved()
+    now = now if now is not None else saved(ns)
     if any(t.startswith("pods:net:") for t in all_tags(now)):
         return
     todo: RuleSet = {table: [] for table in now}
@@ -120,12 +131,12 @@ def remove_chains_if_unused(now: RuleSet | None = None) -> None:
         have = _chains_in(now[table])
         todo[table] += [f"{op} {chain}" for chain in chains if chain in have for op in ("-F", "-X")]
     with contextlib.suppress(NetworkError):
-        restore(todo)
+        restore(todo, ns)
 
 
-def rules_tagged(tag: str, now: RuleSet | None = None) -> RuleSet:
+def rules_tagged(tag: str, now: RuleSet | None = None, ns: str | None = None) -> RuleSet:
     """The ``-D`` lines that delete every rule whose comment is ``tag``."""
-    now = now if now is not None else saved()
+    now = now if now is not None else saved(ns)
     out: RuleSet = {}
     for table, lines in now.items():
         for line in lines:
@@ -134,16 +145,16 @@ def rules_tagged(tag: str, now: RuleSet | None = None) -> RuleSet:
     return out
 
 
-def delete_rules(tag: str) -> None:
+def delete_rules(tag: str, ns: str | None = None) -> None:
     """Delete every rule tagged ``tag``; best effort (the reaper retries what is left)."""
-    rules = rules_tagged(tag)
+    rules = rules_tagged(tag, ns=ns)
     with contextlib.suppress(NetworkError):
-        restore(rules)
+        restore(rules, ns)
 
 
-def all_tags(now: RuleSet | None = None) -> set[str]:
+def all_tags(now: RuleSet | None = None, ns: str | None = None) -> set[str]:
     """The tags of every rule of ours on the host (of every root)."""
-    now = now if now is not None else saved()
+    now = now if now is not None else saved(ns)
     tags = set()
     for lines in now.values():
         for m in re.finditer(r'--comment "?(pods:[\w:.-]+)"?', "\n".join(lines)):

@@ -19,6 +19,7 @@ import struct
 from types import TracebackType
 
 from pytest_pods.engine import linux  # ctypes: loaded already wherever containers are networked
+from pytest_pods.engine.network import rootless_net
 from pytest_pods.errors import NetlinkError
 
 __all__ = ["Netlink", "NetlinkError"]
@@ -164,11 +165,27 @@ class Netlink:
     :param netns_fd: an open ``/proc/<pid>/ns/net`` (or ``/run/netns/NAME``) to create the socket in.
     """
 
+    @classmethod
+    def at(cls, netns: str | None) -> Netlink:
+        """A socket in the namespace at path ``netns`` (a ``/proc/PID/ns/net``), or in ours for None."""
+        if netns is None:
+            return cls()
+        fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return cls(netns_fd=fd)
+        finally:
+            os.close(fd)
+
     def __init__(self, netns_fd: int | None = None) -> None:
         self._seq = 0
         self._buf = bytearray(_RECV_SIZE)
         if netns_fd is None:
             self._sock = self._open()
+            return
+        if rootless_net.active():
+            # inside the engine's user namespace this thread could enter the namespace but never
+            # come back to the host's: a throwaway thread makes the socket
+            self._sock = rootless_net.run_in_netns(netns_fd, self._open)
             return
         CLONE_NEWNET = 0x40000000
         # setns acts on the calling thread only; thread-self so other threads keep their namespace

@@ -13,6 +13,9 @@ Mechanisms, and why:
 - iptables for outbound NAT and isolation between networks (``network/iptables.py``: our own
   chains, every rule tagged with its network or container); published ports are
   ``network/ports.py``.
+- Rootless (``network/rootless_net.py``): the same bridges, veths, addresses, routes and rules,
+  made in the root's rootless netns (the namespace holder's) instead of the host's, with an
+  outbound helper (pasta) for NAT to leave by and port forwarders instead of DNAT.
 - Names: each container's ``/etc/hosts`` lists the containers of its user networks by name and
   alias, rewritten in place (the file is bind-mounted, its inode must stay) when one joins or
   leaves. The default ``bridge`` network has no name resolution, as in Docker.
@@ -35,7 +38,7 @@ from typing import TypedDict, cast
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.linux import process_start_time
 from pytest_pods.engine.locks import FileLock
-from pytest_pods.engine.network import iptables
+from pytest_pods.engine.network import iptables, rootless_net
 from pytest_pods.engine.network.netlink import Netlink
 from pytest_pods.errors import (
     ConflictError,
@@ -102,6 +105,24 @@ class Networks:
         self.dir.mkdir(exist_ok=True)
         self.tag = root_tag(root)
         self._lock = FileLock(str(root / "locks" / "networks.lock"))
+        self.rootless = rootless_net.active()
+        if self.rootless:
+            rootless_net.remember(root)
+
+    # where the kernel objects live: the host's namespace (root), or the rootless netns
+    def netns(self, *, start: bool) -> str | None:
+        """None: the host's namespace (the root engine). Rootless: the holder's ``/proc/PID/ns/net``,
+        made with ``start`` (else "" when no holder runs: nothing of ours exists in any kernel)."""
+        if not self.rootless:
+            return None
+        return rootless_net.netns_path(self.root, start=start) or ""
+
+    def _iptables_lock(self) -> FileLock:
+        if not self.rootless:
+            return iptables.host_lock()
+        from pytest_pods.engine import rootless  # lazy: ~15 ms to import, only the rootless engine needs it
+
+        return FileLock(str(rootless.run_dir(self.root) / "iptables.lock"))
 
     # lookup
     def _records(self) -> builtins.list[NetworkRecord]:
@@ -157,7 +178,10 @@ class Networks:
             recs = self._records()
             if any(r["name"] == name for r in recs):
                 raise ConflictError(f"network with name {name} already exists")
-            with Netlink() as nl:
+            ns = self.netns(start=True)
+            if ns:  # the helper copies the host's addresses and routes into the netns: avoid them too
+                rootless_net.ensure_helper(self.root, ns)
+            with Netlink.at(ns) as nl:
                 host_routes = [ipaddress.IPv4Network(dst, strict=False) for dst, _gw, _dev in nl.routes()
                                if dst != "0.0.0.0/0"]
             taken = [ipaddress.IPv4Network(r["subnet"]) for r in recs] + host_routes
@@ -201,28 +225,38 @@ class Networks:
 
     def _bring_up(self, rec: NetworkRecord) -> None:
         net = ipaddress.IPv4Network(rec["subnet"])
-        with Netlink() as nl:
+        ns = self.netns(start=True)
+        if ns and not rec.get("internal"):
+            rootless_net.ensure_helper(self.root, ns)
+        with Netlink.at(ns) as nl:
             if nl.link_index(rec["bridge"]) is None:
                 nl.create_bridge(rec["bridge"])
                 nl.add_address(rec["bridge"], f"{rec['gateway']}/{net.prefixlen}")
             nl.set_up(rec["bridge"])
-        with contextlib.suppress(OSError):  # DNAT from 127.0.0.1 needs the bridge to route localnet
-            Path(f"/proc/sys/net/ipv4/conf/{rec['bridge']}/route_localnet").write_text("1")
-        if not rec.get("internal"):
-            with contextlib.suppress(OSError):
-                if Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() != "1":
-                    Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
-        with iptables.host_lock():
-            iptables.ensure_chains()
-            iptables.delete_rules(iptables.network_tag(rec["id"]))
-            iptables.restore(iptables.network_rules(rec))
+        if ns:  # rootless: no DNAT (published ports are forwarded), the netns's own ip_forward
+            if not rec.get("internal"):
+                rootless_net.set_sysctl(ns, "net.ipv4.ip_forward", "1")
+        else:
+            with contextlib.suppress(OSError):  # DNAT from 127.0.0.1 needs the bridge to route localnet
+                Path(f"/proc/sys/net/ipv4/conf/{rec['bridge']}/route_localnet").write_text("1")
+            if not rec.get("internal"):
+                with contextlib.suppress(OSError):
+                    if Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() != "1":
+                        Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
+        with self._iptables_lock():
+            iptables.ensure_chains(ns)
+            iptables.delete_rules(iptables.network_tag(rec["id"]), ns)
+            iptables.restore(iptables.network_rules(rec), ns)
 
     def _tear_down(self, rec: NetworkRecord) -> None:
-        with iptables.host_lock():
+        ns = self.netns(start=False)
+        if ns == "":
+            return  # rootless, no holder: its netns, bridges and rules are gone already
+        with self._iptables_lock():
             with contextlib.suppress(NetworkError):
-                iptables.restore(iptables.rules_tagged(iptables.network_tag(rec["id"])))
-            iptables.remove_chains_if_unused()
-        with contextlib.suppress(OSError), Netlink() as nl:
+                iptables.restore(iptables.rules_tagged(iptables.network_tag(rec["id"]), ns=ns), ns)
+            iptables.remove_chains_if_unused(ns=ns)
+        with contextlib.suppress(OSError), Netlink.at(ns) as nl:
             nl.delete_link(rec["bridge"], missing_ok=True)
 
     def remove(self, ref: str, *, predefined_ok: bool = False) -> str:
@@ -245,14 +279,17 @@ class Networks:
                hosts_path: str, hostname: str, ifname: str, default_route: bool) -> EndpointRecord:
         """Give the container (its pid 1 is ``pid``) an interface and an address on the network."""
         rec = self.get(ref)
-        with Netlink() as nl:
-            if nl.link_index(rec["bridge"]) is None:  # e.g. after a reboot or a manual delete
+        ns = self.netns(start=True)
+        with Netlink.at(ns) as nl:
+            if nl.link_index(rec["bridge"]) is None:  # e.g. after a reboot, a manual delete, a new holder
                 self._bring_up(rec)
+        if ns and not rec.get("internal"):  # a helper that died: outbound again (a pid file read)
+            rootless_net.ensure_helper(self.root, ns)
         ip = self._lease(rec, cid)
         veth = f"podsv{self.tag}{cid[:6]}{ifname[3:]}"[:15]
         prefix = ipaddress.IPv4Network(rec["subnet"]).prefixlen
         try:
-            with Netlink() as nl:
+            with Netlink.at(ns) as nl:
                 # the MAC follows from the address (as docker's 02:42:...): a reused address keeps
                 # its MAC, so the host's ARP entry for it stays right (a random one would leave a
                 # stale entry that black-holes the next container's first connections)
@@ -278,7 +315,7 @@ class Networks:
                 os.close(fd)
         except BaseException:
             self._release(rec, ip)
-            with contextlib.suppress(OSError), Netlink() as nl:
+            with contextlib.suppress(OSError), Netlink.at(ns) as nl:
                 nl.delete_link(veth, missing_ok=True)
             raise
         user_net = rec["name"] != DEFAULT_NETWORK
@@ -306,10 +343,11 @@ class Networks:
             ep = cast(EndpointRecord, json.loads(path.read_text()))
         except (OSError, ValueError):
             return
-        if delete_link:
-            with contextlib.suppress(OSError), Netlink() as nl:
+        ns = self.netns(start=False) if delete_link or port_rules else None
+        if delete_link and ns != "":
+            with contextlib.suppress(OSError), Netlink.at(ns) as nl:
                 nl.delete_link(ep["veth"], missing_ok=True)
-        if port_rules:
+        if port_rules and not self.rootless:  # rootless: forwarders, no rules (see ports.unpublish)
             iptables.delete_rules(iptables.container_tag(cid))
         self._release(rec, ep["ip"])
         path.unlink(missing_ok=True)
@@ -367,13 +405,15 @@ class Networks:
         what a network removal interrupted half-way left (a directory without network.json,
         its bridge, its rules)."""
         done = []
+        ns = self.netns(start=False)
         for d in self.dir.iterdir():
             if (d / "network.json").exists() or time.time() - d.stat().st_mtime < 30:
                 continue
-            with contextlib.suppress(OSError), Netlink() as nl:
-                nl.delete_link(f"podsb{self.tag}{d.name[:7]}", missing_ok=True)
-            with iptables.host_lock():
-                iptables.delete_rules(iptables.network_tag(d.name))
+            if ns != "":
+                with contextlib.suppress(OSError), Netlink.at(ns) as nl:
+                    nl.delete_link(f"podsb{self.tag}{d.name[:7]}", missing_ok=True)
+                with self._iptables_lock():
+                    iptables.delete_rules(iptables.network_tag(d.name), ns)
             remove_tree(d)
             done.append(f"removed half-removed network {d.name[:12]}")
         for rec in self._records():
@@ -387,6 +427,8 @@ class Networks:
                 if ip not in eps and time.time() - (leases / ip).stat().st_mtime > 30:
                     (leases / ip).unlink(missing_ok=True)
                     done.append(f"released stale lease {ip} on {rec['name']}")
+        if self.rootless:
+            return done  # no container rules rootless (forwarders end with their monitors)
         ours = {iptables.container_tag(c) for c in live}
         for tag in iptables.all_tags():
             if tag.startswith("pods:ctr:") and tag not in ours and self._owns_ctr_tag(tag):

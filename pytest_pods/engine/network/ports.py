@@ -13,7 +13,9 @@ The forms, each read by one constructor and all ending as the same value:
 Publishing (the engine's side): the container's monitor binds a socket on each host port and
 holds it for the container's lifetime (:func:`reserve`), so the port is reserved against other
 processes and auto-assigned ports (bind to port 0) are unique under parallel starts; the traffic
-itself is kernel DNAT (:func:`publish`), with no userland proxy.
+itself is kernel DNAT (:func:`publish`), with no userland proxy. Rootless, no DNAT can reach
+from the host's namespace into the rootless netns: :func:`publish` forks a forwarder that keeps
+those same sockets and relays to the container (``network/rootless_net.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ PROTOCOLS = ("tcp", "udp", "sctp")
 ANY_ADDRESS = "0.0.0.0"  # the state file's word for "every address" (PortBinding says "")
 FORM = "[IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp|sctp]"
 _DIGITS = re.compile(r"[0-9]+")
+FORWARDER = "rootless-forwarder"  # publish's record, rootless: {FORWARDER: ["PID"]} instead of rules
+# the sockets reserve() bound in this process, by (proto, host ip, host port): a rootless publish
+# hands them to the forwarder
+_held: dict[tuple[str, str, int], socket.socket] = {}
 
 
 class PortRecord(TypedDict):
@@ -290,6 +296,9 @@ def reserve(bindings: Sequence[PortBinding]) -> tuple[list[PortBinding], list[so
             held.append(s)
             try:
                 s.bind((b.host_ip, b.host_port))
+            except PermissionError as exc:
+                raise NetworkError(f"Bind for {where} failed: {exc.strerror} (ports below "
+                                   "net.ipv4.ip_unprivileged_port_start need root)") from None
             except OSError as exc:
                 raise NetworkError(f"Bind for {where} failed: port is already allocated ({exc.strerror})") from None
             out.append(b._replace(host_port=s.getsockname()[1]))
@@ -297,6 +306,8 @@ def reserve(bindings: Sequence[PortBinding]) -> tuple[list[PortBinding], list[so
         for s in held:
             s.close()
         raise
+    for b, s in zip(out, held, strict=True):
+        _held[(b.proto, b.host_ip, b.host_port)] = s
     return out, held
 
 
@@ -312,7 +323,24 @@ def publish_rules(cid: str, ip: str, bindings: Iterable[PortBinding]) -> iptable
 
 
 def publish(cid: str, ip: str, bindings: Iterable[PortBinding]) -> iptables.RuleSet:
-    """Add the DNAT rules; returns them, for :func:`unpublish` to delete line by line."""
+    """Add the DNAT rules; returns them, for :func:`unpublish` to delete line by line.
+
+    Rootless: start the container's forwarder with the sockets :func:`reserve` bound in this
+    process; returns ``{FORWARDER: [pid]}`` for :func:`unpublish`.
+    """
+    from pytest_pods.engine.network import rootless_net  # lazy: start latency (-p parsing never needs it)
+
+    if rootless_net.active():
+        root = rootless_net.remembered()
+        if root is None:
+            raise NetworkError(f"publish ports of {cid[:12]}: no rootless network root in this process")
+        listeners = []
+        for b in bindings:
+            s = _held.get((b.proto, b.host_ip, b.host_port))
+            if s is None:
+                raise NetworkError(f"publish {b}: its host port was not reserved by this process")
+            listeners.append((s, b.proto, b.container_port))
+        return {FORWARDER: [str(rootless_net.forward(root, cid, ip, listeners))]}
     rules = publish_rules(cid, ip, bindings)
     iptables.restore(rules)
     return rules
@@ -320,7 +348,16 @@ def publish(cid: str, ip: str, bindings: Iterable[PortBinding]) -> iptables.Rule
 
 def unpublish(cid: str, added: iptables.RuleSet | None = None) -> None:
     """Delete a container's DNAT rules: ``added`` line by line (one exec), or, when those are
-    not all there any more (or unknown), every rule tagged with the container (best effort)."""
+    not all there any more (or unknown), every rule tagged with the container (best effort).
+
+    Rootless: end its forwarder (``added`` names it; else its record in the run dir).
+    """
+    from pytest_pods.engine.network import rootless_net  # lazy: as in publish
+
+    if rootless_net.active():
+        pids = (added or {}).get(FORWARDER) or []
+        rootless_net.stop_forwarder(rootless_net.remembered(), cid, int(pids[0]) if pids else None)
+        return
     try:
         if not added:
             raise NetworkError("no record of the rules")
