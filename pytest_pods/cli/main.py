@@ -44,6 +44,7 @@ VERBS: dict[str, str] = {
     "kill": "containers", "rm": "containers", "stats": "containers",
     "pull": "images", "push": "images", "login": "images", "logout": "images", "build": "images",
     "daemon": "system", "port": "containers", "network": "networks", "system": "system",
+    "info": "system",
 }
 
 # the verbs that work with --host (a remote engine): their modules list them as Verb, the others

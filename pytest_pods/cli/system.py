@@ -45,10 +45,30 @@ def system(client: Client, args: argparse.Namespace) -> int:
         for line in client.reap():
             print(line)
     elif args.action == "info":
-        info = client.info()
-        print(json.dumps({"Root": info["root"], "CgroupVersion": info["cgroup_version"], "Images": info["images"],
-                          "Containers": info["containers"]}, indent=2))
+        print_info(client)
     return 0
+
+
+def add_info(sub: Subparsers, verb: str) -> None:
+    sub.add_parser(verb)
+
+
+def info(client: Client, args: argparse.Namespace) -> int:
+    print_info(client)
+    return 0
+
+
+def print_info(client: Client) -> None:
+    """``pods info``: the root, the mode (root or rootless), the id maps, the network helper and
+    what is limited."""
+    got = client.info()
+    doc: dict[str, object] = {"Root": got["root"], "Mode": got.get("mode", "root"),
+                              "CgroupVersion": got["cgroup_version"], "Images": got["images"],
+                              "Containers": got["containers"]}
+    if got.get("mode") == "rootless":
+        doc.update({"UidMap": got.get("uid_map", ""), "GidMap": got.get("gid_map", ""),
+                    "NetworkHelper": got.get("network_helper", "none"), "Limited": got.get("limited", [])})
+    print(json.dumps(doc, indent=2))
 
 
 def add_inspect(sub: Subparsers, verb: str) -> None:
@@ -121,5 +141,6 @@ def daemon(args: argparse.Namespace) -> int:
 VERBS: dict[str, LocalVerb | Command] = {
     "inspect": LocalVerb(add_inspect, inspect),
     "system": LocalVerb(add_system, system),
+    "info": LocalVerb(add_info, info),
     "daemon": Command(add_daemon, daemon),
 }

@@ -185,6 +185,11 @@ class EngineInfo(TypedDict):
     containers_running: int
     containers_stopped: int
     images: int
+    mode: NotRequired[str]                 # "root" or "rootless"
+    uid_map: NotRequired[str]              # rootless: container:host:size,...
+    gid_map: NotRequired[str]
+    network_helper: NotRequired[str]       # rootless: pasta, slirp4netns or none
+    limited: NotRequired[list[str]]        # what does not work as for root, and why
 
 
 class RunResult(NamedTuple):

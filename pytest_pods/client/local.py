@@ -117,13 +117,20 @@ class Client:
         """What ``pods system info`` and the daemon's ``/info`` report."""
         states = [st["status"] for st in self.runtime.list(all=True)]
         running = states.count("running")
-        return EngineInfo(root=str(self.root), cgroup_version=cgroup_version(), containers=len(states),
+        info = EngineInfo(root=str(self.root), cgroup_version=cgroup_version(), containers=len(states),
                           containers_running=running, containers_stopped=len(states) - running,
-                          images=len(self.images.list()))
+                          images=len(self.images.list()), mode="root")
+        if rootless.active():
+            rootless_info(info)
+        return info
 
     def reap(self) -> list[str]:
-        """Release what killed engines and monitors left behind."""
-        return self.runtime.reap()
+        """Release what killed engines and monitors left behind (rootless: and the namespace
+        holder and its helpers, when no container of this root runs)."""
+        done = self.runtime.reap()
+        if rootless.active():
+            done += [f"released {what}" for what in rootless.release(self.root)]
+        return done
 
     def login(self, host: str, username: str, password: str, *, insecure: bool = False) -> None:
         """Check the credentials with the registry, then store them as ``docker login`` does."""
@@ -141,7 +148,7 @@ class Client:
         (their bridges and rules; the default one is made again on first use) and empty cgroup
         parents. For the end of a session; running containers are left alone."""
         self.runtime.settle()
-        done = self.reap()
+        done = self.runtime.reap()
         if (self.root / "networks").is_dir() and any((self.root / "networks").iterdir()):
             nets = self.runtime.networks
             for rec in nets.records():
@@ -149,6 +156,8 @@ class Client:
                     done.append(f"Deleted network: {nets.remove(rec['id'], predefined_ok=True)}")
                 except ConflictError:
                     continue  # a container still uses it
+        if rootless.active():  # the namespace holder and its helpers, when nothing of the root runs
+            done += [f"released {what}" for what in rootless.release(self.root)]
         return done
 
     def prune(self) -> list[str]:
@@ -164,6 +173,26 @@ class Client:
 
         self.store.gc(in_use_snapshots=self.runtime.in_use_snapshots(), keep=cache_blobs(self.store))
         return done
+
+
+def rootless_info(info: EngineInfo) -> None:
+    """The rootless part of ``info``: the maps in use, the network helper, what is limited."""
+    uids, gids = rootless.maps_in_use() if rootless.inside() else rootless.id_maps()
+    try:
+        from pytest_pods.engine.network import rootless_net  # lazy: the network helper's module, if there
+
+        helper = str(rootless_net.helper_name())  # type: ignore[attr-defined,unused-ignore]
+    except (ImportError, AttributeError, OSError):
+        helper = "none"
+    limited = []
+    if rootless.delegated_cgroup() is None:
+        limited.append("cgroups: no delegated cgroup v2: limits refused (PODS_IGNORE_LIMITS=1 drops them)")
+    limited.append("device nodes in images are skipped (no mknod in a user namespace)")
+    if len(uids) == 1:
+        limited.append(rootless.single_id_note())
+    info["mode"] = "rootless"
+    info["uid_map"], info["gid_map"] = rootless.format_maps(uids), rootless.format_maps(gids)
+    info["network_helper"], info["limited"] = helper, limited
 
 
 class Images:

@@ -257,6 +257,14 @@ def find_executable(name: str, env: Sequence[str]) -> str:
     raise InitError(f"exec: {name!r}: executable file not found in $PATH", 127)
 
 
+def _setgroups_denied() -> bool:
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() == "deny"
+    except OSError:
+        return False
+
+
 def _apply_process(proc: dict[str, Any], *, create_cwd: bool = True) -> None:
     """rlimits, cwd, user and capabilities: the last steps before execve, in runc's order.
 
@@ -290,7 +298,13 @@ def _apply_process(proc: dict[str, Any], *, create_cwd: bool = True) -> None:
     linux.clear_ambient_caps()
     user = proc.get("user", {})
     uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
-    os.setgroups([int(g) for g in user.get("additionalGids", [])])
+    groups = [int(g) for g in user.get("additionalGids", [])]
+    if groups or not _setgroups_denied():  # a single-id user namespace denies setgroups
+        try:
+            os.setgroups(groups)
+        except PermissionError as exc:
+            raise InitError(f"setgroups {groups}: {exc.strerror} (the rootless user namespace maps "
+                            "one id and denies setgroups: add a subordinate id range)") from exc
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)  # leaving uid 0 clears permitted and effective, as for any setuid
     if uid == 0:
