@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pytest_pods.cli.output import Progress, ago, each, size, table
-from pytest_pods.cli.verb import LocalVerb, Subparsers, Verb
+from pytest_pods.cli.verb import Command, LocalVerb, Subparsers, Verb
 from pytest_pods.client.contract import apply_changes, parse_reference
 from pytest_pods.errors import PodsError
 
@@ -78,12 +78,18 @@ def add_bootstrap(sub: Subparsers, verb: str) -> None:
     p.add_argument("-t", "--tag")
 
 
-def bootstrap(client: Client, args: argparse.Namespace) -> int:
+def bootstrap(args: argparse.Namespace) -> int:
+    """A command, not a local verb: rootless, mmdebstrap (unshare mode) runs before the client
+    joins the engine's user namespace, and the client imports its tar."""
+    from pytest_pods.client.local import Client, bootstrap_debian  # lazy: start latency (only for bootstrap)
+
+    if args.host:
+        raise PodsError("pods --host: bootstrap needs the local engine")
     what, _, suite = args.what.partition(":")
     if what == "busybox":
-        img = client.images.bootstrap_busybox(args.tag or "busybox:latest")
+        img = Client(args.root).images.bootstrap_busybox(args.tag or "busybox:latest")
     elif what == "debian":
-        img = client.images.bootstrap_debian(suite or "bookworm", args.tag)
+        img = bootstrap_debian(args.root, suite or "bookworm", args.tag)
     else:
         raise PodsError(f"bootstrap {args.what}: unknown base: use busybox or debian[:SUITE]")
     print(img.id)
@@ -254,9 +260,9 @@ def build(client: ClientAPI, args: argparse.Namespace) -> int:
     return 0
 
 
-VERBS: dict[str, Verb | LocalVerb] = {
+VERBS: dict[str, Verb | LocalVerb | Command] = {
     "import": LocalVerb(add_import, import_),
-    "bootstrap": LocalVerb(add_bootstrap, bootstrap),
+    "bootstrap": Command(add_bootstrap, bootstrap),
     "images": Verb(add_images, images),
     "tag": Verb(add_tag, tag),
     "rmi": Verb(add_rmi, rmi),

@@ -175,6 +175,25 @@ class Client:
         return done
 
 
+def bootstrap_debian(root: str | os.PathLike[str] | None, suite: str = "bookworm", tag: str | None = None) -> Image:
+    """``debian:SUITE`` into the engine at ``root``. Rootless, mmdebstrap runs in its unshare mode
+    *before* the client joins the engine's user namespace (inside it mmdebstrap would take
+    itself for root), and the client then imports its tar."""
+    if not rootless.active() or rootless.inside():
+        return Client(root).images.bootstrap_debian(suite, tag)
+    from pytest_pods.engine.image.bootstrap import debian_rootfs  # lazy: start latency (tarfile)
+
+    path = Path(root) if root is not None else default_root()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path / f".bootstrap-{os.getpid()}.tar"
+    try:
+        debian_rootfs(suite, tmp)
+        return Client(path).images.bootstrap_debian(suite, tag, rootfs=tmp)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 def rootless_info(info: EngineInfo) -> None:
     """The rootless part of ``info``: the maps in use, the network helper, what is limited."""
     uids, gids = rootless.maps_in_use() if rootless.inside() else rootless.id_maps()
@@ -224,10 +243,13 @@ class Images:
 
         return bootstrap_busybox(self._store, tag)
 
-    def bootstrap_debian(self, suite: str = "bookworm", tag: str | None = None) -> Image:
+    def bootstrap_debian(self, suite: str = "bookworm", tag: str | None = None,
+                         rootfs: str | os.PathLike[str] | None = None) -> Image:
+        """``debian:SUITE`` by mmdebstrap, or from ``rootfs``, the tar it made (rootless: made
+        before joining, see ``pods bootstrap``)."""
         from pytest_pods.engine.image.bootstrap import bootstrap_debian  # lazy: start latency (tarfile)
 
-        return bootstrap_debian(self._store, suite, tag)
+        return bootstrap_debian(self._store, suite, tag, rootfs=Path(rootfs) if rootfs is not None else None)
 
     def tag(self, source: str, target: str) -> Image:
         return self._store.tag(source, target)

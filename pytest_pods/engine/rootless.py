@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
-import shutil
 import signal
-import subprocess
 import time
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -51,9 +47,9 @@ def active() -> bool:
     return os.geteuid() != 0 or inside()
 
 
-@dataclass(frozen=True)
-class IdMap:
-    """One line of a uid_map/gid_map: ``size`` ids from ``container`` map to ``host``."""
+class IdMap(NamedTuple):
+    """One line of a uid_map/gid_map: ``size`` ids from ``container`` map to ``host`` (immutable;
+    a NamedTuple: dataclasses would cost the CLI's start ~6 ms)."""
 
     container: int
     host: int
@@ -105,6 +101,8 @@ def host_ids() -> tuple[int, int]:
 
 def user_name(uid: int | None = None) -> str:
     """The login name of ``uid`` (default: the real user), or the number when it has none."""
+    import pwd  # lazy: start latency (the CLI's start path stays as it was)
+
     uid = host_ids()[0] if uid is None else uid
     try:
         return pwd.getpwuid(uid).pw_name
@@ -128,6 +126,8 @@ def _sub_range(path: str, name: str, uid: int) -> tuple[int, int] | None:
 def id_maps(uid: int | None = None) -> tuple[list[IdMap], list[IdMap]]:
     """(uid maps, gid maps) for ``uid`` (default: the real user): 0 -> the user, 1..N -> the first
     subordinate range (N = min(its size, 65535)); only ``0 -> user`` without a range."""
+    import pwd  # lazy: start latency (as in user_name)
+
     if uid is None:
         uid, gid = host_ids()
     else:
@@ -238,6 +238,9 @@ def _unavailable_reason() -> str | None:
 
 def _map_child(pid: int, uids: list[IdMap], gids: list[IdMap]) -> None:
     """Write the child's uid/gid maps: newuidmap/newgidmap for a range, the files for one id."""
+    import shutil  # lazy: start latency (only when a holder is made)
+    import subprocess  # lazy: start latency (as above)
+
     for kind, maps in (("gid", gids), ("uid", uids)):
         if len(maps) > 1:
             tool = shutil.which(f"new{kind}map") or f"/usr/bin/new{kind}map"

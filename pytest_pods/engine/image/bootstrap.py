@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from pytest_pods.engine import rootless
 from pytest_pods.engine.image.layers import write_layer
 from pytest_pods.engine.image.reference import parse_reference
 from pytest_pods.engine.image.store import MEDIA_OCI_LAYER, Image, Store
@@ -162,22 +163,46 @@ def host_debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def bootstrap_debian(store: Store, suite: str = "bookworm", tag: str | None = None,
-                     variant: str = "minbase", mirror: str | None = None) -> Image:
-    """``debian:<suite>`` made by mmdebstrap from the host's Debian mirror."""
+def debian_rootfs(suite: str, out: Path, variant: str = "minbase", mirror: str | None = None) -> None:
+    """Run mmdebstrap to write ``debian:<suite>``'s root file system as a tar at ``out``.
+
+    An ordinary user's mmdebstrap runs in its unshare mode (its own user namespace, mapped with
+    the user's subordinate ids): it must run outside the engine's user namespace, where
+    mmdebstrap would take itself for root and fail to mount (``pods bootstrap`` does it before
+    joining)."""
     if not re.fullmatch(r"[a-z][a-z0-9-]*", suite):
         raise InvalidArgumentError(f"bootstrap debian: bad suite name {suite!r}")
     if shutil.which("mmdebstrap") is None:
         raise PodsError("bootstrap debian: mmdebstrap is not installed: apt-get install mmdebstrap")
-    mirror = mirror or host_debian_mirror()
+    if rootless.inside():
+        raise PodsError(f"bootstrap debian:{suite}: mmdebstrap cannot run inside the rootless engine's user "
+                        "namespace: run `pods bootstrap debian` (it runs mmdebstrap --mode=unshare first), or "
+                        "mmdebstrap --mode=unshare --format=tar yourself and `pods import` the tar")
+    mode = ["--mode=unshare"] if rootless.active() else []
+    proc = subprocess.run(
+        ["mmdebstrap", "--quiet", *mode, f"--variant={variant}", "--format=tar", suite, str(out),
+         mirror or host_debian_mirror()],
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise PodsError(f"bootstrap debian:{suite}: mmdebstrap failed:\n{tail}")
+
+
+def import_debian(store: Store, tarball: Path, suite: str, tag: str | None = None, variant: str = "minbase") -> Image:
+    """Import a tar made by :func:`debian_rootfs` as ``debian:<suite>``."""
+    cfg = {"Env": DEFAULT_ENV, "Cmd": ["bash"]}
+    return import_rootfs(store, tarball, tag or f"debian:{suite}", config=cfg, comment=f"mmdebstrap {variant} {suite}")
+
+
+def bootstrap_debian(store: Store, suite: str = "bookworm", tag: str | None = None,
+                     variant: str = "minbase", mirror: str | None = None,
+                     rootfs: Path | None = None) -> Image:
+    """``debian:<suite>`` made by mmdebstrap from the host's Debian mirror (or from ``rootfs``, a
+    tar it made already)."""
+    if rootfs is not None:
+        return import_debian(store, rootfs, suite, tag, variant)
     with tempfile.TemporaryDirectory(dir=store.tmp) as tmp:
         out = Path(tmp) / "rootfs.tar"
-        proc = subprocess.run(
-            ["mmdebstrap", "--quiet", f"--variant={variant}", "--format=tar", suite, str(out), mirror],
-            capture_output=True, text=True,
-        )
-        if proc.returncode != 0:
-            tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-            raise PodsError(f"bootstrap debian:{suite}: mmdebstrap failed:\n{tail}")
-        cfg = {"Env": DEFAULT_ENV, "Cmd": ["bash"]}
-        return import_rootfs(store, out, tag or f"debian:{suite}", config=cfg, comment=f"mmdebstrap {variant} {suite}")
+        debian_rootfs(suite, out, variant, mirror)
+        return import_debian(store, out, suite, tag, variant)
