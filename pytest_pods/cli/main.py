@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         print(f"pods: {exc}", file=sys.stderr)
         code = ENGINE_ERROR
     except PermissionError as exc:
-        print(f"pods: {exc.strerror}: {exc.filename} (the engine needs root)", file=sys.stderr)
+        print(f"pods: {exc.strerror}: {exc.filename}", file=sys.stderr)
         code = ENGINE_ERROR
     except KeyboardInterrupt:
         code = 130
