@@ -36,6 +36,10 @@ JUMPS = [
     ("nat", "OUTPUT", "-m addrtype --dst-type LOCAL -j PODS-DNAT"),
 ]
 ACCEPT_RETURNING = "-m conntrack --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment pods:base -j ACCEPT"
+# rootless only: the outbound helper may hand in a segment conntrack calls INVALID (pasta's
+# flagless window updates); un-NATed, it would reach the netns's own stack, whose RST ends the
+# container's connection. Dropped, it is ignored, as the container's stack would.
+ROOTLESS_JUMPS = [("filter", "INPUT", "-m conntrack --ctstate INVALID -m comment --comment pods:base -j DROP")]
 LOCK_PATH = "/run/lock/pytest-pods-iptables.lock"
 
 
@@ -111,7 +115,7 @@ def ensure_chains(ns: str | None = None) -> None:
     for table, chains in CHAINS.items():
         have = _chains_in(now[table])
         todo[table] = [f"-N {chain}" for chain in chains if chain not in have]
-    for table, chain, rule in JUMPS:
+    for table, chain, rule in JUMPS + (ROOTLESS_JUMPS if ns is not None else []):
         if f"-A {chain} {rule}" not in have_rules[table]:
             todo[table].append(f"-I {chain} 1 {rule}")
     if f"-A PODS-FORWARD {ACCEPT_RETURNING}" not in have_rules["filter"]:
@@ -125,7 +129,7 @@ def remove_chains_if_unused(now: RuleSet | None = None, ns: str | None = None) -
     if any(t.startswith("pods:net:") for t in all_tags(now)):
         return
     todo: RuleSet = {table: [] for table in now}
-    for table, chain, rule in JUMPS:
+    for table, chain, rule in JUMPS + (ROOTLESS_JUMPS if ns is not None else []):
         todo[table] += ["-D" + line[2:] for line in now[table] if line.replace('"', "") == f"-A {chain} {rule}"]
     for table, chains in CHAINS.items():
         have = _chains_in(now[table])

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 HELPER = "network-helper"  # RUN_DIR/network-helper.pid
+HELPER_ENV = "PODS_NETWORK_HELPER"  # pasta | slirp4netns | none: this one rather than the first found
 TUN = "/dev/net/tun"
 _IDENTITY = [["0", "0", "4294967295"]]
 _root: list[Path] = []  # the root this process networks for (see remember)
@@ -133,12 +134,16 @@ def set_sysctl(netns: str, key: str, value: str) -> None:
 # -- outbound: the network helper ----------------------------------------------------------
 def helper_name() -> str:
     """The outbound helper this machine gives rootless containers: ``pasta``, ``slirp4netns``
-    or ``none`` (neither installed, or ``/dev/net/tun`` not usable by the user)."""
+    or ``none`` (neither installed, or ``/dev/net/tun`` not usable by the user);
+    ``$PODS_NETWORK_HELPER`` picks one of them."""
     import shutil  # lazy: only pods info and the first rootless network ask
 
-    if not os.access(TUN, os.R_OK | os.W_OK):
+    want = os.environ.get(HELPER_ENV, "")
+    if want == "none" or not os.access(TUN, os.R_OK | os.W_OK):
         return "none"
     for name in ("pasta", "slirp4netns"):
+        if want and want != name:
+            continue
         if shutil.which(name):
             return name
     return "none"
@@ -148,6 +153,8 @@ def helper_note() -> str | None:
     """Why rootless containers have no outbound access here, with the fix; None when they have."""
     if helper_name() != "none":
         return None
+    if os.environ.get(HELPER_ENV, "") == "none":
+        return f"rootless containers have no outbound network: {HELPER_ENV}=none"
     if not os.access(TUN, os.R_OK | os.W_OK):
         return (f"rootless containers have no outbound network: {TUN} is not readable and writable by this user "
                 f"(Debian makes it 0666; as root: chmod 0666 {TUN})")
