@@ -19,35 +19,73 @@ from typing import Any
 import pytest
 
 from pytest_pods import Client
+from pytest_pods.client import contract
+from pytest_pods.engine import rootless
 
 pytest_plugins = ["pytester"]
 
 
 def engine_unavailable() -> str | None:
-    if os.geteuid() != 0:
-        return "the engine needs root (namespaces, overlayfs, cgroups)"
-    if not os.path.exists("/proc/self/ns/pid"):
-        return "no namespace support in this kernel"
-    from pytest_pods.engine.runtime.cgroups import available
+    """The engine's own preflight: None where containers run here (as root, or rootless), else why
+    not (the sysctl, the Debian package, the kernel feature it lacks)."""
+    return contract.engine_unavailable()
 
-    return available()
+
+ROOTLESS = rootless.active()
+NO_CGROUPS = ("cgroup limits and stats need a delegated cgroup v2 subtree, which an ordinary user has not here "
+              "(a v1 hybrid: no delegation)")
+ROOT_ONLY = "checks of root's engine (as root it acts as other users; tests/rootless runs its rootless side)"
+# What cannot apply to the rootless engine, and the limit that says why: (path part, test name or "", reason).
+# Everything else runs the same test functions in both modes.
+ROOTLESS_LIMITS: list[tuple[str, str, str]] = [
+    ("integration/test_cgroups.py", "", NO_CGROUPS),
+    ("integration/test_rootless_core.py", "", ROOT_ONLY),
+    ("integration/test_private_store.py", "", ROOT_ONLY),
+]
+
+
+def rootless_limit(item: pytest.Item) -> str | None:
+    path = str(item.fspath)
+    for part, test, reason in ROOTLESS_LIMITS:
+        if part in path and (not test or item.name == test or item.name.startswith(test + "[")):
+            return f"rootless: {reason}"
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reason = engine_unavailable()
-    if reason is None:
-        return
     for item in items:
-        if any(part in str(item.fspath) for part in ("integration", "compat", "plugin")):
+        if not any(part in str(item.fspath) for part in ("integration", "compat", "plugin")):
+            continue
+        if reason is not None:
             item.add_marker(pytest.mark.skip(reason=reason))
+        elif ROOTLESS and (limit := rootless_limit(item)) is not None:
+            item.add_marker(pytest.mark.skip(reason=limit))
+
+
+_ROOT: list[Path] = []
+
+
+def test_root() -> Path:
+    if not _ROOT:
+        root = os.environ.get("PODS_TEST_ROOT")
+        _ROOT.append(Path(root) if root else Path(tempfile.mkdtemp(prefix="pods-test-root-", dir="/var/tmp")))
+    return _ROOT[0]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Rootless, this process joins the test root's user namespace first, while it has one thread
+    (a joined process stays in that namespace: the test root's client must be the first)."""
+    if ROOTLESS and not rootless.inside() and engine_unavailable() is None and not hasattr(session.config, "workerinput"):
+        _CLIENTS.append(Client(test_root()))
+
+
+_CLIENTS: list[Client] = []
 
 
 @pytest.fixture(scope="session")
 def pods_root() -> Path:
-    root = os.environ.get("PODS_TEST_ROOT")
-    if root:
-        return Path(root)
-    return Path(tempfile.mkdtemp(prefix="pods-test-root-", dir="/var/tmp"))
+    return test_root()
 
 
 def release(c: Client) -> None:
@@ -65,7 +103,7 @@ def release_root() -> Callable[[Client], None]:
 
 @pytest.fixture(scope="session")
 def client(pods_root: Path) -> Iterator[Client]:
-    c = Client(pods_root)
+    c = _CLIENTS[0] if _CLIENTS else Client(pods_root)
     try:
         c.images.get("busybox")
     except Exception:
@@ -112,9 +150,9 @@ def daemon(pods_root: Path, client: Client) -> Iterator[Any]:
     (one per root: the compat tests and the plugin's remote-engine runs share it)."""
     import shutil
 
-    from daemon_helper import Daemon
+    from daemon_helper import Daemon, run_dir_base
 
-    d = Path(tempfile.mkdtemp(prefix="pods-daemon-", dir="/run" if os.access("/run", os.W_OK) else None))
+    d = Path(tempfile.mkdtemp(prefix="pods-daemon-", dir=run_dir_base()))
     daemon = Daemon(pods_root, d / "pods.sock", d / "daemon.log")
     try:
         daemon.start()

@@ -3,6 +3,7 @@ socket, stopped by its pid) and a poll for what clients see only eventually."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -10,6 +11,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+def run_dir_base() -> str | None:
+    """Where a test's daemon socket goes: /run as root, the user's runtime dir rootless (else /tmp)."""
+    if os.access("/run", os.W_OK):
+        return "/run"
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+    return xdg if xdg and os.access(xdg, os.W_OK) else None
 
 
 class Daemon:

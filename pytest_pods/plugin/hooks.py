@@ -10,6 +10,11 @@ environment, then the ini file::
     --pods-reuse             pods_reuse           PODS_REUSE           keep wider-scoped containers between runs
     --pods-required          pods_required        PODS_REQUIRED        fail, not skip, where the engine cannot run
     --pods-registry HOST/NS  pods_registry        PODS_REGISTRY        where service images are pulled from
+    --pods-ignore-limits     pods_ignore_limits   PODS_IGNORE_LIMITS   drop cgroup limits the engine cannot apply
+
+As an ordinary user (the rootless engine) without ``--pods-host``, the session drives a ``pods
+daemon`` of its own (see :mod:`pytest_pods.plugin.session_daemon`); the default root is then
+``$XDG_DATA_HOME/pytest-pods`` (else ``~/.local/share/pytest-pods``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pytest_pods.plugin import hookspec
 from pytest_pods.plugin.fixtures import pods, session_of, set_session
 from pytest_pods.plugin.services import postgres, postgres_image, redis, redis_image
 from pytest_pods.plugin.session import DEFAULT_ROOT, PodsSession, Record, containers_in
+from pytest_pods.plugin.session_daemon import rootless, rootless_default_root
 
 __all__ = ["pods", "postgres", "postgres_image", "redis", "redis_image"]
 
@@ -41,7 +47,12 @@ _OPTIONS = {
     "required": ("fail (not skip) tests that need the engine where it cannot run", False, True),
     "registry": ("registry/namespace to pull the ready-made service images from (else they are built)",
                  None, False),
+    "ignore_limits": ("drop memory/pids/cpu limits where the engine cannot apply them (rootless without a "
+                      "delegated cgroup v2), with a warning, instead of refusing the container", False, True),
 }
+IGNORE_LIMITS_ENV = "PODS_IGNORE_LIMITS"
+LIMITS_WARNING = ("cgroup limits (memory, pids, cpu) are dropped where the engine cannot apply them "
+                  "(--pods-ignore-limits / PODS_IGNORE_LIMITS): containers run unlimited there")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -90,7 +101,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"pytest-pods: --pods-timeout: {timeout_text!r} is not a positive number of seconds") from None
     host = _setting(config, "host") or None
     root = _setting(config, "root")
-    if host and root == DEFAULT_ROOT:
+    ignore_limits = bool(_setting(config, "ignore_limits"))
+    if ignore_limits:
+        os.environ[IGNORE_LIMITS_ENV] = "1"  # the engine in this process and the ones it starts
+    if not host and root == DEFAULT_ROOT and rootless():
+        root = rootless_default_root()
+    elif host and root == DEFAULT_ROOT:
         # a remote engine keeps its own state; ours (locks, kept markers) lives in a local cache
         root = os.path.join(os.path.expanduser("~/.cache/pytest-pods"),
                             "remote-" + hashlib.sha256(str(host).encode()).hexdigest()[:12])
@@ -106,6 +122,7 @@ def pytest_configure(config: pytest.Config) -> None:
         worker=workerinput["workerid"] if workerinput else "main",
         controller_pid=os.getppid() if workerinput else None,
         hook=config.hook,
+        ignore_limits=ignore_limits,
     )
     set_session(config, session)
 
@@ -115,18 +132,37 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
             and config.pluginmanager.hasplugin("dsession"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's: its workers are spawned with our environment
 def pytest_sessionstart(session: pytest.Session) -> None:
     s = session_of(session.config)
-    if _is_xdist_controller(session.config) and s.unavailable() is None and os.path.isdir(s.root):
+    if not _is_xdist_controller(session.config) or s.unavailable() is not None:
+        return
+    if s.rootless:
+        # the workers drive the controller's session daemon (PODS_SESSION_HOST)
+        s.is_controller = True
+        os.makedirs(s.root, exist_ok=True)
+        s.start_daemon()
+        s.ensure_watchdog()
+    elif os.path.isdir(s.root):
         s.is_controller = True
         s.ensure_watchdog()  # shared session containers of the workers are owned by this process
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     s = session_of(config)
     reason = s.unavailable()
-    state = f"engine unavailable: {reason}" if reason else (f"remote engine {s.host}" if s.host else "local engine")
-    return f"pods: root {s.root}, session {s.run_id}, {state}"
+    if reason:
+        state = f"engine unavailable: {reason}"
+    elif s.host:
+        state = f"remote engine {s.host}"
+    elif s.rootless:
+        state = "rootless engine (through the session's pods daemon)"
+    else:
+        state = "local engine"
+    lines = [f"pods: root {s.root}, session {s.run_id}, {state}"]
+    if s.ignore_limits:
+        lines.append(f"pods: WARNING: {LIMITS_WARNING}")
+    return lines
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -44,6 +44,7 @@ from pytest_pods.errors import (
     PodsError,
 )
 from pytest_pods.plugin.pool import Pool
+from pytest_pods.plugin.session_daemon import SESSION_HOST_ENV, SessionDaemon, rootless
 from pytest_pods.wait import Strategy, as_strategy, healthcheck, healthcheck_command, wait_ready
 from pytest_pods.watchdog import OWNER_LABEL, kept_dir, owner_key, sweep
 
@@ -120,9 +121,15 @@ class PodsSession:
     def __init__(self, *, root: str, timeout: float, keep_on_failure: bool, reuse: bool, required: bool,
                  host: str | None = None,
                  registry: str | None, run_id: str | None, worker: str, controller_pid: int | None,
-                 hook: pluggy.HookRelay | None = None) -> None:
+                 hook: pluggy.HookRelay | None = None, ignore_limits: bool = False) -> None:
         self.root = root
         self.host = host  # a remote engine (RemoteClient), else the local one on ``root``
+        self.ignore_limits = ignore_limits
+        # rootless without a host: the engine is the session's own pods daemon on ``root`` (the
+        # controller's or the single process's; workers get its address in PODS_SESSION_HOST)
+        self.rootless = host is None and rootless()
+        self.daemon: SessionDaemon | None = None
+        self.daemon_host: str | None = None
         self.timeout = timeout
         self.keep_on_failure = keep_on_failure
         self.reuse = reuse
@@ -153,18 +160,54 @@ class PodsSession:
     def unavailable(self) -> str | None:
         if not self._checked:
             if self.host:
-                # lazy: only with --pods-host (requests, http.client and ssl stay unloaded otherwise)
-                from pytest_pods.client.remote import RemoteClient
-
-                try:
-                    self._remote = RemoteClient(self.host)
-                    self._unavailable = None if self._remote.ping() else f"{self.host} does not answer /_ping"
-                except PodsError as exc:
-                    self._unavailable = str(exc)
+                self._unavailable = self._connect(self.host)
             else:
-                self._unavailable = engine_unavailable()
+                self._unavailable = engine_unavailable()  # rootless: the user namespace, uidmap, the kernel
             self._checked = True
         return self._unavailable
+
+    @property
+    def remote_host(self) -> str | None:
+        """The engine's address when it is remote: ``--pods-host``, or the rootless session daemon's."""
+        return self.host or self.daemon_host
+
+    def _connect(self, host: str) -> str | None:
+        """Make the RemoteClient for ``host``; None when it answers ``/_ping``, else why not."""
+        # lazy: only with a remote engine (requests, http.client and ssl stay unloaded otherwise)
+        from pytest_pods.client.remote import RemoteClient
+
+        try:
+            self._remote = RemoteClient(host)
+            return None if self._remote.ping() else f"{host} does not answer /_ping"
+        except PodsError as exc:
+            return str(exc)
+
+    def start_daemon(self) -> None:
+        """Rootless: connect to the session's pods daemon (a worker: the controller's, from the
+        environment), starting it first in the controller or the single process."""
+        if self.daemon_host is not None:
+            return
+        inherited = os.environ.get(SESSION_HOST_ENV) if self.worker != "main" else None
+        if inherited:
+            host = inherited
+        else:
+            self.daemon = SessionDaemon(self.root, self.run_id, ignore_limits=self.ignore_limits)
+            host = self.daemon.start()
+            if self.worker == "main":
+                os.environ[SESSION_HOST_ENV] = host  # the xdist workers, spawned after this
+        reason = self._connect(host)
+        if reason:
+            raise EngineUnavailableError(f"pytest-pods: the session's pods daemon: {reason}")
+        self.daemon_host = host
+        if self.daemon is not None and not self.daemon.borrowed:
+            self.ensure_watchdog()  # it holds the daemon's lifeline: sweep first, then the daemon goes
+
+    def stop_daemon(self) -> None:
+        if self.daemon is not None:
+            self.daemon.stop()
+            self.daemon = None
+        if os.environ.get(SESSION_HOST_ENV) == self.daemon_host and self.worker == "main":
+            del os.environ[SESSION_HOST_ENV]
 
     @property
     def client(self) -> ClientAPI:
@@ -174,11 +217,13 @@ class PodsSession:
             if reason:
                 raise EngineUnavailableError(f"pytest-pods: {reason}")
             os.makedirs(self.root, exist_ok=True)
-            # with --pods-host, unavailable() made the RemoteClient and it answered /_ping
+            if self.rootless:
+                self.start_daemon()
+            # with --pods-host (or rootless), the RemoteClient was made and it answered /_ping
             client: ClientAPI = self._remote if self._remote is not None else Client(self.root)
             self._client = client
             self._state_dir.mkdir(parents=True, exist_ok=True)
-            sweep(self.root, host=self.host)  # what killed sessions left, if their watchdog could not run
+            sweep(self.root, host=self.remote_host)  # what killed sessions left, if their watchdog could not run
             return client
         return self._client
 
@@ -196,10 +241,15 @@ class PodsSession:
         """Start this process's watchdog before its first container or network."""
         if self._watchdog is not None:
             return
+        # rootless, the watchdog reaps through the local engine (a single-threaded process joins
+        # the namespace itself), and holds the session daemon's lifeline until its sweep is done
+        lifeline = self.daemon.lifeline if self.daemon is not None else None
+        env = dict(os.environ, PODS_IGNORE_LIMITS="1") if self.ignore_limits else None
         self._watchdog = subprocess.Popen(
             [sys.executable, "-m", "pytest_pods.watchdog", self.root, self.owner, *([self.host] if self.host else [])],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, close_fds=True, cwd="/",
+            start_new_session=True, close_fds=True, cwd="/", env=env,
+            pass_fds=(lifeline,) if lifeline is not None else (),
         )
 
     def name(self) -> str:
@@ -526,7 +576,9 @@ class PodsSession:
             try:
                 # a safety net for anything left with our label; for the xdist controller, the
                 # shared containers of the whole run
-                sweep(self.root, owner=self.owner, host=self.host)
+                if self.rootless and self.daemon_host is None:
+                    self.start_daemon()
+                sweep(self.root, owner=self.owner, host=self.remote_host)
             except Exception as exc:
                 errors.append(exc)
         if self._watchdog is not None:
@@ -537,6 +589,10 @@ class PodsSession:
             except OSError:
                 pass
             self._watchdog = None
+        try:
+            self.stop_daemon()
+        except Exception as exc:
+            errors.append(exc)
         if len(errors) == 1:
             raise errors[0]
         if errors:

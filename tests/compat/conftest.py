@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon_helper import Daemon
+from daemon_helper import Daemon, run_dir_base
 
 from pytest_pods import Client
 
@@ -68,7 +68,7 @@ def private_daemon(release_root: Callable[[Client], None]) -> Iterator[Daemon]:
     """Scope: function. Depends on: release_root. A daemon of its own on a fresh root holding
     busybox, for tests that stop and start it; at the end the root is released and removed."""
     root = Path(tempfile.mkdtemp(prefix="pods-private-root-", dir="/var/tmp"))
-    run = Path(tempfile.mkdtemp(prefix="pods-private-", dir="/run" if os.access("/run", os.W_OK) else None))
+    run = Path(tempfile.mkdtemp(prefix="pods-private-", dir=run_dir_base()))
     client = Client(root)
     try:
         client.images.bootstrap_busybox()
