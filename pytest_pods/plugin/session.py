@@ -206,8 +206,8 @@ class PodsSession:
         if self.daemon is not None:
             self.daemon.stop()
             self.daemon = None
-        if os.environ.get(SESSION_HOST_ENV) == self.daemon_host and self.worker == "main":
-            del os.environ[SESSION_HOST_ENV]
+        if self.daemon_host is not None and self.worker == "main" and os.environ.get(SESSION_HOST_ENV) == self.daemon_host:
+            os.environ.pop(SESSION_HOST_ENV, None)
 
     @property
     def client(self) -> ClientAPI:
