@@ -100,6 +100,7 @@ ifeq ($(IS_ROOT),yes)
 	@id -u $(ROOTLESS_USER2) >/dev/null 2>&1 || useradd -m -s /bin/bash -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 $(ROOTLESS_USER2)
 	@grep -q '^$(ROOTLESS_USER2):' /etc/subuid || usermod --add-subuids 300000-365535 --add-subgids 300000-365535 $(ROOTLESS_USER2)
 	@id -u $(NORANGE_USER) >/dev/null 2>&1 || useradd -m -s /bin/bash -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 $(NORANGE_USER)
+	@[ ! -c /dev/net/tun ] || chmod 0666 /dev/net/tun  # Debian's default: pasta and slirp4netns open it as the user
 	@for u in $(ROOTLESS_USER) $(ROOTLESS_USER2) $(NORANGE_USER); do \
 	  d=/run/user/$$(id -u $$u); mkdir -p /run/user; \
 	  [ -d $$d ] || install -d -m 0700 -o $$u -g $$(id -g $$u) $$d; done

@@ -177,8 +177,13 @@ def _private_dir(path: Path, uid: int) -> None:
 
 
 def run_dir(root: Path) -> Path:
-    """``$XDG_RUNTIME_DIR/pytest-pods/<root tag>`` (else ``/tmp/pytest-pods-<uid>/<root tag>``), 0700,
-    made on first use."""
+    """``$XDG_RUNTIME_DIR/pytest-pods/user`` (else ``/tmp/pytest-pods-<uid>/user``), 0700, made on
+    first use: the run state of the user's rootless engine, whatever the root.
+
+    One user namespace (and one rootless netns) per user, not per root, as the root engine has one
+    host: a process that joined it can then use any of the user's roots (a test session with private
+    roots, two roots in one program). Bridges, veths and rules carry their root's tag, as on the host.
+    """
     uid = host_ids()[0]
     xdg = os.environ.get("XDG_RUNTIME_DIR", "")
     if xdg and os.path.isdir(xdg) and os.access(xdg, os.W_OK | os.X_OK):
@@ -186,7 +191,7 @@ def run_dir(root: Path) -> Path:
     else:
         base = Path(f"/tmp/pytest-pods-{uid}")
     _private_dir(base, uid)
-    out = base / root_tag(root)
+    out = base / "user"
     _private_dir(out, uid)
     return out
 
@@ -450,9 +455,18 @@ def users(found: Holder, rdir: Path | None = None) -> list[int]:
             st = os.stat(f"/proc/{entry}/ns/user")
         except OSError:
             continue
-        if (st.st_dev, st.st_ino) == (ns.st_dev, ns.st_ino):
+        if (st.st_dev, st.st_ino) == (ns.st_dev, ns.st_ino) and not _zombie(entry):
             out.append(int(entry))
     return out
+
+
+def _zombie(pid: str) -> bool:
+    """An exited process not yet reaped (a monitor that just ended) uses nothing any more."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def release(root: Path, *, force: bool = False) -> list[str]:

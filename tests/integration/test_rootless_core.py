@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from pytest_pods.engine.rootless import root_tag
-
 REPO = Path(__file__).resolve().parents[2]
 VENV_PY = REPO / ".cache/venv-rootless/bin/python"
 BASE = 200000  # pods-rootless's subordinate range, as the Makefile makes it
@@ -196,8 +194,7 @@ def test_nothing_is_left_after_rm_and_the_store_is_private() -> None:
     pid = int(as_user("pods-rootless", "inspect", "-f", "{{.State.Pid}}", cid).stdout)
     home = _user("pods-rootless")
     assert home is not None
-    tag = root_tag(Path(home.pw_dir) / ".local/share/pytest-pods")
-    holder_file = Path(f"/run/user/{home.pw_uid}/pytest-pods/{tag}/holder.pid")
+    holder_file = Path(f"/run/user/{home.pw_uid}/pytest-pods/user/holder.pid")  # one engine per user
     holder = int(holder_file.read_text().split()[0])
     as_user("pods-rootless", "rm", "-f", cid)
     deadline = time.monotonic() + 10

@@ -86,7 +86,7 @@ class User:
     # what the run dir records
     @property
     def state_dir(self) -> Path:
-        return self.run_dir / "pytest-pods" / root_tag(self.root)
+        return self.run_dir / "pytest-pods" / "user"  # the user's one rootless engine (rootless.run_dir)
 
     def recorded(self, name: str) -> int | None:
         try:
@@ -311,6 +311,7 @@ def test_the_debian_mirror_through_each_helper(helper: str) -> None:
     if not _mirror_reachable():
         pytest.skip("the host cannot reach deb.debian.org")
     u = User(f"pytest-pods-nettest-{helper}", env={"PODS_NETWORK_HELPER": helper})
+    u.pods("system", "reap", check=False)  # the user's engine (and its helper) starts afresh: nothing runs
     try:
         if u.pods("inspect", "--type", "image", "busybox:latest", check=False).returncode != 0:
             u.pods("bootstrap", "busybox")
