@@ -135,6 +135,8 @@ test-rootless: rootless-setup rootless-images
 	  $$P inspect --type image -f "{{.Id}}" busybox:latest debian:bookworm >/dev/null 2>&1 || $$P load -q -i $(BASE_IMAGES_TAR)'
 	$(call AS_USER,$(ROOTLESS_USER)) PODS_TEST_ROOT=$(call USER_ROOT,$(ROOTLESS_USER)) \
 	  sh -c 'cd $(CURDIR) && exec $(RPYTHON) -m pytest $(ROOTLESS_SUITES) -p no:cacheprovider $(ROOTLESS_ARGS)'
+	@# the session's test process kept the user's engine while it ran (it joined it); now it may go
+	@$(call AS_USER,$(ROOTLESS_USER)) $(RPYTHON) -m pytest_pods.cli --root $(call USER_ROOT,$(ROOTLESS_USER)) system reap >/dev/null
 	$(MAKE) --no-print-directory test-rootless-root
 
 test-rootless-root: rootless-setup rootless-images

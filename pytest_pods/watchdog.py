@@ -57,7 +57,7 @@ def make_client(root: str | os.PathLike[str], host: str | None = None) -> Client
         return RemoteClient(host)
     from pytest_pods.client.local import Client  # lazy: a clean session end (``done``) needs no engine
 
-    return Client(root)
+    return Client(root, short_lived=True)  # it exits after its sweep: may release a rootless engine
 
 
 def sweep(root: str | os.PathLike[str], *, owner: str | None = None, host: str | None = None) -> list[str]:

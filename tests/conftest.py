@@ -34,6 +34,8 @@ def engine_unavailable() -> str | None:
 ROOTLESS = rootless.active()
 NO_CGROUPS = ("cgroup limits and stats need a delegated cgroup v2 subtree, which an ordinary user has not here "
               "(a v1 hybrid: no delegation)")
+HOST_NETNS = ("checks links, rules or netlink in the host's network namespace, which only root may change and "
+              "a rootless engine never touches (tests/integration/test_rootless_network.py checks its netns)")
 ROOT_ONLY = "checks of root's engine (as root it acts as other users; tests/rootless runs its rootless side)"
 # What cannot apply to the rootless engine, and the limit that says why: (path part, test name or "", reason).
 # Everything else runs the same test functions in both modes.
@@ -41,6 +43,25 @@ ROOTLESS_LIMITS: list[tuple[str, str, str]] = [
     ("integration/test_cgroups.py", "", NO_CGROUPS),
     ("integration/test_rootless_core.py", "", ROOT_ONLY),
     ("integration/test_private_store.py", "", ROOT_ONLY),
+    ("integration/test_rootless_network.py", "", ROOT_ONLY),
+    *[("integration/test_containers.py", t, NO_CGROUPS) for t in (
+        "test_memory_limit_oom_kill_is_reported", "test_pids_limit_contains_a_fork_bomb",
+        "test_cpus_and_memory_limits_reach_the_cgroup", "test_fifty_containers_in_a_loop_leave_nothing_behind",
+        "test_oci_config_is_run_by_runc", "test_reap_releases_what_a_killed_monitor_left")],
+    ("integration/test_netlink.py", "", HOST_NETNS),
+    *[("integration/test_network.py", t, HOST_NETNS) for t in (
+        "test_fixed_host_port_in_use_fails_with_125_naming_the_port_and_keeps_nothing",
+        "test_thirty_containers_on_three_networks_leave_no_link_rule_lease_or_netns",
+        "test_reap_after_a_killed_monitor_releases_processes_lease_endpoint_rules_and_port",
+        "test_sigkill_of_pods_run_mid_start_leaves_nothing_after_rm_and_reap",
+        "test_network_rm_of_a_network_in_use_is_refused_naming_the_container",
+        "test_networks_made_one_after_another_add_our_base_rule_once")],
+    ("integration/test_network.py",
+     "test_published_ports_show_in_port_inspect_and_address_and_are_reached_from_the_host_and_containers",
+     "a container reaching another's published port through its gateway address: the rootless forwarder "
+     "listens on the host's loopback only, not in the rootless netns (not yet; from the host it works)"),
+    ("integration/test_registry.py", "test_skopeo_reads_what_we_push",
+     "skopeo started from a process inside the user namespace takes itself for root (/var/lib/containers)"),
 ]
 
 

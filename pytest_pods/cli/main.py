@@ -106,14 +106,14 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         elif verb.kind == "local":
             if args.host:
                 raise PodsError(f"pods --host: {args.verb} needs the local engine (remote: {', '.join(REMOTE_VERBS)})")
-            code = verb.run(Client(args.root), args)
+            code = verb.run(Client(args.root, short_lived=True), args)
         elif args.host:
             # lazy: start latency (http.client, ssl: only with --host)
             from pytest_pods.client.remote import RemoteClient
 
             code = verb.run(RemoteClient(args.host), args)
         else:
-            code = verb.run(Client(args.root), args)
+            code = verb.run(Client(args.root, short_lived=True), args)
     except ContainerStartError as exc:
         print(f"pods: {exc}", file=sys.stderr)
         code = exc.exit_code

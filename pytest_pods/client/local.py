@@ -74,7 +74,10 @@ FULL_ID = re.compile(r"[0-9a-f]{64}")
 class Client:
     """The local engine over one root (``PODS_ROOT``, default ``/var/lib/pytest-pods``)."""
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, short_lived: bool = False) -> None:
+        """``short_lived``: this process ends soon (the CLI): a rootless engine it used may be
+        released by its reap or cleanup; a longer-lived one keeps it while it runs."""
+        self.short_lived = short_lived
         path = Path(root) if root is not None else default_root()  # before joining: euid 0 after
         if rootless.active():
             # an ordinary user's engine runs in the root's user namespace; a threaded process
@@ -129,7 +132,7 @@ class Client:
         holder and its helpers, when no container of this root runs)."""
         done = self.runtime.reap()
         if rootless.active():
-            done += [f"released {what}" for what in rootless.release(self.root)]
+            done += [f"released {what}" for what in rootless.release(self.root, caller_stays=not self.short_lived)]
         return done
 
     def login(self, host: str, username: str, password: str, *, insecure: bool = False) -> None:
@@ -157,7 +160,7 @@ class Client:
                 except ConflictError:
                     continue  # a container still uses it
         if rootless.active():  # the namespace holder and its helpers, when nothing of the root runs
-            done += [f"released {what}" for what in rootless.release(self.root)]
+            done += [f"released {what}" for what in rootless.release(self.root, caller_stays=not self.short_lived)]
         return done
 
     def prune(self) -> list[str]:

@@ -133,6 +133,7 @@ def release_rootless(client: Client, log: Callable[[str], None], wait: float = 5
     watchdog may still be sweeping: they get up to ``wait`` seconds; running containers (another
     session's) keep the holder, and we go at once."""
     _end_children()
+    client.short_lived = True  # on the way out: its reap may release the engine now
     deadline = time.monotonic() + wait
     while True:
         try:

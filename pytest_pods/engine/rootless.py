@@ -391,6 +391,10 @@ def join(root: Path) -> None:
             if not found.alive():  # the pid was reused between the check and the open
                 continue
             linux.setns(fd, linux.CLONE_NEWUSER)
+            # a mount namespace of our own (owned by the user namespace): the host's is not ours to
+            # mount in, and the builder and commit mount views of layers; nothing propagates back
+            linux.unshare(linux.CLONE_NEWNS)
+            linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
             return
         finally:
             os.close(fd)
@@ -469,10 +473,16 @@ def _zombie(pid: str) -> bool:
         return True
 
 
-def release(root: Path, *, force: bool = False) -> list[str]:
-    """Stop the holder and every recorded helper when nothing else of the root runs in its user
-    namespace (``force``: whatever runs). Returns what was ended, e.g. ``["holder 1234"]``."""
+def release(root: Path, *, force: bool = False, caller_stays: bool = True) -> list[str]:
+    """Stop the holder and every recorded helper when nothing else of the user's engine runs in its
+    user namespace (``force``: whatever runs). Returns what was ended, e.g. ``["holder 1234"]``.
+
+    ``caller_stays``: a joined process that goes on (a test session, a program) counts as a user,
+    since it can never join again from inside; a CLI about to exit passes False.
+    """
     if os.geteuid() == 0 and not inside():
+        return []
+    if caller_stays and inside() and not force:
         return []
     rdir = run_dir(root)
     with _lock(root):

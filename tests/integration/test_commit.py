@@ -5,6 +5,7 @@ from __future__ import annotations
 import tarfile
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +22,11 @@ def layer_names(client: Client, ref: str) -> list[str]:
         return tf.getnames()
 
 
-def test_commit_captures_changes_and_deletions_but_not_the_engines_mount_stubs(client: Client, name: str) -> None:
+def test_commit_captures_changes_and_deletions_but_not_the_engines_mount_stubs(
+        client: Client, name: str, tmp_path: Path) -> None:
     tag = f"test/snap-{uuid.uuid4().hex[:8]}:1"
     ctr = client.containers.run("busybox", ["sh", "-c", "echo data > /data.txt; rm /bin/vi; mkdir /srv; sleep 60"],
-                                detach=True, network="none", name=name, volumes=[f"/tmp/pods-commit-{name}:/mnt/vol"])
+                                detach=True, network="none", name=name, volumes=[f"{tmp_path}/vol:/mnt/vol"])
     try:
         ctr.wait_ready(wait.command("test -d /srv"), timeout=5)
         img = ctr.commit(tag.split(":")[0], "1", message="after setup", changes=['CMD ["cat", "/data.txt"]'])

@@ -15,6 +15,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,15 @@ def _why_not() -> str | None:
 
 
 pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def released_at_the_end() -> Iterator[None]:
+    """The users' engines are released when the module ends, as a session end does: the
+    namespace holder is kept between commands (a start would pay for a new one), not after."""
+    yield
+    for user in ("pods-rootless", "pods-norange"):
+        as_user(user, "system", "reap", check=False)
 
 
 def as_user(user: str, *args: str, env: dict[str, str] | None = None, check: bool = True,

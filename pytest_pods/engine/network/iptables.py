@@ -59,8 +59,19 @@ def host_lock() -> FileLock:
     return FileLock(LOCK_PATH)
 
 
+def _tool(name: str) -> str:
+    """iptables' programs live in /usr/sbin, which an ordinary user's PATH (the rootless engine's)
+    often lacks."""
+    for d in ("/usr/sbin", "/sbin"):
+        if os.access(f"{d}/{name}", os.X_OK):
+            return f"{d}/{name}"
+    return name
+
+
 def _run(args: list[str], text: str | None, ns: str | None) -> tuple[int, str, str]:
     import subprocess  # lazy: start latency (subprocess costs milliseconds; --network none never needs it)
+
+    args = [_tool(args[0]), *args[1:]]
 
     def run() -> subprocess.CompletedProcess[str]:
         return subprocess.run(args, input=text, capture_output=True, text=True)

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_pods.engine import linux
+from pytest_pods.engine import linux, rootless
 from pytest_pods.engine.image.store import MEDIA_OCI_LAYER, Image
 from pytest_pods.errors import ConflictError, InvalidArgumentError
 
@@ -47,8 +47,10 @@ def lower_view(lowers: Sequence[str | os.PathLike[str]], tmp: str | os.PathLike[
             mounted = True
             linux.mount(None, str(where), None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
         elif lowers:
-            linux.mount("overlay", str(where), "overlay", linux.MS_RDONLY,
-                        "lowerdir=" + ":".join(str(p) for p in lowers))
+            options = "lowerdir=" + ":".join(str(p) for p in lowers)
+            if rootless.inside():  # overlayfs in a user namespace keeps its state in user.* xattrs
+                options += ",userxattr"
+            linux.mount("overlay", str(where), "overlay", linux.MS_RDONLY, options)
             mounted = True
         yield where
     finally:
