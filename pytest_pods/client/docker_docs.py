@@ -134,7 +134,7 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
             "LowerDir": ":".join(st.get("lower_dirs", [])), "UpperDir": str(cdir / "upper"),
             "WorkDir": str(cdir / "work"), "MergedDir": str(cdir / "rootfs")}},
         "Mounts": [mount_doc(client, m) for m in cfg["mounts"]
-                   if m["type"] == "bind" and not m["destination"].startswith("/etc/")],
+                   if m["type"] == "bind" and not m["destination"].startswith("/etc/") and not engine_bind(m)],
         "Config": {
             "Hostname": cfg.get("hostname", ""), "User": st.get("user", ""), "Env": proc["env"],
             "Cmd": proc["args"], "Image": st.get("image_name", ""), "WorkingDir": proc["cwd"],
@@ -257,6 +257,13 @@ def status_text(st: Mapping[str, Any]) -> str:
     if status == "exited":
         return f"Exited ({st.get('exit_code', 0)}) {ago(st.get('finished_at', ''))} ago"
     return "Created"
+
+
+def engine_bind(m: Mapping[str, Any]) -> bool:
+    """A bind the engine made, not the user: a rootless container's device nodes and /sys, bound from
+    the same host path (Docker lists only the user's mounts)."""
+    dest = str(m["destination"])
+    return m.get("source") == dest and (dest.startswith("/dev/") or dest == "/sys")
 
 
 def container_row(client: Client, st: Mapping[str, Any]) -> dict[str, Any]:

@@ -495,7 +495,7 @@ class Containers:
 
     def top(self, ref: str) -> builtins.list[int]:
         """The host pids of the container's processes."""
-        return builtins.list(self._rt.cgroup(self._rt.resolve(ref)).procs())
+        return self._rt.procs(ref)
 
     def gone(self, ref: str) -> bool:
         """True once nothing of a removed container is left on disk (``wait?condition=removed``)."""

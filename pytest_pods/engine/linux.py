@@ -352,3 +352,35 @@ def netns_socket(pid: int, family: int = _socket.AF_INET, kind: int = _socket.SO
     if isinstance(made[0], BaseException):
         raise made[0]
     return made[0]
+
+
+def namespace_pids(pid: int) -> list[int]:
+    """The host pids of every process in ``pid``'s pid namespace (a container without a cgroup:
+    the rootless engine where none is delegated). Empty once it is gone."""
+    try:
+        ns = os.stat(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return []
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                st = os.stat(f"/proc/{entry}/ns/pid")
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (ns.st_dev, ns.st_ino):
+                out.append(int(entry))
+    return sorted(out)
+
+
+def resident_bytes(pids: list[int]) -> int:
+    """The summed resident memory of ``pids`` (what ``stats`` shows without a cgroup)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+

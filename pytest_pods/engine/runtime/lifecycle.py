@@ -812,9 +812,23 @@ class Runtime:
                 out.append(st)
         return sorted(out, key=lambda s: s["created"], reverse=True)
 
+    def procs(self, ref: str) -> builtins.list[int]:
+        """The host pids of the container's processes: its cgroup's, or (no cgroup: rootless where
+        none is delegated) its pid namespace's."""
+        cid = self.resolve(ref)
+        cg = self.cgroup(cid)
+        if cg.paths:
+            return builtins.list(cg.procs())
+        st = self.state(cid)
+        return linux.namespace_pids(int(st.get("pid") or 0)) if st["status"] == "running" else []
+
     def stats(self, ref: str) -> ContainerStats:
         cid = self.resolve(ref)
-        s = self.cgroup(cid).stats()
+        cg = self.cgroup(cid)
+        s = cg.stats()
+        if not cg.paths:  # no cgroup: what the kernel shows of its processes
+            pids = self.procs(cid)
+            s = s._replace(memory_usage=linux.resident_bytes(pids), pids_current=len(pids))
         return {"memory_usage": s.memory_usage, "memory_limit": s.memory_limit, "pids": s.pids_current,
                 "pids_limit": s.pids_limit, "cpu_usage_ns": s.cpu_usage_ns}
 
