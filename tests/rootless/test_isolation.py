@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import VENV_PY, User
+
+from pytest_pods import Client
 
 ROOT_TEST_ROOT = Path(os.environ.get("PODS_TEST_ROOT") or Path(__file__).resolve().parents[2] / ".cache/pods-root")
 
@@ -138,6 +139,7 @@ def test_two_users_and_root_side_by_side(users: dict[str, User]) -> None:
                     time.sleep(0.1)
     finally:
         subprocess.run([*root_cli, "rm", "-f", "root-beside"], capture_output=True)
+        Client(ROOT_TEST_ROOT).cleanup()  # root's default bridge, made for root-beside
         for d in daemons.values():
             d.docker("rm", "-f", "same-name", check=False)
             d.docker("network", "rm", "side-by-side", check=False)
