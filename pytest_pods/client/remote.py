@@ -103,6 +103,16 @@ class RemoteImage:
     def short_id(self) -> str:
         return self.id.split(":")[-1][:12]
 
+    @property
+    def run_config(self) -> dict[str, Any]:
+        """The image's ``Config`` (Env, Cmd, Entrypoint, WorkingDir, User...), as the local Image has it."""
+        return dict(self.doc.get("Config") or {})
+
+    @property
+    def layers(self) -> builtins.list[dict[str, Any]]:
+        """One entry per layer (``{"digest": diff_id}``: an engine's API tells layers by diff ID)."""
+        return [{"digest": d} for d in (self.doc.get("RootFS") or {}).get("Layers") or []]
+
 
 class RemoteImages:
     def __init__(self, client: RemoteClient) -> None:
