@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, NotRequired, Protocol, TypedDict, overload
 
+from pytest_pods.engine import rootless
 from pytest_pods.engine.image.reference import Reference, parse_reference
 from pytest_pods.engine.image.store import DEFAULT_ROOT
 from pytest_pods.engine.runtime.lifecycle import ExecResult
@@ -59,6 +60,7 @@ __all__ = [
     "parse_reference",
     "parse_signal",
     "port_bindings_doc",
+    "rootless_engine",
 ]
 
 Ports = Mapping[str | int, Any] | Iterable["str | int | PortBinding"] | None
@@ -74,6 +76,12 @@ def cgroup_version() -> int:
     from pytest_pods.engine.runtime import cgroups  # lazy: start latency (cgroups are off the CLI's path)
 
     return cgroups.cgroup_version()
+
+
+def rootless_engine() -> bool:
+    """Whether the local engine runs rootless here (an ordinary user, or a process already in the
+    engine's user namespace)."""
+    return rootless.active()
 
 
 def engine_unavailable() -> str | None:

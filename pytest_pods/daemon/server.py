@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from pytest_pods.client.contract import rootless_engine
 from pytest_pods.client.local import Client
 from pytest_pods.daemon.containers import ContainersRouter
 from pytest_pods.daemon.events import Events
@@ -42,22 +43,12 @@ DEFAULT_SOCKET = "/run/pytest-pods/pods.sock"
 LIFELINE_ENV = "PODS_DAEMON_LIFELINE"
 
 
-def rootless_mode() -> bool:
-    """Whether the engine runs rootless here (euid not 0, or already in a user namespace)."""
-    if os.geteuid() != 0:
-        return True
-    try:
-        with open("/proc/self/uid_map") as f:
-            rows = [line.split() for line in f if line.strip()]
-    except OSError:
-        return False
-    return rows != [["0", "0", "4294967295"]]
 
 
 def default_socket() -> str:
     """Root: /run/pytest-pods/pods.sock. An ordinary user: ``$XDG_RUNTIME_DIR/pods.sock``, else
     ``/tmp/pytest-pods-UID/pods.sock`` (a 0700 directory of the user's)."""
-    if not rootless_mode():
+    if not rootless_engine():
         return DEFAULT_SOCKET
     xdg = os.environ.get("XDG_RUNTIME_DIR", "")
     if xdg and os.path.isdir(xdg) and os.access(xdg, os.W_OK | os.X_OK):
@@ -189,7 +180,7 @@ def serve(root: str | None = None, socket_path: str | None = None, tcp: str | No
           tls: tuple[str, str, str] | None = None, ready: Callable[[], None] | None = None,
           log_file: str | None = None) -> None:
     """Serve until SIGTERM or SIGINT. ``tls`` is (cert, key, CA) and is required with ``tcp``."""
-    rootless = rootless_mode()
+    rootless = rootless_engine()
     if socket_path is None and not tcp:
         socket_path = default_socket()  # before joining: after it, euid is 0
     client = Client(root)  # rootless: joins the namespace, which needs one thread (none started yet)

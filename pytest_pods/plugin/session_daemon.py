@@ -21,26 +21,18 @@ import sys
 import time
 from pathlib import Path
 
+from pytest_pods.client.contract import rootless_engine
 from pytest_pods.errors import EngineUnavailableError
 
 SESSION_HOST_ENV = "PODS_SESSION_HOST"
 """The session daemon's address, for the xdist workers (set by the controller)."""
 LIFELINE_ENV = "PODS_DAEMON_LIFELINE"
 IGNORE_LIMITS_ENV = "PODS_IGNORE_LIMITS"
-_IDENTITY = ["0", "0", "4294967295"]
 
 
 def rootless() -> bool:
-    """Whether the local engine would run rootless here: euid is not 0, or this process is in a
-    user namespace (``/proc/self/uid_map`` is not the identity), as the engine decides."""
-    if os.geteuid() != 0:
-        return True
-    try:
-        with open("/proc/self/uid_map") as f:
-            rows = [line.split() for line in f if line.strip()]
-    except OSError:
-        return False
-    return rows != [_IDENTITY]
+    """Whether the local engine would run rootless here (the engine decides)."""
+    return rootless_engine()
 
 
 def rootless_default_root() -> str:
