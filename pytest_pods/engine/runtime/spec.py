@@ -152,6 +152,12 @@ class ContainerSpec(NamedTuple):
     cap_add: Sequence[str] = ()
     cap_drop: Sequence[str] = ()
     stdin_open: bool = False
+    privileged: bool = False        # all capabilities, host devices, no seccomp, writable /sys and cgroupfs
+    security_opt: Sequence[str] = ()  # Docker's: seccomp=unconfined|PROFILE.json|<json>, no-new-privileges[=bool]
+    devices: Sequence[str] = ()     # --device HOST[:CONTAINER[:PERMISSIONS]]
+    sysctls: Mapping[str, str] = MappingProxyType({})  # namespaced ones only (net.*, kernel.shm*, fs.mqueue.*)
+    ulimits: Sequence[str] = ()     # --ulimit NAME=SOFT[:HARD]
+    shm_size: int | None = None     # bytes of /dev/shm (Docker's default is 64 MiB)
 
     def env_list(self) -> list[str]:
         if isinstance(self.env, Mapping):
