@@ -17,12 +17,13 @@ import errno
 import os
 import struct
 from types import TracebackType
+from typing import NamedTuple
 
 from pytest_pods.engine import linux  # ctypes: loaded already wherever containers are networked
 from pytest_pods.engine.network import rootless_net
 from pytest_pods.errors import NetlinkError
 
-__all__ = ["Netlink", "NetlinkError"]
+__all__ = ["Link", "Netlink", "NetlinkError"]
 
 # linux/netlink.h
 NLMSG_NOOP = 1
@@ -70,6 +71,7 @@ IFLA_MASTER = 10
 IFLA_LINKINFO = 18
 IFLA_NET_NS_PID = 19
 IFLA_NET_NS_FD = 28
+IFLA_IFALIAS = 20
 IFLA_EXT_MASK = 29
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
@@ -154,6 +156,16 @@ def _cidr(text: str, what: str) -> tuple[bytes, int]:
 
 def _mask(prefixlen: int) -> int:
     return (0xFFFFFFFF << (32 - prefixlen)) & 0xFFFFFFFF
+
+
+class Link(NamedTuple):
+    """One link of a dump: what the reaper needs to tell ours from others'."""
+
+    ifindex: int
+    name: str
+    kind: str     # IFLA_INFO_KIND: "bridge", "veth", or "" (loopback, physical)
+    master: int   # the index of its bridge, 0 if none
+    alias: str    # IFLA_IFALIAS ("ip link set NAME alias TEXT"), "" if none
 
 
 class Netlink:
@@ -297,6 +309,10 @@ class Netlink:
 
     def links(self) -> list[tuple[int, str, str]]:
         """Every link as (index, name, kind); kind is IFLA_INFO_KIND ("bridge", "veth") or ""."""
+        return [(link.ifindex, link.name, link.kind) for link in self.link_table()]
+
+    def link_table(self) -> list[Link]:
+        """Every link with its kind, its master (bridge) and its alias, in one dump."""
         body = _IFINFOMSG.pack(AF_UNSPEC, 0, 0, 0, 0) + _attr_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)
         out = []
         for mtype, reply in self._request(RTM_GETLINK, NLM_F_DUMP, body, "list links"):
@@ -308,7 +324,9 @@ class Netlink:
             if IFLA_LINKINFO in attrs:
                 raw_kind = _parse_attrs(attrs[IFLA_LINKINFO]).get(IFLA_INFO_KIND)
                 kind = _cstr(raw_kind) if raw_kind else ""
-            out.append((index, _cstr(attrs.get(IFLA_IFNAME, b"")), kind))
+            master = _U32.unpack(attrs[IFLA_MASTER][:4])[0] if len(attrs.get(IFLA_MASTER, b"")) >= 4 else 0
+            alias = _cstr(attrs[IFLA_IFALIAS]) if IFLA_IFALIAS in attrs else ""
+            out.append(Link(index, _cstr(attrs.get(IFLA_IFNAME, b"")), kind, master, alias))
         return out
 
     def _index_or_raise(self, name: str, operation: str) -> int:
@@ -380,6 +398,14 @@ class Netlink:
             return
         operation = f"set master {name} {master}"
         self._set_link(name, _attr_u32(IFLA_MASTER, self._index_or_raise(master, operation)), operation)
+
+    def set_alias(self, name: str, alias: str) -> None:
+        """Set the alias (IFLA_IFALIAS, at most 255 bytes) of link ``name``: a label that
+        survives the process that made the link, as ``ip link set NAME alias TEXT``."""
+        raw = alias.encode()
+        if len(raw) > 255 or b"\0" in raw:
+            raise ValueError(f"link alias {alias!r}: must be at most 255 bytes, without NUL")
+        self._set_link(name, _attr_str(IFLA_IFALIAS, raw), f"set alias {name}")
 
     def set_mtu(self, name: str, mtu: int) -> None:
         """Set the MTU of link ``name``."""

@@ -16,6 +16,15 @@ Mechanisms, and why:
 - Rootless (``network/rootless_net.py``): the same bridges, veths, addresses, routes and rules,
   made in the root's rootless netns (the namespace holder's) instead of the host's, with an
   outbound helper (pasta) for NAT to leave by and port forwarders instead of DNAT.
+- Reading creates nothing (issue 14): ``list`` and ``get`` report the default ``bridge`` from its
+  definition until a container needs it; its ID is derived from the root, so what a listing showed
+  is what is made. Every bridge is labelled (its alias: :func:`marker`) so that the reaper can
+  release one whose record is gone, and never touches another's.
+- A container's host-side veth is deleted by us, at once (``detach``, ``release_links``): left to
+  the kernel it lives as long as the container's netns, which an orphaned TCP connection still
+  sending keeps alive for minutes after the container died.
+- ``internal`` networks give no default route; a container's default route goes via its first
+  non-internal network (as in Docker).
 - Names: each container's ``/etc/hosts`` lists the containers of its user networks by name and
   alias, rewritten in place (the file is bind-mounted, its inode must stay) when one joins or
   leaves. The default ``bridge`` network has no name resolution, as in Docker.
@@ -32,8 +41,9 @@ import os
 import re
 import time
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TypedDict, cast
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.linux import process_start_time
@@ -47,6 +57,14 @@ from pytest_pods.errors import (
     NetworkError,
     NetworkNotFoundError,
 )
+
+if TYPE_CHECKING:
+    from hashlib import sha256 as _sha256  # the same interface, with types
+else:  # lazy: start latency: the builtin sha256 imports in a millisecond, hashlib (OpenSSL) in several
+    try:
+        from _sha256 import sha256 as _sha256  # lazy: as above
+    except ImportError:  # pragma: no cover - a Python without it (3.12 renamed it _sha2)
+        from hashlib import sha256 as _sha256  # lazy: as above
 
 
 class NetworkRecord(TypedDict):
@@ -95,14 +113,31 @@ def root_tag(root: Path) -> str:
     return f"{zlib.crc32(os.fsencode(os.path.realpath(root))) & 0xFFF:03x}"
 
 
+def root_hash(root: Path) -> str:
+    """16 hex digits naming a state root without the collisions of :func:`root_tag` (12 bits)."""
+    return _sha256(os.fsencode(os.path.realpath(root))).hexdigest()[:16]
+
+
+def default_network_id(root: Path) -> str:
+    """The default network's ID: fixed per root, so that the record a listing reports before the
+    network exists and the one made when a container needs it agree (and a container created
+    before then names the right network)."""
+    return _sha256(b"pods default network\0" + os.fsencode(os.path.realpath(root))).hexdigest()
+
+
+def marker(root: Path, network_id: str) -> str:
+    """The alias of a bridge of ours: which root made it and for which network. The reaper
+    releases a bridge whose record is gone only when its alias says it is this root's."""
+    return f"pods:{root_hash(root)}:{network_id}"
+
+
 # -- the networks of one root ----------------------------------------------------------------
 class Networks:
     """Networks and endpoints recorded under one state root."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.dir = root / "networks"
-        self.dir.mkdir(exist_ok=True)
+        self.dir = root / "networks"  # made by the first create: reading makes nothing (issue 14)
         self.tag = root_tag(root)
         self._lock = FileLock(str(root / "locks" / "networks.lock"))
         self.rootless = rootless_net.active()
@@ -125,16 +160,22 @@ class Networks:
         return FileLock(str(rootless.run_dir(self.root) / "iptables.lock"))
 
     # lookup
+    def _dirs(self) -> builtins.list[Path]:
+        try:
+            return builtins.list(self.dir.iterdir())
+        except FileNotFoundError:
+            return []
+
     def _records(self) -> builtins.list[NetworkRecord]:
         out: builtins.list[NetworkRecord] = []
-        for d in self.dir.iterdir():
+        for d in self._dirs():
             with contextlib.suppress(OSError, ValueError):
                 out.append(json.loads((d / "network.json").read_text()))
         return out
 
     def get(self, ref: str) -> NetworkRecord:
-        if ref == DEFAULT_NETWORK:
-            return self.ensure_default()
+        """The network named or identified (or ID-prefixed) by ``ref``; the default ``bridge``
+        from its definition if it was not made yet (nothing is made here)."""
         recs = self._records()
         for r in recs:
             if r["name"] == ref or r["id"] == ref:
@@ -142,11 +183,46 @@ class Networks:
         matches = [r for r in recs if len(ref) >= 3 and r["id"].startswith(ref)]
         if len(matches) == 1:
             return matches[0]
+        if not any(r["name"] == DEFAULT_NETWORK for r in recs):
+            default = self._default_definition(recs)
+            if ref == DEFAULT_NETWORK or (len(ref) >= 3 and default["id"].startswith(ref)):
+                return default
         raise NetworkNotFoundError(f"network {ref} not found")
 
     def list(self) -> builtins.list[NetworkRecord]:
-        self.ensure_default()
-        return self.records()
+        """Every network, the default one too (from its definition if it was not made yet)."""
+        recs = self.records()
+        if not any(r["name"] == DEFAULT_NETWORK for r in recs):
+            recs.insert(0, self._default_definition(recs))
+        return recs
+
+    def exists(self, rec: NetworkRecord) -> bool:
+        """Made (recorded), rather than the default network's definition."""
+        return (self.dir / rec["id"] / "network.json").exists()
+
+    def _default_definition(self, recs: builtins.list[NetworkRecord]) -> NetworkRecord:
+        """The default network as :meth:`ensure_default` would make it now, made of nothing: its
+        subnet is the one a user network made before it leaves free (see :meth:`create`)."""
+        nid = default_network_id(self.root)
+        subnet = self._choose_subnet(os.environ.get("PODS_BRIDGE_SUBNET"), self._taken(recs, start=False),
+                                     DEFAULT_NETWORK, check=False)
+        return {"id": nid, "name": DEFAULT_NETWORK, "driver": "bridge", "subnet": str(subnet),
+                "gateway": str(next(subnet.hosts())), "bridge": f"podsb{self.tag}{nid[:7]}", "internal": False,
+                "labels": {}, "created": _ctime(self.root)}
+
+    def _taken(self, recs: builtins.list[NetworkRecord], *, start: bool) -> builtins.list[ipaddress.IPv4Network]:
+        """The subnets of our networks and of the routes in our namespace (read only, unless
+        ``start``: rootless, the holder is made then)."""
+        taken = [ipaddress.IPv4Network(r["subnet"]) for r in recs]
+        ns = self.netns(start=start)
+        if ns == "":
+            return taken  # rootless, no holder yet: its namespace will have only what we make
+        if ns and start:  # the helper copies the host's addresses and routes into the netns: avoid them too
+            rootless_net.ensure_helper(self.root, ns)
+        with Netlink.at(ns) as nl:
+            taken += [ipaddress.IPv4Network(dst, strict=False) for dst, _gw, _dev in nl.routes()
+                      if dst != "0.0.0.0/0"]
+        return taken
 
     def records(self) -> builtins.list[NetworkRecord]:
         """The networks that exist, without making the default one (for sweeps and cleanup)."""
@@ -168,7 +244,7 @@ class Networks:
         try:
             return self.create(DEFAULT_NETWORK, subnet=subnet, _default=True)
         except ConflictError:
-            return self.get(DEFAULT_NETWORK)
+            return next(r for r in self._records() if r["name"] == DEFAULT_NETWORK)
 
     def create(self, name: str, *, subnet: str | None = None, internal: bool = False,
                labels: dict[str, str] | None = None, _default: bool = False) -> NetworkRecord:
@@ -178,21 +254,21 @@ class Networks:
             recs = self._records()
             if any(r["name"] == name for r in recs):
                 raise ConflictError(f"network with name {name} already exists")
-            ns = self.netns(start=True)
-            if ns:  # the helper copies the host's addresses and routes into the netns: avoid them too
-                rootless_net.ensure_helper(self.root, ns)
-            with Netlink.at(ns) as nl:
-                host_routes = [ipaddress.IPv4Network(dst, strict=False) for dst, _gw, _dev in nl.routes()
-                               if dst != "0.0.0.0/0"]
-            taken = [ipaddress.IPv4Network(r["subnet"]) for r in recs] + host_routes
+            taken = self._taken(recs, start=True)
+            if not _default and not any(r["name"] == DEFAULT_NETWORK for r in recs):
+                # keep the default network's subnet free: a listing showed it, a container makes it
+                with contextlib.suppress(NetworkError):  # the pool is full: the default finds its own later
+                    taken.append(self._choose_subnet(os.environ.get("PODS_BRIDGE_SUBNET"), taken,
+                                                     DEFAULT_NETWORK, check=False))
             net_subnet = self._choose_subnet(subnet, taken, name)
-            nid = os.urandom(32).hex()
+            nid = default_network_id(self.root) if _default else os.urandom(32).hex()
             gateway = str(next(net_subnet.hosts()))
             rec: NetworkRecord = {"id": nid, "name": name, "driver": "bridge", "subnet": str(net_subnet), "gateway": gateway,
                    "bridge": f"podsb{self.tag}{nid[:7]}", "internal": internal, "labels": labels or {},
                    "created": time.time()}
             ndir = self.dir / nid
             try:
+                self.dir.mkdir(exist_ok=True)
                 (ndir / "leases").mkdir(parents=True)
                 (ndir / "endpoints").mkdir()
                 self._bring_up(rec)
@@ -206,7 +282,12 @@ class Networks:
         return rec
 
     def _choose_subnet(self, subnet: str | None, taken: builtins.list[ipaddress.IPv4Network],
-                       name: str) -> ipaddress.IPv4Network:
+                       name: str, *, check: bool = True) -> ipaddress.IPv4Network:
+        """``subnet`` if it is valid and free (``check=False``: as given), else the first free /24
+        of the pool."""
+        if subnet and not check:
+            with contextlib.suppress(ValueError):
+                return ipaddress.IPv4Network(subnet, strict=False)
         if subnet:
             try:
                 net = ipaddress.IPv4Network(subnet, strict=False)
@@ -231,6 +312,7 @@ class Networks:
         with Netlink.at(ns) as nl:
             if nl.link_index(rec["bridge"]) is None:
                 nl.create_bridge(rec["bridge"])
+                nl.set_alias(rec["bridge"], marker(self.root, rec["id"]))  # before anything else: reapable
                 nl.add_address(rec["bridge"], f"{rec['gateway']}/{net.prefixlen}")
             nl.set_up(rec["bridge"])
         if ns:  # rootless: no DNAT (published ports are forwarded), the netns's own ip_forward
@@ -264,6 +346,8 @@ class Networks:
         rec = self.get(ref)
         if rec["name"] == DEFAULT_NETWORK and not predefined_ok:
             raise ConflictError(f"{DEFAULT_NETWORK} is a pre-defined network and cannot be removed")
+        if not self.exists(rec):
+            return rec["name"]  # the default network's definition: nothing was made
         with self._lock:
             users = [e for e in self.endpoints(rec) if _pid_alive(e.get("pid"), e.get("pid_start"))]
             if users:
@@ -277,8 +361,15 @@ class Networks:
     # endpoints
     def attach(self, ref: str, *, cid: str, name: str, aliases: builtins.list[str], pid: int, pid_start: int | None,
                hosts_path: str, hostname: str, ifname: str, default_route: bool) -> EndpointRecord:
-        """Give the container (its pid 1 is ``pid``) an interface and an address on the network."""
+        """Give the container (its pid 1 is ``pid``) an interface and an address on the network.
+
+        :param default_route: this is the container's first network. The default route goes via
+            the first network that is not ``internal`` (an internal one routes only its subnet,
+            as in Docker), so a later network gets it when the container has none yet.
+        """
         rec = self.get(ref)
+        if not self.exists(rec):  # the default network, needed now: make it
+            rec = self.ensure_default()
         ns = self.netns(start=True)
         with Netlink.at(ns) as nl:
             if nl.link_index(rec["bridge"]) is None:  # e.g. after a reboot, a manual delete, a new holder
@@ -309,7 +400,7 @@ class Networks:
                 with Netlink(netns_fd=fd) as inner:
                     inner.add_address(ifname, f"{ip}/{prefix}")
                     inner.set_up(ifname)
-                    if default_route:
+                    if not rec.get("internal") and (default_route or not _has_default_route(inner)):
                         inner.add_route(rec["gateway"], dev=ifname)
             finally:
                 os.close(fd)
@@ -332,8 +423,15 @@ class Networks:
         return ep
 
     def detach(self, ref: str, cid: str, *, delete_link: bool = True, port_rules: bool = True) -> None:
-        """Release the container's endpoint; ``port_rules=False`` when the caller deletes them
-        once for all networks (each ``iptables -S`` costs milliseconds)."""
+        """Release the container's endpoint: its host-side veth (deleted now, whatever
+        ``delete_link`` says: see :meth:`release_links`), address, record and names;
+        ``port_rules=False`` when the caller deletes them once for all networks (each
+        ``iptables -S`` costs milliseconds).
+
+        ``delete_link`` is kept for callers that still pass it (the monitor passed False, leaving
+        the veth to the kernel, which kept it for minutes: issue 14); it no longer changes anything.
+        """
+        del delete_link
         try:
             rec = self.get(ref)
         except NetworkNotFoundError:
@@ -343,10 +441,8 @@ class Networks:
             ep = cast(EndpointRecord, json.loads(path.read_text()))
         except (OSError, ValueError):
             return
-        ns = self.netns(start=False) if delete_link or port_rules else None
-        if delete_link and ns != "":
-            with contextlib.suppress(OSError), Netlink.at(ns) as nl:
-                nl.delete_link(ep["veth"], missing_ok=True)
+        with contextlib.suppress(NetworkError):  # the reaper retries what is left
+            self.release_links([ep])
         if port_rules and not self.rootless:  # rootless: forwarders, no rules (see ports.unpublish)
             iptables.delete_rules(iptables.container_tag(cid))
         self._release(rec, ep["ip"])
@@ -354,6 +450,58 @@ class Networks:
         self.refresh_hosts(rec)
         with contextlib.suppress(OSError):  # and its own file: the peers it left are no names now
             write_hosts(Path(ep["hosts"]), self.hosts_lines(cid, ep["hostname"]))
+
+    def release_links(self, endpoints: builtins.list[EndpointRecord] | Mapping[str, EndpointRecord]) -> None:
+        """Delete the host-side veths of these endpoints (a container's ``endpoints`` state) and
+        make sure they are gone before returning; one already gone is fine (ENODEV).
+
+        Deleting one end of a veth pair deletes both, synchronously. Left to the kernel, the pair
+        goes only when the container's network namespace is freed, and a TCP connection still
+        sending from it (an orphaned socket retransmitting to a peer that does not read) holds the
+        namespace for minutes after the container died: that is how veths of removed containers
+        lingered (issue 14). ``rm`` calls this so that the veth is gone when it returns.
+
+        :raises NetworkError: a veth is still there after its deletion.
+        """
+        eps = builtins.list(endpoints.values()) if isinstance(endpoints, Mapping) else endpoints
+        names = [ep["veth"] for ep in eps if ep.get("veth")]
+        if not names:
+            return
+        ns = self.netns(start=False)
+        if ns == "":
+            return  # rootless, no holder: its netns and every link in it are gone already
+        errors = []
+        with Netlink.at(ns) as nl:
+            for name in names:
+                try:
+                    nl.delete_link(name, missing_ok=True)
+                except OSError as exc:
+                    errors.append(f"{name}: {exc}")
+                    continue
+                if nl.link_index(name) is not None:
+                    errors.append(f"{name}: still there after its deletion")
+        if errors:
+            raise NetworkError(f"delete veth {', '.join(errors)}")
+
+    def move_default_route(self, pid: int, endpoints: Mapping[str, EndpointRecord]) -> None:
+        """The network that held the container's default route is gone: route through the first
+        remaining one that is not ``internal`` (as Docker moves the gateway); none if all are.
+        EEXIST (a default route remains) is fine."""
+        for ep in sorted(endpoints.values(), key=lambda e: e.get("ifname", "")):
+            try:
+                internal = bool(self.get(ep["network_id"]).get("internal"))
+            except NetworkNotFoundError:
+                continue
+            if internal:
+                continue
+            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                with contextlib.suppress(OSError), Netlink(netns_fd=fd) as nl:
+                    if not _has_default_route(nl):
+                        nl.add_route(ep["gateway"], dev=ep["ifname"])
+            finally:
+                os.close(fd)
+            return
 
     def _lease(self, rec: NetworkRecord, cid: str) -> str:
         leases = self.dir / rec["id"] / "leases"
@@ -403,10 +551,14 @@ class Networks:
     def reap(self, live: set[str]) -> builtins.list[str]:
         """Drop endpoints, leases and rules of containers that are not running any more, and
         what a network removal interrupted half-way left (a directory without network.json,
-        its bridge, its rules)."""
+        its bridge, its rules); release our bridges whose record is gone (the state removed
+        after a crash: found by their alias, :func:`marker`) and veths on our bridges that no
+        endpoint and no live container owns."""
         done = []
         ns = self.netns(start=False)
-        for d in self.dir.iterdir():
+        if ns != "":
+            done += self._reap_links(ns, live)
+        for d in self._dirs():
             if (d / "network.json").exists() or time.time() - d.stat().st_mtime < 30:
                 continue
             if ns != "":
@@ -436,6 +588,69 @@ class Networks:
                 done.append(f"deleted rules {tag}")
         return done
 
+    def _reap_links(self, ns: str | None, live: set[str]) -> builtins.list[str]:
+        """Bridges of this root without a network directory, and stray veths on our bridges."""
+        done: builtins.list[str] = []
+        recs = {r["bridge"]: r for r in self._records()}
+        mine = f"pods:{root_hash(self.root)}:"
+        try:
+            with Netlink.at(ns) as nl:
+                table = nl.link_table()
+        except OSError:
+            return done
+        orphans: dict[int, tuple[str, str]] = {}  # bridge index -> (name, network id)
+        ours: dict[int, NetworkRecord] = {}  # bridge index -> its record
+        for link in table:
+            if link.kind != "bridge" or not link.name.startswith(f"podsb{self.tag}"):
+                continue
+            rec = recs.get(link.name)
+            if rec is not None and link.alias in ("", marker(self.root, rec["id"])):
+                ours[link.ifindex] = rec  # (no alias: made before bridges had one)
+            elif link.alias.startswith(mine):
+                nid = link.alias.removeprefix(mine)
+                if re.fullmatch(r"[0-9a-f]{64}", nid) and not (self.dir / nid).exists():
+                    orphans[link.ifindex] = (link.name, nid)
+        endpoint_veths = {ep["veth"] for rec in ours.values() for ep in self.endpoints(rec)}
+        stray = [link.name for link in table
+                 if link.kind == "veth" and (link.master in orphans or (
+                     link.master in ours and link.name.startswith(f"podsv{self.tag}")
+                     and link.name not in endpoint_veths
+                     and not any(c.startswith(link.name[8:14]) for c in live)
+                     and not self._container_active(link.name[8:14])))]
+        with contextlib.suppress(OSError), Netlink.at(ns) as nl:
+            for name in stray:
+                nl.delete_link(name, missing_ok=True)
+                done.append(f"deleted veth {name}")
+            for name, _nid in orphans.values():
+                nl.delete_link(name, missing_ok=True)
+                done.append(f"deleted bridge {name} (its network's record is gone)")
+        if orphans:
+            with self._iptables_lock():
+                for _name, nid in orphans.values():
+                    with contextlib.suppress(NetworkError):
+                        iptables.restore(iptables.rules_tagged(iptables.network_tag(nid), ns=ns), ns)
+                iptables.remove_chains_if_unused(ns=ns)
+        return done
+
+    def _container_active(self, short: str) -> bool:
+        """Whether a container of this root whose ID starts with ``short`` is starting or running,
+        read after the link dump: a container is marked starting before its monitor makes its
+        veth, and its endpoint record comes after the veth, so a veth without a record whose
+        container is not starting by now is a leftover (a veth is named podsv<tag><cid[:6]>)."""
+        cdir = self.root / "containers"
+        try:
+            names = [p.name for p in cdir.iterdir() if p.name.startswith(short)]
+        except OSError:
+            return False
+        for name in names:
+            try:
+                status = json.loads((cdir / name / "state.json").read_text()).get("status")
+            except (OSError, ValueError):
+                return True  # unreadable now (being written, or broken): not ours to judge
+            if status in ("starting", "running", "restarting"):
+                return True
+        return False
+
     def remove_all(self) -> builtins.list[str]:
         """Every network of this root, the default one too (a root being thrown away)."""
         return [self.remove(r["id"], predefined_ok=True) for r in self._records()]
@@ -457,6 +672,17 @@ def write_hosts(path: Path, extra: list[str]) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
+
+
+def _has_default_route(nl: Netlink) -> bool:
+    return any(dst == "0.0.0.0/0" for dst, _gw, _dev in nl.routes())
+
+
+def _ctime(path: Path) -> float:
+    try:
+        return path.stat().st_ctime
+    except OSError:
+        return 0.0
 
 
 def _pid_alive(pid: int | None, start: int | None) -> bool:
