@@ -40,10 +40,10 @@ from pytest_pods.engine.image.store import (
     Store,
     sha256_digest,
 )
-from pytest_pods.engine.locks import FileLock
+from pytest_pods.engine.locks import FileLock, lease
 from pytest_pods.engine.registry import mirrors
 from pytest_pods.engine.runtime.commit import ENGINE_MOUNT_POINTS, exists_in, scrub_mount_points
-from pytest_pods.engine.runtime.lifecycle import Runtime
+from pytest_pods.engine.runtime.lifecycle import LABEL_OWNER, Runtime
 from pytest_pods.engine.runtime.spec import Bind, ContainerSpec, lookup_user
 from pytest_pods.errors import BuildError, ContextError, ImageNotFoundError, PodsError
 
@@ -434,7 +434,7 @@ class Builder:
 
     def _record(self, key: str, entry: dict[str, Any]) -> None:
         entry.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        tmp = self.cache_dir / f".{key}.{os.getpid()}"
+        tmp = self.cache_dir / f".{key}.{lease()}-"  # a killed build's is released by the reaper
         tmp.write_text(json.dumps(entry))
         os.rename(tmp, self.cache_dir / f"{key}.json")
 
@@ -470,7 +470,7 @@ class Builder:
         ``make`` returns the directories it only passes through, which keep the image's metadata."""
 
         def make_layer() -> dict[str, Any] | None:
-            with tempfile.TemporaryDirectory(dir=self.store.tmp, prefix="build-") as tmp:
+            with tempfile.TemporaryDirectory(dir=self.store.tmp, prefix=f"build-{lease()}-") as tmp:
                 stage_dir = Path(tmp) / "layer"
                 stage_dir.mkdir()
                 with self._view(state, Path(tmp) / "view") as view:
@@ -566,7 +566,7 @@ class Builder:
                     except PodsError as exc:
                         raise BuildError(f"{where}: RUN --mount from={opts['from']}: {exc}") from None
                     src_state = _State(img.layers, img.diff_ids, {}, [], "")
-                tmp = Path(mounts.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp, prefix="mnt-")))
+                tmp = Path(mounts.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp, prefix=f"mnt-{lease()}-")))
                 root = mounts.enter_context(self._view(src_state, tmp / "view"))
             host = root / source.lstrip("/") if source != "/" else root
             if not (host.exists() or host.is_symlink()) or host.is_symlink():
@@ -580,6 +580,7 @@ class Builder:
             image="<build>", command=argv, entrypoint=[""], env=env, network=network,
             tmpfs=[self._mount_target(m) for m in ins.flags.get("mount", []) if "type=tmpfs" in m],
             binds=[*self._cache_mounts(ins), *binds],
+            labels={LABEL_OWNER: lease()},  # the step dies with this builder (issue 14)
         )
         cid = self.runtime.create(spec, state.image())
         say(f" ---> Running in {cid[:12]}")
@@ -753,7 +754,7 @@ class Builder:
             pass
         digest = ctx.digest_paths(context, rels, ignore)
         memo.parent.mkdir(exist_ok=True)
-        tmp = memo.with_name(f".{sig}.{os.getpid()}")
+        tmp = memo.with_name(f".{sig}.{lease()}-")
         tmp.write_text(digest)
         os.rename(tmp, memo)
         return digest

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 from types import TracebackType
+
+from pytest_pods.engine.linux import process_start_time
 
 
 class FileLock:
@@ -36,3 +39,50 @@ class FileLock:
         if self._depth == 0 and self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+# -- leases: names that say which process made them (issue 14) ---------------------------------
+# A temp file or directory, or a container a build runs, carries its maker's lease: ``p<pid>-<start
+# time>``. The reaper releases what a lease marks once that process is gone, at once and without
+# an age rule, and never touches what a live process is still making (a reused pid has another
+# start time).
+_LEASE_RE = re.compile(r"(?:^|[-.])p(\d+)-(\d+)-")
+_own: tuple[int, str] | None = None
+
+
+def lease() -> str:
+    """This process's lease, ``p<pid>-<start time>`` (computed once per process, forks included)."""
+    global _own
+    pid = os.getpid()
+    if _own is None or _own[0] != pid:
+        _own = (pid, f"p{pid}-{process_start_time(pid) or 0}")
+    return _own[1]
+
+
+def lease_alive(tag: str) -> bool:
+    """Whether the process a lease names still runs (a zombie counts as gone)."""
+    m = _LEASE_RE.search(tag if tag.endswith("-") else tag + "-")
+    if m is None:
+        return False
+    return process_start_time(int(m.group(1))) == int(m.group(2))
+
+
+def lease_of(name: str) -> str | None:
+    """The lease a file name carries (``build-p12-345-xyz``: ``p12-345``), None when it carries none."""
+    m = _LEASE_RE.search(name)
+    return f"p{m.group(1)}-{m.group(2)}" if m else None
+
+
+def held(path: str) -> bool:
+    """Whether a process holds the ``flock`` on ``path`` (False when there is no such file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

@@ -21,16 +21,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from pytest_pods.engine import rootless
+from pytest_pods.engine import linux, rootless
 from pytest_pods.engine.files import mkstemp, remove_tree
 from pytest_pods.engine.image.reference import Reference, parse_reference
-from pytest_pods.engine.locks import FileLock
+from pytest_pods.engine.locks import FileLock, held, lease, lease_alive, lease_of
 from pytest_pods.errors import ConflictError, ImageNotFoundError, InvalidArgumentError, StoreError
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def fsync_dir(path: Path) -> None:
 def atomic_write(path: Path, data: bytes, *, tmp_dir: Path | None = None, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` all-or-nothing: temp file in the same fs, fsync, rename."""
     tmp_dir = tmp_dir or path.parent
-    fd, tmp = mkstemp(tmp_dir, f".{path.name}.")
+    fd, tmp = mkstemp(tmp_dir, f".{path.name}.{lease()}-")  # the lease: the reaper knows a killed writer's
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -488,6 +489,53 @@ class Store:
         # same tree, since the lower copy's changes are all made again above
         return list(dict.fromkeys(reversed(paths)))
 
+    # -- crash hygiene -----------------------------------------------------------------------
+    TEMP_GRACE = 3600.0
+    """Age after which a temp entry that names no lease (an older version's) is taken for garbage."""
+
+    def reap_temp(self) -> list[str]:
+        """Release what killed writers left (issue 14): entries of ``tmp/`` whose lease names a
+        process that is gone (build and commit views are unmounted first, deepest first, so that
+        no removal reaches through a mount into a snapshot), half-written files beside the index,
+        in the build cache and in volumes, and half-unpacked snapshots nobody is unpacking."""
+        done = []
+        now = time.time()
+        for p in self.tmp.iterdir():
+            owner = lease_of(p.name)
+            try:
+                if owner is not None and lease_alive(owner):
+                    continue
+                if owner is None and now - p.lstat().st_mtime < self.TEMP_GRACE:
+                    continue
+            except OSError:
+                continue
+            for point in _mount_points_under(p):
+                with contextlib.suppress(OSError):
+                    linux.umount(point, linux.MNT_DETACH)
+            if _mount_points_under(p):
+                continue  # still mounted (not ours to unmount): never remove through a mount
+            remove_tree(p)
+            done.append(f"removed temp {p.name}")
+        for p in self.snapshots.iterdir():
+            if not p.name.startswith(".unpack-"):
+                continue
+            hexpart = p.name.removeprefix(".unpack-").partition("-")[0]
+            if len(hexpart) == 64 and not held(str(self.locks / f"snapshot-{hexpart}.lock")):
+                remove_tree(p)  # its unpacker held that lock until it was killed
+                done.append(f"removed half-unpacked snapshot {hexpart[:12]}")
+        dirs = [self.oci, self.root / "build-cache", self.root / "build-cache" / "content"]
+        with contextlib.suppress(OSError):
+            dirs += [d for d in (self.root / "volumes").iterdir() if d.is_dir()]
+        for d in dirs:
+            with contextlib.suppress(OSError):
+                for p in d.iterdir():
+                    owner = lease_of(p.name) if p.name.startswith(".") else None
+                    if owner is not None and not lease_alive(owner):
+                        with contextlib.suppress(OSError):
+                            p.unlink()
+                            done.append(f"removed half-written {p}")
+        return done
+
     # -- garbage collection ----------------------------------------------------------------
     def gc(self, *, candidates: AbstractSet[str] = frozenset(), in_use_snapshots: AbstractSet[str] = frozenset(),
            grace: float = 3600.0, keep: AbstractSet[str] = frozenset()) -> int:
@@ -523,13 +571,32 @@ class Store:
         return removed
 
 
+def _mount_points_under(top: Path) -> list[str]:
+    """Mount points at or below ``top`` in our mount namespace, deepest first."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    prefix = os.fsencode(top)
+    out = []
+    for line in lines:
+        fields = line.split(b" ")
+        if len(fields) < 5:
+            continue
+        point = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), fields[4])
+        if point == prefix or point.startswith(prefix + b"/"):
+            out.append(os.fsdecode(point))
+    return sorted(out, key=len, reverse=True)
+
+
 class _BlobWriter:
     """A file-like sink that hashes while it writes and renames into place on success."""
 
     def __init__(self, store: Store, expected: str | None) -> None:
         self._store = store
         self._expected = expected
-        fd, self._tmp = mkstemp(store.tmp, "blob-")
+        fd, self._tmp = mkstemp(store.tmp, f"blob-{lease()}-")  # released by reap_temp once we are gone
         self._file = os.fdopen(fd, "wb")
         import hashlib  # lazy: start latency (OpenSSL's sha256, fastest for layers; only where blobs are written)
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_pods.engine import linux, rootless
 from pytest_pods.engine.image.store import MEDIA_OCI_LAYER, Image
+from pytest_pods.engine.locks import lease, lease_alive
 from pytest_pods.errors import ConflictError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ _CHANGEABLE = {"CMD": "Cmd", "ENTRYPOINT": "Entrypoint", "ENV": "Env", "EXPOSE":
 @contextlib.contextmanager
 def lower_view(lowers: Sequence[str | os.PathLike[str]], tmp: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
     """The merged, read-only view of ``lowers`` (top first) at a temp mount point."""
-    where = Path(tempfile.mkdtemp(dir=tmp, prefix="view-"))
+    where = Path(tempfile.mkdtemp(dir=tmp, prefix=f"view-{lease()}-"))  # the reaper unmounts a killed one's
     mounted = False
     try:
         if len(lowers) == 1:
@@ -57,6 +58,24 @@ def lower_view(lowers: Sequence[str | os.PathLike[str]], tmp: str | os.PathLike[
         if mounted:
             linux.umount(str(where), linux.MNT_DETACH)
         os.rmdir(where)
+
+
+FROZEN_MARK = ".frozen-by."
+"""``containers/<id>/.frozen-by.<lease>-``: a commit froze the container (``--pause``)."""
+
+
+def thaw_abandoned(runtime: Runtime, cid: str) -> bool:
+    """Thaw a container a killed commit left frozen (its marker names a lease that is gone)."""
+    thawed = False
+    cdir = runtime.dir / cid
+    with contextlib.suppress(OSError):
+        for p in cdir.iterdir():
+            if p.name.startswith(FROZEN_MARK) and not lease_alive(p.name.removeprefix(FROZEN_MARK)):
+                with contextlib.suppress(Exception):
+                    runtime.cgroup(cid).thaw()
+                    thawed = True
+                p.unlink(missing_ok=True)
+    return thawed
 
 
 def exists_in(view: Path, path: str) -> bool:
@@ -133,7 +152,7 @@ def commit(runtime: Runtime, ref: str, *, tags: Sequence[str] = (), message: str
     store = runtime.store
     cid = runtime.resolve(ref)
     st = runtime.state(cid)
-    if st["status"] in ("starting", "removing"):
+    if st["status"] in ("starting", "removing", "dead"):
         raise ConflictError(f"commit container {st['name']}: it is {st['status']}")
     if stop and st["status"] == "running":
         runtime.stop(cid, stop_timeout)
@@ -146,8 +165,10 @@ def commit(runtime: Runtime, ref: str, *, tags: Sequence[str] = (), message: str
     mount_points = [*ENGINE_MOUNT_POINTS, *targets,
                     *("/".join(t.rstrip("/").split("/")[:i]) for t in targets for i in range(2, t.count("/") + 1))]
     frozen = None
+    marker = cdir / f"{FROZEN_MARK}{lease()}-"
     if pause and st["status"] == "running":
         frozen = runtime.cgroup(cid)
+        marker.touch()  # first: a commit killed while the container is frozen is told by it
         frozen.freeze()
     try:
         scrub_mount_points(upper, st["lower_dirs"], store.tmp, mount_points)
@@ -160,6 +181,7 @@ def commit(runtime: Runtime, ref: str, *, tags: Sequence[str] = (), message: str
     finally:
         if frozen is not None:
             frozen.thaw()
+            marker.unlink(missing_ok=True)
     if len(layers) > len(base.layers):
         store.ensure_snapshot(diff_ids[-1], layers[-1]["digest"])
     run_config = dict(base.config.get("config") or {})

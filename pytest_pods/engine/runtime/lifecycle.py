@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypedDict
 from pytest_pods.engine import linux, rootless
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.image.store import Image, Store
+from pytest_pods.engine.locks import lease, lease_alive, lease_of
 from pytest_pods.engine.runtime.spec import (
     NETWORK_MODES,
     ContainerSpec,
@@ -38,8 +39,11 @@ from pytest_pods.engine.runtime.spec import (
     resolve_args,
 )
 from pytest_pods.engine.runtime.state import (
+    STATE,
+    BrokenStateError,
     ContainerState,
     NetworkRef,
+    dead_state,
     locked,
     now_iso,
     read_state,
@@ -62,6 +66,16 @@ if TYPE_CHECKING:
     from pytest_pods.engine.runtime.cgroups import Cgroup
 
 LABEL_LIMITS_DROPPED = "io.pytest-pods.limits-dropped"
+LABEL_OWNER = "io.pytest-pods.owner"
+"""A container that lives only as long as the process this lease names (``engine.locks.lease``): a
+build's RUN step. Its monitor kills and removes it when that process dies; the reaper removes
+what is left of it (issue 14: a killed build leaves nothing running)."""
+INCOMPLETE_AFTER = 5.0
+"""Seconds after which a container directory without a state file is no create in progress but
+what a killed one left: listed as dead, removed by the reaper (a create writes its state within
+milliseconds of making the directory)."""
+ABANDONED_AFTER = 2.0
+"""Seconds a ``starting`` state whose starter died may wait for the monitor it may have forked."""
 _warned_dropped = False
 
 
@@ -153,20 +167,59 @@ class Runtime:
         raise ContainerNotFoundError(f"No such container: {ref}")
 
     def state(self, ref: str) -> ContainerState:
+        """The container's state; a container whose state file cannot be read has status
+        ``dead`` and an ``error`` naming the file (issue 14: broken state is shown, not hidden)."""
         cid = self.resolve(ref)
+        cdir = self.dir / cid
         try:
-            st = read_state(self.dir / cid)
+            st = read_state(cdir)
         except FileNotFoundError:
+            if self._incomplete(cid):
+                return dead_state(cdir, f"{cdir / STATE}: missing", self._name_of(cid))
             raise ContainerNotFoundError(f"No such container: {ref}") from None
+        except BrokenStateError as exc:
+            return dead_state(cdir, str(exc), self._name_of(cid))
         if st.get("status") == "removing":
             raise ContainerNotFoundError(f"No such container: {ref}")  # rm -f returned: it is gone
         if st.get("status") == "running" and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
             st = self._release_orphan(cid)  # every verb then sees what is true, as after a reap
+        elif st.get("status") == "starting" and self._start_abandoned(cdir, st):
+            st = self._release_orphan(cid, status="created")
         return self._refresh(st)
 
-    def _release_orphan(self, cid: str) -> ContainerState:
+    def _incomplete(self, cid: str) -> bool:
+        """A directory without a state file, older than a create takes: what a killed create left."""
+        cdir = self.dir / cid
+        try:
+            return not (cdir / STATE).exists() and time.time() - cdir.stat().st_mtime > INCOMPLETE_AFTER
+        except OSError:
+            return False
+
+    def _start_abandoned(self, cdir: Path, st: ContainerState) -> bool:
+        """A ``starting`` state whose starter and monitor are gone (killed in the middle of ``start``)."""
+        if _alive(st.get("monitor_pid"), st.get("monitor_start")):
+            return False
+        starter = st.get("starter")
+        if starter and lease_alive(starter):
+            return False
+        try:
+            return time.time() - (cdir / STATE).stat().st_mtime > ABANDONED_AFTER
+        except OSError:
+            return False
+
+    def _name_of(self, cid: str) -> str | None:
+        """The name whose link points at ``cid`` (for a container whose state cannot say it)."""
+        with contextlib.suppress(OSError):
+            for link in self.names.iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(link) == cid:
+                        return link.name
+        return None
+
+    def _release_orphan(self, cid: str, status: str = "exited") -> ContainerState:
         """A running container whose monitor was killed: end its processes, free its cgroup and
-        network endpoints, and record it as killed (137)."""
+        network endpoints, and record it as killed (137). ``status`` "created": a start that was
+        killed before its container ran (it may be started again)."""
         with contextlib.suppress(Exception):
             self.cgroup(cid).destroy()
         st = read_state(self.dir / cid)
@@ -180,6 +233,8 @@ class Runtime:
                 from pytest_pods.engine.network.ports import unpublish  # lazy: start latency
 
                 unpublish(cid)  # its rules, found by their tag
+        if status == "created":
+            return update_state(self.dir / cid, lambda s: s.update({"status": "created", "pid": 0}))
         return update_state(self.dir / cid, lambda s: s.update({
             "status": "exited", "exit_code": 137, "pid": 0, "error": "the container's monitor was killed",
             "finished_at": now_iso()}))
@@ -373,16 +428,22 @@ class Runtime:
         """
         cid = self.resolve(ref)
         cdir = self.dir / cid
-        prev = read_state(cdir)
+        try:
+            prev = read_state(cdir)
+        except BrokenStateError as exc:
+            raise ConflictError(f"start container {cid[:12]}: it is dead ({exc}): remove it with rm -f") from None
         if prev.get("status") == "exited":  # its last run's monitor may still be releasing the network
             _wait_process(prev.get("monitor_pid"), prev.get("monitor_start"), time.monotonic() + 10)
         with locked(cdir):
             st = self._refresh(read_state(cdir))
             if st["status"] == "running":
                 return Starting(self, cid, None)
+            if st["status"] == "starting" and self._start_abandoned(cdir, st):
+                st["status"] = "created"  # its starter was killed before a monitor ran it
             if st["status"] in ("starting", "removing"):
                 raise ConflictError(f"start container {cid[:12]}: it is {st['status']}")
             st["status"] = "starting"
+            st["starter"] = lease()  # a start killed half-way is told from one in progress
             write_state(cdir, st)
         status_r, status_w = os.pipe()
         fds = [status_w]
@@ -400,6 +461,9 @@ class Runtime:
             "root": str(self.store.root), "name": st["name"], "hostname": st.get("hostname", cid[:12]),
             "hosts": str(cdir / "hosts"), "networks": st.get("networks", []), "ports": st.get("port_specs", []),
         }
+        owner = (st.get("labels") or {}).get(LABEL_OWNER)
+        if owner:
+            payload["owner"] = owner
         try:
             spawn(monitor_main, payload, fds, detach=True)
         except BaseException:
@@ -747,6 +811,9 @@ class Runtime:
     def remove(self, ref: str, *, force: bool = False) -> str:
         cid = self.resolve(ref)
         st = self.state(cid)
+        if st["status"] == "dead":  # not running by definition: what runs of it is an orphan to end
+            self._remove_dead(cid)
+            return cid
         deadline = time.monotonic() + 10
         while force and st["status"] == "starting" and time.monotonic() < deadline:
             time.sleep(0.01)  # a start in another process: let it finish, then stop what it made
@@ -799,12 +866,62 @@ class Runtime:
             self.cgroup(cid).destroy()
         remove_container_dir(cdir, str(self.names / name) if name else None)
 
+    def _remove_dead(self, cid: str) -> None:
+        """Remove a container whose state cannot be read, as completely as can be found without
+        it: the processes of its cgroup and their monitor, its network endpoints and rules (by its
+        ID), its cgroup, its name links and its directory."""
+        cdir = self.dir / cid
+        cg = self.cgroup(cid)
+        procs: builtins.list[int] = []
+        with contextlib.suppress(Exception):
+            procs = builtins.list(cg.procs())
+        # the monitor is the parent of the container's pid 1: not in the cgroup, not init
+        monitors = {ppid for ppid in (_parent_pid(p) for p in procs) if ppid and ppid not in procs
+                    and ppid not in (1, os.getpid())}
+        starts = {m: linux.process_start_time(m) for m in monitors}
+        with contextlib.suppress(Exception):
+            cg.kill(signal.SIGKILL)
+        for p in procs:
+            with contextlib.suppress(OSError):
+                os.kill(p, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        for m, start in starts.items():
+            if not _wait_process(m, start, deadline) and _alive(m, start):
+                with contextlib.suppress(OSError):
+                    os.kill(m, signal.SIGKILL)  # a monitor that did not end with its container
+                _wait_process(m, start, time.monotonic() + 2)
+        if (self.store.root / "networks").is_dir():
+            with contextlib.suppress(Exception):
+                running = {i for i in self._ids() if i != cid and self._status_of(i) in ("running", "starting", "dead")}
+                self.networks.reap(running)  # its endpoints, leases and rules, found by its ID
+        with contextlib.suppress(Exception):
+            cg.destroy()
+        from pytest_pods.engine.runtime.monitor import remove_container_dir  # lazy: start latency (as in start)
+
+        with contextlib.suppress(OSError):
+            for link in self.names.iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(link) == cid:
+                        link.unlink()
+        remove_container_dir(cdir, None)
+
     def list(self, *, all: bool = False) -> builtins.list[ContainerState]:
+        """Running containers (``all``: every one, newest first), a container whose state cannot
+        be read among them as ``dead`` (its ``error`` names the file)."""
         out = []
         for cid in self._ids():
+            cdir = self.dir / cid
             try:
-                st = self._refresh(read_state(self.dir / cid))
-            except (OSError, ValueError):
+                st = self._refresh(read_state(cdir))
+            except FileNotFoundError:
+                if not all or not self._incomplete(cid):
+                    continue  # a create in progress, or removed meanwhile
+                st = dead_state(cdir, f"{cdir / STATE}: missing", self._name_of(cid))
+            except BrokenStateError as exc:
+                if not all:
+                    continue
+                st = dead_state(cdir, str(exc), self._name_of(cid))
+            except OSError:
                 continue
             if st["status"] == "removing":
                 continue  # removed; its monitor is finishing the job
@@ -834,7 +951,9 @@ class Runtime:
 
     # -- reaping ---------------------------------------------------------------------------
     def reap(self) -> builtins.list[str]:
-        """Release what killed engines and monitors left: processes, cgroups, state, temp dirs."""
+        """Release what killed engines, builders and monitors left: processes, cgroups, state,
+        network endpoints, temp dirs and the mounts in them, half-written files. A container whose
+        state cannot be read is left for ``rm -f`` (``ps -a`` shows it dead), its processes too."""
         self.settle(timeout=2.0)
         done = []
         for cid in self._ids():
@@ -842,54 +961,66 @@ class Runtime:
             try:
                 st = read_state(cdir)
             except FileNotFoundError:
-                with contextlib.suppress(OSError):
-                    if time.time() - cdir.stat().st_mtime > 30:  # else: a create in progress
-                        remove_tree(cdir)
-                        done.append(f"removed incomplete container {cid[:12]}")
+                if self._incomplete(cid):  # what a killed create left
+                    self._remove_dead(cid)
+                    done.append(f"removed incomplete container {cid[:12]}")
                 continue
-            except ValueError:
+            except (OSError, ValueError):
                 continue
-            if st["status"] == "removing" and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
+            if st["status"] == "running" and any(p.name.startswith(".frozen-by.") for p in cdir.iterdir()):
+                from pytest_pods.engine.runtime.commit import thaw_abandoned  # lazy: start latency (tarfile)
+
+                if thaw_abandoned(self, cid):
+                    done.append(f"thawed container {cid[:12]} (its commit was killed)")
+            done += _remove_leased(cdir)  # half-written state files
+            monitor = _alive(st.get("monitor_pid"), st.get("monitor_start"))
+            if st["status"] == "removing" and not monitor:
                 self._remove_dir(cid)  # removed while its monitor was killed: finish the job
                 done.append(f"removed container {cid[:12]} (its monitor was killed)")
                 continue
-            if st["status"] in ("running", "starting") and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
-                if st["status"] == "starting" and time.time() - (cdir / "state.json").stat().st_mtime < 30:
-                    continue  # a start in progress in another process
+            if st["status"] == "starting" and not monitor and self._start_abandoned(cdir, st):
+                with contextlib.suppress(OSError, ValueError):
+                    st = self._release_orphan(cid, status="created")
+                    done.append(f"reset container {cid[:12]} (its start was killed)")
+            elif st["status"] == "running" and not monitor:
                 with contextlib.suppress(Exception):
                     self.cgroup(cid).destroy()
                 _kill_pid1(st)
                 if st.get("auto_remove"):
                     self._remove_dir(cid)
                     done.append(f"removed container {cid[:12]} (its monitor was killed)")
-                else:
-                    update_state(cdir, lambda s: s.update({"status": "exited", "exit_code": 137, "pid": 0,
-                                                           "error": "the container's monitor was killed",
-                                                           "finished_at": now_iso()}))
-                    done.append(f"stopped container {cid[:12]} (its monitor was killed)")
+                    continue
+                st = update_state(cdir, lambda s: s.update({"status": "exited", "exit_code": 137, "pid": 0,
+                                                            "error": "the container's monitor was killed",
+                                                            "finished_at": now_iso()}))
+                done.append(f"stopped container {cid[:12]} (its monitor was killed)")
+            owner = (st.get("labels") or {}).get(LABEL_OWNER)
+            if owner and not lease_alive(owner) and st["status"] in ("created", "exited"):
+                self._remove_dir(cid)  # a build step whose builder was killed: nobody will commit it
+                done.append(f"removed container {cid[:12]} (its builder was killed)")
         from pytest_pods.engine.runtime import cgroups  # lazy: start latency (as in cgroup())
 
         live = set(self._ids())
         for name in cgroups.list_cgroups(parent=self.cgroup_parent):
-            if name not in live:
-                with contextlib.suppress(Exception):
-                    self.cgroup(name).destroy()
-                    done.append(f"removed cgroup {name[:12]}")
-            else:
-                st = read_state(self.dir / name)
-                if st["status"] != "running" and st["status"] != "starting":
-                    with contextlib.suppress(Exception):
-                        self.cgroup(name).destroy()
-                        done.append(f"removed cgroup {name[:12]}")
+            if name in live:
+                try:
+                    status = read_state(self.dir / name)["status"]
+                except (OSError, ValueError):
+                    continue  # being created, or dead: rm -f ends what runs in it
+                if status in ("running", "starting"):
+                    continue
+            with contextlib.suppress(Exception):
+                self.cgroup(name).destroy()
+                done.append(f"removed cgroup {name[:12]}")
         if not rootless.active():  # a rootless engine's groups, if any, are under the user's own cgroup
             cgroups.remove_empty_parents(parent=self.cgroup_parent)
             cgroups.remove_stale_parents()
         if (self.store.root / "networks").is_dir() and any((self.store.root / "networks").iterdir()):
-            running = {i for i in self._ids() if self._status_of(i) in ("running", "starting")}
+            running = {i for i in self._ids() if self._status_of(i) in ("running", "starting", "dead")}
             done += self.networks.reap(running)
         for link in self.names.iterdir():
             with contextlib.suppress(OSError):
-                if not (self.dir / os.readlink(link) / "state.json").exists():
+                if not (self.dir / os.readlink(link)).exists():
                     link.unlink()
         for p in self.dir.iterdir():
             if p.name.startswith(".removing-"):
@@ -900,9 +1031,7 @@ class Runtime:
                 with contextlib.suppress(OSError):
                     if time.time() - p.stat().st_mtime > 3600:
                         p.unlink()
-        for p in self.store.tmp.iterdir():
-            if time.time() - p.lstat().st_mtime > 3600:
-                remove_tree(p)
+        done += self.store.reap_temp()
         return done
 
     def settle(self, timeout: float = 10.0) -> None:
@@ -916,8 +1045,12 @@ class Runtime:
                     _wait_process(st.get("monitor_pid"), st.get("monitor_start"), deadline)
 
     def _status_of(self, cid: str) -> str:
+        """Its status; "dead" when its state cannot be read (its endpoints are then kept: it may
+        still run), "gone" when there is none."""
         try:
             return str(self._refresh(read_state(self.dir / cid))["status"])
+        except BrokenStateError:
+            return "dead"
         except (OSError, ValueError):
             return "gone"
 
@@ -985,6 +1118,29 @@ def _alive(pid: int | None, start: int | None) -> bool:
     if not pid:
         return False
     return linux.process_start_time(int(pid)) == start
+
+
+def _remove_leased(d: Path) -> builtins.list[str]:
+    """Half-written files in ``d`` (``.NAME.<lease>-...``) whose writer is gone."""
+    done = []
+    with contextlib.suppress(OSError):
+        for p in d.iterdir():
+            owner = lease_of(p.name) if p.name.startswith(".") else None
+            if owner is not None and not lease_alive(owner):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    done.append(f"removed half-written {p}")
+    return done
+
+
+def _parent_pid(pid: int) -> int:
+    """The parent of ``pid`` (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return 0
+    return int(stat[stat.rindex(b")") + 2:].split()[1])
 
 
 def _kill_pid1(st: ContainerState) -> None:

@@ -66,6 +66,7 @@ class MonitorJob(TypedDict):
     networks: list[NetworkRef]
     ports: list[PortRecord]  # as asked: reserved before anything else is made
     added_rules: NotRequired[RuleSet]  # the monitor's own note: the port rules it added
+    owner: NotRequired[str]  # a lease (engine.locks): the container dies with that process (a build's RUN)
 
 
 class ExecJob(TypedDict):
@@ -230,12 +231,27 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
     log = _LogWriter(cdir / "container.log", attach)
     streams = {out_r: "stdout", err_r: "stderr"}
     status: int | None = None
+    owner_fd = _watch_owner(p.get("owner"))
+    orphaned = False
     while streams or status is None:
-        watch = list(streams) + ([pidfd] if status is None else [])
+        watch = list(streams) + ([pidfd] if status is None else []) + ([owner_fd] if owner_fd is not None else [])
         ready, _, _ = select.select(watch, [], [], None if status is None else 2.0)
         if not ready and status is not None:
             break  # pid 1 is gone and the pipes stay open: a leaked descriptor, stop waiting
         for fd in ready:
+            if fd == owner_fd:  # the build that ran this step is gone: nobody will commit it
+                orphaned = True
+                os.close(owner_fd)
+                owner_fd = None
+                try:
+                    cg.kill(signal.SIGKILL)
+                except Exception:
+                    pass
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                continue
             if fd == pidfd:
                 status = os.waitpid(pid, 0)[1]
                 continue
@@ -263,21 +279,52 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
     _detach_networks(p)
     for sock in held_ports:
         sock.close()
-    remove = bool(p.get("auto_remove"))
+    remove = bool(p.get("auto_remove")) or orphaned or (owner_fd is not None and _owner_gone(owner_fd))
     if not remove:
         # under the lock a ``rm -f`` takes: either it asked us to remove (we do) or it sees
         # "exited" and removes the directory itself
-        with locked(cdir):
-            st = read_state(cdir)
-            remove = bool(st.get("remove_requested"))
-            if not remove:
-                st.update({"status": "exited", "exit_code": code, "oom_killed": oom, "finished_at": now_iso(),
-                           "pid": 0})
-                write_state(cdir, st)
+        try:
+            with locked(cdir):
+                st = read_state(cdir)
+                remove = bool(st.get("remove_requested"))
+                if not remove:
+                    st.update({"status": "exited", "exit_code": code, "oom_killed": oom, "finished_at": now_iso(),
+                               "pid": 0})
+                    write_state(cdir, st)
+        except (OSError, ValueError):
+            # removed under us, or its state broken meanwhile (ps -a shows it dead): rm -f removes it
+            _send(status_fd, {"exited": code, "oom": oom})
+            os._exit(0)
     if remove:
         remove_container_dir(cdir, p.get("name_link"))
     _send(status_fd, {"exited": code, "oom": oom})
     os._exit(0)
+
+
+def _watch_owner(owner: str | None) -> int | None:
+    """A pidfd on the process a lease names (readable once it ends); a lease whose process is
+    already gone gives a descriptor that is readable at once (an ended pipe)."""
+    if not owner:
+        return None
+    from pytest_pods.engine.locks import lease_alive  # lazy: start latency (only build steps have owners)
+
+    m = owner.removeprefix("p").split("-")
+    fd: int | None = None
+    try:
+        fd = os.pidfd_open(int(m[0]))
+    except (OSError, ValueError, IndexError):
+        fd = None
+    if fd is not None and lease_alive(owner):  # opened, and still the same process: watch it
+        return fd
+    if fd is not None:
+        os.close(fd)
+    r, w = os.pipe()  # gone already: readable at once
+    os.close(w)
+    return r
+
+
+def _owner_gone(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def _fork_pid1(cdir: Path, status_fd: int, cg: Cgroup) -> int:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NotRequired, TypedDict, cast
 
+from pytest_pods.engine.locks import lease
+
 if TYPE_CHECKING:  # the network package is off the CLI's start path
     from pytest_pods.engine.network.networks import EndpointRecord
     from pytest_pods.engine.network.ports import PortRecord
@@ -54,7 +56,7 @@ class ContainerState(TypedDict):
     created: str                 # RFC 3339 (now_iso)
     image: str                   # the image ID
     image_name: str              # as the user named it
-    status: str                  # created | starting | running | exited | removing
+    status: str                  # created | starting | running | exited | removing (dead: unreadable, never written)
     pid: int                     # the container's pid 1 on the host; 0 when not running
     exit_code: int
     oom_killed: bool
@@ -87,6 +89,7 @@ class ContainerState(TypedDict):
     ports: NotRequired[list[PortRecord]]             # as bound
     remove_requested: NotRequired[bool]              # rm -f asked the monitor to remove it
     limits_dropped: NotRequired[list[str]]           # rootless, PODS_IGNORE_LIMITS=1: limits not applied
+    starter: NotRequired[str]                        # the lease of the process starting it (engine.locks)
 
 
 def now_iso() -> str:
@@ -105,13 +108,84 @@ def locked(cdir: Path) -> Iterator[None]:
         os.close(fd)
 
 
+class BrokenStateError(ValueError):
+    """A container's state file that cannot be read: not JSON, empty, or a key of the wrong type.
+
+    A ValueError, as a JSON error is, so that every caller that skips an unreadable state skips
+    this too; the message names the file and what is wrong with it (issue 14)."""
+
+
+# the keys every state has from create on, with their types: a state without one is broken
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "id": str, "name": str, "created": str, "image": str, "image_name": str, "status": str,
+    "pid": int, "exit_code": int, "labels": dict, "lower_dirs": list, "overlay": str,
+}
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "oom_killed": bool, "error": str, "started_at": str, "finished_at": str, "stop_signal": int,
+    "stop_timeout": int, "auto_remove": bool, "init": bool, "network": str, "limits": dict,
+    "restart_count": int, "hostname": str, "binds": list, "tmpfs": list, "networks": list,
+    "port_specs": list, "endpoints": dict, "ports": list, "monitor_pid": int,
+}
+STATUSES = ("created", "starting", "running", "exited", "removing")
+
+
 def read_state(cdir: Path) -> ContainerState:
-    with open(cdir / STATE, "rb") as f:
-        return cast(ContainerState, json.load(f))
+    """The state of the container in ``cdir``.
+
+    :raises FileNotFoundError: there is no state file (a container being created, or removed)
+    :raises BrokenStateError: there is one, but it is not a container's state
+    """
+    path = cdir / STATE
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        doc = json.loads(data)
+    except ValueError as exc:
+        why = "empty file" if not data.strip() else f"not JSON ({exc})"
+        raise BrokenStateError(f"{path}: {why}") from None
+    check_state(doc, path)
+    return cast(ContainerState, doc)
+
+
+def check_state(doc: object, path: Path) -> None:
+    """Refuse a document that is not a container's state (wrong types, a missing key, another ID)."""
+    if not isinstance(doc, dict):
+        raise BrokenStateError(f"{path}: a JSON {type(doc).__name__}, not an object")
+    for key, typ in _REQUIRED.items():
+        if key not in doc:
+            raise BrokenStateError(f"{path}: no {key!r}")
+        if not isinstance(doc[key], typ) or (typ is int and isinstance(doc[key], bool)):
+            raise BrokenStateError(f"{path}: {key!r} is a {type(doc[key]).__name__}")
+    for key, typ in _OPTIONAL.items():
+        if key in doc and doc[key] is not None and not isinstance(doc[key], typ):
+            raise BrokenStateError(f"{path}: {key!r} is a {type(doc[key]).__name__}")
+    if doc["status"] not in STATUSES:
+        raise BrokenStateError(f"{path}: unknown status {doc['status']!r}")
+    if doc["id"] != path.parent.name:
+        raise BrokenStateError(f"{path}: the state of another container ({doc['id'][:12]!r})")
+
+
+def dead_state(cdir: Path, error: str, name: str | None = None) -> ContainerState:
+    """What ``ps -a`` and ``inspect`` show of a container whose state cannot be read: status
+    ``dead`` (Docker's word), the error naming the file, and what the directory still tells."""
+    try:
+        created = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime(cdir.stat().st_mtime))
+    except OSError:
+        created = "0001-01-01T00:00:00Z"
+    cid = cdir.name
+    never = "0001-01-01T00:00:00Z"
+    return {
+        "id": cid, "name": name or cid[:12], "created": created, "image": "", "image_name": "",
+        "status": "dead", "pid": 0, "exit_code": 0, "oom_killed": False, "error": error,
+        "started_at": never, "finished_at": never, "labels": {}, "lower_dirs": [], "overlay": "",
+        "stop_signal": 15, "stop_timeout": 10, "auto_remove": False, "init": False, "network": "none",
+        "limits": {"memory": None, "memory_swap": None, "pids": None, "cpus": None}, "stdin_open": False,
+        "restart_count": 0, "hostname": cid[:12], "binds": [], "tmpfs": [], "read_only": False, "user": "",
+    }
 
 
 def write_state(cdir: Path, state: ContainerState) -> None:
-    tmp = cdir / f".{STATE}.{os.getpid()}"
+    tmp = cdir / f".{STATE}.{lease()}-"
     with open(tmp, "w") as f:
         json.dump(state, f)
     os.rename(tmp, cdir / STATE)

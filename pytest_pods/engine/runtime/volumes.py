@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_pods.engine.files import remove_tree
+from pytest_pods.engine.locks import lease
 from pytest_pods.errors import ConflictError, InvalidArgumentError, NotFoundError
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -42,7 +43,7 @@ class Volumes:
         meta = d / "volume.json"
         if not meta.exists():
             (d / "_data").mkdir(parents=True, exist_ok=True)
-            tmp = d / f".volume.json.{os.getpid()}"
+            tmp = d / f".volume.json.{lease()}-"
             tmp.write_text(json.dumps({"name": name, "labels": labels or {}, "created": time.time(),
                                        "anonymous": anonymous}))
             os.replace(tmp, meta)
