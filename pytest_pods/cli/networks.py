@@ -1,4 +1,6 @@
-"""``pods network create|ls|inspect|rm|connect|disconnect``: user networks."""
+"""``pods network create|ls|inspect|rm|prune|connect|disconnect``: user networks. ``ls`` and
+``inspect`` make nothing (issue 14): ``bridge`` is listed from its definition until a container
+needs it."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pytest_pods.cli.output import each, print_docs, table
 from pytest_pods.cli.verb import LocalVerb, Subparsers
-from pytest_pods.errors import PodsError
+from pytest_pods.errors import ConflictError, NotFoundError, PodsError
 
 if TYPE_CHECKING:
     from pytest_pods.client.local import Client
@@ -30,6 +32,9 @@ def add_network(sub: Subparsers, verb: str) -> None:
     q.add_argument("names", nargs="+")
     q = ns.add_parser("rm")
     q.add_argument("names", nargs="+")
+    q = ns.add_parser("prune")
+    q.add_argument("-f", "--force", action="store_true")  # docker asks first; we never ask
+    q.add_argument("--filter", action="append", default=[])
     q = ns.add_parser("connect")
     q.add_argument("--alias", action="append")
     q.add_argument("network")
@@ -66,10 +71,38 @@ def network(client: Client, args: argparse.Namespace) -> int:
         return code
     elif a == "rm":
         return each(args.names, client.networks.remove)
+    elif a == "prune":
+        return prune(client, args.filter)
     elif a == "connect":
         client.networks.connect(args.network, args.container, args.alias or [])
     elif a == "disconnect":
         client.networks.disconnect(args.network, args.container)
+    return 0
+
+
+def prune(client: Client, filters: list[str]) -> int:
+    """Remove the user networks no running container uses, as ``docker network prune``; only
+    ``label=KEY[=VALUE]`` filters are understood."""
+    wanted = []
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key != "label" or not value:
+            print(f"Error response from daemon: invalid filter {f!r} (only label=KEY[=VALUE])", file=sys.stderr)
+            return 1
+        wanted.append(value.partition("="))
+    deleted = []
+    for n in client.networks.list():
+        labels = n.get("Labels") or {}
+        if n["Name"] in ("bridge", "host", "none") or not all(
+                k in labels and (not sep or labels[k] == v) for k, sep, v in wanted):
+            continue
+        try:
+            client.networks.remove(n["Id"])
+        except (ConflictError, NotFoundError):
+            continue  # in use (or removed meanwhile)
+        deleted.append(n["Name"])
+    if deleted:
+        print("Deleted Networks:\n" + "".join(f"{name}\n" for name in deleted), end="")
     return 0
 
 

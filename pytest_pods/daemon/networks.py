@@ -1,5 +1,6 @@
 """Network routes: list, inspect, create, connect, disconnect, remove, prune. ``bridge`` is the
-engine's default network; ``host`` and ``none`` are listed as the modes they are."""
+engine's default network; ``host`` and ``none`` are listed as the modes they are. The GET routes
+make nothing (issue 14): ``bridge`` is listed from its definition until a container needs it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pytest_pods.client.local import Client
 from pytest_pods.daemon.filters import labels_match, parse_filters
 from pytest_pods.daemon.http import Request
 from pytest_pods.daemon.router import Route, json_object, route
-from pytest_pods.errors import HTTPError, NotFoundError
+from pytest_pods.errors import ConflictError, HTTPError, NotFoundError
 
 PREDEFINED = ("host", "none", "bridge")
 
@@ -98,4 +99,15 @@ class NetworksRouter:
         req.send(204)
 
     def network_prune(self, req: Request) -> None:
-        req.send_json({"NetworksDeleted": []})
+        """User networks no running container uses (with the ``label`` filter: only those)."""
+        filters = parse_filters(req)
+        deleted = []
+        for n in self.client.networks.list():
+            if n["Name"] in PREDEFINED or not labels_match(n.get("Labels") or {}, filters.get("label", [])):
+                continue
+            try:
+                self.client.networks.remove(n["Id"])
+            except (ConflictError, NotFoundError):
+                continue  # in use (or removed meanwhile by another client)
+            deleted.append(n["Name"])
+        req.send_json({"NetworksDeleted": deleted})
