@@ -381,6 +381,10 @@ def join(root: Path) -> None:
         raise EngineUnavailableError(
             "rootless: a multi-threaded process cannot join the engine's user namespace (setns refuses it); "
             "run `pods daemon` and use a RemoteClient (PODS_HOST), as the pytest plugin does")
+    # inside, our uid reads as 0: getpass (pytest's tmp_path, for one) would then name the user
+    # "root" and pick root's directories; the environment keeps the user's own name
+    for var in ("USER", "LOGNAME"):
+        os.environ.setdefault(var, user_name())
     for _ in range(3):
         found = holder(root)
         try:
