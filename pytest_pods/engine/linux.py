@@ -33,8 +33,8 @@ _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "openat2": 437},
-    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "openat2": 437},
+    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "openat2": 437, "seccomp": 317},
+    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "openat2": 437, "seccomp": 277},
 }
 _NR = _SYSCALLS.get(os.uname().machine, _SYSCALLS["x86_64"])
 
@@ -73,6 +73,9 @@ RESOLVE_IN_ROOT = 0x10
 PR_SET_PDEATHSIG = 1
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+SECCOMP_SET_MODE_FILTER = 1
 PR_SET_CHILD_SUBREAPER = 36
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -137,6 +140,23 @@ def pivot_root(new_root: str, put_old: str) -> None:
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     """prctl(2)."""
     return _check(_libc.prctl(option, arg2, arg3, arg4, arg5))
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_load(program: bytes, flags: int = 0) -> None:
+    """Install a classic BPF seccomp filter (``struct sock_filter`` array) on the calling thread.
+
+    Needs no_new_privs or CAP_SYS_ADMIN. ``flags`` are seccomp(2)'s (``SECCOMP_FILTER_FLAG_*``);
+    without any, prctl(2) does it on every architecture."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    if flags:
+        _check(_libc.syscall(_NR["seccomp"], SECCOMP_SET_MODE_FILTER, flags, ctypes.byref(prog)))
+    else:
+        _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0))
 
 
 class _OpenHow(ctypes.Structure):

@@ -30,11 +30,13 @@ from pytest_pods.engine.image.store import Image, Store
 from pytest_pods.engine.locks import lease, lease_alive, lease_of
 from pytest_pods.engine.runtime.spec import (
     NETWORK_MODES,
+    SECCOMP_FILTER_KEY,
     ContainerSpec,
     build_config,
     effective_caps,
     lookup_user,
     merge_env,
+    parse_security_opt,
     parse_signal,
     resolve_args,
 )
@@ -277,7 +279,14 @@ class Runtime:
             if missing is not None:
                 raise ContainerStartError(f"create container: user {spec.user or img_cfg.get('User')!r}: {missing}")
         stop_signal = parse_signal(spec.stop_signal or img_cfg.get("StopSignal") or "SIGTERM")
-        caps = effective_caps(spec.cap_add, spec.cap_drop)
+        caps = effective_caps(spec.cap_add, spec.cap_drop, privileged=spec.privileged)
+        security = parse_security_opt(spec.security_opt, no_new_privileges=spec.no_new_privileges)
+        seccomp_section, seccomp_filter = None, None
+        # Docker's default profile unless unconfined; a privileged container has none unless one is named
+        if security.seccomp != "unconfined" and not (spec.privileged and security.seccomp is None):
+            from pytest_pods.engine.runtime import seccomp  # lazy: the profile table and libseccomp, off ps/logs
+
+            seccomp_section, seccomp_filter = seccomp.prepare(security.seccomp, caps, self.store.root / "seccomp")
         cid = os.urandom(32).hex()
         name = spec.name.removeprefix("/") if spec.name else self._random_name()
         if not NAME_RE.match(name) or len(name) > 200:
@@ -312,9 +321,10 @@ class Runtime:
                 args=args, env=env, cwd=spec.workdir or img_cfg.get("WorkingDir") or "/",
                 uid=uid, gid=gid, additional_gids=groups, hostname=hostname, spec=spec,
                 cgroups_path=f"/{self.cgroup_parent}/{cid}", etc_files=etc, caps=caps,
-                annotations={LABEL_ENGINE: "pytest-pods"},
+                annotations={LABEL_ENGINE: "pytest-pods"}, security=security,
+                seccomp=seccomp_section, seccomp_filter=seccomp_filter,
             )
-            (cdir / "config.json").write_text(json.dumps(config, indent=1))
+            (cdir / "config.json").write_text(json.dumps(config, separators=(",", ":")))
             lower_opt = ":".join(str(p) for p in lowers)
             overlay = f"lowerdir={lower_opt},upperdir={cdir / 'upper'},workdir={cdir / 'work'},redirect_dir=off,metacopy=off"
             if rootless.active():  # overlayfs in a user namespace (Linux 5.11): user.overlay.* xattrs,
@@ -660,6 +670,13 @@ class Runtime:
         if user is not None:
             uid, gid, groups, _ = lookup_user(user, [Path(f"/proc/{st['pid']}/root")])
             proc["user"] = {"uid": uid, "gid": gid, "additionalGids": groups}
+        filter_path = (config.get("annotations") or {}).get(SECCOMP_FILTER_KEY)
+        if filter_path:  # an exec runs under the container's seccomp filter, as in runc
+            if not os.path.exists(filter_path):
+                from pytest_pods.engine.runtime import seccomp  # lazy: only when the cache was removed
+
+                seccomp.ensure_compiled(config["linux"]["seccomp"], Path(filter_path).parent)
+            proc[SECCOMP_FILTER_KEY] = filter_path
         from pytest_pods.engine.runtime.forkserver import spawn  # lazy: start latency (as in start)
         from pytest_pods.engine.runtime.monitor import ExecJob, exec_main  # lazy: start latency (as in start)
 

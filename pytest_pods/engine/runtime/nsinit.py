@@ -20,10 +20,11 @@ import stat
 import sys
 import termios
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from pytest_pods.engine import linux
-from pytest_pods.engine.runtime.spec import CAP_NUMBERS, DEFAULT_DEVICES
+from pytest_pods.engine.runtime.spec import CAP_NUMBERS, DEFAULT_DEVICES, RLIM_INFINITY, SECCOMP_FILTER_KEY
 from pytest_pods.errors import InitError
 
 _NS_FLAGS = {
@@ -178,10 +179,12 @@ def _mount_cgroups(root_fd: int, dest: str, target: str, flags: int) -> None:
             sub = f"{mounted}/{ctrl}"
             try:
                 os.mkdir(sub)
-                linux.mount("cgroup", sub, "cgroup", flags & ~linux.MS_RDONLY, ctrl)
+                # each controller mount carries the ro flag itself (issue 14): a read-only tmpfs
+                # above does not make the mounts on it read-only
+                linux.mount("cgroup", sub, "cgroup", flags, ctrl)
             except OSError:
                 continue  # a missing controller hides a file from the container, nothing worse
-        linux.mount(None, mounted, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
+        linux.mount(None, mounted, None, linux.MS_REMOUNT | linux.MS_BIND | (flags & linux.MS_RDONLY)
                     | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
     finally:
         os.close(fd)
@@ -199,6 +202,71 @@ def _make_devices() -> None:
         ("/dev/stderr", "/proc/self/fd/2"), ("/dev/ptmx", "pts/ptmx"), ("/dev/core", "/proc/kcore"),
     ):
         os.symlink(target, link)
+
+
+def _make_extra_devices(devices: Sequence[dict[str, Any]]) -> None:
+    """``--device`` nodes and a privileged container's host devices (runc's mknod path); nodes
+    already there were bind-mounted (rootless)."""
+    for d in devices:
+        path = d["path"]
+        if os.path.lexists(path):
+            continue
+        parent = os.path.dirname(path)
+        os.makedirs(parent, 0o755, exist_ok=True)
+        kind = stat.S_IFCHR if d.get("type", "c") in ("c", "u") else stat.S_IFBLK
+        mode = int(d.get("fileMode", 0o666)) & 0o7777
+        try:
+            os.mknod(path, mode | kind, os.makedev(int(d["major"]), int(d["minor"])))
+        except OSError as exc:
+            raise InitError(f"create device {path}: {exc.strerror}") from exc
+        os.chmod(path, mode)
+        os.chown(path, int(d.get("uid", 0)), int(d.get("gid", 0)))
+
+
+def _set_sysctls(sysctls: dict[str, str]) -> None:
+    """Namespaced sysctls (checked at create), through our own /proc before it is made read-only."""
+    for key, value in sysctls.items():
+        try:
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                f.write(value)
+        except OSError as exc:
+            raise InitError(f"write sysctl {key}={value}: {exc.strerror}") from exc
+
+
+# -- seccomp ---------------------------------------------------------------------------------------
+_pending_filter: list[tuple[int, bytes]] = []
+
+
+def read_filter(path: str | None, section: dict[str, Any] | None = None) -> tuple[int, bytes] | None:
+    """The compiled seccomp filter the engine cached at create: (load flags, program). Read before
+    pivot_root or setns (the host path is out of reach after). If the cache was removed, compile
+    it again from the config's ``linux.seccomp`` (slow, but never unconfined by accident)."""
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        if section is None:
+            raise InitError(f"load the seccomp filter: {path} is missing (run pods system reap, or recreate "
+                            "the container)") from None
+        from pytest_pods.engine.runtime import seccomp  # lazy: only when the cache was removed
+
+        with open(seccomp.ensure_compiled(section, Path(path).parent), "rb") as f:
+            raw = f.read()
+    if raw[:4] != b"PSC1" or (len(raw) - 8) % 8:
+        raise InitError(f"load the seccomp filter: {path} is not a filter the engine wrote (remove it and retry)")
+    return int.from_bytes(raw[4:8], "little"), raw[8:]
+
+
+def _load_filter() -> None:
+    """Install the pending filter (as late as possible: from here on the profile applies to us)."""
+    while _pending_filter:
+        flags, program = _pending_filter.pop()
+        try:
+            linux.seccomp_load(program, flags)
+        except OSError as exc:
+            raise InitError(f"load the seccomp filter: {exc.strerror}") from exc
 
 
 def _pivot_root(rootfs: str) -> None:
@@ -265,15 +333,19 @@ def _setgroups_denied() -> bool:
         return False
 
 
-def _apply_process(proc: dict[str, Any], *, create_cwd: bool = True) -> None:
-    """rlimits, cwd, user and capabilities: the last steps before execve, in runc's order.
+def _apply_process(proc: dict[str, Any], *, create_cwd: bool = True,
+                   seccomp: tuple[int, bytes] | None = None) -> None:
+    """rlimits, cwd, user, capabilities, no_new_privs and seccomp: the last steps before execve,
+    in runc's order.
 
     A start creates a missing working directory, as docker does; an exec does not (it fails,
-    as ``docker exec -w`` does)."""
+    as ``docker exec -w`` does). The seccomp filter is installed here, before the user and the
+    capabilities change, when no_new_privs is off (installing a filter then needs CAP_SYS_ADMIN);
+    with no_new_privs it waits until just before execve (``_exec``)."""
     for rl in proc.get("rlimits", []):
         res = getattr(resource, rl["type"], None)
         if res is not None:
-            soft, hard = rl["soft"], rl["hard"]
+            soft, hard = (resource.RLIM_INFINITY if v >= RLIM_INFINITY else v for v in (rl["soft"], rl["hard"]))
             if _in_userns():  # raising a hard limit needs CAP_SYS_RESOURCE on the host: never above it
                 cur = resource.getrlimit(res)[1]
                 if cur != resource.RLIM_INFINITY:
@@ -291,6 +363,10 @@ def _apply_process(proc: dict[str, Any], *, create_cwd: bool = True) -> None:
     except OSError as exc:
         raise InitError(f"chdir to cwd ({cwd!r}) set in config.json failed: {exc.strerror}",
                         125 if create_cwd else 126) from exc
+    if seccomp is not None:
+        _pending_filter.append(seccomp)
+        if not proc.get("noNewPrivileges"):
+            _load_filter()
     caps = proc.get("capabilities", {})
     bounding = sum(1 << CAP_NUMBERS[c] for c in caps.get("bounding", []) if c in CAP_NUMBERS)
     effective = sum(1 << CAP_NUMBERS[c] for c in caps.get("effective", []) if c in CAP_NUMBERS)
@@ -324,8 +400,12 @@ def _exec(proc: dict[str, Any], error_fd: int) -> NoReturn:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         except OSError:
             pass  # still runs, without job control
+    environ = dict(e.split("=", 1) for e in env if "=" in e)
     try:
-        os.execve(exe, args, dict(e.split("=", 1) for e in env if "=" in e))
+        _load_filter()
+        os.execve(exe, args, environ)
+    except InitError as exc:
+        fail(error_fd, str(exc), exc.code)
     except OSError as exc:
         code = 127 if exc.errno == errno.ENOENT else 126
         fail(error_fd, f"exec {args[0]!r}: {exc.strerror}", code)
@@ -338,6 +418,7 @@ def _run_as_init(proc: dict[str, Any], error_fd: int) -> NoReturn:
         os.setsid()
         _exec(proc, error_fd)
     os.close(error_fd)
+    _load_filter()  # the init process is confined as the process it runs
 
     def forward(sig: int, _frame: object) -> None:
         try:
@@ -411,16 +492,19 @@ def container_init(config: dict[str, Any], rootfs: str, overlay: str, sync_r: in
             if m.get("type") == "cgroup":
                 _mount_at(root_fd, m)
         os.close(root_fd)
+        seccomp = read_filter(config.get("annotations", {}).get(SECCOMP_FILTER_KEY), linux_cfg.get("seccomp"))
         _pivot_root(rootfs)
         if any(m["destination"] == "/dev" for m in config.get("mounts", [])):
             _make_devices()  # after pivot_root: a symlinked /dev in the image cannot point outside
+        _make_extra_devices(linux_cfg.get("devices", []))
+        if config.get("hostname"):
+            linux.sethostname(config["hostname"])
+        _set_sysctls(linux_cfg.get("sysctl", {}))  # after the hostname (as runc), before /proc/sys is read-only
         _mask_paths(linux_cfg.get("maskedPaths", []), linux_cfg.get("readonlyPaths", []))
         if config.get("root", {}).get("readonly"):
             linux.mount(None, "/", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
-        if config.get("hostname"):
-            linux.sethostname(config["hostname"])
         proc = config["process"]
-        _apply_process(proc)
+        _apply_process(proc, seccomp=seccomp)
         if init:
             _run_as_init(proc, error_fd)
         _exec(proc, error_fd)
@@ -442,6 +526,7 @@ def enter_and_exec(pid: int, cgroup_join: Sequence[tuple[str, str]], proc: dict[
     try:
         for i, fd in enumerate(stdio):
             os.dup2(fd, i)
+        seccomp = read_filter(proc.get(SECCOMP_FILTER_KEY))  # before setns: the path is the host's
         join_cgroup(cgroup_join)
         fds = []
         for ns in _ENTER_ORDER:
@@ -456,7 +541,7 @@ def enter_and_exec(pid: int, cgroup_join: Sequence[tuple[str, str]], proc: dict[
     child = os.fork()
     if child == 0:
         try:
-            _apply_process(proc, create_cwd=False)
+            _apply_process(proc, create_cwd=False, seccomp=seccomp)
             _exec(proc, error_fd)
         except InitError as exc:
             fail(error_fd, str(exc), exc.code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -148,7 +149,7 @@ class ContainerSpec(NamedTuple):
     stop_signal: str | None = None
     stop_timeout: int | None = None
     auto_remove: bool = False
-    no_new_privileges: bool = True
+    no_new_privileges: bool = False  # Docker's default: setuid binaries (su, ping) work; security_opt sets it
     cap_add: Sequence[str] = ()
     cap_drop: Sequence[str] = ()
     stdin_open: bool = False
@@ -197,6 +198,199 @@ def resolve_args(spec: ContainerSpec, image_config: Mapping[str, Any]) -> list[s
     return args
 
 
+# -- confinement: security options, devices, sysctls, ulimits (issue 14) ---------------------------
+SECCOMP_FILTER_KEY = "io.pytest-pods.seccomp-filter"  # annotation (and exec process key): the cached BPF
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")  # Go's strconv.ParseBool, as dockerd parses these
+
+
+class SecurityOptions(NamedTuple):
+    """``security_opt`` as dockerd reads it (``daemon/daemon_unix.go`` parseSecurityOpt)."""
+
+    seccomp: str | None = None          # None: Docker's default profile; "unconfined"; "builtin"; JSON text or path
+    no_new_privileges: bool = False
+    writable_cgroups: bool | None = None  # None: only with privileged
+
+
+def _parse_bool(opt: str, value: str) -> bool:
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InvalidArgumentError(f"invalid --security-opt {opt!r}: {value!r} is not a boolean (true or false)")
+
+
+def parse_security_opt(values: Sequence[str], *, no_new_privileges: bool = False) -> SecurityOptions:
+    """Docker's ``--security-opt`` values. ``apparmor=`` and ``label=`` are accepted and ignored: this
+    engine loads no AppArmor profile and sets no SELinux label, as dockerd on a host without
+    AppArmor (its WithApparmor does nothing when the host lacks it) or without SELinux (go-selinux's
+    InitLabels returns no labels when SELinux is disabled) accepts and ignores them."""
+    seccomp: str | None = None
+    nnp = no_new_privileges
+    writable: bool | None = None
+    for opt in values:
+        if opt == "no-new-privileges":
+            nnp = True
+            continue
+        if opt == "writable-cgroups":
+            writable = True
+            continue
+        if opt == "disable":  # an old spelling of label=disable
+            continue
+        sep = "=" if "=" in opt else ":"
+        key, found, value = opt.partition(sep)
+        if not found:
+            raise InvalidArgumentError(
+                f"invalid --security-opt {opt!r}: expected KEY=VALUE (seccomp=unconfined|PROFILE.json, "
+                "no-new-privileges[=true|false], apparmor=..., label=...)")
+        if key in ("label", "apparmor"):
+            continue
+        if key == "seccomp":
+            if not value:
+                raise InvalidArgumentError(f"invalid --security-opt {opt!r}: give seccomp=unconfined, "
+                                           "seccomp=builtin or seccomp=PROFILE.json")
+            seccomp = value
+        elif key == "no-new-privileges":
+            nnp = _parse_bool(opt, value)
+        elif key == "writable-cgroups":
+            writable = _parse_bool(opt, value)
+        else:
+            raise InvalidArgumentError(
+                f"invalid --security-opt {opt!r}: unknown option {key!r} (seccomp, no-new-privileges, "
+                "apparmor, label, writable-cgroups)")
+    return SecurityOptions(seccomp, nnp, writable)
+
+
+# go-units' ulimit names
+ULIMITS = {
+    "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA", "fsize": "RLIMIT_FSIZE",
+    "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK", "msgqueue": "RLIMIT_MSGQUEUE", "nice": "RLIMIT_NICE",
+    "nofile": "RLIMIT_NOFILE", "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO",
+    "rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK",
+}
+RLIM_INFINITY = 2**64 - 1  # the OCI spec's uint64 (-1 in Docker's syntax)
+
+
+def parse_ulimit(text: str) -> dict[str, Any]:
+    """``NAME=SOFT[:HARD]`` (Docker's go-units ParseUlimit; -1 is unlimited) -> an OCI rlimit."""
+    name, sep, values = text.partition("=")
+    if not sep:
+        raise InvalidArgumentError(f"invalid ulimit argument: {text} (expected NAME=SOFT[:HARD], e.g. nofile=1024:2048)")
+    if name not in ULIMITS:
+        raise InvalidArgumentError(f"invalid ulimit type: {name} (one of {', '.join(sorted(ULIMITS))})")
+    parts = values.split(":")
+    if len(parts) > 2:
+        raise InvalidArgumentError(f"too many limit value arguments - {values}, can only have up to two, `soft[:hard]`")
+    try:
+        nums = [int(p, 10) for p in parts]
+    except ValueError:
+        raise InvalidArgumentError(f"invalid ulimit {text}: {values!r} is not a number (-1 is unlimited)") from None
+    soft, hard = nums[0], nums[-1]
+    if any(n < -1 for n in nums):
+        raise InvalidArgumentError(f"invalid ulimit {text}: a limit is a number >= 0, or -1 for unlimited")
+    if hard != -1 and (soft == -1 or soft > hard):
+        raise InvalidArgumentError(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+
+    def oci(n: int) -> int:
+        return RLIM_INFINITY if n == -1 else n
+
+    return {"type": ULIMITS[name], "soft": oci(soft), "hard": oci(hard)}
+
+
+def _device_entry(host: str, container: str, perms: str) -> dict[str, Any]:
+    st = os.stat(host)
+    kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else ""
+    if not kind:
+        raise InvalidArgumentError(f"error gathering device information while adding custom device {host!r}: "
+                                   "not a device node")
+    return {"path": container, "type": kind, "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+            "fileMode": stat.S_IMODE(st.st_mode), "uid": 0, "gid": 0,
+            "hostPath": host, "access": perms}
+
+
+def parse_device(text: str) -> list[dict[str, Any]]:
+    """``HOST[:CONTAINER[:PERMISSIONS]]`` (a directory adds every device below it) -> OCI devices
+    (each with ``hostPath`` and ``access`` for our init and the cgroup rule)."""
+    parts = text.split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise InvalidArgumentError(f"invalid device specification: {text} (expected HOST[:CONTAINER[:rwm]])")
+    host = parts[0]
+    container, perms = host, "rwm"
+    if len(parts) == 2:
+        if parts[1] and set(parts[1]) <= set("rwm") and not parts[1].startswith("/"):
+            perms = parts[1]
+        else:
+            container = parts[1]
+    elif len(parts) == 3:
+        container, perms = parts[1], parts[2]
+    if not perms or not set(perms) <= set("rwm"):
+        raise InvalidArgumentError(f"invalid device specification: {text}: bad permissions {perms!r} (a subset of rwm)")
+    if not container.startswith("/"):
+        raise InvalidArgumentError(f"invalid device specification: {text}: the container path must be absolute")
+    try:
+        if os.path.isdir(host):
+            found = []
+            for dirpath, _dirs, names in os.walk(host):
+                for n in sorted(names):
+                    path = os.path.join(dirpath, n)
+                    mode = os.lstat(path).st_mode
+                    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                        found.append(_device_entry(path, container + path[len(host):], perms))
+            return found
+        return [_device_entry(host, container, perms)]
+    except OSError as exc:
+        raise InvalidArgumentError(f"error gathering device information while adding custom device {host!r}: "
+                                   f"{exc.strerror}") from None
+
+
+_SKIP_DEV = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
+
+
+def host_devices() -> list[dict[str, Any]]:
+    """Every device node of the host's /dev, for a privileged container (as runc lists them)."""
+    found: list[dict[str, Any]] = []
+    defaults = {p for p, *_ in DEFAULT_DEVICES} | {"/dev/console", "/dev/ptmx"}
+    for dirpath, dirs, names in os.walk("/dev"):
+        dirs[:] = [d for d in dirs if d not in _SKIP_DEV]
+        for n in sorted(names):
+            path = os.path.join(dirpath, n)
+            try:
+                mode = os.lstat(path).st_mode
+                if (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)) and path not in defaults:
+                    found.append(_device_entry(path, path, "rwm"))
+            except (OSError, InvalidArgumentError):
+                continue  # gone meanwhile
+    return found
+
+
+# kernel.* sysctls that live in the IPC namespace (runc's validator)
+_IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+                "kernel.shmmni", "kernel.shm_rmid_forced"}
+
+
+def check_sysctls(sysctls: Mapping[str, str], network: str) -> dict[str, str]:
+    """Only sysctls of a namespace the container has of its own, as runc allows them."""
+    out: dict[str, str] = {}
+    for key, value in sysctls.items():
+        name = key.replace("/", ".")
+        if name in _IPC_SYSCTLS or name.startswith("fs.mqueue."):
+            pass
+        elif name.startswith("net."):
+            if network == "host":
+                raise InvalidArgumentError(f"sysctl {name!r} not allowed in host network namespace: with "
+                                           "--network host it would change the host's")
+        elif name in ("kernel.domainname", "kernel.hostname"):
+            pass
+        else:
+            raise InvalidArgumentError(
+                f"sysctl {name!r} is not allowed: it is not in a separate kernel namespace (namespaced ones are "
+                "net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, kernel.domainname)")
+        if not name or ".." in name or name.startswith(".") or name.endswith("."):
+            raise InvalidArgumentError(f"invalid sysctl {key!r}")
+        out[name] = str(value)
+    return out
+
+
 def cap_mask(names: Sequence[str]) -> int:
     mask = 0
     for n in names:
@@ -204,7 +398,12 @@ def cap_mask(names: Sequence[str]) -> int:
     return mask
 
 
-def effective_caps(cap_add: Sequence[str], cap_drop: Sequence[str]) -> list[str]:
+def effective_caps(cap_add: Sequence[str], cap_drop: Sequence[str], *, privileged: bool = False) -> list[str]:
+    """Docker's default set with ``cap_drop`` then ``cap_add`` applied (``ALL`` in either); every
+    capability for a privileged container (Docker ignores cap_add and cap_drop then)."""
+    if privileged:
+        return list(CAP_NUMBERS)
+
     def norm(c: str) -> str:
         c = c.upper()
         return c if c.startswith("CAP_") else "CAP_" + c
@@ -263,8 +462,28 @@ def build_config(
     etc_files: Mapping[str, str],
     caps: list[str],
     annotations: Mapping[str, str],
+    security: SecurityOptions | None = None,
+    seccomp: Mapping[str, Any] | None = None,
+    seccomp_filter: str | None = None,
 ) -> dict[str, Any]:
-    """The OCI runtime-spec config for one container (``root.path`` is the bundle's ``rootfs``)."""
+    """The OCI runtime-spec config for one container (``root.path`` is the bundle's ``rootfs``).
+
+    ``seccomp`` is the resolved ``linux.seccomp`` section and ``seccomp_filter`` its compiled
+    filter in the engine's cache (our init loads that; runc compiles the section itself)."""
+    security = security or parse_security_opt(spec.security_opt, no_new_privileges=spec.no_new_privileges)
+    privileged = spec.privileged
+    writable_cgroups = privileged if security.writable_cgroups is None else security.writable_cgroups
+    if spec.shm_size is not None and spec.shm_size <= 0:
+        raise InvalidArgumentError(f"invalid --shm-size {spec.shm_size}: must be greater than 0")
+    shm_size = spec.shm_size or 64 * 1024 * 1024
+    sysctls = check_sysctls(spec.sysctls, spec.network)
+    devices = host_devices() if privileged else []
+    for d in spec.devices:
+        devices.extend(parse_device(d))
+    rlimits = {r["type"]: r for r in default_rlimits()}
+    for u in spec.ulimits:
+        r = parse_ulimit(u)
+        rlimits[r["type"]] = r
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
     if spec.network != "host":
         namespaces.append({"type": "network"})
@@ -274,15 +493,19 @@ def build_config(
          "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
         {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "rw" if privileged else "ro"]},
         {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["ro", "nosuid", "noexec", "nodev"]},
+         "options": ["rw" if writable_cgroups else "ro", "nosuid", "noexec", "nodev"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}"]},
     ]
     if rootless.active():
         rootless_mounts(mounts, host_network=spec.network == "host")
+        # no mknod in a user namespace: the devices asked for are bind-mounted from the host
+        mounts.extend({"destination": d["path"], "type": "bind", "source": d["hostPath"], "options": ["bind", "nosuid"]}
+                      for d in devices)
     for dest, src in etc_files.items():
         mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
     for b in spec.binds:
@@ -292,7 +515,12 @@ def build_config(
         path, _, opts = t.partition(":")
         options = ["nosuid", "nodev", "noexec", *([o for o in opts.split(",") if o] or [])]
         mounts.append({"destination": path, "type": "tmpfs", "source": "tmpfs", "options": options})
-    resources: dict[str, Any] = {"devices": [{"allow": False, "access": "rwm"}]}
+    device_rules: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
+    if privileged:
+        device_rules.append({"allow": True, "access": "rwm"})
+    device_rules.extend({"allow": True, "type": d["type"], "major": d["major"], "minor": d["minor"],
+                         "access": d["access"]} for d in devices if not privileged)
+    resources: dict[str, Any] = {"devices": device_rules}
     if spec.memory is not None:
         resources["memory"] = {"limit": spec.memory}
         if spec.memory_swap is not None:
@@ -301,7 +529,7 @@ def build_config(
         resources["pids"] = {"limit": spec.pids_limit}
     if spec.cpus is not None:
         resources["cpu"] = {"quota": int(spec.cpus * 100000), "period": 100000}
-    return {
+    config: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
         "process": {
             "terminal": False,
@@ -310,22 +538,28 @@ def build_config(
             "env": env,
             "cwd": cwd,
             "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted")},
-            "rlimits": default_rlimits(),
-            "noNewPrivileges": spec.no_new_privileges,
+            "rlimits": list(rlimits.values()),
+            "noNewPrivileges": security.no_new_privileges,
         },
         "root": {"path": "rootfs", "readonly": spec.read_only},
         "hostname": hostname,
         "mounts": mounts,
-        "annotations": dict(annotations),
+        "annotations": dict(annotations) | ({SECCOMP_FILTER_KEY: seccomp_filter} if seccomp_filter else {}),
         "linux": {
             "namespaces": namespaces,
             "cgroupsPath": cgroups_path,
             "resources": resources,
-            "maskedPaths": list(MASKED_PATHS),
-            "readonlyPaths": list(READONLY_PATHS),
-            "devices": [],
+            # privileged: nothing masked, nothing read-only (moby's WithMaskedPaths/WithReadonlyPaths)
+            "maskedPaths": [] if privileged else list(MASKED_PATHS),
+            "readonlyPaths": [] if privileged else list(READONLY_PATHS),
+            "devices": [{k: v for k, v in d.items() if k not in ("hostPath", "access")} for d in devices],
         },
     }
+    if sysctls:
+        config["linux"]["sysctl"] = sysctls
+    if seccomp is not None:
+        config["linux"]["seccomp"] = dict(seccomp)
+    return config
 
 
 def lookup_user(user: str | None, etc_dirs: Sequence[Path]) -> tuple[int, int, list[int], str]:
