@@ -647,7 +647,7 @@ class Networks:
                 status = json.loads((cdir / name / "state.json").read_text()).get("status")
             except (OSError, ValueError):
                 return True  # unreadable now (being written, or broken): not ours to judge
-            if status in ("starting", "running", "restarting"):
+            if status in ("starting", "running", "dead"):
                 return True
         return False
 
