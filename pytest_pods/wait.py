@@ -245,6 +245,10 @@ class TcpPort(Strategy):
                 t.last = f"nothing listens on port {self.port} in the container"
                 return False
             if published is None or t.network == "host":
+                # nothing to connect to: ready on the listening check alone, and where that cannot
+                # tell (a remote engine whose exec failed), only while the container still runs
+                if listening is None and t.container.state.get("status") != "running":
+                    raise _Exited()
                 return True
             host, hport = t.container.address(self.port)
             try:

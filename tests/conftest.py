@@ -36,6 +36,9 @@ NO_CGROUPS = ("cgroup limits and stats need a delegated cgroup v2 subtree, which
               "(a v1 hybrid: no delegation)")
 HOST_NETNS = ("checks links, rules or netlink in the host's network namespace, which only root may change and "
               "a rootless engine never touches (tests/integration/test_rootless_network.py checks its netns)")
+UNPACK_AS_ROOT = ("asserts what root's unpacker makes on the host (device nodes, trusted.overlay xattrs, "
+                  "owners any id): in the user namespace devices are skipped and xattrs are user.* "
+                  "(tests/integration's image and archive tests run the rootless unpack)")
 ROOT_ONLY = "checks of root's engine (as root it acts as other users; tests/rootless runs its rootless side)"
 # What cannot apply to the rootless engine, and the limit that says why: (path part, test name or "", reason).
 # Everything else runs the same test functions in both modes.
@@ -60,6 +63,12 @@ ROOTLESS_LIMITS: list[tuple[str, str, str]] = [
      "test_published_ports_show_in_port_inspect_and_address_and_are_reached_from_the_host_and_containers",
      "a container reaching another's published port through its gateway address: the rootless forwarder "
      "listens on the host's loopback only, not in the rootless netns (not yet; from the host it works)"),
+    *[("unit/test_layers.py", t, UNPACK_AS_ROOT) for t in (
+        "test_unpack_creates_tree_with_metadata", "test_unpack_converts_whiteouts_to_overlay_form",
+        "test_unpacked_whiteouts_hide_lower_files_in_a_real_overlay",
+        "test_write_layer_is_deterministic_and_hashes_what_it_wrote",
+        "test_write_layer_entries_are_ordered_and_normalised", "test_write_layer_converts_overlay_upper_whiteouts",
+        "test_write_then_unpack_round_trips")],
     ("integration/test_registry.py", "test_skopeo_reads_what_we_push",
      "skopeo started from a process inside the user namespace takes itself for root (/var/lib/containers)"),
 ]
@@ -77,6 +86,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     reason = engine_unavailable()
     for item in items:
         if not any(part in str(item.fspath) for part in ("integration", "compat", "plugin")):
+            if ROOTLESS and (limit := rootless_limit(item)) is not None:  # unit tests of root's paths
+                item.add_marker(pytest.mark.skip(reason=limit))
             continue
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=reason))
