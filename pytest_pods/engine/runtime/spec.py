@@ -398,11 +398,23 @@ def cap_mask(names: Sequence[str]) -> int:
     return mask
 
 
+def own_capabilities() -> list[str]:
+    """Every capability this process's bounding set holds: what privileged means here (a root
+    whose bounding set lacks one, as in some VMs and nested containers, cannot hand it on; runc
+    fails the start then, we give what there is)."""
+    try:
+        with open("/proc/self/status") as f:
+            bnd = int(next(line.split()[1] for line in f if line.startswith("CapBnd:")), 16)
+    except (OSError, StopIteration, ValueError):
+        return list(CAP_NUMBERS)
+    return [c for c, n in CAP_NUMBERS.items() if bnd >> n & 1]
+
+
 def effective_caps(cap_add: Sequence[str], cap_drop: Sequence[str], *, privileged: bool = False) -> list[str]:
     """Docker's default set with ``cap_drop`` then ``cap_add`` applied (``ALL`` in either); every
     capability for a privileged container (Docker ignores cap_add and cap_drop then)."""
     if privileged:
-        return list(CAP_NUMBERS)
+        return own_capabilities()
 
     def norm(c: str) -> str:
         c = c.upper()
