@@ -123,6 +123,27 @@ def timed_api(client: Client):
     return run
 
 
+def timed_engine(client: Client, security_opt: tuple[str, ...] = ()):
+    """The engine's own create + start + wait + remove with a ContainerSpec: the seccomp filter's
+    cost is the difference between the default and ``seccomp=unconfined`` (issue 14)."""
+    from pytest_pods.engine.runtime.spec import ContainerSpec
+
+    image = client.store.get_image("busybox")
+    spec = ContainerSpec(image="busybox", command=["true"], network="none", security_opt=security_opt)
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        cid = client.runtime.create(spec, image)
+        client.runtime.start(cid).close()
+        code = client.runtime.wait(cid)
+        client.runtime.remove(cid, force=True)
+        dt = time.perf_counter() - t0
+        if code != 0:
+            raise SystemExit(f"engine run {security_opt}: exit {code}")
+        return dt
+    return run
+
+
 def runc_case(bundle: Path):
     n = [0]
 
@@ -154,6 +175,8 @@ def latency(args, client: Client, root: Path, bundle: Path, work: Path, with_doc
     python, pods = (Path(sys.executable), PODS) if args.dev_install else user_install(work)
     cases: dict[str, object] = {
         "pods Python API: containers.run(remove=True)": timed_api(client),
+        "engine: create+start+wait+rm (default seccomp)": timed_engine(client),
+        "engine: create+start+wait+rm, seccomp=unconfined": timed_engine(client, ("seccomp=unconfined",)),
         "pods CLI: pods run --rm --network none": timed_cmd([str(pods), "--root", str(root), "run", "--rm",
                                                               "--network", "none", "busybox", "true"], py_env),
         "bare runc run --bundle": runc_case(bundle),

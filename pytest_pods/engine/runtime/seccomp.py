@@ -367,6 +367,7 @@ class _ArgCmp(ctypes.Structure):
 
 
 _SCMP_FLTATR_CTL_NNP = 3
+_SCMP_FLTATR_CTL_OPTIMIZE = 8
 _NR_SCMP_ERROR = -1
 _lib: list[ctypes.CDLL] = []
 
@@ -415,6 +416,10 @@ def compile_bpf(section: Mapping[str, Any]) -> bytes:
         raise InvalidArgumentError(f"compile the seccomp profile: bad default action {section['defaultAction']}")
     try:
         lib.seccomp_attr_set(ctx, _SCMP_FLTATR_CTL_NNP, 0)  # no_new_privs is the container's own setting
+        # a binary tree of syscall numbers (libseccomp >= 2.5; ignored before): the kernel runs the
+        # filter for every syscall of every architecture when it is loaded (its action cache), which
+        # costs a start ~0.35 ms with the linear list and ~0.2 ms with the tree, here
+        lib.seccomp_attr_set(ctx, _SCMP_FLTATR_CTL_OPTIMIZE, 2)
         for arch in section.get("architectures") or []:
             token = lib.seccomp_arch_resolve_name(arch.removeprefix("SCMP_ARCH_").lower().encode())
             if token == 0:
