@@ -606,28 +606,13 @@ class Runtime:
         if st["status"] == "running" and rec["name"] in eps:
             self.networks.detach(rec["name"], cid)
             eps.pop(rec["name"])
-            self._move_default_route(st["pid"], eps)  # EEXIST (a default route remains) is fine
+            self.networks.move_default_route(st["pid"], eps)  # never through an internal network
 
         def drop(s: ContainerState) -> None:
             (s.get("endpoints") or {}).pop(rec["name"], None)
             s["networks"] = [n for n in s.get("networks", []) if n["id"] != rec["id"]]
 
         update_state(cdir, drop)
-
-    def _move_default_route(self, pid: int, endpoints: dict[str, EndpointRecord]) -> None:
-        """The network that held the default route is gone: route through a remaining one, as
-        docker moves the gateway (without one the container would lose outbound access)."""
-        if not endpoints:
-            return
-        from pytest_pods.engine.network.netlink import Netlink  # lazy: start latency (as in networks)
-
-        ep = sorted(endpoints.values(), key=lambda e: e.get("ifname", ""))[0]
-        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            with contextlib.suppress(OSError), Netlink(netns_fd=fd) as nl:
-                nl.add_route(ep["gateway"], dev=ep["ifname"])
-        finally:
-            os.close(fd)
 
     def port(self, ref: str, container_port: int, proto: str = "tcp") -> tuple[str, int]:
         """The (host address, host port) a container port is published on."""
@@ -869,6 +854,8 @@ class Runtime:
             os.kill(st["pid"], signal.SIGKILL)
         if not _wait_process(st["pid"], st.get("pid_start"), time.monotonic() + 10):
             raise PodsError(f"remove container {cid[:12]}: still running 10 s after SIGKILL")
+        if st.get("endpoints"):  # its veths go now, not when the kernel frees its netns (issue 14)
+            self.networks.release_links(st["endpoints"])
         return True
 
     def _remove_dir(self, cid: str) -> None:
@@ -892,6 +879,13 @@ class Runtime:
         procs: builtins.list[int] = []
         with contextlib.suppress(Exception):
             procs = builtins.list(cg.procs())
+        if not procs and (self.store.root / "networks").is_dir():
+            # no cgroup (rootless): its network endpoints name its pid 1, whose end ends the rest
+            with contextlib.suppress(Exception):
+                for rec in self.networks.records():
+                    for ep in self.networks.endpoints(rec):
+                        if ep.get("cid") == cid and _alive(ep.get("pid"), ep.get("pid_start")):
+                            procs.append(int(ep["pid"]))
         # the monitor is the parent of the container's pid 1: not in the cgroup, not init
         monitors = {ppid for ppid in (_parent_pid(p) for p in procs) if ppid and ppid not in procs
                     and ppid not in (1, os.getpid())}
@@ -982,7 +976,10 @@ class Runtime:
                     self._remove_dead(cid)
                     done.append(f"removed incomplete container {cid[:12]}")
                 continue
-            except (OSError, ValueError):
+            except BrokenStateError as exc:
+                done.append(f"left dead container {cid[:12]}: {exc} (rm -f removes it)")
+                continue
+            except OSError:
                 continue
             if st["status"] == "running" and any(p.name.startswith(".frozen-by.") for p in cdir.iterdir()):
                 from pytest_pods.engine.runtime.commit import thaw_abandoned  # lazy: start latency (tarfile)
