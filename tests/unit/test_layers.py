@@ -365,7 +365,7 @@ def test_unpack_hardlink_to_host_file_is_refused(
 def test_unpack_hardlink_to_directory_is_refused(where: tuple[pathlib.Path, pathlib.Path]) -> None:
     dest, sentinel = where
     data = make_tar(entry("d", tarfile.DIRTYPE), entry("h", tarfile.LNKTYPE, linkname="d"))
-    with pytest.raises(LayerError, match="not a regular file"):
+    with pytest.raises(LayerError, match="is a directory"):
         unpack_bytes(data, dest)
     assert_nothing_left(dest, sentinel)
 
@@ -610,3 +610,31 @@ def test_write_then_unpack_round_trips(tmp_path: pathlib.Path) -> None:
     assert os.lstat(snap / "etc/conf").st_uid == 1000
     # the strongest check: the unpacked tree writes back to the very same bytes
     assert write(snap)[1] == digest
+
+
+def test_unpack_hardlink_to_device_or_fifo_links_it(where: tuple[pathlib.Path, pathlib.Path]) -> None:
+    """Any node but a directory may have several names, as GNU tar and Go extract them (issue 14)."""
+    dest, _ = where
+    data = make_tar(
+        entry("fifo", tarfile.FIFOTYPE), entry("null", tarfile.CHRTYPE, dev=(1, 3)),
+        entry("f2", tarfile.LNKTYPE, linkname="fifo"), entry("n2", tarfile.LNKTYPE, linkname="null"),
+    )
+    unpack_bytes(data, dest)
+    assert os.stat(dest / "f2").st_ino == os.stat(dest / "fifo").st_ino
+    assert os.stat(dest / "n2").st_ino == os.stat(dest / "null").st_ino
+
+
+def test_unpack_hardlink_to_a_skipped_device_is_skipped_rootless(
+    where: tuple[pathlib.Path, pathlib.Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_pods.engine import rootless
+
+    monkeypatch.setattr(rootless, "inside", lambda: True)
+    dest, _ = where
+    data = make_tar(
+        entry("null", tarfile.CHRTYPE, dev=(1, 3)), entry("n2", tarfile.LNKTYPE, linkname="null"),
+        entry("f", data=b"x"), entry("null", tarfile.LNKTYPE, linkname="f"), entry("n3", tarfile.LNKTYPE, linkname="null"),
+    )
+    unpack_bytes(data, dest)
+    assert sorted(os.listdir(dest)) == ["f", "n3", "null"]
+    assert os.stat(dest / "n3").st_ino == os.stat(dest / "f").st_ino

@@ -13,6 +13,7 @@ OCI whiteouts are converted to the overlayfs form on unpack (``.wh.NAME`` -> cha
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import ctypes.util
 import errno
@@ -27,7 +28,7 @@ import stat
 import tarfile
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any, BinaryIO, Protocol, cast
+from typing import IO, Any, BinaryIO, Protocol, Self, cast
 
 from pytest_pods.engine import linux, rootless
 from pytest_pods.errors import LayerError, UnsafeLayerError
@@ -44,6 +45,7 @@ USER_OPAQUE_XATTR = "user.overlay.opaque"
 _USER_OVERLAY_PREFIX = "user.overlay."
 _OVERLAY_PREFIXES = (_OVERLAY_XATTR_PREFIX, _USER_OVERLAY_PREFIX)
 _PAX_XATTR_PREFIX = "SCHILY.xattr."
+_GNU_VOLUME_LABEL = b"V"
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -225,6 +227,9 @@ def _open_parent(rootfd: int, parts: list[str], create: bool) -> int:
                     raise _MemberError(f"parent directory {sub!r}: {exc.strerror}") from exc
                 try:
                     os.mkdir(comp, 0o755, dir_fd=fd)
+                    # root's, even below a setgid directory of the layer (it would pass on its
+                    # group and its setgid bit): issue 14's fuzzing, GNU tar does the same
+                    os.chown(comp, 0, 0, dir_fd=fd, follow_symlinks=False)
                     os.chmod(comp, 0o755, dir_fd=fd, follow_symlinks=False)  # despite umask
                 except FileExistsError:
                     # the name exists but resolved to nothing: a dangling symlink
@@ -304,8 +309,48 @@ def _chown(fn: Any, *args: Any, uid: int, gid: int, **kwargs: Any) -> None:
         raise _MemberError(rootless.unmapped(uid, gid) or f"chown to {uid}:{gid}: {exc.strerror}") from exc
 
 
-def _ns(mtime: float) -> int:
-    return round(mtime * 1_000_000_000)
+def _sparse_map(m: tarfile.TarInfo) -> list[tuple[int, int]] | None:
+    """The (offset, length) data segments of a GNU sparse member (old 'S' or PAX 0.0/0.1/1.0),
+    checked as Go's archive/tar checks them: in order, not overlapping, inside the file."""
+    raw = getattr(m, "sparse", None)
+    if raw is None:
+        return None
+    segments: list[tuple[int, int]] = []
+    end = 0
+    for offset, numbytes in raw:
+        if numbytes == 0 and 0 <= offset <= m.size:
+            continue  # an unused slot of the old GNU header, or GNU tar's closing (size, 0) entry
+        if offset < end or numbytes < 0 or offset + numbytes > m.size:
+            raise _MemberError(f"corrupt sparse map: segment ({offset}, {numbytes}) of a {m.size}-byte file")
+        end = offset + numbytes
+        if numbytes:
+            segments.append((offset, numbytes))
+    return segments
+
+
+def _copy_to(data: IO[bytes], fd: int, size: int, offset: int) -> None:
+    """Copy ``size`` bytes of member data to ``fd`` at ``offset``; short data is a corrupt archive."""
+    while size > 0:
+        chunk = data.read(min(size, _CHUNK))
+        if not chunk:
+            raise _MemberError("corrupt archive: member data cut short")
+        view = memoryview(chunk)
+        while view:
+            n = os.pwrite(fd, view, offset)
+            view = view[n:]
+            offset += n
+        size -= len(chunk)
+
+
+def _ns(m: tarfile.TarInfo) -> int:
+    """A member's mtime in ns; a PAX ``mtime`` read from its decimal text, as a float loses ns."""
+    text = m.pax_headers.get("mtime", "")
+    whole, _, frac = text.partition(".")
+    digits = whole.removeprefix("-")
+    if digits.isdigit() and (not frac or frac.isdigit()) and text.isascii():
+        ns = int(digits) * 1_000_000_000 + int(frac[:9].ljust(9, "0"))
+        return -ns if whole.startswith("-") else ns
+    return round(m.mtime * 1_000_000_000)
 
 
 def _apply_meta(name: str, dirfd: int, member: tarfile.TarInfo, *, symlink: bool) -> None:
@@ -323,8 +368,11 @@ class _Unpacker:
         self.rootfd = rootfd
         # creating children changes a directory's mtime, so directories get theirs last
         self.dir_mtimes: dict[tuple[str, ...], int] = {}
+        self.skipped: set[tuple[str, ...]] = set()  # device nodes not made (rootless)
 
     def member(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+        if m.type == _GNU_VOLUME_LABEL:
+            return  # a GNU tar --label: names the archive, not a file (GNU tar skips it too)
         parts = _clean(m.name)
         if not parts:
             if not m.isdir():
@@ -345,7 +393,7 @@ class _Unpacker:
         _chown(os.chown, self.rootfd, uid=m.uid, gid=m.gid)
         os.chmod(self.rootfd, m.mode & 0o7777)
         _set_xattrs(".", self.rootfd, _pax_xattrs(m))
-        self.dir_mtimes[()] = _ns(m.mtime)
+        self.dir_mtimes[()] = _ns(m)
 
     def _whiteout(self, m: tarfile.TarInfo, parts: list[str]) -> None:
         base = parts[-1]
@@ -356,6 +404,7 @@ class _Unpacker:
                 try:
                     if _lstat(dirparts[-1], pfd) is None:
                         os.mkdir(dirparts[-1], 0o755, dir_fd=pfd)
+                        os.chown(dirparts[-1], 0, 0, dir_fd=pfd, follow_symlinks=False)
                         os.chmod(dirparts[-1], 0o755, dir_fd=pfd, follow_symlinks=False)
                     st = _lstat(dirparts[-1], pfd)
                     if st is None or not stat.S_ISDIR(st.st_mode):
@@ -390,6 +439,7 @@ class _Unpacker:
 
     def _create(self, tf: tarfile.TarFile, m: tarfile.TarInfo, parts: list[str], pfd: int) -> None:
         name = parts[-1]
+        self.skipped.discard(tuple(parts))
         existing = _lstat(name, pfd)
         if m.islnk():
             self._hardlink(m, parts, pfd, existing)
@@ -404,43 +454,63 @@ class _Unpacker:
             if existing is None:
                 os.mkdir(name, 0o700, dir_fd=pfd)
             _apply_meta(name, pfd, m, symlink=False)
-            self.dir_mtimes[tuple(parts)] = _ns(m.mtime)
+            self.dir_mtimes[tuple(parts)] = _ns(m)
         elif m.issym():
             if not m.linkname:
                 raise _MemberError("symlink with an empty target")
             os.symlink(m.linkname, name, dir_fd=pfd)
             _apply_meta(name, pfd, m, symlink=True)
-            ns = _ns(m.mtime)
+            ns = _ns(m)
             os.utime(name, ns=(ns, ns), dir_fd=pfd, follow_symlinks=False)
         elif (m.ischr() or m.isblk()) and rootless.inside() and (m.devmajor, m.devminor) != (0, 0):
-            return  # no mknod in a user namespace: skipped, as moby and containers/storage do there
+            # no mknod in a user namespace: skipped, as moby and containers/storage do there,
+            # and so are hard links to it
+            self.skipped.add(tuple(parts))
+            return
         elif m.ischr() or m.isblk() or m.isfifo():
             kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
             dev = os.makedev(m.devmajor, m.devminor) if not m.isfifo() else 0
             os.mknod(name, kind | 0o600, dev, dir_fd=pfd)
             _apply_meta(name, pfd, m, symlink=False)
-            ns = _ns(m.mtime)
+            ns = _ns(m)
             os.utime(name, ns=(ns, ns), dir_fd=pfd, follow_symlinks=False)
         else:
             raise _MemberError(f"unsupported tar entry type {m.type!r}")
 
     def _regular(self, tf: tarfile.TarFile, m: tarfile.TarInfo, name: str, pfd: int) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        sparse = _sparse_map(m)
         fd = os.open(name, flags, 0o600, dir_fd=pfd)
         try:
-            data = tf.extractfile(m)
-            if data is not None:
-                while chunk := data.read(_CHUNK):
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
+            if sparse is None:
+                data = tf.extractfile(m)
+                if data is not None:
+                    _copy_to(data, fd, m.size, 0)
+            else:
+                self._sparse(tf, m, sparse, fd)
             _chown(os.fchown, fd, uid=m.uid, gid=m.gid)
             os.fchmod(fd, m.mode & 0o7777)
             _set_xattrs(name, pfd, _pax_xattrs(m))
-            ns = _ns(m.mtime)
+            ns = _ns(m)
             os.utime(fd, ns=(ns, ns))
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _sparse(tf: tarfile.TarFile, m: tarfile.TarInfo, sparse: list[tuple[int, int]], fd: int) -> None:
+        """A GNU sparse member: its data segments written at their offsets, the holes left holes.
+
+        The archive stores only the segments, back to back; reading the member through tarfile
+        would expand every hole into zeros (a 1 TB hole is a 1 TB write).
+        """
+        stored = copy.copy(m)
+        stored.size = sum(n for _, n in sparse)
+        stored.sparse = None
+        data = tf.extractfile(stored)
+        if data is not None:
+            for offset, numbytes in sparse:
+                _copy_to(data, fd, numbytes, offset)
+        os.ftruncate(fd, m.size)
 
     def _hardlink(
         self, m: tarfile.TarInfo, parts: list[str], pfd: int, existing: os.stat_result | None
@@ -451,6 +521,9 @@ class _Unpacker:
             raise _MemberError(f"hard link target {m.linkname!r} escapes the snapshot", unsafe=True) from None
         if not tparts:
             raise _MemberError("hard link with an empty target")
+        if tuple(tparts) in self.skipped:
+            self.skipped.add(tuple(parts))
+            return
         name = parts[-1]
         try:
             tfd = _open_parent(self.rootfd, tparts, create=False)
@@ -460,11 +533,11 @@ class _Unpacker:
             tst = _lstat(tparts[-1], tfd)
             if tst is None:
                 raise _MemberError(f"hard link target {m.linkname!r} does not exist")
-            if not (stat.S_ISREG(tst.st_mode) or stat.S_ISLNK(tst.st_mode)):
-                raise _MemberError(f"hard link target {m.linkname!r} is not a regular file")
+            if existing is not None and (existing.st_dev, existing.st_ino) == (tst.st_dev, tst.st_ino):
+                return  # already that entry (a link to itself, or repeated): nothing to do, as in GNU tar
+            if stat.S_ISDIR(tst.st_mode):  # any other node may have more names (GNU tar, Go, moby)
+                raise _MemberError(f"hard link target {m.linkname!r} is a directory")
             if existing is not None:
-                if (existing.st_dev, existing.st_ino) == (tst.st_dev, tst.st_ino):
-                    return  # already that file (a link to itself, or repeated)
                 _remove(name, pfd, existing)
             os.link(tparts[-1], name, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
         finally:
@@ -488,6 +561,48 @@ class _Unpacker:
                 os.close(pfd)
 
 
+# a header that is not one, or cut short (typeshed does not list these tarfile classes); the
+# end-of-archive ones (EOFHeaderError, EmptyHeaderError) are not in it
+_BAD_HEADER: tuple[type[Exception], ...] = tuple(
+    getattr(tarfile, n) for n in ("InvalidHeaderError", "TruncatedHeaderError")
+)
+
+
+class _LayerTarInfo(tarfile.TarInfo):
+    """tarfile's header reader with the rules a layer needs (issue 14).
+
+    tarfile documents ``_proc_member`` as the hook a subclass overrides to process member types
+    itself. PAX global headers ('g') are skipped, as Go's archive/tar leaves them to the caller
+    and moby and containerd ignore them: tarfile would otherwise merge them into every later
+    member (a global ``path`` renames them all) and fail on one that ends the archive. A header
+    that is not a header (bad checksum, cut short) is an error where tarfile would silently take
+    it for the end of the archive and unpack half a layer.
+    """
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> Self:
+        try:
+            return super().fromtarfile(tarfile_)
+        except _BAD_HEADER as exc:
+            # not a HeaderError: tarfile.next() re-raises it instead of ending quietly
+            raise tarfile.ReadError(f"corrupt tar header: {exc}") from None
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        member: _LayerTarInfo = self
+        while member.type == tarfile.XGLTYPE:  # a loop: any number of them in a row
+            size = member._block(member.size)  # type: ignore[attr-defined]  # tarfile's helper, untyped
+            fileobj: Any = tarfile_.fileobj
+            if len(fileobj.read(size)) != size:
+                raise tarfile.ReadError("corrupt tar header: a PAX global header is cut short")
+            try:
+                # an EOFHeaderError here is the end of the archive, as after any member
+                member = self.frombuf(fileobj.read(tarfile.BLOCKSIZE), tarfile_.encoding, tarfile_.errors)
+            except _BAD_HEADER as exc:
+                raise tarfile.ReadError(f"corrupt tar header: {exc}") from None
+            member.offset = fileobj.tell() - tarfile.BLOCKSIZE
+        return super(_LayerTarInfo, member)._proc_member(tarfile_)  # type: ignore[misc, no-any-return]  # tarfile's hook, untyped
+
+
 def _unpack_stream(raw: IO[bytes], root: str) -> None:
     rootfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -499,10 +614,18 @@ def _unpack_stream(raw: IO[bytes], root: str) -> None:
 def extract_into(raw: IO[bytes], rootfd: int) -> None:
     """Unpack a tar stream into the directory ``rootfd`` with the layer rules (nothing lands
     outside it); for ``docker cp`` style copies as well as layers."""
+    try:
+        _extract(raw, rootfd)
+    except RecursionError:
+        # tarfile reads a chain of extended headers recursively: thousands of them in a row
+        raise LayerError("unpack layer: corrupt archive: too many extended headers in a row") from None
+
+
+def _extract(raw: IO[bytes], rootfd: int) -> None:
     unpacker = _Unpacker(rootfd)
     stream = _decompressed(raw)
     with tarfile.open(
-        fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape"
+        fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape", tarinfo=_LayerTarInfo,
     ) as tf:
         for m in tf:
             try:
