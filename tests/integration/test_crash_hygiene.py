@@ -400,7 +400,8 @@ def test_kill_9_at_random_points_of_build_run_rm_pull_push_and_commit_leaves_not
 
     def build(i: int) -> list[str]:
         (ctx / "Dockerfile").write_text(
-            f"FROM busybox\nCOPY . /ctx/\nRUN echo {i}-{marker} > /id && sleep 0.3\nRUN cat /id > /id2\n")
+            f"FROM busybox\nCOPY . /ctx/\nRUN echo {i}-{marker} > /id && sleep 0.5\nCOPY file1 /again\n"
+            f"RUN cat /id > /id2\n")
         tags.append(f"crash/built:{i}")
         return ["build", "-t", tags[-1], str(ctx)]
 
@@ -447,16 +448,19 @@ def test_kill_9_at_random_points_of_build_run_rm_pull_push_and_commit_leaves_not
     names.clear()
     pods_ok(root, "system", "reap")
     before = host_snapshot(client, marker)
+    t0 = time.monotonic()
+    pods_ok(root, "ps", "-q")
+    startup = time.monotonic() - t0  # the interpreter and the imports: kills before that touch nothing
 
     seen = _Seen(client.runtime.dir)
     log: list[str] = []
     kills = 0
     started = time.monotonic()
     i = 0
-    while kills < 36 and time.monotonic() - started < 150:
+    while kills < 40 and time.monotonic() - started < 150:
         op = rng.choice(list(ops))
         args = ops[op](i)
-        delay = rng.uniform(0.05, full[op] * 1.1)
+        delay = rng.uniform(startup * 0.8, max(full[op], startup) * 1.15)
         proc = subprocess.Popen([sys.executable, "-m", "pytest_pods.cli", "--root", str(root), *args],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
