@@ -11,7 +11,19 @@ from typing import TYPE_CHECKING, TypedDict
 
 from pytest_pods.cli.output import ago, each, size, table
 from pytest_pods.cli.verb import LocalVerb, Subparsers, Verb
-from pytest_pods.client.contract import Bind, parse_bytes, parse_ports, parse_reference, parse_signal
+from pytest_pods.client.contract import (
+    Bind,
+    device_list,
+    parse_bytes,
+    parse_ports,
+    parse_reference,
+    parse_signal,
+    security_opts,
+    shm_bytes,
+    sysctl_map,
+    tmpfs_list,
+    ulimit_list,
+)
 from pytest_pods.errors import ContainerStartError, PodsError
 
 if TYPE_CHECKING:
@@ -39,17 +51,6 @@ def env_of(args: argparse.Namespace) -> list[str]:
     return env + list(args.env or [])
 
 
-def no_new_privileges(opts: list[str]) -> bool:
-    """``--security-opt no-new-privileges[=true|false]`` (on unless turned off)."""
-    value = True
-    for o in opts:
-        key, _, v = o.replace(":", "=", 1).partition("=")
-        if key != "no-new-privileges":
-            raise PodsError(f"invalid --security-opt {o!r}: only no-new-privileges[=true|false] is supported")
-        value = v.lower() not in ("false", "0")
-    return value
-
-
 class CreateOptions(TypedDict):
     """The flags of ``run``/``create`` as keyword arguments of ``client.containers.create``."""
 
@@ -74,10 +75,15 @@ class CreateOptions(TypedDict):
     labels: dict[str, str]
     stop_signal: str | None
     stop_timeout: int | None
-    no_new_privileges: bool
     cap_add: list[str]
     cap_drop: list[str]
     stdin_open: bool
+    privileged: bool
+    security_opt: list[str]
+    devices: list[str]
+    sysctls: dict[str, str]
+    ulimits: list[str]
+    shm_size: int | None
 
 
 def create_options(args: argparse.Namespace) -> CreateOptions:
@@ -87,14 +93,15 @@ def create_options(args: argparse.Namespace) -> CreateOptions:
     return CreateOptions(
         entrypoint=([args.entrypoint] if args.entrypoint else [""]) if args.entrypoint is not None else None,
         name=args.name, environment=env_of(args), working_dir=args.workdir, user=args.user,
-        hostname=args.hostname, volumes=[Bind.parse(v) for v in args.volume or []], tmpfs=args.tmpfs or [],
+        hostname=args.hostname, volumes=[Bind.parse(v) for v in args.volume or []], tmpfs=tmpfs_list(args.tmpfs),
         memory=args.memory, memory_swap=args.memory_swap, pids_limit=args.pids_limit, cpus=args.cpus,
         network=args.network, read_only=args.read_only, init=args.init,
         network_aliases=args.network_alias or [], ports=parse_ports(args.publish or []),
         publish_all_ports=args.publish_all, labels=dict(lbl.partition("=")[::2] for lbl in args.label or []),
         stop_signal=args.stop_signal, stop_timeout=args.stop_timeout,
-        no_new_privileges=no_new_privileges(args.security_opt or []),
         cap_add=args.cap_add or [], cap_drop=args.cap_drop or [], stdin_open=args.interactive,
+        privileged=args.privileged, security_opt=security_opts(args.security_opt), devices=device_list(args.device),
+        sysctls=sysctl_map(args.sysctl), ulimits=ulimit_list(args.ulimit), shm_size=args.shm_size,
     )
 
 
@@ -111,6 +118,13 @@ def memory_arg(text: str) -> str:
     except PodsError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def shm_size_arg(text: str) -> int | None:
+    try:
+        return shm_bytes(text)
+    except PodsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_run(sub: Subparsers, verb: str) -> None:
@@ -143,6 +157,11 @@ def add_run(sub: Subparsers, verb: str) -> None:
     p.add_argument("--security-opt", action="append")
     p.add_argument("--cap-add", action="append")
     p.add_argument("--cap-drop", action="append")
+    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--device", action="append")
+    p.add_argument("--sysctl", action="append")
+    p.add_argument("--ulimit", action="append")
+    p.add_argument("--shm-size", type=shm_size_arg)
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("--rm", action="store_true")
     p.add_argument("image")

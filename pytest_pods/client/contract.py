@@ -21,7 +21,15 @@ from pytest_pods.engine import rootless
 from pytest_pods.engine.image.reference import Reference, parse_reference
 from pytest_pods.engine.image.store import DEFAULT_ROOT
 from pytest_pods.engine.runtime.lifecycle import ExecResult
-from pytest_pods.engine.runtime.spec import Bind, parse_bytes, parse_signal
+from pytest_pods.engine.runtime.spec import (
+    Bind,
+    ContainerSpec,
+    parse_bytes,
+    parse_security_opt,
+    parse_signal,
+    parse_ulimit,
+)
+from pytest_pods.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from pytest_pods.engine.network.ports import ApiBindings, PortBinding, PortRecord
@@ -29,12 +37,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ROOT",
+    "NO_NEW_PRIVILEGES",
     "Bind",
     "ClientAPI",
     "ContainerAPI",
     "ContainerHandle",
     "ContainerSummary",
     "ContainersAPI",
+    "Devices",
     "EngineInfo",
     "ExecResult",
     "ImageAPI",
@@ -48,10 +58,15 @@ __all__ = [
     "RunResult",
     "StartedAPI",
     "Stats",
+    "Sysctls",
+    "Tmpfs",
+    "Ulimits",
     "VolumesAPI",
     "api_port_fields",
     "apply_changes",
     "cgroup_version",
+    "device_list",
+    "device_parts",
     "engine_unavailable",
     "extract_tar",
     "parse_bytes",
@@ -61,6 +76,11 @@ __all__ = [
     "parse_signal",
     "port_bindings_doc",
     "rootless_engine",
+    "security_opts",
+    "shm_bytes",
+    "sysctl_map",
+    "tmpfs_list",
+    "ulimit_list",
 ]
 
 Ports = Mapping[str | int, Any] | Iterable["str | int | PortBinding"] | None
@@ -136,6 +156,209 @@ def api_port_fields(ports: Ports) -> tuple[dict[str, dict[str, Any]], ApiBinding
     """docker-py's ``ports=`` as the Engine API's ``ExposedPorts`` and ``HostConfig.PortBindings``."""
     bindings = parse_ports(ports)
     return {b.key: {} for b in bindings}, port_bindings_doc(bindings)
+
+
+# -- confinement: the values of privileged, security_opt, devices, sysctls, ulimits, shm_size and
+# tmpfs in every form a user gives them (docker-py's and the CLI's), checked, in ContainerSpec's
+# forms (issue 14). The engine checks what needs the host (a device node, a profile file).
+NO_NEW_PRIVILEGES: bool = bool(ContainerSpec._field_defaults["no_new_privileges"])
+"""The engine's default for ``no_new_privileges`` (Docker's: off): every face's default follows it."""
+
+Tmpfs = Mapping[str, str] | Sequence[str]
+"""docker-py's ``tmpfs={"/run": "size=64m"}``, or ``--tmpfs`` texts ``PATH[:OPTIONS]``."""
+Ulimits = Sequence["str | Mapping[str, Any]"]
+"""``--ulimit`` texts ``NAME=SOFT[:HARD]``, or docker-py's ``Ulimit``/dicts ``{Name, Soft, Hard}``."""
+Devices = Sequence["str | Mapping[str, Any]"]
+"""``--device`` texts ``HOST[:CONTAINER[:rwm]]``, or the Engine API's ``{PathOnHost, PathInContainer,
+CgroupPermissions}``."""
+Sysctls = Mapping[str, Any] | Sequence[str]
+"""docker-py's ``sysctls={"net.ipv4.ip_forward": "1"}``, or ``--sysctl`` texts ``KEY=VALUE``."""
+
+# moby's mount.ParseTmpfsOptions: the data options tmpfs takes, and the mount flags
+_TMPFS_DATA = frozenset({"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"})
+_TMPFS_FLAGS = frozenset({
+    "defaults", "ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "sync", "async", "dirsync",
+    "remount", "mand", "nomand", "atime", "noatime", "diratime", "nodiratime", "bind", "rbind", "unbindable",
+    "runbindable", "private", "rprivate", "shared", "rshared", "slave", "rslave", "relatime", "norelatime",
+    "strictatime", "nostrictatime"})
+
+
+def tmpfs_list(tmpfs: Tmpfs | None) -> list[str]:
+    """``tmpfs`` as ``PATH[:OPTIONS]`` texts, each checked as dockerd checks them: an absolute
+    path, options tmpfs knows (``size=``, ``mode=``, ``uid=``, ``gid=``, ``nr_inodes=``, and the
+    mount flags ``exec``, ``noexec``, ``ro`` ...).
+
+    :raises InvalidArgumentError: naming the entry and what is wrong
+    """
+    if not tmpfs:
+        return []
+    if isinstance(tmpfs, str):
+        tmpfs = [tmpfs]
+    if isinstance(tmpfs, Mapping):
+        items = [f"{k}:{v}" if v else str(k) for k, v in tmpfs.items()]
+    else:
+        items = [str(t) for t in tmpfs]
+    for item in items:
+        path, _, opts = item.partition(":")
+        if not path.startswith("/"):
+            raise InvalidArgumentError(f"invalid --tmpfs {item!r}: the container path must be absolute "
+                                       "(e.g. /run or /run:size=64m,mode=1777)")
+        if os.path.normpath(path) == "/":
+            raise InvalidArgumentError(f"invalid --tmpfs {item!r}: destination can't be '/'")
+        for opt in filter(None, opts.split(",")):
+            key, eq, value = opt.partition("=")
+            if key in _TMPFS_DATA and eq and value:
+                if key in ("uid", "gid") and not value.isdigit():
+                    raise InvalidArgumentError(f"invalid --tmpfs {item!r}: {key}= takes a number, not {value!r}")
+                if key == "mode" and not (value.isdigit() and set(value) <= set("01234567")):
+                    raise InvalidArgumentError(f"invalid --tmpfs {item!r}: mode= takes an octal mode such as 1777")
+                if key in ("size", "nr_inodes", "nr_blocks") and not _kernel_size(value):
+                    raise InvalidArgumentError(f"invalid --tmpfs {item!r}: {key}= takes a size such as 64m, "
+                                               f"not {value!r}")
+            elif key in _TMPFS_FLAGS and not eq:
+                pass
+            else:
+                raise InvalidArgumentError(
+                    f"invalid --tmpfs {item!r}: invalid tmpfs option {opt!r} (size=, mode=, uid=, gid=, nr_inodes=, "
+                    "nr_blocks=, mpol=, or a mount flag such as exec, noexec, ro)")
+    return items
+
+
+def _kernel_size(value: str) -> bool:
+    """The kernel's memparse (``64m``, ``1G``, ``4096``), or a percentage of memory for size."""
+    digits = value.rstrip("%") if value.endswith("%") else value.rstrip("kKmMgGtTpPeE")
+    return digits.isdigit() and len(value) - len(digits) <= 1
+
+
+def ulimit_list(ulimits: Ulimits | None) -> list[str]:
+    """Ulimits as ``NAME=SOFT:HARD`` texts: ``"nofile=1024:2048"``, docker-py's
+    ``Ulimit(name=, soft=, hard=)`` or a dict ``{"Name": ..., "Soft": ..., "Hard": ...}`` (a missing
+    hard limit is the soft one, as in Docker).
+
+    :raises InvalidArgumentError: as Docker's go-units words it
+    """
+    if not ulimits:
+        return []
+    if isinstance(ulimits, str):
+        ulimits = [ulimits]
+    out: list[str] = []
+    for u in ulimits:
+        if isinstance(u, Mapping):
+            doc = {str(k).lower(): v for k, v in u.items()}
+            name, soft, hard = doc.get("name"), doc.get("soft"), doc.get("hard", doc.get("soft"))
+            if (not isinstance(name, str) or not isinstance(soft, int) or not isinstance(hard, int)
+                    or isinstance(soft, bool) or isinstance(hard, bool)):
+                raise InvalidArgumentError(f"invalid ulimit {dict(u)!r}: want {{'Name': str, 'Soft': int, 'Hard': int}} "
+                                           "or 'NAME=SOFT[:HARD]' (e.g. 'nofile=1024:2048')")
+            text = f"{name}={soft}:{hard}"
+        elif isinstance(u, str):
+            text = u
+        else:
+            raise InvalidArgumentError(f"invalid ulimit {u!r}: want 'NAME=SOFT[:HARD]' (e.g. 'nofile=1024:2048') "
+                                       "or {'Name': ..., 'Soft': ..., 'Hard': ...}")
+        parse_ulimit(text)
+        out.append(text)
+    return out
+
+
+def device_parts(text: str) -> tuple[str, str, str]:
+    """``HOST[:CONTAINER[:PERMISSIONS]]`` -> (host, container, permissions), as the docker CLI
+    reads ``--device`` (a second field of only r, w and m is the permissions).
+
+    :raises InvalidArgumentError: naming the value and the expected form
+    """
+    parts = text.split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise InvalidArgumentError(f"invalid --device {text!r}: bad format (expected HOST[:CONTAINER[:rwm]], "
+                                   "e.g. /dev/fuse or /dev/zero:/dev/myzero:rw)")
+    host, container, perms = parts[0], parts[0], "rwm"
+    if len(parts) == 2:
+        if parts[1] and set(parts[1]) <= set("rwm"):
+            perms = parts[1]
+        else:
+            container = parts[1]
+    elif len(parts) == 3:
+        container, perms = parts[1], parts[2]
+        if not perms or not set(perms) <= set("rwm"):
+            raise InvalidArgumentError(f"invalid --device {text!r}: bad mode specified: {perms} (a combination of "
+                                       "r, w and m)")
+    if not container.startswith("/"):
+        raise InvalidArgumentError(f"invalid --device {text!r}: {container} is not an absolute path")
+    return host, os.path.normpath(container), perms
+
+
+def device_list(devices: Devices | None) -> list[str]:
+    """Devices as ``HOST:CONTAINER:PERMISSIONS`` texts, from ``--device`` texts or the Engine
+    API's ``{PathOnHost, PathInContainer, CgroupPermissions}``.
+
+    :raises InvalidArgumentError: a value in neither form
+    """
+    if not devices:
+        return []
+    if isinstance(devices, str):
+        devices = [devices]
+    out: list[str] = []
+    for d in devices:
+        if isinstance(d, Mapping):
+            host = d.get("PathOnHost")
+            if not isinstance(host, str) or not host:
+                raise InvalidArgumentError(f"invalid device {dict(d)!r}: PathOnHost is required")
+            text = f"{host}:{d.get('PathInContainer') or host}:{d.get('CgroupPermissions') or 'rwm'}"
+        elif isinstance(d, str):
+            text = d
+        else:
+            raise InvalidArgumentError(f"invalid device {d!r}: want 'HOST[:CONTAINER[:rwm]]'")
+        out.append(":".join(device_parts(text)))
+    return out
+
+
+def sysctl_map(sysctls: Sysctls | None) -> dict[str, str]:
+    """Sysctls as a dict of texts, from a mapping or ``KEY=VALUE`` texts (which ones a container
+    may set is the engine's to say: it knows the network mode).
+
+    :raises InvalidArgumentError: a text without ``=``
+    """
+    if not sysctls:
+        return {}
+    if isinstance(sysctls, Mapping):
+        return {str(k): str(v) for k, v in sysctls.items()}
+    if isinstance(sysctls, str):
+        sysctls = [sysctls]
+    out: dict[str, str] = {}
+    for item in sysctls:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key:
+            raise InvalidArgumentError(f"invalid --sysctl {item!r}: expected KEY=VALUE (e.g. net.ipv4.ip_forward=1)")
+        out[key.strip()] = value
+    return out
+
+
+def security_opts(opts: Sequence[str] | str | None) -> list[str]:
+    """``security_opt`` values, checked as dockerd reads them (a profile's file is read by the
+    engine that runs the container).
+
+    :raises InvalidArgumentError: naming the option and the forms it takes
+    """
+    if not opts:
+        return []
+    items = [opts] if isinstance(opts, str) else [str(o) for o in opts]
+    parse_security_opt(items)
+    return items
+
+
+def shm_bytes(value: str | int | None) -> int | None:
+    """``shm_size`` (``"64m"``, bytes) as bytes; None (or 0, as in Docker) for the default 64 MiB.
+
+    :raises InvalidArgumentError: not a size, or below 0
+    """
+    if value is None or isinstance(value, bool):
+        if isinstance(value, bool):
+            raise InvalidArgumentError(f"invalid --shm-size {value!r}: expected a size such as 64m or 1g")
+        return None
+    size = parse_bytes(value, "--shm-size")
+    if size < 0:
+        raise InvalidArgumentError(f"invalid --shm-size {value!r}: SHM size can not be less than 0")
+    return size or None
 
 
 def __getattr__(name: str) -> type[PortBinding]:
@@ -342,15 +565,25 @@ class ContainersAPI(Protocol):
         entrypoint: Sequence[str] | None = None, name: str | None = None,
         environment: Mapping[str, str] | Sequence[str] | None = None, working_dir: str | None = None,
         user: str | None = None, hostname: str | None = None, volumes: Sequence[str | Bind] = (),
-        tmpfs: Sequence[str] = (), memory: str | int | None = None, memory_swap: str | int | None = None,
+        tmpfs: Tmpfs | None = None, memory: str | int | None = None, memory_swap: str | int | None = None,
         pids_limit: int | None = None, cpus: float | None = None, network: str = "bridge",
         network_aliases: Sequence[str] = (), ports: Ports = (),
         publish_all_ports: bool = False, read_only: bool = False, init: bool = False,
         labels: Mapping[str, str] | None = None, stop_signal: str | None = None, stop_timeout: int | None = None,
-        auto_remove: bool = False, no_new_privileges: bool = True, cap_add: Sequence[str] = (),
-        cap_drop: Sequence[str] = (), stdin_open: bool = False,
+        auto_remove: bool = False, no_new_privileges: bool = NO_NEW_PRIVILEGES, cap_add: Sequence[str] = (),
+        cap_drop: Sequence[str] = (), stdin_open: bool = False, privileged: bool = False,
+        security_opt: Sequence[str] | None = None, devices: Devices | None = None, sysctls: Sysctls | None = None,
+        ulimits: Ulimits | None = None, shm_size: str | int | None = None,
     ) -> ContainerAPI:
-        """Create (not start) a container; docker-py's argument names and meanings."""
+        """Create (not start) a container; docker-py's argument names and meanings.
+
+        Confinement as in Docker: ``privileged`` (every capability, host devices, no seccomp
+        filter), ``security_opt`` (``seccomp=unconfined``, ``seccomp=PROFILE.json`` or its JSON,
+        ``no-new-privileges``), ``cap_add``/``cap_drop`` (``ALL`` too), ``devices``
+        (``HOST[:CONTAINER[:rwm]]``), ``sysctls`` (namespaced ones), ``ulimits``
+        (``"nofile=1024:2048"`` or ``{Name, Soft, Hard}``), ``shm_size`` (``"128m"`` or bytes),
+        ``read_only`` with ``tmpfs`` (``{"/run": "size=64m"}`` or ``["/run:size=64m"]``).
+        """
     @overload
     def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: Literal[True],
             remove: bool = False, **kwargs: Any) -> ContainerAPI: ...

@@ -13,12 +13,27 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, TypeVar
 
-from pytest_pods.client.contract import PortBinding, api_port_fields, parse_bytes, parse_reference, port_bindings_doc
+from pytest_pods.client.contract import (
+    PortBinding,
+    api_port_fields,
+    device_list,
+    device_parts,
+    parse_bytes,
+    parse_reference,
+    port_bindings_doc,
+    security_opts,
+    shm_bytes,
+    sysctl_map,
+    tmpfs_list,
+    ulimit_list,
+)
 from pytest_pods.engine.image.store import Image, Store, digest_hex
+from pytest_pods.engine.runtime.spec import CAP_NUMBERS, DEFAULT_CAPS, RLIM_INFINITY, ULIMITS, default_rlimits
 from pytest_pods.engine.runtime.volumes import Volumes
 from pytest_pods.errors import InvalidArgumentError
 
@@ -26,7 +41,7 @@ if TYPE_CHECKING:
     from pytest_pods.client.local import Client
 
 __all__ = ["CREATE_KEYS", "CreateArguments", "CreateOptions", "ago", "api_container_inspect", "body_field",
-           "container_inspect", "container_row", "create_arguments", "create_body", "docker_config",
+           "container_inspect", "container_row", "create_arguments", "create_body", "docker_config", "host_confinement",
            "image_history", "image_inspect", "image_row", "mount_doc", "network_inspect", "network_settings",
            "optional_body_field", "parse_time", "short", "status_text"]
 
@@ -128,7 +143,7 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
             "PidsLimit": limits.get("pids"),
             "NanoCpus": int((limits.get("cpus") or 0) * 1e9),
             "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in st.get("tmpfs", [])} or None,
-            "CapAdd": None, "CapDrop": None,
+            **host_confinement(cfg),
         },
         "GraphDriver": {"Name": "overlay", "Data": {
             "LowerDir": ":".join(st.get("lower_dirs", [])), "UpperDir": str(cdir / "upper"),
@@ -143,6 +158,90 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
         },
         "NetworkSettings": network_settings(st),
     }
+
+
+def host_confinement(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``HostConfig``'s confinement fields (Privileged, CapAdd, CapDrop, SecurityOpt, Devices,
+    Sysctls, Ulimits, ShmSize) read from a container's OCI ``config.json``: what the engine
+    applies, in the words a user would have asked for it (issue 14).
+
+    The bundle holds the outcome, not the request: capabilities show as the changes from Docker's
+    default set (``ALL`` where that is the shorter way to say it), SecurityOpt the non-default
+    ``seccomp=unconfined`` and ``no-new-privileges`` (not which custom profile), and a ulimit equal
+    to the engine's default open-files limit is not listed.
+    """
+    linux = cfg.get("linux") or {}
+    proc = cfg.get("process") or {}
+    rules = [r for r in (linux.get("resources") or {}).get("devices") or [] if r.get("allow")]
+    privileged = any("type" not in r and "major" not in r for r in rules)  # the one rule allowing every device
+    caps = list((proc.get("capabilities") or {}).get("bounding") or [])
+    cap_add, cap_drop = (None, None) if privileged else cap_changes(caps)
+    security = [] if privileged or "seccomp" in linux else ["seccomp=unconfined"]
+    if proc.get("noNewPrivileges"):
+        security.append("no-new-privileges")
+    mounts = cfg.get("mounts") or []
+    shm_size = 64 * 1024 * 1024
+    for m in mounts:
+        if m.get("destination") == "/dev/shm":
+            for opt in m.get("options") or []:
+                if opt.startswith("size=") and opt[5:].isdigit():
+                    shm_size = int(opt[5:])
+    binds = {m["destination"]: m.get("source") for m in mounts if m.get("type") == "bind"}
+    devices = []
+    for d in [] if privileged else linux.get("devices") or []:
+        access = next((r.get("access", "rwm") for r in rules if (r.get("type"), r.get("major"), r.get("minor"))
+                       == (d.get("type"), d.get("major"), d.get("minor"))), "rwm")
+        devices.append({"PathOnHost": binds.get(d["path"]) or host_device(d), "PathInContainer": d["path"],
+                        "CgroupPermissions": access})
+    defaults = {r["type"]: r for r in default_rlimits()}
+    names = {v: k for k, v in ULIMITS.items()}
+    ulimits = [{"Name": names.get(r["type"], str(r["type"]).removeprefix("RLIMIT_").lower()),
+                "Soft": -1 if r["soft"] == RLIM_INFINITY else r["soft"],
+                "Hard": -1 if r["hard"] == RLIM_INFINITY else r["hard"]}
+               for r in proc.get("rlimits") or [] if defaults.get(r["type"]) != r]
+    doc: dict[str, Any] = {"Privileged": privileged, "CapAdd": cap_add, "CapDrop": cap_drop,
+                           "SecurityOpt": security or None, "Devices": devices, "Ulimits": ulimits,
+                           "ShmSize": shm_size}
+    if linux.get("sysctl"):
+        doc["Sysctls"] = dict(linux["sysctl"])
+    return doc
+
+
+def cap_changes(caps: Sequence[str]) -> tuple[list[str] | None, list[str] | None]:
+    """(CapAdd, CapDrop) that turn Docker's default set into ``caps``, the shorter way round:
+    ``--cap-drop ALL --cap-add NET_BIND_SERVICE`` rather than thirteen drops."""
+    have = set(caps)
+    added = [c for c in caps if c not in DEFAULT_CAPS]
+    dropped = [c for c in DEFAULT_CAPS if c not in have]
+    kept = [c for c in DEFAULT_CAPS if c in have]
+    if have >= set(CAP_NUMBERS):
+        return ["ALL"], None
+    if dropped and len(kept) < len(dropped):
+        return (kept + added) or None, ["ALL"]
+    return added or None, dropped or None
+
+
+def host_device(d: Mapping[str, Any]) -> str:
+    """The host's path of a container's device node: the same path if it is that device, else the
+    first node of /dev with its type and numbers (the bundle keeps only the container's path)."""
+    want = (d.get("type"), d.get("major"), d.get("minor"))
+
+    def same(path: str) -> bool:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else ""
+        return (kind, os.major(st.st_rdev), os.minor(st.st_rdev)) == want
+
+    if same(d["path"]):
+        return str(d["path"])
+    for dirpath, dirs, names in os.walk("/dev"):
+        dirs[:] = [n for n in dirs if n not in ("pts", "shm", "mqueue")]
+        for n in sorted(names):
+            if same(os.path.join(dirpath, n)):
+                return os.path.join(dirpath, n)
+    return str(d["path"])
 
 
 def mount_doc(client: Client, m: Mapping[str, Any]) -> dict[str, Any]:
@@ -181,7 +280,8 @@ CREATE_KEYS = frozenset({
     "environment", "working_dir", "user", "hostname", "volumes", "tmpfs", "memory", "memory_swap",
     "pids_limit", "cpus", "network", "network_aliases", "ports", "publish_all_ports", "read_only",
     "init", "labels", "stop_signal", "stop_timeout", "auto_remove", "no_new_privileges", "cap_add",
-    "cap_drop", "stdin_open", "entrypoint", "name"})
+    "cap_drop", "stdin_open", "entrypoint", "name", "privileged", "security_opt", "devices", "sysctls", "ulimits",
+    "shm_size"})
 
 
 def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str, Any]) -> dict[str, Any]:
@@ -198,14 +298,19 @@ def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str
     network = kw.get("network") or "bridge"
     hc: dict[str, Any] = {
         "Binds": [str(v) for v in kw.get("volumes") or []] or None,
-        "Tmpfs": {t.split(":")[0]: (t.split(":", 1)[1] if ":" in t else "") for t in kw.get("tmpfs") or []} or None,
+        "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in tmpfs_list(kw.get("tmpfs"))} or None,
         "Memory": parse_bytes(kw["memory"]) if kw.get("memory") else 0,
         "PidsLimit": kw.get("pids_limit"), "NanoCpus": int(kw["cpus"] * 1e9) if kw.get("cpus") else 0,
         "NetworkMode": network, "PortBindings": bindings, "PublishAllPorts": bool(kw.get("publish_all_ports")),
         "ReadonlyRootfs": bool(kw.get("read_only")), "Init": bool(kw.get("init")),
-        "AutoRemove": bool(kw.get("auto_remove")), "CapAdd": list(kw.get("cap_add") or []) or None,
-        "CapDrop": list(kw.get("cap_drop") or []) or None,
-        "SecurityOpt": None if kw.get("no_new_privileges", True) else ["no-new-privileges=false"],
+        "AutoRemove": bool(kw.get("auto_remove")), "CapAdd": _str_list(kw.get("cap_add")) or None,
+        "CapDrop": _str_list(kw.get("cap_drop")) or None, "Privileged": bool(kw.get("privileged")),
+        "SecurityOpt": security_opt_doc(kw) or None,
+        "Devices": [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"), device_parts(d), strict=True))
+                    for d in device_list(kw.get("devices"))],
+        "Sysctls": sysctl_map(kw.get("sysctls")) or None,
+        "Ulimits": [ulimit_doc(u) for u in ulimit_list(kw.get("ulimits"))],
+        "ShmSize": shm_bytes(kw.get("shm_size")) or 0,
     }
     if isinstance(command, str):
         command = ["/bin/sh", "-c", command]
@@ -220,6 +325,45 @@ def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str
     if kw.get("network_aliases"):
         body["NetworkingConfig"] = {"EndpointsConfig": {network: {"Aliases": list(kw["network_aliases"])}}}
     return body
+
+
+def _str_list(value: Sequence[str] | str | None) -> list[str]:
+    return [value] if isinstance(value, str) else [str(v) for v in value or []]
+
+
+def security_opt_doc(kw: Mapping[str, Any]) -> list[str]:
+    """``SecurityOpt`` as the docker CLI sends it: a ``seccomp=FILE`` read here and sent as its
+    compacted JSON (the daemon may run elsewhere; dockerd reads no client paths), and
+    ``no_new_privileges`` when the caller gave it.
+
+    :raises InvalidArgumentError: a profile file that cannot be read or is not JSON (the file named)
+    """
+    opts = security_opts(kw.get("security_opt"))
+    for i, opt in enumerate(opts):
+        key, sep, value = opt.partition("=")
+        if not sep:
+            key, sep, value = opt.partition(":")
+        if key != "seccomp" or value in ("unconfined", "builtin") or value.lstrip().startswith("{"):
+            continue
+        try:
+            with open(value, "rb") as f:
+                profile = json.load(f)
+        except OSError as exc:
+            raise InvalidArgumentError(f"opening seccomp profile ({value}) failed: {exc.strerror}. Give the path of "
+                                       "a JSON profile (Docker's format), 'unconfined' or 'builtin'.") from None
+        except ValueError as exc:
+            raise InvalidArgumentError(f"compacting json for seccomp profile ({value}) failed: {exc}") from None
+        opts[i] = "seccomp=" + json.dumps(profile, separators=(",", ":"))
+    if "no_new_privileges" in kw:
+        opts.append("no-new-privileges" if kw["no_new_privileges"] else "no-new-privileges=false")
+    return opts
+
+
+def ulimit_doc(text: str) -> dict[str, Any]:
+    """``nofile=1024:2048`` as the Engine API's ``{"Name": "nofile", "Soft": 1024, "Hard": 2048}``."""
+    name, _, values = text.partition("=")
+    soft, _, hard = values.partition(":")
+    return {"Name": name, "Soft": int(soft), "Hard": int(hard or soft)}
 
 
 # -- the Engine API's list rows, and the times in them -------------------------------------------
@@ -376,10 +520,15 @@ class CreateOptions(TypedDict):
     stop_signal: str | None
     stop_timeout: int | None
     auto_remove: bool
-    no_new_privileges: bool
     cap_add: list[str]
     cap_drop: list[str]
     stdin_open: bool
+    privileged: bool
+    security_opt: list[str]
+    devices: list[str]
+    sysctls: dict[str, str]
+    ulimits: list[str]
+    shm_size: int | None
 
 
 class CreateArguments(NamedTuple):
@@ -466,9 +615,7 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
         cpus = int(hc["NanoCpus"]) / 1e9
     elif hc.get("CpuQuota") and hc.get("CpuPeriod"):
         cpus = int(hc["CpuQuota"]) / int(hc["CpuPeriod"])
-    nnp = not any(str(o).replace(":", "=") == "no-new-privileges=false" for o in hc.get("SecurityOpt") or [])
-    if hc.get("Privileged"):
-        raise InvalidArgumentError("privileged containers are not supported")
+    confinement = host_config_confinement(hc)
     options: CreateOptions = {
         "entrypoint": entry, "environment": env, "working_dir": doc.get("WorkingDir") or None,
         "user": doc.get("User") or None, "hostname": doc.get("Hostname") or None,
@@ -479,8 +626,75 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
         "init": bool(hc.get("Init")), "labels": {str(k): str(v) for k, v in labels.items()},
         "stop_signal": doc.get("StopSignal") or None,
         "stop_timeout": stop_timeout if isinstance(stop_timeout, int) else None,
-        "auto_remove": bool(hc.get("AutoRemove")), "no_new_privileges": nnp,
-        "cap_add": [str(c) for c in hc.get("CapAdd") or []], "cap_drop": [str(c) for c in hc.get("CapDrop") or []],
-        "stdin_open": bool(doc.get("OpenStdin")),
+        "auto_remove": bool(hc.get("AutoRemove")), "stdin_open": bool(doc.get("OpenStdin")), **confinement,
     }
     return CreateArguments(cmd, options, anonymous)
+
+
+class Confinement(TypedDict):
+    """The confinement part of :class:`CreateOptions`."""
+
+    cap_add: list[str]
+    cap_drop: list[str]
+    privileged: bool
+    security_opt: list[str]
+    devices: list[str]
+    sysctls: dict[str, str]
+    ulimits: list[str]
+    shm_size: int | None
+
+
+def _strings(hc: Mapping[str, Any], key: str) -> list[str]:
+    items = body_field(hc, key, list, [])
+    if not all(isinstance(i, str) for i in items):
+        raise InvalidArgumentError(f"json: cannot unmarshal {key}: want a list of strings")
+    return list(items)
+
+
+def host_config_confinement(hc: Mapping[str, Any]) -> Confinement:
+    """HostConfig's Privileged, CapAdd, CapDrop, SecurityOpt, Devices, Sysctls, Ulimits and
+    ShmSize as ``containers.create`` arguments (what needs the host, a device node or a
+    namespaced sysctl, the engine checks at create).
+
+    :raises InvalidArgumentError: a field of the wrong shape or value, in dockerd's words
+    """
+    privileged = hc.get("Privileged")
+    if privileged is not None and not isinstance(privileged, bool):
+        raise InvalidArgumentError("json: cannot unmarshal Privileged: want a boolean")
+    security = _strings(hc, "SecurityOpt")
+    for opt in security:
+        key, sep, value = opt.partition("=")
+        if not sep:
+            key, sep, value = opt.partition(":")
+        if key == "seccomp" and value not in ("unconfined", "builtin") and not value.lstrip().startswith("{"):
+            # dockerd takes the profile's JSON (the docker CLI reads the file); a daemon reads no client paths
+            bad = value.lstrip()[:1] or "end of input"
+            raise InvalidArgumentError(f"decoding seccomp profile failed: invalid character {bad!r} looking for "
+                                       "beginning of value")
+    devices: list[str] = []
+    for d in body_field(hc, "Devices", list, []):
+        if not isinstance(d, dict) or not all(isinstance(v, str) for v in d.values()):
+            raise InvalidArgumentError("json: cannot unmarshal Devices: want a list of "
+                                       "{PathOnHost, PathInContainer, CgroupPermissions}")
+        devices.append(d)  # type: ignore[arg-type]  # checked by device_list below
+    sysctls = body_field(hc, "Sysctls", dict, {})
+    if not all(isinstance(v, str) for v in sysctls.values()):
+        raise InvalidArgumentError("json: cannot unmarshal Sysctls: want string values")
+    ulimits = body_field(hc, "Ulimits", list, [])
+    for u in ulimits:
+        if not isinstance(u, dict) or not isinstance(u.get("Name"), str) or not all(
+                isinstance(u.get(k, 0), int) and not isinstance(u.get(k), bool) for k in ("Soft", "Hard")):
+            raise InvalidArgumentError("json: cannot unmarshal Ulimits: want a list of {Name, Soft, Hard}")
+    shm = hc.get("ShmSize")
+    if shm is not None and (not isinstance(shm, int) or isinstance(shm, bool)):
+        raise InvalidArgumentError("json: cannot unmarshal ShmSize: want an integer")
+    if shm is not None and shm < 0:
+        raise InvalidArgumentError("SHM size can not be less than 0")
+    return {
+        "cap_add": _strings(hc, "CapAdd"), "cap_drop": _strings(hc, "CapDrop"), "privileged": bool(privileged),
+        "security_opt": security_opts(security), "devices": device_list(devices),
+        "sysctls": sysctl_map(sysctls),
+        "ulimits": ulimit_list([{"Name": u["Name"], "Soft": u.get("Soft", 0), "Hard": u.get("Hard", 0)}
+                                for u in ulimits]),
+        "shm_size": shm or None,
+    }

@@ -31,19 +31,30 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, overload
 
 from pytest_pods.client.contract import (
+    NO_NEW_PRIVILEGES,
     Bind,
     ContainerHandle,
+    Devices,
     EngineInfo,
     ExecResult,
     LogLine,
     Ports,
     RunResult,
+    Sysctls,
+    Tmpfs,
+    Ulimits,
     cgroup_version,
+    device_list,
     extract_tar,
     parse_bytes,
     parse_container_port,
     parse_ports,
     parse_reference,
+    security_opts,
+    shm_bytes,
+    sysctl_map,
+    tmpfs_list,
+    ulimit_list,
 )
 from pytest_pods.engine import linux, rootless
 from pytest_pods.engine.image.store import Image, Store, default_root
@@ -333,7 +344,7 @@ class Containers:
         user: str | None = None,
         hostname: str | None = None,
         volumes: Sequence[str | Bind] = (),
-        tmpfs: Sequence[str] = (),
+        tmpfs: Tmpfs | None = None,
         memory: str | int | None = None,
         memory_swap: str | int | None = None,
         pids_limit: int | None = None,
@@ -348,10 +359,16 @@ class Containers:
         stop_signal: str | None = None,
         stop_timeout: int | None = None,
         auto_remove: bool = False,
-        no_new_privileges: bool = True,
+        no_new_privileges: bool = NO_NEW_PRIVILEGES,
         cap_add: Sequence[str] = (),
         cap_drop: Sequence[str] = (),
         stdin_open: bool = False,
+        privileged: bool = False,
+        security_opt: Sequence[str] | None = None,
+        devices: Devices | None = None,
+        sysctls: Sysctls | None = None,
+        ulimits: Ulimits | None = None,
+        shm_size: str | int | None = None,
     ) -> Container:
         """Create (not start) a container from ``image``; Docker's names and meanings."""
         img = self._c.store.get_image(image)
@@ -360,15 +377,18 @@ class Containers:
         spec = ContainerSpec(
             image=image, command=command, entrypoint=entrypoint, name=name,
             env=environment or {}, workdir=working_dir, user=user, hostname=hostname,
-            binds=[v if isinstance(v, Bind) else self._bind(v) for v in volumes], tmpfs=builtins.list(tmpfs),
+            binds=[v if isinstance(v, Bind) else self._bind(v) for v in volumes], tmpfs=tmpfs_list(tmpfs),
             memory=parse_bytes(memory) if memory is not None else None,
             memory_swap=(parse_bytes(memory_swap, "--memory-swap") if memory_swap not in (None, -1, "-1") else
                          (-1 if memory_swap in (-1, "-1") else None)),
             pids_limit=pids_limit, cpus=cpus, network=network, read_only=read_only, init=init,
             network_aliases=tuple(network_aliases), ports=tuple(parse_ports(ports)), publish_all=publish_all_ports,
             labels=labels or {}, stop_signal=stop_signal, stop_timeout=stop_timeout,
-            auto_remove=auto_remove, no_new_privileges=no_new_privileges, cap_add=cap_add,
-            cap_drop=cap_drop, stdin_open=stdin_open,
+            auto_remove=auto_remove, no_new_privileges=no_new_privileges,
+            cap_add=[cap_add] if isinstance(cap_add, str) else builtins.list(cap_add),
+            cap_drop=[cap_drop] if isinstance(cap_drop, str) else builtins.list(cap_drop), stdin_open=stdin_open,
+            privileged=bool(privileged), security_opt=security_opts(security_opt), devices=device_list(devices),
+            sysctls=sysctl_map(sysctls), ulimits=ulimit_list(ulimits), shm_size=shm_bytes(shm_size),
         )
         return Container(self._c, self._rt.create(spec, img))
 
