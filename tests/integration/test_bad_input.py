@@ -23,7 +23,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
 from typing import Any
 
 import pytest
@@ -31,6 +30,7 @@ import pytest
 from pytest_pods import Client
 
 BUSYBOX = "/bin/busybox"
+Pods = Callable[..., Any]  # the pods_cli fixture
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +133,23 @@ RUN_CASES = [
     pytest.param(["-u", "root:nosuchgroup", "busybox", "true"], ["nosuchgroup"], id="no-such-group"),
     pytest.param(["bad::ref", "true"], ["invalid reference format", "bad::ref"], id="bad-reference"),
     pytest.param(["--frob", "busybox", "true"], ["--frob"], id="unknown-flag"),
+    # the confinement flags (issue 14): refused before anything is made, the option and value named
+    pytest.param(["--shm-size", "lots", "busybox", "true"], ["--shm-size", "lots"], id="shm-size-lots"),
+    pytest.param(["--ulimit", "nofile=2048:1024", "busybox", "true"], ["soft limit", "2048 > 1024"],
+                 id="ulimit-soft-above-hard"),
+    pytest.param(["--ulimit", "nofiles=1", "busybox", "true"], ["ulimit type: nofiles"], id="ulimit-unknown"),
+    pytest.param(["--sysctl", "kernel.panic=1", "busybox", "true"], ["kernel.panic", "not allowed"],
+                 id="sysctl-host-wide"),
+    pytest.param(["--sysctl", "net.ipv4.ip_forward", "busybox", "true"], ["--sysctl", "KEY=VALUE"],
+                 id="sysctl-no-value"),
+    pytest.param(["--device", "/dev/no-such-device", "busybox", "true"], ["/dev/no-such-device"], id="device-missing"),
+    pytest.param(["--device", "/dev/null:/dev/x:rwz", "busybox", "true"], ["--device", "rwz"], id="device-bad-mode"),
+    pytest.param(["--security-opt", "seccomp=/no/such.json", "busybox", "true"], ["/no/such.json"],
+                 id="seccomp-profile-missing"),
+    pytest.param(["--security-opt", "apparmor", "busybox", "true"], ["--security-opt", "apparmor"],
+                 id="security-opt-no-value"),
+    pytest.param(["--tmpfs", "/x:size=big", "busybox", "true"], ["--tmpfs", "size="], id="tmpfs-bad-size"),
+    pytest.param(["--cap-drop", "CAP_FROB", "busybox", "true"], ["--cap-drop", "CAP_FROB"], id="cap-drop-unknown"),
 ]
 
 

@@ -222,6 +222,11 @@ def test_a_container_exiting_during_the_wait_fails_at_once_with_its_code_and_log
     ('container(image="busybox", environmnet={"A": "1"})', "did you mean 'environment'"),
     ('container(image="busybox", wait=wait.healthcheck())', "the image has none"),
     ('container(build="no-such-dir")', "is not a directory"),
+    ('container(image="busybox", ulimits=["nofile=abc"])', "invalid ulimit nofile=abc"),
+    ('container(image="busybox", sysctls={"kernel.panic": "1"})', "sysctl 'kernel.panic' is not allowed"),
+    ('container(image="busybox", security_opt=["seccomp=/no/such.json"])', "/no/such.json"),
+    ('container(image="busybox", tmpfs={"/x": "frob=1"})', "invalid tmpfs option 'frob=1'"),
+    ('container(image="busybox", shm_size="lots")', "invalid --shm-size value 'lots'"),
 ])
 def test_bad_configuration_fails_at_setup_naming_the_fixture(
         inner: Inner, client: Client, definition: str, needle: str) -> None:
@@ -241,6 +246,39 @@ def test_bad_configuration_fails_at_setup_naming_the_fixture(
     out = result.stdout.str()
     assert "pytest-pods: fixture 'bad':" in out, out
     assert needle in out, out
+    assert inner.left(sid) == []
+
+
+def test_confinement_options_reach_fixture_and_pods_run_containers(inner: Inner) -> None:
+    # issue 14: the factory and pods.run take the Client API's confinement keywords, in docker-py's forms
+    inner.pytester.makepyfile(test_confined='''
+        from pytest_pods import container
+
+        confined = container(image="busybox", command=["sleep", "60"], network="none", read_only=True,
+                             tmpfs={"/x": "size=1m"}, cap_drop=["ALL"], ulimits=[{"Name": "nofile", "Soft": 1024,
+                             "Hard": 2048}], shm_size="128m", sysctls={"net.ipv4.ip_forward": "1"},
+                             security_opt=["no-new-privileges"], devices=["/dev/zero:/dev/myzero"])
+
+        def out(ctr, script):
+            r = ctr.exec(["sh", "-c", script])
+            assert r.exit_code == 0, r
+            return r.output.decode().split()
+
+        def test_fixture(confined):
+            assert out(confined, "grep -E '^(CapEff|NoNewPrivs):' /proc/self/status") == [
+                "CapEff:", "0000000000000000", "NoNewPrivs:", "1"]
+            assert out(confined, "ulimit -n; cat /proc/sys/net/ipv4/ip_forward; df -k /dev/shm | tail -1")[:4] == [
+                "1024", "1", "shm", "131072"]
+            assert out(confined, "touch /y 2>&1 || echo refused; touch /x/f && echo wrote; ls /dev/myzero") == [
+                "touch:", "/y:", "Read-only", "file", "system", "refused", "wrote", "/dev/myzero"]
+
+        def test_pods_run(pods):
+            ctr = pods.run("busybox", ["sleep", "60"], network="none", privileged=True,
+                           security_opt=["seccomp=unconfined"])
+            assert out(ctr, "grep Seccomp: /proc/self/status") == ["Seccomp:", "0"]
+    ''')
+    result, sid = inner.run()
+    result.assert_outcomes(passed=2)
     assert inner.left(sid) == []
 
 
