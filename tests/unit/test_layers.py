@@ -638,3 +638,13 @@ def test_unpack_hardlink_to_a_skipped_device_is_skipped_rootless(
     unpack_bytes(data, dest)
     assert sorted(os.listdir(dest)) == ["f", "n3", "null"]
     assert os.stat(dest / "n3").st_ino == os.stat(dest / "f").st_ino
+
+
+def test_unpack_parents_below_a_setgid_dir_inherit_its_group(where: tuple[pathlib.Path, pathlib.Path]) -> None:
+    """As the kernel gives them to moby's MkdirAll: group and setgid bit from the parent (issue 14)."""
+    dest, _ = where
+    data = make_tar(entry("./", tarfile.DIRTYPE, mode=0o2750, gid=7), entry("d/b/f", data=b"x"))
+    unpack_bytes(data, dest)
+    for sub in ("d", "d/b"):
+        st = os.stat(dest / sub)
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o2755, 0, 7)

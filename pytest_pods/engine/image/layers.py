@@ -227,10 +227,10 @@ def _open_parent(rootfd: int, parts: list[str], create: bool) -> int:
                     raise _MemberError(f"parent directory {sub!r}: {exc.strerror}") from exc
                 try:
                     os.mkdir(comp, 0o755, dir_fd=fd)
-                    # root's, even below a setgid directory of the layer (it would pass on its
-                    # group and its setgid bit): issue 14's fuzzing, GNU tar does the same
-                    os.chown(comp, 0, 0, dir_fd=fd, follow_symlinks=False)
-                    os.chmod(comp, 0o755, dir_fd=fd, follow_symlinks=False)  # despite umask
+                    # 0755 despite umask; below a setgid directory the kernel passes on its group
+                    # and the setgid bit, as for moby's MkdirAll and GNU tar: keep that bit
+                    inherited = os.stat(comp, dir_fd=fd, follow_symlinks=False).st_mode & stat.S_ISGID
+                    os.chmod(comp, 0o755 | inherited, dir_fd=fd, follow_symlinks=False)
                 except FileExistsError:
                     # the name exists but resolved to nothing: a dangling symlink
                     raise _MemberError(
@@ -404,7 +404,6 @@ class _Unpacker:
                 try:
                     if _lstat(dirparts[-1], pfd) is None:
                         os.mkdir(dirparts[-1], 0o755, dir_fd=pfd)
-                        os.chown(dirparts[-1], 0, 0, dir_fd=pfd, follow_symlinks=False)
                         os.chmod(dirparts[-1], 0o755, dir_fd=pfd, follow_symlinks=False)
                     st = _lstat(dirparts[-1], pfd)
                     if st is None or not stat.S_ISDIR(st.st_mode):
