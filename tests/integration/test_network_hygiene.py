@@ -175,11 +175,8 @@ def test_the_default_network_made_for_a_container_is_the_one_listed_before(made:
 
 
 # -- rm returns with the veth gone ----------------------------------------------------------------
-RM_F_WIRING = ("rm -f hands the container to its monitor, which detaches after rm returned: needs Runtime.remove "
-               "to call Networks.release_links on the endpoints it handed over (engine/runtime/lifecycle.py; issue 14)")
 
-
-@pytest.mark.parametrize("how", ["stop-then-rm", pytest.param("rm-f", marks=pytest.mark.xfail(reason=RM_F_WIRING))])
+@pytest.mark.parametrize("how", ["stop-then-rm", "rm-f"])
 def test_rm_returns_with_the_veth_gone_even_while_a_connection_holds_the_netns(
         made: Made, client: Client, how: str) -> None:
     """A TCP connection still sending to a peer that does not read outlives its container as an
@@ -236,8 +233,6 @@ def test_on_an_internal_and_a_normal_network_the_default_route_goes_via_the_norm
     assert f"default via {gateway} dev eth1" in r and r.count("default") == 1, r
 
 
-@pytest.mark.xfail(reason="needs Runtime.disconnect to move the route with Networks.move_default_route, which "
-                          "skips internal networks (engine/runtime/lifecycle.py; issue 14)", strict=False)
 def test_disconnecting_the_normal_network_leaves_an_internal_one_without_default_route(
         made: Made, client: Client, pods_cli: Pods) -> None:
     internal, normal = made.network("--internal"), made.network()

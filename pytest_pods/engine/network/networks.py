@@ -422,16 +422,11 @@ class Networks:
             write_hosts(Path(hosts_path), self.hosts_lines(cid, hostname))
         return ep
 
-    def detach(self, ref: str, cid: str, *, delete_link: bool = True, port_rules: bool = True) -> None:
-        """Release the container's endpoint: its host-side veth (deleted now, whatever
-        ``delete_link`` says: see :meth:`release_links`), address, record and names;
-        ``port_rules=False`` when the caller deletes them once for all networks (each
-        ``iptables -S`` costs milliseconds).
-
-        ``delete_link`` is kept for callers that still pass it (the monitor passed False, leaving
-        the veth to the kernel, which kept it for minutes: issue 14); it no longer changes anything.
-        """
-        del delete_link
+    def detach(self, ref: str, cid: str, *, port_rules: bool = True) -> None:
+        """Release the container's endpoint: its host-side veth (deleted now, not left to the
+        kernel with the netns, which a lingering socket keeps for minutes: see :meth:`release_links`),
+        address, record and names; ``port_rules=False`` when the caller deletes them once for all
+        networks (each ``iptables -S`` costs milliseconds)."""
         try:
             rec = self.get(ref)
         except NetworkNotFoundError:

@@ -1029,9 +1029,9 @@ class Runtime:
         if not rootless.active():  # a rootless engine's groups, if any, are under the user's own cgroup
             cgroups.remove_empty_parents(parent=self.cgroup_parent)
             cgroups.remove_stale_parents()
-        if (self.store.root / "networks").is_dir() and any((self.store.root / "networks").iterdir()):
-            running = {i for i in self._ids() if self._status_of(i) in ("running", "starting", "dead")}
-            done += self.networks.reap(running)
+        # always: a bridge whose records a crash wiped is found by its marker, not by a record
+        running = {i for i in self._ids() if self._status_of(i) in ("running", "starting", "dead")}
+        done += self.networks.reap(running)
         for link in self.names.iterdir():
             with contextlib.suppress(OSError):
                 if not (self.dir / os.readlink(link)).exists():

@@ -407,7 +407,7 @@ def _detach_networks(p: MonitorJob) -> None:
 
         nets = Networks(Path(p["root"]))
         for name in names:
-            nets.detach(name, p["id"], delete_link=False, port_rules=False)  # the veth dies with the netns
+            nets.detach(name, p["id"], port_rules=False)  # the veth too: a lingering socket keeps the netns
         if p.get("ports"):
             unpublish(p["id"], p.get("added_rules"))
     except Exception:
