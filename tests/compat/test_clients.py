@@ -284,7 +284,7 @@ def test_docker_py_puts_and_gets_an_archive(docker_client: Any, labels: dict[str
 
 def test_docker_py_gets_an_archive_of_the_root_directory(docker_client: Any, labels: dict[str, str]) -> None:
     ctr = docker_client.containers.run("busybox", ["sleep", "60"], detach=True, labels=labels)
-    stream, stat = ctr.get_archive("/")
+    stream, _stat = ctr.get_archive("/")
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tf:
         names = set(tf.getnames())
     assert {"bin/busybox", "etc"} <= {n.lstrip("./").lstrip("/") for n in names}, sorted(names)[:20]
@@ -464,6 +464,39 @@ def test_testcontainers_runs_busybox_without_ryuk(tc: Any, docker_client: Any,
     assert gone(lambda: docker_client.containers.get(cid))
     assert not [c for c in docker_client.containers.list(all=True) if RYUK_NAME in c.name]
 
+
+
+def test_docker_py_types_and_the_low_level_api_carry_the_confinement_fields(
+        docker_client: Any, labels: dict[str, str]) -> None:
+    # issue 14: docker.types.Ulimit, create_host_config's names, and the HostConfig read back
+    api = docker_client.api
+    hc = api.create_host_config(network_mode="none", cap_drop=["ALL"], cap_add=["NET_BIND_SERVICE"],
+                                ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=2048)],
+                                shm_size="96m", sysctls={"net.ipv4.ip_forward": "1"}, read_only=True,
+                                tmpfs={"/x": "size=1m"}, security_opt=["no-new-privileges"],
+                                devices=["/dev/zero:/dev/myzero:rw"])
+    script = ("grep -E '^(CapEff|NoNewPrivs):' /proc/self/status; ulimit -n; df -k /dev/shm | tail -1; "
+              "cat /proc/sys/net/ipv4/ip_forward; touch /x/f /y 2>&1; ls /dev/myzero")
+    cid = api.create_container("busybox", ["sh", "-c", script], host_config=hc, labels=labels)["Id"]
+    api.start(cid)
+    assert api.wait(cid, timeout=60)["StatusCode"] == 0
+    out = api.logs(cid).decode().split("\n")
+    assert out[:4] == ["CapEff:\t0000000000000400", "NoNewPrivs:\t1", "1024", out[3]] and "98304" in out[3]
+    assert out[4:7] == ["1", "touch: /y: Read-only file system", "/dev/myzero"], out
+    attrs = api.inspect_container(cid)["HostConfig"]
+    assert attrs["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}] and attrs["ShmSize"] == 96 << 20
+    assert attrs["CapAdd"] == ["CAP_NET_BIND_SERVICE"] and attrs["CapDrop"] == ["ALL"]
+
+
+def test_testcontainers_passes_privileged_and_security_opt(tc: Any, docker_client: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    ctr = (DockerContainer("busybox").with_command("sleep 60")
+           .with_kwargs(privileged=True, security_opt=["no-new-privileges"], network_mode="none"))
+    with ctr:
+        code, out = ctr.exec(["grep", "-E", "^(Seccomp|NoNewPrivs):", "/proc/self/status"])
+        assert code == 0 and out.decode().split() == ["NoNewPrivs:", "1", "Seccomp:", "0"], out
+        assert ctr.get_wrapped_container().attrs["HostConfig"]["Privileged"] is True
 
 def test_ryuk_image_resolves_without_a_registry(tc: Any, docker_client: Any) -> None:
     image = tc.ryuk_image
