@@ -3,7 +3,8 @@ remote one over the Docker Engine API (:mod:`.remote`).
 
 The faces (the plugin, the ``pods`` CLI, the daemon) code against these protocols and import the
 value helpers they need from here, never from ``pytest_pods.engine``: this module is the one door
-from the faces into the engine's vocabulary (references, binds, sizes, signals, port bindings).
+from the faces into the engine's vocabulary (references, binds, sizes, signals, port bindings,
+the confinement options: tmpfs, ulimits, devices, sysctls, security options, shm size).
 
 The results shared by both engines live here too: :class:`ContainerHandle` (what a container
 handle of either engine builds on ``id`` and ``address()``), :class:`ExecResult`, :class:`RunResult`.

@@ -544,8 +544,9 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
     """``POST /containers/create``'s body as ``containers.create`` arguments (``create_body``
     the other way).
 
-    :raises InvalidArgumentError: a field of the wrong type, or what the engine does not support
-        (privileged, ``container:NAME`` networking, an unknown mount type)
+    :raises InvalidArgumentError: a field of the wrong type or value (the confinement fields as
+        dockerd checks them, see :func:`host_config_confinement`), or what the engine does not
+        support (``container:NAME`` networking, an unknown mount type)
     """
     hc = body_field(doc, "HostConfig", dict, {})
     cmd = doc.get("Cmd")

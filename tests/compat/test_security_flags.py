@@ -338,3 +338,34 @@ def test_the_daemon_answers_400_naming_the_field(daemon: Daemon, host_config: di
     status, doc = _create(daemon, host_config)
     assert status == 400 and needle in doc.get("message", ""), (status, doc)
 
+
+
+# -- the documents both ways, without a container ------------------------------------------------
+def test_a_create_body_reads_back_as_the_same_arguments(no_mkdir_profile: Path) -> None:
+    from pytest_pods.client.docker_docs import create_arguments, create_body
+
+    body = create_body("busybox", ["true"], {
+        "privileged": True, "security_opt": [f"seccomp={no_mkdir_profile}", "label=disable"],
+        "devices": ["/dev/zero:/dev/myzero", {"PathOnHost": "/dev/null"}], "sysctls": ["net.ipv4.ip_forward=1"],
+        "ulimits": ["nofile=1024", {"Name": "core", "Soft": -1, "Hard": -1}], "shm_size": "1g",
+        "cap_add": "SYS_ADMIN", "cap_drop": ["NET_RAW"], "read_only": True, "tmpfs": ["/run", "/x:size=1m,exec"],
+        "no_new_privileges": True})
+    hc = body["HostConfig"]
+    assert hc["Privileged"] is True and hc["ShmSize"] == 1 << 30 and hc["ReadonlyRootfs"] is True
+    assert hc["SecurityOpt"][0] == "seccomp=" + json.dumps(json.loads(no_mkdir_profile.read_text()),
+                                                           separators=(",", ":"))
+    assert hc["SecurityOpt"][1:] == ["label=disable", "no-new-privileges"]
+    assert hc["Devices"] == [
+        {"PathOnHost": "/dev/zero", "PathInContainer": "/dev/myzero", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/null", "PathInContainer": "/dev/null", "CgroupPermissions": "rwm"}]
+    assert hc["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 1024}, {"Name": "core", "Soft": -1, "Hard": -1}]
+    assert hc["Sysctls"] == {"net.ipv4.ip_forward": "1"} and hc["Tmpfs"] == {"/run": "", "/x": "size=1m,exec"}
+    assert hc["CapAdd"] == ["SYS_ADMIN"] and hc["CapDrop"] == ["NET_RAW"]
+    opts = create_arguments(body).options
+    assert {k: opts[k] for k in ("privileged", "devices", "sysctls", "ulimits", "shm_size", "cap_add", "cap_drop",
+                                 "read_only", "tmpfs")} == {
+        "privileged": True, "devices": ["/dev/zero:/dev/myzero:rwm", "/dev/null:/dev/null:rwm"],
+        "sysctls": {"net.ipv4.ip_forward": "1"}, "ulimits": ["nofile=1024:1024", "core=-1:-1"],
+        "shm_size": 1 << 30, "cap_add": ["SYS_ADMIN"], "cap_drop": ["NET_RAW"], "read_only": True,
+        "tmpfs": ["/run", "/x:size=1m,exec"]}
+    assert opts["security_opt"] == hc["SecurityOpt"]
