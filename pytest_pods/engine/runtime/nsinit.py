@@ -36,7 +36,17 @@ _MOUNT_OPTS = {
     "strictatime": linux.MS_STRICTATIME, "noatime": linux.MS_NOATIME, "bind": linux.MS_BIND,
     "rbind": linux.MS_BIND | linux.MS_REC,
 }
-_IGNORED_OPTS = {"rw", "rprivate", "private", "rslave", "slave", "shared", "rshared", "newinstance_ok"}
+_MOUNT_OPTS.update({"sync": linux.MS_SYNCHRONOUS, "dirsync": linux.MS_DIRSYNC, "nodiratime": linux.MS_NODIRATIME,
+                    "relatime": linux.MS_RELATIME})
+# an option that clears a flag an earlier one set (Docker's tmpfs defaults are nosuid,nodev,noexec:
+# `--tmpfs /x:exec` turns one off), as mount(8) reads them left to right
+_CLEARING_OPTS = {
+    "rw": linux.MS_RDONLY, "suid": linux.MS_NOSUID, "dev": linux.MS_NODEV, "exec": linux.MS_NOEXEC,
+    "async": linux.MS_SYNCHRONOUS, "atime": linux.MS_NOATIME, "diratime": linux.MS_NODIRATIME,
+    "norelatime": linux.MS_RELATIME, "nostrictatime": linux.MS_STRICTATIME,
+}
+_IGNORED_OPTS = {"rprivate", "private", "rslave", "slave", "shared", "rshared", "newinstance_ok",
+                 "tmpcopyup", "notmpcopyup"}
 
 
 def fail(error_fd: int, message: str, code: int = 125) -> NoReturn:
@@ -104,6 +114,8 @@ def _mount_flags(options: Sequence[str]) -> tuple[int, str]:
     for opt in options:
         if opt in _MOUNT_OPTS:
             flags |= _MOUNT_OPTS[opt]
+        elif opt in _CLEARING_OPTS:
+            flags &= ~_CLEARING_OPTS[opt]
         elif opt in _IGNORED_OPTS:
             continue
         else:
