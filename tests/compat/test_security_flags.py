@@ -94,11 +94,11 @@ CASES: dict[str, Case] = {
                            "ls -l /dev/myzero; head -c 3 /dev/myzero | od -An -tx1",
                            lambda out: (out.startswith("crw") and "1,   5" in out and "00 00 00" in out)
                            or pytest.fail(out)),
-    # the device cgroup enforces the permissions: a read-only device refuses writes (EPERM)
+    # the permissions are kept: a device given read-only refuses writes (Docker: EPERM from the
+    # device cgroup; a rootless engine without one could bind it read-only, EROFS)
     "device-read-only": Case(["--device", "/dev/null:/dev/mynull:r"], {"devices": ["/dev/null:/dev/mynull:r"]},
                              "head -c1 /dev/mynull; echo r=$?; echo x 2>&1 > /dev/mynull; echo w=$?",
-                             lambda out: ("r=0" in out and "w=1" in out and "not permitted" in out)
-                             or pytest.fail(out)),
+                             lambda out: ("r=0" in out and "w=1" in out) or pytest.fail(out)),
     "device-fuse": Case(["--device", "/dev/fuse"], {"devices": ["/dev/fuse"]}, "ls -l /dev/fuse",
                         lambda out: (out.startswith("crw") and "10, 229" in out) or pytest.fail(out)),
 }
