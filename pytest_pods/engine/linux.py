@@ -33,8 +33,8 @@ _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "openat2": 437, "seccomp": 317},
-    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "openat2": 437, "seccomp": 277},
+    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "openat2": 437, "seccomp": 317, "bpf": 321},
+    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "openat2": 437, "seccomp": 277, "bpf": 280},
 }
 _NR = _SYSCALLS.get(os.uname().machine, _SYSCALLS["x86_64"])
 
@@ -161,6 +161,12 @@ def seccomp_load(program: bytes, flags: int = 0) -> None:
         _check(_libc.syscall(_NR["seccomp"], SECCOMP_SET_MODE_FILTER, flags, ctypes.byref(prog)))
     else:
         _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0))
+
+
+def bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:
+    """bpf(2) with ``attr`` (a ``union bpf_attr`` packed by the caller, zero past what it sets,
+    as the kernel requires); returns what the call returns (an fd for loads)."""
+    return _check(_libc.syscall(_NR["bpf"], ctypes.c_int(cmd), attr, ctypes.c_uint(len(attr))))
 
 
 class _OpenHow(ctypes.Structure):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, NotRequired, TypedDict
 from pytest_pods.engine import linux, rootless
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.runtime import nsinit as init
-from pytest_pods.engine.runtime.cgroups import Cgroup, Limits, open_cgroup
+from pytest_pods.engine.runtime.cgroups import Cgroup, Limits, open_cgroup, rules_from_config
 from pytest_pods.engine.runtime.state import (
     ContainerLimits,
     ContainerState,
@@ -160,8 +160,9 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
             ports = [b.to_record() for b in bound]
         except Exception as exc:
             _fail_start(cdir, status_fd, f"start container {p['id'][:12]}: {exc}", 125, None)
-    cg = open_cgroup(p["id"], Limits(**p["limits"]), parent=p["cgroup_parent"])
-    try:
+    config = json.loads(Path(p["config"]).read_bytes())
+    try:  # the device rules of its config (issue 14) are enforced by the cgroup
+        cg = open_cgroup(p["id"], Limits(**p["limits"]), parent=p["cgroup_parent"], devices=rules_from_config(config))
         cg.create()
     except Exception as exc:
         _fail_start(cdir, status_fd, f"start container {p['id'][:12]}: {exc}", 125, None)
@@ -172,7 +173,6 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
     c2m_r, c2m_w = os.pipe()  # child -> monitor: namespaces are made
     m2c_r, m2c_w = os.pipe()  # monitor -> child: go on
     null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-    config = json.loads(Path(p["config"]).read_bytes())
     pid = _fork_pid1(cdir, status_fd, cg)
     if pid == 0:
         for fd in {out_r, err_r, err_pipe_r, c2m_r, m2c_w, status_fd, *attach.values()}:

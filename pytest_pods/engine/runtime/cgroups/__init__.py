@@ -6,6 +6,7 @@ it would under Docker. ``interface`` holds what both versions share, ``v1`` and 
 implementations, ``hierarchy`` the choice between them and what there is to find on the host.
 """
 
+from pytest_pods.engine.runtime.cgroups.devices import DeviceRule, DeviceSet, effective, rules_from_config
 from pytest_pods.engine.runtime.cgroups.hierarchy import available, list_cgroups, open_cgroup
 from pytest_pods.engine.runtime.cgroups.interface import (
     CPU_PERIOD_US,
@@ -30,15 +31,19 @@ __all__ = [
     "Cgroup",
     "CgroupBusyError",
     "CgroupStats",
+    "DeviceRule",
+    "DeviceSet",
     "Limits",
     "V1Cgroup",
     "V2Cgroup",
     "available",
     "cgroup_version",
+    "effective",
     "list_cgroups",
     "open_cgroup",
     "remove_empty_parents",
     "remove_stale_parents",
+    "rules_from_config",
     "shares_to_weight",
     "v1_hierarchies",
     "v1_memory_writes",

@@ -8,8 +8,10 @@ reaper finds leftovers with :func:`list_cgroups`.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from pytest_pods.engine import rootless
+from pytest_pods.engine.runtime.cgroups.devices import DeviceRule
 from pytest_pods.engine.runtime.cgroups.interface import (
     DEFAULT_PARENT,
     DEFAULT_ROOT,
@@ -26,14 +28,25 @@ from pytest_pods.engine.runtime.cgroups.v2 import V2Cgroup
 
 
 def open_cgroup(
-    name: str, limits: Limits = Limits(), *, root: str = DEFAULT_ROOT, parent: str = DEFAULT_PARENT
+    name: str,
+    limits: Limits = Limits(),
+    *,
+    root: str = DEFAULT_ROOT,
+    parent: str = DEFAULT_PARENT,
+    devices: Sequence[DeviceRule] | None = None,
 ) -> Cgroup:
     """The group ``name`` under ``parent`` for this host's cgroup version; nothing is created yet.
+
+    ``devices`` are the device rules ``create`` enforces (``devices.rules_from_config``): a v1
+    devices group, or a v2 device program. None enforces nothing.
 
     :raises CgroupError: ``name`` or ``parent`` is not a plain name.
 
     Rootless: a group under the user's delegated cgroup v2 directory where there is one, else
     :class:`NoCgroup` (no limits; the lifecycle ends containers through their pid namespace).
+    Neither enforces device rules: attaching a device program needs CAP_SYS_ADMIN in the initial
+    user namespace, and the kernel refuses mknod in a user namespace anyway (only host nodes are
+    bind-mounted, with the user's own access to them).
     """
     if rootless.active():
         delegated = rootless.delegated_cgroup()
@@ -41,8 +54,8 @@ def open_cgroup(
             return NoCgroup(name)
         return V2Cgroup(name, limits, root=str(delegated), parent=parent)
     if cgroup_version(root) == 2:
-        return V2Cgroup(name, limits, root=root, parent=parent)
-    return V1Cgroup(name, limits, hierarchies=v1_hierarchies(root), parent=parent)
+        return V2Cgroup(name, limits, root=root, parent=parent, devices=devices)
+    return V1Cgroup(name, limits, hierarchies=v1_hierarchies(root), parent=parent, devices=devices)
 
 
 def list_cgroups(*, root: str = DEFAULT_ROOT, parent: str = DEFAULT_PARENT) -> list[str]:

@@ -24,8 +24,9 @@ DEFAULT_PARENT = "pytest-pods"
 CPU_PERIOD_US = 100_000
 """The CFS period Docker uses for ``--cpus``: quota = cpus * period."""
 
-V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer")
-"""v1 hierarchies a group is created in; freezer makes ``kill`` safe against fork bombs."""
+V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer", "devices")
+"""v1 hierarchies a group is created in; freezer makes ``kill`` safe against fork bombs, devices
+keeps a container off the host's device nodes (issue 14, ``devices.py``)."""
 V2_CONTROLLERS = ("memory", "pids", "cpu")
 
 # A v1 limit file reads PAGE_COUNTER_MAX * PAGE_SIZE (0x7ffffffffffff000 on 4k pages) when

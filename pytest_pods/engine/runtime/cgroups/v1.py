@@ -6,7 +6,9 @@ import errno
 import os
 import signal
 import time
+from collections.abc import Sequence
 
+from pytest_pods.engine.runtime.cgroups.devices import DEFAULT_RULES, DeviceRule, effective, v1_writes
 from pytest_pods.engine.runtime.cgroups.interface import (
     CPU_PERIOD_US,
     DEFAULT_PARENT,
@@ -47,7 +49,7 @@ def v1_memory_writes(current_memsw: int | None, memory: int, memsw: int | None) 
 
 
 class V1Cgroup:
-    """A group made of one directory per v1 hierarchy (memory, pids, cpu, cpuacct, freezer)."""
+    """A group made of one directory per v1 hierarchy (memory, pids, cpu, cpuacct, freezer, devices)."""
 
     def __init__(
         self,
@@ -56,10 +58,14 @@ class V1Cgroup:
         *,
         hierarchies: dict[str, str] | None = None,
         parent: str = DEFAULT_PARENT,
+        devices: Sequence[DeviceRule] | None = None,
     ) -> None:
-        """:param hierarchies: controller -> mount point; read from mountinfo when None."""
+        """:param hierarchies: controller -> mount point; read from mountinfo when None.
+        :param devices: the device rules to enforce (``devices.rules_from_config``); None leaves
+            the group as open as its parent."""
         self.name = check_name(name)
         self.limits = limits
+        self.devices = None if devices is None else tuple(devices)
         self.parent = check_parent(parent)
         self.hierarchies = dict(v1_hierarchies() if hierarchies is None else hierarchies)
         self._dir = {ctrl: os.path.join(mnt, parent, name) for ctrl, mnt in self.hierarchies.items()}
@@ -104,6 +110,7 @@ class V1Cgroup:
                 else:
                     raise CgroupError(f"{op}: mkdir {d}: its parent keeps disappearing")
                 made.append(d)
+            self._write_devices(op)
             self._write_limits(op)
         except BaseException:
             for d in reversed(made):
@@ -112,6 +119,30 @@ class V1Cgroup:
                 except OSError:
                     pass
             raise
+
+    def _write_devices(self, op: str) -> None:
+        """``devices.deny a`` then one ``devices.allow`` line per exception (issue 14).
+
+        A default rule the parent does not grant itself (we run inside a container whose own
+        device cgroup lacks, say, the tun device) is skipped: no write could grant it. A rule the
+        user asked for (``--device``) fails the start instead.
+        """
+        if self.devices is None:
+            return
+        d = self._dir.get("devices")
+        if d is None:
+            raise CgroupError(f"{op}: no v1 devices hierarchy in /proc/self/mountinfo: the container's device"
+                              f" rules cannot be enforced. {FIX_HINT}")
+        want = effective(self.devices)
+        for file, line in v1_writes(want):
+            try:
+                write_file(os.path.join(d, file), line, op)
+            except CgroupError as exc:
+                cause = exc.__cause__
+                if (isinstance(cause, OSError) and cause.errno == errno.EPERM and file == "devices.allow"
+                        and any(e.v1() == line and e in DEFAULT_RULES for e in want.exceptions)):
+                    continue
+                raise
 
     def _write_limits(self, op: str) -> None:
         lim = self.limits

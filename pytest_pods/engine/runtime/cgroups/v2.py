@@ -6,7 +6,9 @@ import math
 import os
 import signal
 import time
+from collections.abc import Sequence
 
+from pytest_pods.engine.runtime.cgroups.devices import DeviceRule, effective
 from pytest_pods.engine.runtime.cgroups.interface import (
     CPU_PERIOD_US,
     DEFAULT_PARENT,
@@ -48,10 +50,19 @@ class V2Cgroup:
     """A group in the unified hierarchy: ``<root>/<parent>/<name>``."""
 
     def __init__(
-        self, name: str, limits: Limits = Limits(), *, root: str = DEFAULT_ROOT, parent: str = DEFAULT_PARENT
+        self,
+        name: str,
+        limits: Limits = Limits(),
+        *,
+        root: str = DEFAULT_ROOT,
+        parent: str = DEFAULT_PARENT,
+        devices: Sequence[DeviceRule] | None = None,
     ) -> None:
+        """:param devices: the device rules to enforce with a device program
+            (``devices.rules_from_config``); None attaches none."""
         self.name = check_name(name)
         self.limits = limits
+        self.devices = None if devices is None else tuple(devices)
         self.root = root
         self.parent = check_parent(parent)
         self.path = os.path.join(root, parent, name)
@@ -102,12 +113,24 @@ class V2Cgroup:
             raise CgroupError(f"{op}: mkdir {self.path}: {exc.strerror or exc}") from exc
         try:
             self._write_limits(op)
+            self._attach_devices()
         except BaseException:
             try:
                 remove_dir(self.path)
             except OSError:
                 pass
             raise
+
+    def _attach_devices(self) -> None:
+        """The device program (issue 14); none for allow-all (privileged), which needs none."""
+        if self.devices is None:
+            return
+        want = effective(self.devices)
+        if want.default_allow and not want.exceptions:
+            return
+        from pytest_pods.engine.runtime.cgroups import devices_bpf  # lazy: only v2 starts with device rules
+
+        devices_bpf.install(self.path, want)
 
     def _write_limits(self, op: str) -> None:
         lim, p = self.limits, self.path
