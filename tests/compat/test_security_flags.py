@@ -94,15 +94,16 @@ CASES: dict[str, Case] = {
                            "ls -l /dev/myzero; head -c 3 /dev/myzero | od -An -tx1",
                            lambda out: (out.startswith("crw") and "1,   5" in out and "00 00 00" in out)
                            or pytest.fail(out)),
-    # the permissions are kept: a device given read-only refuses writes (Docker: EPERM from the
-    # device cgroup; a rootless engine without one could bind it read-only, EROFS)
-    "device-read-only": Case(["--device", "/dev/null:/dev/mynull:r"], {"devices": ["/dev/null:/dev/mynull:r"]},
-                             "head -c1 /dev/mynull; echo r=$?; echo x 2>&1 > /dev/mynull; echo w=$?",
+    # the permissions are kept: a device given read-only cannot be opened for writing (Docker: EPERM
+    # from the device cgroup; a rootless engine without one could bind it read-only, EROFS). Not
+    # /dev/null or /dev/zero: every container may write those (runc's default allowed devices).
+    "device-read-only": Case(["--device", "/dev/fuse:/dev/myfuse:r"], {"devices": ["/dev/fuse:/dev/myfuse:r"]},
+                             "(exec 3</dev/myfuse) 2>&1; echo r=$?; (exec 4>/dev/myfuse) 2>&1; echo w=$?",
                              lambda out: ("r=0" in out and "w=1" in out) or pytest.fail(out)),
     "device-fuse": Case(["--device", "/dev/fuse"], {"devices": ["/dev/fuse"]}, "ls -l /dev/fuse",
                         lambda out: (out.startswith("crw") and "10, 229" in out) or pytest.fail(out)),
 }
-NEEDS_FUSE = {"device-fuse"}
+NEEDS_FUSE = {"device-fuse", "device-read-only"}
 
 FACES = ["docker-cli", "docker-py", "pods-cli", "pods-cli-remote", "client-local", "client-remote"]
 
