@@ -236,7 +236,7 @@ def ps(client: ClientAPI, args: argparse.Namespace) -> int:
         if not args.no_trunc and len(cmd) > 20:
             cmd = cmd[:19] + "…"
         status = {"running": f"Up {ago(st['started_at']).removesuffix(' ago')}",
-                  "created": "Created"}.get(st["status"], f"Exited ({st['exit_code']}) {ago(st['finished_at'])}")
+                  "created": "Created", "dead": "Dead"}.get(st["status"], f"Exited ({st['exit_code']}) {ago(st['finished_at'])}")
         ports = ", ".join(f"{p['host_ip']}:{p['host_port']}->{p['container_port']}/{p['proto']}"
                           for p in (st.get("ports") or []) if st["status"] == "running")
         rows.append([st["id"] if args.no_trunc else st["id"][:12], st["image_name"],

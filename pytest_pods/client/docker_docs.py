@@ -119,7 +119,7 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
         "Args": proc["args"][1:],
         "State": {
             "Status": status, "Running": status == "running", "Paused": False, "Restarting": False,
-            "OOMKilled": bool(st.get("oom_killed")), "Dead": False, "Pid": st.get("pid", 0) if status == "running" else 0,
+            "OOMKilled": bool(st.get("oom_killed")), "Dead": status == "dead", "Pid": st.get("pid", 0) if status == "running" else 0,
             "ExitCode": st.get("exit_code", 0), "Error": st.get("error", ""),
             "StartedAt": st.get("started_at"), "FinishedAt": st.get("finished_at"),
         },
@@ -400,6 +400,8 @@ def status_text(st: Mapping[str, Any]) -> str:
         return f"Up {ago(st.get('started_at', ''))}"
     if status == "exited":
         return f"Exited ({st.get('exit_code', 0)}) {ago(st.get('finished_at', ''))} ago"
+    if status == "dead":
+        return "Dead"
     return "Created"
 
 

@@ -299,8 +299,6 @@ def test_broken_state_shows_in_ps_and_inspect_and_rm_f_removes_it_all(
     pods_ok(root, "rm", "-f", name, other)
 
 
-@pytest.mark.xfail(strict=True, reason="cli/containers.py prints a dead container's status as Exited: "
-                                       "the Dead word needs its ps (reported, issue 14)")
 def test_ps_a_prints_dead_for_a_broken_container(private_root: Client) -> None:
     client, root = private_root, private_root.root
     cid = pods_ok(root, "create", "busybox", "true").strip()
