@@ -25,6 +25,7 @@ from pytest_pods.engine.runtime.lifecycle import ExecResult
 from pytest_pods.engine.runtime.spec import (
     Bind,
     ContainerSpec,
+    device_parts,
     parse_bytes,
     parse_security_opt,
     parse_signal,
@@ -260,32 +261,6 @@ def ulimit_list(ulimits: Ulimits | None) -> list[str]:
         parse_ulimit(text)
         out.append(text)
     return out
-
-
-def device_parts(text: str) -> tuple[str, str, str]:
-    """``HOST[:CONTAINER[:PERMISSIONS]]`` -> (host, container, permissions), as the docker CLI
-    reads ``--device`` (a second field of only r, w and m is the permissions).
-
-    :raises InvalidArgumentError: naming the value and the expected form
-    """
-    parts = text.split(":")
-    if len(parts) > 3 or not parts[0]:
-        raise InvalidArgumentError(f"invalid --device {text!r}: bad format (expected HOST[:CONTAINER[:rwm]], "
-                                   "e.g. /dev/fuse or /dev/zero:/dev/myzero:rw)")
-    host, container, perms = parts[0], parts[0], "rwm"
-    if len(parts) == 2:
-        if parts[1] and set(parts[1]) <= set("rwm"):
-            perms = parts[1]
-        else:
-            container = parts[1]
-    elif len(parts) == 3:
-        container, perms = parts[1], parts[2]
-        if not perms or not set(perms) <= set("rwm"):
-            raise InvalidArgumentError(f"invalid --device {text!r}: bad mode specified: {perms} (a combination of "
-                                       "r, w and m)")
-    if not container.startswith("/"):
-        raise InvalidArgumentError(f"invalid --device {text!r}: {container} is not an absolute path")
-    return host, os.path.normpath(container), perms
 
 
 def device_list(devices: Devices | None) -> list[str]:

@@ -498,7 +498,20 @@ def optional_body_field(doc: Mapping[str, Any], key: str, kind: type[T]) -> T | 
     return value
 
 
-class CreateOptions(TypedDict):
+class Confinement(TypedDict):
+    """The confinement part of :class:`CreateOptions`."""
+
+    cap_add: list[str]
+    cap_drop: list[str]
+    privileged: bool
+    security_opt: list[str]
+    devices: list[str]
+    sysctls: dict[str, str]
+    ulimits: list[str]
+    shm_size: int | None
+
+
+class CreateOptions(Confinement):
     """``Containers.create``'s keyword arguments (but ``name``) that a create body sets."""
 
     entrypoint: list[str] | None
@@ -522,15 +535,7 @@ class CreateOptions(TypedDict):
     stop_signal: str | None
     stop_timeout: int | None
     auto_remove: bool
-    cap_add: list[str]
-    cap_drop: list[str]
     stdin_open: bool
-    privileged: bool
-    security_opt: list[str]
-    devices: list[str]
-    sysctls: dict[str, str]
-    ulimits: list[str]
-    shm_size: int | None
 
 
 class CreateArguments(NamedTuple):
@@ -632,19 +637,6 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
         "auto_remove": bool(hc.get("AutoRemove")), "stdin_open": bool(doc.get("OpenStdin")), **confinement,
     }
     return CreateArguments(cmd, options, anonymous)
-
-
-class Confinement(TypedDict):
-    """The confinement part of :class:`CreateOptions`."""
-
-    cap_add: list[str]
-    cap_drop: list[str]
-    privileged: bool
-    security_opt: list[str]
-    devices: list[str]
-    sysctls: dict[str, str]
-    ulimits: list[str]
-    shm_size: int | None
 
 
 def _strings(hc: Mapping[str, Any], key: str) -> list[str]:

@@ -73,6 +73,24 @@ def lease_of(name: str) -> str | None:
     return f"p{m.group(1)}-{m.group(2)}" if m else None
 
 
+def remove_dead_leased(d: os.PathLike[str] | str) -> list[str]:
+    """Remove the half-written files in ``d`` (``.NAME.<lease>-...``) whose writer is gone."""
+    done: list[str] = []
+    try:
+        entries = list(os.scandir(d))
+    except OSError:
+        return done
+    for e in entries:
+        owner = lease_of(e.name) if e.name.startswith(".") else None
+        if owner is not None and not lease_alive(owner):
+            try:
+                os.unlink(e.path)
+            except OSError:
+                continue
+            done.append(f"removed half-written {e.path}")
+    return done
+
+
 def held(path: str) -> bool:
     """Whether a process holds the ``flock`` on ``path`` (False when there is no such file)."""
     try:

@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 from pytest_pods.engine import linux, rootless
 from pytest_pods.engine.files import mkstemp, remove_tree
 from pytest_pods.engine.image.reference import Reference, parse_reference
-from pytest_pods.engine.locks import FileLock, held, lease, lease_alive, lease_of
+from pytest_pods.engine.locks import FileLock, held, lease, lease_alive, lease_of, remove_dead_leased
 from pytest_pods.errors import ConflictError, ImageNotFoundError, InvalidArgumentError, StoreError
 
 if TYPE_CHECKING:
@@ -527,13 +527,7 @@ class Store:
         with contextlib.suppress(OSError):
             dirs += [d for d in (self.root / "volumes").iterdir() if d.is_dir()]
         for d in dirs:
-            with contextlib.suppress(OSError):
-                for p in d.iterdir():
-                    owner = lease_of(p.name) if p.name.startswith(".") else None
-                    if owner is not None and not lease_alive(owner):
-                        with contextlib.suppress(OSError):
-                            p.unlink()
-                            done.append(f"removed half-written {p}")
+            done += remove_dead_leased(d)
         return done
 
     # -- garbage collection ----------------------------------------------------------------

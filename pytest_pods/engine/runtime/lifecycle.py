@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypedDict
 from pytest_pods.engine import linux, rootless
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.image.store import Image, Store
-from pytest_pods.engine.locks import lease, lease_alive, lease_of
+from pytest_pods.engine.locks import lease, lease_alive, remove_dead_leased
 from pytest_pods.engine.runtime.spec import (
     NETWORK_MODES,
     SECCOMP_FILTER_KEY,
@@ -986,7 +986,7 @@ class Runtime:
 
                 if thaw_abandoned(self, cid):
                     done.append(f"thawed container {cid[:12]} (its commit was killed)")
-            done += _remove_leased(cdir)  # half-written state files
+            done += remove_dead_leased(cdir)  # half-written state files
             monitor = _alive(st.get("monitor_pid"), st.get("monitor_start"))
             if st["status"] == "removing" and not monitor:
                 self._remove_dir(cid)  # removed while its monitor was killed: finish the job
@@ -1132,19 +1132,6 @@ def _alive(pid: int | None, start: int | None) -> bool:
     if not pid:
         return False
     return linux.process_start_time(int(pid)) == start
-
-
-def _remove_leased(d: Path) -> builtins.list[str]:
-    """Half-written files in ``d`` (``.NAME.<lease>-...``) whose writer is gone."""
-    done = []
-    with contextlib.suppress(OSError):
-        for p in d.iterdir():
-            owner = lease_of(p.name) if p.name.startswith(".") else None
-            if owner is not None and not lease_alive(owner):
-                with contextlib.suppress(OSError):
-                    p.unlink()
-                    done.append(f"removed half-written {p}")
-    return done
 
 
 def _parent_pid(pid: int) -> int:

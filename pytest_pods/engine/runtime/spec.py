@@ -308,25 +308,36 @@ def _device_entry(host: str, container: str, perms: str) -> dict[str, Any]:
             "hostPath": host, "access": perms}
 
 
-def parse_device(text: str) -> list[dict[str, Any]]:
-    """``HOST[:CONTAINER[:PERMISSIONS]]`` (a directory adds every device below it) -> OCI devices
-    (each with ``hostPath`` and ``access`` for our init and the cgroup rule)."""
+def device_parts(text: str) -> tuple[str, str, str]:
+    """``HOST[:CONTAINER[:PERMISSIONS]]`` -> (host, container, permissions), as the docker CLI
+    reads ``--device`` (a second field of only r, w and m is the permissions).
+
+    :raises InvalidArgumentError: naming the value and the expected form
+    """
     parts = text.split(":")
     if len(parts) > 3 or not parts[0]:
-        raise InvalidArgumentError(f"invalid device specification: {text} (expected HOST[:CONTAINER[:rwm]])")
-    host = parts[0]
-    container, perms = host, "rwm"
+        raise InvalidArgumentError(f"invalid --device {text!r}: bad format (expected HOST[:CONTAINER[:rwm]], "
+                                   "e.g. /dev/fuse or /dev/zero:/dev/myzero:rw)")
+    host, container, perms = parts[0], parts[0], "rwm"
     if len(parts) == 2:
-        if parts[1] and set(parts[1]) <= set("rwm") and not parts[1].startswith("/"):
+        if parts[1] and set(parts[1]) <= set("rwm"):
             perms = parts[1]
         else:
             container = parts[1]
     elif len(parts) == 3:
         container, perms = parts[1], parts[2]
-    if not perms or not set(perms) <= set("rwm"):
-        raise InvalidArgumentError(f"invalid device specification: {text}: bad permissions {perms!r} (a subset of rwm)")
+        if not perms or not set(perms) <= set("rwm"):
+            raise InvalidArgumentError(f"invalid --device {text!r}: bad permissions {perms!r} (a combination of "
+                                       "r, w and m)")
     if not container.startswith("/"):
-        raise InvalidArgumentError(f"invalid device specification: {text}: the container path must be absolute")
+        raise InvalidArgumentError(f"invalid --device {text!r}: {container} is not an absolute path")
+    return host, os.path.normpath(container), perms
+
+
+def parse_device(text: str) -> list[dict[str, Any]]:
+    """``HOST[:CONTAINER[:PERMISSIONS]]`` (a directory adds every device below it) -> OCI devices
+    (each with ``hostPath`` and ``access`` for our init and the cgroup rule)."""
+    host, container, perms = device_parts(text)
     try:
         if os.path.isdir(host):
             found = []
