@@ -18,89 +18,26 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from network_helper import Made, Pods, inspect_network
 
 from pytest_pods import Client, ContainerStartError
-from pytest_pods.engine.runtime.cgroups import list_cgroups
 from pytest_pods.engine.linux import process_start_time
 from pytest_pods.engine.network.networks import root_tag
+from pytest_pods.engine.runtime.cgroups import list_cgroups
 from pytest_pods.errors import NotFoundError
 
 MIRROR = "http://deb.debian.org/debian/dists/bookworm/Release"
-Pods = Callable[..., subprocess.CompletedProcess[str]]  # the `pods` fixture: the real CLI
 NO_UPSTREAM_DNS = "echo nameserver 127.0.0.1 > /etc/resolv.conf"  # see the module docstring
 
 
 def serve(text: str, port: int = 80) -> list[str]:
     """busybox httpd serving ``text`` at ``/`` (written before the server starts)."""
     return ["sh", "-c", f"mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -p {port} -h /www"]
-
-
-class Made:
-    """What one test makes, under unique names; removed at teardown, containers before networks."""
-
-    def __init__(self, client: Client, pods_cli: Pods) -> None:
-        self.client = client
-        self.pods = pods_cli
-        self.containers: list[str] = []
-        self.networks: list[str] = []
-
-    def name(self, prefix: str = "t") -> str:
-        n = f"{prefix}-{uuid.uuid4().hex[:12]}"
-        self.containers.append(n)
-        return n
-
-    def network(self, *flags: str) -> dict[str, Any]:
-        """``pods network create`` one; returns its ``network inspect`` document."""
-        n = f"tn-{uuid.uuid4().hex[:10]}"
-        self.networks.append(n)
-        self.pods("network", "create", *flags, n, check=True)
-        return inspect_network(self.pods, n)
-
-    def run(self, *args: str) -> str:
-        """``pods run -d --name NEW ARGS``; returns the new container's name."""
-        n = self.name()
-        self.pods("run", "-d", "--name", n, *args, check=True)
-        return n
-
-    def teardown(self) -> None:
-        errors: list[BaseException] = []
-        for n in reversed(self.containers):
-            try:
-                self.client.runtime.remove(n, force=True)
-            except NotFoundError:
-                pass
-            except Exception as exc:
-                errors.append(exc)
-        for n in reversed(self.networks):
-            try:
-                self.client.networks.remove(n)
-            except NotFoundError:
-                pass
-            except Exception as exc:
-                errors.append(exc)
-        if errors:
-            raise ExceptionGroup("release what the test made", errors)
-
-
-@pytest.fixture
-def made(client: Client, pods_cli: Pods) -> Iterator[Made]:
-    """Scope: function. Depends: client, pods_cli. Unique names; everything made is removed at the end."""
-    m = Made(client, pods_cli)
-    try:
-        yield m
-    finally:
-        m.teardown()
-
-
-def inspect_network(pods_cli: Pods, name: str) -> dict[str, Any]:
-    proc = pods_cli("network", "inspect", name, check=True)
-    doc: dict[str, Any] = json.loads(proc.stdout)[0]
-    return doc
 
 
 def bridge_of(net: dict[str, Any]) -> str:

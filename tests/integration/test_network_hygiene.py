@@ -17,19 +17,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from network_helper import Made, Pods
 
 from pytest_pods import Client
 from pytest_pods.engine.network import iptables
 from pytest_pods.engine.network.netlink import Netlink
 from pytest_pods.engine.network.networks import marker, root_hash, root_tag
-from pytest_pods.errors import NotFoundError
-
-Pods = Callable[..., subprocess.CompletedProcess[str]]  # the `pods` fixture: the real CLI
 
 
 # -- what is in the engine's namespace ---------------------------------------------------------
@@ -74,58 +70,6 @@ def routes_in(client: Client, ctr: str) -> str:
     r = client.containers.get(ctr).exec(["ip", "route"])
     assert r.exit_code == 0, r.output
     return r.output.decode()
-
-
-class Made:
-    """What one test makes, under unique names; removed at teardown, containers before networks."""
-
-    def __init__(self, client: Client, pods_cli: Pods) -> None:
-        self.client = client
-        self.pods = pods_cli
-        self.containers: list[str] = []
-        self.networks: list[str] = []
-
-    def network(self, *flags: str) -> dict[str, Any]:
-        n = f"th-{uuid.uuid4().hex[:10]}"
-        self.networks.append(n)
-        self.pods("network", "create", *flags, n, check=True)
-        doc: dict[str, Any] = json.loads(self.pods("network", "inspect", n, check=True).stdout)[0]
-        return doc
-
-    def run(self, *args: str) -> str:
-        n = f"th-{uuid.uuid4().hex[:12]}"
-        self.containers.append(n)
-        self.pods("run", "-d", "--name", n, *args, check=True)
-        return n
-
-    def teardown(self) -> None:
-        errors: list[BaseException] = []
-        for n in reversed(self.containers):
-            try:
-                self.client.runtime.remove(n, force=True)
-            except NotFoundError:
-                pass
-            except Exception as exc:
-                errors.append(exc)
-        for n in reversed(self.networks):
-            try:
-                self.client.networks.remove(n)
-            except NotFoundError:
-                pass
-            except Exception as exc:
-                errors.append(exc)
-        if errors:
-            raise ExceptionGroup("release what the test made", errors)
-
-
-@pytest.fixture
-def made(client: Client, pods_cli: Pods) -> Iterator[Made]:
-    """Scope: function. Depends: client, pods_cli. Unique names; everything made is removed at the end."""
-    m = Made(client, pods_cli)
-    try:
-        yield m
-    finally:
-        m.teardown()
 
 
 def veth_of(client: Client, cid: str) -> str:
