@@ -42,7 +42,7 @@ ifeq ($(IS_ROOT),yes)
 demo: setup images
 	$(PYTHON) -m pytest examples -v -p no:cacheprovider --pods-root $(PODS_TEST_ROOT)
 
-test: setup images
+test: setup images rootless-setup
 	$(PYTHON) -m pytest tests -p no:cacheprovider --ignore=tests/rootless $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-rootless
 else

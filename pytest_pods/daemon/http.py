@@ -31,6 +31,19 @@ _REASONS = {200: "OK", 201: "Created", 204: "No Content", 101: "UPGRADED", 304: 
             500: "Internal Server Error", 501: "Not Implemented"}
 
 
+def split_target(target: str) -> tuple[str, str]:
+    """A request target's path and query. An origin-form target (``/path?query``) has no authority,
+    whatever it looks like: ``//[`` is a path, as Go's server takes it, not a broken IPv6 host."""
+    if not target.startswith("/") and "://" in target:  # absolute-form, as a proxy would send
+        try:
+            parts = urlsplit(target)
+        except ValueError:
+            raise HTTPError(400, f"malformed request target {target!r}") from None
+        return parts.path or "/", parts.query
+    path, _, query = target.partition("?")
+    return path, query
+
+
 class Request:
     """One request: method, path, query, headers, a body reader, and the ways to answer."""
 
@@ -40,11 +53,10 @@ class Request:
         self.conn, self.rfile = conn, rfile
         self._keep = keep
         self.method, self.version, self.headers = method, version, headers
-        parts = urlsplit(target)
-        self.raw_path = parts.path
-        self.path = unquote(parts.path)
-        self.query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        self.query_pairs = parse_qsl(parts.query, keep_blank_values=True)  # repeated keys (build -t)
+        self.raw_path, query = split_target(target)
+        self.path = unquote(self.raw_path)
+        self.query = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        self.query_pairs = parse_qsl(query, keep_blank_values=True)  # repeated keys (build -t)
         self.extra_headers = extra_headers
         self.answered = False
         self.keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
