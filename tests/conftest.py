@@ -79,11 +79,6 @@ ROOTLESS_LIMITS: list[tuple[str, str, str]] = [
        "no device cgroup rootless (an unprivileged user cannot have one), and this host's /dev/fuse is 0600 "
        "root's, so the user cannot open it at all") for face in (
         "docker-cli", "docker-py", "pods-cli", "pods-cli-remote", "client-local", "client-remote")],
-    ("integration/test_crash_hygiene.py",
-     "test_kill_9_at_random_points_of_build_run_rm_pull_push_and_commit_leaves_nothing_after_reap",
-     "KNOWN BUG, open in issue 14: rootless, in about 2 runs of 3, one container whose `run -d` was killed "
-     "mid-start survives rm -f and reap with its processes (without a cgroup the engine finds them only "
-     "through a network endpoint); as root the loop passes"),
     ("integration/test_registry.py", "test_skopeo_reads_what_we_push",
      "skopeo started from a process inside the user namespace takes itself for root (/var/lib/containers)"),
 ]

@@ -233,6 +233,31 @@ def test_reap_thaws_a_container_a_killed_commit_left_frozen(private_root: Client
         c.remove(force=True)
 
 
+@pytest.mark.parametrize("finisher", ["reap", "rm -f by ID"])
+def test_an_rm_f_killed_after_marking_its_container_is_finished_later(private_root: Client, finisher: str) -> None:
+    """``rm -f`` marks the container ``removing`` and frees its name before it kills it; killed
+    between the two (found by the kill loop, rootless), the container ran on, hidden from ``ps``
+    and out of reach of the reaper. The reaper, or an ``rm -f`` by ID, now finishes the job."""
+    from pytest_pods.engine.runtime.state import update_state
+
+    client, root = private_root, private_root.root
+    marker = str(random.randint(10_000_000, 99_999_999))
+    name = f"half-rm-{marker}"
+    cid = pods_ok(root, "run", "-d", "--name", name, "--network", "none", "busybox", "sleep", marker).strip()
+    assert procs_with(marker)
+    update_state(client.runtime.dir / cid, lambda s: s.update({"status": "removing", "remove_requested": True}))
+    (client.runtime.names / name).unlink()  # where the killed rm -f stopped
+    assert cid not in pods_ok(root, "ps", "-a", "-q", "--no-trunc")
+    if finisher == "reap":
+        assert cid[:12] in pods_ok(root, "system", "reap")
+    else:
+        pods_ok(root, "rm", "-f", cid)
+        client.runtime.settle()
+    assert procs_with(marker) == []
+    assert not (client.runtime.dir / cid).exists()
+    assert "No such object" in pods(root, "inspect", cid).stderr
+
+
 def client_has_cgroups(client: Client) -> bool:
     return not rootless.active() or rootless.delegated_cgroup() is not None
 

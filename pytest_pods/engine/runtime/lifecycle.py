@@ -812,6 +812,8 @@ class Runtime:
     # -- remove ----------------------------------------------------------------------------
     def remove(self, ref: str, *, force: bool = False) -> str:
         cid = self.resolve(ref)
+        if force and self._finish_removal(cid):
+            return cid
         st = self.state(cid)
         if st["status"] == "dead":  # not running by definition: what runs of it is an orphan to end
             self._remove_dead(cid)
@@ -848,15 +850,38 @@ class Runtime:
         with contextlib.suppress(OSError):
             if os.readlink(link) == cid:
                 os.unlink(link)  # the name is free at once, as after docker rm -f
+        self._kill_for_removal(cid, st)
+        return True
+
+    def _finish_removal(self, cid: str) -> bool:
+        """``rm -f`` by ID of a container another ``rm -f`` marked ``removing`` (in progress, or
+        killed before it killed the container): finish it. False when it is not so marked."""
+        try:
+            st = read_state(self.dir / cid)
+        except (OSError, ValueError):
+            return False
+        if st.get("status") != "removing":
+            return False
+        if _alive(st.get("monitor_pid"), st.get("monitor_start")):
+            self._kill_for_removal(cid, st)
+        else:
+            self._remove_dir(cid)
+        return True
+
+    def _kill_for_removal(self, cid: str, st: ContainerState) -> None:
+        """Kill a container marked ``removing`` and wait for its processes to end; its monitor
+        then releases the rest. Also what finishes the job when the ``rm -f`` that marked it was
+        killed before this step (reap, or the next ``rm -f`` by ID): killing twice is harmless."""
         with contextlib.suppress(Exception):
             self.cgroup(cid).kill(signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(st["pid"], signal.SIGKILL)
-        if not _wait_process(st["pid"], st.get("pid_start"), time.monotonic() + 10):
+        pid, start = st.get("pid"), st.get("pid_start")
+        if pid and _alive(pid, start):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if not _wait_process(pid, start, time.monotonic() + 10):
             raise PodsError(f"remove container {cid[:12]}: still running 10 s after SIGKILL")
         if st.get("endpoints"):  # its veths go now, not when the kernel frees its netns (issue 14)
             self.networks.release_links(st["endpoints"])
-        return True
 
     def _remove_dir(self, cid: str) -> None:
         from pytest_pods.engine.runtime.monitor import remove_container_dir  # lazy: start latency (as in start)
@@ -988,6 +1013,12 @@ class Runtime:
                     done.append(f"thawed container {cid[:12]} (its commit was killed)")
             done += remove_dead_leased(cdir)  # half-written state files
             monitor = _alive(st.get("monitor_pid"), st.get("monitor_start"))
+            if st["status"] == "removing" and monitor and _alive(st.get("pid"), st.get("pid_start")):
+                with contextlib.suppress(Exception):  # its rm -f was killed before it killed it
+                    self._kill_for_removal(cid, st)
+                    _wait_process(st.get("monitor_pid"), st.get("monitor_start"), time.monotonic() + 5)
+                    done.append(f"removed container {cid[:12]} (its rm -f was killed)")
+                continue
             if st["status"] == "removing" and not monitor:
                 self._remove_dir(cid)  # removed while its monitor was killed: finish the job
                 done.append(f"removed container {cid[:12]} (its monitor was killed)")
