@@ -9,13 +9,13 @@ The daemon serves these documents; the CLI prints them; the remote client writes
 from __future__ import annotations
 
 import calendar
-import contextlib
 import json
 import os
 import signal
 import stat
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, TypeVar
 
 from pytest_pods.client.contract import (
@@ -105,10 +105,27 @@ def docker_config(c: Mapping[str, Any]) -> dict[str, Any]:
     return {k: c.get(k, defaults.get(k)) for k in keys if k in c or k in defaults}
 
 
+def bundle_config(cdir: Path) -> dict[str, Any]:
+    """A container's OCI ``config.json``, or a minimal stand-in when it cannot be read (a dead
+    container's files may be broken too: inspect and ps still show it, issue 14)."""
+    try:
+        cfg = json.loads((cdir / "config.json").read_text())
+    except (OSError, ValueError):
+        cfg = None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("process"), dict):
+        return {"process": {"args": [""], "env": [], "cwd": "/"}, "mounts": []}
+    proc = cfg["process"]
+    proc["args"] = [str(a) for a in proc.get("args") or []] or [""]
+    proc.setdefault("env", [])
+    proc.setdefault("cwd", "/")
+    cfg["mounts"] = [m for m in cfg.get("mounts") or [] if isinstance(m, dict)]
+    return cfg
+
+
 def container_inspect(client: Client, cid: str) -> dict[str, Any]:
     st = client.runtime.state(cid)
     cdir = client.runtime.dir / st["id"]
-    cfg = json.loads((cdir / "config.json").read_text())
+    cfg = bundle_config(cdir)
     proc = cfg["process"]
     status = st["status"] if st["status"] != "starting" else "created"
     limits = st.get("limits") or {}
@@ -420,10 +437,7 @@ def container_row(client: Client, st: Mapping[str, Any]) -> dict[str, Any]:
             ports.append({"IP": p["host_ip"], "PrivatePort": p["container_port"], "PublicPort": int(p["host_port"]),
                           "Type": p["proto"]})
     created = int(parse_time(st.get("created", "")))
-    cmd = ""
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        args = json.loads((client.runtime.dir / st["id"] / "config.json").read_text())["process"]["args"]
-        cmd = " ".join(args)
+    cmd = " ".join(bundle_config(client.runtime.dir / st["id"])["process"]["args"])
     status = st["status"] if st["status"] != "starting" else "created"
     return {"Id": st["id"], "Names": ["/" + st["name"]], "Image": st.get("image_name", ""), "ImageID": st["image"],
             "Command": cmd, "Created": created, "Ports": ports, "Labels": st.get("labels") or {},

@@ -287,7 +287,7 @@ def _break(state: Path, form: str) -> None:
 FORMS = ["garbage", "truncated", "empty", "missing", "wrong-types", "array"]
 
 
-@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("form", [*FORMS, "garbage, config.json too"])
 def test_broken_state_shows_in_ps_and_inspect_and_rm_f_removes_it_all(
         private_root: Client, form: str) -> None:
     client, root = private_root, private_root.root
@@ -296,7 +296,11 @@ def test_broken_state_shows_in_ps_and_inspect_and_rm_f_removes_it_all(
     cid = pods_ok(root, "run", "-d", "--name", name, "busybox", "sleep", marker).strip()
     other = pods_ok(root, "run", "-d", "busybox", "sleep", "300").strip()
     assert procs_with(f"sleep {marker}")
-    _break(client.runtime.dir / cid / "state.json", form)
+    if form == "garbage, config.json too":  # the bundle broken as well: inspect cannot lean on it
+        _break(client.runtime.dir / cid / "state.json", "garbage")
+        (client.runtime.dir / cid / "config.json").write_text("{broken")
+    else:
+        _break(client.runtime.dir / cid / "state.json", form)
     (root / ".last-reap").touch()  # no reap at the CLI's start in between: this test is about the verbs
 
     ps = pods(root, "ps", "-a")
