@@ -274,6 +274,7 @@ def add_exec(sub: Subparsers, verb: str) -> None:
     p.add_argument("-e", "--env", action="append")
     p.add_argument("-u", "--user")
     p.add_argument("-w", "--workdir")
+    p.add_argument("--privileged", action="store_true", help="every capability for this process, as docker exec")
     p.add_argument("container")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -284,7 +285,7 @@ def exec_(client: ClientAPI, args: argparse.Namespace) -> int:
     null = os.open("/dev/null", os.O_RDONLY)
     stdio = (0 if args.interactive else null, 1, 2)
     result = client.containers.exec(args.container, args.command, env=args.env, user=args.user,
-                                    workdir=args.workdir, stdio=stdio)
+                                    workdir=args.workdir, stdio=stdio, privileged=args.privileged)
     return result.exit_code
 
 

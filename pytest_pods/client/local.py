@@ -464,11 +464,12 @@ class Containers:
         return self._rt.remove(ref, force=force)
 
     def exec(self, ref: str, cmd: Sequence[str], *, env: Sequence[str] | None = None, user: str | None = None,
-             workdir: str | None = None, stdio: tuple[int, int, int] | None = None, tty: bool = False) -> ExecResult:
+             workdir: str | None = None, stdio: tuple[int, int, int] | None = None, tty: bool = False,
+             privileged: bool = False) -> ExecResult:
         """Run ``cmd`` in the running container. With ``stdio`` (stdin, stdout, stderr fds) its
         streams go there (and the result carries only the exit code), else they are captured."""
         return self._rt.exec(ref, builtins.list(cmd), env=builtins.list(env or []), user=user, workdir=workdir,
-                             stdio=stdio, tty=tty)
+                             stdio=stdio, tty=tty, privileged=privileged)
 
     def logs(self, ref: str, follow: bool = False, tail: int | None = None) -> Iterator[LogLine]:
         """(stream, time, line) in order; with ``follow``, until the container stops."""
@@ -573,10 +574,11 @@ class Container(ContainerHandle):
         return self._c.runtime.logs(self.id, follow=follow)
 
     def exec(self, cmd: Sequence[str] | str, *, environment: Sequence[str] | None = None,
-             user: str | None = None, workdir: str | None = None) -> ExecResult:
+             user: str | None = None, workdir: str | None = None, privileged: bool = False) -> ExecResult:
         if isinstance(cmd, str):
             cmd = ["/bin/sh", "-c", cmd]
-        return self._c.runtime.exec(self.id, builtins.list(cmd), env=builtins.list(environment or []), user=user, workdir=workdir)
+        return self._c.runtime.exec(self.id, builtins.list(cmd), env=builtins.list(environment or []), user=user,
+                                    workdir=workdir, privileged=privileged)
 
     def stop(self, timeout: float | None = None) -> None:
         self._c.runtime.stop(self.id, timeout)

@@ -288,13 +288,14 @@ class RemoteContainers:
         return self.get(ref).stats()
 
     def exec(self, ref: str, cmd: Sequence[str], *, env: Sequence[str] | None = None, user: str | None = None,
-             workdir: str | None = None, stdio: tuple[int, int, int] | None = None) -> ExecResult:
+             workdir: str | None = None, stdio: tuple[int, int, int] | None = None,
+             privileged: bool = False) -> ExecResult:
         """Run ``cmd`` with its streams copied to ``stdio`` (stdin 0: interactive) or to fds 1, 2."""
         ctr = self.get(ref)
         interactive = stdio is not None and stdio[0] == 0
         doc = self._c.request("POST", f"/containers/{ctr.id}/exec", body={
             "AttachStdin": interactive, "AttachStdout": True, "AttachStderr": True, "Cmd": builtins.list(cmd),
-            "Env": builtins.list(env or []), "User": user or "", "WorkingDir": workdir or ""})
+            "Env": builtins.list(env or []), "User": user or "", "WorkingDir": workdir or "", "Privileged": privileged})
         sock = self._c.http.hijack(f"/exec/{doc['Id']}/start", {"Detach": False, "Tty": False}, f"exec in {ref}")
         handle = RemoteStarted(ctr, sock, (stdio[1], stdio[2]) if stdio else (1, 2), 0 if interactive else None)
         handle.join_output()
@@ -408,12 +409,13 @@ class RemoteContainer(ContainerHandle):
         return self.log_lines(True, None, timeout)
 
     def exec(self, cmd: Sequence[str] | str, *, environment: Sequence[str] | None = None,
-             user: str | None = None, workdir: str | None = None) -> ExecResult:
+             user: str | None = None, workdir: str | None = None, privileged: bool = False) -> ExecResult:
         if isinstance(cmd, str):
             cmd = ["/bin/sh", "-c", cmd]
         doc = self._c.request("POST", f"/containers/{self.id}/exec", body={
             "AttachStdout": True, "AttachStderr": True, "Cmd": list(cmd), "Env": list(environment or []),
-            "User": user or "", "WorkingDir": workdir or ""}, what=f"exec in {self.id[:12]}")
+            "User": user or "", "WorkingDir": workdir or "", "Privileged": privileged},
+            what=f"exec in {self.id[:12]}")
         sock = self._c.http.hijack(f"/exec/{doc['Id']}/start", {"Detach": False, "Tty": False}, f"exec in {self.id[:12]}")
         with sock:
             data = bytearray()

@@ -118,7 +118,8 @@ class ExecRouter:
             def run() -> None:
                 try:
                     res = containers.exec(ex.cid, [str(c) for c in cfg["Cmd"]], env=env, user=cfg.get("User") or None,
-                                  workdir=cfg.get("WorkingDir") or None, stdio=stdio, tty=tty)
+                                  workdir=cfg.get("WorkingDir") or None, stdio=stdio, tty=tty,
+                                  privileged=bool(cfg.get("Privileged")))
                     result["code"] = res.exit_code
                 except ContainerStartError as exc:
                     result["code"], result["error"] = exc.exit_code, str(exc)
@@ -169,5 +170,6 @@ class ExecRouter:
                        "OpenStdin": bool(cfg.get("AttachStdin")), "OpenStdout": bool(cfg.get("AttachStdout")),
                        "OpenStderr": bool(cfg.get("AttachStderr")), "Pid": ex.pid, "CanRemove": False,
                        "DetachKeys": "", "ProcessConfig": {"entrypoint": cmd[0], "arguments": cmd[1:],
-                                                           "tty": bool(cfg.get("Tty")), "privileged": False,
+                                                           "tty": bool(cfg.get("Tty")),
+                                                           "privileged": bool(cfg.get("Privileged")),
                                                            "user": cfg.get("User", "")}})

@@ -375,3 +375,57 @@ def test_a_create_body_reads_back_as_the_same_arguments(no_mkdir_profile: Path) 
         "shm_size": 1 << 30, "cap_add": ["SYS_ADMIN"], "cap_drop": ["NET_RAW"], "read_only": True,
         "tmpfs": ["/run", "/x:size=1m,exec"]}
     assert opts["security_opt"] == hc["SecurityOpt"]
+
+
+# -- exec --privileged -----------------------------------------------------------------------------
+# Docker gives the exec'd process every capability and leaves the container as it is: its seccomp
+# filter (made for the container's capabilities) still applies, so CAP_NET_ADMIN is the witness here,
+# not mount(2). CapEff is compared with this host's bounding set, which Docker's "all" means too.
+EXEC_FACES = ["docker-cli", "docker-py", "pods-cli", "pods-cli-remote", "client-local", "client-remote"]
+NET_ADMIN = "ip addr add 127.0.0.9/8 dev lo 2>&1; echo rc=$?; " + CAPS
+
+
+@pytest.mark.parametrize("face", EXEC_FACES)
+def test_exec_privileged_gets_every_capability_and_keeps_seccomp(
+        face: str, daemon: Daemon, client: Client, request: pytest.FixtureRequest,
+        pods_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    ctr = client.containers.run("busybox", ["sleep", "300"], detach=True, network="none")
+    try:
+        def exec_in(privileged: bool) -> str:
+            cmd = ["sh", "-c", NET_ADMIN]
+            if face == "docker-cli":
+                cli: DockerCLI = request.getfixturevalue("docker")
+                p = cli("exec", *(["--privileged"] if privileged else []), ctr.id, *cmd, check=False)
+                return str(p.stdout + p.stderr)
+            if face == "docker-py":
+                res = request.getfixturevalue("docker_py").containers.get(ctr.id).exec_run(cmd, privileged=privileged)
+                return str(res.output.decode())
+            if face in ("pods-cli", "pods-cli-remote"):
+                host = ["--host", daemon.host] if face == "pods-cli-remote" else []
+                p = pods_cli(*host, "exec", *(["--privileged"] if privileged else []), ctr.id, *cmd)
+                return p.stdout + p.stderr
+            api = client if face == "client-local" else RemoteClient(daemon.host)
+            r = api.containers.get(ctr.id).exec(cmd, privileged=privileged)
+            return (r.output + r.stderr).decode()
+
+        plain, privileged = exec_in(False), exec_in(True)
+        assert "rc=0" not in plain and _status(plain)["CapEff"] == "00000000a80425fb", plain
+        assert "rc=0" in privileged, privileged
+        assert _status(privileged)["CapEff"] == _own_bounding_set(), privileged
+        assert _status(privileged)["Seccomp"] == "2", privileged  # the container's filter stays
+        # the container itself is unchanged: its next plain exec has the default set again
+        assert _status(exec_in(False))["CapEff"] == "00000000a80425fb"
+    finally:
+        ctr.remove(force=True)
+
+
+def test_exec_inspect_says_privileged(daemon: Daemon, client: Client) -> None:
+    ctr = client.containers.run("busybox", ["sleep", "300"], detach=True, network="none")
+    try:
+        api = RemoteClient(daemon.host)
+        for privileged in (False, True):
+            doc = api.request("POST", f"/containers/{ctr.id}/exec", body={"Cmd": ["true"], "Privileged": privileged})
+            info = api.request("GET", f"/exec/{doc['Id']}/json")
+            assert info["ProcessConfig"]["privileged"] is privileged
+    finally:
+        ctr.remove(force=True)

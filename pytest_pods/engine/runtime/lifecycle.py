@@ -36,6 +36,7 @@ from pytest_pods.engine.runtime.spec import (
     effective_caps,
     lookup_user,
     merge_env,
+    own_capabilities,
     parse_security_opt,
     parse_signal,
     resolve_args,
@@ -636,9 +637,12 @@ class Runtime:
         workdir: str | None = None,
         stdio: tuple[int, int, int] | None = None,
         tty: bool = False,
+        privileged: bool = False,
     ) -> ExecResult:
         """Run ``cmd`` in the running container. With ``stdio`` the process uses those fds and
-        output is not captured; otherwise stdout and stderr are collected and returned."""
+        output is not captured; otherwise stdout and stderr are collected and returned.
+        ``privileged``: every capability for this process (``docker exec --privileged``); the
+        container's namespaces, seccomp filter and devices stay as they are, as in Docker."""
         cid = self.resolve(ref)
         st = self.state(cid)
         if st["status"] != "running":
@@ -655,6 +659,9 @@ class Runtime:
         if user is not None:
             uid, gid, groups, _ = lookup_user(user, [Path(f"/proc/{st['pid']}/root")])
             proc["user"] = {"uid": uid, "gid": gid, "additionalGids": groups}
+        if privileged:
+            caps = own_capabilities()
+            proc["capabilities"] = {k: list(caps) for k in ("bounding", "effective", "permitted")}
         filter_path = (config.get("annotations") or {}).get(SECCOMP_FILTER_KEY)
         if filter_path:  # an exec runs under the container's seccomp filter, as in runc
             if not os.path.exists(filter_path):
