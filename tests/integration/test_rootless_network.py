@@ -277,6 +277,25 @@ def test_published_ports_answer_on_the_hosts_loopback(user: User) -> None:
         socket.create_connection(("127.0.0.1", fixed), timeout=2).close()
 
 
+def test_a_published_port_answers_other_containers_at_the_gateway(user: User) -> None:
+    """Under Docker the bridge's address is a host address, so a port published on every host
+    address answers there too: the way a container reaches another's published port through the
+    host (testcontainers' pattern for a container talking to a service it published)."""
+    cid = user.out("run", "-d", "-p", "80", "busybox", "sh", "-c", HTTPD.format(text="via-gateway"))
+    loopback = user.out("run", "-d", "-p", "127.0.0.1::80", "busybox", "sh", "-c", HTTPD.format(text="loopback"))
+    try:
+        doc = json.loads(user.out("inspect", cid))[0]["NetworkSettings"]
+        gateway, port = doc["Gateway"], doc["Ports"]["80/tcp"][0]["HostPort"]
+        lo_port = json.loads(user.out("inspect", loopback))[0]["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]
+        got = user.out("run", "--rm", "busybox", "sh", "-c",
+                       f"timeout 5 wget -q -O - http://{gateway}:{port}/ || echo unreachable; "
+                       f"timeout 3 wget -q -O - http://{gateway}:{lo_port}/ 2>/dev/null || echo lo-unreachable")
+        assert "via-gateway" in got, got
+        assert "lo-unreachable" in got, got  # a port published on the loopback only is the host's alone
+    finally:
+        user.pods("rm", "-f", cid, loopback)
+
+
 def test_outbound_through_the_helper(user: User, host_http: int) -> None:
     why = helper_available()
     if why:

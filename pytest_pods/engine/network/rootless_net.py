@@ -318,8 +318,22 @@ def _forwarder_main(ns_fd: int, ip: str, listeners: Sequence[tuple[socket.socket
     linux.setns(ns_fd, linux.CLONE_NEWNET)  # new sockets are made in the rootless netns
     os.close(ns_fd)
 
-    by_fd: dict[int, tuple[socket.socket, str, int]] = {}
+    # a port published on every host address is also reachable at the network's gateway from other
+    # containers, as the bridge's address is a host address under Docker: here the gateway lives in
+    # the rootless netns, so the same port is listened on there too (best effort: a clash is skipped)
+    inner = []
     for s, proto, port in listeners:
+        if s.family == socket.AF_INET and s.getsockname()[0] == "0.0.0.0":
+            kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+            t = socket.socket(socket.AF_INET, kind, socket.IPPROTO_SCTP if proto == "sctp" else 0)
+            try:
+                t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                t.bind(("0.0.0.0", s.getsockname()[1]))
+                inner.append((t, proto, port))
+            except OSError:
+                t.close()
+    by_fd: dict[int, tuple[socket.socket, str, int]] = {}
+    for s, proto, port in [*listeners, *inner]:
         if proto != "udp":
             s.listen(512)
         s.setblocking(False)
