@@ -324,8 +324,8 @@ def _forwarder_main(ns_fd: int, ip: str, listeners: Sequence[tuple[socket.socket
     inner = []
     for s, proto, port in listeners:
         if s.family == socket.AF_INET and s.getsockname()[0] == "0.0.0.0":
-            kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
-            t = socket.socket(socket.AF_INET, kind, socket.IPPROTO_SCTP if proto == "sctp" else 0)
+            sock_type = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+            t = socket.socket(socket.AF_INET, sock_type, socket.IPPROTO_SCTP if proto == "sctp" else 0)
             try:
                 t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 t.bind(("0.0.0.0", s.getsockname()[1]))
