@@ -59,7 +59,7 @@ def import_(client: Client, args: argparse.Namespace) -> int:
     if tarball == "-":  # docker reads the rootfs from standard input
         import tempfile  # lazy: start latency (only for a tarball on standard input)
 
-        with tempfile.NamedTemporaryFile(dir=client.temp_dir, prefix="import-", delete=False) as tmp:
+        with tempfile.NamedTemporaryFile(dir=client.temp_dir, prefix=client.temp_prefix("import"), delete=False) as tmp:
             while chunk := sys.stdin.buffer.read(1 << 20):
                 tmp.write(chunk)
         tarball = tmp.name

@@ -127,6 +127,14 @@ class Client:
         """Where to stage temporary files: on the store's file system, so a rename into it is atomic."""
         return self.store.tmp
 
+    def temp_prefix(self, kind: str) -> str:
+        """A name prefix for an entry of :attr:`temp_dir` that carries this process's lease: when
+        the process is killed (a daemon mid-request), the reaper frees it at once, not after the
+        grace period that unleased entries get."""
+        from pytest_pods.engine.locks import lease  # lazy: start latency
+
+        return f"{kind}-{lease()}-"
+
     def info(self) -> EngineInfo:
         """What ``pods system info`` and the daemon's ``/info`` report."""
         states = [st["status"] for st in self.runtime.list(all=True)]

@@ -156,7 +156,8 @@ class ImagesRouter:
     def _import(self, req: Request) -> None:
         repo, tag = req.query.get("repo") or None, req.query.get("tag") or None
         ref = f"{repo}:{tag}" if repo and tag else repo
-        with tempfile.NamedTemporaryFile(dir=self.client.temp_dir, suffix=".tar") as f:
+        with tempfile.NamedTemporaryFile(dir=self.client.temp_dir, prefix=self.client.temp_prefix("import"),
+                                         suffix=".tar") as f:
             if req.query.get("fromSrc") == "-":
                 while chunk := req.read():
                     f.write(chunk)
@@ -193,14 +194,15 @@ class ImagesRouter:
         names = [name] if name else query_all(req, "names")
         if not names:
             raise HTTPError(400, "no image names given")
-        with tempfile.TemporaryDirectory(dir=self.client.temp_dir) as tmp:
+        with tempfile.TemporaryDirectory(dir=self.client.temp_dir, prefix=self.client.temp_prefix("save")) as tmp:
             out = Path(tmp) / "out.tar"
             self.client.images.save(names, out)
             with open(out, "rb") as f:
                 req.stream(iter(lambda: f.read(65536), b""), "application/x-tar")
 
     def image_load(self, req: Request) -> None:
-        with tempfile.NamedTemporaryFile(dir=self.client.temp_dir, suffix=".tar") as f:
+        with tempfile.NamedTemporaryFile(dir=self.client.temp_dir, prefix=self.client.temp_prefix("load"),
+                                         suffix=".tar") as f:
             while chunk := req.read():
                 f.write(chunk)
             f.flush()
@@ -219,7 +221,7 @@ class ImagesRouter:
         if not isinstance(buildargs, dict) or not isinstance(labels, dict):
             raise HTTPError(400, "buildargs and labels must be JSON objects")
         quiet = query_bool(q.get("q"))
-        ctx = Path(tempfile.mkdtemp(dir=self.client.temp_dir, prefix="build-context-"))
+        ctx = Path(tempfile.mkdtemp(dir=self.client.temp_dir, prefix=self.client.temp_prefix("build-context")))
         try:
             with tempfile.TemporaryFile() as raw:
                 while chunk := req.read():

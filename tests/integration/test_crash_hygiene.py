@@ -35,6 +35,7 @@ import pytest
 from pytest_pods import Client
 from pytest_pods.engine import rootless
 from pytest_pods.engine.linux import process_start_time
+from pytest_pods.engine.locks import lease_of
 from pytest_pods.engine.network.networks import root_tag
 from pytest_pods.engine.runtime.cgroups import list_cgroups
 from pytest_pods.engine.runtime.commit import FROZEN_MARK
@@ -256,6 +257,37 @@ def test_an_rm_f_killed_after_marking_its_container_is_finished_later(private_ro
     assert procs_with(marker) == []
     assert not (client.runtime.dir / cid).exists()
     assert "No such object" in pods(root, "inspect", cid).stderr
+
+
+@pytest.mark.parametrize("route", ["/images/load", "/build?t=crash/daemon:1", "/images/create?fromSrc=-"])
+def test_a_daemon_killed_mid_upload_leaves_nothing_after_reap(private_root: Client, route: str) -> None:
+    """The daemon stages an upload (a load, a build context, an import) in the store's tmp; killed
+    mid-request, what it staged carries its lease, so the next reap frees it at once."""
+    from daemon_helper import Daemon, run_dir_base
+
+    root = private_root.root
+    d = Path(tempfile.mkdtemp(prefix="pods-daemon-", dir=run_dir_base()))
+    daemon = Daemon(root, d / "pods.sock", d / "daemon.log")
+    daemon.start()
+    try:
+        before = sorted(os.listdir(private_root.store.tmp))
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(d / "pods.sock"))
+            s.sendall(f"POST {route} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n"
+                      f"Content-Length: {50 << 20}\r\n\r\n".encode() + os.urandom(1 << 20))
+            staged = eventually(lambda: sorted(os.listdir(private_root.store.tmp)) != before)
+            assert staged, "the daemon staged nothing"
+            assert daemon.proc is not None
+            daemon.proc.kill()
+            daemon.proc.wait()
+        left = sorted(set(os.listdir(private_root.store.tmp)) - set(before))
+        assert left, "nothing was left to reap: the test saw no staging"
+        assert all(lease_of(name) is not None for name in left), left
+        pods_ok(root, "system", "reap")
+        assert sorted(os.listdir(private_root.store.tmp)) == before
+    finally:
+        daemon.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def client_has_cgroups(client: Client) -> bool:
