@@ -5,8 +5,9 @@ Run as root:  python3 bench/rootless.py [--rounds 8] [--per-round 5] [--pg-tests
 
 Three measures, the modes interleaved round by round so that drift hits all of them alike:
 
-- **start**: ``Client(root).containers.run("busybox", ["true"], remove=True)`` (the Python API, timed
-  in a worker process of its own after one warm-up) and ``pods run --rm --network none busybox true``
+- **start**: ``Client(root).containers.run("busybox", ["true"], remove=True)`` on the default network
+  and with ``network="none"`` (the Python API, timed in a worker process of its own after one
+  warm-up; the latter is podman's peer, which runs with ``--network none``) and ``pods run --rm --network none busybox true``
   (the CLI, fork + exec + wait), as root on root's engine and as the ordinary user on the rootless
   engine;
 - **podman**: ``podman run --rm --network none bb true`` as the same ordinary user (rootless podman,
@@ -47,11 +48,14 @@ cli = [sys.executable, "-m", "pytest_pods.cli", "--root", root, "run", "--rm", "
 client = Client(root)
 client.containers.run("busybox", ["true"], remove=True)   # warm-up: the engine, the image's snapshot
 subprocess.run(cli, check=True, stdout=subprocess.DEVNULL)
-api, cmd = [], []
+client.containers.run("busybox", ["true"], remove=True, network="none")
+api, api_none, cmd = [], [], []
 for _ in range(n):
     t = time.perf_counter(); client.containers.run("busybox", ["true"], remove=True); api.append(time.perf_counter() - t)
+    t = time.perf_counter(); client.containers.run("busybox", ["true"], remove=True, network="none")
+    api_none.append(time.perf_counter() - t)
     t = time.perf_counter(); subprocess.run(cli, check=True, stdout=subprocess.DEVNULL); cmd.append(time.perf_counter() - t)
-print(json.dumps({"api": api, "cli": cmd}))
+print(json.dumps({"api": api, "api_none": api_none, "cli": cmd}))
 '''
 
 PG_CONFTEST = r'''
@@ -138,6 +142,23 @@ def podman_ready(user: str, work: Path, install: bool) -> list[str] | None:
     return None
 
 
+def podman_pause_pid(user: str) -> int | None:
+    """The pid of rootless podman's pause process for ``user`` (it outlives every podman command)."""
+    pw = pwd.getpwnam(user)
+    try:
+        pid = int(Path(f"/run/user/{pw.pw_uid}/libpod/tmp/pause.pid").read_text())
+        return pid if os.stat(f"/proc/{pid}").st_uid == pw.pw_uid else None
+    except (OSError, ValueError):
+        return None
+
+
+def stop_podman_pause(user: str, before: int | None) -> None:
+    """End the pause process podman started during this run (one that ran before is left alone)."""
+    pid = podman_pause_pid(user)
+    if pid is not None and pid != before:
+        os.kill(pid, 15)
+
+
 def podman_round(user: str, cmd: list[str], n: int) -> list[float]:
     script = ("import subprocess, sys, time, json\ncmd = sys.argv[1:]\nts = []\n"
               f"for _ in range({n}):\n"
@@ -181,14 +202,18 @@ def main() -> None:
     opts = ap.parse_args()
     if os.getuid() != 0:
         raise SystemExit("run as root: it runs the root engine itself and the rootless one as --user")
+    pause_before = podman_pause_pid(opts.user)
     work = Path(tempfile.mkdtemp(prefix="pods-bench-rootless-", dir="/var/tmp"))
     os.chmod(work, 0o755)
     try:
         podman = podman_ready(opts.user, work, opts.install)
-        start: dict[str, list[float]] = {k: [] for k in ("root api", "root cli", "rootless api", "rootless cli", "podman")}
+        start: dict[str, list[float]] = {k: [] for k in ("root api", "root api none", "root cli", "rootless api",
+                                                          "rootless api none", "rootless cli", "podman")}
         for _ in range(opts.rounds):
             r = start_round(opts.user, opts.per_round)
             start["root api"] += r["root"]["api"]
+            start["root api none"] += r["root"]["api_none"]
+            start["rootless api none"] += r["rootless"]["api_none"]
             start["root cli"] += r["root"]["cli"]
             start["rootless api"] += r["rootless"]["api"]
             start["rootless cli"] += r["rootless"]["cli"]
@@ -197,15 +222,21 @@ def main() -> None:
         print(f"start to exit of `true` ({opts.rounds} rounds x {opts.per_round}; ratio to root's same path):")
         print(row("root: Client.containers.run", start["root api"], None))
         print(row("rootless: Client.containers.run", start["rootless api"], statistics.median(start["root api"])))
+        print(row("root: Client.containers.run(network='none')", start["root api none"], None))
+        print(row("rootless: Client.containers.run(network='none')", start["rootless api none"],
+                  statistics.median(start["root api none"])))
         print(row("root: pods run --rm --network none", start["root cli"], None))
         print(row("rootless: pods run --rm --network none", start["rootless cli"],
                   statistics.median(start["root cli"])))
         if start["podman"]:
             pm = statistics.median(start["podman"])
             print(row("rootless podman: " + " ".join(podman or []), start["podman"], None))
-            print(f"  rootless API / rootless podman: {statistics.median(start['rootless api']) / pm:.2f}x;"
-                  f" rootless CLI / rootless podman: {statistics.median(start['rootless cli']) / pm:.2f}x"
-                  " (aim: at most 0.25x)")
+            # like with like: podman runs with --network none, so the API with network="none" is
+            # its peer; the API's default network (a bridge endpoint) is shown for scale
+            print(f"  rootless API (network none) / rootless podman (--network none): "
+                  f"{statistics.median(start['rootless api none']) / pm:.2f}x (aim: at most 0.25x);"
+                  f" rootless CLI / rootless podman: {statistics.median(start['rootless cli']) / pm:.2f}x;"
+                  f" rootless API on its default network / podman: {statistics.median(start['rootless api']) / pm:.2f}x")
         if opts.pg_tests:
             suite = work / "pg"
             suite.mkdir()
@@ -225,6 +256,7 @@ def main() -> None:
         print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        stop_podman_pause(opts.user, pause_before)
 
 
 if __name__ == "__main__":

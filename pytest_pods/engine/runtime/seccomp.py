@@ -493,9 +493,19 @@ def ensure_compiled(section: Mapping[str, Any], cache: Path) -> Path:
 def prepare(option: str | None, bounding: Sequence[str], cache: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The ``linux.seccomp`` section and its cached filter's path for a container, or (None, None).
 
-    :param option: the ``seccomp=`` value (None: Docker's default profile)."""
+    :param option: the ``seccomp=`` value (None: Docker's default profile, whose outcome a
+        long-lived process (the Client API, the daemon) keeps per capability set: ~0.3 ms a create)."""
+    key = (tuple(bounding), str(cache))
+    if option is None and (hit := _default_prepared.get(key)) is not None and os.path.exists(hit[1]):
+        return hit
     profile = load_profile(option) if option is not None else default_profile()
     if profile is None:
         return None, None
     section = resolve(profile, bounding)
-    return section, str(ensure_compiled(section, cache))
+    prepared = section, str(ensure_compiled(section, cache))
+    if option is None:
+        _default_prepared[key] = prepared
+    return prepared
+
+
+_default_prepared: dict[tuple[tuple[str, ...], str], tuple[dict[str, Any], str]] = {}
