@@ -3,17 +3,23 @@
 
 CACHE    ?= $(CURDIR)/.cache
 IS_ROOT  := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+# Two engine roots (issue 15). `make images` and `make demo` use the engine's default root, the
+# one `pods` and the plugin use with no option: $PODS_ROOT, else /var/lib/pytest-pods as root and
+# $XDG_DATA_HOME/pytest-pods (~/.local/share/pytest-pods) as an ordinary user; so after `make images`
+# a user's own `pytest` and `pods build` find busybox and Debian there. `make test` runs on a root
+# of its own, $(PODS_TEST_ROOT), so the suite never touches a user's images; its bases are loaded
+# from $(BASE_IMAGES_TAR), saved once from the default root (Debian is bootstrapped once, not twice).
+# Base images are kept between runs; delete $(CACHE) (and `pods rmi` them) to start over.
 ifeq ($(IS_ROOT),yes)
 PYTHON   ?= python3
-# The engine root the tests and the demo use. Base images (busybox, Debian) are bootstrapped into
-# it once and kept between runs; delete $(CACHE) to start over.
 PODS_TEST_ROOT ?= $(CACHE)/pods-root
 else
-# an ordinary user: Debian's python in a venv of the clone, and a root in the user's home
+# an ordinary user: Debian's python in a venv of the clone, and a test root in the user's home
 PYTHON   ?= $(CACHE)/venv-rootless/bin/python
 PODS_TEST_ROOT ?= $(HOME)/.cache/pods-test-root
 endif
-PODS     = $(PYTHON) -m pytest_pods.cli --root $(PODS_TEST_ROOT)
+PODS      = $(PYTHON) -m pytest_pods.cli
+PODS_TEST = $(PYTHON) -m pytest_pods.cli --root $(PODS_TEST_ROOT)
 APT_PACKAGES = busybox-static mmdebstrap runc iptables iproute2 skopeo docker-registry apache2-utils openssl \
                uidmap passt slirp4netns python3-venv
 PYTEST_ARGS ?=
@@ -34,15 +40,18 @@ ROOTLESS_SUITES ?= tests/integration tests/compat tests/plugin
 ROOTLESS_ARGS  ?=
 
 export PODS_TEST_ROOT
+ifdef PODS_ROOT
+export PODS_ROOT
+endif
 
-.PHONY: demo test check setup deps images unit bench clean rootless-setup rootless-images test-rootless \
-        test-rootless-root demo-rootless
+.PHONY: demo test check setup deps images test-images unit bench clean rootless-setup rootless-images \
+        test-rootless test-rootless-root demo-rootless
 
 ifeq ($(IS_ROOT),yes)
 demo: setup images
-	$(PYTHON) -m pytest examples -v -p no:cacheprovider --pods-root $(PODS_TEST_ROOT)
+	$(PYTHON) -m pytest examples -v -p no:cacheprovider
 
-test: setup images rootless-setup
+test: setup test-images rootless-setup
 	$(PYTHON) -m pytest tests -p no:cacheprovider --ignore=tests/rootless $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-rootless
 else
@@ -50,9 +59,9 @@ else
 # the demo's web server has a memory limit: without a delegated cgroup v2 (see README, Rootless) the
 # rootless engine refuses limits unless told to drop them, which the demo does (the header says so)
 demo: rootless-setup images
-	$(PYTHON) -m pytest examples -v -p no:cacheprovider --pods-root $(PODS_TEST_ROOT) --pods-ignore-limits
+	$(PYTHON) -m pytest examples -v -p no:cacheprovider --pods-ignore-limits
 
-test: rootless-setup images
+test: rootless-setup test-images
 	$(PYTHON) -m pytest $(ROOTLESS_SUITES) tests/unit -p no:cacheprovider $(PYTEST_ARGS)
 endif
 
@@ -86,11 +95,27 @@ endif
 	  $(PYTHON) -m pip install -q -e '.[test]'
 	@[ ! -w pytest_pods ] || $(PYTHON) -m compileall -q pytest_pods  # the CLI's start time: no compile on every run
 
+# the base images in the default root (see the top), once: from $(BASE_IMAGES_TAR) when a run
+# (or a CI cache) left one, else bootstrapped
 images: deps
-	@mkdir -p $(PODS_TEST_ROOT)
+	@$(PODS) inspect --type image -f '{{.Id}}' busybox:latest debian:bookworm >/dev/null 2>&1 || \
+	  [ ! -s $(BASE_IMAGES_TAR) ] || $(PODS) load -q -i $(BASE_IMAGES_TAR)
 	@$(PODS) inspect --type image -f '{{.Id}}' busybox:latest >/dev/null 2>&1 || $(PODS) bootstrap busybox
 	@$(PODS) inspect --type image -f '{{.Id}}' debian:bookworm >/dev/null 2>&1 || \
-	  { echo "bootstrapping debian:bookworm with mmdebstrap (once, about a minute)"; $(PODS) bootstrap debian:bookworm; }
+	  { echo "bootstrapping debian:bookworm with mmdebstrap (once per root, about a minute)"; $(PODS) bootstrap debian:bookworm; }
+
+# busybox and Debian as a 0644 tar, saved once from the default root: for the test root, and for
+# the rootless test users (each loads it into its own test root when it lacks them)
+rootless-images: images
+	@mkdir -p $(CACHE)
+	@[ -s $(BASE_IMAGES_TAR) ] || { $(PODS) save -o $(BASE_IMAGES_TAR).tmp busybox:latest debian:bookworm && \
+	  chmod 0644 $(BASE_IMAGES_TAR).tmp && mv $(BASE_IMAGES_TAR).tmp $(BASE_IMAGES_TAR); }
+
+# the test root's base images: loaded from that tar when it lacks them
+test-images: rootless-images
+	@mkdir -p $(PODS_TEST_ROOT)
+	@$(PODS_TEST) inspect --type image -f '{{.Id}}' busybox:latest debian:bookworm >/dev/null 2>&1 || \
+	  $(PODS_TEST) load -q -i $(BASE_IMAGES_TAR)
 
 # -- rootless -------------------------------------------------------------------------------------
 # As root: the test users, their runtime dirs, the venv they can read, the base images as a tar.
@@ -119,12 +144,6 @@ else
 	will not run): as root, once: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $$(id -un)"
 endif
 
-# busybox and Debian for the users, cheaply: root saves them once from its test root (a 0644 tar),
-# each user loads them into its own test root when it lacks them
-rootless-images: images
-	@[ -s $(BASE_IMAGES_TAR) ] || { $(PODS) save -o $(BASE_IMAGES_TAR).tmp busybox:latest debian:bookworm && \
-	  chmod 0644 $(BASE_IMAGES_TAR).tmp && mv $(BASE_IMAGES_TAR).tmp $(BASE_IMAGES_TAR); }
-
 AS_USER = runuser -u $(1) -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=$$(getent passwd $(1) | cut -d: -f6) \
 	USER=$(1) LOGNAME=$(1) XDG_RUNTIME_DIR=/run/user/$$(id -u $(1)) PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8
 USER_ROOT = $$(getent passwd $(1) | cut -d: -f6)/.cache/pods-test-root
@@ -147,6 +166,6 @@ test-rootless-root: rootless-setup rootless-images
 bench: setup
 	$(PYTHON) bench/start_latency.py
 
-clean:
-	-$(PODS) system prune -f
+clean:  # the test root only: the default root holds a user's own images
+	-$(PODS_TEST) system prune -f
 	rm -rf $(CACHE)

@@ -12,6 +12,7 @@ file lock on its key, so it is built once and the others find it in the cache.
 from __future__ import annotations
 
 import bz2
+import collections
 import contextlib
 import gzip
 import hashlib
@@ -29,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from pytest_pods.builders import bases
 from pytest_pods.builders import context as ctx
 from pytest_pods.builders import dockerfile as df
 from pytest_pods.engine import linux
@@ -41,7 +43,6 @@ from pytest_pods.engine.image.store import (
     sha256_digest,
 )
 from pytest_pods.engine.locks import FileLock, lease
-from pytest_pods.engine.registry import mirrors
 from pytest_pods.engine.runtime.commit import ENGINE_MOUNT_POINTS, exists_in, scrub_mount_points
 from pytest_pods.engine.runtime.lifecycle import LABEL_OWNER, Runtime
 from pytest_pods.engine.runtime.spec import Bind, ContainerSpec, lookup_user
@@ -49,6 +50,40 @@ from pytest_pods.errors import BuildError, ContextError, ImageNotFoundError, Pod
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 Progress = Callable[[str], None]
+
+
+class StepFailedError(BuildError):
+    """A RUN step exited non-zero. The message is what a user needs without ``-s`` or a scroll
+    back (issue 15): the step, BuildKit's words for the failure, then the step's last
+    :attr:`TAIL` lines of output::
+
+        Dockerfile:3: RUN make: process "/bin/sh -c make" did not complete successfully: exit code: 2
+        ------ the step's last 30 lines of output:
+        ...
+        ------
+    """
+
+    TAIL = 30
+    LINE_MAX = 2000  # one runaway line (a progress bar, a minified file) cannot drown the rest
+
+    def __init__(self, where: str, instruction: str, argv: Sequence[str], exit_code: int, tail: Sequence[str]) -> None:
+        self.where, self.instruction, self.exit_code = where, instruction, exit_code
+        self.argv = list(argv)
+        self.tail = [line if len(line) <= self.LINE_MAX else line[:self.LINE_MAX] + " [...]" for line in tail]
+        # Go's %q, as BuildKit prints it: process "/bin/sh -c exit 3" did not complete successfully
+        step = " ".join(instruction.split())
+        step = step if len(step) <= 200 else step[:200] + " [...]"
+        msg = (f"{where}: {step}: process {json.dumps(' '.join(self.argv), ensure_ascii=False)} "
+               f"did not complete successfully: exit code: {exit_code}")
+        if self.tail:
+            msg += (f"\n------ the step's last {len(self.tail)} lines of output:\n" if len(self.tail) > 1 else
+                    "\n------ the step's output:\n") + "\n".join(self.tail) + "\n------"
+        else:
+            msg += " (no output)"
+        super().__init__(msg)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.where, self.instruction, self.argv, self.exit_code, self.tail))
 
 
 class BuildOptions(NamedTuple):
@@ -231,7 +266,7 @@ class Builder:
 
     # -- a stage -------------------------------------------------------------------------------
     def _base(self, parsed: df.Dockerfile, s: df.Stage, meta: Mapping[str, str],
-              built: Mapping[int, _State]) -> _State:
+              built: Mapping[int, _State], say: Progress) -> _State:
         base = df.process_word(s.base, meta, parsed.escape, path=parsed.path, line=s.line)
         ref = self._stage_ref(parsed, base, s.index)
         if ref is not None:
@@ -242,11 +277,8 @@ class Builder:
         try:
             img = self.store.get_image(base)
         except ImageNotFoundError:
-            try:
-                img = mirrors.pull(self.store, base)  # not here: from its registry (or a mirror)
-            except PodsError as exc:
-                raise BuildError(f"{parsed.path}:{s.line}: FROM {base}: not in the store, and the pull failed: "
-                                 f"{exc}") from None
+            # not here: pulled, or bootstrapped for busybox and debian:SUITE (the rule: bases.py)
+            img = bases.missing_base(self.store, base, f"{parsed.path}:{s.line}", say)
         except PodsError as exc:
             raise BuildError(f"{parsed.path}:{s.line}: FROM {base}: {exc}") from None
         cfg = dict(img.config.get("config") or {})
@@ -259,7 +291,7 @@ class Builder:
                      step: list[int], total: int) -> _State:
         step[0] += 1
         say(f"Step {step[0]}/{total} : FROM {s.base}" + (f" AS {s.name}" if s.name else ""))
-        state = self._base(parsed, s, meta, built)
+        state = self._base(parsed, s, meta, built, say)
         args: dict[str, str] = {}  # ARGs declared in this stage, with their values
         triggers = list(state.config.pop("OnBuild", None) or [])
         instructions = [self._trigger(parsed, t, s.line) for t in triggers] + list(s.instructions)
@@ -591,16 +623,19 @@ class Builder:
             finally:
                 os.close(out_w)
             buf = b""
+            tail: collections.deque[str] = collections.deque(maxlen=StepFailedError.TAIL)
             while chunk := os.read(out_r, 65536):
                 buf += chunk
                 *lines, buf = buf.split(b"\n")
                 for line in lines:
-                    say(line.decode(errors="replace"))
+                    tail.append(line.decode(errors="replace"))
+                    say(tail[-1])
             if buf:
-                say(buf.decode(errors="replace"))
+                tail.append(buf.decode(errors="replace"))
+                say(tail[-1])
             code = handle.wait()
             if code != 0:
-                raise BuildError(f"{where}: {ins.original!r} returned a non-zero code: {code}")
+                raise StepFailedError(where, ins.original, argv, code, list(tail))
             upper = self.runtime.dir / cid / "upper"
             targets = [self._mount_target(m) for m in ins.flags.get("mount", [])]
             self._scrub_mount_points(state, upper, [*targets, *(a for t in targets for a in _ancestors(t))])
@@ -679,6 +714,8 @@ class Builder:
             else:
                 try:
                     img = self.store.get_image(proc(from_ref))
+                except ImageNotFoundError:  # an image, as for FROM: pulled or bootstrapped (bases.py)
+                    img = bases.missing_base(self.store, proc(from_ref), where, say, f"{ins.cmd} --from={from_ref}")
                 except PodsError as exc:
                     raise BuildError(f"{where}: {ins.cmd} --from={from_ref}: {exc}") from None
                 src_state = _State(img.layers, img.diff_ids, {}, [], _sha("image", img.id))

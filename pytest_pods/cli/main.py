@@ -86,7 +86,9 @@ def verb_of(argv: Sequence[str]) -> str | None:
 def build_parser(only: str | None = None) -> Parser:
     """The parser; with ``only``, just that verb's (building all of them costs ~3 ms a run)."""
     parser = Parser(prog="pods", description="pytest-pods container engine")
-    parser.add_argument("--root", help="state root (default: $PODS_ROOT or /var/lib/pytest-pods)")
+    parser.add_argument("--root", help="state root, the same default as the plugin's --pods-root: $PODS_ROOT, else "
+                        "/var/lib/pytest-pods as root, $XDG_DATA_HOME/pytest-pods (~/.local/share/pytest-pods) "
+                        "as an ordinary user")
     parser.add_argument("--host", default=os.environ.get("PODS_HOST") or None,
                         help="a remote engine: unix:///PATH or tcp://HOST:PORT ($PODS_HOST; 'docker' for $DOCKER_HOST)")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=Parser)

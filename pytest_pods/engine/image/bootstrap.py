@@ -25,6 +25,7 @@ from pytest_pods.engine import rootless
 from pytest_pods.engine.image.layers import write_layer
 from pytest_pods.engine.image.reference import parse_reference
 from pytest_pods.engine.image.store import MEDIA_OCI_LAYER, Image, Store
+from pytest_pods.engine.locks import lease
 from pytest_pods.errors import InvalidArgumentError, LayerError, PodsError
 
 BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")
@@ -115,7 +116,7 @@ def bootstrap_busybox(store: Store, tag: str = "busybox:latest") -> Image:
         raise PodsError(f"bootstrap busybox: {binary} is dynamically linked: apt-get install busybox-static")
     applets = subprocess.run([binary, "--list-full"], capture_output=True, text=True, check=True).stdout.split()
     version = subprocess.run([binary], capture_output=True, text=True).stdout.splitlines()[:1]
-    with tempfile.TemporaryDirectory(dir=store.tmp) as tmp:
+    with tempfile.TemporaryDirectory(dir=store.tmp, prefix=f"bootstrap-{lease()}-") as tmp:
         root = Path(tmp) / "rootfs"
         for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp", "root", "var", "home"):
             (root / d).mkdir(parents=True, exist_ok=True)
@@ -167,18 +168,20 @@ def debian_rootfs(suite: str, out: Path, variant: str = "minbase", mirror: str |
     """Run mmdebstrap to write ``debian:<suite>``'s root file system as a tar at ``out``.
 
     An ordinary user's mmdebstrap runs in its unshare mode (its own user namespace, mapped with
-    the user's subordinate ids): it must run outside the engine's user namespace, where
-    mmdebstrap would take itself for root and fail to mount (``pods bootstrap`` does it before
-    joining)."""
+    the user's subordinate ids) when called outside the engine's user namespace (``pods
+    bootstrap`` does it before joining). Inside it (a build or the daemon, which joined it: issue
+    15), mmdebstrap is root there, with the same id map, but may not mount /proc or /sys (a
+    mount of those needs a pid and net namespace of its own): it runs in its root mode with
+    ``--skip=chroot/mount``; minbase's maintainer scripts need neither, and the tar's owners are
+    the container ids either way."""
     if not re.fullmatch(r"[a-z][a-z0-9-]*", suite):
         raise InvalidArgumentError(f"bootstrap debian: bad suite name {suite!r}")
     if shutil.which("mmdebstrap") is None:
         raise PodsError("bootstrap debian: mmdebstrap is not installed: apt-get install mmdebstrap")
     if rootless.inside():
-        raise PodsError(f"bootstrap debian:{suite}: mmdebstrap cannot run inside the rootless engine's user "
-                        "namespace: run `pods bootstrap debian` (it runs mmdebstrap --mode=unshare first), or "
-                        "mmdebstrap --mode=unshare --format=tar yourself and `pods import` the tar")
-    mode = ["--mode=unshare"] if rootless.active() else []
+        mode = ["--mode=root", "--skip=chroot/mount"]
+    else:
+        mode = ["--mode=unshare"] if rootless.active() else []
     proc = subprocess.run(
         ["mmdebstrap", "--quiet", *mode, f"--variant={variant}", "--format=tar", suite, str(out),
          mirror or host_debian_mirror()],
@@ -202,7 +205,7 @@ def bootstrap_debian(store: Store, suite: str = "bookworm", tag: str | None = No
     tar it made already)."""
     if rootfs is not None:
         return import_debian(store, rootfs, suite, tag, variant)
-    with tempfile.TemporaryDirectory(dir=store.tmp) as tmp:
+    with tempfile.TemporaryDirectory(dir=store.tmp, prefix=f"bootstrap-{lease()}-") as tmp:
         out = Path(tmp) / "rootfs.tar"
         debian_rootfs(suite, out, variant, mirror)
         return import_debian(store, out, suite, tag, variant)
