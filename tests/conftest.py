@@ -134,7 +134,7 @@ def release(c: Client) -> None:
     """Leave nothing of a root behind on the host: containers, networks (bridges, rules), cgroups."""
     for st in c.runtime.list(all=True):
         c.runtime.remove(st["id"], force=True)
-    c.cleanup()
+    c.cleanup(prune_networks=True)  # the user networks too: the root is being thrown away
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ from pytest_pods.client.contract import (
 from pytest_pods.engine.image.store import Image, Store, digest_hex
 from pytest_pods.engine.runtime.spec import CAP_NUMBERS, DEFAULT_CAPS, RLIM_INFINITY, ULIMITS, default_rlimits
 from pytest_pods.engine.runtime.volumes import Volumes
-from pytest_pods.errors import InvalidArgumentError
+from pytest_pods.errors import InvalidArgumentError, PodsError
 
 if TYPE_CHECKING:
     from pytest_pods.client.local import Client
@@ -129,6 +129,10 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
     proc = cfg["process"]
     status = st["status"] if st["status"] != "starting" else "created"
     limits = st.get("limits") or {}
+    try:  # Docker's Config carries the image's HEALTHCHECK (what ``wait.healthcheck()`` runs)
+        health = (client.store.get_image(st["image"]).config.get("config") or {}).get("Healthcheck")
+    except PodsError:
+        health = None  # its image was removed since (rmi -f): the container still inspects
     return {
         "Id": st["id"],
         "Created": st["created"],
@@ -172,6 +176,7 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
             "Cmd": proc["args"], "Image": st.get("image_name", ""), "WorkingDir": proc["cwd"],
             "Labels": st.get("labels") or {}, "StopSignal": signal.Signals(st.get("stop_signal", 15)).name,
             "StopTimeout": st.get("stop_timeout"), "OpenStdin": bool(st.get("stdin_open")), "Tty": False,
+            **({"Healthcheck": health} if health else {}),
         },
         "NetworkSettings": network_settings(st),
     }

@@ -116,7 +116,7 @@ class Pods:
         """Start a container and wait until ``wait`` holds; Docker's option names
         (``ports``, ``environment``, ``volumes``, ``network``, ``memory``, ...)."""
         who, add_finalizer = self._requester()
-        options = _options(who, options)
+        options = container_options(who, options)
         rec = self._s.start(who, "function", str(image), command, wait=wait, timeout=timeout, options=options)
         add_finalizer(lambda: self._s.release(rec))
         return rec.container
@@ -137,6 +137,7 @@ def pods(request: pytest.FixtureRequest) -> Pods:
     kernel feature missing); with ``--pods-required`` they fail instead.
     """
     s = session_of(request.config)
+    s.project = str(request.config.rootpath)
     reason = s.unavailable()
     if reason:
         if s.required:
@@ -150,7 +151,7 @@ def pods(request: pytest.FixtureRequest) -> Pods:
 # factories
 
 
-def _options(fixture: str, options: Mapping[str, Any]) -> dict[str, Any]:
+def container_options(fixture: str, options: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in options.items():
         key = _ALIASES.get(key, key)
@@ -204,14 +205,35 @@ def _deps(value: Any, names: dict[int, str], out: set[str]) -> None:
             _deps(v, names, out)
 
 
-def _lookup(root: Any, chain: str) -> Any:
-    for m in re.finditer(r"\.([A-Za-z_]\w*)|\[([^\]]*)\]", chain):
-        if m.group(1):
-            root = getattr(root, m.group(1))
-        else:
-            key = m.group(2).strip("'\"")
-            root = root[int(key)] if key.isdigit() and isinstance(root, (list, tuple)) else root[key]
-    return root
+def _attributes(obj: Any) -> str:
+    names = sorted(a for a in dir(obj) if not a.startswith("_"))
+    return ", ".join(names) if names else "none"
+
+
+def _lookup(values: Mapping[str, Any], m: re.Match[str]) -> Any:
+    """The value of one ``{fixture.attr[key]}`` template; a missing part is a FixtureConfigError
+    that names the template, the fixture and what it has."""
+    fixture, chain = m.group(1), m.group(2)
+    obj = values[fixture]
+    path = fixture
+    for part in re.finditer(r"\.([A-Za-z_]\w*)|\[([^\]]*)\]", chain):
+        what = type(obj).__name__
+        try:
+            if part.group(1):
+                obj = getattr(obj, part.group(1))
+            else:
+                key = part.group(2).strip("'\"")
+                obj = obj[int(key)] if key.isdigit() and isinstance(obj, (list, tuple)) else obj[key]
+        except (AttributeError, KeyError, IndexError, TypeError):
+            if part.group(1):
+                raise FixtureConfigError(
+                    f"template {m.group(0)!r}: {path} (a {what}) has no attribute {part.group(1)!r}; "
+                    f"it has: {_attributes(obj)}") from None
+            keys = f"; its keys: {', '.join(map(str, obj))}" if isinstance(obj, Mapping) else ""
+            raise FixtureConfigError(f"template {m.group(0)!r}: {path} (a {what}) has no item "
+                                     f"{part.group(2)}{keys}") from None
+        path += part.group(0)
+    return obj
 
 
 def _resolve(value: Any, names: dict[int, str], values: Mapping[str, Any]) -> Any:
@@ -220,8 +242,8 @@ def _resolve(value: Any, names: dict[int, str], values: Mapping[str, Any]) -> An
     if isinstance(value, str):
         whole = _TEMPLATE.fullmatch(value)
         if whole:  # "{db}" alone: the object itself, not its str()
-            return _lookup(values[whole.group(1)], whole.group(2))
-        return _TEMPLATE.sub(lambda m: str(_lookup(values[m.group(1)], m.group(2))), value)
+            return _lookup(values, whole)
+        return _TEMPLATE.sub(lambda m: str(_lookup(values, m)), value)
     if isinstance(value, Mapping):
         return {_resolve(k, names, values): _resolve(v, names, values) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -241,7 +263,10 @@ def define_fixture(kind: str, scope: str, values: dict[str, Any], body: FixtureB
     deps -= {"request", "pods"}
 
     def fixture(request: pytest.FixtureRequest, pods: Pods, **kwargs: Any) -> Generator[Any, None, None]:
-        resolved = _resolve(values, names, kwargs)
+        try:
+            resolved = _resolve(values, names, kwargs)
+        except FixtureConfigError as exc:
+            fail_fixture(fixture_name(request), exc)
         yield from body(fixture_name(request), pods._s, resolved)
 
     params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD),
@@ -290,11 +315,16 @@ def pulled(ref: str, *, insecure: bool = False, scope: str = "session") -> Any:
 
 def network(*, name: str | None = None, subnet: str | None = None, internal: bool = False,
             scope: str = "function") -> Any:
-    """Declare a fixture for a bridge network; its value is the network's name."""
+    """Declare a fixture for a bridge network; its value is the network's name. Containers and
+    shared servers on it are removed before it (whatever their scopes); with ``--pods-reuse`` one
+    of a wider scope than function is kept between runs with the containers reused on it."""
+    g, _ = caller_module()
+    module = str(g.get("__name__", ""))
 
     def body(fixture: str, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
         try:
-            net = s.network(fixture, name=v["name"], subnet=v["subnet"], internal=internal)
+            net = s.network(fixture, name=v["name"], subnet=v["subnet"], internal=internal, scope=scope,
+                            identity=f"{module}::{fixture}")
         except PodsError as exc:
             fail_fixture(fixture, exc)
         try:
@@ -339,7 +369,7 @@ def container(image: Any = None, command: Sequence[str] | str | None = None, *, 
     def body(fixture: str, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
         if (v["image"] is None) == (v["build"] is None):
             fail_fixture(fixture, FixtureConfigError("give either image= or build="))
-        opts = _options(fixture, v["options"])
+        opts = container_options(fixture, v["options"])
         try:
             if v["build"] is not None:
                 b = dict(v["build"])

@@ -36,12 +36,13 @@ from pytest_pods.plugin.fixtures import (
     Pods,
     caller_module,
     container,
+    container_options,
     define_fixture,
     fail_fixture,
     fixture_name,
     session_of,
 )
-from pytest_pods.plugin.session import ImageRef, PodsSession
+from pytest_pods.plugin.session import IMAGE_PROVIDERS, ImageRef, PodsSession
 
 __all__ = [
     "SERVICE_IMAGES",
@@ -79,6 +80,13 @@ def service_image(s: PodsSession, service: str, fixture: str) -> ImageRef:
         return s.build(fixture, RECIPES / service, tag=tag)
 
 
+def _provider(service: str) -> Callable[[PodsSession, str], ImageRef]:
+    return lambda s, fixture: service_image(s, service, fixture)
+
+
+IMAGE_PROVIDERS.update({tag: _provider(service) for service, tag in SERVICE_IMAGES.items()})
+
+
 def _image_fixture(service: str) -> Any:
     def fixture(request: pytest.FixtureRequest, pods: Pods) -> ImageRef:
         name = fixture_name(request)
@@ -96,24 +104,79 @@ postgres_image = _image_fixture("postgres")
 redis_image = _image_fixture("redis")
 
 
-class Postgres:
-    """A running Postgres server (trust authentication: any password is accepted).
+class Service:
+    """What every service fixture's value is besides its endpoints: the container it runs in.
 
-    ``dsn`` works with psycopg, asyncpg, SQLAlchemy and ``psql``; ``psql(sql)`` runs SQL in the
-    container with no client library on the host.
+    ``host``/``port`` (and ``dsn``/``url``) are the host's view, through the published port;
+    ``network_host``/``network_port`` (and ``network_dsn``/``network_url``) are what other
+    containers on the same network use: the container's name on a user network (its DNS name
+    there, as under Docker), its address on the default bridge (which has no names).
     """
 
+    PORT = 0  # the service's port in the container
+
+    def __init__(self, container: ContainerAPI, port: int | None = None) -> None:
+        self.container = container
+        self.container_port = port or self.PORT
+        self.host, self.port = container.address(self.container_port)
+
+    @property
+    def name(self) -> str:
+        """The container's name (``{db.name}`` in another container's options)."""
+        return self.container.name
+
+    @property
+    def id(self) -> str:
+        return self.container.id
+
+    @property
+    def ip(self) -> str:
+        """The container's address on its (first) network."""
+        return self.container.ip
+
+    def address(self, port: int | str | None = None) -> tuple[str, int]:
+        """The host's (host, port) for a container port (default: the service's)."""
+        return self.container.address(port if port is not None else self.container_port)
+
+    @property
+    def network_host(self) -> str:
+        network = self.container.state.get("network", "")
+        return self.ip if network in ("", "bridge", "default", "host", "none") else self.name
+
+    @property
+    def network_port(self) -> int:
+        return self.container_port
+
+    def logs(self) -> str:
+        return self.container.logs().decode("utf-8", "replace")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.host}:{self.port}>"
+
+
+class Postgres(Service):
+    """A running Postgres server (trust authentication: any password is accepted).
+
+    ``dsn`` works with psycopg, asyncpg, SQLAlchemy and ``psql`` from the host; ``network_dsn``
+    from another container on its network; ``psql(sql)`` runs SQL in the container with no
+    client library on the host.
+    """
+
+    PORT = 5432
     user = "postgres"
     password = "postgres"
 
     def __init__(self, container: ContainerAPI, dbname: str = "postgres") -> None:
-        self.container = container
+        super().__init__(container)
         self.dbname = dbname
-        self.host, self.port = container.address(5432)
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{self.dbname}"
+        return self.dsn_for(self.dbname)
+
+    @property
+    def network_dsn(self) -> str:
+        return f"postgresql://{self.user}:{self.password}@{self.network_host}:{self.network_port}/{self.dbname}"
 
     def dsn_for(self, dbname: str) -> str:
         return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{dbname}"
@@ -144,20 +207,26 @@ class Postgres:
         return psycopg.connect(self.dsn, **kwargs)
 
     def __repr__(self) -> str:
-        return f"<Postgres {self.dsn}>"
+        return f"<Postgres {self.name} {self.dsn}>"
 
 
-class Redis:
-    """A running Redis server (no password, no persistence); ``db`` is the logical database."""
+class Redis(Service):
+    """A running Redis server (no password, no persistence); ``db`` is the logical database.
+    ``url`` from the host, ``network_url`` from another container on its network."""
+
+    PORT = 6379
 
     def __init__(self, container: ContainerAPI, db: int = 0) -> None:
-        self.container = container
+        super().__init__(container)
         self.db = db
-        self.host, self.port = container.address(6379)
 
     @property
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/{self.db}"
+
+    @property
+    def network_url(self) -> str:
+        return f"redis://{self.network_host}:{self.network_port}/{self.db}"
 
     def prepare_snapshot(self) -> None:
         """A warm snapshot keeps the dataset: write it to disk, to be loaded at the next start."""
@@ -178,22 +247,25 @@ class Redis:
         return redis.Redis(host=self.host, port=self.port, **kwargs)
 
     def __repr__(self) -> str:
-        return f"<Redis {self.url}>"
+        return f"<Redis {self.name} {self.url}>"
 
 
-class HttpService:
-    """A running HTTP service: ``url(path)`` is its published address."""
+class HttpService(Service):
+    """A running HTTP service: ``url(path)`` is its published address from the host,
+    ``network_url(path)`` its address for other containers on its network."""
 
     def __init__(self, container: ContainerAPI, port: int) -> None:
-        self.container = container
-        self.port = port
-        self.host, self.host_port = container.address(port)
+        super().__init__(container, port)
+        self.host_port = self.port  # the published port, as ``Container.host_port`` names it
 
     def url(self, path: str = "/") -> str:
         return f"http://{self.host}:{self.host_port}/{path.lstrip('/')}"
 
+    def network_url(self, path: str = "/") -> str:
+        return f"http://{self.network_host}:{self.network_port}/{path.lstrip('/')}"
+
     def __repr__(self) -> str:
-        return f"<HttpService {self.url()}>"
+        return f"<HttpService {self.name} {self.url()}>"
 
 
 _PG_READY = wait.all_of(wait.log(r"database system is ready to accept connections"), wait.tcp(5432))
@@ -221,7 +293,8 @@ def postgres_container(*, scope: str = "function", image: Any = "{postgres_image
         return container(image=image, scope=scope, wrap=Postgres, warm=warm, pool=pool, **options)
     if pool:
         raise ValueError("pytest-pods: postgres_container(pool=...) needs isolation='container'")
-    return _per_database("postgres", scope, image, options, lambda s, name, img: _PgServer(s, name, img, options, warm))
+    return _per_database("postgres", scope, image, options,
+                         lambda s, name, img, opts: _PgServer(s, name, img, opts, warm))
 
 
 def redis_container(*, scope: str = "function", image: Any = "{redis_image}", isolation: str = "container",
@@ -239,7 +312,7 @@ def redis_container(*, scope: str = "function", image: Any = "{redis_image}", is
         return container(image=image, scope=scope, wrap=Redis, warm=warm, pool=pool, **options)
     if warm is not None or pool:
         raise ValueError("pytest-pods: redis_container(warm=/pool=) needs isolation='container'")
-    return _per_database("redis", scope, image, options, lambda s, name, img: _RedisServer(s, name, img, options))
+    return _per_database("redis", scope, image, options, lambda s, name, img, opts: _RedisServer(s, name, img, opts))
 
 
 def _check_isolation(isolation: str) -> None:
@@ -248,15 +321,20 @@ def _check_isolation(isolation: str) -> None:
 
 
 def _per_database(kind: str, scope: str, image: Any, options: dict[str, Any],
-                  make: Callable[[PodsSession, str, str], Any]) -> Any:
-    """A fixture whose value is a fresh database on a server shared by the session."""
+                  make: Callable[[PodsSession, str, str, dict[str, Any]], Any]) -> Any:
+    """A fixture whose value is a fresh database on a server shared by the session (one server
+    per network it is put on: it is removed before that network)."""
     g, _ = caller_module()
     module = str(g.get("__name__", ""))
 
     def body(fixture: str, s: PodsSession, v: dict[str, Any]) -> Iterator[Any]:
+        ready = v["options"].get("wait")
+        opts = container_options(fixture, {k: o for k, o in v["options"].items() if k != "wait"}) | {"wait": ready}
+        network = str(opts.get("network") or "")
         try:
-            server = s.resource(f"{kind}-server:{module}::{fixture}", lambda: make(s, fixture, str(v["image"])),
-                                lambda srv: srv.close())
+            server = s.resource(f"{kind}-server:{module}::{fixture}@{network}",
+                                lambda: make(s, fixture, str(v["image"]), opts), lambda srv: srv.close(),
+                                network=network)
             value = server.fresh()
         except PodsError as exc:
             fail_fixture(fixture, exc)
@@ -265,7 +343,7 @@ def _per_database(kind: str, scope: str, image: Any, options: dict[str, Any],
         finally:
             server.done(value)
 
-    return define_fixture(kind, scope, {"image": image}, body)
+    return define_fixture(kind, scope, {"image": image, "options": options}, body)
 
 
 class _PgServer:

@@ -64,6 +64,10 @@ Command = Sequence[str] | str | None
 """A container's command: argv, a shell line, or None for the image's."""
 Wrap = Callable[[ContainerAPI], Any]
 """What a fixture's value is made of its container (``Postgres``, ``HttpService``, ...)."""
+IMAGE_PROVIDERS: dict[str, Callable[[PodsSession, str], Any]] = {}
+"""Images the plugin makes on first use wherever they are named (the shipped services register
+theirs: ``container(image="pytest-pods/postgres:15")`` works on a fresh root, in any test order):
+tag -> ``make(session, fixture)``."""
 
 
 @dataclass
@@ -78,9 +82,11 @@ class Record:
     name: str = ""
     times: dict[str, float] = field(default_factory=dict)
     shared: str | None = None
-    reused: bool = False
+    reused: bool = False  # picked up from an earlier run (``--pods-reuse``)
+    persistent: bool = False  # kept between runs (``--pods-reuse``): release leaves it
     kept: bool = False
     released: bool = False
+    network: str = ""  # the network it was started on (released before that network goes)
 
 
 @dataclass(frozen=True)
@@ -108,9 +114,21 @@ def _published_ports(ports: Any) -> set[int]:
     return out
 
 
+PORT_FORMS = ("ports=[8000] (any free host port), ports={'8000/tcp': 8080} (a fixed host port), "
+              "ports=['127.0.0.1:8080:8000/tcp'] (docker run -p texts)")
+
+
 def normalize_ports(ports: Any) -> Any:
-    """``[6379]`` (ints: any free host port) is accepted beside docker-py's forms."""
+    """``[6379]`` (ints: any free host port) and a single port (``8000``, ``"8000/udp"``) are
+    accepted beside docker-py's forms; anything else is refused naming the forms."""
+    if ports is not None and (isinstance(ports, bool) or not isinstance(ports, (int, str, list, tuple, Mapping))):
+        raise FixtureConfigError(f"option ports={ports!r}: not a port or a list of ports; use {PORT_FORMS}")
+    if isinstance(ports, (int, str)):
+        ports = [ports]
     if isinstance(ports, (list, tuple)):
+        for p in ports:
+            if isinstance(p, bool) or not (isinstance(p, (int, str)) or hasattr(p, "container_port")):
+                raise FixtureConfigError(f"option ports: {p!r} is not a port; use {PORT_FORMS}")
         return [str(p) if isinstance(p, int) else p for p in ports]
     return ports or ()
 
@@ -148,6 +166,10 @@ class PodsSession:
         self.pools: dict[str, Pool] = {}
         self.snapshots: dict[str, str] = {}
         self.resources: dict[str, Any] = {}
+        self._releasers: dict[str, Callable[[Any], None]] = {}
+        self.resource_networks: dict[str, str] = {}  # resource key -> the network its server is on
+        self.persistent_networks: set[str] = set()  # reused networks (``--pods-reuse``): they stay
+        self.project = ""  # the rootdir of the tests: part of every reuse key (two projects never share)
         self._client: ClientAPI | None = None
         self._remote: RemoteClient | None = None
         self._unavailable: str | None = None
@@ -308,8 +330,8 @@ class PodsSession:
             stopped cleanly and committed); every container of the fixture starts from that snapshot
         :param pool: keep this many function-scoped containers started and ready in the background
         """
-        ident = hashlib.sha256((identity or fixture).encode()).hexdigest()
-        img, strategy, opts = self._prepare(str(image), wait, options)
+        ident = self.identity(identity or fixture)
+        img, strategy, opts = self._prepare(fixture, str(image), wait, options)
         if warm is not None:
             image = self.snapshot(fixture, ident, str(image), img.id, command, strategy, timeout, opts, warm, wrap)
         if pool > 0 and scope == "function" and not self.reuse:
@@ -326,17 +348,27 @@ class PodsSession:
             return self._keyed(f"{self.run_id}-shared-{ident[:10]}", fixture, scope, str(image), img.id, command,
                                strategy, timeout, opts, reuse=False)
         return self.create(fixture, scope, str(image), command, strategy, timeout, opts, name=None,
-                            owner=self.owner)
+                           owner=self.owner)
 
-    def _prepare(self, image: str, wait: Any,
+    def identity(self, what: str) -> str:
+        """The hash naming what a declared fixture keeps across runs or workers: the project's
+        rootdir and ``module::fixture`` (two projects with a fixture of the same name differ)."""
+        return hashlib.sha256(f"{self.project}::{what}".encode()).hexdigest()
+
+    def _prepare(self, fixture: str, image: str, wait: Any,
                  options: Mapping[str, Any] | None) -> tuple[ImageAPI, Strategy | None, dict[str, Any]]:
-        """The image, the readiness strategy and the options, checked before anything is made."""
+        """The image (made first if the plugin ships it), the readiness strategy and the options,
+        checked before anything is made."""
         opts = dict(options or {})
         opts["ports"] = normalize_ports(opts.get("ports"))
         try:
             img = self.client.images.get(image)
         except ImageNotFoundError as exc:
-            raise FixtureConfigError(str(exc)) from None
+            make = IMAGE_PROVIDERS.get(image)
+            if make is None:
+                raise FixtureConfigError(str(exc)) from None
+            make(self, fixture)
+            img = self.client.images.get(image)
         cfg = img.config.get("config") or {}
         if wait is None and healthcheck_command(cfg) is not None:
             wait = healthcheck()
@@ -418,7 +450,7 @@ class PodsSession:
         except InvalidArgumentError as exc:
             raise FixtureConfigError(str(exc)) from None
         item = self.current_item.nodeid if self.current_item is not None and hooks else None
-        rec = Record(ctr, fixture, scope, image, item, name=ctr.name)
+        rec = Record(ctr, fixture, scope, image, item, name=ctr.name, network=str(opts.get("network") or ""))
         ref = self.images.get(image)
         if ref is not None and not any(r.image == image for r in self.records):
             rec.times[ref.how] = ref.seconds  # the first container of an image carries its build
@@ -455,8 +487,8 @@ class PodsSession:
                 ctr = self.client.containers.get(name)
                 same = ctr.state.get("labels", {}).get(REUSE_LABEL) == config
                 if ctr.status == "running" and same:
-                    rec = Record(ctr, fixture, scope, image, None, name=name, reused=reuse,
-                                 shared=None if reuse else name)
+                    rec = Record(ctr, fixture, scope, image, None, name=name, reused=reuse, persistent=reuse,
+                                 shared=None if reuse else name, network=str(opts.get("network") or ""))
                     t0 = time.monotonic()
                     if strategy is not None:
                         wait_ready(ctr, strategy, timeout if timeout is not None else self.timeout,
@@ -472,7 +504,7 @@ class PodsSession:
             owner = None if reuse else (self.controller_owner or self.owner)
             rec = self.create(fixture, scope, image, command, strategy, timeout, dict(opts), name=name, owner=owner,
                                extra_labels={REUSE_LABEL: config})
-            rec.reused, rec.shared = reuse, None if reuse else name
+            rec.persistent, rec.shared = reuse, None if reuse else name
             if not reuse:
                 self._add_user(users)
             return rec
@@ -512,7 +544,7 @@ class PodsSession:
         if rec.released:
             return
         rec.released = True
-        if rec.kept or rec.reused:
+        if rec.kept or rec.persistent:
             return
         if self.hook is not None:
             self.hook.pytest_pods_container_stopping(container=rec.container, fixture=rec.fixture)
@@ -534,7 +566,13 @@ class PodsSession:
 
     # -- networks -------------------------------------------------------------------------
     def network(self, fixture: str, *, name: str | None = None, subnet: str | None = None,
-                internal: bool = False, labels: Mapping[str, str] | None = None) -> str:
+                internal: bool = False, labels: Mapping[str, str] | None = None, scope: str = "function",
+                identity: str | None = None) -> str:
+        """A bridge network; with ``--pods-reuse`` one of a wider scope than function is named
+        after its fixture and kept between runs, as the reused containers on it are."""
+        if self.reuse and scope != "function" and identity is not None:
+            return self._reused_network(fixture, name or f"pods-reuse-net-{self.identity(identity)[:12]}", subnet,
+                                        internal, labels)
         self.ensure_watchdog()
         name = name or self.name()
         try:
@@ -544,7 +582,40 @@ class PodsSession:
             raise FixtureConfigError(str(exc)) from None
         return name
 
+    def _reused_network(self, fixture: str, name: str, subnet: str | None, internal: bool,
+                        labels: Mapping[str, str] | None) -> str:
+        config = hashlib.sha256(json.dumps([subnet, internal, sorted((labels or {}).items())]).encode()).hexdigest()
+        with self.lock(name):
+            try:
+                net = self.client.networks.get(name)
+                if (net.get("Labels") or {}).get(REUSE_LABEL) == config:
+                    self.persistent_networks.add(name)
+                    return name
+                self.client.networks.remove(name)  # its configuration changed: replace it
+            except NotFoundError:
+                pass
+            except PodsError as exc:  # still in use by containers of an older configuration
+                raise FixtureConfigError(f"the reused network {name} changed and is still in use ({exc}); remove "
+                                         f"its containers (pods --root {self.root} ps -a) and retry") from None
+            try:
+                self.client.networks.create(name, subnet=subnet, internal=internal, labels=dict(labels or {}) | {
+                    SESSION_LABEL: self.run_id, FIXTURE_LABEL: fixture, REUSE_LABEL: config})
+            except InvalidArgumentError as exc:
+                raise FixtureConfigError(str(exc)) from None
+        self.persistent_networks.add(name)
+        return name
+
     def remove_network(self, name: str) -> None:
+        """The end of a network's scope: first what still runs on it (a shared server, a
+        container of a wider scope), so that the network outlives them; a reused one stays."""
+        if name in self.persistent_networks:
+            return
+        for key, net in list(self.resource_networks.items()):
+            if net == name and key in self.resources:
+                self.release_resource(key)
+        for rec in reversed(self.records):
+            if rec.network == name and not rec.released and not rec.kept:
+                self.release(rec)
         try:
             self.client.networks.remove(name)
         except NotFoundError:
@@ -598,12 +669,22 @@ class PodsSession:
         if errors:
             raise ExceptionGroup("pytest-pods: session teardown", errors)
 
-    def resource(self, key: str, make: Callable[[], Any], release: Callable[[Any], None]) -> Any:
-        """One object per session under ``key`` (a shared server), released at session end."""
+    def resource(self, key: str, make: Callable[[], Any], release: Callable[[Any], None], *,
+                 network: str = "") -> Any:
+        """One object per session under ``key`` (a shared server), released at session end, or
+        before ``network`` is removed when it lives on one."""
         if key not in self.resources:
             self.resources[key] = make()
-            self.session_finalizers.append(lambda: release(self.resources.pop(key)))
+            self._releasers[key] = release
+            if network:
+                self.resource_networks[key] = network
+            self.session_finalizers.append(lambda: self.release_resource(key))
         return self.resources[key]
+
+    def release_resource(self, key: str) -> None:
+        if key in self.resources:
+            self.resource_networks.pop(key, None)
+            self._releasers.pop(key)(self.resources.pop(key))
 
     def kept_records(self) -> list[Record]:
         return [r for r in self.records if r.kept]
