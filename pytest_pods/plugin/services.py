@@ -31,7 +31,7 @@ import pytest
 
 from pytest_pods import wait
 from pytest_pods.client.contract import ContainerAPI
-from pytest_pods.errors import ImageNotFoundError, PodsError
+from pytest_pods.errors import PodsError
 from pytest_pods.plugin.fixtures import (
     Pods,
     caller_module,
@@ -57,7 +57,6 @@ __all__ = [
 
 RECIPES = Path(__file__).parent / "recipes"
 SERVICE_IMAGES = {"postgres": "pytest-pods/postgres:15", "redis": "pytest-pods/redis:7"}
-BASE_IMAGE = "debian:bookworm"
 
 
 def service_image(s: PodsSession, service: str, fixture: str) -> ImageRef:
@@ -73,10 +72,8 @@ def service_image(s: PodsSession, service: str, fixture: str) -> ImageRef:
                 return ImageRef(tag, pulled.id, pulled.seconds, pulled.how)
             except (PodsError, OSError):
                 pass  # not reachable or not there: build it here
-        try:
-            s.client.images.get(BASE_IMAGE)
-        except ImageNotFoundError:
-            s.client.images.bootstrap_debian("bookworm", tag=BASE_IMAGE)
+        # the recipe's FROM debian:bookworm is bootstrapped by the builder if the root has none
+        # (once per root, under its lock; through a daemon too)
         return s.build(fixture, RECIPES / service, tag=tag)
 
 
@@ -365,6 +362,7 @@ class _PgServer:
         self.rec = s.start(f"{fixture} (server)", "session", image, wait=options["wait"], options=opts)
         self.server = Postgres(self.rec.container)
         self._count = 0
+        self._clear()
         self.sql(f"CREATE DATABASE {self.TEMPLATE}")
         if warm is not None:
             try:
@@ -389,6 +387,16 @@ class _PgServer:
                                               name="pods-pg-drops"))
         for t in self._threads:
             t.start()
+
+    def _clear(self) -> None:
+        """What an earlier session left on a server it reused (``--pods-reuse``): its template
+        and the clones a killed run did not drop."""
+        found = self.server.psql("SELECT datname FROM pg_database WHERE datname = "
+                                 f"'{self.TEMPLATE}' OR datname LIKE 'test\\_%'").split()
+        for name in found:
+            if name == self.TEMPLATE:
+                self.sql(f"ALTER DATABASE {name} WITH IS_TEMPLATE false")
+            self.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def _next_name(self) -> str:
         self._count += 1

@@ -335,7 +335,7 @@ class PodsSession:
         if warm is not None:
             image = self.snapshot(fixture, ident, str(image), img.id, command, strategy, timeout, opts, warm, wrap)
         if pool > 0 and scope == "function" and not self.reuse:
-            key = f"pool-{ident}-{image}"
+            key = f"pool-{ident}-{image}@{opts.get('network') or ''}"  # a pool per network it fills
             if key not in self.pools:
                 self.pools[key] = Pool(self, pool, scope, str(image), command, strategy, timeout, opts, wrap)
             return self.pools[key].take(fixture)
@@ -610,6 +610,8 @@ class PodsSession:
         container of a wider scope), so that the network outlives them; a reused one stays."""
         if name in self.persistent_networks:
             return
+        for key in [k for k in self.pools if k.endswith(f"@{name}")]:
+            self.pools.pop(key).close()  # what it made ahead for this network goes with it
         for key, net in list(self.resource_networks.items()):
             if net == name and key in self.resources:
                 self.release_resource(key)

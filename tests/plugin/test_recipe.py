@@ -174,6 +174,34 @@ def test_reuse_with_a_network_picks_both_up_run_after_run_and_leaves_only_them(
         _drop_reused(client)
 
 
+def test_reuse_of_a_database_isolated_server_gives_fresh_databases_run_after_run(
+        inner: Inner, client: Client) -> None:
+    _drop_reused(client)
+    inner.pytester.makepyfile(test_reuse_db='''
+        from pytest_pods import network, postgres_container
+
+        backend = network(scope="session")
+        db = postgres_container(isolation="database", network=backend)
+
+        def test_one(db):
+            assert db.psql("select count(*) from pg_tables where tablename = 't'") == "0"
+            db.psql("create table t (x int)")
+
+        def test_two(db):
+            assert db.psql("select count(*) from pg_tables where tablename = 't'") == "0"
+            db.psql("create table t (x int)")
+    ''')
+    try:
+        servers = []
+        for _ in range(2):
+            result, _sid = inner.run("--pods-reuse")
+            result.assert_outcomes(passed=2)
+            servers.append(_reused(client))
+        assert servers[0] == servers[1] and len(servers[0][0]) == 1, servers
+    finally:
+        _drop_reused(client)
+
+
 @pytest.mark.local_only("two projects' reused containers in one root: the engine is the same either way")
 def test_two_projects_with_the_same_fixture_name_keep_their_own_reused_containers(
         inner: Inner, client: Client) -> None:
