@@ -11,6 +11,15 @@ environment, then the ini file::
     --pods-required          pods_required        PODS_REQUIRED        fail, not skip, where the engine cannot run
     --pods-registry HOST/NS  pods_registry        PODS_REGISTRY        where service images are pulled from
     --pods-ignore-limits     pods_ignore_limits   PODS_IGNORE_LIMITS   drop cgroup limits the engine cannot apply
+    --pods-logs test|all     pods_logs            PODS_LOGS            a failing test's container logs: since the
+                                                                       test started (test), or the whole log (all)
+
+A failing test's report has a section per container it used: its last 50 log lines, each with
+the time it was logged (local time of day, milliseconds). By default only the lines logged since
+the test started (its setup included), so a container shared by many tests shows what it did
+during this one; see :func:`log_section` for the rule that also drops the boot lines of the
+shipped services. Under pytest-xdist the workers hand their timeline rows to the controller
+(``config.workeroutput``), which prints one timeline with a worker column.
 
 As an ordinary user (the rootless engine) without ``--pods-host``, the session drives a ``pods
 daemon`` of its own (see :mod:`pytest_pods.plugin.session_daemon`); the default root is then
@@ -21,11 +30,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Generator
-from typing import Any
+import re
+import time
+from collections.abc import Generator, Sequence
+from datetime import datetime
+from typing import Any, TypedDict
 
 import pytest
 
+from pytest_pods.client.contract import LogLine
+from pytest_pods.errors import PodsError
 from pytest_pods.plugin import hookspec
 from pytest_pods.plugin.fixtures import pods, session_of, set_session
 from pytest_pods.plugin.services import postgres, postgres_image, redis, redis_image
@@ -49,7 +63,24 @@ _OPTIONS = {
                  None, False),
     "ignore_limits": ("drop memory/pids/cpu limits where the engine cannot apply them (rootless without a "
                       "delegated cgroup v2), with a warning, instead of refusing the container", False, True),
+    "logs": ("which log lines of its containers a failing test's report shows: 'test' (those since the test "
+             "started, without the boot lines of the shipped services) or 'all' (the whole log); the last "
+             f"{REPORT_LOG_LINES} either way", "test", False),
 }
+LOG_MODES = ("test", "all")
+SERVICE_LABEL = "org.pytest-pods.service"
+"""The image label of the shipped services (``plugin/recipes/*/Dockerfile``), inherited by their
+containers and warm snapshots."""
+SERVICE_READY_LINES = {
+    "postgres": re.compile(rb"database system is ready to accept connections"),
+    "redis": re.compile(rb"Ready to accept connections"),
+}
+"""The line each shipped service's readiness check waits for (``services._PG_READY``,
+``services._REDIS_READY``): what its log holds up to that line is boot chatter."""
+_LOG_MODE = pytest.StashKey[str]()
+_TEST_STARTED = pytest.StashKey[float]()
+_WORKER_ROWS = pytest.StashKey[list["TimelineRow"]]()
+WORKEROUTPUT_KEY = "pods_timeline"
 IGNORE_LIMITS_ENV = "PODS_IGNORE_LIMITS"
 LIMITS_WARNING = ("cgroup limits (memory, pids, cpu) are dropped where the engine cannot apply them "
                   "(--pods-ignore-limits / PODS_IGNORE_LIMITS): containers run unlimited there")
@@ -99,6 +130,14 @@ def pytest_configure(config: pytest.Config) -> None:
             raise ValueError
     except ValueError:
         raise pytest.UsageError(f"pytest-pods: --pods-timeout: {timeout_text!r} is not a positive number of seconds") from None
+    log_mode = str(_setting(config, "logs")).strip().lower()
+    if log_mode not in LOG_MODES:
+        raise pytest.UsageError(f"pytest-pods: --pods-logs: {log_mode!r} is not one of {', '.join(LOG_MODES)} "
+                                "(test: the lines since the failing test started; all: the whole log)")
+    config.stash[_LOG_MODE] = log_mode
+    config.stash[_WORKER_ROWS] = []
+    if workerinput is None and not config.pluginmanager.has_plugin("pods-worker-timelines"):
+        config.pluginmanager.register(WorkerTimelines(config), "pods-worker-timelines")
     host = _setting(config, "host") or None
     root = _setting(config, "root")
     ignore_limits = bool(_setting(config, "ignore_limits"))
@@ -180,6 +219,7 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any],
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
     s = session_of(item.config)
     s.current_item = item
+    item.stash[_TEST_STARTED] = time.time()  # wall clock: compared with the engine's log times
     try:
         yield
     finally:
@@ -202,26 +242,118 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not report.failed:
         return
     s = session_of(item.config)
+    since = None if item.config.stash[_LOG_MODE] == "all" else item.stash.get(_TEST_STARTED, None)
     for rec in _records_of(item):
         if s.keep_on_failure and not rec.released:
             s.keep(rec)
         try:
-            logs = rec.container.logs(tail=REPORT_LOG_LINES).decode("utf-8", "replace")
-        except Exception:  # removed already
+            lines = list(rec.container.stream_logs(follow=False))
+            service = rec.container.labels.get(SERVICE_LABEL, "")
+        except (PodsError, OSError):  # removed already
             continue
-        report.sections.append((f"pods: {rec.fixture} ({rec.name}) last {REPORT_LOG_LINES} log lines",
-                                logs or "(no output)"))
+        title, text = log_section(lines, since=since, service=service)
+        report.sections.append((f"pods: {rec.fixture} ({rec.name}) {title}", text))
+
+
+def log_section(lines: Sequence[LogLine], *, since: float | None, service: str = "",
+                limit: int = REPORT_LOG_LINES) -> tuple[str, str]:
+    """The title and the text of a container's report section: its last ``limit`` log lines,
+    each with the local time of day it was logged.
+
+    With ``since`` (the wall-clock start of the failing test, ``--pods-logs=test``), only the
+    lines logged from then on; and for a shipped service (``service``: its image's
+    ``org.pytest-pods.service`` label), also none up to and including the first line its
+    readiness check waits for (``SERVICE_READY_LINES``) among those: a server started for this
+    test (function scope, or a pooled or warm one) shows what it logged after it became ready,
+    not its boot banner. A server that never printed that line keeps every line: its boot is
+    then what went wrong. ``since=None`` (``--pods-logs=all``) shows the whole log, unfiltered.
+    """
+    shown = list(lines)
+    notes = []
+    if since is not None:
+        shown = [ln for ln in shown if (_epoch(ln[1]) or since) >= since]  # a time we cannot read: kept
+        pattern = SERVICE_READY_LINES.get(service)
+        ready = next((i for i, ln in enumerate(shown) if pattern is not None and pattern.search(ln[2])), None)
+        if ready is not None:
+            shown = shown[ready + 1:]
+            notes.append("boot lines up to the ready line left out")
+    left_out = len(lines) - len(shown)
+    what = "since the test started" if since is not None else "of the whole log"
+    if len(shown) > limit:
+        notes.insert(0, f"{len(shown) - limit} earlier ones cut")
+        title = f"last {limit} log lines {what}"
+        shown = shown[-limit:]
+    else:
+        title = f"{len(shown)} log line{'' if len(shown) == 1 else 's'} {what}"
+    if left_out:
+        notes.append("--pods-logs=all shows the whole log")
+    if notes:
+        title += f" ({'; '.join(notes)})"
+    day = time.strftime("%Y-%m-%d", time.localtime(since if since is not None else time.time()))
+    text = "\n".join(f"{_clock(ts, day)} {line.decode('utf-8', 'replace').rstrip()}" for _, ts, line in shown)
+    return title, text or f"(no log lines {what})"
+
+
+def _epoch(ts: str) -> float | None:
+    """Seconds since the epoch of an RFC 3339 log time (``2024-05-01T12:00:00.123456789Z``, as
+    Docker and our engine write them), or None where it is not one."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", ts.strip())
+    if m is None:
+        return None
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    try:
+        whole = datetime.fromisoformat(m.group(1) + zone).timestamp()
+    except ValueError:
+        return None
+    return whole + (float("0." + m.group(2)) if m.group(2) else 0.0)
+
+
+def _clock(ts: str, day: str) -> str:
+    """``HH:MM:SS.mmm`` in local time, with the date in front where it is not ``day``."""
+    t = _epoch(ts)
+    if t is None:
+        return ts
+    local = datetime.fromtimestamp(t)
+    out = local.strftime("%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+    date = local.strftime("%Y-%m-%d")
+    return out if date == day else f"{date} {out}"
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    session_of(session.config).finish()
+    config = session.config
+    s = session_of(config)
+    try:
+        s.finish()
+    finally:
+        workeroutput = getattr(config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: xdist sends this to the controller after us
+            workeroutput[WORKEROUTPUT_KEY] = timeline_rows(s.records, s.worker)
+
+
+class WorkerTimelines:
+    """The xdist controller's part of the timeline: each worker's rows as it finishes.
+
+    A plugin object of its own (registered by ``pytest_configure``), because the ``pytest11``
+    entry point re-exports only the hooks it names and this one is xdist's (``optionalhook``:
+    without xdist it is never called).
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """A worker finished (``error``: it crashed, and sent no rows)."""
+        rows = (getattr(node, "workeroutput", None) or {}).get(WORKEROUTPUT_KEY) or []
+        self.config.stash[_WORKER_ROWS].extend(rows)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     s = session_of(config)
-    if s.records and config.option.verbose >= 0:
-        _timeline(terminalreporter, s.records)
+    rows = timeline_rows(s.records, "") + config.stash.get(_WORKER_ROWS, [])
+    if rows and config.option.verbose >= 0:
+        _timeline(terminalreporter, rows)
     kept = s.kept_records()
     if kept:
         tr = terminalreporter
@@ -241,24 +373,55 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
 
 
 _TIMELINE_ROWS = 20
+TIMELINE_COLUMNS = ("build", "pull", "snapshot", "create", "start", "ready", "pool")
 
 
-def _timeline(tr: pytest.TerminalReporter, records: list[Record]) -> None:
-    cols = ("build", "pull", "snapshot", "create", "start", "ready", "pool")
+class TimelineRow(TypedDict):
+    """One container of the timeline; plain data, so that xdist can carry it from a worker."""
+
+    fixture: str
+    container: str
+    worker: str  # "" outside xdist
+    times: dict[str, float]
+    tag: str  # "reused", "shared" or ""
+
+
+def timeline_rows(records: Sequence[Record], worker: str) -> list[TimelineRow]:
+    return [TimelineRow(fixture=r.fixture, container=r.name, worker=worker,
+                        times={c: r.times[c] for c in TIMELINE_COLUMNS if c in r.times},
+                        tag="reused" if r.reused else "shared" if r.shared else "")
+            for r in records]
+
+
+def _timeline(tr: pytest.TerminalReporter, rows: list[TimelineRow]) -> None:
+    """The slowest containers, one line each: every column right of ``container`` is seconds,
+    right-aligned under its header, two spaces apart."""
+    cols = TIMELINE_COLUMNS
     # a pooled container's create/start/ready ran in the background: its test waited "pool" only
     tr.section("pods timeline (seconds)", sep="-")
-    def total(r: Record) -> float:
-        return r.times["pool"] if "pool" in r.times else sum(r.times.get(c, 0.0) for c in cols)
 
-    rows = sorted(records, key=lambda r: -total(r))
-    shown = rows[:_TIMELINE_ROWS]
-    width = max([len(r.fixture) for r in shown] + [7])
-    tr.write_line(f"{'fixture':<{width}}  {'container':<26}" + "".join(f"{c:>8}" for c in cols) + f"{'total':>8}")
+    def total(r: TimelineRow) -> float:
+        t = r["times"]
+        return t["pool"] if "pool" in t else sum(t.get(c, 0.0) for c in cols)
+
+    ordered = sorted(rows, key=lambda r: -total(r))
+    shown = ordered[:_TIMELINE_ROWS]
+    workers = any(r["worker"] for r in shown)
+    fw = max([len(r["fixture"]) for r in shown] + [len("fixture")])
+    cw = max([len(r["container"]) for r in shown] + [len("container")])
+    ww = max([len(r["worker"]) for r in shown] + [len("worker")])
+    nw = {c: max(len(c), 7) for c in (*cols, "total")}  # 7: "999.999"
+
+    def line(fixture: str, worker: str, container: str, cells: dict[str, str], tag: str) -> str:
+        head = [f"{fixture:<{fw}}"] + ([f"{worker:<{ww}}"] if workers else []) + [f"{container:<{cw}}"]
+        return "  ".join(head + [f"{cells[c]:>{nw[c]}}" for c in nw]) + (f"  ({tag})" if tag else "")
+
+    tr.write_line(line("fixture", "worker", "container", {c: c for c in nw}, "").rstrip())
     for r in shown:
-        cells = "".join(f"{r.times[c]:8.3f}" if c in r.times else f"{'-':>8}" for c in cols)
-        tag = " (reused)" if r.reused else " (shared)" if r.shared else ""
-        tr.write_line(f"{r.fixture:<{width}}  {r.name[:26]:<26}{cells}{total(r):8.3f}{tag}")
-    if len(rows) > len(shown):
-        rest = rows[len(shown):]
+        cells = {c: f"{r['times'][c]:.3f}" if c in r["times"] else "-" for c in cols}
+        cells["total"] = f"{total(r):.3f}"
+        tr.write_line(line(r["fixture"], r["worker"], r["container"], cells, r["tag"]))
+    if len(ordered) > len(shown):
+        rest = ordered[len(shown):]
         slowest = max(total(r) for r in rest)
         tr.write_line(f"... and {len(rest)} more containers, each at most {slowest:.3f} s")
