@@ -4,10 +4,15 @@ psycopg2 and redis-py).
     POST /notes        {"text": "..."}  -> 201 {"id": 1}          (400 on a bad body)
     GET  /notes/<id>                    -> 200 {"id": 1, "text": "..."} with X-Cache: hit|miss
                                            (404 when there is no such note)
+    GET  /notes/<id>/words              -> 200 {"id": 1, "words": 2} once the worker counted them,
+                                           202 {"id": 1, "words": null} before
     GET  /health                        -> 200 when Postgres and Redis both answer, else 503
 
+``notes.py worker`` is the worker: it takes new notes' ids from the Redis list ``words`` and
+writes each note's word count into Postgres.
+
 Configuration from the environment: DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_NAME,
-REDIS_HOST, REDIS_PORT, CACHE_TTL (seconds), PORT.
+REDIS_HOST, REDIS_PORT, REDIS_DB, CACHE_TTL (seconds), PORT.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import threading
 import time
 from http import HTTPStatus
@@ -33,7 +39,8 @@ DB = {
     "connect_timeout": 2,
 }
 CACHE = redis.Redis(host=os.environ.get("REDIS_HOST", "localhost"), port=int(os.environ.get("REDIS_PORT", "6379")),
-                    socket_connect_timeout=1, socket_timeout=2)
+                    db=int(os.environ.get("REDIS_DB", "0")), socket_connect_timeout=1, socket_timeout=2)
+QUEUE = "words"
 CACHE_TTL = int(os.environ.get("CACHE_TTL", "300"))
 PORT = int(os.environ.get("PORT", "8080"))
 MAX_BODY = 64 * 1024
@@ -41,6 +48,7 @@ MAX_BODY = 64 * 1024
 SCHEMA = """CREATE TABLE IF NOT EXISTS notes (
     id         bigserial PRIMARY KEY,
     text       text NOT NULL,
+    words      int,
     created_at timestamptz NOT NULL DEFAULT now()
 )"""
 schema_ready = threading.Event()
@@ -101,9 +109,11 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- routes ---------------------------------------------------------------------------
     def do_GET(self) -> None:
-        m = re.fullmatch(r"/notes/(\d{1,18})", self.path)
+        m = re.fullmatch(r"/notes/(\d{1,18})(/words)?", self.path)
         if self.path == "/health":
             self.health()
+        elif m and m.group(2):
+            self.guarded(self.get_words, int(m.group(1)))
         elif m:
             self.guarded(self.get_note, int(m.group(1)))
         else:
@@ -144,6 +154,10 @@ class Handler(BaseHTTPRequestHandler):
         if not schema_ready.is_set():
             return self.error(HTTPStatus.SERVICE_UNAVAILABLE, "database not ready")
         (note_id,) = query("INSERT INTO notes (text) VALUES (%s) RETURNING id", (text,))
+        try:
+            CACHE.rpush(QUEUE, note_id)  # for the worker
+        except redis.RedisError as exc:
+            self.log_message("word count not queued: %s", exc)
         self.send_json(HTTPStatus.CREATED, {"id": note_id}, {"Location": f"/notes/{note_id}"})
 
     def read_note(self) -> str:
@@ -179,11 +193,40 @@ class Handler(BaseHTTPRequestHandler):
             pass
         self.send_json(HTTPStatus.OK, note, {"X-Cache": "miss"})
 
+    def get_words(self, note_id: int) -> None:
+        row = query("SELECT words FROM notes WHERE id = %s", (note_id,))
+        if row is None:
+            return self.error(HTTPStatus.NOT_FOUND, f"no note {note_id}")
+        status = HTTPStatus.OK if row[0] is not None else HTTPStatus.ACCEPTED
+        self.send_json(status, {"id": note_id, "words": row[0]})
+
     def log_message(self, format: str, *args: Any) -> None:
         print(f"{self.address_string()} {format % args}")
 
 
+def worker() -> None:
+    """Count the words of each new note (a job through Redis, the result in Postgres)."""
+    create_schema()
+    print("worker ready")
+    while True:
+        try:
+            job = CACHE.blpop([QUEUE], timeout=1)
+        except redis.RedisError as exc:
+            print(f"waiting for redis: {exc}")
+            time.sleep(0.5)
+            continue
+        if job is None:
+            continue
+        note_id = int(job[1])
+        row = query("SELECT text FROM notes WHERE id = %s", (note_id,))
+        if row is not None:
+            query("UPDATE notes SET words = %s WHERE id = %s", (len(row[0].split()), note_id))
+            print(f"counted the words of note {note_id}")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["worker"]:
+        return worker()
     server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
     server.daemon_threads = True
     threading.Thread(target=create_schema, name="schema", daemon=True).start()
