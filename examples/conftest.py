@@ -1,7 +1,7 @@
 """The demo's fixtures, declared with the plugin's factories.
 
 `make demo` runs these tests against real containers on the local engine (no Docker daemon),
-over the root the Makefile prepared (``--pods-root``: busybox and Debian bootstrapped there).
+on the engine's default root (``make images`` bootstrapped busybox and Debian there).
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ app_image = image("app", tag="examples/notes:latest")
 app = container(
     image=app_image, network=backend, ports=[8080],
     environment={
-        "DB_HOST": "{db.container.name}", "DB_PORT": "5432",
-        "REDIS_HOST": "{cache.container.name}", "REDIS_PORT": "6379",
+        "DB_HOST": "{db.name}", "DB_PORT": "5432",
+        "REDIS_HOST": "{cache.name}", "REDIS_PORT": "6379",
     },
     wait=wait.http(8080, "/health"),
 )
