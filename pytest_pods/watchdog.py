@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from pytest_pods.engine.linux import process_start_time
 
 if TYPE_CHECKING:
-    from pytest_pods.client.contract import ClientAPI
+    from pytest_pods.client.contract import ClientAPI, ContainerAPI
 
 OWNER_LABEL = "pytest-pods.owner"
 
@@ -63,7 +63,10 @@ def make_client(root: str | os.PathLike[str], host: str | None = None) -> Client
 def sweep(root: str | os.PathLike[str], *, owner: str | None = None, host: str | None = None) -> list[str]:
     """Remove containers and networks of ``owner`` (or of every owner no longer alive), except
     kept containers of a live owner, and the root's idle host state once nothing else runs on it.
-    Returns what was removed. Owners are pytest processes on this host, local engine or not."""
+    Returns what was removed. Owners are pytest processes on this host, local engine or not.
+
+    Only what carries :data:`OWNER_LABEL` is removed (issue 15): the user's own containers,
+    networks and volumes in the same root, and the networks ``--pods-reuse`` keeps, are not ours."""
     client = make_client(root, host)
     kept = set(os.listdir(kept_dir(root))) if os.path.isdir(kept_dir(root)) else set()
     done: list[str] = []
@@ -96,9 +99,18 @@ def sweep(root: str | os.PathLike[str], *, owner: str | None = None, host: str |
                 done.append(net["Id"])
             except Exception:  # still in use (a kept container), or gone
                 continue
-    if not host and len(containers) == len(done):
-        client.cleanup()  # the default bridge and its rules: only when no session uses this root
+    if not host and not any(_running(ctr) for ctr in containers if ctr.id not in done):
+        # the default bridge and its rules, when no container runs on this root; a stopped
+        # container of the user's does not hold it (nor does cleanup touch user networks)
+        client.cleanup()
     return done
+
+
+def _running(ctr: ContainerAPI) -> bool:
+    try:
+        return ctr.status not in ("created", "exited", "dead")
+    except Exception:  # removed meanwhile
+        return False
 
 
 def main(argv: list[str]) -> int:

@@ -165,19 +165,17 @@ class Client:
 
         credentials.erase(host)
 
-    def cleanup(self) -> list[str]:
-        """Release the host state this root holds that nothing uses: networks with no container
-        (their bridges and rules; the default one is made again on first use) and empty cgroup
-        parents. For the end of a session; running containers are left alone."""
+    def cleanup(self, *, prune_networks: bool = False) -> list[str]:
+        """Release the host state this root holds that nothing uses: the default network's bridge
+        and rules (made again on first use) and empty cgroup parents. For the end of a session and
+        the plugin's sweeps; running containers are left alone, and so is every user network
+        (issue 15: a network the user made survives any number of sessions; the plugin removes
+        its own networks by their owner label). ``prune_networks``: the user's explicit request
+        (``pods system prune``, as Docker's): user networks no running container uses go too."""
         self.runtime.settle()
         done = self.runtime.reap()
         if (self.root / "networks").is_dir() and any((self.root / "networks").iterdir()):
-            nets = self.runtime.networks
-            for rec in nets.records():
-                try:
-                    done.append(f"Deleted network: {nets.remove(rec['id'], predefined_ok=True)}")
-                except ConflictError:
-                    continue  # a container still uses it
+            done += self.runtime.networks.release_idle(prune=prune_networks)
         if rootless.active():  # the namespace holder and its helpers, when nothing of the root runs
             done += [f"released {what}" for what in rootless.release(self.root, caller_stays=not self.short_lived)]
         return done

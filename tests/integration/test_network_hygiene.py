@@ -216,6 +216,38 @@ def test_network_rm_and_prune_leave_no_bridge_rule_or_veth(tmp_path: Path) -> No
         client.cleanup()
 
 
+
+def test_cleanup_releases_the_idle_default_bridge_and_keeps_a_user_network_until_pruned(tmp_path: Path) -> None:
+    """A session's end and the plugin's sweeps (``cleanup``) release the default bridge, made
+    again on first use; a user network keeps its record, bridge and rules, as a network made with
+    ``docker network create`` does, until the user removes it or prunes (issue 15)."""
+    root = tmp_path / "root"
+    client = Client(root)
+    client.images.bootstrap_busybox()
+    tag = root_tag(root)
+    try:
+        mine = client.networks.create("mine")
+        assert client.containers.run("busybox", ["true"], remove=True).exit_code == 0  # makes the default bridge
+        default = client.networks.get("bridge")["Id"]
+        bridges = {n: f"podsb{tag}{i[:7]}" for n, i in (("mine", mine["id"]), ("bridge", default))}
+        assert set(bridges.values()) <= set(links(client))
+
+        done = client.cleanup()
+        assert "Deleted network: bridge" in done and "Deleted network: mine" not in done
+        assert [n["Name"] for n in client.networks.list(create_default=False)] == ["mine"]
+        assert bridges["mine"] in links(client) and bridges["bridge"] not in links(client)
+        assert iptables.network_tag(mine["id"]) in rules(client)
+        res = client.containers.run("busybox", ["ip", "-4", "-o", "addr", "show", "eth0"], network="mine", remove=True)
+        assert res.exit_code == 0 and mine["subnet"].rsplit(".", 1)[0] in res.output.decode()
+
+        assert "Deleted network: mine" in client.cleanup(prune_networks=True)  # `pods system prune`
+        assert client.networks.list(create_default=False) == []
+        assert [x for x in links(client) if x.startswith(f"podsb{tag}")] == []
+        assert iptables.network_tag(mine["id"]) not in rules(client)
+    finally:
+        client.cleanup(prune_networks=True)
+
+
 def test_reap_releases_our_bridge_whose_record_is_gone_and_never_anothers(made: Made, client: Client) -> None:
     net = made.network()
     made.network()  # another one stays recorded: Runtime.reap skips networks when none is (see below)

@@ -646,6 +646,27 @@ class Networks:
                 return True
         return False
 
+    def release_idle(self, *, prune: bool = False) -> builtins.list[str]:
+        """Release what no running container uses, for a session's end and the sweeps: the
+        default network (its bridge and rules; it is made again from its definition on first use).
+        A user network is its maker's, as ``docker network create``'s is: it keeps its record and
+        bridge until removed, whoever made it (issue 15: the plugin's automatic paths removed the
+        user's own networks; the plugin removes its own by their owner label, ``watchdog.sweep``).
+        ``prune``: the user asked (``pods system prune``, as ``docker system prune``): user
+        networks no running container uses go too.
+
+        :returns: ``Deleted network: NAME`` for each.
+        """
+        done = []
+        for rec in self.records():
+            if rec["name"] != DEFAULT_NETWORK and not prune:
+                continue
+            try:
+                done.append(f"Deleted network: {self.remove(rec['id'], predefined_ok=True)}")
+            except (ConflictError, NetworkNotFoundError):
+                continue  # a container uses it, or another process removed it meanwhile
+        return done
+
     def remove_all(self) -> builtins.list[str]:
         """Every network of this root, the default one too (a root being thrown away)."""
         return [self.remove(r["id"], predefined_ok=True) for r in self._records()]

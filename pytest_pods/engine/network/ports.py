@@ -276,10 +276,21 @@ def check_publishable(bindings: Sequence[PortBinding]) -> None:
 def reserve(bindings: Sequence[PortBinding]) -> tuple[list[PortBinding], list[socket.socket]]:
     """Bind each host port (0: the kernel picks one); the sockets are held while the container runs.
 
+    Rootless, the TCP sockets are the forwarder's listeners, and they listen from here on, with
+    ``SO_REUSEADDR`` as Docker's userland proxy's (Go's listeners) have: the forwarder closes a
+    connection first when the container does, and that connection then waits out TIME_WAIT on
+    the host port for a minute; without the option on both sides, the next container on the same
+    fixed port failed to bind it all that time (issue 15). Listening at once keeps the
+    reservation exclusive (two sockets with the option may share a port while neither listens).
+
     :returns: the bindings with their host ports filled in, and the sockets to hold.
     :raises NetworkError: a port is in use (docker's words: "port is already allocated").
     """
     import socket  # lazy: start latency (only the monitor binds)
+
+    from pytest_pods.engine.network import rootless_net  # lazy: as in publish
+
+    forwarded = rootless_net.active()
 
     kinds = {"tcp": (socket.SOCK_STREAM, 0), "udp": (socket.SOCK_DGRAM, 0),
              "sctp": (socket.SOCK_STREAM, socket.IPPROTO_SCTP)}
@@ -294,8 +305,13 @@ def reserve(bindings: Sequence[PortBinding]) -> tuple[list[PortBinding], list[so
             except OSError as exc:
                 raise NetworkError(f"Bind for {where}/{b.proto} failed: {exc.strerror}") from None
             held.append(s)
+            listens = forwarded and b.proto == "tcp"
             try:
+                if listens:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.bind((b.host_ip, b.host_port))
+                if listens:
+                    s.listen(512)
             except PermissionError as exc:
                 raise NetworkError(f"Bind for {where} failed: {exc.strerror} (ports below "
                                    "net.ipv4.ip_unprivileged_port_start need root)") from None

@@ -841,10 +841,10 @@ class Runtime:
         return cid
 
     def _hand_removal_to_monitor(self, cid: str) -> bool:
-        """``rm -f`` of a running container: mark it for removal, free its name, kill it, and
-        return once its processes are gone; its monitor releases the cgroup, the network and the
-        directory as it ends (as for ``--rm``), instead of this caller waiting ~15 ms for that.
-        False when there is no live monitor to hand it to (the caller removes it itself)."""
+        """``rm -f`` of a running container: mark it for removal, free its name, kill it; its
+        monitor releases the cgroup, the network, the host ports and the directory as it ends (as
+        for ``--rm``), and this returns once it has (see :meth:`_kill_for_removal`). False when
+        there is no live monitor to hand it to (the caller removes it itself)."""
         cdir = self.dir / cid
         with locked(cdir):
             st = read_state(cdir)
@@ -876,9 +876,15 @@ class Runtime:
         return True
 
     def _kill_for_removal(self, cid: str, st: ContainerState) -> None:
-        """Kill a container marked ``removing`` and wait for its processes to end; its monitor
-        then releases the rest. Also what finishes the job when the ``rm -f`` that marked it was
-        killed before this step (reap, or the next ``rm -f`` by ID): killing twice is harmless."""
+        """Kill a container marked ``removing`` and wait for its processes to end, then for its
+        monitor, which releases the rest. Also what finishes the job when the ``rm -f`` that marked
+        it was killed before this step (reap, or the next ``rm -f`` by ID): killing twice is harmless.
+
+        The monitor holds the sockets that reserve the container's host ports (``ports.reserve``;
+        rootless, its forwarder holds them and ends with it) and deletes the DNAT rules: returning
+        before it ended left the port taken for ~10-20 ms after ``rm -f``, so the next test's
+        container on the same fixed host port failed to bind it (issue 15: function scope means
+        function scope). Waiting for it costs those milliseconds here instead."""
         with contextlib.suppress(Exception):
             self.cgroup(cid).kill(signal.SIGKILL)
         pid, start = st.get("pid"), st.get("pid_start")
@@ -889,6 +895,10 @@ class Runtime:
             raise PodsError(f"remove container {cid[:12]}: still running 10 s after SIGKILL")
         if st.get("endpoints"):  # its veths go now, not when the kernel frees its netns (issue 14)
             self.networks.release_links(st["endpoints"])
+        monitor, monitor_start = st.get("monitor_pid"), st.get("monitor_start")
+        if not _wait_process(monitor, monitor_start, time.monotonic() + 10):
+            raise PodsError(f"remove container {cid[:12]}: its monitor (pid {monitor}) still releases the "
+                            "container 10 s after its end: its host ports may still be taken")
 
     def _remove_dir(self, cid: str) -> None:
         from pytest_pods.engine.runtime.monitor import remove_container_dir  # lazy: start latency (as in start)
