@@ -151,7 +151,43 @@ def pods(request: pytest.FixtureRequest) -> Pods:
 # factories
 
 
+_TEXT, _NUMBER, _SIZE = (str,), (int, float), (str, int)
+_LIST, _MAP, _LIST_OR_MAP = (list, tuple), (Mapping,), (list, tuple, Mapping)
+# option: (the kinds of value it takes, the forms to name when it gets another; a single text
+# where a list is expected is one item, as on docker's command line)
+_OPTION_FORMS: dict[str, tuple[tuple[type, ...], str]] = {
+    "environment": (_LIST_OR_MAP, "environment={'KEY': 'VALUE'} or environment=['KEY=VALUE']"),
+    "volumes": (_LIST, "volumes=['/host/dir:/path[:ro]', 'NAME:/path']"),
+    "network": (_TEXT, "network='NAME' (bridge, none, host, or a network fixture)"),
+    "network_aliases": (_LIST, "network_aliases=['db']"),
+    "memory": (_SIZE, "memory='64m' or memory=67108864 (bytes)"),
+    "memory_swap": (_SIZE, "memory_swap='128m' or bytes"),
+    "shm_size": (_SIZE, "shm_size='128m' or bytes"),
+    "cpus": (_NUMBER, "cpus=0.5"),
+    "pids_limit": ((int,), "pids_limit=100"),
+    "labels": (_MAP, "labels={'key': 'value'}"),
+    "entrypoint": ((str, list, tuple), "entrypoint=['/bin/sh', '-c'] or entrypoint='/bin/sh'"),
+    "user": ((str, int), "user='1000:1000' or user='nobody'"),
+    "working_dir": (_TEXT, "working_dir='/app'"),
+    "hostname": (_TEXT, "hostname='db'"),
+    "stop_signal": (_TEXT, "stop_signal='SIGTERM'"),
+    "stop_timeout": ((int,), "stop_timeout=10 (seconds)"),
+    "tmpfs": (_LIST_OR_MAP, "tmpfs={'/run': 'size=64m'} or tmpfs=['/run:size=64m']"),
+    "cap_add": (_LIST, "cap_add=['NET_ADMIN']"),
+    "cap_drop": (_LIST, "cap_drop=['ALL']"),
+    "security_opt": (_LIST, "security_opt=['seccomp=unconfined']"),
+    "devices": (_LIST, "devices=['/dev/fuse']"),
+    "sysctls": (_LIST_OR_MAP, "sysctls={'net.ipv4.ip_forward': '1'}"),
+    "ulimits": (_LIST, "ulimits=['nofile=1024:2048']"),
+    **{flag: ((bool,), f"{flag}=True") for flag in ("read_only", "init", "privileged", "publish_all_ports",
+                                                  "auto_remove", "stdin_open", "no_new_privileges")},
+}
+_SINGLE_ITEM = {"volumes", "network_aliases", "cap_add", "cap_drop", "security_opt", "devices", "ulimits"}
+
+
 def container_options(fixture: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options, checked: an unknown name (with the closest known one) or a value of the wrong
+    kind (with the forms it takes) fails the fixture's setup in one line."""
     out = {}
     for key, value in options.items():
         key = _ALIASES.get(key, key)
@@ -159,8 +195,23 @@ def container_options(fixture: str, options: Mapping[str, Any]) -> dict[str, Any
             close = difflib.get_close_matches(key, sorted(CONTAINER_OPTIONS | _FACTORY_PARAMS), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             pytest.fail(f"pytest-pods: fixture {fixture!r}: unknown container option {key!r}{hint}", pytrace=False)
+        if key in _SINGLE_ITEM and isinstance(value, str):
+            value = [value]
+        kinds, forms = _OPTION_FORMS.get(key, ((object,), ""))
+        wrong = not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
+        if value is not None and wrong:
+            pytest.fail(f"pytest-pods: fixture {fixture!r}: option {key}={value!r} ({type(value).__name__}) is not "
+                        f"a value it takes; use {forms}", pytrace=False)
         out[key] = value
     return out
+
+
+def check_command(fixture: str, name: str, value: Any) -> None:
+    """``command=``/``entrypoint=`` of a factory: an argv list or a shell line."""
+    if value is not None and not (isinstance(value, str) or (
+            isinstance(value, (list, tuple)) and all(isinstance(a, (str, int, float)) for a in value))):
+        pytest.fail(f"pytest-pods: fixture {fixture!r}: option {name}={value!r} is not a command; use "
+                    f"{name}=['prog', 'arg'] (an argv list) or {name}='prog arg' (a shell line)", pytrace=False)
 
 
 def fixture_name(request: pytest.FixtureRequest) -> str:
@@ -370,6 +421,7 @@ def container(image: Any = None, command: Sequence[str] | str | None = None, *, 
         if (v["image"] is None) == (v["build"] is None):
             fail_fixture(fixture, FixtureConfigError("give either image= or build="))
         opts = container_options(fixture, v["options"])
+        check_command(fixture, "command", v["command"])
         try:
             if v["build"] is not None:
                 b = dict(v["build"])

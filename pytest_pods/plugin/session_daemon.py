@@ -87,6 +87,27 @@ def serving(root: str) -> str | None:
     return lines[1] if _answers(sock) else None
 
 
+class _RootBusy(Exception):
+    """Another daemon holds the root and is on its way out: try again shortly."""
+
+
+def _dying(address: str) -> bool:
+    """Whether ``address`` is the session daemon of a pytest that is gone (killed: its watchdog
+    sweeps, then the daemon stops within seconds). Borrowing it would break the new session
+    midway, so a session waits for it to end instead."""
+    name = Path(address[len("unix://"):]).name
+    if not (name.startswith("session-") and name.endswith(".sock")):
+        return False  # a daemon the user started: it stays
+    pid = name[:-len(".sock")].rpartition("-")[2]
+    if not pid.isdigit():
+        return False
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
+    except FileNotFoundError:
+        return True
+
+
 class SessionDaemon:
     """A ``pods daemon`` for one pytest session on ``root`` (see the module's docstring)."""
 
@@ -104,12 +125,29 @@ class SessionDaemon:
         return f"unix://{self.sock}"
 
     def start(self, timeout: float = 30) -> str:
+        """Start it (see :meth:`_start`), again while a killed session's daemon still holds the
+        root (it ends within seconds, once that session's watchdog swept)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._start(timeout)
+            except _RootBusy:
+                if time.monotonic() > deadline:
+                    raise EngineUnavailableError(f"pytest-pods: another pods daemon holds {self.root} and "
+                                                 "does not answer; stop it (pods system info shows it)") from None
+                time.sleep(0.1)
+
+    def _start(self, timeout: float) -> str:
         """Start it and wait for ``/_ping``; returns its address. A daemon already serving the
         root (one per root) is borrowed instead, and left running at the end.
 
         :raises EngineUnavailableError: it did not start (its error output in the message)
         """
         other = serving(self.root)
+        deadline = time.monotonic() + timeout
+        while other is not None and _dying(other) and time.monotonic() < deadline:
+            time.sleep(0.1)  # a killed session's daemon, going once its watchdog swept
+            other = serving(self.root)
         if other is not None:
             self.borrowed = True
             self.sock = Path(other[len("unix://"):])
@@ -141,8 +179,10 @@ class SessionDaemon:
                 self.proc = None
                 self._close()
                 other = serving(self.root)
-                if other is not None and "another pods daemon" in err:  # a race with another session
-                    self.borrowed = True
+                if "another pods daemon" in err:
+                    if other is None or _dying(other):
+                        raise _RootBusy  # a killed session's daemon, on its way out
+                    self.borrowed = True  # a race with another session: share its daemon
                     self.sock = Path(other[len("unix://"):])
                     return other
                 raise EngineUnavailableError(f"pytest-pods: the session's pods daemon did not start: {err}")

@@ -227,6 +227,14 @@ def test_a_container_exiting_during_the_wait_fails_at_once_with_its_code_and_log
     ('container(image="busybox", security_opt=["seccomp=/no/such.json"])', "/no/such.json"),
     ('container(image="busybox", tmpfs={"/x": "frob=1"})', "invalid tmpfs option 'frob=1'"),
     ('container(image="busybox", shm_size="lots")', "invalid --shm-size value 'lots'"),
+    # issue 15: a value of the wrong kind names the option and the forms it takes
+    ('container(image="busybox", environment="A=1")', "option environment='A=1' (str) is not a value it takes; "
+                                                      "use environment={'KEY': 'VALUE'} or environment=['KEY=VALUE']"),
+    ('container(image="busybox", labels=["a"])', "option labels=['a'] (list) is not a value it takes"),
+    ('container(image="busybox", network=5)', "option network=5 (int) is not a value it takes; use network='NAME'"),
+    ('container(image="busybox", command=5)', "option command=5 is not a command; use command=['prog', 'arg']"),
+    ('container(image="busybox", ports=8000.5)', "option ports=8000.5: not a port or a list of ports; use ports=[8000]"),
+    ('container(image="busybox", ports={"80/tcp": "abc"})', "invalid port binding 80/tcp: 'abc'"),
 ])
 def test_bad_configuration_fails_at_setup_naming_the_fixture(
         inner: Inner, client: Client, definition: str, needle: str) -> None:
