@@ -36,10 +36,11 @@ def add_system(sub: Subparsers, verb: str) -> None:
 def system(client: Client, args: argparse.Namespace) -> int:
     if args.action == "prune":
         if not args.force:
-            print("WARNING! This will remove all stopped containers and unused blobs. Use -f to do so.", file=sys.stderr)
+            print("WARNING! This will remove all stopped containers, all networks not used by a container and "
+                  "unused blobs. Use -f to do so.", file=sys.stderr)
             return 1
-        # stopped containers, unused blobs, then what cleanup() releases (idle networks, as docker prunes)
-        for line in client.prune() + client.cleanup():
+        # stopped containers, unused blobs, then the networks no container uses (as docker prunes)
+        for line in client.prune() + client.cleanup(prune_networks=True):
             print(line)
     elif args.action == "reap":
         for line in client.reap():

@@ -295,11 +295,15 @@ def test_system_prune_removes_stopped_containers_and_unused_blobs(private_root: 
     os.utime(c.store.blob_path(stray), (hour_ago, hour_ago))
     os.utime(snap, (hour_ago, hour_ago))
     keep = _own_files(c, "busybox")
+    unused_net = f"unused-{_uid()}"
+    pods_cli("network", "create", unused_net)  # no container on it: docker system prune removes it
 
     assert pods_cli("system", "prune", check=False).returncode == 1  # asks for -f
     assert c.store.has_blob(stray)
     out = pods_cli("system", "prune", "-f").stdout
     assert f"Deleted container: {exited}" in out and f"Deleted container: {created}" in out
+    assert f"Deleted network: {unused_net}" in out
+    assert unused_net not in pods_cli("network", "ls").stdout
     ps = pods_cli("ps", "-a", "-q", "--no-trunc").stdout.split()
     assert ps == [running]
     assert not c.store.has_blob(stray)
