@@ -36,7 +36,7 @@ RPYTHON        = $(ROOTLESS_VENV)/bin/python
 BASE_IMAGES_TAR = $(CACHE)/base-images.tar
 # the suites that run in both modes (the same test functions); what cannot apply rootless skips
 # with the limit named (tests/conftest.py ROOTLESS_LIMITS)
-ROOTLESS_SUITES ?= tests/integration tests/compat tests/plugin
+ROOTLESS_SUITES ?= tests/integration tests/compat tests/plugin tests/unit
 ROOTLESS_ARGS  ?=
 
 export PODS_TEST_ROOT
@@ -62,7 +62,7 @@ demo: rootless-setup images
 	$(PYTHON) -m pytest examples -v -p no:cacheprovider --pods-ignore-limits
 
 test: rootless-setup test-images
-	$(PYTHON) -m pytest $(ROOTLESS_SUITES) tests/unit -p no:cacheprovider $(PYTEST_ARGS)
+	$(PYTHON) -m pytest $(ROOTLESS_SUITES) -p no:cacheprovider $(PYTEST_ARGS)
 endif
 
 # The shape of the code (issue 12): strict types, lint, the import rules over the source tree, and the

@@ -82,7 +82,7 @@ def test_a_template_naming_a_missing_attribute_fails_in_one_line_listing_what_th
 
 
 def test_a_single_port_is_a_port_and_a_bad_one_names_the_option_and_its_forms(inner: Inner) -> None:
-    inner.pytester.makepyfile(test_ports='''
+    inner.pytester.makepyfile(test_single_port='''
         import urllib.request
         from pytest_pods import container, wait
 
