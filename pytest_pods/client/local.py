@@ -533,15 +533,16 @@ class Containers:
         self._rt.settle()
 
     def path_stat(self, ref: str, path: str) -> os.stat_result | None:
-        """``stat`` of ``path`` in the running container (None: it does not exist)."""
+        """``stat`` of ``path`` in the container (None: it does not exist)."""
         return self._rt.path_stat(ref, path)
 
     def get_archive(self, ref: str, path: str, out: IO[bytes], arcname: str | None = None) -> None:
-        """``path`` in the running container as a tar stream written to ``out``."""
+        """``path`` in the container (running, created or stopped) as a tar stream written to ``out``."""
         self._rt.get_archive(ref, path, out, arcname)
 
     def put_archive(self, ref: str, path: str, src: IO[bytes]) -> None:
-        """Unpack the tar stream ``src`` into the directory ``path`` of the running container."""
+        """Unpack the tar stream ``src`` into the directory ``path`` of the container (a created
+        one has the files when it starts)."""
         self._rt.put_archive(ref, path, src)
 
 
@@ -627,8 +628,9 @@ class Container(ContainerHandle):
         self.start()
 
     def copy_in(self, src: str | os.PathLike[str], dest: str) -> None:
-        """Copy a host file or directory into the running container (``docker cp SRC CTR:DEST``):
-        into ``dest`` if that is a directory there, else to the name ``dest``."""
+        """Copy a host file or directory into the container, running, created or stopped
+        (``docker cp SRC CTR:DEST``): into ``dest`` if that is a directory there, else to the
+        name ``dest``."""
         import tarfile  # lazy: start latency (tarfile is not on the CLI's path)
 
         src = os.fspath(src)
@@ -648,7 +650,7 @@ class Container(ContainerHandle):
             self._c.runtime.put_archive(self.id, target, buf)
 
     def copy_out(self, src: str, dest: str | os.PathLike[str]) -> None:
-        """Copy a file or directory out of the running container (``docker cp CTR:SRC DEST``):
+        """Copy a file or directory out of the container, running or not (``docker cp CTR:SRC DEST``):
         into ``dest`` if that is a directory, else to the name ``dest``."""
         dest = Path(dest)
         target, arcname = (dest, None) if dest.is_dir() else (dest.parent, dest.name)
@@ -666,7 +668,7 @@ class Container(ContainerHandle):
                 os.close(fd)
 
     def read_file(self, path: str) -> bytes:
-        """The content of one file in the running container."""
+        """The content of one file in the container (running or not)."""
         import tarfile  # lazy: start latency (tarfile is not on the CLI's path)
 
         buf = io.BytesIO()

@@ -324,8 +324,10 @@ class ContainersRouter:
         if ctr.status != "running":
             raise HTTPError(409, f"Cannot kill container: {ref}: Container {ctr.id} is not running")
         attrs = actor_attributes(ctr.state)
-        ctr.kill(req.query.get("signal") or "SIGKILL")
-        self.events.publish("kill", ctr.id, {**attrs, "signal": req.query.get("signal") or "SIGKILL"})
+        sig = req.query.get("signal") or "SIGKILL"
+        # before: a SIGKILL returns once the container is dead (its "die" is out by then), as dockerd's
+        self.events.publish("kill", ctr.id, {**attrs, "signal": sig})
+        ctr.kill(sig)
         req.send(204)
 
     def container_restart(self, req: Request, ref: str) -> None:
@@ -428,9 +430,6 @@ class ContainersRouter:
         path = req.query.get("path")
         if not path:
             raise HTTPError(400, "bad parameter: path cannot be empty")
-        if ctr.status != "running":
-            raise HTTPError(409, f"copy files of container {ctr.name}: it is not running (pytest-pods copies "
-                                 "through a running container's root)")
         containers = self.client.containers
         if req.method == "PUT":
             st = containers.path_stat(ctr.id, path)

@@ -18,6 +18,11 @@ from pytest_pods.daemon.router import API_VERSION, ENGINE_VERSION, MIN_API_VERSI
 from pytest_pods.daemon.streams import peer_closed
 from pytest_pods.errors import HTTPError, PodsError
 
+#: dockerd's texts (daemon/cluster/errors.go errNoSwarm; cluster.go errNoManager, no swarm node)
+NO_SWARM = "This node is not part of a swarm"
+NOT_A_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
+                 "node to swarm and try again.")
+
 
 class SystemRouter:
     def __init__(self, client: Client, events: Events) -> None:
@@ -32,7 +37,19 @@ class SystemRouter:
             route("GET", r"/events", self.events_stream),
             route("POST", r"/auth", self.auth),
             route("GET", r"/system/df", self.system_df),
+            # no swarm mode: dockerd's answers on a node that is in no swarm (issue 16; clients
+            # call leave in teardown)
+            route("POST", r"/swarm/leave", self.swarm_leave),
+            route("GET", r"/swarm(?:/unlockkey)?", self.not_a_manager),
+            route("POST", r"/swarm/update", self.not_a_manager),
+            route("GET|POST|DELETE", r"/(?:nodes|services|tasks|secrets|configs)(?:/.*)?", self.not_a_manager),
         ]
+
+    def swarm_leave(self, req: Request) -> None:
+        raise HTTPError(503, NO_SWARM)
+
+    def not_a_manager(self, req: Request) -> None:
+        raise HTTPError(503, NOT_A_MANAGER)
 
     def ping(self, req: Request) -> None:
         req.send(200, b"OK", "text/plain; charset=utf-8", {"Cache-Control": "no-cache, no-store, must-revalidate",

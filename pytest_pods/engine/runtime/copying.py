@@ -1,7 +1,8 @@
-"""Copying files into and out of a running container, as ``docker cp`` does.
+"""Copying files into and out of a container, as ``docker cp`` does.
 
 Both directions go through a tar stream and through directory fds: the container's side is
-reached by ``/proc/PID/root`` and every path in it is resolved with ``openat2(RESOLVE_IN_ROOT)``
+reached by ``/proc/PID/root`` (a running container) or by an fd on its overlay mounted for the
+copy (a created or stopped one, ``Runtime._root``), and every path in it is resolved with ``openat2(RESOLVE_IN_ROOT)``
 and opened ``O_NOFOLLOW`` relative to its parent fd, so a container that swaps a directory for a
 symlink mid-copy cannot make us read or write a host file. Writing uses the layer unpacker's
 member rules (no ``..`` escapes, links resolved inside the target).

@@ -468,6 +468,7 @@ class Runtime:
             "id": cid, "dir": str(cdir), "config": str(cdir / "config.json"), "rootfs": str(cdir / "rootfs"),
             "overlay": st["overlay"], "limits": st["limits"], "auto_remove": st["auto_remove"],
             "init": st["init"], "attach": attach is not None, "stdin": stdin is not None,
+            "stdin_open": bool(st.get("stdin_open")),
             "name_link": str(self.names / st["name"]), "cgroup_parent": self.cgroup_parent,
             "root": str(self.store.root), "name": st["name"], "hostname": st.get("hostname", cid[:12]),
             "hosts": str(cdir / "hosts"), "networks": st.get("networks", []), "ports": st.get("port_specs", []),
@@ -534,18 +535,28 @@ class Runtime:
         return st
 
     def kill(self, ref: str, sig: int | str = signal.SIGKILL) -> None:
+        """Send ``sig`` to the container's pid 1. SIGKILL returns once the container is dead and
+        its exit recorded, as dockerd's kill does (issue 16: an inspect right after showed it
+        running); another signal returns once it is sent.
+
+        :raises PodsError: still running 10 s after SIGKILL
+        """
         cid = self.resolve(ref)
         st = self._settled(cid)
         if st["status"] != "running":
             raise ConflictError(f"Cannot kill container: {cid}: Container {cid} is not running")
         num = parse_signal(sig)
-        if not _alive(st["pid"], st.get("pid_start")):
-            return
+        if _alive(st["pid"], st.get("pid_start")):
+            if num == signal.SIGKILL:
+                with contextlib.suppress(Exception):
+                    self.cgroup(cid).kill(signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(st["pid"], num)
         if num == signal.SIGKILL:
-            with contextlib.suppress(Exception):
-                self.cgroup(cid).kill(signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(st["pid"], num)
+            try:
+                self.wait(cid, timeout=10)
+            except TimeoutError:
+                raise PodsError(f"kill container {cid[:12]}: still running 10 s after SIGKILL") from None
 
     def stop(self, ref: str, timeout: float | None = None, *, stop_signal: int | None = None) -> None:
         """The stop signal, ``timeout`` seconds of grace (default the container's), then SIGKILL."""
@@ -703,24 +714,64 @@ class Runtime:
         return ExecResult(int(msg["exited"]), outputs[0], outputs[1])
 
     # -- copy ------------------------------------------------------------------------------
-    def _root_fd(self, ref: str) -> int:
-        """An fd on a running container's root directory (its mount namespace's ``/``)."""
-        st = self.state(ref)
+    @contextlib.contextmanager
+    def _root(self, ref: str, *, write: bool = False) -> Iterator[int]:
+        """An fd on the container's root directory, as ``docker cp`` sees it: a running
+        container's mount namespace's ``/``; a created or stopped one's overlay, mounted for the
+        copy (issue 16: testcontainers copies files in before the start). That mount is made
+        under the container's lock, so a start waits for the copy and finds its files in the
+        upper dir, and it is detached as soon as its root is open: no mount outlives the fd (a
+        copy killed in between leaves it in ``tmp/``, where the reaper unmounts it)."""
+        cid = self.resolve(ref)
+        cdir = self.dir / cid
+        if self.state(cid)["status"] != "running":
+            with locked(cdir):
+                st = self._refresh(read_state(cdir))
+                if st["status"] in ("created", "exited"):
+                    fd = self._mount_root(st, write)
+                    try:
+                        yield fd
+                    finally:
+                        os.close(fd)
+                    return
+        st = self.state(cid)
         if st["status"] != "running":
-            raise ConflictError(f"copy files of container {st['name']}: it is not running")
+            raise ConflictError(f"copy files of container {st['name']}: it is {st['status']}")
         fd = os.open(f"/proc/{st['pid']}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        if not _alive(st["pid"], st.get("pid_start")):
+        try:
+            if not _alive(st["pid"], st.get("pid_start")):
+                raise ConflictError(f"copy files of container {st['name']}: it is not running")
+            yield fd
+        finally:
             os.close(fd)
-            raise ConflictError(f"copy files of container {st['name']}: it is not running")
-        return fd
+
+    def _mount_root(self, st: ContainerState, write: bool) -> int:
+        """Mount the container's overlay (its own options: upper dir, rootless ``userxattr``)
+        at a temp point, open its root and detach it: the fd is the only way in."""
+        import tempfile  # lazy: start latency
+
+        where = tempfile.mkdtemp(dir=self.store.tmp, prefix=f"view-{lease()}-")
+        try:
+            try:
+                linux.mount("overlay", where, "overlay", 0 if write else linux.MS_RDONLY, st["overlay"])
+            except OSError as exc:
+                raise PodsError(f"copy files of container {st['name']}: mount its root: {exc.strerror}") from None
+            try:
+                return os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            finally:
+                linux.umount(where, linux.MNT_DETACH)
+        finally:
+            os.rmdir(where)
 
     def path_stat(self, ref: str, path: str) -> os.stat_result | None:
-        """lstat of ``path`` inside the running container, None if it does not exist."""
+        """lstat of ``path`` inside the container, None if it does not exist."""
         from pytest_pods.engine.runtime.copying import resolve  # lazy: start latency (tarfile)
 
-        rootfd = self._root_fd(ref)
-        try:
-            pfd, _name, st = resolve(rootfd, path)
+        with self._root(ref) as rootfd:
+            try:
+                pfd, _name, st = resolve(rootfd, path)
+            except NotFoundError:
+                return None
             os.close(pfd)
             if st is not None and stat.S_ISLNK(st.st_mode):
                 with contextlib.suppress(OSError):  # a link to a directory counts as one
@@ -728,30 +779,21 @@ class Runtime:
                     st = os.fstat(fd)
                     os.close(fd)
             return st
-        except NotFoundError:
-            return None
-        finally:
-            os.close(rootfd)
 
     def get_archive(self, ref: str, path: str, out: Any, arcname: str | None = None) -> None:
-        """Write ``path`` in the running container to ``out`` as a tar (``docker cp`` out)."""
+        """Write ``path`` in the container to ``out`` as a tar (``docker cp`` out)."""
         from pytest_pods.engine.runtime.copying import write_tar  # lazy: start latency (tarfile)
 
-        rootfd = self._root_fd(ref)
-        try:
+        with self._root(ref) as rootfd:
             write_tar(rootfd, path, out, arcname)
-        finally:
-            os.close(rootfd)
 
     def put_archive(self, ref: str, path: str, src: Any) -> None:
-        """Unpack the tar ``src`` into the directory ``path`` of the running container."""
+        """Unpack the tar ``src`` into the directory ``path`` of the container (a created one's
+        files are there when it starts)."""
         from pytest_pods.engine.runtime.copying import extract_tar  # lazy: start latency (tarfile)
 
-        rootfd = self._root_fd(ref)
-        try:
+        with self._root(ref, write=True) as rootfd:
             extract_tar(rootfd, path, src)
-        finally:
-            os.close(rootfd)
 
     # -- logs ------------------------------------------------------------------------------
     def logs(self, ref: str, *, follow: bool = False, tail: int | None = None,

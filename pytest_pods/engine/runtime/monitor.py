@@ -57,6 +57,7 @@ class MonitorJob(TypedDict):
     init: bool
     attach: bool
     stdin: bool
+    stdin_open: NotRequired[bool]  # OpenStdin: without a stdin fd, a stdin that stays open
     name_link: str        # containers/.names/<name>: freed with the container (--rm)
     cgroup_parent: str
     root: str             # the state root (its networks)
@@ -149,6 +150,12 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
     if p.get("attach"):
         attach = {"stdout": fds[1], "stderr": fds[2]}
     stdin_fd = fds[3] if p.get("stdin") else None
+    held_stdin = None
+    if stdin_fd is None and p.get("stdin_open"):
+        # OpenStdin and no client on its stdin: the container's stdin stays open (a pipe whose
+        # writing end we hold until it exits), as dockerd keeps it; `docker run -d -i busybox cat`
+        # runs (issue 16)
+        stdin_fd, held_stdin = os.pipe()
     cdir = Path(p["dir"])
     held_ports: list[socket.socket] = []
     ports: list[PortRecord] = []
@@ -175,7 +182,8 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
     null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
     pid = _fork_pid1(cdir, status_fd, cg)
     if pid == 0:
-        for fd in {out_r, err_r, err_pipe_r, c2m_r, m2c_w, status_fd, *attach.values()}:
+        for fd in {out_r, err_r, err_pipe_r, c2m_r, m2c_w, status_fd, *attach.values(),
+                   *([held_stdin] if held_stdin is not None else [])}:
             os.close(fd)  # a set: stdout and stderr may be attached to one descriptor
         init.container_init(
             config, p["rootfs"], p["overlay"], m2c_r, c2m_w, err_pipe_w,
