@@ -96,9 +96,12 @@ def _dying(address: str) -> bool:
     sweeps, then the daemon stops within seconds). Borrowing it would break the new session
     midway, so a session waits for it to end instead."""
     name = Path(address[len("unix://"):]).name
-    if not (name.startswith("session-") and name.endswith(".sock")):
-        return False  # a daemon the user started: it stays
-    pid = name[:-len(".sock")].rpartition("-")[2]
+    return name.startswith("session-") and name.endswith(".sock") and _session_gone(name)
+
+
+def _session_gone(name: str) -> bool:
+    """Whether the pytest a ``session-<run>-<pid>.sock``/``.log`` name was made by has ended."""
+    pid = name.rpartition(".")[0].rpartition("-")[2]
     if not pid.isdigit():
         return False
     try:
@@ -106,6 +109,13 @@ def _dying(address: str) -> bool:
             return any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
     except FileNotFoundError:
         return True
+
+
+def _remove_leftovers(base: Path) -> None:
+    """The socket and log files of sessions that were killed (a clean end removes its own)."""
+    for entry in base.glob("session-*-*.*"):
+        if entry.suffix in (".sock", ".log") and _session_gone(entry.name) and not _answers(entry.with_suffix(".sock")):
+            entry.unlink(missing_ok=True)
 
 
 class SessionDaemon:
@@ -153,6 +163,7 @@ class SessionDaemon:
             self.sock = Path(other[len("unix://"):])
             return other
         base = run_base()
+        _remove_leftovers(base)
         self.sock = base / f"session-{self.run_id}-{os.getpid()}.sock"
         self.log = base / f"session-{self.run_id}-{os.getpid()}.log"
         r, w = os.pipe()
