@@ -7,7 +7,7 @@ import contextlib
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pytest_pods.cli.output import ago, each, size, table
 from pytest_pods.cli.verb import LocalVerb, Subparsers, Verb
@@ -15,6 +15,7 @@ from pytest_pods.client.contract import (
     Bind,
     device_list,
     parse_bytes,
+    parse_duration,
     parse_ports,
     parse_reference,
     parse_signal,
@@ -84,6 +85,38 @@ class CreateOptions(TypedDict):
     sysctls: dict[str, str]
     ulimits: list[str]
     shm_size: int | None
+    healthcheck: dict[str, Any] | None
+
+
+def health_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--health-*`` and ``--no-healthcheck`` as the Engine API's ``Config.Healthcheck`` (None:
+    the image's), as the docker CLI sends them (issue 16)."""
+    durations = {"Interval": ("--health-interval", args.health_interval),
+                 "Timeout": ("--health-timeout", args.health_timeout),
+                 "StartPeriod": ("--health-start-period", args.health_start_period),
+                 "StartInterval": ("--health-start-interval", args.health_start_interval)}
+    given = args.health_cmd is not None or args.health_retries is not None or any(
+        v is not None for _, v in durations.values())
+    if args.no_healthcheck:
+        if given:
+            raise PodsError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    hc: dict[str, Any] = {}
+    if args.health_cmd is not None:
+        hc["Test"] = ["CMD-SHELL", args.health_cmd]
+    for key, (flag, text) in durations.items():
+        if text is not None:
+            ns = parse_duration(text, flag)
+            if ns < 0:
+                raise PodsError(f"{flag} cannot be negative")
+            hc[key] = ns
+    if args.health_retries is not None:
+        if args.health_retries < 0:
+            raise PodsError("--health-retries cannot be negative")
+        hc["Retries"] = args.health_retries
+    return hc
 
 
 def create_options(args: argparse.Namespace) -> CreateOptions:
@@ -102,6 +135,7 @@ def create_options(args: argparse.Namespace) -> CreateOptions:
         cap_add=args.cap_add or [], cap_drop=args.cap_drop or [], stdin_open=args.interactive,
         privileged=args.privileged, security_opt=security_opts(args.security_opt), devices=device_list(args.device),
         sysctls=sysctl_map(args.sysctl), ulimits=ulimit_list(args.ulimit), shm_size=args.shm_size,
+        healthcheck=health_options(args),
     )
 
 
@@ -162,6 +196,13 @@ def add_run(sub: Subparsers, verb: str) -> None:
     p.add_argument("--sysctl", action="append")
     p.add_argument("--ulimit", action="append")
     p.add_argument("--shm-size", type=shm_size_arg)
+    p.add_argument("--health-cmd")
+    p.add_argument("--health-interval")
+    p.add_argument("--health-timeout")
+    p.add_argument("--health-retries", type=int)
+    p.add_argument("--health-start-period")
+    p.add_argument("--health-start-interval")
+    p.add_argument("--no-healthcheck", action="store_true")
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("--rm", action="store_true")
     p.add_argument("image")
@@ -235,7 +276,9 @@ def ps(client: ClientAPI, args: argparse.Namespace) -> int:
         cmd = " ".join([doc["Path"], *doc["Args"]])
         if not args.no_trunc and len(cmd) > 20:
             cmd = cmd[:19] + "…"
-        status = {"running": f"Up {ago(st['started_at']).removesuffix(' ago')}",
+        health = st["health"]["Status"] if "health" in st else None
+        suffix = "" if not health else " (health: starting)" if health == "starting" else f" ({health})"
+        status = {"running": f"Up {ago(st['started_at']).removesuffix(' ago')}{suffix}",
                   "created": "Created", "dead": "Dead"}.get(st["status"], f"Exited ({st['exit_code']}) {ago(st['finished_at'])}")
         ports = ", ".join(f"{p['host_ip']}:{p['host_port']}->{p['container_port']}/{p['proto']}"
                           for p in (st.get("ports") or []) if st["status"] == "running")

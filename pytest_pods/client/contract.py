@@ -35,6 +35,7 @@ from pytest_pods.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from pytest_pods.engine.network.ports import ApiBindings, PortBinding, PortRecord
+    from pytest_pods.engine.runtime.health import HealthState
     from pytest_pods.wait import Probe, Strategy
 
 __all__ = [
@@ -71,8 +72,10 @@ __all__ = [
     "device_parts",
     "engine_unavailable",
     "extract_tar",
+    "health_config",
     "parse_bytes",
     "parse_container_port",
+    "parse_duration",
     "parse_ports",
     "parse_reference",
     "parse_signal",
@@ -337,6 +340,57 @@ def shm_bytes(value: str | int | None) -> int | None:
     return size or None
 
 
+# -- health checks (issue 16): docker-py's ``healthcheck=`` and the CLI's --health-* durations -------
+_HEALTH_KEYS = (("test", "Test"), ("interval", "Interval"), ("timeout", "Timeout"), ("retries", "Retries"),
+                ("start_period", "StartPeriod"), ("start_interval", "StartInterval"))
+_GO_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+             "m": 60_000_000_000, "h": 3_600_000_000_000}
+
+
+def health_config(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``healthcheck=`` in docker-py's form (``test``, ``interval``, ``timeout``, ``retries``,
+    ``start_period``, ``start_interval``; durations in nanoseconds; a ``test`` string is run by
+    the shell) or the Engine API's (``Test``, ``Interval``, ...), as the API's ``Config.Healthcheck``.
+    ``{"test": ["NONE"]}`` disables the image's.
+
+    :raises InvalidArgumentError: not a mapping
+    """
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(f"healthcheck: expected a mapping such as {{'test': 'true', 'interval': 10**9}}, "
+                                   f"not {type(value).__name__}")
+    out: dict[str, Any] = {}
+    for key, api in _HEALTH_KEYS:
+        v = value.get(key, value.get(api))
+        if v is None:
+            continue
+        if api == "Test":
+            v = ["CMD-SHELL", v] if isinstance(v, str) else [str(t) for t in v]
+        out[api] = v
+    return out
+
+
+def parse_duration(text: str, what: str) -> int:
+    """A Go duration (``200ms``, ``1.5s``, ``1m30s``; ``0``) in nanoseconds, as the docker CLI reads
+    ``--health-interval``.
+
+    :raises InvalidArgumentError: not a duration (the flag named)
+    """
+    import re  # lazy: start latency (only with --health-* flags)
+
+    rest = text.strip()
+    if rest == "0":
+        return 0
+    total = 0.0
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)", rest)
+    if not parts or "".join(n + u for n, u in parts) != rest:
+        raise InvalidArgumentError(f'invalid argument "{text}" for "{what}" flag: time: invalid duration "{text}"')
+    for number, unit in parts:
+        total += float(number) * _GO_UNITS[unit]
+    return int(total)
+
+
 def __getattr__(name: str) -> type[PortBinding]:
     """``PortBinding``, imported on first use: the port forms cost ~20 ms to import, and this
     module is on the CLI's start path."""
@@ -365,6 +419,7 @@ class ContainerSummary(TypedDict):
     started_at: str
     finished_at: str
     ports: NotRequired[list[PortRecord]]  # as bound, while it runs
+    health: NotRequired[HealthState]      # State.Health (Status, FailingStreak, Log) of a health-checked one
 
 
 class Stats(TypedDict):
@@ -550,6 +605,7 @@ class ContainersAPI(Protocol):
         cap_drop: Sequence[str] = (), stdin_open: bool = False, privileged: bool = False,
         security_opt: Sequence[str] | None = None, devices: Devices | None = None, sysctls: Sysctls | None = None,
         ulimits: Ulimits | None = None, shm_size: str | int | None = None,
+        healthcheck: Mapping[str, Any] | None = None,
     ) -> ContainerAPI:
         """Create (not start) a container; docker-py's argument names and meanings.
 
@@ -559,6 +615,8 @@ class ContainersAPI(Protocol):
         (``HOST[:CONTAINER[:rwm]]``), ``sysctls`` (namespaced ones), ``ulimits``
         (``"nofile=1024:2048"`` or ``{Name, Soft, Hard}``), ``shm_size`` (``"128m"`` or bytes),
         ``read_only`` with ``tmpfs`` (``{"/run": "size=64m"}`` or ``["/run:size=64m"]``).
+        ``healthcheck``: docker-py's form (see :func:`health_config`), overriding the image's
+        HEALTHCHECK field by field; the engine runs it and reports ``State.Health``.
         """
     @overload
     def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: Literal[True],

@@ -23,6 +23,7 @@ from pytest_pods.client.contract import (
     api_port_fields,
     device_list,
     device_parts,
+    health_config,
     parse_bytes,
     parse_reference,
     port_bindings_doc,
@@ -129,10 +130,14 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
     proc = cfg["process"]
     status = st["status"] if st["status"] != "starting" else "created"
     limits = st.get("limits") or {}
-    try:  # Docker's Config carries the image's HEALTHCHECK (what ``wait.healthcheck()`` runs)
-        health = (client.store.get_image(st["image"]).config.get("config") or {}).get("Healthcheck")
-    except PodsError:
-        health = None  # its image was removed since (rmi -f): the container still inspects
+    # Docker's Config carries the merged HEALTHCHECK (the image's, overridden by the container's:
+    # issue 16), its State the health the monitor's probes found
+    health: Any = st.get("healthcheck")
+    if health is None:  # a container created before the engine kept it: its image's
+        try:
+            health = (client.store.get_image(st["image"]).config.get("config") or {}).get("Healthcheck")
+        except PodsError:
+            health = None  # its image was removed since (rmi -f): the container still inspects
     return {
         "Id": st["id"],
         "Created": st["created"],
@@ -143,6 +148,7 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
             "OOMKilled": bool(st.get("oom_killed")), "Dead": status == "dead", "Pid": st.get("pid", 0) if status == "running" else 0,
             "ExitCode": st.get("exit_code", 0), "Error": st.get("error", ""),
             "StartedAt": st.get("started_at"), "FinishedAt": st.get("finished_at"),
+            **({"Health": st["health"]} if st.get("health") else {}),
         },
         "Image": st["image"],
         "ResolvConfPath": str(cdir / "resolv.conf"),
@@ -303,7 +309,7 @@ CREATE_KEYS = frozenset({
     "pids_limit", "cpus", "network", "network_aliases", "ports", "publish_all_ports", "read_only",
     "init", "labels", "stop_signal", "stop_timeout", "auto_remove", "no_new_privileges", "cap_add",
     "cap_drop", "stdin_open", "entrypoint", "name", "privileged", "security_opt", "devices", "sysctls", "ulimits",
-    "shm_size"})
+    "shm_size", "healthcheck"})
 
 
 def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str, Any]) -> dict[str, Any]:
@@ -344,6 +350,8 @@ def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str
         "StopSignal": kw.get("stop_signal"), "StopTimeout": kw.get("stop_timeout"),
         "OpenStdin": bool(kw.get("stdin_open")), "HostConfig": hc,
     }
+    if kw.get("healthcheck") is not None:
+        body["Healthcheck"] = health_config(kw["healthcheck"])
     if kw.get("network_aliases"):
         body["NetworkingConfig"] = {"EndpointsConfig": {network: {"Aliases": list(kw["network_aliases"])}}}
     return body
@@ -419,12 +427,21 @@ def status_text(st: Mapping[str, Any]) -> str:
     """A list row's ``Status``: ``Up 5 minutes``, ``Exited (3) 2 seconds ago``, ``Created``."""
     status = st["status"]
     if status == "running":
-        return f"Up {ago(st.get('started_at', ''))}"
+        return f"Up {ago(st.get('started_at', ''))}{health_suffix(st)}"
     if status == "exited":
         return f"Exited ({st.get('exit_code', 0)}) {ago(st.get('finished_at', ''))} ago"
     if status == "dead":
         return "Dead"
     return "Created"
+
+
+def health_suffix(st: Mapping[str, Any]) -> str:
+    """`` (healthy)``, `` (unhealthy)``, `` (health: starting)`` after a running container's
+    ``Up ...`` in ``docker ps``, as dockerd words it; empty without a health check."""
+    status = (st.get("health") or {}).get("Status")
+    if not status:
+        return ""
+    return " (health: starting)" if status == "starting" else f" ({status})"
 
 
 def engine_bind(m: Mapping[str, Any]) -> bool:
@@ -555,6 +572,7 @@ class CreateOptions(Confinement):
     stop_timeout: int | None
     auto_remove: bool
     stdin_open: bool
+    healthcheck: dict[str, Any] | None
 
 
 class CreateArguments(NamedTuple):
@@ -643,6 +661,11 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
     elif hc.get("CpuQuota") and hc.get("CpuPeriod"):
         cpus = int(hc["CpuQuota"]) / int(hc["CpuPeriod"])
     confinement = host_config_confinement(hc)
+    healthcheck = None
+    if doc.get("Healthcheck") is not None:
+        from pytest_pods.engine.runtime.health import check_config  # lazy: only for a health check
+
+        healthcheck = dict(check_config(body_field(doc, "Healthcheck", dict, {})))
     options: CreateOptions = {
         "entrypoint": entry, "environment": env, "working_dir": doc.get("WorkingDir") or None,
         "user": doc.get("User") or None, "hostname": doc.get("Hostname") or None,
@@ -653,7 +676,8 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
         "init": bool(hc.get("Init")), "labels": {str(k): str(v) for k, v in labels.items()},
         "stop_signal": doc.get("StopSignal") or None,
         "stop_timeout": stop_timeout if isinstance(stop_timeout, int) else None,
-        "auto_remove": bool(hc.get("AutoRemove")), "stdin_open": bool(doc.get("OpenStdin")), **confinement,
+        "auto_remove": bool(hc.get("AutoRemove")), "stdin_open": bool(doc.get("OpenStdin")),
+        "healthcheck": healthcheck, **confinement,
     }
     return CreateArguments(cmd, options, anonymous)
 

@@ -46,6 +46,7 @@ from pytest_pods.client.contract import (
     cgroup_version,
     device_list,
     extract_tar,
+    health_config,
     parse_bytes,
     parse_container_port,
     parse_ports,
@@ -375,6 +376,7 @@ class Containers:
         sysctls: Sysctls | None = None,
         ulimits: Ulimits | None = None,
         shm_size: str | int | None = None,
+        healthcheck: Mapping[str, Any] | None = None,
     ) -> Container:
         """Create (not start) a container from ``image``; Docker's names and meanings."""
         img = self._c.store.get_image(image)
@@ -395,6 +397,7 @@ class Containers:
             cap_drop=[cap_drop] if isinstance(cap_drop, str) else builtins.list(cap_drop), stdin_open=stdin_open,
             privileged=bool(privileged), security_opt=security_opts(security_opt), devices=device_list(devices),
             sysctls=sysctl_map(sysctls), ulimits=ulimit_list(ulimits), shm_size=shm_bytes(shm_size),
+            healthcheck=health_config(healthcheck),
         )
         return Container(self._c, self._rt.create(spec, img))
 

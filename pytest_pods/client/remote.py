@@ -323,13 +323,17 @@ class RemoteContainer(ContainerHandle):
         published = {k: v for k, v in ((doc.get("NetworkSettings") or {}).get("Ports") or {}).items() if v}
         st = doc.get("State") or {}
         config = doc.get("Config") or {}
-        return {"id": doc["Id"], "name": doc.get("Name", "").lstrip("/"), "status": st.get("Status", ""),
-                "pid": st.get("Pid", 0), "exit_code": st.get("ExitCode", 0),
-                "ports": [b.to_record() for b in PortBinding.from_api(published)],  # null: exposed, not published
-                "network": (doc.get("HostConfig") or {}).get("NetworkMode", ""),
-                "labels": config.get("Labels") or {}, "image": doc.get("Image", ""),
-                "image_name": config.get("Image", ""), "created": doc.get("Created", ""),
-                "started_at": st.get("StartedAt", ""), "finished_at": st.get("FinishedAt", "")}
+        summary: ContainerSummary = {
+            "id": doc["Id"], "name": doc.get("Name", "").lstrip("/"), "status": st.get("Status", ""),
+            "pid": st.get("Pid", 0), "exit_code": st.get("ExitCode", 0),
+            "ports": [b.to_record() for b in PortBinding.from_api(published)],  # null: exposed, not published
+            "network": (doc.get("HostConfig") or {}).get("NetworkMode", ""),
+            "labels": config.get("Labels") or {}, "image": doc.get("Image", ""),
+            "image_name": config.get("Image", ""), "created": doc.get("Created", ""),
+            "started_at": st.get("StartedAt", ""), "finished_at": st.get("FinishedAt", "")}
+        if st.get("Health"):  # the engine's health checks (ours or dockerd's), issue 16
+            summary["health"] = st["Health"]
+        return summary
 
     @property
     def name(self) -> str:

@@ -166,6 +166,31 @@ class ContainersRouter:
                 self.events.publish("die", cid, {**attrs, "exitCode": str(code)})
 
         threading.Thread(target=watch, name="pods-exit-watch", daemon=True).start()
+        with contextlib.suppress(PodsError, OSError, ValueError):
+            if "health" in self.client.containers.state(cid):
+                self._watch_health(cid, attrs)
+
+    def _watch_health(self, cid: str, attrs: dict[str, str], every: float = 0.1) -> None:
+        """``health_status: <status>`` events when the monitor's probes change a running
+        container's health, as dockerd sends them (issue 16); the monitor writes the state, this
+        reads it, for health-checked containers only."""
+        def watch() -> None:
+            last = "starting"
+            while True:
+                try:
+                    st = self.client.containers.state(cid)
+                except (PodsError, OSError, ValueError):
+                    return
+                health = st.get("health")
+                if st["status"] != "running" or health is None:
+                    return
+                # the "unhealthy" a stopping container's monitor leaves is no probe's verdict
+                if health["Status"] != last and (health["Status"] != "unhealthy" or health["FailingStreak"]):
+                    last = health["Status"]
+                    self.events.publish(f"health_status: {last}", cid, attrs)
+                time.sleep(every)
+
+        threading.Thread(target=watch, name="pods-health-watch", daemon=True).start()
 
     def _start_attached(self, ctr: Container, waiting: list[AttachSession]) -> None:
         """Start with pipes for the output (and stdin) that attach sessions are waiting on."""

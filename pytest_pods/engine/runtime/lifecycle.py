@@ -280,6 +280,11 @@ class Runtime:
             if missing is not None:
                 raise ContainerStartError(f"create container: user {spec.user or img_cfg.get('User')!r}: {missing}")
         stop_signal = parse_signal(spec.stop_signal or img_cfg.get("StopSignal") or "SIGTERM")
+        healthcheck = None
+        if spec.healthcheck is not None or img_cfg.get("Healthcheck"):
+            from pytest_pods.engine.runtime import health  # lazy: only containers with a health check
+
+            healthcheck = health.merge(img_cfg.get("Healthcheck"), spec.healthcheck)
         caps = effective_caps(spec.cap_add, spec.cap_drop, privileged=spec.privileged)
         security = parse_security_opt(spec.security_opt, no_new_privileges=spec.no_new_privileges)
         seccomp_section, seccomp_filter = None, None
@@ -348,6 +353,8 @@ class Runtime:
                 "binds": [f"{b.source}:{b.target}{':ro' if b.readonly else ''}" for b in spec.binds],
                 "tmpfs": list(spec.tmpfs), "read_only": spec.read_only, "user": spec.user or img_cfg.get("User") or "",
             }
+            if healthcheck is not None:
+                state["healthcheck"] = healthcheck
             if dropped:
                 state["limits_dropped"] = dropped
                 state["labels"] = {**labels, LABEL_LIMITS_DROPPED: ",".join(dropped)}
@@ -476,6 +483,9 @@ class Runtime:
         owner = (st.get("labels") or {}).get(LABEL_OWNER)
         if owner:
             payload["owner"] = owner
+        hc = st.get("healthcheck")
+        if hc and hc.get("Test") and hc["Test"][0] in ("CMD", "CMD-SHELL") and len(hc["Test"]) > 1:
+            payload["healthcheck"] = dict(hc)  # the monitor runs its probes (engine.runtime.health)
         try:
             spawn(monitor_main, payload, fds, detach=True)
         except BaseException:

@@ -68,6 +68,7 @@ class MonitorJob(TypedDict):
     ports: list[PortRecord]  # as asked: reserved before anything else is made
     added_rules: NotRequired[RuleSet]  # the monitor's own note: the port rules it added
     owner: NotRequired[str]  # a lease (engine.locks): the container dies with that process (a build's RUN)
+    healthcheck: NotRequired[dict[str, Any]]  # only when it has a probe to run (engine.runtime.health)
 
 
 class ExecJob(TypedDict):
@@ -226,8 +227,16 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
         _fail_start(cdir, status_fd, msg["error"], int(msg.get("code", 125)), cg)
 
     start_time = linux.process_start_time(pid)
+    prober = None
+    if p.get("healthcheck"):  # issue 16
+        from pytest_pods.engine.runtime.health import Prober, starting  # lazy: start latency (health-checked only)
+        from pytest_pods.engine.runtime.spec import SECCOMP_FILTER_KEY  # lazy: start latency (as above)
+
+        prober = Prober(cdir, p["healthcheck"], pid, config, cg.self_join_files(), SECCOMP_FILTER_KEY)
 
     def running(s: ContainerState) -> None:
+        if prober is not None:
+            s["health"] = starting()
         s.update({"status": "running", "pid": pid, "pid_start": start_time, "started_at": now_iso(),
                   "monitor_pid": os.getpid(), "monitor_start": linux.process_start_time(os.getpid()),
                   "exit_code": 0, "oom_killed": False, "error": "", "finished_at": "0001-01-01T00:00:00Z",
@@ -243,10 +252,18 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
     orphaned = False
     while streams or status is None:
         watch = list(streams) + ([pidfd] if status is None else []) + ([owner_fd] if owner_fd is not None else [])
-        ready, _, _ = select.select(watch, [], [], None if status is None else 2.0)
+        wait_for: float | None = None if status is None else 2.0
+        if prober is not None and status is None:
+            watch += prober.fds()
+            wait_for = prober.timeout()
+        ready, _, _ = select.select(watch, [], [], wait_for)
         if not ready and status is not None:
             break  # pid 1 is gone and the pipes stay open: a leaked descriptor, stop waiting
+        if prober is not None and status is None:
+            prober.tick()
         for fd in ready:
+            if prober is not None and prober.ready(fd):
+                continue
             if fd == owner_fd:  # the build that ran this step is gone: nobody will commit it
                 orphaned = True
                 os.close(owner_fd)
@@ -262,6 +279,8 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
                 continue
             if fd == pidfd:
                 status = os.waitpid(pid, 0)[1]
+                if prober is not None:
+                    prober.stop()
                 continue
             try:
                 data = os.read(fd, 65536)

@@ -159,6 +159,7 @@ class ContainerSpec(NamedTuple):
     sysctls: Mapping[str, str] = MappingProxyType({})  # namespaced ones only (net.*, kernel.shm*, fs.mqueue.*)
     ulimits: Sequence[str] = ()     # --ulimit NAME=SOFT[:HARD]
     shm_size: int | None = None     # bytes of /dev/shm (Docker's default is 64 MiB)
+    healthcheck: Mapping[str, Any] | None = None  # Config.Healthcheck (ns); overrides the image's field by field
 
     def env_list(self) -> list[str]:
         if isinstance(self.env, Mapping):

@@ -22,6 +22,7 @@ from pytest_pods.engine.locks import lease
 if TYPE_CHECKING:  # the network package is off the CLI's start path
     from pytest_pods.engine.network.networks import EndpointRecord
     from pytest_pods.engine.network.ports import PortRecord
+    from pytest_pods.engine.runtime.health import HealthConfig, HealthState
 
 STATE = "state.json"
 
@@ -90,6 +91,8 @@ class ContainerState(TypedDict):
     remove_requested: NotRequired[bool]              # rm -f asked the monitor to remove it
     limits_dropped: NotRequired[list[str]]           # rootless, PODS_IGNORE_LIMITS=1: limits not applied
     starter: NotRequired[str]                        # the lease of the process starting it (engine.locks)
+    healthcheck: NotRequired[HealthConfig]           # merged at create (image + container), issue 16
+    health: NotRequired[HealthState]                 # State.Health, written by the monitor's prober
 
 
 def now_iso() -> str:
