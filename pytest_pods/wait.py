@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from pytest_pods.errors import ContainerExitedError, InvalidArgumentError, PodsError, ReadinessTimeoutError
 
-__all__ = ["Probe", "Strategy", "Watched", "all_of", "as_strategy", "command", "healthcheck", "http", "log", "tcp",
+__all__ = ["ContainerUnhealthyError", "Probe", "Strategy", "Watched", "all_of", "as_strategy", "command", "healthcheck", "http", "log", "tcp",
            "wait_ready"]
 
 LOG_LINES_SHOWN = 30
@@ -142,6 +142,14 @@ class _Exited(Exception):
 
 class _Deadline(Exception):
     """The deadline passed."""
+
+
+class _Unhealthy(Exception):
+    """The engine's health checks declared the container unhealthy (the message says why)."""
+
+
+class ContainerUnhealthyError(PodsError):
+    """The engine reported the container ``unhealthy`` while readiness waited for its HEALTHCHECK."""
 
 
 class Strategy:
@@ -332,8 +340,11 @@ class Command(Strategy):
         _poll_exec(t, self.cmd, self.user, max_pause=0.25)
 
 
-def _poll_exec(t: Target, cmd: list[str], user: str | None, max_pause: float) -> None:
+def _poll_exec(t: Target, cmd: list[str], user: str | None, max_pause: float,
+               first: Callable[[], bool] | None = None) -> None:
     def attempt() -> bool:
+        if first is not None and first():
+            return True
         try:
             res = t.container.exec(cmd, user=user)
         except PodsError:
@@ -367,7 +378,28 @@ class HealthCheck(Strategy):
         if cmd is None:
             raise InvalidArgumentError(f"wait for container {t.container.name}: its image has no HEALTHCHECK")
         interval = (cfg.get("Healthcheck") or {}).get("Interval") or 0
-        _poll_exec(t, cmd, None, max_pause=min(1.0, interval / 1e9) if interval else 0.25)
+        _poll_exec(t, cmd, None, max_pause=min(1.0, interval / 1e9) if interval else 0.25,
+                   first=lambda: engine_healthy(t.container))
+
+
+def engine_healthy(container: Watched) -> bool:
+    """What the engine's own health checks found (``State.Health``, ours or a remote dockerd's,
+    issue 16): True once ``healthy``; False while ``starting`` or without one.
+
+    :raises _Unhealthy: the engine declared it ``unhealthy`` (its last probe's output attached)
+    """
+    health = container.state.get("health")
+    if not health:
+        return False
+    if health.get("Status") == "healthy":
+        return True
+    # FailingStreak 0: the "unhealthy" a stopped container is left with, not a probe's verdict
+    if health.get("Status") == "unhealthy" and health.get("FailingStreak"):
+        last = (health.get("Log") or [{}])[-1]
+        out = str(last.get("Output") or "").strip()
+        raise _Unhealthy(f"the engine's health check failed {health['FailingStreak']} times in a row; the last "
+                         f"exited {last.get('ExitCode')}" + (f": {out[-500:]}" if out else " with no output"))
+    return False
 
 
 def healthcheck_command(config: Mapping[str, Any]) -> list[str] | None:
@@ -458,15 +490,18 @@ def wait_ready(container: Watched, strategy: Any, timeout: float = 60.0, *, labe
     :param label: who asked, for messages (the plugin passes ``fixture 'redis'``)
     :raises ReadinessTimeoutError: not ready by the deadline (the last 30 log lines attached)
     :raises ContainerExitedError: the container exited first (exit code and logs attached)
+    :raises ContainerUnhealthyError: waiting for the HEALTHCHECK, the engine declared it unhealthy
     """
     strategy = as_strategy(strategy)
     start = time.monotonic()
     t = Target(container, start + timeout)
     who = f"container {container.name}" + (f" ({label})" if label else "")
-    err: ContainerExitedError | ReadinessTimeoutError
+    err: ContainerExitedError | ReadinessTimeoutError | ContainerUnhealthyError
     try:
         strategy.wait(t)
         return time.monotonic() - start
+    except _Unhealthy as exc:
+        err = ContainerUnhealthyError(f"wait for {who}: it is unhealthy after {time.monotonic() - start:.2f} s: {exc}")
     except _Exited:
         code = container.wait(timeout=5)
         err = ContainerExitedError(

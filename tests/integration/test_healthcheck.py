@@ -202,3 +202,27 @@ def _cgroup(pid: str) -> str:
         return Path(f"/proc/{pid}/cgroup").read_text()
     except OSError:
         return ""
+
+
+def test_wait_healthcheck_reads_the_engines_verdict(client: Client, cleanup: list[str],
+                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+    from pytest_pods import wait  # the plugin's readiness (issue 16: it reads State.Health too)
+
+    ok = client.containers.run("busybox:latest", ["sleep", "60"], detach=True, network="none",
+                               healthcheck={"test": "true", "interval": 200 * MS})
+    cleanup.append(ok.id)
+    until("healthy", lambda: health(client, ok.id)["Status"] == "healthy")
+    assert wait.engine_healthy(ok)
+
+    ctx = tmp_path_factory.mktemp("hc-bad")
+    (ctx / "Dockerfile").write_text("FROM busybox:latest\n"
+                                    "HEALTHCHECK --interval=200ms --retries=2 CMD echo no-db-yet; exit 1\n"
+                                    'CMD ["sleep", "60"]\n')
+    client.images.build(ctx, tag="pods-test-healthcheck-bad:1")
+    bad = client.containers.run("pods-test-healthcheck-bad:1", detach=True, network="none")
+    cleanup.append(bad.id)
+    t0 = time.monotonic()
+    with pytest.raises(wait.ContainerUnhealthyError, match="no-db-yet") as info:
+        wait.wait_ready(bad, wait.healthcheck(), timeout=30)
+    assert time.monotonic() - t0 < 10  # at once, not at the deadline
+    assert "failed 2 times in a row" in str(info.value)
