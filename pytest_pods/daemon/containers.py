@@ -103,14 +103,20 @@ class ContainersRouter:
             req.send_json({"Id": cid, "Warnings": []}, 201)
             return
         args = create_arguments(doc)
-        for vol in args.anonymous_volumes:
-            self.client.volumes.create(vol, anonymous=True)
-        try:
-            self.client.images.get(image)
-        except ImageNotFoundError:
-            raise HTTPError(404, f"No such image: {image}") from None
         tty = bool(doc.get("Tty"))
-        ctr = self.client.containers.create(image, args.command, name=name, **args.options)
+        try:
+            for vol in args.anonymous_volumes:
+                self.client.volumes.create(vol, anonymous=True)
+            try:
+                self.client.images.get(image)
+            except ImageNotFoundError:
+                raise HTTPError(404, f"No such image: {image}") from None
+            ctr = self.client.containers.create(image, args.command, name=name, **args.options)
+        except BaseException:  # a refused create leaves no anonymous volume behind (made for it alone)
+            for vol in args.anonymous_volumes:
+                with contextlib.suppress(PodsError, OSError):
+                    self.client.volumes.remove(vol, force=True)
+            raise
         if tty:
             self.tty.add(ctr.id)
         self.events.publish("create", ctr.id, {**actor_attributes(ctr.state), "image": image})
