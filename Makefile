@@ -22,6 +22,8 @@ PODS      = $(PYTHON) -m pytest_pods.cli
 PODS_TEST = $(PYTHON) -m pytest_pods.cli --root $(PODS_TEST_ROOT)
 APT_PACKAGES = busybox-static mmdebstrap runc iptables iproute2 skopeo docker-registry apache2-utils openssl \
                uidmap passt slirp4netns python3-venv
+# without its recommends (docker.io: a dockerd the tests do not want running)
+APT_PACKAGES_BARE = docker-compose
 PYTEST_ARGS ?=
 
 # Rootless (issue 13). As root, `make test` also runs the rootless suites as $(ROOTLESS_USER) (a user
@@ -81,13 +83,18 @@ setup: deps
 
 deps:
 ifneq ($(IS_ROOT),yes)
-	@echo "not root: skipping the Debian packages (root installs them once: apt-get install $(APT_PACKAGES))"
+	@echo "not root: skipping the Debian packages (root installs them once: apt-get install $(APT_PACKAGES) $(APT_PACKAGES_BARE))"
 	@[ -x $(PYTHON) ] || /usr/bin/python3 -m venv $(CACHE)/venv-rootless
 else
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi; \
+	bare=""; for p in $(APT_PACKAGES_BARE); do dpkg -s $$p >/dev/null 2>&1 || bare="$$bare $$p"; done; \
+	if [ -n "$$bare" ]; then \
+	  echo "installing Debian packages:$$bare"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$bare >/dev/null; \
 	fi
 endif
 	@$(PYTHON) -c "import os, pytest_pods, filelock, xdist, zstandard, cryptography, psycopg, redis, docker, testcontainers, hypothesis; \

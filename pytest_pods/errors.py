@@ -69,6 +69,10 @@ class ReadinessTimeoutError(PodsError, TimeoutError):
     """A container was not ready by the deadline; the note holds its last log lines."""
 
 
+class ContainerUnhealthyError(PodsError):
+    """The engine reported the container ``unhealthy`` while readiness waited for its HEALTHCHECK."""
+
+
 class ContainerExitedError(PodsError):
     """A container exited while we waited for it to be ready; ``exit_code`` is its code."""
 

@@ -28,7 +28,13 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from pytest_pods.errors import ContainerExitedError, InvalidArgumentError, PodsError, ReadinessTimeoutError
+from pytest_pods.errors import (
+    ContainerExitedError,
+    ContainerUnhealthyError,
+    InvalidArgumentError,
+    PodsError,
+    ReadinessTimeoutError,
+)
 
 __all__ = ["ContainerUnhealthyError", "Probe", "Strategy", "Watched", "all_of", "as_strategy", "command", "healthcheck", "http", "log", "tcp",
            "wait_ready"]
@@ -146,10 +152,6 @@ class _Deadline(Exception):
 
 class _Unhealthy(Exception):
     """The engine's health checks declared the container unhealthy (the message says why)."""
-
-
-class ContainerUnhealthyError(PodsError):
-    """The engine reported the container ``unhealthy`` while readiness waited for its HEALTHCHECK."""
 
 
 class Strategy:
