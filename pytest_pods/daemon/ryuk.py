@@ -22,7 +22,7 @@ from typing import Any
 from pytest_pods.client.local import Client
 from pytest_pods.daemon.events import Events
 from pytest_pods.daemon.filters import any_label_matches
-from pytest_pods.errors import PodsError
+from pytest_pods.errors import ConflictError, NotFoundError, PodsError
 
 #: the image testcontainers starts its Ryuk from (any registry, tag or digest)
 RYUK_IMAGE = re.compile(r"(^|/)testcontainers/ryuk(:|@|$)")
@@ -152,10 +152,16 @@ class _Reaper:
                        "Env": [], "Cmd": None, "Tty": False, "ExposedPorts": {"8080/tcp": {}}},
             "HostConfig": {"NetworkMode": "bridge", "AutoRemove": True, "PortBindings": {"8080/tcp": [
                 {"HostIp": "", "HostPort": ""}]}},
-            "NetworkSettings": {"Ports": ports, "IPAddress": "127.0.0.1", "Gateway": "", "IPPrefixLen": 8,
-                                "Networks": {"bridge": {"IPAddress": "127.0.0.1", "Gateway": "", "IPPrefixLen": 8}}},
+            "NetworkSettings": {"Ports": ports, "IPAddress": "127.0.0.1", "Gateway": "127.0.0.1", "IPPrefixLen": 8,
+                                "Networks": _NETWORKS},
             "Mounts": [],
         }
+
+
+# the listener is the daemon's, on loopback: where testcontainers believes it runs in a container
+# (a /.dockerenv) it reads the bridge network's IPAddress or Gateway from the list entry
+_NETWORKS = {"bridge": {"IPAddress": "127.0.0.1", "Gateway": "127.0.0.1", "IPPrefixLen": 8, "NetworkID": "",
+                        "EndpointID": "", "MacAddress": "", "Aliases": None, "Links": None, "IPAMConfig": None}}
 
 
 class Ryuk:
@@ -169,6 +175,16 @@ class Ryuk:
 
     def create(self, name: str | None, doc: dict[str, Any]) -> str:
         env = dict(str(e).split("=", 1) for e in doc.get("Env") or [] if "=" in str(e))
+        if name is not None:  # a name is one container's, virtual or not (testcontainers retries with it)
+            other = self._find(name)
+            other_id = other.id if other is not None and other.name == name.lstrip("/") else None
+            if other_id is None:
+                with contextlib.suppress(NotFoundError):
+                    other_id = self.client.containers.get(name.lstrip("/")).id
+            if other_id is not None:
+                raise ConflictError(f'Conflict. The container name "/{name.lstrip("/")}" is already in use by '
+                                    f'container "{other_id}". You have to remove (or rename) that container to be '
+                                    "able to reuse that name.")
         cid = os.urandom(32).hex()
         reaper = _Reaper(self, cid, name or f"ryuk-{cid[:8]}", env)
         self._reapers[cid] = reaper
@@ -208,5 +224,5 @@ class Ryuk:
                  "Command": "/bin/ryuk", "Created": int(time.time()), "State": "running", "Status": "Up",
                  "Ports": [{"IP": "127.0.0.1", "PrivatePort": 8080, "PublicPort": r.port, "Type": "tcp"}],
                  "Labels": {"org.testcontainers.ryuk": "pytest-pods"}, "HostConfig": {"NetworkMode": "bridge"},
-                 "NetworkSettings": {"Networks": {}}, "Mounts": []}
+                 "NetworkSettings": {"Networks": _NETWORKS}, "Mounts": []}
                 for r in self._reapers.values() if r.running]

@@ -536,6 +536,25 @@ def test_testcontainers_with_ryuk_starts_and_ryuk_reaps_the_session(
             docker_client.containers.get(cid).remove(force=True)
 
 
+@WAIT_FOR_LOGS_DEPRECATED
+def test_testcontainers_inside_a_container_reaches_the_ryuk_stand_in_by_its_bridge_entry(
+        tc: Any, ryuk_image: str, docker_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 16: on a CI runner with /.dockerenv and a local daemon, testcontainers picks its
+    # connection mode itself and reads Ryuk's NetworkSettings.Networks["bridge"] from the list
+    # (it failed with KeyError: 'bridge'); each failed try left another stand-in of the same name
+    monkeypatch.setattr(tc_utils, "inside_container", lambda: True)
+    monkeypatch.setattr(tc, "tc_host_override", "127.0.0.1")
+    monkeypatch.setattr(tc, "connection_mode_override", None)
+    ctr = DockerContainer("busybox").with_command("sh -c 'echo ready; sleep 60'")
+    with ctr:
+        wait_for_logs(ctr, "ready", timeout=10)
+        ryuks = [c for c in docker_client.api.containers(filters={"name": RYUK_NAME})]
+        assert len(ryuks) == 1 and ryuks[0]["NetworkSettings"]["Networks"]["bridge"]["Gateway"] == "127.0.0.1"
+        with pytest.raises(docker.errors.APIError) as conflict:  # a name is one container's, as in dockerd
+            docker_client.api.create_container(ryuk_image, name=ryuks[0]["Names"][0].lstrip("/"))
+        assert conflict.value.status_code == 409 and "is already in use by container" in str(conflict.value)
+
+
 def test_ryuk_stand_in_speaks_the_ryuk_protocol(docker_client: Any, labels: dict[str, str], daemon: Any) -> None:
     """What testcontainers (any language) does with Ryuk, over the wire: filters in, ACK out, and
     when the last connection has been gone RYUK_RECONNECTION_TIMEOUT, what matched is removed."""
