@@ -28,6 +28,8 @@ from pytest_pods.client.contract import (
 from pytest_pods.errors import ContainerStartError, PodsError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pytest_pods.client.contract import ClientAPI, PortBinding
     from pytest_pods.client.local import Client
 
@@ -204,6 +206,7 @@ def add_run(sub: Subparsers, verb: str) -> None:
     p.add_argument("--health-start-interval")
     p.add_argument("--no-healthcheck", action="store_true")
     p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true", help="a pseudo-terminal as the container's stdio")
     p.add_argument("--rm", action="store_true")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -213,6 +216,8 @@ def run(client: ClientAPI, args: argparse.Namespace) -> int:
     """``run`` and ``create``: a foreground run exits with the container's code."""
     opts = create_options(args)
     container = client.containers.create(args.image, args.command or None, auto_remove=args.rm, **opts)
+    if args.tty:
+        _use_terminal(client, container.id)
     if args.verb == "create":
         print(container.id)
         return 0
@@ -237,7 +242,56 @@ def run(client: ClientAPI, args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, forward)
+    if args.tty:
+        return _on_terminal(client, container.id, handle.wait, raw=args.interactive)
     return handle.wait()
+
+
+def _use_terminal(client: ClientAPI, cid: str) -> None:
+    """``-t``: the container's process runs on a pty its monitor holds (issue 16)."""
+    from pytest_pods.client.local import Client  # lazy: start latency (only -t)
+    from pytest_pods.engine.runtime.monitor import use_terminal  # lazy: as above
+
+    if not isinstance(client, Client):
+        with contextlib.suppress(PodsError):
+            client.containers.remove(cid, force=True)
+        raise PodsError("run -t: a terminal needs the local engine (unset PODS_HOST, or use the docker CLI "
+                        "against that daemon)")
+    use_terminal(client.runtime.dir / cid)
+
+
+def _on_terminal(client: ClientAPI, cid: str, wait: Callable[[], int], *, raw: bool) -> int:
+    """Wait for a tty container attached to our terminal: ours in raw mode (with ``-i``: keys go
+    to the container's pty as typed), its window size followed, restored at the end."""
+    import termios  # lazy: start latency (only -t)
+    import tty  # lazy: as above
+
+    from pytest_pods.client.local import Client  # lazy: as above
+    from pytest_pods.engine.runtime.monitor import resize_terminal  # lazy: as above
+
+    assert isinstance(client, Client)  # _use_terminal made sure
+    cdir = client.runtime.dir / cid
+
+    def follow_size(_sig: int = 0, _frame: object = None) -> None:
+        for fd in (1, 0, 2):
+            try:
+                cols, rows = os.get_terminal_size(fd)
+            except OSError:
+                continue
+            resize_terminal(cdir, rows, cols)
+            return
+
+    saved = None
+    if raw and os.isatty(0):
+        saved = termios.tcgetattr(0)
+        tty.setraw(0)
+    try:
+        follow_size()
+        signal.signal(signal.SIGWINCH, follow_size)
+        return wait()
+    finally:
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
 
 
 # -- start, ps, logs, exec ------------------------------------------------------------------------

@@ -44,15 +44,18 @@ from pytest_pods.daemon.router import (
 from pytest_pods.daemon.ryuk import RYUK_IMAGE, Ryuk
 from pytest_pods.daemon.streams import (
     MULTIPLEXED,
+    RAW,
     STDERR,
     STDOUT,
     AttachSession,
     close_socket,
     frame,
+    parse_detach_keys,
     peer_closed,
     pump_in,
     pump_out,
 )
+from pytest_pods.engine.runtime.monitor import has_terminal, resize_terminal, use_terminal
 from pytest_pods.errors import ContainerNotFoundError, HTTPError, ImageNotFoundError, PodsError
 
 
@@ -63,7 +66,7 @@ class ContainersRouter:
         self.client = client
         self.events = events
         self.ryuk = ryuk
-        self.tty: set[str] = set()  # containers created with Tty: their streams are raw, not framed
+        self.ttys: dict[str, bool] = {}  # Tty of each container seen (its bundle says): raw streams, not framed
         self.attach_waiting: dict[str, list[AttachSession]] = {}
         self.attach_lock = threading.Lock()
         self.started = threading.Condition()
@@ -118,9 +121,22 @@ class ContainersRouter:
                     self.client.volumes.remove(vol, force=True)
             raise
         if tty:
-            self.tty.add(ctr.id)
+            try:
+                use_terminal(self.client.runtime.dir / ctr.id)
+            except (OSError, ValueError, KeyError) as exc:
+                with contextlib.suppress(PodsError, OSError):
+                    self.client.containers.remove(ctr.id, force=True)
+                raise PodsError(f"create container {ctr.id[:12]}: give it a tty: {exc}") from exc
+        self.ttys[ctr.id] = tty
         self.events.publish("create", ctr.id, {**actor_attributes(ctr.state), "image": image})
         req.send_json({"Id": ctr.id, "Warnings": []}, 201)
+
+    def has_tty(self, cid: str) -> bool:
+        """Whether the container runs on a pty (Tty): its streams go raw, not in frames."""
+        tty = self.ttys.get(cid)
+        if tty is None:
+            tty = self.ttys[cid] = has_terminal(self.client.runtime.dir / cid)
+        return tty
 
     def container_list(self, req: Request) -> None:
         all_ = query_bool(req.query.get("all"))
@@ -140,7 +156,7 @@ class ContainersRouter:
             req.send_json(virtual)
             return
         doc = api_container_inspect(self.client, self._container(ref).id)
-        doc["Config"]["Tty"] = doc["Id"] in self.tty
+        doc["Config"]["Tty"] = self.has_tty(doc["Id"])
         req.send_json(doc)
 
     def container_start(self, req: Request, ref: str) -> None:
@@ -219,12 +235,22 @@ class ContainersRouter:
                 if fd is not None:
                     os.close(fd)
         handle.close()
-        tty = ctr.id in self.tty
+        tty = self.has_tty(ctr.id)
         threading.Thread(target=pump_out, args=(out_r, err_r, waiting, tty), daemon=True,
                          name="pods-attach-out").start()
         if stdin_w is not None:
-            src = next(sock for sock, opts in waiting if opts.get("stdin"))
-            threading.Thread(target=pump_in, args=(src, stdin_w), daemon=True, name="pods-attach-in").start()
+            src, opts = next((sock, opts) for sock, opts in waiting if opts.get("stdin"))
+            threading.Thread(target=self._pump_stdin, args=(src, stdin_w, opts if tty else None), daemon=True,
+                             name="pods-attach-in").start()
+
+    @staticmethod
+    def _pump_stdin(sock: socket.socket, fd: int, opts: dict[str, Any] | None) -> None:
+        """The client's stdin into the container's. With a tty (``opts``), its detach keys let the
+        client go (its connection closed) while the container runs on, as docker does."""
+        if opts is None:
+            pump_in(sock, fd)
+        elif pump_in(sock, fd, detach_keys=opts["detach_keys"]):
+            close_socket(sock)
 
     def container_wait(self, req: Request, ref: str) -> None:
         condition = req.query.get("condition") or "not-running"
@@ -275,7 +301,7 @@ class ContainersRouter:
         tail_n = None if tail in ("all", "", None) else query_optional_int(tail, "tail")
         since = query_float(q.get("since"))
         until = query_float(q.get("until"))
-        tty = ctr.id in self.tty
+        tty = self.has_tty(ctr.id)
 
         def frames() -> Iterator[bytes]:
             for stream, ts, line in self.client.containers.logs(ctr.id, follow=follow, tail=tail_n):
@@ -290,7 +316,7 @@ class ContainersRouter:
                 if follow and peer_closed(req.conn):
                     return
 
-        req.stream(frames(), MULTIPLEXED)
+        req.stream(frames(), RAW if tty else MULTIPLEXED)
 
     def container_attach(self, req: Request, ref: str) -> None:
         if self.ryuk.owns(ref):
@@ -298,9 +324,15 @@ class ContainersRouter:
             return
         ctr = self._container(ref)
         q = req.query
-        opts = {"stdout": query_bool(q.get("stdout")), "stderr": query_bool(q.get("stderr")),
+        opts: dict[str, Any] = {"stdout": query_bool(q.get("stdout")), "stderr": query_bool(q.get("stderr")),
                 "stdin": query_bool(q.get("stdin")), "stream": query_bool(q.get("stream"), True),
                 "logs": query_bool(q.get("logs"))}
+        tty = self.has_tty(ctr.id)
+        if tty:
+            try:
+                opts["detach_keys"] = parse_detach_keys(q.get("detachKeys"))
+            except ValueError as exc:
+                raise HTTPError(400, str(exc)) from None
         # registered before the 101 goes out, under the lock the start takes: the CLI sends its
         # start as soon as it reads the 101, and a start that found no attach session would run
         # the container unattached and leave this stream open forever (docker run hung)
@@ -308,21 +340,21 @@ class ContainersRouter:
             status = ctr.status
             if status == "created":
                 self.attach_waiting.setdefault(ctr.id, []).append((req.conn, opts))
-            sock = req.hijack(MULTIPLEXED)
+            sock = req.hijack(RAW if tty else MULTIPLEXED)
         req.keep()
         if status == "created":
             return  # the start feeds it
         # running or exited: what the log holds (and what comes, while it runs)
-        threading.Thread(target=self._attach_logs, args=(ctr, sock, opts), daemon=True,
+        threading.Thread(target=self._attach_logs, args=(ctr, sock, opts, tty), daemon=True,
                          name="pods-attach-logs").start()
 
-    def _attach_logs(self, ctr: Container, sock: socket.socket, opts: dict[str, bool]) -> None:
+    def _attach_logs(self, ctr: Container, sock: socket.socket, opts: dict[str, Any], tty: bool) -> None:
         try:
             follow = opts["stream"] and ctr.status == "running"
             tail = None if opts["logs"] else 0
             for stream, _, line in self.client.containers.logs(ctr.id, follow=follow, tail=tail):
                 if opts["stdout" if stream == "stdout" else "stderr"]:
-                    sock.sendall(frame(STDOUT if stream == "stdout" else STDERR, line))
+                    sock.sendall(line if tty else frame(STDOUT if stream == "stdout" else STDERR, line))
         except (OSError, PodsError):
             pass
         finally:
@@ -453,7 +485,16 @@ class ContainersRouter:
         req.stream(docs())
 
     def container_resize(self, req: Request, ref: str) -> None:
-        self._container(ref)
+        """The pty's window size (TIOCSWINSZ by its monitor, which holds the master); a container
+        without a tty has none to set, as under docker."""
+        ctr = self._container(ref)
+        height = query_int(req.query.get("h"), 0, "h")
+        width = query_int(req.query.get("w"), 0, "w")
+        if self.has_tty(ctr.id):
+            if ctr.status != "running":
+                raise HTTPError(409, f"Container {ctr.id} is not running")
+            if height > 0 and width > 0:
+                resize_terminal(self.client.runtime.dir / ctr.id, height, width)
         req.send(200, b"", "text/plain")
 
     def container_archive(self, req: Request, ref: str) -> None:

@@ -23,8 +23,8 @@ MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"
 
 #: an attach session waiting for its container's output: the hijacked socket and which streams
-#: it wants ("stdout", "stderr", "stdin", "stream", "logs")
-AttachSession = tuple[socket.socket, dict[str, bool]]
+#: it wants ("stdout", "stderr", "stdin", "stream", "logs"; a tty's "detach_keys")
+AttachSession = tuple[socket.socket, dict[str, Any]]
 
 
 def frame(stream: int, data: bytes) -> bytes:
@@ -79,23 +79,86 @@ def pump_out(out_r: int, err_r: int, waiting: list[AttachSession], tty: bool) ->
             close_socket(sock)
 
 
-def pump_in(sock: socket.socket, fd: int, is_pty: bool = False) -> None:
-    """Client to process: the hijacked socket's bytes into stdin until the client half-closes."""
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+def parse_detach_keys(text: str | None) -> bytes:
+    """Docker's detach key sequence (``ctrl-p,ctrl-q``, ``a,ctrl-@``...) as the bytes a terminal
+    sends; an empty string turns detaching off.
+
+    :raises ValueError: a key docker would refuse too
+    """
+    if text is None:
+        text = DEFAULT_DETACH_KEYS
+    out = bytearray()
+    for key in (k.strip() for k in text.split(",") if k.strip()):
+        if len(key) == 1:
+            out.append(ord(key))
+        elif key.lower().startswith("ctrl-") and len(key) == 6:
+            c = key[5].lower()
+            if "a" <= c <= "z":
+                out.append(ord(c) - ord("a") + 1)
+            elif c in "@[\\]^_":
+                out.append(ord(c.upper()) & 0x1F)
+            else:
+                raise ValueError(f"Invalid escape keys ({text}) provided")
+        else:
+            raise ValueError(f"Invalid escape keys ({text}) provided")
+    return bytes(out)
+
+
+class EscapeProxy:
+    """Finds the detach key sequence in a client's stdin (docker's term.EscapeProxy): bytes that
+    might begin it are held back until they prove not to."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(what to pass on, whether the sequence is complete)."""
+        if not self.keys:
+            return data, False
+        out = bytearray()
+        for b in data:
+            cand = self.held + bytes([b])
+            if self.keys.startswith(cand):
+                self.held = cand
+                if cand == self.keys:
+                    self.held = b""
+                    return bytes(out), True
+            else:
+                out += cand if not self.keys.startswith(bytes([b])) else self.held
+                self.held = bytes([b]) if self.keys.startswith(bytes([b])) else b""
+        return bytes(out), False
+
+
+def pump_in(sock: socket.socket, fd: int, is_pty: bool = False, detach_keys: bytes = b"") -> bool:
+    """Client to process: the hijacked socket's bytes into stdin until the client half-closes, or
+    (with ``detach_keys``, tty containers) types the detach sequence: then True, and the caller
+    lets the client go while the container runs on."""
+    escape = EscapeProxy(detach_keys)
+    detached = False
     try:
         while True:
             data = sock.recv(65536)
             if not data:
                 break
-            os.write(fd, data)
+            data, detached = escape.feed(data)
+            if data:
+                os.write(fd, data)
+            if detached:
+                break
     except OSError:
         pass
     finally:
         if not is_pty:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        else:
+        elif not detached:
             with contextlib.suppress(OSError):
                 os.write(fd, b"\x04")  # EOF for a terminal's reader
+    return detached
 
 
 def copy_out(readers: dict[int, int], sock: socket.socket | None, tty: bool) -> None:

@@ -414,3 +414,11 @@ def resident_bytes(pids: list[int]) -> int:
             continue
     return total
 
+
+
+TIOCSWINSZ = 0x5414  # asm-generic/ioctls.h; termios is not imported on the start path
+
+
+def set_winsize(fd: int, height: int, width: int) -> None:
+    """A terminal's window size (its foreground process group gets SIGWINCH)."""
+    fcntl.ioctl(fd, TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))

@@ -152,7 +152,9 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
         attach = {"stdout": fds[1], "stderr": fds[2]}
     stdin_fd = fds[3] if p.get("stdin") else None
     held_stdin = None
-    if stdin_fd is None and p.get("stdin_open"):
+    config = json.loads(Path(p["config"]).read_bytes())
+    tty = bool(config["process"].get("terminal"))  # Tty (issue 16): pid 1's stdio is a pty we hold
+    if stdin_fd is None and p.get("stdin_open") and not tty:
         # OpenStdin and no client on its stdin: the container's stdin stays open (a pipe whose
         # writing end we hold until it exits), as dockerd keeps it; `docker run -d -i busybox cat`
         # runs (issue 16)
@@ -168,7 +170,6 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
             ports = [b.to_record() for b in bound]
         except Exception as exc:
             _fail_start(cdir, status_fd, f"start container {p['id'][:12]}: {exc}", 125, None)
-    config = json.loads(Path(p["config"]).read_bytes())
     try:  # the device rules of its config (issue 14) are enforced by the cgroup
         cg = open_cgroup(p["id"], Limits(**p["limits"]), parent=p["cgroup_parent"], devices=rules_from_config(config))
         cg.create()
@@ -181,20 +182,24 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
     c2m_r, c2m_w = os.pipe()  # child -> monitor: namespaces are made
     m2c_r, m2c_w = os.pipe()  # monitor -> child: go on
     null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    console = _console_pair() if tty else None  # (ours, the child's): the pty's master comes back on it
     pid = _fork_pid1(cdir, status_fd, cg)
     if pid == 0:
         for fd in {out_r, err_r, err_pipe_r, c2m_r, m2c_w, status_fd, *attach.values(),
-                   *([held_stdin] if held_stdin is not None else [])}:
+                   *([held_stdin] if held_stdin is not None else []),
+                   *([console[0], *([stdin_fd] if stdin_fd is not None else [])] if console else [])}:
             os.close(fd)  # a set: stdout and stderr may be attached to one descriptor
         init.container_init(
             config, p["rootfs"], p["overlay"], m2c_r, c2m_w, err_pipe_w,
-            (stdin_fd if stdin_fd is not None else null, out_w, err_w), bool(p.get("init")),
-            cg.self_join_files(),
+            (stdin_fd if stdin_fd is not None and console is None else null, out_w, err_w), bool(p.get("init")),
+            cg.self_join_files(), console[1] if console else None,
         )
     for fd in (out_w, err_w, err_pipe_w, c2m_w, m2c_r, null):
         os.close(fd)
-    if stdin_fd is not None:
+    if stdin_fd is not None and console is None:
         os.close(stdin_fd)
+    if console is not None:
+        os.close(console[1])
     pidfd = os.pidfd_open(pid)
     try:
         if os.read(c2m_r, 1) != b"n":
@@ -226,6 +231,8 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
         _detach_networks(p)
         _fail_start(cdir, status_fd, msg["error"], int(msg.get("code", 125)), cg)
 
+    # before "started": a resize right after the start finds the window size FIFO
+    term = _Terminal(cdir, console[0], stdin_fd) if console is not None else None
     start_time = linux.process_start_time(pid)
     prober = None
     if p.get("healthcheck"):  # issue 16
@@ -247,6 +254,10 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
 
     log = _LogWriter(cdir / "container.log", attach)
     streams = {out_r: "stdout", err_r: "stderr"}
+    if term is not None:
+        os.close(out_r)  # pid 1 writes to its pty: the pipes stay empty
+        os.close(err_r)
+        streams = {term.master: "stdout"} if term.master is not None else {}  # one stream, as json-file logs a tty
     status: int | None = None
     owner_fd = _watch_owner(p.get("owner"))
     orphaned = False
@@ -256,7 +267,11 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
         if prober is not None and status is None:
             watch += prober.fds()
             wait_for = prober.timeout()
-        ready, _, _ = select.select(watch, [], [], wait_for)
+        if term is not None:
+            watch += term.inputs()
+        ready, writable, _ = select.select(watch, term.outputs() if term is not None else [], [], wait_for)
+        if term is not None:
+            ready = term.serve(ready, writable)
         if not ready and status is not None:
             break  # pid 1 is gone and the pipes stay open: a leaked descriptor, stop waiting
         if prober is not None and status is None:
@@ -292,8 +307,12 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
                 log.flush(streams[fd])
                 os.close(fd)
                 del streams[fd]
+                if term is not None and fd == term.master:
+                    term.master, term.pending = None, b""
     for name in streams.values():
         log.flush(name)
+    if term is not None:
+        term.close()
     assert status is not None
     code = _exit_code(status)
     oom = False
@@ -326,6 +345,145 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
         remove_container_dir(cdir, p.get("name_link"))
     _send(status_fd, {"exited": code, "oom": oom})
     os._exit(0)
+
+
+def _console_pair() -> tuple[int, int]:
+    import socket  # lazy: start latency (only containers with a tty)
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return ours.detach(), theirs.detach()
+
+
+#: the FIFO in a tty container's directory that takes window sizes, ``"<height> <width>\n"``
+#: (conmon's ctl FIFO): written by ``resize``, read by the monitor, which holds the pty's master
+WINSIZE_FIFO = "winsize"
+
+
+def has_terminal(cdir: Path) -> bool:
+    """Whether the container's process runs on a pty (its bundle's ``process.terminal``: Tty)."""
+    try:
+        return bool(json.loads((cdir / "config.json").read_bytes())["process"].get("terminal"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def use_terminal(cdir: Path) -> None:
+    """Give a created container a pty (``process.terminal`` in its bundle), as ``Tty: true`` asks.
+
+    Until :class:`ContainerSpec` carries ``tty`` itself (issue 16), its creators (the daemon,
+    ``pods run -t``) set it here, before the first start.
+    """
+    path = cdir / "config.json"
+    config = json.loads(path.read_bytes())
+    config["process"]["terminal"] = True
+    tmp = path.with_name(".config.json.tmp")
+    tmp.write_text(json.dumps(config, separators=(",", ":")))
+    os.replace(tmp, path)
+
+
+def resize_terminal(cdir: Path, height: int, width: int) -> bool:
+    """Ask a running tty container's monitor to set its pty's window size; False when no monitor
+    listens (not running, or no tty)."""
+    try:
+        fd = os.open(cdir / WINSIZE_FIFO, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # ENXIO: no reader; ENOENT: never ran with a tty
+        return False
+    try:
+        os.write(fd, f"{height} {width}\n".encode())
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+class _Terminal:
+    """The monitor's side of a tty container (issue 16): the pty's master (read as the log's one
+    stream), attached stdin written into it without ever blocking the monitor, and the window
+    size FIFO."""
+
+    def __init__(self, cdir: Path, sock: int, stdin_fd: int | None) -> None:
+        import socket  # lazy: start latency (only containers with a tty)
+
+        self.master: int | None = None
+        with socket.socket(fileno=sock) as s:
+            try:
+                _, got, _, _ = socket.recv_fds(s, 1, 1)
+                self.master = got[0] if got else None
+            except OSError:
+                pass
+        if self.master is not None:
+            os.set_blocking(self.master, False)
+        self.stdin = stdin_fd if self.master is not None else None
+        if stdin_fd is not None and self.stdin is None:
+            os.close(stdin_fd)
+        self.pending = b""  # stdin read but not yet taken by the pty
+        self.fifo: int | None = None
+        if self.master is not None:
+            path = cdir / WINSIZE_FIFO
+            try:
+                os.mkfifo(path, 0o600)
+            except FileExistsError:
+                pass
+            try:  # read-write: never an end-of-file when a writer closes
+                self.fifo = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError:
+                self.fifo = None
+
+    def inputs(self) -> list[int]:
+        return [fd for fd in (self.stdin if not self.pending else None, self.fifo) if fd is not None]
+
+    def outputs(self) -> list[int]:
+        return [self.master] if self.pending and self.master is not None else []
+
+    def serve(self, ready: list[int], writable: list[int]) -> list[int]:
+        """Handle what is ours among the ready fds; return the others."""
+        ours = (self.stdin, self.fifo)
+        if self.stdin is not None and self.stdin in ready:
+            try:
+                data = os.read(self.stdin, 65536)
+            except OSError:
+                data = b""
+            if data:
+                self.pending += data
+                writable = [*writable, *self.outputs()]
+            else:  # the client closed its stdin: the terminal stays (docker's tty keeps it too)
+                os.close(self.stdin)
+                self.stdin = None
+        if self.pending and self.master is not None and self.master in writable:
+            try:
+                n = os.write(self.master, self.pending)
+                self.pending = self.pending[n:]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.pending = b""
+        if self.fifo is not None and self.fifo in ready:
+            self._resize()
+        return [fd for fd in ready if fd not in ours]
+
+    def _resize(self) -> None:
+        assert self.fifo is not None
+        try:
+            data = os.read(self.fifo, 4096)
+        except OSError:
+            return
+        for line in data.decode(errors="replace").splitlines():
+            try:
+                height, width = (int(n) for n in line.split())
+            except ValueError:
+                continue
+            if self.master is not None:
+                try:
+                    linux.set_winsize(self.master, height, width)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        for fd in (self.stdin, self.fifo):
+            if fd is not None:
+                os.close(fd)
+        self.stdin = self.fifo = None
 
 
 def _watch_owner(owner: str | None) -> int | None:

@@ -409,6 +409,9 @@ def _exec(proc: dict[str, Any], error_fd: int) -> NoReturn:
     if proc.get("terminal"):  # stdin is a pty slave: make it the controlling terminal of a new session
         try:
             os.setsid()
+        except OSError:
+            pass  # a session leader already (--init's child)
+        try:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         except OSError:
             pass  # still runs, without job control
@@ -467,8 +470,11 @@ def join_cgroup(files: Sequence[tuple[str, str]]) -> None:
 
 def container_init(config: dict[str, Any], rootfs: str, overlay: str, sync_r: int, sync_w: int,
                    error_fd: int, stdio: tuple[int, int, int], init: bool,
-                   cgroup_join: Sequence[tuple[str, str]]) -> NoReturn:
-    """Set the container up and exec its process (we are pid 1 of the new pid namespace)."""
+                   cgroup_join: Sequence[tuple[str, str]], console: int | None = None) -> NoReturn:
+    """Set the container up and exec its process (we are pid 1 of the new pid namespace).
+
+    ``console`` (a unix socket; ``process.terminal``): our stdio becomes a pty of the container's
+    own devpts and its master goes to the monitor over that socket (runc's console socket)."""
     try:
         for i, fd in enumerate(stdio):
             os.dup2(fd, i)
@@ -509,6 +515,8 @@ def container_init(config: dict[str, Any], rootfs: str, overlay: str, sync_r: in
         if any(m["destination"] == "/dev" for m in config.get("mounts", [])):
             _make_devices()  # after pivot_root: a symlinked /dev in the image cannot point outside
         _make_extra_devices(linux_cfg.get("devices", []))
+        if console is not None:
+            _setup_console(console, int(config["process"].get("user", {}).get("uid", 0)))
         if config.get("hostname"):
             linux.sethostname(config["hostname"])
         _set_sysctls(linux_cfg.get("sysctl", {}))  # after the hostname (as runc), before /proc/sys is read-only
@@ -526,6 +534,35 @@ def container_init(config: dict[str, Any], rootfs: str, overlay: str, sync_r: in
         fail(error_fd, f"start container: {exc}", 125)
     except BaseException as exc:  # the child must never return into the caller's code
         fail(error_fd, f"start container: {type(exc).__name__}: {exc}", 125)
+
+
+# asm-generic/ioctls.h (Python's termios lacks them): unlock a pty, open its slave through the master
+_TIOCSPTLCK = 0x40045431
+_TIOCGPTPEER = 0x5441
+
+
+def _setup_console(sock: int, uid: int) -> None:
+    """A pty on the container's devpts (after pivot_root: ``tty`` names ``/dev/pts/0``): the slave
+    becomes stdin, stdout and stderr, owned by the process's user (issue 16, ``Tty``); the master
+    goes to the monitor, which logs what it reads and writes attached stdin into it."""
+    import socket  # lazy: start latency (only containers with a tty)
+
+    try:
+        master = os.open("/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        fcntl.ioctl(master, _TIOCSPTLCK, b"\0\0\0\0")
+        slave = fcntl.ioctl(master, _TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
+    except OSError as exc:
+        raise InitError(f"start container: allocate a tty: {exc.strerror}") from exc
+    try:
+        os.fchown(slave, uid, -1)
+    except OSError:
+        pass  # an unmapped user still uses the open descriptors
+    for i in range(3):
+        os.dup2(slave, i)
+    os.close(slave)
+    with socket.socket(fileno=sock) as s:
+        socket.send_fds(s, [b"m"], [master])
+    os.close(master)
 
 
 # -- exec: enter a running container ---------------------------------------------------------------

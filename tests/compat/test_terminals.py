@@ -1,0 +1,219 @@
+"""Terminals (issue 16): ``Tty`` containers on a pty of their own, as docker gives them.
+
+From the client's side: the real docker CLI on a pseudo-terminal (as a user at a shell runs it),
+docker-py's attach and resize, and ``pods run -it`` on the local engine. Every container a test
+makes carries its name and is removed at teardown (``docker rm -f``), whatever failed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import select
+import socket
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from daemon_helper import wait_until
+
+#: conftest's DockerCLI (conftest modules are not imported by name)
+DockerCLI = Any
+
+
+class Terminal:
+    """A command on a pseudo-terminal of ``rows`` x ``cols``: ``expect`` what it prints, ``send``
+    what the user types."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, rows: int = 24, cols: int = 80) -> None:
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                     start_new_session=True, close_fds=True)
+        os.close(slave)
+        self.output = b""
+        self._seen = 0
+
+    def _read(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # EIO: the command closed the terminal's last slave
+            return False
+        self.output += data
+        return bool(data)
+
+    def expect(self, pattern: bytes, timeout: float = 20) -> re.Match[bytes]:
+        """:raises TimeoutError: with all the output so far."""
+        regex = re.compile(pattern, re.MULTILINE)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = regex.search(self.output, self._seen)
+            if m:
+                self._seen = m.end()
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0 or (not self._read(min(left, 0.2)) and not regex.search(self.output, self._seen)):
+                raise TimeoutError(f"wait for {pattern!r} on the terminal: not within {timeout:g} s; "
+                                   f"the output was {self.output!r}")
+
+    def send(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def wait(self, timeout: float = 20) -> int:
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self._read(0.1)
+        return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+@pytest.fixture
+def names(docker: DockerCLI) -> Iterator[list[str]]:
+    """Scope: function. Depends on: docker. Container names to remove at teardown."""
+    made: list[str] = []
+    yield made
+    for n in made:
+        docker("rm", "-f", n, check=False)
+
+
+# == docker CLI ================================================================================
+def test_docker_run_it_drives_a_shell_through_a_pty(docker: DockerCLI, names: list[str], name: str) -> None:
+    names.append(name)
+    term = Terminal(["docker", "run", "-it", "--name", name, "busybox", "sh"], docker.env)
+    try:
+        term.expect(rb"/ # ")
+        term.send("echo hi-$((1+2))\n")
+        term.expect(rb"^hi-3\r?$")
+        term.send("tty; test -t 0 && echo stdin-is-a-tty\n")
+        term.expect(rb"^/dev/pts/0\r?$")
+        term.expect(rb"^stdin-is-a-tty\r?$")
+        term.send("stty size\n")
+        term.expect(rb"^24 80\r?$")  # the CLI's terminal size reached the container's pty
+        term.send("exit 3\n")
+        assert term.wait() == 3, term.output
+    finally:
+        term.close()
+    assert docker("inspect", "-f", "{{.Config.Tty}} {{.State.ExitCode}}", name).stdout.split() == ["true", "3"]
+
+
+def test_docker_run_t_prints_the_containers_pty(docker: DockerCLI, names: list[str], name: str) -> None:
+    names.append(name)
+    out = docker("run", "-t", "--name", name, "busybox", "tty").stdout
+    assert out.strip() == "/dev/pts/0"
+    # the log holds the pty's one stream, as stdout
+    logs = docker("logs", name)
+    assert logs.stdout.strip() == "/dev/pts/0" and logs.stderr == ""
+
+
+def test_docker_run_without_t_has_no_tty(docker: DockerCLI) -> None:
+    proc = docker("run", "--rm", "busybox", "tty", check=False)
+    assert proc.returncode == 1 and proc.stdout.strip() == "not a tty"
+
+
+def test_stderr_of_a_tty_container_is_its_pty(docker: DockerCLI, names: list[str], name: str) -> None:
+    names.append(name)
+    proc = docker("run", "-t", "--name", name, "busybox", "sh", "-c", "echo to-stderr >&2")
+    assert proc.stdout.strip() == "to-stderr" and proc.stderr == ""
+
+
+def test_detach_keys_leave_the_container_running(docker: DockerCLI, names: list[str], name: str) -> None:
+    names.append(name)
+    term = Terminal(["docker", "run", "-it", "--name", name, "busybox", "sh"], docker.env)
+    try:
+        term.expect(rb"/ # ")
+        term.send("\x10\x11")  # ctrl-p ctrl-q
+        assert term.wait() == 0, term.output
+    finally:
+        term.close()
+    assert docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+    assert docker("exec", name, "echo", "still-here").stdout == "still-here\n"
+
+
+def test_docker_run_d_t_keeps_a_shell_running(docker: DockerCLI, names: list[str], name: str) -> None:
+    names.append(name)
+    docker("run", "-d", "-t", "--name", name, "busybox", "sh")  # its stdin is the pty: it waits
+    time.sleep(0.5)
+    assert docker("inspect", "-f", "{{.State.Running}} {{.Config.Tty}}", name).stdout.split() == ["true", "true"]
+
+
+# == docker-py =================================================================================
+@pytest.fixture
+def docker_client(daemon: Any) -> Iterator[Any]:
+    """Scope: function. Depends on: daemon. A docker-py client on the daemon's socket."""
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=daemon.host, timeout=60)
+    yield client
+    client.close()
+
+
+def test_resize_reaches_the_pty(docker_client: Any, names: list[str], name: str) -> None:
+    names.append(name)
+    script = "trap 'stty size' WINCH; echo ready; while :; do sleep 0.1; done"
+    ctr = docker_client.containers.run("busybox", ["sh", "-c", script], tty=True, detach=True, name=name)
+    wait_until(lambda: b"ready" in ctr.logs(), timeout=20, what="the container's ready line")
+    docker_client.api.resize(ctr.id, height=30, width=100)
+    wait_until(lambda: b"30 100" in ctr.logs(), timeout=20, what="stty size after the resize")
+    assert ctr.logs().splitlines()[-1].strip() == b"30 100"
+
+
+def test_attach_to_a_tty_container_is_the_raw_stream(docker_client: Any, names: list[str], name: str) -> None:
+    names.append(name)
+    ctr = docker_client.containers.create("busybox", ["sh"], tty=True, stdin_open=True, name=name)
+    sock = docker_client.api.attach_socket(ctr.id, params={"stdin": 1, "stdout": 1, "stream": 1})
+    raw: socket.socket = sock._sock
+    try:
+        ctr.start()
+        raw.sendall(b"echo raw-$((40+2))\n")
+        got = b""
+        deadline = time.monotonic() + 20
+        while b"raw-42\r\n" not in got and time.monotonic() < deadline:
+            raw.settimeout(max(0.1, deadline - time.monotonic()))
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        assert b"raw-42\r\n" in got, got
+        assert not got.startswith(b"\x01\x00\x00\x00")  # no multiplexed frame header
+        raw.sendall(b"exit 5\n")
+        assert ctr.wait(timeout=20)["StatusCode"] == 5
+    finally:
+        raw.close()
+    assert docker_client.api.inspect_container(ctr.id)["Config"]["Tty"] is True
+
+
+# == pods run -it ==============================================================================
+def test_pods_run_it_drives_a_shell_through_a_pty(pods_root: Path, name: str) -> None:
+    cli = [sys.executable, "-m", "pytest_pods.cli", "--root", str(pods_root)]
+    term = Terminal([*cli, "run", "-it", "--rm", "--name", name, "busybox", "sh"], rows=33, cols=99)
+    try:
+        term.expect(rb"/ # ")
+        term.send("echo hi-$((1+2))\n")
+        term.expect(rb"^hi-3\r?$")
+        term.send("tty; stty size\n")
+        term.expect(rb"^/dev/pts/0\r?$")
+        term.expect(rb"^33 99\r?$")
+        term.send("exit 3\n")
+        assert term.wait() == 3, term.output
+    finally:
+        term.close()
+        subprocess.run([*cli, "rm", "-f", name], capture_output=True, timeout=60)
+
+
+def test_pods_run_t_prints_the_containers_pty(pods_cli: Any) -> None:
+    proc = pods_cli("run", "--rm", "-t", "busybox", "tty")
+    assert proc.returncode == 0 and proc.stdout.strip() == "/dev/pts/0", proc.stderr
