@@ -560,7 +560,9 @@ class ContainerAPI(Protocol):
     def wait(self, timeout: float | None = None) -> int: ...
     def stop(self, timeout: float | None = None) -> None: ...
     def kill(self, signal: str | int = ...) -> None: ...
-    def remove(self, *, force: bool = False) -> None: ...
+    def remove(self, *, force: bool = False, v: bool = True) -> None:
+        """Remove the container and (``v``, unlike docker-py's default: fixtures leave nothing)
+        the anonymous volumes it made (``-v /data``, the image's ``VOLUME``s)."""
     def restart(self, timeout: float | None = None) -> None: ...
     def stats(self) -> Stats: ...
     def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> bytes: ...
@@ -605,7 +607,7 @@ class ContainersAPI(Protocol):
         cap_drop: Sequence[str] = (), stdin_open: bool = False, privileged: bool = False,
         security_opt: Sequence[str] | None = None, devices: Devices | None = None, sysctls: Sysctls | None = None,
         ulimits: Ulimits | None = None, shm_size: str | int | None = None,
-        healthcheck: Mapping[str, Any] | None = None,
+        healthcheck: Mapping[str, Any] | None = None, volumes_from: Sequence[str] = (),
     ) -> ContainerAPI:
         """Create (not start) a container; docker-py's argument names and meanings.
 
@@ -617,6 +619,9 @@ class ContainersAPI(Protocol):
         ``read_only`` with ``tmpfs`` (``{"/run": "size=64m"}`` or ``["/run:size=64m"]``).
         ``healthcheck``: docker-py's form (see :func:`health_config`), overriding the image's
         HEALTHCHECK field by field; the engine runs it and reports ``State.Health``.
+        ``volumes``: ``/host:/path[:ro]``, ``NAME:/path[:ro][,nocopy]`` (a new volume is filled
+        from the image's content at ``/path`` unless ``nocopy``); the image's ``VOLUME``s get
+        anonymous volumes. ``volumes_from``: ``CTR[:ro|rw]``, that container's mounts.
         """
     @overload
     def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: Literal[True],

@@ -309,7 +309,7 @@ CREATE_KEYS = frozenset({
     "pids_limit", "cpus", "network", "network_aliases", "ports", "publish_all_ports", "read_only",
     "init", "labels", "stop_signal", "stop_timeout", "auto_remove", "no_new_privileges", "cap_add",
     "cap_drop", "stdin_open", "entrypoint", "name", "privileged", "security_opt", "devices", "sysctls", "ulimits",
-    "shm_size", "healthcheck"})
+    "shm_size", "healthcheck", "volumes_from"})
 
 
 def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str, Any]) -> dict[str, Any]:
@@ -326,6 +326,7 @@ def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str
     network = kw.get("network") or "bridge"
     hc: dict[str, Any] = {
         "Binds": [str(v) for v in kw.get("volumes") or []] or None,
+        "VolumesFrom": _str_list(kw.get("volumes_from")) or None,
         "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in tmpfs_list(kw.get("tmpfs"))} or None,
         "Memory": parse_bytes(kw["memory"]) if kw.get("memory") else 0,
         "PidsLimit": kw.get("pids_limit"), "NanoCpus": int(kw["cpus"] * 1e9) if kw.get("cpus") else 0,
@@ -573,6 +574,7 @@ class CreateOptions(Confinement):
     auto_remove: bool
     stdin_open: bool
     healthcheck: dict[str, Any] | None
+    volumes_from: list[str]
 
 
 class CreateArguments(NamedTuple):
@@ -634,10 +636,13 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
         if kind == "tmpfs":
             tmpfs.append(str(dst))
         elif kind in ("bind", "volume") and dst:
+            vopts = m.get("VolumeOptions") if kind == "volume" else None
+            mode = ",".join([*(["ro"] if m.get("ReadOnly") else []),
+                             *(["nocopy"] if isinstance(vopts, dict) and vopts.get("NoCopy") else [])])
             if kind == "volume" and not src:
-                binds.append(anon(str(dst)) + (":ro" if m.get("ReadOnly") else ""))
+                binds.append(anon(str(dst)) + (f":{mode}" if mode else ""))
                 continue
-            binds.append(f"{src}:{dst}{':ro' if m.get('ReadOnly') else ''}")
+            binds.append(f"{src}:{dst}{':' + mode if mode else ''}")
         else:
             raise InvalidArgumentError(f"invalid mount config for type {kind!r}")
     targets = {b.split(":")[1] for b in binds if ":" in b} | {t.split(":")[0] for t in tmpfs}
@@ -677,7 +682,7 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
         "stop_signal": doc.get("StopSignal") or None,
         "stop_timeout": stop_timeout if isinstance(stop_timeout, int) else None,
         "auto_remove": bool(hc.get("AutoRemove")), "stdin_open": bool(doc.get("OpenStdin")),
-        "healthcheck": healthcheck, **confinement,
+        "healthcheck": healthcheck, "volumes_from": _strings(hc, "VolumesFrom"), **confinement,
     }
     return CreateArguments(cmd, options, anonymous)
 

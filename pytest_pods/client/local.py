@@ -377,6 +377,7 @@ class Containers:
         ulimits: Ulimits | None = None,
         shm_size: str | int | None = None,
         healthcheck: Mapping[str, Any] | None = None,
+        volumes_from: Sequence[str] = (),
     ) -> Container:
         """Create (not start) a container from ``image``; Docker's names and meanings."""
         img = self._c.store.get_image(image)
@@ -398,6 +399,7 @@ class Containers:
             privileged=bool(privileged), security_opt=security_opts(security_opt), devices=device_list(devices),
             sysctls=sysctl_map(sysctls), ulimits=ulimit_list(ulimits), shm_size=shm_bytes(shm_size),
             healthcheck=health_config(healthcheck),
+            volumes_from=[volumes_from] if isinstance(volumes_from, str) else builtins.list(volumes_from),
         )
         return Container(self._c, self._rt.create(spec, img))
 
@@ -596,8 +598,12 @@ class Container(ContainerHandle):
     def kill(self, signal: str | int = _signal.SIGKILL) -> None:
         self._c.runtime.kill(self.id, signal)
 
-    def remove(self, *, force: bool = False) -> None:
+    def remove(self, *, force: bool = False, v: bool = True) -> None:
+        binds = (self.state.get("binds") or []) if v else []
         self._c.runtime.remove(self.id, force=force)
+        if binds:
+            self._c.runtime.settle()  # the monitor of a running one still holds its mounts
+            self._c.volumes.remove_anonymous_of(binds)
 
     def stats(self) -> ContainerStats:
         return self._c.runtime.stats(self.id)

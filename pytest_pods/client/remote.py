@@ -372,8 +372,8 @@ class RemoteContainer(ContainerHandle):
     def kill(self, signal: str | int = "SIGKILL") -> None:
         self._c.request("POST", f"/containers/{self.id}/kill", {"signal": str(signal)}, what=f"kill {self.id[:12]}")
 
-    def remove(self, *, force: bool = False) -> None:
-        self._c.request("DELETE", f"/containers/{self.id}", {"force": force, "v": True}, what=f"remove {self.id[:12]}")
+    def remove(self, *, force: bool = False, v: bool = True) -> None:
+        self._c.request("DELETE", f"/containers/{self.id}", {"force": force, "v": v}, what=f"remove {self.id[:12]}")
 
     def restart(self, timeout: float | None = None) -> None:
         self._c.request("POST", f"/containers/{self.id}/restart", {"t": int(timeout) if timeout is not None else None})

@@ -20,7 +20,7 @@ import signal
 import stat
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypedDict
 
@@ -31,6 +31,7 @@ from pytest_pods.engine.locks import lease, lease_alive, remove_dead_leased
 from pytest_pods.engine.runtime.spec import (
     NETWORK_MODES,
     SECCOMP_FILTER_KEY,
+    Bind,
     ContainerSpec,
     build_config,
     effective_caps,
@@ -316,7 +317,10 @@ class Runtime:
                 ) from None
             os.unlink(link)
             os.symlink(cid, link)
+        made: list[str] = []  # anonymous volumes of the image's VOLUMEs, made for this container only
         try:
+            if spec.volumes_from or img_cfg.get("Volumes"):
+                spec = self._volume_binds(spec, img_cfg, made)
             cdir.mkdir()
             for d in ("rootfs", "upper", "work"):
                 (cdir / d).mkdir()
@@ -359,12 +363,75 @@ class Runtime:
                 state["limits_dropped"] = dropped
                 state["labels"] = {**labels, LABEL_LIMITS_DROPPED: ",".join(dropped)}
             write_state(cdir, state)
+            self._fill_volumes(cid, spec.binds)
         except BaseException:
             remove_tree(cdir)
             with contextlib.suppress(OSError):
                 os.unlink(link)
+            if made:
+                from pytest_pods.engine.runtime.volumes import Volumes  # lazy: only a failed create with image VOLUMEs
+
+                vols = Volumes(self.store.root)
+                for vol in made:
+                    with contextlib.suppress(PodsError, OSError):
+                        vols.remove(vol, in_use_by=[])
             raise
         return cid
+
+    def _volume_binds(self, spec: ContainerSpec, img_cfg: dict[str, Any], made: list[str]) -> ContainerSpec:
+        """The spec's binds, then ``--volumes-from`` containers' mounts, then an anonymous volume
+        for each image ``VOLUME``, each only where nothing earlier covers the path (Docker's
+        order; issue 16). The anonymous volumes made are appended to ``made``."""
+        from pytest_pods.engine.runtime.volumes import Volumes  # lazy: only containers with volumes
+
+        binds = list(spec.binds)
+        covered = {b.target for b in binds} | {os.path.normpath(t.partition(":")[0]) for t in spec.tmpfs}
+        for ref in spec.volumes_from:
+            name, _, mode = ref.partition(":")
+            if mode not in ("", "ro", "rw"):
+                raise InvalidArgumentError(f"--volumes-from {ref!r}: invalid mode {mode!r}: use ro or rw")
+            other = self.state(self.resolve(name))
+            for text in other.get("binds") or []:
+                b = Bind.parse(text)
+                if b.target not in covered:
+                    covered.add(b.target)
+                    binds.append(b._replace(readonly=b.readonly if not mode else mode == "ro", nocopy=True))
+        vols = Volumes(self.store.root)
+        for path in img_cfg.get("Volumes") or {}:
+            target = os.path.normpath("/" + str(path).lstrip("/"))
+            if target in covered or target == "/":
+                continue
+            covered.add(target)
+            vol = vols.create(anonymous=True)["Name"]
+            made.append(vol)
+            binds.append(Bind(str(vols.path(vol)), target))
+        return spec._replace(binds=binds)
+
+    def _fill_volumes(self, cid: str, binds: Sequence[Bind]) -> None:
+        """Copy-up: each empty, never-populated volume mounted without ``nocopy`` gets the image's
+        content at its mount point (issue 16). Nothing to do costs a ``stat`` per volume bind."""
+        if not binds:
+            return
+        from pytest_pods.engine.runtime.volumes import Volumes  # lazy: only containers with volumes
+
+        vols = Volumes(self.store.root)
+        todo = [(name, b.target) for b in binds if not b.nocopy
+                for name in [vols.name_of(b.source)] if name and vols.fillable(name)]
+        if not todo:
+            return
+        with self._root(cid) as rootfd:
+            for name, target in todo:
+                try:
+                    fd = linux.openat2(rootfd, target.strip("/") or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
+                                       resolve=linux.RESOLVE_IN_ROOT)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue  # nothing there in the image (docker makes the mount point empty)
+                try:
+                    vols.fill(name, fd)
+                except OSError as exc:
+                    raise PodsError(f"create container: copy the image's {target} into volume {name}: {exc}") from None
+                finally:
+                    os.close(fd)
 
     def _plan_network(self, spec: ContainerSpec, image: Image) -> tuple[list[NetworkRef], list[PortRecord]]:
         """The networks to join (resolved now: an unknown one fails the create) and ports to publish."""

@@ -96,30 +96,32 @@ def parse_signal(value: str | int) -> int:
 
 
 class Bind(NamedTuple):
-    """A bind mount from the host into the container (``-v HOST:CTR[:ro]``)."""
+    """A bind mount from the host into the container (``-v HOST:CTR[:ro]``); a volume's is its
+    data directory, filled from the image at first mount unless ``nocopy`` (issue 16)."""
 
     source: str
     target: str
     readonly: bool = False
+    nocopy: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Bind:
         parts = text.split(":")
         if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
             raise InvalidArgumentError(f"invalid volume specification {text!r}: expected HOSTPATH:PATH[:ro|rw]")
-        ro = False
+        ro = nocopy = False
         if len(parts) == 3:
             opts = set(parts[2].split(","))
-            if not opts <= {"ro", "rw", "z", "Z"}:
+            if not opts <= {"ro", "rw", "z", "Z", "nocopy"} or {"ro", "rw"} <= opts:
                 raise InvalidArgumentError(f"invalid volume specification {text!r}: unknown mode {parts[2]!r}")
-            ro = "ro" in opts
+            ro, nocopy = "ro" in opts, "nocopy" in opts
         if not parts[0].startswith("/"):
             raise InvalidArgumentError(
                 f"invalid volume specification {text!r}: the host path must be absolute (named volumes come later)"
             )
         if not parts[1].startswith("/"):
             raise InvalidArgumentError(f"invalid volume specification {text!r}: the container path must be absolute")
-        return cls(os.path.abspath(parts[0]), os.path.normpath(parts[1]), ro)
+        return cls(os.path.abspath(parts[0]), os.path.normpath(parts[1]), ro, nocopy)
 
 
 class ContainerSpec(NamedTuple):
@@ -160,6 +162,7 @@ class ContainerSpec(NamedTuple):
     ulimits: Sequence[str] = ()     # --ulimit NAME=SOFT[:HARD]
     shm_size: int | None = None     # bytes of /dev/shm (Docker's default is 64 MiB)
     healthcheck: Mapping[str, Any] | None = None  # Config.Healthcheck (ns); overrides the image's field by field
+    volumes_from: Sequence[str] = ()  # CTR[:ro|rw]: its volumes and binds at the same paths
 
     def env_list(self) -> list[str]:
         if isinstance(self.env, Mapping):
