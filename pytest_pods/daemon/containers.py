@@ -414,7 +414,7 @@ class ContainersRouter:
                                  "container before removing or force remove")
         st = ctr.state
         attrs = actor_attributes(st)
-        ctr.remove(force=force)
+        ctr.remove(force=force, v=False)  # ?v=1 below, once the monitor has let go of the mounts
         if query_bool(req.query.get("v")):
             self.client.containers.settle()  # the monitor of a running one still holds its mounts
             self.client.volumes.remove_anonymous_of(st.get("binds") or [])
