@@ -250,14 +250,13 @@ def run(client: ClientAPI, args: argparse.Namespace) -> int:
 def _use_terminal(client: ClientAPI, cid: str) -> None:
     """``-t``: the container's process runs on a pty its monitor holds (issue 16)."""
     from pytest_pods.client.local import Client  # lazy: start latency (only -t)
-    from pytest_pods.engine.runtime.monitor import use_terminal  # lazy: as above
 
     if not isinstance(client, Client):
         with contextlib.suppress(PodsError):
             client.containers.remove(cid, force=True)
         raise PodsError("run -t: a terminal needs the local engine (unset PODS_HOST, or use the docker CLI "
                         "against that daemon)")
-    use_terminal(client.runtime.dir / cid)
+    client.containers.use_terminal(cid)
 
 
 def _on_terminal(client: ClientAPI, cid: str, wait: Callable[[], int], *, raw: bool) -> int:
@@ -267,10 +266,8 @@ def _on_terminal(client: ClientAPI, cid: str, wait: Callable[[], int], *, raw: b
     import tty  # lazy: as above
 
     from pytest_pods.client.local import Client  # lazy: as above
-    from pytest_pods.engine.runtime.monitor import resize_terminal  # lazy: as above
 
     assert isinstance(client, Client)  # _use_terminal made sure
-    cdir = client.runtime.dir / cid
 
     def follow_size(_sig: int = 0, _frame: object = None) -> None:
         for fd in (1, 0, 2):
@@ -278,7 +275,7 @@ def _on_terminal(client: ClientAPI, cid: str, wait: Callable[[], int], *, raw: b
                 cols, rows = os.get_terminal_size(fd)
             except OSError:
                 continue
-            resize_terminal(cdir, rows, cols)
+            client.containers.resize(cid, rows, cols)
             return
 
     saved = None

@@ -529,6 +529,26 @@ class Containers:
         """The host pids of the container's processes."""
         return self._rt.procs(ref)
 
+    def use_terminal(self, ref: str) -> None:
+        """Give a created container a pty as its stdio (``Tty``: ``docker run -t``), before its
+        first start (issue 16; until ``create`` takes ``tty`` itself)."""
+        from pytest_pods.engine.runtime.monitor import use_terminal  # lazy: start latency (only -t)
+
+        use_terminal(self._rt.dir / self._rt.resolve(ref))
+
+    def has_terminal(self, ref: str) -> bool:
+        """Whether the container's process runs on a pty (``Tty``)."""
+        from pytest_pods.engine.runtime.monitor import has_terminal  # lazy: start latency (as above)
+
+        return has_terminal(self._rt.dir / self._rt.resolve(ref))
+
+    def resize(self, ref: str, height: int, width: int) -> bool:
+        """Set a running tty container's window size (its monitor holds the pty); False when it
+        has no running pty."""
+        from pytest_pods.engine.runtime.monitor import resize_terminal  # lazy: start latency (as above)
+
+        return resize_terminal(self._rt.dir / self._rt.resolve(ref), height, width)
+
     def gone(self, ref: str) -> bool:
         """True once nothing of a removed container is left on disk (``wait?condition=removed``)."""
         return not (self._rt.dir / ref).exists()

@@ -55,7 +55,6 @@ from pytest_pods.daemon.streams import (
     pump_in,
     pump_out,
 )
-from pytest_pods.engine.runtime.monitor import has_terminal, resize_terminal, use_terminal
 from pytest_pods.errors import ContainerNotFoundError, HTTPError, ImageNotFoundError, PodsError
 
 
@@ -122,7 +121,7 @@ class ContainersRouter:
             raise
         if tty:
             try:
-                use_terminal(self.client.runtime.dir / ctr.id)
+                self.client.containers.use_terminal(ctr.id)
             except (OSError, ValueError, KeyError) as exc:
                 with contextlib.suppress(PodsError, OSError):
                     self.client.containers.remove(ctr.id, force=True)
@@ -135,7 +134,11 @@ class ContainersRouter:
         """Whether the container runs on a pty (Tty): its streams go raw, not in frames."""
         tty = self.ttys.get(cid)
         if tty is None:
-            tty = self.ttys[cid] = has_terminal(self.client.runtime.dir / cid)
+            try:
+                tty = self.client.containers.has_terminal(cid)
+            except (PodsError, OSError):
+                return False
+            self.ttys[cid] = tty
         return tty
 
     def container_list(self, req: Request) -> None:
@@ -494,7 +497,7 @@ class ContainersRouter:
             if ctr.status != "running":
                 raise HTTPError(409, f"Container {ctr.id} is not running")
             if height > 0 and width > 0:
-                resize_terminal(self.client.runtime.dir / ctr.id, height, width)
+                self.client.containers.resize(ctr.id, height, width)
         req.send(200, b"", "text/plain")
 
     def container_archive(self, req: Request, ref: str) -> None:
