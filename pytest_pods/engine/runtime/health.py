@@ -238,6 +238,7 @@ class Prober:
                 os.waitpid(self.child, 0)
             except ChildProcessError:
                 pass
+            self._reap_group(self.child)
             self._close()
         self.status = "unhealthy"
         self._write()
@@ -288,6 +289,19 @@ class Prober:
         except OSError:
             pass
 
+    @staticmethod
+    def _reap_group(pgid: int) -> None:
+        """After a kill, the rest of the probe's process group: the process the exec path forked
+        into the container's pid namespace becomes our child once its parent is gone (the monitor
+        is a subreaper). Unreaped, it stays a member of that namespace, and the container's pid 1
+        can then never finish exiting (the kernel waits for every process of its namespace): the
+        container could not be stopped or removed. Every member got SIGKILL, so this is short."""
+        while True:
+            try:
+                os.waitpid(-pgid, 0)
+            except ChildProcessError:
+                return
+
     def _close(self) -> None:
         for fd in (self.pidfd, self.out, self.err):
             if fd >= 0:
@@ -296,6 +310,8 @@ class Prober:
 
     def _finish(self) -> None:
         _, status = os.waitpid(self.child, 0)
+        if self.timed_out:
+            self._reap_group(self.child)
         code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
         if self.out >= 0:  # what is buffered; a process the probe left behind may hold the pipe open
             self._read()
