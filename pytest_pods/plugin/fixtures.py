@@ -157,7 +157,8 @@ _LIST, _MAP, _LIST_OR_MAP = (list, tuple), (Mapping,), (list, tuple, Mapping)
 # where a list is expected is one item, as on docker's command line)
 _OPTION_FORMS: dict[str, tuple[tuple[type, ...], str]] = {
     "environment": (_LIST_OR_MAP, "environment={'KEY': 'VALUE'} or environment=['KEY=VALUE']"),
-    "volumes": (_LIST, "volumes=['/host/dir:/path[:ro]', 'NAME:/path']"),
+    "volumes": (_LIST, "volumes=['/host/dir:/path[:ro]', 'NAME:/path'] or docker-py's "
+                       "volumes={'/host/dir': {'bind': '/path', 'mode': 'ro'}}"),
     "network": (_TEXT, "network='NAME' (bridge, none, host, or a network fixture)"),
     "network_aliases": (_LIST, "network_aliases=['db']"),
     "memory": (_SIZE, "memory='64m' or memory=67108864 (bytes)"),
@@ -197,12 +198,29 @@ def container_options(fixture: str, options: Mapping[str, Any]) -> dict[str, Any
             pytest.fail(f"pytest-pods: fixture {fixture!r}: unknown container option {key!r}{hint}", pytrace=False)
         if key in _SINGLE_ITEM and isinstance(value, str):
             value = [value]
+        if key == "volumes" and isinstance(value, Mapping):
+            value = _docker_py_volumes(fixture, value)
         kinds, forms = _OPTION_FORMS.get(key, ((object,), ""))
         wrong = not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
         if value is not None and wrong:
             pytest.fail(f"pytest-pods: fixture {fixture!r}: option {key}={value!r} ({type(value).__name__}) is not "
                         f"a value it takes; use {forms}", pytrace=False)
         out[key] = value
+    return out
+
+
+def _docker_py_volumes(fixture: str, volumes: Mapping[str, Any]) -> list[str]:
+    """docker-py's ``volumes={SOURCE: {'bind': PATH, 'mode': 'ro'}}`` (or ``{SOURCE: PATH}``) as
+    ``SOURCE:PATH[:MODE]`` texts."""
+    out = []
+    for source, spec in volumes.items():
+        if isinstance(spec, str):
+            out.append(f"{source}:{spec}")
+        elif isinstance(spec, Mapping) and isinstance(spec.get("bind"), str):
+            out.append(f"{source}:{spec['bind']}" + (f":{spec['mode']}" if spec.get("mode") else ""))
+        else:
+            pytest.fail(f"pytest-pods: fixture {fixture!r}: option volumes: {source!r}: {spec!r} is not a mount; "
+                        f"use {{'bind': '/path', 'mode': 'ro'}}", pytrace=False)
     return out
 
 

@@ -103,6 +103,26 @@ def test_a_single_port_is_a_port_and_a_bad_one_names_the_option_and_its_forms(in
     assert inner.left(sid) == []
 
 
+def test_docker_py_forms_of_volumes_and_single_items_are_taken(inner: Inner) -> None:
+    # what a docker-py or testcontainers user writes: volumes as a mapping, one cap as a string
+    shared = inner.pytester.path / "shared"
+    shared.mkdir()
+    (shared / "f").write_text("from the host\n")
+    inner.pytester.makepyfile(test_forms=f'''
+        from pytest_pods import container
+
+        box = container(image="busybox", command=["sleep", "60"], network="none",
+                        volumes={{"{shared}": {{"bind": "/x", "mode": "ro"}}}}, cap_drop="ALL")
+
+        def test_mounted_read_only(box):
+            assert box.exec(["cat", "/x/f"]).output == b"from the host\\n"
+            assert box.exec(["touch", "/x/g"]).exit_code != 0
+    ''')
+    result, sid = inner.run()
+    result.assert_outcomes(passed=1)
+    assert inner.left(sid) == []
+
+
 def test_an_image_with_a_healthcheck_is_waited_for_by_default(inner: Inner) -> None:
     # no wait=: the image's HEALTHCHECK decides, as compose's `condition: service_healthy` would
     ctx = inner.pytester.path / "slow"
