@@ -281,7 +281,9 @@ class ContainersRouter:
                         status = containers.state(cid)["status"]
                     except ContainerNotFoundError:
                         break
-                    if status != "created" or peer_closed(conn):
+                    with self.attach_lock:  # an exited one an attach waits on: docker start -a, its next run
+                        waits = status == "created" or (status == "exited" and cid in self.attach_waiting)
+                    if not waits or peer_closed(conn):
                         break
                     self.started.wait(timeout=0.5)
         code = containers.wait(cid)  # removed already (--rm): the exit code recorded for it
@@ -339,17 +341,29 @@ class ContainersRouter:
         # registered before the 101 goes out, under the lock the start takes: the CLI sends its
         # start as soon as it reads the 101, and a start that found no attach session would run
         # the container unattached and leave this stream open forever (docker run hung)
+        # (an exited one too, with ``stream``: docker start -a attaches, then starts it again and
+        # shows that run, as dockerd's attach waits for the next start; ``logs`` replays the old
+        # run first, under the lock, so the new run's output follows it)
         with self.attach_lock:
             status = ctr.status
-            if status == "created":
+            waits = status == "created" or (status == "exited" and opts["stream"])
+            if waits:
                 self.attach_waiting.setdefault(ctr.id, []).append((req.conn, opts))
             sock = req.hijack(RAW if tty else MULTIPLEXED)
+            if waits and status == "exited" and opts["logs"]:
+                self._replay_logs(ctr, sock, opts, tty)
         req.keep()
-        if status == "created":
+        if waits:
             return  # the start feeds it
-        # running or exited: what the log holds (and what comes, while it runs)
+        # running, or exited without stream: what the log holds (and what comes, while it runs)
         threading.Thread(target=self._attach_logs, args=(ctr, sock, opts, tty), daemon=True,
                          name="pods-attach-logs").start()
+
+    def _replay_logs(self, ctr: Container, sock: socket.socket, opts: dict[str, Any], tty: bool) -> None:
+        with contextlib.suppress(OSError, PodsError):
+            for stream, _, line in self.client.containers.logs(ctr.id, follow=False):
+                if opts["stdout" if stream == "stdout" else "stderr"]:
+                    sock.sendall(line if tty else frame(STDOUT if stream == "stdout" else STDERR, line))
 
     def _attach_logs(self, ctr: Container, sock: socket.socket, opts: dict[str, Any], tty: bool) -> None:
         try:

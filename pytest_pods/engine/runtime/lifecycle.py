@@ -550,6 +550,10 @@ class Runtime:
         owner = (st.get("labels") or {}).get(LABEL_OWNER)
         if owner:
             payload["owner"] = owner
+        if st["auto_remove"] and st.get("binds"):
+            vols = self._volume_names(st["binds"])
+            if vols:
+                payload["volumes"] = vols  # --rm: its anonymous ones go with it (as rm -v)
         hc = st.get("healthcheck")
         if hc and hc.get("Test") and hc["Test"][0] in ("CMD", "CMD-SHELL") and len(hc["Test"]) > 1:
             payload["healthcheck"] = dict(hc)  # the monitor runs its probes (engine.runtime.health)
@@ -566,14 +570,14 @@ class Runtime:
         if msg is None:
             handle.close()
             if st["auto_remove"]:
-                self._remove_dir(cid)
+                self._remove_dir(cid, volumes=True)
             else:
                 update_state(cdir, lambda s: s.update({"status": "created"}))
             raise ContainerStartError(f"start container {cid[:12]}: the monitor exited before starting it")
         if "error" in msg:
             handle.close()
             if st["auto_remove"]:
-                self._remove_dir(cid)
+                self._remove_dir(cid, volumes=True)
             raise ContainerStartError(msg["error"], int(msg.get("code", 125)))
         handle.pid = int(msg["started"])
         return handle
@@ -1019,17 +1023,37 @@ class Runtime:
             raise PodsError(f"remove container {cid[:12]}: its monitor (pid {monitor}) still releases the "
                             "container 10 s after its end: its host ports may still be taken")
 
-    def _remove_dir(self, cid: str) -> None:
+    def _volume_names(self, binds: Sequence[str]) -> builtins.list[str]:
+        """The volumes (``ROOT/volumes/<name>/_data``) among a container's binds: string work only."""
+        prefix = f"{self.store.root / 'volumes'}/"
+        out = []
+        for text in binds:
+            src = text.split(":")[0]
+            name = src.removeprefix(prefix).removesuffix("/_data")
+            if src.startswith(prefix) and src.endswith("/_data") and name and "/" not in name:
+                out.append(name)
+        return out
+
+    def _remove_dir(self, cid: str, *, volumes: bool = False) -> None:
+        """Remove the container's directory; ``volumes`` (``--rm``): its anonymous volumes too."""
         from pytest_pods.engine.runtime.monitor import remove_container_dir  # lazy: start latency (as in start)
 
         cdir = self.dir / cid
+        binds: builtins.list[str] = []
         try:
-            name = read_state(cdir)["name"]
+            st = read_state(cdir)
+            name = st["name"]
+            binds = st.get("binds") or []
         except (OSError, ValueError, KeyError):
             name = None
         with contextlib.suppress(Exception):
             self.cgroup(cid).destroy()
         remove_container_dir(cdir, str(self.names / name) if name else None)
+        vols = self._volume_names(binds) if volumes else []
+        if vols:
+            from pytest_pods.engine.runtime.volumes import remove_anonymous  # lazy: only containers with volumes
+
+            remove_anonymous(self.store.root, vols, leaving=cid)
 
     def _remove_dead(self, cid: str) -> None:
         """Remove a container whose state cannot be read, as completely as can be found without
@@ -1168,7 +1192,7 @@ class Runtime:
                     self.cgroup(cid).destroy()
                 _kill_pid1(st)
                 if st.get("auto_remove"):
-                    self._remove_dir(cid)
+                    self._remove_dir(cid, volumes=True)
                     done.append(f"removed container {cid[:12]} (its monitor was killed)")
                     continue
                 st = update_state(cdir, lambda s: s.update({"status": "exited", "exit_code": 137, "pid": 0,

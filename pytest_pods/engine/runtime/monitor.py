@@ -67,6 +67,7 @@ class MonitorJob(TypedDict):
     networks: list[NetworkRef]
     ports: list[PortRecord]  # as asked: reserved before anything else is made
     added_rules: NotRequired[RuleSet]  # the monitor's own note: the port rules it added
+    volumes: NotRequired[list[str]]  # --rm: the volumes it mounts; the anonymous ones go with it (rm -v)
     owner: NotRequired[str]  # a lease (engine.locks): the container dies with that process (a build's RUN)
     healthcheck: NotRequired[dict[str, Any]]  # only when it has a probe to run (engine.runtime.health)
 
@@ -342,6 +343,8 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
             _send(status_fd, {"exited": code, "oom": oom})
             os._exit(0)
     if remove:
+        if p.get("volumes") and p.get("auto_remove"):
+            _remove_volumes(p)  # first: docker run --rm returns once the container is gone
         remove_container_dir(cdir, p.get("name_link"))
     _send(status_fd, {"exited": code, "oom": oom})
     os._exit(0)
@@ -661,6 +664,16 @@ def _fail_start(cdir: Path, status_fd: int, message: str, code: int, cg: Cgroup 
         pass
     _send(status_fd, {"error": message, "code": code})
     os._exit(0)
+
+
+def _remove_volumes(p: MonitorJob) -> None:
+    """``--rm``: the container's anonymous volumes go with it, as ``rm -v`` removes them."""
+    from pytest_pods.engine.runtime.volumes import remove_anonymous  # lazy: only --rm containers with volumes
+
+    try:
+        remove_anonymous(Path(p["root"]), p.get("volumes", []), leaving=p["id"])
+    except Exception:
+        pass  # a volume left behind is not worth a lost exit status (volume prune removes it)
 
 
 def remove_container_dir(cdir: Path, name_link: str | None) -> None:

@@ -139,6 +139,37 @@ class Volumes:
         remove_tree(self.dir / name)
 
 
+def remove_anonymous(root: Path, names: builtins.list[str], *, leaving: str = "") -> builtins.list[str]:
+    """``--rm`` (the monitor, or a failed start): remove those of ``names`` that are anonymous
+    and that no container under ``ROOT/containers`` but ``leaving`` (the one going) mounts, as
+    ``rm -v`` does; the ones removed. Rootless it runs inside the user namespace, where the
+    volume's files are ours."""
+    vols = Volumes(root)
+    gone = [n for n in names if vols.anonymous(n)]
+    if not gone:
+        return []
+    paths = {str(vols.path(n)): n for n in gone}
+    try:
+        ids = [e.name for e in os.scandir(root / "containers") if len(e.name) == 64 and e.name != leaving]
+    except FileNotFoundError:
+        ids = []
+    for cid in ids:
+        try:
+            binds = json.loads((root / "containers" / cid / "state.json").read_text()).get("binds") or []
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or half-written: a create in progress makes its own volumes
+        for text in binds:
+            paths.pop(str(text).split(":")[0], None)
+    done = []
+    for name in paths.values():
+        try:
+            remove_tree(vols.dir / name)
+        except OSError:
+            continue
+        done.append(name)
+    return done
+
+
 # Overlay's own xattrs are the store's bookkeeping (whiteouts, opaque dirs), not the files'.
 _SKIP_XATTRS = ("trusted.overlay.", "user.overlay.")
 
