@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import sys
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -12,7 +13,6 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from pytest_pods.cli.output import ago, each, size, table
 from pytest_pods.cli.verb import LocalVerb, Subparsers, Verb
 from pytest_pods.client.contract import (
-    Bind,
     device_list,
     parse_bytes,
     parse_duration,
@@ -54,6 +54,60 @@ def env_of(args: argparse.Namespace) -> list[str]:
     return env + list(args.env or [])
 
 
+VOLUME_FORMS = "use -v /HOST:/PATH[:ro|rw], -v NAME:/PATH[:ro|rw|nocopy] or -v /PATH (an anonymous volume)"
+VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # a local volume's name, as the engine's Volumes check it
+VOLUME_MODES = {"ro", "rw", "nocopy", "z", "Z"}
+
+
+def volume_list(values: list[str] | None) -> list[str]:
+    """``-v``/``--volume``, docker's rule: ``[SOURCE:]PATH[:MODE]`` where a source that is a path
+    (absolute, or ``./x`` made absolute as docker 23 does) is a bind mount and any other a named
+    volume (made on first use); ``PATH`` alone is an anonymous volume. Checked before any work.
+
+    :raises PodsError: a spec that is none of those forms, named with the fix
+    """
+    out: list[str] = []
+    for text in values or []:
+        def bad(reason: str, spec: str = text) -> PodsError:
+            return PodsError(f"-v/--volume: invalid volume specification {spec!r}: {reason}; {VOLUME_FORMS}")
+
+        parts = text.split(":")
+        if len(parts) > 3:
+            raise bad("too many colons")
+        if not all(parts):
+            raise bad("empty section between colons" if len(parts) > 1 else "empty")
+        if len(parts) == 1:
+            source, target, mode = "", parts[0], ""
+        else:
+            source, target, mode = parts[0], parts[1], parts[2] if len(parts) == 3 else ""
+        if not target.startswith("/"):
+            raise bad(f"the container path {target!r} must be absolute")
+        opts = set(mode.split(",")) if mode else set()
+        if not opts <= VOLUME_MODES or {"ro", "rw"} <= opts:
+            raise bad(f"unknown mode {mode!r}")
+        if source.startswith("."):
+            source = os.path.abspath(source)
+        if source.startswith("/"):
+            if "nocopy" in opts:
+                raise bad("nocopy is for volumes, not bind mounts")
+        elif source and not VOLUME_NAME.fullmatch(source):
+            raise bad(f"{source!r} includes invalid characters for a local volume name, "
+                      "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        if not source and mode:
+            raise bad("an anonymous volume takes no mode")
+        out.append(":".join(x for x in (source, os.path.normpath(target), mode) if x))
+    return out
+
+
+def volumes_from_list(values: list[str] | None) -> list[str]:
+    """``--volumes-from CTR[:ro|rw]`` (repeatable), checked before any work."""
+    for text in values or []:
+        ref, _, mode = text.partition(":")
+        if not ref or mode not in ("", "ro", "rw"):
+            raise PodsError(f"--volumes-from: invalid value {text!r}: use --volumes-from CONTAINER[:ro|rw]")
+    return list(values or [])
+
+
 class CreateOptions(TypedDict):
     """The flags of ``run``/``create`` as keyword arguments of ``client.containers.create``."""
 
@@ -63,7 +117,8 @@ class CreateOptions(TypedDict):
     working_dir: str | None
     user: str | None
     hostname: str | None
-    volumes: list[Bind]
+    volumes: list[str]
+    volumes_from: list[str]
     tmpfs: list[str]
     memory: str | None
     memory_swap: str | None
@@ -128,7 +183,8 @@ def create_options(args: argparse.Namespace) -> CreateOptions:
     return CreateOptions(
         entrypoint=([args.entrypoint] if args.entrypoint else [""]) if args.entrypoint is not None else None,
         name=args.name, environment=env_of(args), working_dir=args.workdir, user=args.user,
-        hostname=args.hostname, volumes=[Bind.parse(v) for v in args.volume or []], tmpfs=tmpfs_list(args.tmpfs),
+        hostname=args.hostname, volumes=volume_list(args.volume),
+        volumes_from=volumes_from_list(args.volumes_from), tmpfs=tmpfs_list(args.tmpfs),
         memory=args.memory, memory_swap=args.memory_swap, pids_limit=args.pids_limit, cpus=args.cpus,
         network=args.network, read_only=args.read_only, init=args.init,
         network_aliases=args.network_alias or [], ports=parse_ports(args.publish or []),
@@ -175,7 +231,11 @@ def add_run(sub: Subparsers, verb: str) -> None:
     p.add_argument("-u", "--user")
     p.add_argument("-h", "--hostname")
     p.add_argument("--entrypoint")
-    p.add_argument("-v", "--volume", action="append")
+    p.add_argument("-v", "--volume", action="append", metavar="[SOURCE:]PATH[:ro|rw|nocopy]",
+                   help="a bind mount (SOURCE an absolute path), a named volume (SOURCE a name, made on first "
+                        "use and filled from the image) or, PATH alone, an anonymous volume")
+    p.add_argument("--volumes-from", action="append", metavar="CONTAINER[:ro|rw]",
+                   help="that container's volumes and bind mounts at the same paths (repeatable)")
     p.add_argument("--tmpfs", action="append")
     p.add_argument("-m", "--memory", type=memory_arg)
     p.add_argument("--memory-swap", type=str)
@@ -426,12 +486,17 @@ def kill(client: ClientAPI, args: argparse.Namespace) -> int:
 def add_rm(sub: Subparsers, verb: str) -> None:
     p = sub.add_parser(verb)
     p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-v", "--volumes", action="store_true",
+                   help="its anonymous volumes too (-v /PATH, the image's VOLUMEs); named ones stay")
     p.add_argument("containers", nargs="+")
 
 
 def rm(client: ClientAPI, args: argparse.Namespace) -> int:
     def remove_one(ref: str) -> str:
-        client.containers.remove(ref, force=args.force)
+        if args.volumes:
+            client.containers.get(ref).remove(force=args.force, v=True)
+        else:
+            client.containers.remove(ref, force=args.force)
         return ref
 
     return each(args.containers, remove_one)

@@ -67,6 +67,7 @@ from pytest_pods.errors import (
     ContainerStartError,
     InvalidArgumentError,
     NotFoundError,
+    PodsError,
 )
 
 if TYPE_CHECKING:
@@ -383,32 +384,52 @@ class Containers:
         img = self._c.store.get_image(image)
         if isinstance(command, str):
             command = ["/bin/sh", "-c", command]
-        spec = ContainerSpec(
-            image=image, command=command, entrypoint=entrypoint, name=name,
-            env=environment or {}, workdir=working_dir, user=user, hostname=hostname,
-            binds=[v if isinstance(v, Bind) else self._bind(v) for v in volumes], tmpfs=tmpfs_list(tmpfs),
-            memory=parse_bytes(memory) if memory is not None else None,
-            memory_swap=(parse_bytes(memory_swap, "--memory-swap") if memory_swap not in (None, -1, "-1") else
-                         (-1 if memory_swap in (-1, "-1") else None)),
-            pids_limit=pids_limit, cpus=cpus, network=network, read_only=read_only, init=init,
-            network_aliases=tuple(network_aliases), ports=tuple(parse_ports(ports)), publish_all=publish_all_ports,
-            labels=labels or {}, stop_signal=stop_signal, stop_timeout=stop_timeout,
-            auto_remove=auto_remove, no_new_privileges=no_new_privileges,
-            cap_add=[cap_add] if isinstance(cap_add, str) else builtins.list(cap_add),
-            cap_drop=[cap_drop] if isinstance(cap_drop, str) else builtins.list(cap_drop), stdin_open=stdin_open,
-            privileged=bool(privileged), security_opt=security_opts(security_opt), devices=device_list(devices),
-            sysctls=sysctl_map(sysctls), ulimits=ulimit_list(ulimits), shm_size=shm_bytes(shm_size),
-            healthcheck=health_config(healthcheck),
-            volumes_from=[volumes_from] if isinstance(volumes_from, str) else builtins.list(volumes_from),
-        )
-        return Container(self._c, self._rt.create(spec, img))
+        made: builtins.list[str] = []  # volumes this create made: a refused create leaves none behind
+        try:
+            spec = ContainerSpec(
+                image=image, command=command, entrypoint=entrypoint, name=name,
+                env=environment or {}, workdir=working_dir, user=user, hostname=hostname,
+                binds=[v if isinstance(v, Bind) else self._bind(v, made) for v in volumes], tmpfs=tmpfs_list(tmpfs),
+                memory=parse_bytes(memory) if memory is not None else None,
+                memory_swap=(parse_bytes(memory_swap, "--memory-swap") if memory_swap not in (None, -1, "-1") else
+                             (-1 if memory_swap in (-1, "-1") else None)),
+                pids_limit=pids_limit, cpus=cpus, network=network, read_only=read_only, init=init,
+                network_aliases=tuple(network_aliases), ports=tuple(parse_ports(ports)), publish_all=publish_all_ports,
+                labels=labels or {}, stop_signal=stop_signal, stop_timeout=stop_timeout,
+                auto_remove=auto_remove, no_new_privileges=no_new_privileges,
+                cap_add=[cap_add] if isinstance(cap_add, str) else builtins.list(cap_add),
+                cap_drop=[cap_drop] if isinstance(cap_drop, str) else builtins.list(cap_drop), stdin_open=stdin_open,
+                privileged=bool(privileged), security_opt=security_opts(security_opt), devices=device_list(devices),
+                sysctls=sysctl_map(sysctls), ulimits=ulimit_list(ulimits), shm_size=shm_bytes(shm_size),
+                healthcheck=health_config(healthcheck),
+                volumes_from=[volumes_from] if isinstance(volumes_from, str) else builtins.list(volumes_from),
+            )
+            return Container(self._c, self._rt.create(spec, img))
+        except BaseException:
+            for vol in made:
+                with contextlib.suppress(PodsError, OSError):  # not forced: a racing run may use it already
+                    self._c.volumes.remove(vol)
+            raise
 
-    def _bind(self, text: str) -> Bind:
-        """``/host:/ctr[:ro]``, or ``NAME:/ctr[:ro]`` for a named volume (made on first use)."""
+    def _bind(self, text: str, made: builtins.list[str] | None = None) -> Bind:
+        """``/host:/ctr[:ro]``, ``NAME:/ctr[:ro]`` for a named volume (made on first use), or
+        ``/ctr`` alone for an anonymous one (gone with ``rm -v``), as docker's ``-v``. The volumes
+        this makes are appended to ``made``."""
         name, sep, rest = text.partition(":")
+        if not sep and name.startswith("/"):
+            target = Bind.parse(f"/:{name}").target  # checked before the volume is made
+            vol = self._c.volumes.create(anonymous=True)
+            if made is not None:
+                made.append(vol["Name"])
+            return Bind(vol["Mountpoint"], target)
         if sep and name and not name.startswith(("/", ".", "~")):
-            path = self._c.volumes.create(name)["Mountpoint"]
-            return Bind.parse(f"{path}:{rest}")
+            bind = Bind.parse(f"/:{rest}")  # checked before the volume is made
+            try:
+                self._c.volumes.get(name)
+            except NotFoundError:
+                if made is not None:
+                    made.append(name)
+            return bind._replace(source=self._c.volumes.create(name)["Mountpoint"])
         return Bind.parse(text)
 
     @overload
