@@ -36,6 +36,7 @@ __all__ = [
     "Postgres",
     "Redis",
     "RunResult",
+    "Service",
     "UnsafeLayerError",
     "container",
     "http_service",
@@ -54,6 +55,7 @@ if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
         HttpService,
         Postgres,
         Redis,
+        Service,
         http_service,
         postgres_container,
         redis_container,
@@ -64,6 +66,7 @@ _LAZY = {
     "Pods": "plugin.fixtures",
     "postgres_container": "plugin.services", "redis_container": "plugin.services", "http_service": "plugin.services",
     "Postgres": "plugin.services", "Redis": "plugin.services", "HttpService": "plugin.services",
+    "Service": "plugin.services",
 }
 
 

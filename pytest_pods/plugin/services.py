@@ -49,6 +49,7 @@ __all__ = [
     "HttpService",
     "Postgres",
     "Redis",
+    "Service",
     "http_service",
     "postgres_container",
     "redis_container",
