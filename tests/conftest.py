@@ -7,7 +7,9 @@ is made and busybox bootstrapped into it (Debian tests then build Debian, slowly
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -140,6 +142,28 @@ def release(c: Client) -> None:
 def release_root() -> Callable[[Client], None]:
     """Scope: session. The function that leaves nothing of a root behind (for private roots)."""
     return release
+
+
+@contextlib.contextmanager
+def _own_root(prefix: str) -> Iterator[Client]:
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
+    c = Client(path / "root")
+    try:
+        c.images.bootstrap_busybox()
+        yield c
+    finally:
+        try:
+            release(c)
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def own_root() -> Callable[[str], contextlib.AbstractContextManager[Client]]:
+    """Scope: session. ``with own_root("pods-x-") as client:`` an engine on a root of its own
+    (under /var/tmp), with busybox, released and deleted at the end: for tests whose listings
+    must see only their own things, whatever else runs on the shared test root."""
+    return _own_root
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-
 from daemon_helper import Daemon, run_dir_base
 
 from pytest_pods import Client
@@ -82,3 +83,79 @@ def private_daemon(release_root: Callable[[Client], None]) -> Iterator[Daemon]:
         release_root(client)
         shutil.rmtree(run, ignore_errors=True)
         shutil.rmtree(root)
+
+
+# -- what the client-side tests share ------------------------------------------------------------
+LABEL = "io.pytest-pods.test"
+"""The label the docker-py tests put on what they make; teardown removes what carries their value."""
+
+
+@pytest.fixture
+def names(docker: DockerCLI) -> Iterator[list[str]]:
+    """Scope: function. Depends on: docker. Container names the test made; ``rm -f`` at teardown
+    (one that is already gone is fine; any other failure is raised)."""
+    made: list[str] = []
+    yield made
+    errors = []
+    for n in made:
+        proc = docker("rm", "-f", n, check=False)
+        if proc.returncode != 0 and "No such container" not in proc.stderr:
+            errors.append(AssertionError(f"teardown: docker rm -f {n}: {proc.stderr.strip()}"))
+    if errors:
+        raise ExceptionGroup("teardown: remove what the test made", errors)
+
+
+def remove_labelled(client: Any, key: str, value: str) -> None:
+    """Remove every container, then network, then volume labelled ``key=value``; every step runs.
+
+    Labels are matched here, not by the daemon's filters: a daemon that ignored a filter must not
+    make this teardown remove what other tests own.
+
+    :raises ExceptionGroup: if several removals failed (one alone is raised as it is).
+    """
+    import docker as dockerpy  # only where docker-py runs (the tests that use it import it too)
+
+    errors: list[Exception] = []
+
+    def remove(what: Any, **kwargs: Any) -> None:
+        try:
+            what.remove(**kwargs)
+        except dockerpy.errors.NotFound:
+            pass  # already gone
+        except dockerpy.errors.APIError as exc:
+            errors.append(exc)
+
+    def mine(labels: dict[str, str] | None) -> bool:
+        return (labels or {}).get(key) == value
+
+    for ctr in client.containers.list(all=True):
+        if mine(ctr.labels):
+            remove(ctr, force=True)
+    for net in client.networks.list():
+        if mine(net.attrs.get("Labels")):
+            remove(net)
+    for vol in client.volumes.list():
+        if mine(vol.attrs.get("Labels")):
+            remove(vol, force=True)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ExceptionGroup(f"remove what carries {key}={value}", errors)
+
+
+@pytest.fixture
+def docker_client(daemon: Any) -> Iterator[Any]:
+    """Scope: function. Depends on: daemon. A docker-py client on the daemon's socket."""
+    dockerpy = pytest.importorskip("docker")
+    client = dockerpy.DockerClient(base_url=daemon.host, timeout=60)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def labels(docker_client: Any) -> Iterator[dict[str, str]]:
+    """Scope: function. Depends on: docker_client. The label this test puts on what it creates;
+    teardown removes everything that carries it."""
+    value = uuid.uuid4().hex
+    yield {LABEL: value}
+    remove_labelled(docker_client, LABEL, value)

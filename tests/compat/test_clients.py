@@ -28,7 +28,6 @@ from testcontainers.core.container import DockerContainer, Reaper  # noqa: E402
 from testcontainers.core.labels import LABEL_SESSION_ID, SESSION_ID  # noqa: E402
 from testcontainers.core.waiting_utils import wait_for_logs  # noqa: E402
 
-LABEL = "io.pytest-pods.test"
 RYUK_NAME = "testcontainers-ryuk-"  # + the session id: testcontainers' name for its Ryuk
 #: busybox httpd on 8080 under a shell that exits on SIGTERM (a PID 1 without a handler ignores
 #: it, and the stop would wait out its timeout, with Docker too)
@@ -83,59 +82,6 @@ def tar_of(files: dict[str, bytes]) -> bytes:
             info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
             tf.addfile(info, io.BytesIO(data))
     return buf.getvalue()
-
-
-def remove_labelled(client: Any, key: str, value: str) -> None:
-    """Remove every container, then network, then volume labelled ``key=value``; every step runs.
-
-    Labels are matched here, not by the daemon's filters: a daemon that ignored a filter must not
-    make this teardown remove what other tests own.
-
-    :raises ExceptionGroup: if several removals failed (one alone is raised as it is).
-    """
-    errors: list[Exception] = []
-
-    def remove(what: Any, **kwargs: Any) -> None:
-        try:
-            what.remove(**kwargs)
-        except docker.errors.NotFound:
-            pass  # already gone
-        except docker.errors.APIError as exc:
-            errors.append(exc)
-
-    def mine(labels: dict[str, str] | None) -> bool:
-        return (labels or {}).get(key) == value
-
-    for ctr in client.containers.list(all=True):
-        if mine(ctr.labels):
-            remove(ctr, force=True)
-    for net in client.networks.list():
-        if mine(net.attrs.get("Labels")):
-            remove(net)
-    for vol in client.volumes.list():
-        if mine(vol.attrs.get("Labels")):
-            remove(vol, force=True)
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise ExceptionGroup(f"remove what carries {key}={value}", errors)
-
-
-@pytest.fixture
-def docker_client(daemon: Any) -> Iterator[Any]:
-    """Scope: function. Depends on: daemon. A docker-py client on the daemon's socket."""
-    client = docker.DockerClient(base_url=daemon.host, timeout=60)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def labels(docker_client: Any) -> Iterator[dict[str, str]]:
-    """Scope: function. Depends on: docker_client. The label this test puts on what it creates;
-    teardown removes everything that carries it."""
-    value = uuid.uuid4().hex
-    yield {LABEL: value}
-    remove_labelled(docker_client, LABEL, value)
 
 
 def run_httpd(client: Any, labels: dict[str, str]) -> Any:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from pytest_pods import Client
-from pytest_pods.errors import PodsError
 from pytest_pods.client.remote import RemoteClient
+from pytest_pods.errors import PodsError
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 

@@ -8,18 +8,14 @@ cannot do what dockerd does, the test is a strict xfail naming the file and line
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
-import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tarfile
-import termios
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -28,6 +24,7 @@ from typing import Any
 
 import pytest
 from daemon_helper import wait_until
+from pty_helper import Terminal
 
 #: conftest's DockerCLI and Daemon (conftest modules are not imported by name)
 DockerCLI = Any
@@ -116,65 +113,6 @@ def sleeper(docker: DockerCLI, made: Made, name: str) -> str:
     """Scope: function. A running busybox container (``docker run -d``) that stops at once."""
     docker("run", "-d", "--name", made.container(name), "busybox", "sh", "-c", SLEEPER)
     return name
-
-
-# -- a pseudo-terminal ------------------------------------------------------------------------
-class Terminal:
-    """A command on a pseudo-terminal, as a user at a shell runs it: ``expect`` what it prints,
-    ``send`` what the user types."""
-
-    def __init__(self, args: list[str], env: dict[str, str], rows: int = 24, cols: int = 80) -> None:
-        self.master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                     start_new_session=True, close_fds=True)
-        os.close(slave)
-        self.output = b""
-        self._seen = 0
-
-    def _read(self, timeout: float) -> bool:
-        """Read what is there within ``timeout``; False at the end of the output."""
-        ready, _, _ = select.select([self.master], [], [], timeout)
-        if not ready:
-            return True
-        try:
-            data = os.read(self.master, 65536)
-        except OSError:  # EIO: the command closed the terminal's last slave
-            return False
-        self.output += data
-        return bool(data)
-
-    def expect(self, pattern: bytes, timeout: float = 20) -> re.Match[bytes]:
-        """The first match of ``pattern`` in what came since the last match.
-
-        :raises TimeoutError: with all the output so far.
-        """
-        regex = re.compile(pattern, re.MULTILINE)
-        deadline = time.monotonic() + timeout
-        while True:
-            m = regex.search(self.output, self._seen)
-            if m:
-                self._seen = m.end()
-                return m
-            left = deadline - time.monotonic()
-            if left <= 0 or not self._read(min(left, 0.2)) and not regex.search(self.output, self._seen):
-                raise TimeoutError(f"wait for {pattern!r} on the terminal: not within {timeout:g} s; "
-                                   f"the output was {self.output!r}")
-
-    def send(self, text: str) -> None:
-        os.write(self.master, text.encode())
-
-    def wait(self, timeout: float = 20) -> int:
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            self._read(0.1)
-        return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self.master)
 
 
 # -- a registry --------------------------------------------------------------------------------

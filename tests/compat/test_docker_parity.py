@@ -23,7 +23,6 @@ import subprocess
 import tarfile
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,6 @@ from testcontainers.core import utils as tc_utils  # noqa: E402
 from testcontainers.core.container import DockerContainer, Reaper  # noqa: E402
 
 DockerCLI = Any  # conftest's (conftest modules are not imported by name)
-LABEL = "io.pytest-pods.test"
 NO_SWARM = "This node is not part of a swarm"
 NOT_A_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
                  "node to swarm and try again.")
@@ -68,46 +66,6 @@ def untar_one(data: bytes) -> tuple[str, bytes]:
 
 
 @pytest.fixture
-def made(docker: DockerCLI) -> Iterator[list[str]]:
-    """Scope: function. Depends on: docker. Container names the test made; ``rm -f`` at teardown."""
-    names: list[str] = []
-    yield names
-    errors = []
-    for n in names:
-        proc = docker("rm", "-f", n, check=False)
-        if proc.returncode != 0 and "No such container" not in proc.stderr:
-            errors.append(AssertionError(f"teardown: docker rm -f {n}: {proc.stderr.strip()}"))
-    if errors:
-        raise ExceptionGroup("teardown: remove what the test made", errors)
-
-
-@pytest.fixture
-def docker_client(daemon: Any) -> Iterator[Any]:
-    """Scope: function. Depends on: daemon. A docker-py client on the daemon's socket."""
-    client = dockerpy.DockerClient(base_url=daemon.host, timeout=60)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def labels(docker_client: Any) -> Iterator[dict[str, str]]:
-    """Scope: function. Depends on: docker_client. This test's label; teardown removes its containers."""
-    value = uuid.uuid4().hex
-    yield {LABEL: value}
-    errors = []
-    for ctr in docker_client.containers.list(all=True):
-        if (ctr.labels or {}).get(LABEL) == value:
-            try:
-                ctr.remove(force=True)
-            except dockerpy.errors.NotFound:
-                pass
-            except dockerpy.errors.APIError as exc:
-                errors.append(exc)
-    if errors:
-        raise ExceptionGroup("teardown: remove the labelled containers", errors)
-
-
-@pytest.fixture
 def tc(daemon: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Scope: function. Depends on: daemon. testcontainers pointed at the daemon, without Ryuk
     (as in test_clients.py's ``tc``: its settings are read at import and reset here)."""
@@ -130,14 +88,14 @@ def tc(daemon: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 # -- docker cp on created and stopped containers ----------------------------------------------------
-def test_cp_into_a_created_container_shows_when_it_starts(docker: DockerCLI, made: list[str], name: str,
+def test_cp_into_a_created_container_shows_when_it_starts(docker: DockerCLI, names: list[str], name: str,
                                                           tmp_path: Path) -> None:
     src = tmp_path / "greeting.txt"
     src.write_text("hello before start\n")
     tree = tmp_path / "conf.d"
     tree.mkdir()
     (tree / "a.conf").write_text("a=1\n")
-    made.append(name)
+    names.append(name)
     docker("create", "--name", name, "busybox", "sh", "-c", "cat /greeting.txt /etc/conf.d/a.conf")
     docker("cp", str(src), f"{name}:/greeting.txt")
     docker("cp", str(tree), f"{name}:/etc/")
@@ -145,9 +103,9 @@ def test_cp_into_a_created_container_shows_when_it_starts(docker: DockerCLI, mad
     assert docker("start", "-a", name).stdout == "hello before start\na=1\n"
 
 
-def test_cp_out_of_a_stopped_container_reads_its_files(docker: DockerCLI, made: list[str], name: str,
+def test_cp_out_of_a_stopped_container_reads_its_files(docker: DockerCLI, names: list[str], name: str,
                                                        tmp_path: Path) -> None:
-    made.append(name)
+    names.append(name)
     docker("run", "--name", name, "busybox", "sh", "-c", "echo made-in-run > /out.txt; rm /etc/group")
     assert inspect(docker, name)["State"]["Status"] == "exited"
     docker("cp", f"{name}:/out.txt", str(tmp_path / "out.txt"))
@@ -163,13 +121,13 @@ def test_cp_out_of_a_stopped_container_reads_its_files(docker: DockerCLI, made: 
     assert "Could not find the file /etc/group in container" in gone.stderr or "No such container:path" in gone.stderr
 
 
-def test_cp_through_symlinks_stays_in_the_container(docker: DockerCLI, made: list[str], name: str,
+def test_cp_through_symlinks_stays_in_the_container(docker: DockerCLI, names: list[str], name: str,
                                                     tmp_path: Path) -> None:
     # a host directory the container's links name, absolute and by climbing out with ..
     host_dir = Path(tempfile.mkdtemp(prefix="pods-parity-host-", dir="/var/tmp"))
     try:
         (host_dir / "shadow").write_text("HOST SECRET\n")
-        made.append(name)
+        names.append(name)
         script = (f"ln -s {host_dir} /abs; ln -s ../../../../../..{host_dir} /climb; "
                   f"ln -s {host_dir}/shadow /file-link")
         docker("run", "--name", name, "busybox", "sh", "-c", script)
@@ -250,15 +208,15 @@ def test_kill_returns_once_the_container_is_dead(docker_client: Any, labels: dic
         assert (state["Running"], state["Status"], state["ExitCode"]) == (False, "exited", 137), f"round {i}"
 
 
-def test_docker_kill_then_inspect_and_kill_s_term_returns_at_once(docker: DockerCLI, made: list[str],
+def test_docker_kill_then_inspect_and_kill_s_term_returns_at_once(docker: DockerCLI, names: list[str],
                                                                   name: str) -> None:
-    made.append(name)
+    names.append(name)
     docker("run", "-d", "--name", name, "busybox", "sleep", "600")
     docker("kill", name)
     assert inspect(docker, name)["State"]["Running"] is False
     # another signal: answered once sent (the shell exits on it a moment later)
     other = f"{name}-t"
-    made.append(other)
+    names.append(other)
     docker("run", "-d", "--name", other, "busybox", "sh", "-c", "trap 'sleep 1; exit 3' TERM; while :; do sleep 0.1; done")
     started = time.monotonic()
     docker("kill", "-s", "TERM", other)
@@ -295,8 +253,8 @@ def test_swarm_leave_answers_dockers_not_part_of_a_swarm(docker: DockerCLI, dock
 
 
 # -- stdin of OpenStdin containers -----------------------------------------------------------------------
-def test_run_d_i_keeps_stdin_open_so_cat_runs(docker: DockerCLI, made: list[str], name: str) -> None:
-    made.append(name)
+def test_run_d_i_keeps_stdin_open_so_cat_runs(docker: DockerCLI, names: list[str], name: str) -> None:
+    names.append(name)
     docker("run", "-d", "-i", "--name", name, "busybox", "cat")
     time.sleep(2)
     state = inspect(docker, name)
@@ -308,8 +266,8 @@ def test_run_d_i_keeps_stdin_open_so_cat_runs(docker: DockerCLI, made: list[str]
     assert time.monotonic() - started < 15
 
 
-def test_run_i_attached_cat_ends_when_the_client_closes_stdin(docker: DockerCLI, made: list[str], name: str) -> None:
-    made.append(name)
+def test_run_i_attached_cat_ends_when_the_client_closes_stdin(docker: DockerCLI, names: list[str], name: str) -> None:
+    names.append(name)
     proc = docker("run", "-i", "--name", name, "busybox", "cat", input="line one\nline two\n", timeout=60)
     assert proc.stdout == "line one\nline two\n"
     state = inspect(docker, name)["State"]

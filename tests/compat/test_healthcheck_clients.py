@@ -9,33 +9,16 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
+from daemon_helper import wait_until
 
 MS = 1_000_000
 
 
-def until(what: str, cond: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise TimeoutError(f"waited {timeout}s for {what}")
-
-
-@pytest.fixture
-def names(docker: Any) -> Iterator[list[str]]:
-    """Scope: function. Container names removed (``rm -f``) at the end."""
-    made: list[str] = []
-    yield made
-    for n in made:
-        docker("rm", "-f", n, check=False)
 
 
 def test_docker_cli_health_flags_make_it_healthy(docker: Any, names: list[str], daemon: Any) -> None:
@@ -48,7 +31,8 @@ def test_docker_cli_health_flags_make_it_healthy(docker: Any, names: list[str], 
     row = docker("ps", "--filter", f"name={name}", "--format", "{{.Status}}").stdout
     assert "(health: starting)" in row
     docker("exec", name, "touch", "/tmp/ok")
-    until("healthy", lambda: docker("inspect", "-f", "{{.State.Health.Status}}", name).stdout.strip() == "healthy")
+    wait_until(lambda: docker("inspect", "-f", "{{.State.Health.Status}}", name).stdout.strip() == "healthy",
+               20, "healthy")
     assert "(healthy)" in docker("ps", "--filter", f"name={name}").stdout
     cfg = json.loads(docker("inspect", "-f", "{{json .Config.Healthcheck}}", name).stdout)
     assert cfg["Test"] == ["CMD-SHELL", "test -f /tmp/ok"] and cfg["Interval"] == 200 * MS
@@ -71,7 +55,7 @@ def test_docker_py_healthcheck_reads_state_health(daemon: Any, names: list[str])
             c.reload()
             return str(c.attrs["State"]["Health"]["Status"])
 
-        until("unhealthy", lambda: status() == "unhealthy")
+        wait_until(lambda: status() == "unhealthy", 20, "unhealthy")
         h = c.attrs["State"]["Health"]
         assert h["FailingStreak"] >= 2 and h["Log"][-1]["Output"] == "bad\n" and h["Log"][-1]["ExitCode"] == 1
         assert c.attrs["Config"]["Healthcheck"]["Retries"] == 2

@@ -7,88 +7,18 @@ makes carries its name and is removed at teardown (``docker rm -f``), whatever f
 
 from __future__ import annotations
 
-import fcntl
-import os
-import re
-import select
 import socket
-import struct
 import subprocess
 import sys
-import termios
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from daemon_helper import wait_until
+from pty_helper import Terminal
 
 #: conftest's DockerCLI (conftest modules are not imported by name)
 DockerCLI = Any
-
-
-class Terminal:
-    """A command on a pseudo-terminal of ``rows`` x ``cols``: ``expect`` what it prints, ``send``
-    what the user types."""
-
-    def __init__(self, args: list[str], env: dict[str, str] | None = None, rows: int = 24, cols: int = 80) -> None:
-        self.master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                     start_new_session=True, close_fds=True)
-        os.close(slave)
-        self.output = b""
-        self._seen = 0
-
-    def _read(self, timeout: float) -> bool:
-        ready, _, _ = select.select([self.master], [], [], timeout)
-        if not ready:
-            return True
-        try:
-            data = os.read(self.master, 65536)
-        except OSError:  # EIO: the command closed the terminal's last slave
-            return False
-        self.output += data
-        return bool(data)
-
-    def expect(self, pattern: bytes, timeout: float = 20) -> re.Match[bytes]:
-        """:raises TimeoutError: with all the output so far."""
-        regex = re.compile(pattern, re.MULTILINE)
-        deadline = time.monotonic() + timeout
-        while True:
-            m = regex.search(self.output, self._seen)
-            if m:
-                self._seen = m.end()
-                return m
-            left = deadline - time.monotonic()
-            if left <= 0 or (not self._read(min(left, 0.2)) and not regex.search(self.output, self._seen)):
-                raise TimeoutError(f"wait for {pattern!r} on the terminal: not within {timeout:g} s; "
-                                   f"the output was {self.output!r}")
-
-    def send(self, text: str) -> None:
-        os.write(self.master, text.encode())
-
-    def wait(self, timeout: float = 20) -> int:
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            self._read(0.1)
-        return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self.master)
-
-
-@pytest.fixture
-def names(docker: DockerCLI) -> Iterator[list[str]]:
-    """Scope: function. Depends on: docker. Container names to remove at teardown."""
-    made: list[str] = []
-    yield made
-    for n in made:
-        docker("rm", "-f", n, check=False)
 
 
 # == docker CLI ================================================================================
@@ -152,15 +82,6 @@ def test_docker_run_d_t_keeps_a_shell_running(docker: DockerCLI, names: list[str
 
 
 # == docker-py =================================================================================
-@pytest.fixture
-def docker_client(daemon: Any) -> Iterator[Any]:
-    """Scope: function. Depends on: daemon. A docker-py client on the daemon's socket."""
-    docker = pytest.importorskip("docker")
-    client = docker.DockerClient(base_url=daemon.host, timeout=60)
-    yield client
-    client.close()
-
-
 def test_resize_reaches_the_pty(docker_client: Any, names: list[str], name: str) -> None:
     names.append(name)
     script = "trap 'stty size' WINCH; echo ready; while :; do sleep 0.1; done"

@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -62,19 +63,11 @@ def fresh_root(release_root: Callable[[Client], None]) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def private(release_root: Callable[[Client], None]) -> Iterator[Client]:
-    """Scope: module. Depends: release_root. The engine over a root of its own, with busybox: the
+def private(own_root: Callable[[str], AbstractContextManager[Client]]) -> Iterator[Client]:
+    """Scope: module. Depends: own_root. The engine over a root of its own, with busybox: the
     shared test root is busy with other sessions, so that before/after listings see only ours."""
-    path = Path(tempfile.mkdtemp(prefix="pods-bases-", dir="/var/tmp"))
-    c = Client(path / "root")
-    c.images.bootstrap_busybox()
-    try:
+    with own_root("pods-bases-") as c:
         yield c
-    finally:
-        try:
-            release_root(c)
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def _context(tmp_path: Path, dockerfile: str) -> Path:

@@ -27,6 +27,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -147,18 +148,10 @@ def store_consistent(client: Client, root: Path) -> list[str]:
 
 
 @pytest.fixture
-def private_root(release_root: Callable[[Client], None]) -> Iterator[Client]:
+def private_root(own_root: Callable[[str], AbstractContextManager[Client]]) -> Iterator[Client]:
     """A root of its own, with busybox, released and deleted at the end."""
-    path = Path(tempfile.mkdtemp(prefix="pods-crash-", dir="/var/tmp"))
-    c = Client(path / "root")
-    c.images.bootstrap_busybox()
-    try:
+    with own_root("pods-crash-") as c:
         yield c
-    finally:
-        try:
-            release_root(c)
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 # -- a RUN step dies with its builder ---------------------------------------------------------------

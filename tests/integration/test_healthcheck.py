@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_helper import wait_until
 
 from pytest_pods import Client
 
@@ -46,14 +47,6 @@ def health(client: Client, ref: str) -> Any:
     return client.containers.get(ref).inspect()["State"].get("Health")
 
 
-def until(what: str, cond: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(f"waited {timeout}s for {what}")
 
 
 def test_image_healthcheck_goes_from_starting_to_healthy(client: Client, hc_image: str, cleanup: list[str]) -> None:
@@ -63,10 +56,10 @@ def test_image_healthcheck_goes_from_starting_to_healthy(client: Client, hc_imag
     assert h["Status"] == "starting"
     doc = c.inspect()
     assert doc["Config"]["Healthcheck"]["Test"] == ["CMD-SHELL", "test -f /tmp/ok && echo fine"]
-    until("a failed probe", lambda: health(client, c.id)["Log"])
+    wait_until(lambda: health(client, c.id)["Log"], 15, "a failed probe")
     assert health(client, c.id)["Status"] == "starting"  # one failure of two retries
     c.exec(["touch", "/tmp/ok"])
-    h = until("healthy", lambda: (h := health(client, c.id))["Status"] == "healthy" and h)
+    h = wait_until(lambda: (h := health(client, c.id))["Status"] == "healthy" and h, 15, "healthy")
     assert h["FailingStreak"] == 0
     last = h["Log"][-1]
     assert last["ExitCode"] == 0 and last["Output"] == "fine\n"
@@ -78,7 +71,7 @@ def test_failing_check_goes_unhealthy_after_retries_with_its_output(client: Clie
     c = client.containers.run("busybox:latest", ["sleep", "60"], detach=True, network="none", healthcheck={
         "test": "echo broken-$((1+1)); exit 3", "interval": 200 * MS, "retries": 3})
     cleanup.append(c.id)
-    h = until("unhealthy", lambda: (h := health(client, c.id))["Status"] == "unhealthy" and h)
+    h = wait_until(lambda: (h := health(client, c.id))["Status"] == "unhealthy" and h, 15, "unhealthy")
     assert h["FailingStreak"] == 3
     assert [r["ExitCode"] for r in h["Log"]] == [3, 3, 3]
     assert h["Log"][-1]["Output"] == "broken-2\n"
@@ -91,7 +84,7 @@ def test_long_output_is_cut_as_docker_cuts_it(client: Client, cleanup: list[str]
     c = client.containers.run("busybox:latest", ["sleep", "60"], detach=True, network="none", healthcheck={
         "test": ["CMD", "sh", "-c", "head -c 10000 /dev/zero | tr '\\0' x"], "interval": 200 * MS})
     cleanup.append(c.id)
-    h = until("healthy", lambda: (h := health(client, c.id))["Status"] == "healthy" and h)
+    h = wait_until(lambda: (h := health(client, c.id))["Status"] == "healthy" and h, 15, "healthy")
     assert h["Log"][-1]["Output"] == "x" * 4096 + "..."
 
 
@@ -99,7 +92,7 @@ def test_timeout_kills_a_hanging_probe(client: Client, cleanup: list[str]) -> No
     c = client.containers.run("busybox:latest", ["sleep", "60"], detach=True, network="none", healthcheck={
         "test": "echo waiting; sleep 1000", "interval": 200 * MS, "timeout": 300 * MS, "retries": 1})
     cleanup.append(c.id)
-    h = until("unhealthy", lambda: (h := health(client, c.id))["Status"] == "unhealthy" and h)
+    h = wait_until(lambda: (h := health(client, c.id))["Status"] == "unhealthy" and h, 15, "unhealthy")
     r = h["Log"][0]
     assert r["ExitCode"] == -1
     assert r["Output"] == "Health check exceeded timeout (300ms): waiting\n"
@@ -161,7 +154,7 @@ def test_cli_flags_override_the_image_and_ps_shows_health(client: Client, hc_ima
     assert doc["Config"]["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 250 * MS,
                                             "Timeout": 1000 * MS, "Retries": 5, "StartPeriod": 1000 * MS,
                                             "StartInterval": 100 * MS}
-    until("healthy", lambda: health(client, name)["Status"] == "healthy", timeout=5)
+    wait_until(lambda: health(client, name)["Status"] == "healthy", 5, "healthy")
     row = next(line for line in pods_cli("ps").stdout.splitlines() if line.endswith(name))
     assert "(healthy)" in row
     bad = pods_cli("run", "-d", "--health-interval", "5", hc_image)
@@ -172,27 +165,27 @@ def test_failures_in_the_start_period_do_not_count(client: Client, cleanup: list
     c = client.containers.run("busybox:latest", ["sleep", "60"], detach=True, network="none", healthcheck={
         "test": "false", "interval": 200 * MS, "retries": 1, "start_period": 1500 * MS, "start_interval": 100 * MS})
     cleanup.append(c.id)
-    until("two probes", lambda: len(health(client, c.id)["Log"]) >= 2)
+    wait_until(lambda: len(health(client, c.id)["Log"]) >= 2, 15, "two probes")
     h = health(client, c.id)
     assert h["Status"] == "starting" and h["FailingStreak"] == 0
-    until("unhealthy", lambda: health(client, c.id)["Status"] == "unhealthy", timeout=5)
+    wait_until(lambda: health(client, c.id)["Status"] == "unhealthy", 5, "unhealthy")
 
 
 def test_stop_leaves_it_unhealthy_and_rm_leaves_no_probe(client: Client, cleanup: list[str]) -> None:
     c = client.containers.run("busybox:latest", ["sleep", "60"], detach=True, network="none", healthcheck={
         "test": "sleep 1000", "interval": 100 * MS, "timeout": 30_000 * MS})
     cleanup.append(c.id)
-    until("a probe running", lambda: len(ns_procs(client, c.id)) > 1)
+    wait_until(lambda: len(ns_procs(client, c.id)) > 1, 15, "a probe running")
     probes = [p for p in ns_procs(client, c.id) if p != client.containers.state(c.id)["pid"]]
     c.stop(timeout=1)
     h = health(client, c.id)
     assert h["Status"] == "unhealthy"  # as dockerd leaves a stopped container
     c.start()
     assert health(client, c.id)["Status"] == "starting"
-    until("a probe running", lambda: len(ns_procs(client, c.id)) > 1)
+    wait_until(lambda: len(ns_procs(client, c.id)) > 1, 15, "a probe running")
     probes += [p for p in ns_procs(client, c.id) if p != client.containers.state(c.id)["pid"]]
     client.containers.remove(c.id, force=True)
-    until("the probes gone", lambda: not any(Path(f"/proc/{p}").exists() for p in probes), timeout=5)
+    wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in probes), 5, "the probes gone")
     leftovers = [p for p in os.listdir("/proc") if p.isdigit() and c.id in _cgroup(p)]
     assert leftovers == []
 
@@ -211,7 +204,7 @@ def test_wait_healthcheck_reads_the_engines_verdict(client: Client, cleanup: lis
     ok = client.containers.run("busybox:latest", ["sleep", "60"], detach=True, network="none",
                                healthcheck={"test": "true", "interval": 200 * MS})
     cleanup.append(ok.id)
-    until("healthy", lambda: health(client, ok.id)["Status"] == "healthy")
+    wait_until(lambda: health(client, ok.id)["Status"] == "healthy", 15, "healthy")
     assert wait.engine_healthy(ok)
 
     ctx = tmp_path_factory.mktemp("hc-bad")
