@@ -4,7 +4,6 @@ results and pull/push progress, in docker's shapes."""
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,26 +44,10 @@ def table(rows: list[list[str]]) -> None:
 
 
 def format_template(template: str, doc: Mapping[str, Any]) -> str:
-    """A small subset of Go templates: ``{{.A.B}}`` and ``{{json .A}}``."""
+    """``--format``/``-f``: Go's text/template as the docker CLI renders it (cli/gotemplate.py)."""
+    from pytest_pods.cli.gotemplate import render  # lazy: start latency (only -f needs it)
 
-    def value(path: str) -> Any:
-        cur: Any = doc
-        for part in [p for p in path.strip().lstrip(".").split(".") if p]:
-            cur = cur.get(part) if isinstance(cur, dict) else None
-        return cur
-
-    def repl(m: re.Match[str]) -> str:
-        expr = m.group(1).strip()
-        if expr.startswith("json "):
-            return json.dumps(value(expr[5:]))
-        v = value(expr)
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if v is None:
-            return "<no value>"
-        return v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
-
-    return re.sub(r"\{\{(.*?)\}\}", repl, template)
+    return render(template, doc)
 
 
 def print_docs(docs: Sequence[Mapping[str, Any]], template: str | None) -> None:
