@@ -22,8 +22,10 @@ PODS      = $(PYTHON) -m pytest_pods.cli
 PODS_TEST = $(PYTHON) -m pytest_pods.cli --root $(PODS_TEST_ROOT)
 APT_PACKAGES = busybox-static mmdebstrap runc iptables iproute2 skopeo docker-registry apache2-utils openssl \
                uidmap passt slirp4netns python3-venv
-# without its recommends (docker.io: a dockerd the tests do not want running)
-APT_PACKAGES_BARE = docker-compose
+# without their recommends; docker.io is the reference dockerd the tests start on their own
+# (tests/dockerd_helper.py): its install must start no docker or containerd service (a policy-rc.d
+# that refuses every start is put in place for it when the host has none)
+APT_PACKAGES_BARE = docker-compose docker.io
 PYTEST_ARGS ?=
 
 # Rootless (issue 13). As root, `make test` also runs the rootless suites as $(ROOTLESS_USER) (a user
@@ -94,7 +96,11 @@ else
 	bare=""; for p in $(APT_PACKAGES_BARE); do dpkg -s $$p >/dev/null 2>&1 || bare="$$bare $$p"; done; \
 	if [ -n "$$bare" ]; then \
 	  echo "installing Debian packages:$$bare"; \
+	  rcd=""; if [ ! -e /usr/sbin/policy-rc.d ]; then rcd=yes; \
+	    printf '#!/bin/sh\n# pytest-pods: no service starts while docker.io installs\nexit 101\n' >/usr/sbin/policy-rc.d; \
+	    chmod 0755 /usr/sbin/policy-rc.d; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$bare >/dev/null; \
+	  st=$$?; [ -z "$$rcd" ] || rm -f /usr/sbin/policy-rc.d; [ $$st = 0 ] || exit $$st; \
 	fi
 endif
 	@$(PYTHON) -c "import os, pytest_pods, filelock, xdist, zstandard, cryptography, psycopg, redis, docker, testcontainers, hypothesis; \

@@ -225,3 +225,15 @@ def daemon(pods_root: Path, client: Client) -> Iterator[Any]:
     finally:
         daemon.stop()
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def reference_docker() -> Iterator[Any]:
+    """Scope: session. A real dockerd (Debian's docker.io) of this session, to compare with: see
+    tests/dockerd_helper.py. Skips, with the reason, where it cannot run (not root, not installed)."""
+    from dockerd_helper import reference_dockerd, unavailable
+
+    if (reason := unavailable()) is not None:
+        pytest.skip(reason)
+    with reference_dockerd() as ref:
+        yield ref

@@ -22,11 +22,21 @@ from pytest_pods import Client
 
 
 @pytest.fixture
-def docker_env(daemon: Daemon, tmp_path: Path) -> dict[str, str]:
+def docker_engine(request: pytest.FixtureRequest, daemon: Daemon) -> Any:
+    """Scope: function. Depends on: daemon. The daemon ``docker_env``, ``docker`` and
+    ``docker_client`` talk to: ``daemon`` (ours), or in a test marked ``@both_engines``
+    (tests/dockerd_helper.py) each of ours and the reference dockerd in turn."""
+    if getattr(request, "param", "pods") == "dockerd":
+        return request.getfixturevalue("reference_docker")
+    return daemon
+
+
+@pytest.fixture
+def docker_env(docker_engine: Any, tmp_path: Path) -> dict[str, str]:
     """Scope: function. The environment for a docker client pointed at the daemon."""
     cfg = tmp_path / "docker-config"
     cfg.mkdir()
-    env = dict(os.environ, DOCKER_HOST=daemon.host, DOCKER_CONFIG=str(cfg), DOCKER_BUILDKIT="0")
+    env = dict(os.environ, DOCKER_HOST=docker_engine.host, DOCKER_CONFIG=str(cfg), DOCKER_BUILDKIT="0")
     env.pop("DOCKER_CONTEXT", None)
     return env
 
@@ -144,10 +154,10 @@ def remove_labelled(client: Any, key: str, value: str) -> None:
 
 
 @pytest.fixture
-def docker_client(daemon: Any) -> Iterator[Any]:
-    """Scope: function. Depends on: daemon. A docker-py client on the daemon's socket."""
+def docker_client(docker_engine: Any) -> Iterator[Any]:
+    """Scope: function. Depends on: docker_engine. A docker-py client on the daemon's socket."""
     dockerpy = pytest.importorskip("docker")
-    client = dockerpy.DockerClient(base_url=daemon.host, timeout=60)
+    client = dockerpy.DockerClient(base_url=docker_engine.host, timeout=60)
     yield client
     client.close()
 

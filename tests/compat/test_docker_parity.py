@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 from daemon_helper import wait_until
+from dockerd_helper import both_engines
 
 from pytest_pods import Client
 
@@ -236,6 +237,7 @@ def test_pods_kill_returns_once_the_container_is_dead(pods_cli: Any, name: str) 
 
 
 # -- swarm ---------------------------------------------------------------------------------------------
+@both_engines
 def test_swarm_leave_answers_dockers_not_part_of_a_swarm(docker: DockerCLI, docker_client: Any) -> None:
     proc = docker("swarm", "leave", check=False)
     assert proc.returncode == 1
@@ -253,6 +255,7 @@ def test_swarm_leave_answers_dockers_not_part_of_a_swarm(docker: DockerCLI, dock
 
 
 # -- stdin of OpenStdin containers -----------------------------------------------------------------------
+@both_engines
 def test_run_d_i_keeps_stdin_open_so_cat_runs(docker: DockerCLI, names: list[str], name: str) -> None:
     names.append(name)
     docker("run", "-d", "-i", "--name", name, "busybox", "cat")
@@ -266,6 +269,7 @@ def test_run_d_i_keeps_stdin_open_so_cat_runs(docker: DockerCLI, names: list[str
     assert time.monotonic() - started < 15
 
 
+@both_engines
 def test_run_i_attached_cat_ends_when_the_client_closes_stdin(docker: DockerCLI, names: list[str], name: str) -> None:
     names.append(name)
     proc = docker("run", "-i", "--name", name, "busybox", "cat", input="line one\nline two\n", timeout=60)
@@ -274,6 +278,7 @@ def test_run_i_attached_cat_ends_when_the_client_closes_stdin(docker: DockerCLI,
     assert (state["Status"], state["ExitCode"]) == ("exited", 0)
 
 
+@both_engines
 def test_docker_py_stdin_open_container_keeps_running(docker_client: Any, labels: dict[str, str]) -> None:
     ctr = docker_client.containers.run("busybox", "cat", stdin_open=True, detach=True, labels=labels)
     time.sleep(1)
