@@ -414,8 +414,21 @@ def _sprint(*args: Any) -> str:
 
 
 def _json(v: Any) -> str:
-    """docker's ``json``: compact, HTML characters kept as they are."""
-    return json.dumps(None if v is MISSING else v, ensure_ascii=False, separators=(",", ":"))
+    """docker's ``json``: compact, HTML characters kept as they are, Go maps with sorted keys."""
+    return json.dumps(_go_order(None if v is MISSING else v), ensure_ascii=False, separators=(",", ":"))
+
+
+def _go_order(v: Any) -> Any:
+    """Go marshals a map with its keys sorted and a struct in field order. A document does not say
+    which an object was: one whose values are all strings (Labels, Options) or with a key that is
+    not an exported Go field name (Networks by name) was a map."""
+    if isinstance(v, list):
+        return [_go_order(x) for x in v]
+    if not isinstance(v, dict):
+        return v
+    is_map = all(isinstance(x, str) for x in v.values()) or not all(k[:1].isupper() for k in v)
+    items = sorted(v.items()) if is_map else v.items()
+    return {k: _go_order(x) for k, x in items}
 
 
 def _slice(item: Any, *idx: int) -> Any:

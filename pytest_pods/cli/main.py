@@ -44,13 +44,13 @@ VERBS: dict[str, str] = {
     "kill": "containers", "rm": "containers", "stats": "containers",
     "pull": "images", "push": "images", "login": "images", "logout": "images", "build": "images",
     "daemon": "system", "port": "containers", "network": "networks", "system": "system",
-    "info": "system",
+    "info": "system", "volume": "volumes",
 }
 
 # the verbs that work with --host (a remote engine): their modules list them as Verb, the others
 # as LocalVerb or Command
 REMOTE_VERBS = ("run", "create", "start", "ps", "logs", "exec", "wait", "stop", "kill", "rm", "pull", "push",
-                "build", "tag", "rmi", "images")
+                "build", "tag", "rmi", "images", "volume")
 
 
 def verbs_of(resource: str) -> Mapping[str, AnyVerb]:
@@ -67,6 +67,10 @@ def verbs_of(resource: str) -> Mapping[str, AnyVerb]:
         from pytest_pods.cli import networks  # lazy: start latency (one resource's module per run)
 
         return networks.VERBS
+    if resource == "volumes":
+        from pytest_pods.cli import volumes  # lazy: start latency (one resource's module per run)
+
+        return volumes.VERBS
     from pytest_pods.cli import system  # lazy: start latency (one resource's module per run)
 
     return system.VERBS
