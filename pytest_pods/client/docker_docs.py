@@ -54,16 +54,24 @@ def short(digest: str) -> str:
 
 # -- inspect documents, in Docker's shape ---------------------------------------------------------
 def network_inspect(client: Client, ref: str) -> dict[str, Any]:
+    """A network in the Engine API's shape: ``IPAM.Config`` as it was given (dockerd shows a
+    given subnet without the gateway it chose), ``Containers`` with their endpoints."""
     nets = client.runtime.networks
     rec = nets.get(ref)
-    containers = {e["cid"]: {"Name": e["name"], "IPv4Address": f"{e['ip']}/{e['prefix']}",
-                             "Aliases": e["aliases"]} for e in nets.endpoints(rec)}
+    containers = {e["cid"]: {"Name": e["name"], "EndpointID": e.get("endpoint_id", ""),
+                             "MacAddress": e.get("mac", ""), "IPv4Address": f"{e['ip']}/{e['prefix']}",
+                             "IPv6Address": f"{e['ip6']}/{e.get('prefix6', 0)}" if e.get("ip6") else ""}
+                  for e in nets.endpoints(rec)}
+    config = rec.get("ipam_config") or [{"Subnet": rec["subnet"], "Gateway": rec["gateway"]}]
     return {
-        "Name": rec["name"], "Id": rec["id"], "Driver": "bridge", "Scope": "local", "Internal": rec["internal"],
+        "Name": rec["name"], "Id": rec["id"],
         "Created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rec["created"])),
-        "IPAM": {"Driver": "default", "Config": [{"Subnet": rec["subnet"], "Gateway": rec["gateway"]}]},
-        "Options": {"com.docker.network.bridge.name": rec["bridge"]}, "Labels": rec.get("labels") or {},
-        "Containers": containers,
+        "Scope": "local", "Driver": "bridge", "EnableIPv6": bool(rec.get("enable_ipv6")),
+        "IPAM": {"Driver": "default", "Options": rec.get("ipam_options"), "Config": config},
+        "Internal": rec["internal"], "Attachable": bool(rec.get("attachable")), "Ingress": False,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": containers,
+        "Options": {**(rec.get("options") or {}), "com.docker.network.bridge.name": rec["bridge"]},
+        "Labels": rec.get("labels") or {},
     }
 
 
@@ -283,14 +291,29 @@ def mount_doc(client: Client, m: Mapping[str, Any]) -> dict[str, Any]:
             "Propagation": "rprivate"}
 
 
+def endpoint_settings(e: Mapping[str, Any], *, user_net: bool) -> dict[str, Any]:
+    """One ``NetworkSettings.Networks`` entry of a running container (dockerd's fields: on a
+    user network its aliases end with the short container ID, as dockerd lists them)."""
+    aliases = list(e.get("aliases") or [])
+    if user_net and e["cid"][:12] not in aliases:
+        aliases.append(e["cid"][:12])
+    return {"IPAMConfig": e.get("ipam_config"), "Links": e.get("links"), "Aliases": aliases if user_net else None,
+            "NetworkID": e["network_id"], "EndpointID": e.get("endpoint_id", ""), "Gateway": e["gateway"],
+            "IPAddress": e["ip"], "IPPrefixLen": e["prefix"], "IPv6Gateway": e.get("gateway6", "") if e.get("ip6") else "",
+            "GlobalIPv6Address": e.get("ip6", ""), "GlobalIPv6PrefixLen": e.get("prefix6", 0),
+            "MacAddress": e.get("mac", ""), "DriverOpts": e.get("driver_opts")}
+
+
 def network_settings(st: Mapping[str, Any]) -> dict[str, Any]:
     """A container state's ``NetworkSettings``: its networks (addresses while it runs) and ports."""
     eps = st.get("endpoints") or {} if st.get("status") == "running" else {}
-    networks = {name: {"IPAddress": e["ip"], "IPPrefixLen": e["prefix"], "Gateway": e["gateway"],
-                       "Aliases": e["aliases"], "NetworkID": e["network_id"]} for name, e in eps.items()}
+    networks = {name: endpoint_settings(e, user_net=name != "bridge") for name, e in eps.items()}
     if not networks:
-        networks = {n["name"]: {"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Aliases": n.get("aliases", []),
-                                "NetworkID": n["id"]} for n in st.get("networks", [])} or {st.get("network", "none"): {}}
+        networks = {n["name"]: {"IPAMConfig": None, "Links": None, "Aliases": n.get("aliases") or None,
+                                "NetworkID": n["id"], "EndpointID": "", "Gateway": "", "IPAddress": "",
+                                "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                                "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
+                    for n in st.get("networks", [])} or {st.get("network", "none"): {}}
     ports: dict[str, Any] = {}
     for p in st.get("port_specs") or []:
         ports.setdefault(f"{p['container_port']}/{p['proto']}", None)
@@ -300,7 +323,10 @@ def network_settings(st: Mapping[str, Any]) -> dict[str, Any]:
             ports[key] = (ports.get(key) or []) + [{"HostIp": p["host_ip"], "HostPort": str(p["host_port"])}]
     first = next(iter(networks.values()), {})
     return {"Networks": networks, "Ports": ports, "IPAddress": first.get("IPAddress", ""),
-            "Gateway": first.get("Gateway", ""), "IPPrefixLen": first.get("IPPrefixLen", 0)}
+            "Gateway": first.get("Gateway", ""), "IPPrefixLen": first.get("IPPrefixLen", 0),
+            "MacAddress": first.get("MacAddress", ""), "EndpointID": first.get("EndpointID", ""),
+            "GlobalIPv6Address": first.get("GlobalIPv6Address", ""),
+            "GlobalIPv6PrefixLen": first.get("GlobalIPv6PrefixLen", 0), "IPv6Gateway": first.get("IPv6Gateway", "")}
 
 
 # -- the other way: docker-py's create arguments as an Engine API create body -------------------

@@ -85,6 +85,8 @@ IFNAMSIZ = 16
 
 AF_UNSPEC = 0
 AF_INET = _socket.AF_INET
+AF_INET6 = _socket.AF_INET6
+IFA_F_NODAD = 0x02  # an address usable at once: no duplicate address detection (as docker's)
 
 _NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 _IFINFOMSG = struct.Struct("=BxHiII")  # family, pad, type, index, flags, change
@@ -152,6 +154,16 @@ def _cidr(text: str, what: str) -> tuple[bytes, int]:
     if not sep or not plen.isdigit() or not 0 <= int(plen) <= 32:
         raise ValueError(f"{what} {text!r}: expected IPv4 address/prefix length, e.g. 10.89.0.1/24")
     return _ipv4(addr, what), int(plen)
+
+
+def _cidr6(text: str, what: str) -> tuple[bytes, int]:
+    addr, sep, plen = text.partition("/")
+    if not sep or not plen.isdigit() or not 0 <= int(plen) <= 128:
+        raise ValueError(f"{what} {text!r}: expected IPv6 address/prefix length, e.g. fd00:1::2/64")
+    try:
+        return _socket.inet_pton(AF_INET6, addr), int(plen)
+    except OSError:
+        raise ValueError(f"{what} {text!r}: not an IPv6 address") from None
 
 
 def _mask(prefixlen: int) -> int:
@@ -426,12 +438,20 @@ class Netlink:
     # -- addresses ------------------------------------------------------------------------------
 
     def add_address(self, name: str, cidr: str) -> None:
-        """Add IPv4 ``cidr`` (e.g. "10.89.0.1/24") to link ``name``, with its broadcast address.
+        """Add IPv4 ``cidr`` (e.g. "10.89.0.1/24") to link ``name``, with its broadcast address; an
+        IPv6 ``cidr`` (e.g. "fd00:1::2/64") without duplicate address detection (usable at once).
 
         :raises NetlinkError: EEXIST if the link already has that address.
         """
-        addr, prefixlen = _cidr(cidr, "address")
         operation = f"add address {cidr} {name}"
+        if ":" in cidr:
+            addr6, prefixlen = _cidr6(cidr, "address")
+            index = self._index_or_raise(name, operation)
+            body = _IFADDRMSG.pack(AF_INET6, prefixlen, IFA_F_NODAD, RT_SCOPE_UNIVERSE, index)
+            body += _attr(IFA_LOCAL, addr6) + _attr(IFA_ADDRESS, addr6)
+            self._request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body, operation)
+            return
+        addr, prefixlen = _cidr(cidr, "address")
         index = self._index_or_raise(name, operation)
         body = _IFADDRMSG.pack(AF_INET, prefixlen, 0, RT_SCOPE_UNIVERSE, index)
         body += _attr(IFA_LOCAL, addr) + _attr(IFA_ADDRESS, addr)
@@ -464,7 +484,20 @@ class Netlink:
     # -- routes ---------------------------------------------------------------------------------
 
     def add_route(self, gateway: str, *, dev: str | None = None, dst: str = "0.0.0.0/0") -> None:
-        """Add an IPv4 route to ``dst`` via ``gateway`` to the main table (proto boot)."""
+        """Add an IPv4 route to ``dst`` via ``gateway`` to the main table (proto boot); an IPv6
+        ``gateway`` adds the IPv6 default route via it."""
+        if ":" in gateway:
+            operation = f"add route ::/0 via {gateway}" + (f" dev {dev}" if dev else "")
+            try:
+                gw6 = _socket.inet_pton(AF_INET6, gateway)
+            except OSError:
+                raise ValueError(f"gateway {gateway!r}: not an IPv6 address") from None
+            body = _RTMSG.pack(AF_INET6, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
+            body += _attr(RTA_GATEWAY, gw6)
+            if dev is not None:
+                body += _attr_u32(RTA_OIF, self._index_or_raise(dev, operation))
+            self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, operation)
+            return
         net, dst_len = _cidr(dst, "route destination")
         if int.from_bytes(net, "big") & ~_mask(dst_len) & 0xFFFFFFFF:
             raise ValueError(f"route destination {dst!r}: host bits set, e.g. 10.89.0.0/24 not 10.89.0.1/24")

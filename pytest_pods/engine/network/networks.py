@@ -43,12 +43,12 @@ import time
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.linux import process_start_time
 from pytest_pods.engine.locks import FileLock
-from pytest_pods.engine.network import iptables, rootless_net
+from pytest_pods.engine.network import ipam, iptables, rootless_net
 from pytest_pods.engine.network.netlink import Netlink
 from pytest_pods.errors import (
     ConflictError,
@@ -79,6 +79,15 @@ class NetworkRecord(TypedDict):
     internal: bool     # no outbound NAT, no traffic leaving the bridge
     labels: dict[str, str]
     created: float     # time.time()
+    # the IPAM config as given (issue 16); records made before have none of these
+    ip_range: NotRequired[str]            # "" = the whole subnet
+    aux: NotRequired[dict[str, str]]      # auxiliary addresses: never handed out
+    ipam_config: NotRequired[list[dict[str, Any]]]  # IPAM.Config as inspect shows it
+    ipam_options: NotRequired[dict[str, str] | None]
+    enable_ipv6: NotRequired[bool]        # containers get an address of pool6
+    pool6: NotRequired[ipam.Pool | None]  # the IPv6 pool, kept (and used with enable_ipv6)
+    options: NotRequired[dict[str, str]]  # the driver options given
+    attachable: NotRequired[bool]
 
 
 class EndpointRecord(TypedDict):
@@ -99,12 +108,20 @@ class EndpointRecord(TypedDict):
     network_id: str
     gateway: str
     prefix: int
+    # issue 16; endpoints made before have none of these
+    endpoint_id: NotRequired[str]
+    mac: NotRequired[str]
+    ip6: NotRequired[str]          # "" without IPv6
+    prefix6: NotRequired[int]
+    gateway6: NotRequired[str]
+    ipam_config: NotRequired[dict[str, str] | None]  # the addresses asked for (IPAMConfig)
+    links: NotRequired[list[str] | None]
+    driver_opts: NotRequired[dict[str, str] | None]
 
 
 DEFAULT_NETWORK = "bridge"
 SPECIAL_MODES = ("none", "host")
 DEFAULT_POOL = ipaddress.IPv4Network("10.89.0.0/16")  # /24s handed out from here
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
 def root_tag(root: Path) -> str:
@@ -247,9 +264,29 @@ class Networks:
             return next(r for r in self._records() if r["name"] == DEFAULT_NETWORK)
 
     def create(self, name: str, *, subnet: str | None = None, internal: bool = False,
-               labels: dict[str, str] | None = None, _default: bool = False) -> NetworkRecord:
-        if not NAME_RE.match(name) or (name in (DEFAULT_NETWORK, *SPECIAL_MODES) and not _default):
-            raise InvalidArgumentError(f"network create {name!r}: invalid or reserved network name")
+               labels: dict[str, str] | None = None, _default: bool = False,
+               ipam_config: builtins.list[Any] | None = None, ipam_options: dict[str, str] | None = None,
+               enable_ipv6: bool = False, options: dict[str, str] | None = None,
+               attachable: bool = False) -> NetworkRecord:
+        """Make a network. ``subnet`` (the CLI's ``--subnet``) or ``ipam_config`` (the Engine API's
+        ``IPAM.Config``: at most one IPv4 and one IPv6 entry, each with ``Subnet``, ``IPRange``,
+        ``Gateway``, ``AuxiliaryAddresses``); an IPv4 subnet is chosen from the pool when none is
+        given. The IPv6 pool is kept in any case; containers get an IPv6 address with ``enable_ipv6``.
+
+        Names: anything but the empty name and control characters (dockerd takes spaces too);
+        ``bridge``, ``host`` and ``none`` are reserved."""
+        if not name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+            raise InvalidArgumentError(f"invalid name: {name!r}")
+        if name in (DEFAULT_NETWORK, *SPECIAL_MODES) and not _default:
+            raise InvalidArgumentError(f"operation is not permitted on predefined {name} network")
+        configs: builtins.list[Any] = builtins.list(ipam_config or [])
+        if subnet:
+            configs.insert(0, {"Subnet": subnet})
+        req4, req6 = ipam.split_configs(configs, name)
+        if enable_ipv6 and req6 is None:
+            raise InvalidArgumentError(
+                f"network create {name}: EnableIPv6 needs an IPv6 subnet: this engine has no default IPv6 pool "
+                "(give one in IPAM.Config, --subnet with --ipv6)")
         with self._lock:
             recs = self._records()
             if any(r["name"] == name for r in recs):
@@ -260,12 +297,29 @@ class Networks:
                 with contextlib.suppress(NetworkError):  # the pool is full: the default finds its own later
                     taken.append(self._choose_subnet(os.environ.get("PODS_BRIDGE_SUBNET"), taken,
                                                      DEFAULT_NETWORK, check=False))
-            net_subnet = self._choose_subnet(subnet, taken, name)
+            net_subnet = self._choose_subnet(str(req4["subnet"]) if req4 else None, taken, name)
+            pool4 = ipam.pool_of(net_subnet, req4)
+            pool6 = None
+            if req6 is not None:
+                assert req6["subnet"] is not None
+                for r in recs:
+                    other_pool = r.get("pool6")
+                    other = other_pool["subnet"] if other_pool else ""
+                    if other and ipaddress.ip_network(other).overlaps(req6["subnet"]):
+                        raise ConflictError(f"network create {name}: subnet {req6['subnet']} overlaps with "
+                                            f"{other} of network {r['name']}: Pool overlaps with other one on "
+                                            "this address space")
+                pool6 = ipam.pool_of(req6["subnet"], req6)
+            shown = [req4["shown"] if req4 else {"Subnet": pool4["subnet"], "Gateway": pool4["gateway"]}]
+            if req6 is not None:
+                shown.append(req6["shown"])
             nid = default_network_id(self.root) if _default else os.urandom(32).hex()
-            gateway = str(next(net_subnet.hosts()))
-            rec: NetworkRecord = {"id": nid, "name": name, "driver": "bridge", "subnet": str(net_subnet), "gateway": gateway,
-                   "bridge": f"podsb{self.tag}{nid[:7]}", "internal": internal, "labels": labels or {},
-                   "created": time.time()}
+            rec: NetworkRecord = {"id": nid, "name": name, "driver": "bridge", "subnet": pool4["subnet"],
+                   "gateway": pool4["gateway"], "bridge": f"podsb{self.tag}{nid[:7]}", "internal": internal,
+                   "labels": labels or {}, "created": time.time(), "ip_range": pool4["ip_range"],
+                   "aux": pool4["aux"], "ipam_config": shown, "ipam_options": ipam_options,
+                   "enable_ipv6": bool(enable_ipv6 and pool6), "pool6": pool6, "options": dict(options or {}),
+                   "attachable": attachable}
             ndir = self.dir / nid
             try:
                 self.dir.mkdir(exist_ok=True)
@@ -314,6 +368,9 @@ class Networks:
                 nl.create_bridge(rec["bridge"])
                 nl.set_alias(rec["bridge"], marker(self.root, rec["id"]))  # before anything else: reapable
                 nl.add_address(rec["bridge"], f"{rec['gateway']}/{net.prefixlen}")
+                pool6 = rec.get("pool6")
+                if rec.get("enable_ipv6") and pool6:
+                    nl.add_address(rec["bridge"], f"{pool6['gateway']}/{ipaddress.ip_network(pool6['subnet']).prefixlen}")
             nl.set_up(rec["bridge"])
         if ns:  # rootless: no DNAT (published ports are forwarded), the netns's own ip_forward
             if not rec.get("internal"):
@@ -360,31 +417,54 @@ class Networks:
 
     # endpoints
     def attach(self, ref: str, *, cid: str, name: str, aliases: builtins.list[str], pid: int, pid_start: int | None,
-               hosts_path: str, hostname: str, ifname: str, default_route: bool) -> EndpointRecord:
-        """Give the container (its pid 1 is ``pid``) an interface and an address on the network.
+               hosts_path: str, hostname: str, ifname: str, default_route: bool,
+               endpoint_config: Mapping[str, Any] | None = None) -> EndpointRecord:
+        """Give the container (its pid 1 is ``pid``) an interface and an address on the network
+        (an IPv6 one too where the network has ``enable_ipv6``).
 
         :param default_route: this is the container's first network. The default route goes via
             the first network that is not ``internal`` (an internal one routes only its subnet,
             as in Docker), so a later network gets it when the container has none yet.
+        :param endpoint_config: the Engine API's ``EndpointSettings`` as given (``IPAMConfig``
+            with ``IPv4Address``/``IPv6Address`` for a fixed address, ``Links``, ``DriverOpts``):
+            kept in the endpoint, the addresses honoured.
         """
+        epc = endpoint_config or {}
         rec = self.get(ref)
         if not self.exists(rec):  # the default network, needed now: make it
             rec = self.ensure_default()
+        asked = epc.get("IPAMConfig") or {}
+        want4 = str(asked.get("IPv4Address") or "") if isinstance(asked, Mapping) else ""
+        want6 = str(asked.get("IPv6Address") or "") if isinstance(asked, Mapping) else ""
+        pool4 = _pool4(rec)
+        pool6 = rec.get("pool6") if rec.get("enable_ipv6") else None
+        if want4:
+            want4 = ipam.check_static(pool4, want4, rec["name"])
+        if want6:
+            want6 = ipam.check_static(pool6, want6, rec["name"])
         ns = self.netns(start=True)
         with Netlink.at(ns) as nl:
             if nl.link_index(rec["bridge"]) is None:  # e.g. after a reboot, a manual delete, a new holder
                 self._bring_up(rec)
         if ns and not rec.get("internal"):  # a helper that died: outbound again (a pid file read)
             rootless_net.ensure_helper(self.root, ns)
-        ip = self._lease(rec, cid)
+        ip = self._lease(rec, cid, pool4, want4)
+        ip6 = ""
+        if pool6:
+            try:
+                ip6 = self._lease(rec, cid, pool6, want6)
+            except BaseException:
+                self._release(rec, ip)
+                raise
         veth = f"podsv{self.tag}{cid[:6]}{ifname[3:]}"[:15]
         prefix = ipaddress.IPv4Network(rec["subnet"]).prefixlen
+        prefix6 = ipaddress.ip_network(pool6["subnet"]).prefixlen if pool6 else 0
+        # the MAC follows from the address (as docker's 02:42:...): a reused address keeps
+        # its MAC, so the host's ARP entry for it stays right (a random one would leave a
+        # stale entry that black-holes the next container's first connections)
+        mac = b"\x02\x42" + ipaddress.IPv4Address(ip).packed
         try:
             with Netlink.at(ns) as nl:
-                # the MAC follows from the address (as docker's 02:42:...): a reused address keeps
-                # its MAC, so the host's ARP entry for it stays right (a random one would leave a
-                # stale entry that black-holes the next container's first connections)
-                mac = b"\x02\x42" + ipaddress.IPv4Address(ip).packed
                 try:
                     nl.create_veth(veth, ifname, peer_netns_pid=pid, master=rec["bridge"], peer_mac=mac)
                 except NetlinkError as exc:
@@ -400,20 +480,35 @@ class Networks:
                 with Netlink(netns_fd=fd) as inner:
                     inner.add_address(ifname, f"{ip}/{prefix}")
                     inner.set_up(ifname)
+                    if ip6 and pool6:
+                        inner.add_address(ifname, f"{ip6}/{prefix6}")
                     if not rec.get("internal") and (default_route or not _has_default_route(inner)):
                         inner.add_route(rec["gateway"], dev=ifname)
+                        if ip6 and pool6:
+                            with contextlib.suppress(NetlinkError):  # one IPv6 default route is enough
+                                inner.add_route(pool6["gateway"], dev=ifname)
             finally:
                 os.close(fd)
         except BaseException:
             self._release(rec, ip)
+            if ip6:
+                self._release(rec, ip6)
             with contextlib.suppress(OSError), Netlink.at(ns) as nl:
                 nl.delete_link(veth, missing_ok=True)
             raise
         user_net = rec["name"] != DEFAULT_NETWORK
+        links = epc.get("Links")
+        driver_opts = epc.get("DriverOpts")
         ep: EndpointRecord = {"cid": cid, "name": name, "aliases": aliases if user_net else [], "ip": ip, "pid": pid,
               "pid_start": pid_start, "hosts": hosts_path, "hostname": hostname, "veth": veth,
               "ifname": ifname, "network": rec["name"], "network_id": rec["id"], "gateway": rec["gateway"],
-              "prefix": prefix}
+              "prefix": prefix, "endpoint_id": os.urandom(32).hex(), "mac": ":".join(f"{b:02x}" for b in mac),
+              "ip6": ip6, "prefix6": prefix6 if ip6 else 0, "gateway6": pool6["gateway"] if pool6 else "",
+              "ipam_config": {k: str(v) for k, v in asked.items() if v} if isinstance(asked, Mapping) and asked
+              else None,
+              "links": [str(x) for x in links] if isinstance(links, builtins.list) else None,
+              "driver_opts": {str(k): str(v) for k, v in driver_opts.items()} if isinstance(driver_opts, Mapping)
+              else None}
         path = self.dir / rec["id"] / "endpoints" / f"{cid}.json"
         path.write_text(json.dumps(ep))
         if user_net:
@@ -441,6 +536,8 @@ class Networks:
         if port_rules and not self.rootless:  # rootless: forwarders, no rules (see ports.unpublish)
             iptables.delete_rules(iptables.container_tag(cid))
         self._release(rec, ep["ip"])
+        if ep.get("ip6"):
+            self._release(rec, ep.get("ip6", ""))
         path.unlink(missing_ok=True)
         self.refresh_hosts(rec)
         with contextlib.suppress(OSError):  # and its own file: the peers it left are no names now
@@ -498,12 +595,21 @@ class Networks:
                 os.close(fd)
             return
 
-    def _lease(self, rec: NetworkRecord, cid: str) -> str:
+    def _lease(self, rec: NetworkRecord, cid: str, pool: ipam.Pool, want: str = "") -> str:
+        """An address of ``pool`` for the container: ``want`` if given (it must be free), else
+        the first free one of the pool's range (never the gateway nor an auxiliary address)."""
         leases = self.dir / rec["id"] / "leases"
+        if want:
+            try:
+                fd = os.open(leases / want, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                raise ConflictError(f"Address already in use: {want} on network {rec['name']}") from None
+            os.write(fd, cid.encode())
+            os.close(fd)
+            return want
         used = set(os.listdir(leases))
-        for host in ipaddress.IPv4Network(rec["subnet"]).hosts():
-            ip = str(host)
-            if ip == rec["gateway"] or ip in used:
+        for ip in ipam.candidates(pool):
+            if ip in used:
                 continue
             try:
                 fd = os.open(leases / ip, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -512,7 +618,7 @@ class Networks:
             os.write(fd, cid.encode())
             os.close(fd)
             return ip
-        raise NetworkError(f"network {rec['name']}: no free address left in {rec['subnet']}")
+        raise NetworkError(f"network {rec['name']}: no free address left in {pool['ip_range'] or pool['subnet']}")
 
     def _release(self, rec: NetworkRecord, ip: str) -> None:
         (self.dir / rec["id"] / "leases" / ip).unlink(missing_ok=True)
@@ -688,6 +794,11 @@ def write_hosts(path: Path, extra: list[str]) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
+
+
+def _pool4(rec: NetworkRecord) -> ipam.Pool:
+    return {"subnet": rec["subnet"], "gateway": rec["gateway"], "ip_range": rec.get("ip_range", ""),
+            "aux": rec.get("aux") or {}}
 
 
 def _has_default_route(nl: Netlink) -> bool:
