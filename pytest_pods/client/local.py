@@ -830,9 +830,11 @@ class NetworkCollection:
         self._c = client
 
     def create(self, name: str, *, subnet: str | None = None, internal: bool = False,
-               labels: Mapping[str, str] | None = None) -> NetworkRecord:
+               labels: Mapping[str, str] | None = None, **ipam: Any) -> NetworkRecord:
+        """``ipam``: the engine's IPAM and driver settings (``ipam_config``, ``ipam_options``,
+        ``enable_ipv6``, ``options``, ``attachable``: see ``Networks.create``)."""
         nets: Networks = self._c.runtime.networks
-        return nets.create(name, subnet=subnet, internal=internal, labels=dict(labels or {}))
+        return nets.create(name, subnet=subnet, internal=internal, labels=dict(labels or {}), **ipam)
 
     def get(self, name: str) -> dict[str, Any]:
         from pytest_pods.client.docker_docs import network_inspect  # lazy: start latency (the CLI's path)
