@@ -36,7 +36,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "watchdog": ("errors", "client", "engine.linux"),
     "daemon": ("errors", "wait", "client"),
     "cli": ("errors", "wait", "client", "daemon"),
-    "plugin": ("errors", "wait", "client", "watchdog"),
+    "compose": ("errors",),  # the compose file parser (issue 16): pure, for the plugin (and later the CLI)
+    "plugin": ("errors", "wait", "client", "watchdog", "compose"),
     "": ("errors", "client", "wait", "plugin"),  # pytest_pods/__init__.py: public names only
 }
 AREAS = sorted(ALLOWED, key=len, reverse=True)
