@@ -682,10 +682,17 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
         raise InvalidArgumentError("network mode container:NAME is not supported")
     aliases: list[str] = []
     eps = body_field(doc, "NetworkingConfig", dict, {}).get("EndpointsConfig") or {}
-    if isinstance(eps, dict):
-        for net, ep in eps.items():
-            if isinstance(ep, dict) and net == mode:
-                aliases += [str(a) for a in ep.get("Aliases") or []]
+    if not isinstance(eps, dict):
+        raise InvalidArgumentError("NetworkingConfig.EndpointsConfig must be an object of network: settings")
+    if len(eps) > 1:  # dockerd's text (API < 1.44; later ones connect each)
+        raise InvalidArgumentError(f"Container cannot be connected to network endpoints: {', '.join(map(str, eps))}")
+    for net, ep in eps.items():
+        # as dockerd: the network EndpointsConfig names is the one joined (NetworkMode's is not
+        # joined besides it), except with the host and none modes, which join nothing
+        if mode not in ("host", "none"):
+            mode = str(net)
+        if isinstance(ep, dict) and net == mode:
+            aliases += [str(a) for a in ep.get("Aliases") or []]
     cpus = None
     if hc.get("NanoCpus"):
         cpus = int(hc["NanoCpus"]) / 1e9
