@@ -1,4 +1,4 @@
-"""The compose file parser (pytest_pods.compose, issue 16): interpolation as the Compose
+"""The compose file parser (pytest_pods.compose_file, issue 16): interpolation as the Compose
 Specification has it, the services' keys in their short and long forms, profiles and dependency
 order, and one clear error (file, service, key) for what cannot work."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_pods.compose import ComposeFileError, Mount, interpolate, load, parse_duration, read_env_file
+from pytest_pods.compose_file import ComposeFileError, Mount, interpolate, load, parse_duration, read_env_file
 
 
 def write(tmp_path: Path, text: str, name: str = "docker-compose.yml") -> Path:

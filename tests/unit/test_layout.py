@@ -36,8 +36,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "watchdog": ("errors", "client", "engine.linux"),
     "daemon": ("errors", "wait", "client"),
     "cli": ("errors", "wait", "client", "daemon"),
-    "compose": ("errors",),  # the compose file parser (issue 16): pure, for the plugin (and later the CLI)
-    "plugin": ("errors", "wait", "client", "watchdog", "compose"),
+    "compose_file": ("errors",),  # the compose file parser (issue 16): pure, for the plugin (and later the CLI)
+    "plugin": ("errors", "wait", "client", "watchdog", "compose_file"),
     "": ("errors", "client", "wait", "plugin"),  # pytest_pods/__init__.py: public names only
 }
 AREAS = sorted(ALLOWED, key=len, reverse=True)

@@ -1,4 +1,5 @@
-"""Compose files read as the Compose Specification has them (issue 16): YAML, ``.env`` files,
+"""Compose files read as the Compose Specification has them (issue 16; a module of its own, not a
+package: ``pytest_pods.compose`` is the fixture factory): YAML, ``.env`` files,
 ``${VAR}`` interpolation, and each service's keys in the forms the specification allows, checked
 and normalised into :class:`Project` (plain data the plugin turns into images, networks, volumes
 and containers). Pure: nothing here touches an engine, so the parse of a bad file fails before
