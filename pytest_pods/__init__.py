@@ -22,6 +22,7 @@ from pytest_pods.errors import (
 
 __all__ = [
     "Client",
+    "ComposeStack",
     "ConflictError",
     "Container",
     "ContainerNotFoundError",
@@ -38,6 +39,7 @@ __all__ = [
     "RunResult",
     "Service",
     "UnsafeLayerError",
+    "compose",
     "container",
     "http_service",
     "image",
@@ -50,6 +52,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
     from pytest_pods import wait
+    from pytest_pods.plugin.compose import ComposeStack, compose
     from pytest_pods.plugin.fixtures import Pods, container, image, network, pulled
     from pytest_pods.plugin.services import (
         HttpService,
@@ -67,6 +70,7 @@ _LAZY = {
     "postgres_container": "plugin.services", "redis_container": "plugin.services", "http_service": "plugin.services",
     "Postgres": "plugin.services", "Redis": "plugin.services", "HttpService": "plugin.services",
     "Service": "plugin.services",
+    "compose": "plugin.compose", "ComposeStack": "plugin.compose",
 }
 
 

@@ -699,6 +699,9 @@ def containers_in(value: Any) -> list[ContainerHandle]:
     inner = getattr(value, "container", None)
     if isinstance(inner, ContainerHandle):
         return [inner]
+    many = getattr(value, "containers", None)  # a compose stack (plugin/compose.py): every service's
+    if isinstance(many, list) and all(isinstance(c, ContainerHandle) for c in many):
+        return list(many)
     return []
 
 
