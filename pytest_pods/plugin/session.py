@@ -172,6 +172,7 @@ class PodsSession:
         self.project = ""  # the rootdir of the tests: part of every reuse key (two projects never share)
         self._client: ClientAPI | None = None
         self._remote: RemoteClient | None = None
+        self.image_aliases: Any = None  # issue 17: a client.aliases.Resolver (plugin/image_aliases.py)
         self._unavailable: str | None = None
         self._checked = False
         self._count = itertools.count(1)
@@ -243,6 +244,8 @@ class PodsSession:
                 self.start_daemon()
             # with --pods-host (or rootless), the RemoteClient was made and it answered /_ping
             client: ClientAPI = self._remote if self._remote is not None else Client(self.root)
+            if self.image_aliases is not None:  # issue 17: official names -> local images
+                self.image_aliases.install(client)
             self._client = client
             self._state_dir.mkdir(parents=True, exist_ok=True)
             sweep(self.root, host=self.remote_host)  # what killed sessions left, if their watchdog could not run

@@ -1,0 +1,172 @@
+"""Compose files as fixtures (issue 16): ``compose("docker-compose.yml")`` in inner pytest
+sessions, on the local engine and through ``pods daemon``: what a user's tests see of the stack,
+the report of a failing test, and that teardown (or a failed start) leaves nothing."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+Inner = Any  # the `inner` fixture (tests/plugin/conftest.py)
+
+COMPOSE = """\
+    services:
+      web:
+        build: ./web
+        ports: ["8000"]
+        volumes:
+          - shared:/www/shared
+          - ./static:/www/static:ro
+        networks:
+          front:
+            aliases: [www]
+          default:
+        depends_on:
+          api: {condition: service_healthy}
+          migrate: {condition: service_completed_successfully}
+      api:
+        image: busybox
+        env_file: api.env
+        command: sh -c 'echo api starting; mkdir -p /w; echo "$$MESSAGE" > /w/index.html; sleep 0.3; touch /tmp/ready; exec httpd -f -p 8080 -h /w'
+        networks:
+          default:
+            aliases: [api-alias]
+        healthcheck:
+          test: ["CMD", "test", "-f", "/tmp/ready"]
+          interval: 200ms
+          retries: 50
+      migrate:
+        image: busybox
+        environment:
+          GREETING: "${GREETING_WORD:?set GREETING_WORD in .env}"
+        volumes: [shared:/shared]
+        entrypoint: ["/bin/sh", "-c"]
+        command: ['echo "$$GREETING from migrate" > /shared/data.txt; echo migrated']
+      probe:
+        image: busybox
+        profiles: [debug]
+        command: sleep 1000
+        tty: true
+    networks:
+      front: {}
+    volumes:
+      shared: {}
+    """
+
+
+def make_project(inner: Inner) -> None:
+    path = inner.pytester.path
+    (path / "docker-compose.yml").write_text(textwrap.dedent(COMPOSE))
+    (path / ".env").write_text("GREETING_WORD=hello\n")
+    (path / "api.env").write_text("MESSAGE=from the api\n")
+    (path / "web").mkdir()
+    (path / "web" / "Dockerfile").write_text(
+        'FROM busybox\nRUN mkdir /www && echo ok > /www/health\nCMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n')
+    (path / "static").mkdir()
+    (path / "static" / "page.txt").write_text("a static page\n")
+
+
+def test_compose_stack_starts_in_order_and_serves_what_its_services_made(inner: Inner) -> None:
+    make_project(inner)
+    inner.pytester.makepyfile(test_stack='''
+        import urllib.request
+        from pytest_pods import compose
+
+        stack = compose("docker-compose.yml", project="h3stack", scope="module")
+
+        def get(url):
+            return urllib.request.urlopen(url, timeout=10).read().decode()
+
+        def test_services(stack, pods):
+            assert sorted(stack.services) == ["api", "migrate", "web"]  # probe: only in profile debug
+            assert stack["web"].name == "h3stack-web-1" and stack.service("api").name == "h3stack-api-1"
+            # the one-shot job ran to completion before web started; its file is in the named volume
+            assert stack["migrate"].status == "exited"
+            assert get(stack["web"].url(8000, "/shared/data.txt")) == "hello from migrate\\n"
+            assert get(stack["web"].url(8000, "/static/page.txt")) == "a static page\\n"
+            # service names and aliases resolve on the project's networks
+            for host in ("api", "api-alias"):
+                out = stack["web"].exec(["wget", "-qO-", f"http://{host}:8080/"])
+                assert out.output.decode() == "from the api\\n", out
+            assert pods.client.networks.get("h3stack_default")["Name"] == "h3stack_default"
+            assert pods.client.networks.get("h3stack_front")["Name"] == "h3stack_front"
+            assert pods.client.volumes.get("h3stack_shared")["Name"] == "h3stack_shared"
+            labels = stack["web"].labels
+            assert labels["com.docker.compose.project"] == "h3stack"
+            assert labels["com.docker.compose.service"] == "web"
+
+        def test_same_stack_in_the_module(stack):
+            assert "api starting" in stack.logs("api")
+            assert "migrate  | migrated" in stack.logs()
+    ''')
+    result, sid = inner.run("-v", subprocess=True, timeout=600)
+    result.assert_outcomes(passed=2)
+    assert inner.left(sid) == []
+    assert [v["Name"] for v in inner.client.volumes.list() if v["Name"].startswith("h3stack")] == []
+
+
+def test_failing_test_reports_every_services_log_and_profiles_select(inner: Inner) -> None:
+    make_project(inner)
+    inner.pytester.makepyfile(test_fail='''
+        from pytest_pods import compose
+
+        stack = compose("docker-compose.yml", services=["probe", "api"], keep_volumes=True)
+        debug = compose("docker-compose.yml", profiles=["debug"], environment={"GREETING_WORD": "hi"})
+
+        def test_fails(stack):
+            assert sorted(stack.services) == ["api", "probe"]
+            assert False, "the test's own failure"
+
+        def test_profile(debug):
+            assert sorted(debug.services) == ["api", "migrate", "probe", "web"]
+            assert "hi from migrate" in debug["web"].exec(["cat", "/www/shared/data.txt"]).output.decode()
+    ''')
+    result, sid = inner.run("-v", "-rA", subprocess=True, timeout=600)
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    assert "the test's own failure" in out
+    # a section per service, named after the fixture and the container, with the service's lines
+    assert "pods: stack (" in out and "-api-1) " in out and "-probe-1) " in out
+    assert "api starting" in out
+    assert "ComposeWarning" in out and "tty: ignored" in out
+    assert inner.left(sid) == []
+
+
+def test_bad_compose_file_fails_in_one_line_and_makes_nothing(inner: Inner) -> None:
+    path = inner.pytester.path
+    (path / "bad.yml").write_text("services:\n  a:\n    image: busybox\n    ports: ['80:80:80:80']\n")
+    (path / "unhealthy.yml").write_text(textwrap.dedent("""\
+        services:
+          first:
+            image: busybox
+            command: sleep 1000
+          second:
+            image: busybox
+            command: sleep 1000
+            depends_on: [first]
+            volumes: [v:/v]
+            healthcheck: {test: ["CMD", "false"], interval: 100ms, retries: 2}
+        volumes:
+          v:
+        """))
+    inner.pytester.makepyfile(test_bad='''
+        from pytest_pods import compose
+
+        bad = compose("bad.yml")
+        sick = compose("unhealthy.yml", project="h3sick", timeout=20)
+
+        def test_bad(bad):
+            pass
+
+        def test_sick(sick):
+            pass
+    ''')
+    result, sid = inner.run("-v", subprocess=True, timeout=600)
+    result.assert_outcomes(errors=2)
+    out = result.stdout.str()
+    assert f"pytest-pods: fixture 'bad': compose file {path / 'bad.yml'}: service 'a': key 'ports': " \
+           "'80:80:80:80' is not a port" in out
+    assert "pytest-pods: fixture 'sick': " in out and "service 'second'" in out
+    assert "Traceback" not in out and "pytest_pods/" not in out
+    assert inner.left(sid) == []
+    assert [v["Name"] for v in inner.client.volumes.list() if v["Name"].startswith("h3sick")] == []
