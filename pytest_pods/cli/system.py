@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +118,12 @@ def add_daemon(sub: Subparsers, verb: str) -> None:
     p.add_argument("--tlskey")
     p.add_argument("--tlscacert", help="CA that signs the client certificates (they are required)")
     p.add_argument("--log-file")
+    p.add_argument("--image-aliases", metavar="SPEC",
+                   help="official image names served by local images: 'official' (the preset: postgres[:N] and "
+                        "redis[:N] -> the shipped recipes, built on first use), NAME=IMAGE words, or 'none' "
+                        "(env PODS_IMAGE_ALIASES)")
+    p.add_argument("--image-alias", metavar="NAME=IMAGE", action="append", default=[],
+                   help="one image alias (repeatable), e.g. postgres:16=pytest-pods/postgres:15")
 
 
 def daemon(args: argparse.Namespace) -> int:
@@ -125,15 +132,18 @@ def daemon(args: argparse.Namespace) -> int:
     :raises PodsError: ``daemon: <why>`` (a bad flag, a socket in use, another daemon on the root)
     """
     # lazy: start latency (the daemon's HTTP server, ssl and threads are for `pods daemon` only)
+    from pytest_pods.client.aliases import ENV as ALIASES_ENV
+    from pytest_pods.client.aliases import parse_or_raise
     from pytest_pods.daemon.server import serve
 
+    aliases = parse_or_raise([args.image_aliases or os.environ.get(ALIASES_ENV), *args.image_alias])
     tls = None
     if any((args.tlscert, args.tlskey, args.tlscacert)):
         if not all((args.tlscert, args.tlskey, args.tlscacert)):
             raise PodsError("daemon: --tlscert, --tlskey and --tlscacert go together")
         tls = (args.tlscert, args.tlskey, args.tlscacert)
     try:
-        serve(args.root, args.socket, args.tcp, tls, log_file=args.log_file)
+        serve(args.root, args.socket, args.tcp, tls, log_file=args.log_file, image_aliases=aliases)
     except (DaemonError, PodsError) as exc:
         raise PodsError(f"daemon: {exc}") from None
     return 0

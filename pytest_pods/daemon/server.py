@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from pytest_pods.client.aliases import ImageAliases, Resolver, recipe_maker
 from pytest_pods.client.contract import rootless_engine
 from pytest_pods.client.local import Client
 from pytest_pods.daemon.containers import ContainersRouter
@@ -178,8 +179,10 @@ def build_router(client: Client, log: Callable[[str], None] = lambda m: None) ->
 
 def serve(root: str | None = None, socket_path: str | None = None, tcp: str | None = None,
           tls: tuple[str, str, str] | None = None, ready: Callable[[], None] | None = None,
-          log_file: str | None = None) -> None:
-    """Serve until SIGTERM or SIGINT. ``tls`` is (cert, key, CA) and is required with ``tcp``."""
+          log_file: str | None = None, image_aliases: ImageAliases | None = None) -> None:
+    """Serve until SIGTERM or SIGINT. ``tls`` is (cert, key, CA) and is required with ``tcp``.
+    ``image_aliases``: official names served by local images (issue 17), each substitution logged
+    once with both names."""
     rootless = rootless_engine()
     if socket_path is None and not tcp:
         socket_path = default_socket()  # before joining: after it, euid is 0
@@ -194,6 +197,10 @@ def serve(root: str | None = None, socket_path: str | None = None, tcp: str | No
         except (OSError, ValueError):
             pass
 
+    if image_aliases:
+        Resolver(image_aliases, log, recipe_maker(client)).install(client)
+        for name, image in image_aliases.table():
+            log(f"image alias: {name} -> {image}")
     router = build_router(client, log)
     headers = {"Api-Version": API_VERSION, "Docker-Experimental": "false", "Ostype": "linux",
                "Server": "pytest-pods", "Builder-Version": "1"}

@@ -19,6 +19,9 @@ from pytest_pods.plugin.hooks import (
     redis_image,
 )
 
+#: issue 17: the image-alias options and their report lines, in a plugin module of their own
+pytest_plugins = ["pytest_pods.plugin.image_aliases"]
+
 __all__ = [
     "pods",
     "postgres",
