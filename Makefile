@@ -146,7 +146,7 @@ ifeq ($(IS_ROOT),yes)
 	  [ -d $$d ] || install -d -m 0700 -o $$u -g $$(id -g $$u) $$d; done
 	@flock /tmp/venv-rootless.lock sh -c '\
 	  [ -x $(RPYTHON) ] || /usr/bin/python3 -m venv $(ROOTLESS_VENV); \
-	  $(RPYTHON) -c "import os, pytest_pods, xdist, zstandard, cryptography, psycopg, redis, docker, testcontainers, hypothesis; \
+	  $(RPYTHON) -c "import os, pytest_pods, xdist, zstandard, cryptography, psycopg, redis, docker, testcontainers, hypothesis, yaml; \
 	    assert os.path.dirname(pytest_pods.__file__) == os.path.realpath(\"pytest_pods\")" 2>/dev/null || \
 	  $(RPYTHON) -m pip install -q -e ".[test]"'
 	@chmod -R a+rX $(ROOTLESS_VENV)
