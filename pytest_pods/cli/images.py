@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pytest_pods.cli.output import Progress, ago, each, size, table
@@ -20,11 +21,22 @@ if TYPE_CHECKING:
 
 # -- the local store ------------------------------------------------------------------------------
 def add_images(sub: Subparsers, verb: str) -> None:
-    sub.add_parser(verb, help="list images").add_argument("-q", "--quiet", action="store_true")
+    p = sub.add_parser(verb, help="list images")
+    _add_list_flags(p)
+
+
+def _add_list_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-a", "--all", action="store_true")  # no hidden intermediate images here: as plain
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="dangling=true|false, label=KEY[=VALUE], reference=PATTERN")
+    p.add_argument("--format")
+    p.add_argument("reference", nargs="?")
 
 
 def images(client: ClientAPI, args: argparse.Namespace) -> int:
-    found = client.images.list()
+    wanted = _image_filters(args.filter + ([f"reference={args.reference}"] if args.reference else []))
+    found = [i for i in client.images.list() if _image_matches(i, wanted)]
     if args.quiet:
         for i in found:
             print(i.short_id)
@@ -37,8 +49,95 @@ def images(client: ClientAPI, args: argparse.Namespace) -> int:
             rows.append(["<none>", "<none>", i.short_id, created, shown])
         for r in refs:
             rows.append([r.familiar_repository, r.tag or "<none>", i.short_id, created, shown])
+    if args.format:
+        from pytest_pods.cli.output import format_template  # lazy: start latency (only --format)
+
+        keys = ["Repository", "Tag", "ID", "CreatedSince", "Size"]
+        for row in rows[1:]:
+            print(format_template(args.format, dict(zip(keys, row, strict=True))))
+        return 0
     table(rows)
     return 0
+
+
+def _image_filters(given: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in given:
+        key, sep, value = f.partition("=")
+        if not sep or key not in ("dangling", "label", "reference", "until", "before", "since"):
+            raise PodsError(f"invalid filter '{f}': use dangling=true|false, label=KEY[=VALUE] or reference=PATTERN")
+        if key == "dangling" and value not in ("true", "false", "1", "0"):
+            raise PodsError(f"invalid filter 'dangling={value}': use true or false")
+        if key in ("until", "before", "since"):
+            raise PodsError(f"invalid filter '{f}': {key} is not supported by pods; use dangling, label or reference")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _image_matches(img: Any, wanted: dict[str, list[str]]) -> bool:
+    """docker's image filters: ``dangling`` (no name), ``label``, ``reference`` (a glob on the
+    familiar ``repository[:tag]``)."""
+    import fnmatch  # lazy: start latency (only listings with filters)
+
+    if wanted.get("dangling") and (not img.tags) != (wanted["dangling"][-1] in ("true", "1")):
+        return False
+    labels = (img.config.get("config") or {}).get("Labels") or {}
+    for value in wanted.get("label", []):
+        key, sep, want = value.partition("=")
+        if key not in labels or (sep and labels[key] != want):
+            return False
+    if wanted.get("reference"):
+        names = []
+        for t in img.tags:
+            if "@" in t:
+                continue
+            r = parse_reference(t)
+            names += [r.familiar_repository, f"{r.familiar_repository}:{r.tag}"]
+        if not any(fnmatch.fnmatchcase(n, pat) for pat in wanted["reference"] for n in names):
+            return False
+    return True
+
+
+def add_image(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb, help="manage images (ls, prune)")
+    ps = p.add_subparsers(dest="action", required=True, parser_class=type(p))
+    _add_list_flags(ps.add_parser("ls", help="list images"))
+    q = ps.add_parser("prune", help="remove dangling images (-a: every image no container uses)")
+    q.add_argument("-a", "--all", action="store_true")
+    q.add_argument("-f", "--force", action="store_true")  # docker asks first; we never ask
+    q.add_argument("--filter", action="append", default=[])
+
+
+def image(client: ClientAPI, args: argparse.Namespace) -> int:
+    if args.action == "ls":
+        return images(client, args)
+    lines, reclaimed = prune_images(client, everything=args.all, filters=args.filter)
+    if lines:
+        print("Deleted Images:\n" + "".join(f"{line}\n" for line in lines))
+    print(f"Total reclaimed space: {size(reclaimed)}")
+    return 0
+
+
+def prune_images(client: ClientAPI, *, everything: bool, filters: Sequence[str] = ()) -> tuple[list[str], int]:
+    """Remove the images no name points to (``everything``: also named ones no container uses),
+    as ``docker image prune``; the lines docker prints and the bytes freed."""
+    wanted = _image_filters(list(filters))
+    if "dangling" in wanted or "reference" in wanted:
+        raise PodsError("image prune: filter by label=KEY[=VALUE] only (dangling follows from -a)")
+    used = {c.inspect().get("Image") for c in client.containers.list(all=True)}
+    lines, reclaimed = [], 0
+    for img in client.images.list():
+        if img.id in used or (img.tags and not everything) or not _image_matches(img, wanted):
+            continue
+        try:
+            done = client.images.remove(img.id if not img.tags else img.tags[0], force=False)
+            for ref in img.tags[1:]:
+                done += client.images.remove(ref, force=False)
+        except PodsError:
+            continue  # a child image or a container holds it
+        lines += done
+        reclaimed += img.size
+    return lines, reclaimed
 
 
 def add_import(sub: Subparsers, verb: str) -> None:
@@ -175,6 +274,8 @@ def add_push(sub: Subparsers, verb: str) -> None:
 
 
 def push(client: ClientAPI, args: argparse.Namespace) -> int:
+    if args.destination:  # docker pushes a local name: SRC DEST tags DEST first, so it stays listed
+        client.images.tag(args.image, args.destination)
     show = Progress(enabled=not args.quiet and sys.stdout.isatty())
     digest = client.images.push(args.image, args.destination, insecure=args.insecure, progress=show)
     show.done()
@@ -264,6 +365,7 @@ VERBS: dict[str, Verb | LocalVerb | Command] = {
     "import": LocalVerb(add_import, import_),
     "bootstrap": Command(add_bootstrap, bootstrap),
     "images": Verb(add_images, images),
+    "image": Verb(add_image, image),
     "tag": Verb(add_tag, tag),
     "rmi": Verb(add_rmi, rmi),
     "save": LocalVerb(add_save, save),

@@ -44,13 +44,13 @@ VERBS: dict[str, str] = {
     "kill": "containers", "rm": "containers", "stats": "containers",
     "pull": "images", "push": "images", "login": "images", "logout": "images", "build": "images",
     "daemon": "system", "port": "containers", "network": "networks", "system": "system",
-    "info": "system", "volume": "volumes",
+    "info": "system", "volume": "volumes", "image": "images",
 }
 
 # the verbs that work with --host (a remote engine): their modules list them as Verb, the others
 # as LocalVerb or Command
 REMOTE_VERBS = ("run", "create", "start", "ps", "logs", "exec", "wait", "stop", "kill", "rm", "pull", "push",
-                "build", "tag", "rmi", "images", "volume")
+                "build", "tag", "rmi", "images", "image", "volume")
 
 
 def verbs_of(resource: str) -> Mapping[str, AnyVerb]:

@@ -13,18 +13,39 @@ from pytest_pods.errors import PodsError
 
 
 def ago(iso: str) -> str:
-    """``2 hours ago`` for an ISO time (docker's CREATED and STATUS columns); "" if unreadable."""
+    """``2 hours ago`` for an ISO time: docker's CREATED column ("" if unreadable)."""
     from datetime import UTC, datetime  # lazy: start latency (only listings print ages)
 
     try:
         t = datetime.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
     except ValueError:
         return ""
-    d = max(0, time.time() - t)
-    for unit, secs in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if d >= secs * (2 if unit != "days" else 1):
-            return f"{int(d // secs)} {unit} ago"
-    return "Less than a second ago" if d < 1 else f"{int(d)} seconds ago"
+    return human_duration(max(0.0, time.time() - t)) + " ago"
+
+
+def human_duration(seconds: float) -> str:
+    """A duration in docker's words (go-units' HumanDuration): ``About an hour``, ``3 weeks``,
+    ``56 years``."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s < 60:
+        return "1 second" if s == 1 else f"{s} seconds"
+    minutes = s // 60
+    if minutes < 60:
+        return "About a minute" if minutes == 1 else f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600 / 24 / 365)} years"
 
 
 def size(n: float) -> str:
@@ -37,10 +58,11 @@ def size(n: float) -> str:
 
 
 def table(rows: list[list[str]]) -> None:
-    """Print rows (the first is the header) in columns three spaces apart."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    """Print rows (the first is the header) as docker's tabwriter lays them out: each column but the
+    last as wide as its widest cell plus three spaces, and at least ten."""
+    widths = [max(10, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]))]
     for r in rows:
-        print("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip())
+        print("".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + r[-1])
 
 
 def format_template(template: str, doc: Mapping[str, Any]) -> str:

@@ -27,28 +27,82 @@ if TYPE_CHECKING:
 def add_system(sub: Subparsers, verb: str) -> None:
     p = sub.add_parser(verb)
     ss = p.add_subparsers(dest="action", required=True, parser_class=type(p))
-    q = ss.add_parser("prune")
+    q = ss.add_parser("prune", help="remove stopped containers, unused networks, dangling images")
     q.add_argument("-f", "--force", action="store_true")
-    q.add_argument("-a", "--all", action="store_true")
-    ss.add_parser("reap")
-    ss.add_parser("info")
+    q.add_argument("-a", "--all", action="store_true", help="every image no container uses, not only dangling ones")
+    q.add_argument("--volumes", action="store_true", help="unused anonymous volumes too")
+    q = ss.add_parser("df", help="disk usage of images, containers, volumes")
+    q.add_argument("-v", "--verbose", action="store_true")
+    ss.add_parser("reap", help="release what crashed sessions left behind")
+    ss.add_parser("info", help="the root, the mode and the limits")
 
 
 def system(client: Client, args: argparse.Namespace) -> int:
     if args.action == "prune":
         if not args.force:
-            print("WARNING! This will remove all stopped containers, all networks not used by a container and "
-                  "unused blobs. Use -f to do so.", file=sys.stderr)
+            images = "all images without at least one container" if args.all else "all dangling images"
+            volumes = ", all anonymous volumes not used by a container" if args.volumes else ""
+            print(f"WARNING! This will remove all stopped containers, all networks not used by a container"
+                  f"{volumes}, {images} and unused blobs. Use -f to do so.", file=sys.stderr)
             return 1
-        # stopped containers, unused blobs, then the networks no container uses (as docker prunes)
+        from pytest_pods.cli.images import prune_images  # lazy: start latency (only prune)
+        from pytest_pods.cli.output import size
+
+        # as docker prunes: stopped containers (and unused blobs), networks, volumes, then images
         for line in client.prune() + client.cleanup(prune_networks=True):
             print(line)
+        if args.volumes:
+            from pytest_pods.cli.volumes import prune_volumes  # lazy: start latency (only prune --volumes)
+
+            for name in prune_volumes(client, {}, everything=False)[0]:
+                print(f"Deleted volume: {name}")
+        lines, reclaimed = prune_images(client, everything=args.all)
+        if lines:
+            print("Deleted Images:\n" + "".join(f"{line}\n" for line in lines))
+        print(f"Total reclaimed space: {size(reclaimed)}")
+    elif args.action == "df":
+        disk_usage(client, verbose=args.verbose)
     elif args.action == "reap":
         for line in client.reap():
             print(line)
     elif args.action == "info":
         print_info(client)
     return 0
+
+
+def disk_usage(client: Client, *, verbose: bool) -> None:
+    """``system df``: TYPE, TOTAL, ACTIVE, SIZE and RECLAIMABLE as docker prints them."""
+    from pytest_pods.cli.output import size, table
+    from pytest_pods.cli.volumes import disk_usage as du
+
+    containers = [c.inspect() for c in client.containers.list(all=True)]
+    used = {c.get("Image") for c in containers}
+    images = client.images.list()
+    img_total = sum(i.size for i in images)
+    img_free = sum(i.size for i in images if i.id not in used)
+    running = [c for c in containers if c.get("State", {}).get("Running")]
+    ctr_sizes = {c["Id"]: du(str((c.get("GraphDriver") or {}).get("Data", {}).get("UpperDir", ""))) for c in containers}
+    mounted = {m.get("Name") for c in containers for m in c.get("Mounts") or [] if m.get("Type") == "volume"}
+    volumes = client.volumes.list()
+    vol_sizes = {v["Name"]: du(v.get("Mountpoint", "")) for v in volumes}
+
+    def pct(part: int, whole: int) -> str:
+        return f"{size(part)} ({100 * part // whole if whole else 0}%)"
+
+    table([["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+           ["Images", str(len(images)), str(sum(1 for i in images if i.id in used)), size(img_total),
+            pct(img_free, img_total)],
+           ["Containers", str(len(containers)), str(len(running)), size(sum(ctr_sizes.values())),
+            pct(sum(v for k, v in ctr_sizes.items() if k not in {c["Id"] for c in running}), sum(ctr_sizes.values()))],
+           ["Local Volumes", str(len(volumes)), str(sum(1 for v in volumes if v["Name"] in mounted)),
+            size(sum(vol_sizes.values())),
+            pct(sum(n for k, n in vol_sizes.items() if k not in mounted), sum(vol_sizes.values()))],
+           ["Build Cache", "0", "0", "0B", "0B"]])
+    if verbose:
+        print("\nLocal Volumes space usage:\n")
+        table([["VOLUME NAME", "LINKS", "SIZE"]] + [[v["Name"], str(sum(
+            1 for c in containers for m in c.get("Mounts") or [] if m.get("Name") == v["Name"])),
+            size(vol_sizes[v["Name"]])] for v in volumes])
 
 
 def add_info(sub: Subparsers, verb: str) -> None:

@@ -84,7 +84,11 @@ def volume(client: ClientAPI, args: argparse.Namespace) -> int:
         else:
             table([["DRIVER", "VOLUME NAME"]] + [[v.get("Driver", "local"), v["Name"]] for v in vols])
         return 0
-    return _prune(client, wanted, everything=args.all)
+    deleted, reclaimed = prune_volumes(client, wanted, everything=args.all)
+    if deleted:
+        print("Deleted Volumes:\n" + "".join(f"{name}\n" for name in deleted))
+    print(f"Total reclaimed space: {size(reclaimed)}")
+    return 0
 
 
 def _remove(client: ClientAPI, name: str, force: bool) -> str:
@@ -133,24 +137,23 @@ def _matches(client: ClientAPI, vol: dict[str, Any], wanted: dict[str, list[str]
     return True
 
 
-def _prune(client: ClientAPI, wanted: dict[str, list[str]], *, everything: bool) -> int:
+def prune_volumes(client: ClientAPI, wanted: dict[str, list[str]], *, everything: bool) -> tuple[list[str], int]:
+    """Remove the anonymous volumes no container mounts (``everything``: named ones too); their
+    names and the bytes freed."""
     used = _in_use(client)
     deleted, reclaimed = [], 0
     for v in client.volumes.list():
         anonymous = (v.get("Labels") or {}).get(ANONYMOUS_LABEL) is not None or _looks_anonymous(v)
         if v["Name"] in used or not (everything or anonymous) or not _matches(client, v, wanted, used):
             continue
-        grown = _disk_usage(v.get("Mountpoint", ""))
+        grown = disk_usage(v.get("Mountpoint", ""))
         try:
             client.volumes.remove(v["Name"])
         except (ConflictError, NotFoundError):
             continue  # mounted meanwhile, or removed by someone else
         deleted.append(v["Name"])
         reclaimed += grown
-    if deleted:
-        print("Deleted Volumes:\n" + "".join(f"{name}\n" for name in deleted))
-    print(f"Total reclaimed space: {size(reclaimed)}")
-    return 0
+    return deleted, reclaimed
 
 
 def _looks_anonymous(vol: dict[str, Any]) -> bool:
@@ -159,7 +162,7 @@ def _looks_anonymous(vol: dict[str, Any]) -> bool:
     return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
 
 
-def _disk_usage(path: str) -> int:
+def disk_usage(path: str) -> int:
     """Bytes under ``path`` (0 where it cannot be read: a remote engine's mountpoint)."""
     total = 0
     for top, _, files in os.walk(path):

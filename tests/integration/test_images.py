@@ -130,7 +130,7 @@ def test_import_with_changes_sets_the_config(pods_cli: Pods, client: Client, tmp
     assert doc["Config"]["Labels"] == {"org.example": "yes"}
     assert doc["RootFS"]["Layers"] == client.images.get(name).diff_ids
     assert pods_cli("inspect", "--format", "{{.Id}} {{json .Config.Cmd}}", name, check=True).stdout == \
-        f'{image_id} ["cat", "/file"]\n'
+        f'{image_id} ["cat","/file"]\n'
     # by short ID, too
     assert json.loads(pods_cli("inspect", image_id[7:19], check=True).stdout)[0]["Id"] == image_id
 
