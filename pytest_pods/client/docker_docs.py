@@ -690,8 +690,8 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
         # as dockerd: the network EndpointsConfig names is the one joined (NetworkMode's is not
         # joined besides it), except with the host and none modes, which join nothing
         if mode not in ("host", "none"):
-            mode = str(net)
-        if isinstance(ep, dict) and net == mode:
+            mode = "bridge" if net == "default" else str(net)  # the CLI names the default network so
+        if isinstance(ep, dict) and net in (mode, "default"):
             aliases += [str(a) for a in ep.get("Aliases") or []]
     cpus = None
     if hc.get("NanoCpus"):
