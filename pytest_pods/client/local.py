@@ -26,7 +26,7 @@ import select
 import signal as _signal
 import stat
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, overload
 
@@ -888,6 +888,26 @@ class VolumeCollection:
                     self.remove(name)
                     done.append(name)
         return done
+
+    def prune(self, *, anonymous_only: bool,
+              match: Callable[[Mapping[str, Any]], bool] = lambda v: True) -> tuple[builtins.list[str], int]:
+        """Remove the volumes no container (running or not) mounts that ``match`` accepts, only
+        the anonymous ones with ``anonymous_only`` (dockerd's prune from API 1.42); their names
+        and the bytes their files held."""
+        in_use = {str(b).split(":")[0] for st in self._c.runtime.list(all=True) for b in st.get("binds") or []}
+        deleted, space = [], 0
+        for v in self._v.list():
+            name = v["Name"]
+            if str(self._v.path(name)) in in_use or (anonymous_only and not self._v.anonymous(name)) or not match(v):
+                continue
+            size = self._v.size(name)
+            try:
+                self._v.remove(name, in_use_by=[])
+            except (ConflictError, NotFoundError, OSError):
+                continue
+            deleted.append(name)
+            space += size
+        return deleted, space
 
     def remove(self, name: str, *, force: bool = False) -> None:
         path = str(self._v.path(name))

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pytest_pods.client.docker_docs import body_field
 from pytest_pods.client.local import Client
 from pytest_pods.daemon.filters import labels_match, parse_filters
 from pytest_pods.daemon.http import Request
-from pytest_pods.daemon.router import Route, query_bool, route
+from pytest_pods.daemon.networks import prune_labels_match
+from pytest_pods.daemon.router import API_VERSION, VERSIONED, Route, query_bool, route
+from pytest_pods.errors import HTTPError
+
+#: the options dockerd's ``local`` driver takes (a mount: ``type``, ``device``, ``o``; ``size`` on some)
+LOCAL_OPTIONS = ("type", "device", "o", "size")
 
 
 class VolumesRouter:
@@ -30,8 +38,19 @@ class VolumesRouter:
         req.send_json({"Volumes": vols, "Warnings": []})
 
     def volume_create(self, req: Request) -> None:
+        """dockerd's checks and texts: a driver other than ``local`` is a plugin that is not
+        there (404), an option the local driver does not know a 400."""
         doc = req.json()
         name = body_field(doc, "Name", str, "") or None
+        driver = body_field(doc, "Driver", str, "local") or "local"
+        shown = name or "volume"
+        if driver != "local":
+            raise HTTPError(404, f'create {shown}: error looking up volume plugin {driver}: plugin "{driver}" not found')
+        for key, value in body_field(doc, "DriverOpts", dict, {}).items():
+            if key not in LOCAL_OPTIONS:
+                raise HTTPError(400, f'create {shown}: invalid option: "{key}"')
+            raise HTTPError(400, f"create {shown}: local driver option {key}={value} (a mount: type, device, o) is "
+                                 "not supported by this engine: use a bind mount of the directory instead")
         labels = {str(k): str(v) for k, v in body_field(doc, "Labels", dict, {}).items()}
         req.send_json(self.client.volumes.create(name, labels), 201)
 
@@ -43,4 +62,31 @@ class VolumesRouter:
         req.send(204)
 
     def volume_prune(self, req: Request) -> None:
-        req.send_json({"VolumesDeleted": [], "SpaceReclaimed": 0})
+        """Remove the volumes no container mounts: from API 1.42 only anonymous ones unless the
+        ``all`` filter is true, before it every one (dockerd's semantics by version); filters
+        ``label``/``label!``. ``SpaceReclaimed``: the bytes their files held."""
+        filters = parse_filters(req)
+        unknown = set(filters) - {"label", "label!", "all"}
+        if unknown:
+            raise HTTPError(400, f"invalid filter '{sorted(unknown)[0]}'")
+        every = api_version(req) < (1, 42)  # older clients: every unused volume, whatever ``all`` says
+        if filters.get("all") and not every:
+            value = filters["all"][-1].lower()
+            if value not in ("1", "true", "0", "false"):
+                raise HTTPError(400, f"invalid filter 'all={filters['all'][-1]}'")
+            every = value in ("1", "true")
+
+        def match(v: Mapping[str, Any]) -> bool:
+            return prune_labels_match(v.get("Labels") or {}, filters)
+
+        deleted, space = self.client.volumes.prune(anonymous_only=not every, match=match)
+        req.send_json({"VolumesDeleted": deleted or None, "SpaceReclaimed": space})
+
+
+def api_version(req: Request) -> tuple[int, int]:
+    """The API version the request names in its path (``/v1.41/...``); the newest without one."""
+    m = VERSIONED.match(req.path)
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    major, minor = API_VERSION.split(".")
+    return int(major), int(minor)
