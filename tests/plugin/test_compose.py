@@ -4,8 +4,17 @@ the report of a failing test, and that teardown (or a failed start) leaves nothi
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import textwrap
+import uuid
+from pathlib import Path
 from typing import Any
+
+import pytest
+
+from pytest_pods import Client, ImageNotFoundError
 
 Inner = Any  # the `inner` fixture (tests/plugin/conftest.py)
 
@@ -170,3 +179,106 @@ def test_bad_compose_file_fails_in_one_line_and_makes_nothing(inner: Inner) -> N
     assert "Traceback" not in out and "pytest_pods/" not in out
     assert inner.left(sid) == []
     assert [v["Name"] for v in inner.client.volumes.list() if v["Name"].startswith("h3sick")] == []
+
+
+# -- a real multi-service file: examples/compose (the notes API of examples/app, its worker,
+# Postgres on a named volume with a health check, Redis), through Debian's docker-compose against
+# pods daemon and through the compose() fixture
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "compose"
+RECIPES = Path(__file__).resolve().parents[2] / "pytest_pods" / "plugin" / "recipes"
+
+
+def recipe_images(client: Client) -> None:
+    """The file's Postgres and Redis images, as the plugin builds them on first use (docker-compose
+    cannot: Docker Hub is not reachable, and it does not know the plugin's recipes)."""
+    for name, tag in (("postgres", "pytest-pods/postgres:15"), ("redis", "pytest-pods/redis:7")):
+        try:
+            client.images.get(tag)
+        except ImageNotFoundError:
+            client.images.build(RECIPES / name, tag=tag)
+
+
+NOTES_CHECK = '''
+import json, time, urllib.error, urllib.request
+
+def use_notes(base):
+    """What a user of the stack sees: a note stored in Postgres, read through the Redis cache,
+    its words counted by the worker."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(base + "/health", timeout=5)
+            break
+        except (urllib.error.URLError, OSError):
+            assert time.monotonic() < deadline, "the app never became healthy"
+            time.sleep(0.5)
+    req = urllib.request.Request(base + "/notes", data=json.dumps({"text": "three little words"}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 201
+        note = json.load(r)["id"]
+    with urllib.request.urlopen(f"{base}/notes/{note}", timeout=10) as r:
+        assert json.load(r)["text"] == "three little words" and r.headers["X-Cache"] == "miss"
+    with urllib.request.urlopen(f"{base}/notes/{note}", timeout=10) as r:
+        assert r.headers["X-Cache"] == "hit"
+    while True:
+        with urllib.request.urlopen(f"{base}/notes/{note}/words", timeout=10) as r:
+            if r.status == 200:
+                assert json.load(r)["words"] == 3
+                return
+        assert time.monotonic() < deadline, "the worker never counted the words"
+        time.sleep(0.2)
+'''
+
+
+def test_notes_stack_through_docker_compose_against_pods_daemon(daemon: Any, client: Client, tmp_path: Path) -> None:
+    if shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose is not installed (Debian's docker-compose 1.29: apt-get install docker-compose)")
+    recipe_images(client)
+    project = f"h3notes{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "DOCKER_HOST": daemon.host, "HOME": str(tmp_path), "DOCKER_CONFIG": str(tmp_path / "cfg")}
+
+    def dc(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker-compose", "-p", project, *args], cwd=EXAMPLE, env=env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    namespace: dict[str, Any] = {}
+    exec(NOTES_CHECK, namespace)
+    try:
+        up = dc("up", "-d", timeout=900)
+        assert up.returncode == 0, up.stdout + up.stderr
+        ps = dc("ps")
+        assert ps.returncode == 0 and "shell" not in ps.stdout  # the debug profile is off
+        port = dc("port", "app", "8080").stdout.strip().rsplit(":", 1)[1]
+        namespace["use_notes"](f"http://127.0.0.1:{port}")
+        logs = dc("logs", "--no-color", "worker")
+        assert logs.returncode == 0 and "counted the words of note" in logs.stdout, logs.stdout + logs.stderr
+        db = dc("exec", "-T", "db", "psql", "-U", "postgres", "-tAc", "select count(*) from notes")
+        assert db.stdout.strip() == "1", db.stdout + db.stderr
+        assert f"{project}_pgdata" in [v["Name"] for v in client.volumes.list()]
+    finally:
+        down = dc("down", "-v", "--remove-orphans")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert [st["name"] for st in client.runtime.list(all=True) if st["name"].startswith(project)] == []
+    assert [n["name"] for n in client.runtime.networks.list() if n["name"].startswith(project)] == []
+    assert [v["Name"] for v in client.volumes.list() if v["Name"].startswith(project)] == []
+
+
+def test_notes_stack_through_the_compose_fixture(inner: Inner, client: Client) -> None:
+    recipe_images(client)
+    inner.pytester.makepyfile(test_notes=NOTES_CHECK + f'''
+from pytest_pods import compose
+
+notes = compose({str(EXAMPLE / "docker-compose.yml")!r}, project="h3notesfx", scope="module")
+
+def test_notes(notes):
+    assert sorted(notes.services) == ["app", "cache", "db", "worker"]
+    use_notes(notes["app"].url(8080).rstrip("/"))
+    assert "counted the words of note" in notes.logs("worker")
+    assert notes["db"].exec(["psql", "-U", "postgres", "-tAc", "select count(*) from notes"]).output.strip() == b"1"
+''')
+    result, sid = inner.run("-v", subprocess=True, timeout=900)
+    result.assert_outcomes(passed=1)
+    assert inner.left(sid) == []
+    assert [v["Name"] for v in inner.client.volumes.list() if v["Name"].startswith("h3notesfx")] == []
