@@ -89,6 +89,9 @@ def _tokens(body: str, line: int) -> list[tuple[str, str]]:
         if not m:
             raise TemplateError(f"template: :{line}: unexpected {body[pos]!r} in command")
         kind = m.lastgroup or ""
+        after = body[m.end():m.end() + 1]
+        if kind in ("field", "variable", "ident", "rparen") and after and not (after.isspace() or after in "|),="):
+            raise TemplateError(f"template: :{line}: bad character U+{ord(after):04X} {after!r}")
         if kind != "space":
             out.append((kind, m.group()))
         pos = m.end()

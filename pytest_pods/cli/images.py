@@ -196,7 +196,7 @@ def bootstrap(args: argparse.Namespace) -> int:
 
 
 def add_tag(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help="name an image (SOURCE TARGET)")
     p.add_argument("source")
     p.add_argument("target")
 
@@ -207,7 +207,7 @@ def tag(client: ClientAPI, args: argparse.Namespace) -> int:
 
 
 def add_rmi(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help="remove images")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("images", nargs="+")
 
@@ -217,7 +217,7 @@ def rmi(client: ClientAPI, args: argparse.Namespace) -> int:
 
 
 def add_save(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help="write images to a tar archive (docker or OCI)")
     p.add_argument("-o", "--output", help="default: standard output (not a terminal)")
     p.add_argument("--format", default="docker-archive", choices=["docker-archive", "oci-archive", "oci-dir"])
     p.add_argument("images", nargs="+")
@@ -234,7 +234,7 @@ def save(client: Client, args: argparse.Namespace) -> int:
 
 
 def add_load(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help="read images from a tar archive")
     p.add_argument("-i", "--input", help="default: standard input")
     p.add_argument("-q", "--quiet", action="store_true")
 
@@ -249,7 +249,7 @@ def load(client: Client, args: argparse.Namespace) -> int:
 
 # -- registries -----------------------------------------------------------------------------------
 def add_pull(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help="pull an image from a registry")
     p.add_argument("--platform")
     p.add_argument("--insecure", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -266,7 +266,7 @@ def pull(client: ClientAPI, args: argparse.Namespace) -> int:
 
 
 def add_push(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help="push an image to a registry (SRC [DEST]: DEST is tagged first)")
     p.add_argument("--insecure", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("image")
@@ -284,7 +284,7 @@ def push(client: ClientAPI, args: argparse.Namespace) -> int:
 
 
 def add_login(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help="store credentials for a registry")
     p.add_argument("-u", "--username")
     p.add_argument("-p", "--password")
     p.add_argument("--password-stdin", action="store_true")
@@ -313,7 +313,7 @@ def login(client: Client, args: argparse.Namespace) -> int:
 
 
 def add_logout(sub: Subparsers, verb: str) -> None:
-    sub.add_parser(verb).add_argument("server")
+    sub.add_parser(verb, help="remove the credentials of a registry").add_argument("server")
 
 
 def logout(client: Client, args: argparse.Namespace) -> int:
@@ -324,7 +324,7 @@ def logout(client: Client, args: argparse.Namespace) -> int:
 
 # -- build ----------------------------------------------------------------------------------------
 def add_build(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help="build an image from a Dockerfile")
     p.add_argument("-t", "--tag", action="append")
     p.add_argument("-f", "--file")
     p.add_argument("--build-arg", action="append")

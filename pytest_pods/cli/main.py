@@ -111,20 +111,24 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             code = verb.run(args)
         elif verb.kind == "local":
             if args.host:
-                raise PodsError(f"pods --host: {args.verb} needs the local engine (remote: {', '.join(REMOTE_VERBS)})")
+                print(f"pods: pods --host: {args.verb} needs the local engine (remote: {', '.join(REMOTE_VERBS)})",
+                      file=sys.stderr)
+                sys.exit(ENGINE_ERROR)
             code = verb.run(Client(args.root, short_lived=True), args)
         elif args.host:
             # lazy: start latency (http.client, ssl: only with --host)
+            from pytest_pods.cli import output
             from pytest_pods.client.remote import RemoteClient
 
+            output.REMOTE = True
             code = verb.run(RemoteClient(args.host), args)
         else:
             code = verb.run(Client(args.root, short_lived=True), args)
     except ContainerStartError as exc:
         print(f"pods: {exc}", file=sys.stderr)
         code = exc.exit_code
-    except PodsError as exc:
-        print(f"pods: {exc}", file=sys.stderr)
+    except PodsError as exc:  # with --host, the daemon's answer (docker's prefix says so)
+        print(f"{'Error response from daemon: ' if args.host else 'pods: '}{exc}", file=sys.stderr)
         code = ENGINE_ERROR
     except PermissionError as exc:
         print(f"pods: {exc.strerror}: {exc.filename}", file=sys.stderr)

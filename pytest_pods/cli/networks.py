@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def add_network(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help="manage networks (create, ls, inspect, rm, prune, connect, disconnect)")
     ns = p.add_subparsers(dest="action", required=True, parser_class=type(p))
     q = ns.add_parser("create")
     q.add_argument("--subnet")
@@ -65,7 +65,7 @@ def network(client: Client, args: argparse.Namespace) -> int:
             try:
                 docs.append(client.networks.get(name))
             except PodsError as exc:
-                print(f"Error response from daemon: {exc}", file=sys.stderr)
+                print(f"pods: {exc}", file=sys.stderr)
                 code = 1
         print_docs(docs, args.format)
         return code
@@ -87,7 +87,7 @@ def prune(client: Client, filters: list[str]) -> int:
     for f in filters:
         key, _, value = f.partition("=")
         if key != "label" or not value:
-            print(f"Error response from daemon: invalid filter {f!r} (only label=KEY[=VALUE])", file=sys.stderr)
+            print(f"pods: invalid filter {f!r} (only label=KEY[=VALUE])", file=sys.stderr)
             return 1
         wanted.append(value.partition("="))
     deleted = []

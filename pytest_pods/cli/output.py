@@ -81,6 +81,16 @@ def print_docs(docs: Sequence[Mapping[str, Any]], template: str | None) -> None:
         print(json.dumps(docs, indent=4))
 
 
+REMOTE = False
+"""Set by ``pods --host``: errors then came from a daemon, and say so as docker does."""
+
+
+def error_prefix() -> str:
+    """``pods: `` for the local engine's errors, docker's ``Error response from daemon: `` for a
+    remote engine's."""
+    return "Error response from daemon: " if REMOTE else "pods: "
+
+
 def each(names: Sequence[str], action: Callable[[str], object]) -> int:
     """Apply ``action`` to every name, as docker does: print what it returns (a line or a list of
     lines), report each failure and go on; exit 1 if any failed."""
@@ -91,7 +101,7 @@ def each(names: Sequence[str], action: Callable[[str], object]) -> int:
             for line in out if isinstance(out, list) else [out]:
                 print(line)
         except PodsError as exc:
-            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            print(f"{error_prefix()}{exc}", file=sys.stderr)
             code = 1
     return code
 

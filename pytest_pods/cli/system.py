@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def add_system(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help="manage the engine (prune, df, reap, info)")
     ss = p.add_subparsers(dest="action", required=True, parser_class=type(p))
     q = ss.add_parser("prune", help="remove stopped containers, unused networks, dangling images")
     q.add_argument("-f", "--force", action="store_true")
@@ -106,7 +106,7 @@ def disk_usage(client: Client, *, verbose: bool) -> None:
 
 
 def add_info(sub: Subparsers, verb: str) -> None:
-    sub.add_parser(verb)
+    sub.add_parser(verb, help="the engine's root, mode and limits")
 
 
 def info(client: Client, args: argparse.Namespace) -> int:
@@ -128,7 +128,7 @@ def print_info(client: Client) -> None:
 
 
 def add_inspect(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help="show containers, images or networks as JSON (-f: a Go template)")
     p.add_argument("-f", "--format")
     p.add_argument("--type", choices=["container", "image", "network"])
     p.add_argument("names", nargs="+")

@@ -7,10 +7,12 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from conftest import DockerCLI
 from daemon_helper import Daemon
+
+DockerCLI = Any  # conftest's (conftest modules are not imported by name)
 
 
 def pods(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:

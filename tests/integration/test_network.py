@@ -49,7 +49,7 @@ def gateway_of(net: dict[str, Any]) -> str:
 
 
 def ip_of(pods_cli: Pods, ctr: str, network: str) -> str:
-    return pods_cli("inspect", "-f", f"{{{{.NetworkSettings.Networks.{network}.IPAddress}}}}", ctr,
+    return pods_cli("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}", ctr,
                 check=True).stdout.strip()
 
 
