@@ -1,0 +1,93 @@
+"""Image alias specs and lookups (issue 17): pure, no engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_pods.client.aliases import ImageAliases, Resolver
+from pytest_pods.errors import ImageNotFoundError, InvalidArgumentError
+
+
+@pytest.mark.parametrize("name", ["postgres", "postgres:16", "postgres:16.4", "postgres:latest",
+                                  "docker.io/library/postgres:16", "library/postgres:13-bookworm",
+                                  "index.docker.io/library/postgres:17-alpine"])
+def test_the_official_preset_serves_the_official_postgres_names(name: str) -> None:
+    assert ImageAliases.parse(["official"]).target(name) == ("pytest-pods/postgres:15", False)
+
+
+@pytest.mark.parametrize("name", ["redis", "redis:7", "docker.io/library/redis:7.2", "redis:6-alpine"])
+def test_the_official_preset_serves_the_official_redis_names(name: str) -> None:
+    assert ImageAliases.parse(["official"]).target(name) == ("pytest-pods/redis:7", False)
+
+
+@pytest.mark.parametrize("name", ["mysql:8", "bitnami/postgresql:16", "ghcr.io/x/postgres:16",
+                                  "localhost:5000/postgres:16", "postgres@sha256:" + "a" * 64,
+                                  "postgres:16-custom", "pytest-pods/postgres:15"])
+def test_the_preset_leaves_other_names_alone(name: str) -> None:
+    assert ImageAliases.parse(["official"]).target(name) is None
+
+
+def test_explicit_aliases_are_normalized_win_over_the_preset_and_none_clears() -> None:
+    a = ImageAliases.parse(["official", "docker.io/library/postgres:16=my/pg:1, redis:7=my/redis"])
+    assert a.target("postgres:16") == ("my/pg:1", True)
+    assert a.target("postgres:15") == ("pytest-pods/postgres:15", False)
+    assert a.target("redis:7") == ("my/redis:latest", True)
+    assert not ImageAliases.parse(["official postgres:16=x", "none"])
+    assert ImageAliases.parse(["none", "postgres:16=x"]).presets == ()
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("bogus", "image alias 'bogus': neither NAME=IMAGE nor a preset (official)"),
+    ("Postgres:16=x", "image alias 'Postgres:16=x': invalid reference format: repository name must be lowercase"),
+    ("postgres:16=", "image alias 'postgres:16=': invalid reference format"),
+])
+def test_a_malformed_spec_is_named(spec: str, message: str) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        ImageAliases.parse([spec])
+    assert str(info.value).startswith(message)
+
+
+class Images:
+    """A store of names (the seam the resolver reads through): get() or ImageNotFoundError."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def get(self, name: str) -> object:
+        if name not in self.names:
+            raise ImageNotFoundError(f"No such image: {name}")
+        return type("Img", (), {"id": "sha256:" + "b" * 64, "config": {"config": {"Labels": {
+            "org.pytest-pods.provides": "PostgreSQL 15 from Debian 12 (bookworm)"}}}})()
+
+
+class Holder:
+    def __init__(self, images: Images) -> None:
+        self.images: object = images
+        self.containers: object = object()
+
+
+def test_the_resolver_makes_a_missing_stand_in_once_reports_each_name_once_and_prefers_a_real_image() -> None:
+    store = Images({"postgres:13"})
+    made: list[str] = []
+    lines: list[str] = []
+
+    def make(image: str) -> bool:
+        made.append(image)
+        store.names.add(image)
+        return True
+
+    r = Resolver(ImageAliases.parse(["official"]), lines.append, make)
+    r.install(Holder(store))
+    assert r.resolve("postgres:16") == "pytest-pods/postgres:15"
+    assert r.resolve("postgres:16") == "pytest-pods/postgres:15"
+    assert r.resolve("busybox") == "busybox"
+    assert r.resolve("postgres:13") == "postgres:13"  # the real image is there: no stand-in
+    assert made == ["pytest-pods/postgres:15"]
+    assert lines == ["image alias: postgres:16 -> pytest-pods/postgres:15 (PostgreSQL 15 from Debian 12 (bookworm))"]
+
+
+def test_a_stand_in_that_cannot_be_made_names_both() -> None:
+    r = Resolver(ImageAliases.parse(["postgres:16=my/pg:1"]), lambda line: None, lambda image: False)
+    r.install(Holder(Images(set())))
+    with pytest.raises(ImageNotFoundError, match=r"No such image: my/pg:1 \(the image alias of postgres:16\)"):
+        r.resolve("postgres:16")
