@@ -15,15 +15,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pytest_pods.client.contract import extract_tar, parse_reference
-from pytest_pods.client.docker_docs import image_history, image_row
+from pytest_pods.client.contract import apply_changes, extract_tar, parse_reference
+from pytest_pods.client.docker_docs import image_history, image_row, parse_time
 from pytest_pods.client.local import Client
 from pytest_pods.daemon.filters import labels_match, parse_filters, ref_matches
 from pytest_pods.daemon.http import Request
+from pytest_pods.daemon.networks import prune_labels_match, prune_until
 from pytest_pods.daemon.router import Route, query_all, query_bool, route
 from pytest_pods.daemon.ryuk import RYUK_IMAGE
 from pytest_pods.daemon.streams import Job
 from pytest_pods.errors import HTTPError, ImageNotFoundError, PodsError
+
+#: the instructions ``docker import -c`` takes (those the engine applies)
+IMPORT_CHANGES = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "USER", "WORKDIR", "STOPSIGNAL", "VOLUME")
 
 
 class ImagesRouter:
@@ -102,7 +106,46 @@ class ImagesRouter:
         req.send_json(out)
 
     def image_prune(self, req: Request) -> None:
-        req.send_json({"ImagesDeleted": [], "SpaceReclaimed": 0})
+        """dockerd's prune: the dangling images (untagged), or with ``dangling=false`` every
+        image no container uses; filters ``until``, ``label``, ``label!``. ``SpaceReclaimed``:
+        the bytes of the blobs that went with them (a layer another image keeps stays, and
+        is not counted)."""
+        filters = parse_filters(req)
+        unknown = set(filters) - {"dangling", "until", "label", "label!"}
+        if unknown:
+            raise HTTPError(400, f"invalid filter '{sorted(unknown)[0]}'")
+        dangling = True
+        if filters.get("dangling"):
+            value = filters["dangling"][-1].lower()
+            if value not in ("1", "true", "0", "false"):
+                raise HTTPError(400, f"invalid filter 'dangling={filters['dangling'][-1]}'")
+            dangling = value in ("1", "true")
+        until = prune_until(filters)
+        in_use = self.client.runtime.in_use_images()
+        deleted: list[dict[str, str]] = []
+        space = 0
+        for img in self.client.images.list():
+            labels = (img.config.get("config") or {}).get("Labels") or {}
+            if (dangling and img.tags) or img.id in in_use or not prune_labels_match(labels, filters):
+                continue
+            if until is not None and parse_time(str(img.config.get("created") or "")) >= until:
+                continue
+            sizes = {}
+            for digest in {img.manifest_digest, img.id, *(layer["digest"] for layer in img.layers)}:
+                with contextlib.suppress(OSError, PodsError):
+                    sizes[digest] = self.client.images.blob_path(digest).stat().st_size
+            try:
+                lines = self.client.images.remove(img.id, force=True)  # force: every tag of it (not in use)
+            except (PodsError, OSError):
+                continue  # removed meanwhile, or taken into use
+            for line in lines:
+                kind, _, what = line.partition(": ")
+                deleted.append({kind: what})
+            for digest, size in sizes.items():
+                with contextlib.suppress(PodsError):
+                    if not self.client.images.blob_path(digest).exists():
+                        space += size
+        req.send_json({"ImagesDeleted": deleted or None, "SpaceReclaimed": space})
 
     def build_prune(self, req: Request) -> None:
         req.send_json({"CachesDeleted": [], "SpaceReclaimed": 0})
@@ -154,8 +197,17 @@ class ImagesRouter:
         req.stream(job.stream(finish))
 
     def _import(self, req: Request) -> None:
+        """``docker import``: a rootfs tarball in the body; ``changes`` (repeated, or one per
+        line) are the Dockerfile instructions ``docker import -c`` takes, applied to the new
+        image's config (dockerd's error for another instruction)."""
         repo, tag = req.query.get("repo") or None, req.query.get("tag") or None
         ref = f"{repo}:{tag}" if repo and tag else repo
+        changes = [line for value in query_all(req, "changes") for line in value.split("\n") if line.strip()]
+        for change in changes:
+            word = change.strip().split(None, 1)[0]
+            if word.upper() not in IMPORT_CHANGES:
+                raise HTTPError(400, f"{word.lower()} is not a valid change command")
+        config = apply_changes({}, changes, verb="import") if changes else None
         with tempfile.NamedTemporaryFile(dir=self.client.temp_dir, prefix=self.client.temp_prefix("import"),
                                          suffix=".tar") as f:
             if req.query.get("fromSrc") == "-":
@@ -164,7 +216,7 @@ class ImagesRouter:
                 f.flush()
             else:
                 raise HTTPError(400, "import from a URL is not supported; send the tarball in the body")
-            img = self.client.images.import_rootfs(f.name, ref)
+            img = self.client.images.import_rootfs(f.name, ref, config)
         req.send_json({"status": img.id})
 
     def image_push(self, req: Request, name: str) -> None:
@@ -201,12 +253,19 @@ class ImagesRouter:
                 req.stream(iter(lambda: f.read(65536), b""), "application/x-tar")
 
     def image_load(self, req: Request) -> None:
-        with tempfile.NamedTemporaryFile(dir=self.client.temp_dir, prefix=self.client.temp_prefix("load"),
-                                         suffix=".tar") as f:
+        """As dockerd: 200 and a JSON stream; an archive that cannot be loaded is an error line
+        in it (``errorDetail``), which names no path of the daemon's."""
+        with tempfile.TemporaryFile(dir=self.client.temp_dir) as f:  # no name: messages say <stream>
             while chunk := req.read():
                 f.write(chunk)
-            f.flush()
-            loaded = self.client.images.load(f.name)
+            f.seek(0)
+            try:
+                loaded = self.client.images.load(f)
+            except PodsError as exc:
+                message = str(exc).replace("load <stream>: ", "", 1).replace(str(self.client.root), "<root>")
+                req.stream(iter([json.dumps({"errorDetail": {"message": message}, "error": message}).encode()
+                                 + b"\r\n"]))
+                return
         lines = [json.dumps({"stream": f"{line}\n"}).encode() + b"\r\n" for line in loaded]
         req.stream(iter(lines))
 
