@@ -164,9 +164,14 @@ class Postgres(Service):
     user = "postgres"
     password = "postgres"
 
-    def __init__(self, container: ContainerAPI, dbname: str = "postgres") -> None:
+    def __init__(self, container: ContainerAPI, dbname: str | None = None, *, user: str | None = None,
+                 password: str | None = None) -> None:
         super().__init__(container)
-        self.dbname = dbname
+        if user:
+            self.user = user
+        if password:
+            self.password = password
+        self.dbname = dbname or (self.user if user else "postgres")
 
     @property
     def dsn(self) -> str:
@@ -267,6 +272,24 @@ class HttpService(Service):
 
 
 _PG_READY = wait.all_of(wait.log(r"database system is ready to accept connections"), wait.tcp(5432))
+# With POSTGRES_* set, a first start logs the ready line twice (the init server's, then the real
+# one's, issue 17): the real server is the container's pid 1 ("[1]" by the recipe's log_line_prefix).
+_PG_READY_INIT = wait.all_of(wait.log(r"\[1\] LOG:  database system is ready to accept connections"), wait.tcp(5432))
+
+
+def _environment(options: dict[str, Any]) -> dict[str, str]:
+    env = options.get("environment", options.get("env")) or {}
+    if isinstance(env, dict):
+        return {str(k): str(v) for k, v in env.items()}
+    return dict(str(e).partition("=")[::2] for e in env)
+
+
+def _pg_identity(options: dict[str, Any]) -> dict[str, Any]:
+    """The user, password and database the official contract's variables ask for (issue 17)."""
+    env = _environment(options)
+    user = env.get("POSTGRES_USER") or None
+    return {"user": user, "password": env.get("POSTGRES_PASSWORD") or None,
+            "dbname": env.get("POSTGRES_DB") or user}
 _REDIS_READY = wait.all_of(wait.log(r"Ready to accept connections"), wait.tcp(6379))
 
 
@@ -286,9 +309,12 @@ def postgres_container(*, scope: str = "function", image: Any = "{postgres_image
     """
     _check_isolation(isolation)
     options.setdefault("ports", [5432])
-    options.setdefault("wait", _PG_READY)
+    contract = any(k.startswith("POSTGRES_") or k == "PGDATA" for k in _environment(options))
+    options.setdefault("wait", _PG_READY_INIT if contract else _PG_READY)
     if isolation == "container":
-        return container(image=image, scope=scope, wrap=Postgres, warm=warm, pool=pool, **options)
+        identity = _pg_identity(options)
+        return container(image=image, scope=scope, wrap=lambda c: Postgres(c, **identity), warm=warm, pool=pool,
+                         **options)
     if pool:
         raise ValueError("pytest-pods: postgres_container(pool=...) needs isolation='container'")
     return _per_database("postgres", scope, image, options,
@@ -361,13 +387,14 @@ class _PgServer:
         opts = {k: v for k, v in options.items() if k != "wait"}
         self._s = s
         self.rec = s.start(f"{fixture} (server)", "session", image, wait=options["wait"], options=opts)
-        self.server = Postgres(self.rec.container)
+        self._identity = _pg_identity(opts)
+        self.server = Postgres(self.rec.container, **self._identity)
         self._count = 0
         self._clear()
         self.sql(f"CREATE DATABASE {self.TEMPLATE}")
         if warm is not None:
             try:
-                warm(Postgres(self.rec.container, self.TEMPLATE))
+                warm(self._on(self.TEMPLATE))
             except Exception as exc:
                 raise PodsError(f"warm-up hook {getattr(warm, '__name__', warm)!r} failed: "
                                 f"{type(exc).__name__}: {exc}") from exc
@@ -442,7 +469,10 @@ class _PgServer:
         self._creates.put(self._next_name())  # the next test's, made while this one runs
         if isinstance(got, BaseException):
             raise got
-        return Postgres(self.rec.container, got)
+        return self._on(got)
+
+    def _on(self, dbname: str) -> Postgres:
+        return Postgres(self.rec.container, dbname, user=self._identity["user"], password=self._identity["password"])
 
     def done(self, pg: Postgres) -> None:
         self._drops.put(pg.dbname)
