@@ -29,6 +29,10 @@ class ContainerNotFoundError(NotFoundError):
     """No container with that name or ID."""
 
 
+class LogsUnsupportedError(PodsError):
+    """The container's log driver keeps no log to read (``none``); dockerd answers 501."""
+
+
 class ConflictError(PodsError):
     """The operation conflicts with the current state (name in use, container running)."""
 

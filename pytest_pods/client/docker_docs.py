@@ -152,7 +152,9 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
         "Path": proc["args"][0],
         "Args": proc["args"][1:],
         "State": {
-            "Status": status, "Running": status == "running", "Paused": False, "Restarting": False,
+            "Status": "paused" if status == "running" and st.get("paused") else status,
+            "Running": status in ("running", "restarting"), "Paused": status == "running" and bool(st.get("paused")),
+            "Restarting": status == "restarting",
             "OOMKilled": bool(st.get("oom_killed")), "Dead": status == "dead", "Pid": st.get("pid", 0) if status == "running" else 0,
             "ExitCode": st.get("exit_code", 0), "Error": st.get("error", ""),
             "StartedAt": st.get("started_at"), "FinishedAt": st.get("finished_at"),
@@ -179,6 +181,7 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
             "NanoCpus": int((limits.get("cpus") or 0) * 1e9),
             "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in st.get("tmpfs", [])} or None,
             **host_confinement(cfg),
+            **host_config_rest(st, cfg),
         },
         "GraphDriver": {"Name": "overlay", "Data": {
             "LowerDir": ":".join(st.get("lower_dirs", [])), "UpperDir": str(cdir / "upper"),
@@ -194,6 +197,34 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
         },
         "NetworkSettings": network_settings(st),
     }
+
+
+def host_config_rest(st: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The rest of ``HostConfig`` as dockerd fills it: its defaults, what the engine applies
+    (namespace modes, groups, restart policy, log config, cpu shares), the fields kept as given."""
+    linux = cfg.get("linux") or {}
+    namespaces = {ns.get("type") for ns in linux.get("namespaces") or []}
+    limits = st.get("limits") or {}
+    kept = {k: v for k, v in (st.get("host_config") or {}).items() if k != "MacAddress"}
+    doc: dict[str, Any] = {
+        "ContainerIDFile": "", "VolumeDriver": "", "VolumesFrom": st.get("volumes_from") or None,
+        "CgroupnsMode": "private" if "cgroup" in namespaces else "host", "Dns": [], "DnsOptions": [], "DnsSearch": [],
+        "ExtraHosts": None, "GroupAdd": st.get("group_add") or None, "IpcMode": "private", "Cgroup": "",
+        "Links": None, "OomScoreAdj": 0, "PidMode": "" if "pid" in namespaces else "host",
+        "UTSMode": "" if "uts" in namespaces else "host", "UsernsMode": "", "Runtime": "runc",
+        "ConsoleSize": [0, 0], "Isolation": "", "CpuShares": limits.get("cpu_shares") or 0, "CgroupParent": "",
+        "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0,
+        "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "",
+        "DeviceCgroupRules": None, "DeviceRequests": None, "KernelMemory": 0, "KernelMemoryTCP": 0,
+        "MemoryReservation": 0, "MemorySwappiness": None, "OomKillDisable": False, "CpuCount": 0, "CpuPercent": 0,
+        "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+        "RestartPolicy": dict(st.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0}),
+        "LogConfig": {"Type": "json-file", "Config": {}, **(st.get("log_config") or {})},
+        "MaskedPaths": linux.get("maskedPaths") or None, "ReadonlyPaths": linux.get("readonlyPaths") or None,
+    }
+    doc.update(kept)
+    return doc
 
 
 def host_confinement(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -453,8 +484,12 @@ def ago(ts: str) -> str:
 def status_text(st: Mapping[str, Any]) -> str:
     """A list row's ``Status``: ``Up 5 minutes``, ``Exited (3) 2 seconds ago``, ``Created``."""
     status = st["status"]
+    if status == "running" and st.get("paused"):
+        return f"Up {ago(st.get('started_at', ''))} (Paused)"
     if status == "running":
         return f"Up {ago(st.get('started_at', ''))}{health_suffix(st)}"
+    if status == "restarting":
+        return f"Restarting ({st.get('exit_code', 0)}) {ago(st.get('finished_at', ''))} ago"
     if status == "exited":
         return f"Exited ({st.get('exit_code', 0)}) {ago(st.get('finished_at', ''))} ago"
     if status == "dead":
@@ -488,6 +523,8 @@ def container_row(client: Client, st: Mapping[str, Any]) -> dict[str, Any]:
     created = int(parse_time(st.get("created", "")))
     cmd = " ".join(bundle_config(client.runtime.dir / st["id"])["process"]["args"])
     status = st["status"] if st["status"] != "starting" else "created"
+    if status == "running" and st.get("paused"):
+        status = "paused"
     return {"Id": st["id"], "Names": ["/" + st["name"]], "Image": st.get("image_name", ""), "ImageID": st["image"],
             "Command": cmd, "Created": created, "Ports": ports, "Labels": st.get("labels") or {},
             "State": status, "Status": status_text(st), "HostConfig": {"NetworkMode": st.get("network", "none")},
@@ -502,8 +539,9 @@ def api_container_inspect(client: Client, cid: str) -> dict[str, Any]:
     specs = [PortBinding.from_record(r) for r in client.runtime.state(cid).get("port_specs") or []]
     doc["Config"]["ExposedPorts"] = {b.key: {} for b in specs} or None
     doc["HostConfig"]["PortBindings"] = port_bindings_doc(specs)
-    doc["HostConfig"].setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
-    doc["HostConfig"].setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+    mac = (client.runtime.state(cid).get("host_config") or {}).get("MacAddress")
+    if mac:
+        doc["Config"]["MacAddress"] = mac
     doc["Config"].setdefault("AttachStdout", False)
     doc["Config"].setdefault("AttachStderr", False)
     return doc
@@ -574,7 +612,22 @@ class Confinement(TypedDict):
     shm_size: int | None
 
 
-class CreateOptions(Confinement):
+class HostModes(TypedDict):
+    """The restart policy, groups, namespace modes and log config of :class:`CreateOptions`."""
+
+    restart_policy: dict[str, Any] | None
+    group_add: list[str]
+    pid_mode: str
+    uts_mode: str
+    ipc_mode: str
+    cgroupns_mode: str
+    log_config: dict[str, Any] | None
+    host_config: dict[str, Any]
+    cpu_shares: int | None
+    env_bare_unsets: bool
+
+
+class CreateOptions(Confinement, HostModes):
     """``Containers.create``'s keyword arguments (but ``name``) that a create body sets."""
 
     entrypoint: list[str] | None
@@ -716,8 +769,45 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
         "stop_timeout": stop_timeout if isinstance(stop_timeout, int) else None,
         "auto_remove": bool(hc.get("AutoRemove")), "stdin_open": bool(doc.get("OpenStdin")),
         "healthcheck": healthcheck, "volumes_from": _strings(hc, "VolumesFrom"), **confinement,
+        **host_config_modes(doc, hc),
     }
     return CreateArguments(cmd, options, anonymous)
+
+
+KEPT_HOST_CONFIG = ("CpuShares", "CpusetCpus", "CpusetMems", "CpuPeriod", "CpuQuota", "VolumeDriver",
+                    "MemorySwappiness", "MemoryReservation", "DeviceCgroupRules", "OomScoreAdj", "OomKillDisable",
+                    "BlkioWeight", "CgroupParent", "Dns", "DnsOptions", "DnsSearch", "Links", "ConsoleSize")
+"""HostConfig fields a create body may carry that the engine keeps for inspect as given."""
+
+
+def host_config_modes(doc: Mapping[str, Any], hc: Mapping[str, Any]) -> HostModes:
+    """A create body's RestartPolicy, GroupAdd, namespace modes, LogConfig and the fields kept
+    for inspect (``KEPT_HOST_CONFIG``, Runtime, Isolation, Config.MacAddress), as
+    ``containers.create`` arguments.
+
+    :raises InvalidArgumentError: a runtime or isolation the engine does not have, in dockerd's words
+    """
+    runtime = body_field(hc, "Runtime", str, "")
+    if runtime not in ("", "runc"):
+        raise InvalidArgumentError(f"Unknown runtime specified {runtime}")
+    isolation = body_field(hc, "Isolation", str, "")
+    if isolation not in ("", "default"):
+        raise InvalidArgumentError(f"Invalid isolation: '{isolation}' - linux only supports 'default'")
+    policy = optional_body_field(hc, "RestartPolicy", dict)
+    log_config = optional_body_field(hc, "LogConfig", dict)
+    kept = {k: hc[k] for k in KEPT_HOST_CONFIG if hc.get(k) not in (None, "", 0, [], {})}
+    if isolation:
+        kept["Isolation"] = isolation
+    mac = body_field(doc, "MacAddress", str, "")
+    if mac:
+        kept["MacAddress"] = mac  # Config.MacAddress (API < 1.44); kept, not applied
+    return {"restart_policy": policy if policy and policy.get("Name") else None,
+            "group_add": _strings(hc, "GroupAdd"), "pid_mode": body_field(hc, "PidMode", str, ""),
+            "uts_mode": body_field(hc, "UTSMode", str, ""), "ipc_mode": body_field(hc, "IpcMode", str, ""),
+            "cgroupns_mode": body_field(hc, "CgroupnsMode", str, ""),
+            "log_config": log_config if log_config and (log_config.get("Type") or log_config.get("Config")) else None,
+            "host_config": kept, "cpu_shares": body_field(hc, "CpuShares", int, 0) or None,
+            "env_bare_unsets": True}
 
 
 def _strings(hc: Mapping[str, Any], key: str) -> list[str]:

@@ -379,8 +379,24 @@ class Containers:
         shm_size: str | int | None = None,
         healthcheck: Mapping[str, Any] | None = None,
         volumes_from: Sequence[str] = (),
+        restart_policy: Mapping[str, Any] | None = None,
+        group_add: Sequence[str | int] = (),
+        pid_mode: str | None = None,
+        uts_mode: str | None = None,
+        ipc_mode: str | None = None,
+        cgroupns_mode: str | None = None,
+        log_config: Mapping[str, Any] | None = None,
+        host_config: Mapping[str, Any] | None = None,
+        cpu_shares: int | None = None,
+        env_bare_unsets: bool = False,
     ) -> Container:
-        """Create (not start) a container from ``image``; Docker's names and meanings."""
+        """Create (not start) a container from ``image``; Docker's names and meanings.
+
+        ``restart_policy``: ``{"Name": "on-failure", "MaximumRetryCount": 3}`` (its monitor
+        restarts it, with Docker's backoff); ``group_add``: supplementary groups (names of the
+        image's /etc/group, or numbers); ``pid_mode``/``uts_mode`` ``"host"`` share the host's
+        namespace; ``log_config``: ``{"Type": "json-file"|"local"|"none", "Config": {...}}``;
+        ``host_config``: other Engine API HostConfig fields, kept for inspect."""
         img = self._c.store.get_image(image)
         if isinstance(command, str):
             command = ["/bin/sh", "-c", command]
@@ -403,6 +419,10 @@ class Containers:
                 sysctls=sysctl_map(sysctls), ulimits=ulimit_list(ulimits), shm_size=shm_bytes(shm_size),
                 healthcheck=health_config(healthcheck),
                 volumes_from=[volumes_from] if isinstance(volumes_from, str) else builtins.list(volumes_from),
+                restart_policy=restart_policy, group_add=[str(g) for g in group_add],
+                pid_mode=pid_mode or "", uts_mode=uts_mode or "", ipc_mode=ipc_mode or "",
+                cgroupns_mode=cgroupns_mode or "", log_config=log_config, host_config=host_config or {},
+                cpu_shares=cpu_shares, env_bare_unsets=env_bare_unsets,
             )
             return Container(self._c, self._rt.create(spec, img))
         except BaseException:
@@ -494,6 +514,46 @@ class Containers:
     def remove(self, ref: str, force: bool = False) -> str:
         """Remove (``force``: a running one too); its ID."""
         return self._rt.remove(ref, force=force)
+
+    def pause(self, ref: str) -> None:
+        """Freeze its processes (``docker pause``).
+
+        :raises ConflictError: not running, or paused already
+        """
+        self._rt.pause(ref)
+
+    def unpause(self, ref: str) -> None:
+        """:raises ConflictError: not paused"""
+        self._rt.unpause(ref)
+
+    def rename(self, ref: str, name: str) -> str:
+        """Give it the name ``name``; its old name.
+
+        :raises ConflictError: another container has that name
+        """
+        return self._rt.rename(ref, name)
+
+    def update(self, ref: str, *, memory: str | int | None = None, memory_swap: str | int | None = None,
+               pids_limit: int | None = None, cpus: float | None = None, cpu_shares: int | None = None,
+               restart_policy: Mapping[str, Any] | None = None) -> None:
+        """Change its limits (at once, if it runs) and restart policy, as ``docker update``;
+        what is None stays."""
+        from pytest_pods.engine.runtime.lifecycle import check_restart_policy  # lazy: only an update
+
+        policy = None
+        if restart_policy is not None:
+            policy = check_restart_policy(restart_policy, False) or {"Name": "no", "MaximumRetryCount": 0}
+        self._rt.update(ref, memory=parse_bytes(memory) if memory not in (None, 0, "0") else
+                        (0 if memory is not None else None),
+                        memory_swap=(-1 if memory_swap in (-1, "-1") else parse_bytes(memory_swap, "--memory-swap")
+                                     if memory_swap not in (None, 0, "0") else (0 if memory_swap is not None else None)),
+                        pids=pids_limit, cpus=cpus, cpu_shares=cpu_shares,
+                        restart_policy=policy)
+
+    def changes(self, ref: str) -> builtins.list[tuple[str, int]]:
+        """What it changed in its root (``docker diff``): (path, kind), kind 0 modified, 1
+        added, 2 deleted."""
+        return self._rt.changes(ref)
 
     def exec(self, ref: str, cmd: Sequence[str], *, env: Sequence[str] | None = None, user: str | None = None,
              workdir: str | None = None, stdio: tuple[int, int, int] | None = None, tty: bool = False,

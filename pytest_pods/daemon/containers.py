@@ -88,6 +88,11 @@ class ContainersRouter:
             route("GET", r"/containers/(?P<ref>[^/]+)/stats", self.container_stats),
             route("GET|HEAD|PUT", r"/containers/(?P<ref>[^/]+)/archive", self.container_archive),
             route("POST", r"/containers/(?P<ref>[^/]+)/resize", self.container_resize),
+            route("POST", r"/containers/(?P<ref>[^/]+)/update", self.container_update),
+            route("GET", r"/containers/(?P<ref>[^/]+)/changes", self.container_changes),
+            route("POST", r"/containers/(?P<ref>[^/]+)/pause", self.container_pause),
+            route("POST", r"/containers/(?P<ref>[^/]+)/unpause", self.container_unpause),
+            route("POST", r"/containers/(?P<ref>[^/]+)/rename", self.container_rename),
             route("POST", r"/commit", self.commit),
         ]
 
@@ -299,6 +304,8 @@ class ContainersRouter:
                        MULTIPLEXED)
             return
         ctr = self._container(ref)
+        if (ctr.state.get("log_config") or {}).get("Type") == "none":
+            raise HTTPError(501, "configured logging driver does not support reading")
         q = req.query
         want_out, want_err = query_bool(q.get("stdout")), query_bool(q.get("stderr"))
         follow, stamps = query_bool(q.get("follow")), query_bool(q.get("timestamps"))
@@ -424,6 +431,11 @@ class ContainersRouter:
             self.ryuk.remove(ref)
             req.send(204)
             return
+        if query_bool(req.query.get("link")):
+            # legacy links are kept by the engine only as names in the linking container: a
+            # container's own name is no link (dockerd's words and status)
+            self._container(ref)
+            raise HTTPError(500, "Conflict, cannot remove the default link name of the container")
         ctr = self._container(ref)
         force = query_bool(req.query.get("force"))
         if ctr.status == "running" and not force:
@@ -436,6 +448,61 @@ class ContainersRouter:
             self.client.containers.settle()  # the monitor of a running one still holds its mounts
             self.client.volumes.remove_anonymous_of(st.get("binds") or [])
         self.events.publish("destroy", ctr.id, attrs)
+        req.send(204)
+
+    UPDATABLE = ("Memory", "MemorySwap", "PidsLimit", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares",
+                 "RestartPolicy")
+
+    def container_update(self, req: Request, ref: str) -> None:
+        """``docker update``: memory, memory+swap, pids, cpus (NanoCpus, or CpuQuota/CpuPeriod),
+        cpu shares (at once for a running container) and the restart policy; other resources
+        are refused (the engine does not apply them), not ignored."""
+        doc = json_object(req, "update")
+        ctr = self._container(ref)
+        unsupported = sorted(k for k, v in doc.items() if k not in self.UPDATABLE and v not in (None, 0, "", [], {}))
+        if unsupported:
+            raise HTTPError(400, f"Cannot update container {ctr.id}: {', '.join(unsupported)} cannot be updated "
+                                 "by this engine (it updates Memory, MemorySwap, PidsLimit, NanoCpus, CpuQuota/"
+                                 "CpuPeriod, CpuShares and RestartPolicy)")
+        cpus = None
+        if doc.get("NanoCpus"):
+            cpus = int(doc["NanoCpus"]) / 1e9
+        elif doc.get("CpuQuota") and doc.get("CpuPeriod"):
+            cpus = int(doc["CpuQuota"]) / int(doc["CpuPeriod"])
+        policy = doc.get("RestartPolicy")
+        if policy is not None and not isinstance(policy, dict):
+            raise HTTPError(400, "json: cannot unmarshal RestartPolicy: want an object")
+        for key in ("Memory", "MemorySwap", "PidsLimit", "CpuShares"):
+            if doc.get(key) is not None and (not isinstance(doc[key], int) or isinstance(doc[key], bool)):
+                raise HTTPError(400, f"json: cannot unmarshal {type(doc[key]).__name__} into field {key}")
+        self.client.containers.update(
+            ctr.id, memory=doc.get("Memory") or None, memory_swap=doc.get("MemorySwap") or None,
+            pids_limit=doc.get("PidsLimit") or None, cpus=cpus, cpu_shares=doc.get("CpuShares") or None,
+            restart_policy=policy if policy and policy.get("Name") else None)  # Name "": unchanged (the CLI sends it)
+        self.events.publish("update", ctr.id, actor_attributes(ctr.state))
+        req.send_json({"Warnings": None})
+
+    def container_changes(self, req: Request, ref: str) -> None:
+        """``docker diff``: the container's changes, null when none (as dockerd answers)."""
+        changes = self.client.containers.changes(self._container(ref).id)
+        req.send_json([{"Path": path, "Kind": kind} for path, kind in changes] or None)
+
+    def container_pause(self, req: Request, ref: str) -> None:
+        ctr = self._container(ref)
+        self.client.containers.pause(ctr.id)
+        self.events.publish("pause", ctr.id, actor_attributes(ctr.state))
+        req.send(204)
+
+    def container_unpause(self, req: Request, ref: str) -> None:
+        ctr = self._container(ref)
+        self.client.containers.unpause(ctr.id)
+        self.events.publish("unpause", ctr.id, actor_attributes(ctr.state))
+        req.send(204)
+
+    def container_rename(self, req: Request, ref: str) -> None:
+        ctr = self._container(ref)
+        old = self.client.containers.rename(ctr.id, req.query.get("name") or "")
+        self.events.publish("rename", ctr.id, {**actor_attributes(ctr.state), "oldName": "/" + old})
         req.send(204)
 
     def container_prune(self, req: Request) -> None:

@@ -34,7 +34,9 @@ from pytest_pods.engine.runtime.spec import (
     Bind,
     ContainerSpec,
     build_config,
+    check_namespace_modes,
     effective_caps,
+    group_ids,
     lookup_user,
     merge_env,
     own_capabilities,
@@ -60,6 +62,7 @@ from pytest_pods.errors import (
     ContainerStartError,
     InvalidArgumentError,
     LimitsUnavailableError,
+    LogsUnsupportedError,
     NotFoundError,
     PodsError,
 )
@@ -83,12 +86,66 @@ ABANDONED_AFTER = 2.0
 _warned_dropped = False
 
 
+RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
+LOG_DRIVERS = ("json-file", "local", "none")
+LOG_OPTS = {"json-file": ("max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"),
+            "local": ("max-file", "max-size", "compress")}
+"""The log drivers the engine has: ``json-file`` and ``local`` both write the json-file log
+(``docker logs`` reads either), ``none`` writes nothing."""
+
+
+def check_restart_policy(policy: Any, auto_remove: bool) -> dict[str, Any] | None:
+    """``HostConfig.RestartPolicy`` checked as dockerd does; None for none ("no").
+
+    :raises InvalidArgumentError: in dockerd's words
+    """
+    if not policy:
+        return None
+    name = str(policy.get("Name") or "no")
+    count = policy.get("MaximumRetryCount") or 0
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise InvalidArgumentError("json: cannot unmarshal MaximumRetryCount: want an integer")
+    if name not in RESTART_POLICIES:
+        raise InvalidArgumentError(f"invalid restart policy '{name}'")
+    if name == "on-failure" and count < 0:
+        raise InvalidArgumentError("maximum retry count cannot be negative")
+    if name != "on-failure" and count:
+        raise InvalidArgumentError(f"maximum retry count cannot be used with restart policy '{name}'")
+    if name == "no":
+        return None
+    if auto_remove:
+        raise InvalidArgumentError("can't create 'AutoRemove' container with restart policy")
+    return {"Name": name, "MaximumRetryCount": count}
+
+
+def check_log_config(config: Any) -> dict[str, Any] | None:
+    """``HostConfig.LogConfig`` checked as dockerd does; None for the default (json-file, no options).
+
+    :raises InvalidArgumentError: an unknown driver, in dockerd's words
+    """
+    if not config:
+        return None
+    kind = str(config.get("Type") or "json-file")
+    opts = config.get("Config") or {}
+    if kind not in LOG_DRIVERS:
+        raise InvalidArgumentError(f"logger: no log driver named '{kind}' is registered")
+    if not isinstance(opts, dict) or not all(isinstance(v, str) for v in opts.values()):
+        raise InvalidArgumentError("json: cannot unmarshal LogConfig.Config: want string values")
+    known = LOG_OPTS.get(kind)
+    for key in opts:
+        if known is not None and key not in known and key != "mode" and key != "max-buffer-size":
+            raise InvalidArgumentError(f"unknown log opt '{key}' for {kind} log driver")
+    if kind == "json-file" and not opts:
+        return None
+    return {"Type": kind, "Config": dict(opts)}
+
+
 def rootless_limits(spec: ContainerSpec) -> tuple[ContainerSpec, list[str]]:
     """The spec as this engine can run it, and the limits dropped. Rootless without a delegated
     cgroup v2 a limit is refused (LimitsUnavailableError, one line: why and how to get delegation)
     unless PODS_IGNORE_LIMITS=1, which drops it with a warning (once per process)."""
     asked = [what for what, value in (("memory", spec.memory or spec.memory_swap), ("pids", spec.pids_limit),
-                                     ("cpu", spec.cpus)) if value]
+                                     ("cpu", spec.cpus or spec.cpu_shares)) if value]
     if not asked or not rootless.active() or rootless.delegated_cgroup() is not None:
         return spec, []
     refusal = rootless.limits_refusal(asked[0])
@@ -101,7 +158,7 @@ def rootless_limits(spec: ContainerSpec) -> tuple[ContainerSpec, list[str]]:
 
         warnings.warn(f"pytest-pods: {', '.join(asked)} limit dropped: rootless containers have no cgroup here "
                       f"({rootless.IGNORE_LIMITS_ENV}=1)", RuntimeWarning, stacklevel=3)
-    return spec._replace(memory=None, memory_swap=None, pids_limit=None, cpus=None), asked
+    return spec._replace(memory=None, memory_swap=None, pids_limit=None, cpus=None, cpu_shares=None), asked
 
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -185,7 +242,7 @@ class Runtime:
             return dead_state(cdir, str(exc), self._name_of(cid))
         if st.get("status") == "removing":
             raise ContainerNotFoundError(f"No such container: {ref}")  # rm -f returned: it is gone
-        if st.get("status") == "running" and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
+        if st.get("status") in ("running", "restarting") and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
             st = self._release_orphan(cid)  # every verb then sees what is true, as after a reap
         elif st.get("status") == "starting" and self._start_abandoned(cdir, st):
             st = self._release_orphan(cid, status="created")
@@ -245,7 +302,7 @@ class Runtime:
 
     def _refresh(self, st: ContainerState) -> ContainerState:
         """A container marked running whose monitor is gone died with it: say so."""
-        if st.get("status") == "running" and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
+        if st.get("status") in ("running", "restarting") and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
             st["status"] = "exited"
             st["exit_code"] = st.get("exit_code") or 137
             st["error"] = "the container's monitor was killed"
@@ -258,6 +315,10 @@ class Runtime:
             raise InvalidArgumentError(
                 f"the working directory {spec.workdir!r} is invalid, it needs to be an absolute path")
         spec, dropped = rootless_limits(spec)
+        if spec.pid_mode or spec.uts_mode or spec.ipc_mode or spec.cgroupns_mode:
+            check_namespace_modes(spec)
+        restart_policy = check_restart_policy(spec.restart_policy, spec.auto_remove)
+        log_config = check_log_config(spec.log_config)
         networks, ports = self._plan_network(spec, image)
         if spec.memory is not None and spec.memory < 6 * 1024 * 1024:
             raise InvalidArgumentError("create container: --memory: minimum memory limit allowed is 6MB")
@@ -276,6 +337,12 @@ class Runtime:
         args = resolve_args(spec, img_cfg)
         lowers = self.store.lower_dirs(image) or [self._empty_lower]
         uid, gid, groups, home = lookup_user(spec.user if spec.user is not None else img_cfg.get("User"), lowers)
+        start_error = None
+        if spec.group_add:
+            try:
+                groups += [g for g in group_ids(spec.group_add, lowers) if g not in groups]
+            except InvalidArgumentError as exc:
+                start_error = str(exc)  # as dockerd: the create stands, its start fails
         if rootless.inside():
             missing = rootless.unmapped(uid, gid, groups)
             if missing is not None:
@@ -298,9 +365,9 @@ class Runtime:
         name = spec.name.removeprefix("/") if spec.name else self._random_name()
         if not NAME_RE.match(name) or len(name) > 200:
             raise InvalidArgumentError(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-        hostname = spec.hostname or cid[:12]
-        env = merge_env(img_cfg.get("Env") or [], spec.env_list())
-        if not any(e.startswith("HOSTNAME=") for e in spec.env_list()):
+        hostname = spec.hostname or (os.uname().nodename if spec.uts_mode == "host" else cid[:12])
+        env = merge_env(img_cfg.get("Env") or [], spec.env_list(), bare_unsets=spec.env_bare_unsets)
+        if not any(e.startswith("HOSTNAME=") or e == "HOSTNAME" for e in spec.env_list()):
             env.insert(1, f"HOSTNAME={hostname}")
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={home}")
@@ -359,6 +426,20 @@ class Runtime:
             }
             if healthcheck is not None:
                 state["healthcheck"] = healthcheck
+            if spec.cpu_shares:
+                state["limits"]["cpu_shares"] = spec.cpu_shares
+            if restart_policy is not None:
+                state["restart_policy"] = restart_policy
+            if log_config is not None:
+                state["log_config"] = log_config
+            if spec.host_config:
+                state["host_config"] = dict(spec.host_config)
+            if spec.group_add:
+                state["group_add"] = list(spec.group_add)
+            if start_error:
+                state["start_error"] = start_error
+            if spec.volumes_from:
+                state["volumes_from"] = list(spec.volumes_from)
             if dropped:
                 state["limits_dropped"] = dropped
                 state["labels"] = {**labels, LABEL_LIMITS_DROPPED: ",".join(dropped)}
@@ -517,6 +598,8 @@ class Runtime:
             prev = read_state(cdir)
         except BrokenStateError as exc:
             raise ConflictError(f"start container {cid[:12]}: it is dead ({exc}): remove it with rm -f") from None
+        if prev.get("start_error"):
+            raise ContainerStartError(prev["start_error"], 125)
         if prev.get("status") == "exited":  # its last run's monitor may still be releasing the network
             _wait_process(prev.get("monitor_pid"), prev.get("monitor_start"), time.monotonic() + 10)
         with locked(cdir):
@@ -529,6 +612,7 @@ class Runtime:
                 raise ConflictError(f"start container {cid[:12]}: it is {st['status']}")
             st["status"] = "starting"
             st["starter"] = lease()  # a start killed half-way is told from one in progress
+            st.pop("stop_requested", None)  # a new run: its restart policy counts again
             write_state(cdir, st)
         status_r, status_w = os.pipe()
         fds = [status_w]
@@ -554,6 +638,8 @@ class Runtime:
             vols = self._volume_names(st["binds"])
             if vols:
                 payload["volumes"] = vols  # --rm: its anonymous ones go with it (as rm -v)
+        if (st.get("log_config") or {}).get("Type") == "none":
+            payload["log_driver"] = "none"
         hc = st.get("healthcheck")
         if hc and hc.get("Test") and hc["Test"][0] in ("CMD", "CMD-SHELL") and len(hc["Test"]) > 1:
             payload["healthcheck"] = dict(hc)  # the monitor runs its probes (engine.runtime.health)
@@ -597,6 +683,18 @@ class Runtime:
             if st["status"] == "starting":
                 time.sleep(0.005)
                 continue
+            if (st.get("restart_policy") or {}).get("Name", "no") != "no":
+                # its monitor outlives this run (it may start it again): the run's end is the
+                # state's, as dockerd's wait returns at each exit
+                if not _wait_process(st.get("pid"), st.get("pid_start"), deadline):
+                    raise TimeoutError(f"wait for container {cid[:12]}: still running after {timeout} s")
+                while (deadline is None or time.monotonic() < deadline) and (cdir / STATE).exists():
+                    with contextlib.suppress(OSError, ValueError):
+                        st = read_state(cdir)
+                        if st["status"] != "running":
+                            return int(st.get("exit_code", 0))
+                    time.sleep(0.01)
+                continue
             if not _wait_process(st.get("monitor_pid"), st.get("monitor_start"), deadline):
                 raise TimeoutError(f"wait for container {cid[:12]}: still running after {timeout} s")
             if not (cdir / "state.json").exists():
@@ -627,12 +725,17 @@ class Runtime:
         if st["status"] != "running":
             raise ConflictError(f"Cannot kill container: {cid}: Container {cid} is not running")
         num = parse_signal(sig)
+        if num in (signal.SIGKILL, int(st.get("stop_signal", _SIGTERM))):
+            self._no_restart(cid, st)  # another signal may end it, and its policy restarts it (as dockerd)
         if _alive(st["pid"], st.get("pid_start")):
             if num == signal.SIGKILL:
                 with contextlib.suppress(Exception):
                     self.cgroup(cid).kill(signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(st["pid"], num)
+            if num == signal.SIGKILL and st.get("paused"):
+                with contextlib.suppress(Exception):
+                    self.cgroup(cid).thaw()  # killed where it was frozen, as dockerd resumes it
         if num == signal.SIGKILL:
             try:
                 self.wait(cid, timeout=10)
@@ -643,8 +746,12 @@ class Runtime:
         """The stop signal, ``timeout`` seconds of grace (default the container's), then SIGKILL."""
         cid = self.resolve(ref)
         st = self._settled(cid)
+        if st["status"] == "restarting":  # between two runs: it stays exited
+            self._no_restart(cid, st)
+            return
         if st["status"] != "running":
             return
+        self._no_restart(cid, st)
         grace = st.get("stop_timeout", 10) if timeout is None else timeout
         if _alive(st["pid"], st.get("pid_start")):
             with contextlib.suppress(ProcessLookupError):
@@ -656,8 +763,225 @@ class Runtime:
             self.cgroup(cid).kill(signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(st["pid"], signal.SIGKILL)
+        if st.get("paused"):
+            with contextlib.suppress(Exception):
+                self.cgroup(cid).thaw()
         if not _wait_process(st.get("monitor_pid"), st.get("monitor_start"), time.monotonic() + 10):
             raise PodsError(f"stop container {cid[:12]}: still running 10 s after SIGKILL")
+
+    def _no_restart(self, cid: str, st: ContainerState) -> None:
+        """A stop or kill through the engine: its restart policy does not start it again (as
+        dockerd's "manually stopped"); only for containers that have one."""
+        if (st.get("restart_policy") or {}).get("Name", "no") != "no":
+            update_state(self.dir / cid, lambda s: s.update({"stop_requested": True}))
+
+    # -- pause, rename, update, changes ----------------------------------------------------
+    def pause(self, ref: str) -> None:
+        """Freeze every process of the container (cgroup freezer), as ``docker pause``.
+
+        :raises ConflictError: not running, or paused already (dockerd's words)
+        """
+        cid = self.resolve(ref)
+        cdir = self.dir / cid
+        with locked(cdir):
+            st = self._refresh(read_state(cdir))
+            if st["status"] != "running":
+                raise ConflictError(f"Container {cid} is not running")
+            if st.get("paused"):
+                raise ConflictError(f"Container {cid} is already paused")
+            cg = self.cgroup(cid)
+            if not cg.paths:
+                raise PodsError(f"Cannot pause container {cid}: this engine has no cgroup freezer here "
+                                "(rootless without a delegated cgroup)")
+            try:
+                cg.freeze()
+            except PodsError as exc:
+                raise PodsError(f"Cannot pause container {cid}: {exc}") from None
+            st["paused"] = True
+            write_state(cdir, st)
+
+    def unpause(self, ref: str) -> None:
+        """Thaw a paused container.
+
+        :raises ConflictError: not paused (dockerd's words)
+        """
+        cid = self.resolve(ref)
+        cdir = self.dir / cid
+        with locked(cdir):
+            st = self._refresh(read_state(cdir))
+            if st["status"] != "running" or not st.get("paused"):
+                raise PodsError(f"Container {cid} is not paused")  # dockerd answers 500
+            self.cgroup(cid).thaw()
+            st["paused"] = False
+            write_state(cdir, st)
+
+    def rename(self, ref: str, new_name: str) -> str:
+        """Give the container the name ``new_name``; returns its old name.
+
+        :raises InvalidArgumentError: an empty or invalid name, or its own
+        :raises ConflictError: another container has that name
+        """
+        cid = self.resolve(ref)
+        cdir = self.dir / cid
+        name = new_name.removeprefix("/")
+        if not name:
+            raise InvalidArgumentError("Neither old nor new names may be empty")
+        if not NAME_RE.match(name) or len(name) > 200:
+            raise InvalidArgumentError(f"Error when allocating new name: Invalid container name (/{name}), only "
+                                       "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        with locked(cdir):
+            st = read_state(cdir)
+            old = st["name"]
+            if old == name:
+                raise InvalidArgumentError("Renaming a container with the same name as its current name")
+            link = self.names / name
+            try:
+                os.symlink(cid, link)
+            except FileExistsError:
+                other = os.readlink(link)
+                if (self.dir / other / STATE).exists():
+                    raise ConflictError(
+                        f'Error when allocating new name: Conflict. The container name "/{name}" is already in use '
+                        f'by container "{other}". You have to remove (or rename) that container to be able to reuse '
+                        "that name.") from None
+                os.unlink(link)
+                os.symlink(cid, link)
+            st["name"] = name
+            write_state(cdir, st)
+            with contextlib.suppress(OSError):
+                if os.readlink(self.names / old) == cid:
+                    os.unlink(self.names / old)
+        return old
+
+    def update(self, ref: str, *, memory: int | None = None, memory_swap: int | None = None,
+               pids: int | None = None, cpus: float | None = None, cpu_shares: int | None = None,
+               restart_policy: dict[str, Any] | None = None) -> None:
+        """Change a container's limits (now, if it runs: its cgroup) and its restart policy, as
+        ``docker update``; what is None stays as it is.
+
+        :raises InvalidArgumentError: a limit out of range, or a restart policy for an --rm one
+        """
+        cid = self.resolve(ref)
+        cdir = self.dir / cid
+        if memory is not None and 0 < memory < 6 * 1024 * 1024:
+            raise InvalidArgumentError("Minimum memory limit allowed is 6MB")
+        if cpus is not None and not 0 <= cpus <= (os.cpu_count() or 1):
+            raise InvalidArgumentError(f"Range of CPUs is from 0.01 to {os.cpu_count()}.00, as there are only "
+                                       f"{os.cpu_count()} CPUs available")
+        with locked(cdir):
+            st = read_state(cdir)
+            if restart_policy is not None and restart_policy.get("Name", "no") != "no" and st.get("auto_remove"):
+                raise ConflictError(f"Cannot update container {cid}: Restart policy cannot be updated because "
+                                    "AutoRemove is enabled for the container")
+            limits: dict[str, Any] = dict(st["limits"])
+            for key, value in (("memory", memory), ("memory_swap", memory_swap), ("pids", pids), ("cpus", cpus),
+                               ("cpu_shares", cpu_shares)):
+                if value is not None:
+                    limits[key] = value or None
+            mem, swap = limits.get("memory"), limits.get("memory_swap")
+            if mem and swap and swap not in (-1, 0) and swap < mem:
+                raise InvalidArgumentError("Minimum memoryswap limit should be larger than memory limit, see usage")
+            if self._refresh(st)["status"] == "running" and any(
+                    v is not None for v in (memory, memory_swap, pids, cpus, cpu_shares)):
+                from pytest_pods.engine.runtime import cgroups  # lazy: only an update
+
+                new = cgroups.Limits(memory=mem, memory_swap=swap, pids=limits.get("pids"),
+                                     cpus=limits.get("cpus"), cpu_shares=limits.get("cpu_shares"))
+                new.check()
+                cgroups.open_cgroup(cid, new, parent=self.cgroup_parent).set_limits(new)
+            st["limits"] = limits  # type: ignore[typeddict-item]
+            if restart_policy is not None:
+                st["restart_policy"] = restart_policy
+            write_state(cdir, st)
+
+    def changes(self, ref: str) -> builtins.list[tuple[str, int]]:
+        """What the container changed in its root, as ``docker diff``: (path, kind), kind 0 a
+        modified path, 1 an added one, 2 a deleted one (an overlay whiteout); a parent directory
+        of an added or deleted path counts as modified."""
+        cid = self.resolve(ref)
+        st = self.state(cid)
+        upper = self.dir / cid / "upper"
+        lowers = [Path(d) for d in st.get("lower_dirs") or []]
+        from pytest_pods.engine.runtime.commit import ENGINE_MOUNT_POINTS  # lazy: only docker diff
+
+        mount_points = {*ENGINE_MOUNT_POINTS, *(b.split(":")[1] for b in st.get("binds") or [] if ":" in b),
+                        *(t.split(":")[0] for t in st.get("tmpfs") or [])}
+
+        mount_parents = {os.path.dirname(m) for m in mount_points if not os.path.lexists(upper / m.lstrip("/"))
+                         or self._engine_made(upper / m.lstrip("/"), lowers, m)}
+
+        def own_news(rel: str, full: str) -> bool:
+            """Whether the directory holds more than the engine's mount points."""
+            with contextlib.suppress(OSError):
+                for name in os.listdir(upper / rel):
+                    child = f"{full}/{name}"
+                    if child not in mount_points or not self._engine_made(upper / rel / name, lowers, child):
+                        return True
+            return False
+
+        def in_lower(rel: str) -> os.stat_result | None:
+            for d in lowers:
+                with contextlib.suppress(OSError):
+                    return os.lstat(d / rel)
+            return None
+
+        out: builtins.list[tuple[str, int]] = []
+        seen_dirs: set[str] = set()
+
+        def note_parent(path: str) -> None:
+            parent = os.path.dirname(path)
+            if parent != "/" and parent not in seen_dirs:
+                out.append((parent, 0))
+                seen_dirs.add(parent)
+
+        def walk(rel: str) -> None:
+            try:
+                entries = sorted(os.scandir(upper / rel) if rel else os.scandir(upper), key=lambda e: e.name)
+            except OSError:
+                return
+            for e in entries:
+                path = f"{rel}/{e.name}" if rel else e.name
+                full = "/" + path
+                info = e.stat(follow_symlinks=False)
+                lower = in_lower(path)
+                if stat.S_ISCHR(info.st_mode) and info.st_rdev == 0:
+                    out.append((full, 2))  # a whiteout: deleted
+                    note_parent(full)
+                    continue
+                is_dir = stat.S_ISDIR(info.st_mode)
+                if lower is None:
+                    if full in mount_points and (is_dir or info.st_size == 0):
+                        if is_dir:
+                            walk(path)  # made only to mount on: what is under it may be the user's
+                        continue
+                    out.append((full, 1))
+                    seen_dirs.add(full)
+                    note_parent(full)
+                elif full not in seen_dirs and not (
+                        is_dir and stat.S_ISDIR(lower.st_mode) and lower.st_mode == info.st_mode
+                        and (lower.st_uid, lower.st_gid) == (info.st_uid, info.st_gid)
+                        and (lower.st_mtime_ns == info.st_mtime_ns
+                             or (full in mount_parents and not own_news(path, full)))):
+                    # a directory only copied up (its times as they were) is no change of its
+                    # own, nor one whose only news is what the engine mounts in it
+                    out.append((full, 0))
+                    seen_dirs.add(full)
+                if is_dir:
+                    walk(path)
+
+        walk("")
+        return out
+
+    @staticmethod
+    def _engine_made(path: Path, lowers: Sequence[Path], target: str) -> bool:
+        """An empty file or directory in the upper dir that the engine made to mount on."""
+        if any(os.path.lexists(d / target.lstrip("/")) for d in lowers):
+            return False
+        try:
+            st = path.lstat()
+        except OSError:
+            return False
+        return (stat.S_ISREG(st.st_mode) and st.st_size == 0) or (stat.S_ISDIR(st.st_mode) and not any(path.iterdir()))
 
     # -- networks --------------------------------------------------------------------------
     def connect(self, ref: str, network: str, aliases: builtins.list[str] | None = None) -> None:
@@ -739,6 +1063,8 @@ class Runtime:
         st = self.state(cid)
         if st["status"] != "running":
             raise ConflictError(f"Container {cid} is not running")
+        if st.get("paused"):
+            raise ConflictError(f"Container {ref} is paused, unpause the container before exec")
         if not cmd:
             raise InvalidArgumentError("exec: no command given")
         config = json.loads((self.dir / cid / "config.json").read_text())
@@ -884,6 +1210,8 @@ class Runtime:
         pidfd for the exit, so neither a new line nor the end is noticed late."""
         cid = self.resolve(ref)
         cdir = self.dir / cid
+        if (self.state(cid).get("log_config") or {}).get("Type") == "none":
+            raise LogsUnsupportedError("configured logging driver does not support reading")
         path = cdir / "container.log"
         path.touch(exist_ok=True)
         watch, wd = linux.watch(path) if follow else (-1, -1)
@@ -951,6 +1279,14 @@ class Runtime:
         deadline = time.monotonic() + 10
         while force and st["status"] == "starting" and time.monotonic() < deadline:
             time.sleep(0.01)  # a start in another process: let it finish, then stop what it made
+            st = self.state(cid)
+        if st["status"] == "restarting":
+            if not force:
+                raise ConflictError(
+                    f"cannot remove container {cid[:12]}: container is restarting: stop the container before removing or force remove"
+                )
+            self.stop(cid)  # its monitor leaves it exited
+            _wait_process(st.get("monitor_pid"), st.get("monitor_start"), time.monotonic() + 10)
             st = self.state(cid)
         if st["status"] in ("running", "starting"):
             if not force:
@@ -1088,7 +1424,7 @@ class Runtime:
                 _wait_process(m, start, time.monotonic() + 2)
         if (self.store.root / "networks").is_dir():
             with contextlib.suppress(Exception):
-                running = {i for i in self._ids() if i != cid and self._status_of(i) in ("running", "starting", "dead")}
+                running = {i for i in self._ids() if i != cid and self._status_of(i) in ("running", "restarting", "starting", "dead")}
                 self.networks.reap(running)  # its endpoints, leases and rules, found by its ID
         with contextlib.suppress(Exception):
             cg.destroy()
@@ -1121,7 +1457,7 @@ class Runtime:
                 continue
             if st["status"] == "removing":
                 continue  # removed; its monitor is finishing the job
-            if all or st["status"] == "running":
+            if all or st["status"] in ("running", "restarting"):
                 out.append(st)
         return sorted(out, key=lambda s: s["created"], reverse=True)
 
@@ -1187,7 +1523,7 @@ class Runtime:
                 with contextlib.suppress(OSError, ValueError):
                     st = self._release_orphan(cid, status="created")
                     done.append(f"reset container {cid[:12]} (its start was killed)")
-            elif st["status"] == "running" and not monitor:
+            elif st["status"] in ("running", "restarting") and not monitor:
                 with contextlib.suppress(Exception):
                     self.cgroup(cid).destroy()
                 _kill_pid1(st)
@@ -1212,7 +1548,7 @@ class Runtime:
                     status = read_state(self.dir / name)["status"]
                 except (OSError, ValueError):
                     continue  # being created, or dead: rm -f ends what runs in it
-                if status in ("running", "starting"):
+                if status in ("running", "restarting", "starting"):
                     continue
             with contextlib.suppress(Exception):
                 self.cgroup(name).destroy()
@@ -1221,7 +1557,7 @@ class Runtime:
             cgroups.remove_empty_parents(parent=self.cgroup_parent)
             cgroups.remove_stale_parents()
         # always: a bridge whose records a crash wiped is found by its marker, not by a record
-        running = {i for i in self._ids() if self._status_of(i) in ("running", "starting", "dead")}
+        running = {i for i in self._ids() if self._status_of(i) in ("running", "restarting", "starting", "dead")}
         done += self.networks.reap(running)
         for link in self.names.iterdir():
             with contextlib.suppress(OSError):

@@ -12,13 +12,15 @@ The starter learns the outcome over the status pipe it handed in, as JSON lines:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import select
 import signal
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NoReturn, NotRequired, TypedDict, cast
 
 from pytest_pods.engine import linux, rootless
 from pytest_pods.engine.files import remove_tree
@@ -70,6 +72,7 @@ class MonitorJob(TypedDict):
     volumes: NotRequired[list[str]]  # --rm: the volumes it mounts; the anonymous ones go with it (rm -v)
     owner: NotRequired[str]  # a lease (engine.locks): the container dies with that process (a build's RUN)
     healthcheck: NotRequired[dict[str, Any]]  # only when it has a probe to run (engine.runtime.health)
+    log_driver: NotRequired[str]  # "none": no log kept (json-file when absent)
 
 
 class ExecJob(TypedDict):
@@ -103,8 +106,9 @@ def _send(fd: int, msg: StatusMessage) -> None:
 class _LogWriter:
     """Appends json-file lines; a partial line waits for its newline (or the stream's end)."""
 
-    def __init__(self, path: Path, attach: dict[str, int]) -> None:
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    def __init__(self, path: Path, attach: dict[str, int], keep: bool = True) -> None:
+        # the "none" log driver: nothing kept (attached clients still get the output)
+        self.fd = os.open(path if keep else "/dev/null", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         self.partial = {"stdout": b"", "stderr": b""}
         self.attach = attach
 
@@ -143,10 +147,72 @@ def _exit_code(status: int) -> int:
 
 
 def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
-    """Start the container and watch it until it exits (runs detached, single-threaded)."""
+    """Start the container and watch it until it exits (runs detached, single-threaded); with
+    a restart policy, start it again as dockerd's restart manager does (issue 16)."""
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT, signal.SIGTSTP):
         signal.signal(sig, signal.SIG_IGN)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    delay = 0.0
+    while True:
+        began = time.monotonic()
+        if not _run_once(p, fds):
+            os._exit(0)
+        # Docker's backoff: 100 ms, doubled at each restart, back to 100 ms once a run lasted
+        # 10 s, at most a minute
+        delay = RESTART_DELAY if delay == 0 or time.monotonic() - began >= 10 else min(delay * 2, 60.0)
+        if not _restart_wait(Path(p["dir"]), delay, Path(p["name_link"]).parent if p.get("name_link") else None):
+            os._exit(0)
+        for fd in set(fds[:3] if p.get("attach") else fds[:1]):
+            with contextlib.suppress(OSError):
+                os.close(fd)  # the first starter's status pipe and attach fds: later runs run detached
+        fds = [os.open("/dev/null", os.O_WRONLY | os.O_CLOEXEC)]
+        p = cast(MonitorJob, {**p, "attach": False, "stdin": False})
+
+
+RESTART_DELAY = 0.1
+
+
+def restart_wanted(st: ContainerState, code: int) -> bool:
+    """Whether the container's restart policy starts it again after it exited with ``code``
+    (not after a stop or kill through the engine: ``stop_requested``)."""
+    policy = st.get("restart_policy") or {}
+    name = policy.get("Name") or "no"
+    if st.get("stop_requested") or st.get("remove_requested") or st.get("auto_remove") or name == "no":
+        return False
+    if name == "on-failure":
+        most = int(policy.get("MaximumRetryCount") or 0)
+        return code != 0 and (most <= 0 or st.get("restart_count", 0) < most)
+    return name in ("always", "unless-stopped")
+
+
+def _restart_wait(cdir: Path, delay: float, names: Path | None) -> bool:
+    """Sleep ``delay`` as the state says "restarting"; False when a stop, kill or removal came
+    meanwhile (then it is left exited, or removed)."""
+    deadline = time.monotonic() + delay
+    while True:
+        try:
+            with locked(cdir):
+                st = read_state(cdir)
+                if st.get("remove_requested") or st.get("status") == "removing":
+                    remove_container_dir(cdir, str(names / st["name"]) if names is not None else None)
+                    return False
+                if st.get("stop_requested") or st.get("status") != "restarting":
+                    if st.get("status") == "restarting":
+                        st["status"] = "exited"
+                        write_state(cdir, st)
+                    return False
+                if time.monotonic() >= deadline:
+                    st["restart_count"] = st.get("restart_count", 0) + 1
+                    write_state(cdir, st)
+                    return True
+        except (OSError, ValueError):
+            return False
+        time.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
+
+
+def _run_once(p: MonitorJob, fds: list[int]) -> bool:
+    """One run of the container; True when its restart policy wants another (the state then
+    says "restarting")."""
     status_fd = fds[0]
     attach: dict[str, int] = {}
     if p.get("attach"):
@@ -184,7 +250,10 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
     m2c_r, m2c_w = os.pipe()  # monitor -> child: go on
     null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
     console = _console_pair() if tty else None  # (ours, the child's): the pty's master comes back on it
-    pid = _fork_pid1(cdir, status_fd, cg)
+    if any(ns.get("type") == "pid" for ns in config.get("linux", {}).get("namespaces", [])):
+        pid = _fork_pid1(cdir, status_fd, cg)
+    else:
+        pid = os.fork()  # --pid host: the host's pid namespace (as root only: spec.check_namespace_modes)
     if pid == 0:
         for fd in {out_r, err_r, err_pipe_r, c2m_r, m2c_w, status_fd, *attach.values(),
                    *([held_stdin] if held_stdin is not None else []),
@@ -253,7 +322,7 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
     update_state(cdir, running)
     _send(status_fd, {"started": pid, "ports": ports})
 
-    log = _LogWriter(cdir / "container.log", attach)
+    log = _LogWriter(cdir / "container.log", attach, keep=p.get("log_driver") != "none")
     streams = {out_r: "stdout", err_r: "stderr"}
     if term is not None:
         os.close(out_r)  # pid 1 writes to its pty: the pipes stay empty
@@ -314,6 +383,10 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
         log.flush(name)
     if term is not None:
         term.close()
+    os.close(log.fd)  # a restart opens them anew
+    os.close(pidfd)
+    if held_stdin is not None:
+        os.close(held_stdin)
     assert status is not None
     code = _exit_code(status)
     oom = False
@@ -327,6 +400,8 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
     for sock in held_ports:
         sock.close()
     remove = bool(p.get("auto_remove")) or orphaned or (owner_fd is not None and _owner_gone(owner_fd))
+    again = False
+    name_link: str | None = p.get("name_link")
     if not remove:
         # under the lock a ``rm -f`` takes: either it asked us to remove (we do) or it sees
         # "exited" and removes the directory itself
@@ -334,20 +409,23 @@ def monitor_main(p: MonitorJob, fds: list[int]) -> NoReturn:
             with locked(cdir):
                 st = read_state(cdir)
                 remove = bool(st.get("remove_requested"))
+                # renamed since: the link to free is its name's now
+                name_link = str(Path(p["name_link"]).with_name(st["name"])) if p.get("name_link") else None
                 if not remove:
-                    st.update({"status": "exited", "exit_code": code, "oom_killed": oom, "finished_at": now_iso(),
-                               "pid": 0})
+                    again = restart_wanted(st, code)
+                    st.update({"status": "restarting" if again else "exited", "exit_code": code, "oom_killed": oom,
+                               "finished_at": now_iso(), "pid": 0, "paused": False})
                     write_state(cdir, st)
         except (OSError, ValueError):
             # removed under us, or its state broken meanwhile (ps -a shows it dead): rm -f removes it
             _send(status_fd, {"exited": code, "oom": oom})
-            os._exit(0)
+            return False
     if remove:
         if p.get("volumes") and p.get("auto_remove"):
             _remove_volumes(p)  # first: docker run --rm returns once the container is gone
-        remove_container_dir(cdir, p.get("name_link"))
+        remove_container_dir(cdir, name_link)
     _send(status_fd, {"exited": code, "oom": oom})
-    os._exit(0)
+    return again
 
 
 def _console_pair() -> tuple[int, int]:

@@ -7,6 +7,7 @@ the container up, and a standard runtime (runc) can run the same bundle. The def
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -163,6 +164,16 @@ class ContainerSpec(NamedTuple):
     shm_size: int | None = None     # bytes of /dev/shm (Docker's default is 64 MiB)
     healthcheck: Mapping[str, Any] | None = None  # Config.Healthcheck (ns); overrides the image's field by field
     volumes_from: Sequence[str] = ()  # CTR[:ro|rw]: its volumes and binds at the same paths
+    restart_policy: Mapping[str, Any] | None = None  # {Name: no|on-failure|always|unless-stopped, MaximumRetryCount}
+    group_add: Sequence[str] = ()   # supplementary groups: names (the image's /etc/group) or numbers
+    pid_mode: str = ""              # "" (its own pid namespace) or "host"
+    uts_mode: str = ""              # "" (its own hostname) or "host"
+    ipc_mode: str = ""              # "", "private" or "shareable" (its own ipc namespace)
+    cgroupns_mode: str = ""         # "" or "private" (its own cgroup namespace) or "host"
+    log_config: Mapping[str, Any] | None = None  # {Type: json-file|local|none, Config: {...}}
+    host_config: Mapping[str, Any] = MappingProxyType({})  # other HostConfig fields, kept for inspect
+    cpu_shares: int | None = None   # --cpu-shares (cpu.shares; cpu.weight on v2)
+    env_bare_unsets: bool = False   # an API body: an Env entry without "=" unsets the name (see merge_env)
 
     def env_list(self) -> list[str]:
         if isinstance(self.env, Mapping):
@@ -170,20 +181,31 @@ class ContainerSpec(NamedTuple):
         return list(self.env)
 
 
-def merge_env(image_env: Sequence[str], user_env: Sequence[str]) -> list[str]:
-    """Image Env, overridden key by key by the user's; PATH defaults as in Docker."""
+def merge_env(image_env: Sequence[str], user_env: Sequence[str], *, bare_unsets: bool = False) -> list[str]:
+    """Image Env, overridden key by key by the user's; PATH defaults as in Docker.
+
+    A user entry without ``=`` takes the caller's value (``docker run -e NAME``, where the client
+    is this process); with ``bare_unsets`` (an Engine API body: the client resolved its own) it
+    unsets the name instead, PATH too, as dockerd does."""
     merged: dict[str, str] = {}
+    unset: set[str] = set()
     for item in [*image_env, *user_env]:
         key, sep, value = item.partition("=")
         if not key:
             raise InvalidArgumentError(f"invalid environment variable {item!r}: empty name")
+        if not sep and bare_unsets:
+            merged.pop(key, None)
+            unset.add(key)
+            continue
         if not sep:
             host = os.environ.get(key)
             if host is None:
                 continue  # docker: `-e NAME` without a value passes the host's, or nothing
             value = host
         merged[key] = value
-    merged.setdefault("PATH", DEFAULT_PATH)
+        unset.discard(key)
+    if "PATH" not in unset:
+        merged.setdefault("PATH", DEFAULT_PATH)
     return [f"{k}={v}" for k, v in merged.items()]
 
 
@@ -511,7 +533,9 @@ def build_config(
     for u in spec.ulimits:
         r = parse_ulimit(u)
         rlimits[r["type"]] = r
-    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
+    shared = {"pid": spec.pid_mode == "host", "uts": spec.uts_mode == "host",
+              "cgroup": spec.cgroupns_mode == "host"}  # the host's namespace: none of its own
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup") if not shared.get(t)]
     if spec.network != "host":
         namespaces.append({"type": "network"})
     mounts: list[dict[str, Any]] = [
@@ -569,7 +593,7 @@ def build_config(
             "noNewPrivileges": security.no_new_privileges,
         },
         "root": {"path": "rootfs", "readonly": spec.read_only},
-        "hostname": hostname,
+        **({} if shared["uts"] else {"hostname": hostname}),  # --uts host: the host's, never set
         "mounts": mounts,
         "annotations": dict(annotations) | ({SECCOMP_FILTER_KEY: seccomp_filter} if seccomp_filter else {}),
         "linux": {
@@ -587,6 +611,54 @@ def build_config(
     if seccomp is not None:
         config["linux"]["seccomp"] = dict(seccomp)
     return config
+
+
+def group_ids(groups: Sequence[str], etc_dirs: Sequence[Path]) -> list[int]:
+    """``--group-add``: each a number, or a group name of the container's /etc/group.
+
+    :raises InvalidArgumentError: a name the image's /etc/group does not have
+    """
+    rows: list[list[str]] = []
+    for d in etc_dirs:
+        p = d / "etc" / "group"
+        with contextlib.suppress(OSError):
+            if p.is_file() and not p.is_symlink():
+                rows = [line.split(":") for line in p.read_text(errors="replace").splitlines()
+                        if line and not line.startswith("#")]
+                break
+    out: list[int] = []
+    for g in groups:
+        if g.isdigit():
+            gid = int(g)
+        else:
+            found = next((r[2] for r in rows if len(r) >= 3 and r[0] == g and r[2].isdigit()), None)
+            if found is None:
+                raise InvalidArgumentError(f"Unable to find group {g}: no matching entries in group file")
+            gid = int(found)
+        if gid not in out:
+            out.append(gid)
+    return out
+
+
+def check_namespace_modes(spec: ContainerSpec) -> None:
+    """PidMode, UTSMode, IpcMode, CgroupnsMode as the engine can honour them.
+
+    :raises InvalidArgumentError: a mode it cannot (another container's namespace), in words that
+        say so rather than run the container otherwise than asked
+    """
+    for field, value, allowed in (("PidMode", spec.pid_mode, ("", "host")),
+                                  ("UTSMode", spec.uts_mode, ("", "host")),
+                                  ("IpcMode", spec.ipc_mode, ("", "private", "shareable")),
+                                  ("CgroupnsMode", spec.cgroupns_mode, ("", "private", "host"))):
+        if value not in allowed:
+            kind = "container:NAME" if value.startswith("container:") else repr(value)
+            raise InvalidArgumentError(f"{field} {kind} is not supported by this engine (it supports "
+                                       f"{', '.join(repr(a) for a in allowed if a)})")
+    if spec.uts_mode == "host" and spec.hostname:
+        raise InvalidArgumentError("conflicting options: hostname and the UTS mode")
+    if spec.pid_mode == "host" and rootless.active():
+        raise InvalidArgumentError("PidMode 'host' is not supported rootless: the host's pid namespace belongs to "
+                                   "another user namespace, so the container cannot mount its /proc")
 
 
 def lookup_user(user: str | None, etc_dirs: Sequence[Path]) -> tuple[int, int, list[int], str]:

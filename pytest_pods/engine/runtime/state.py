@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NotRequired, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from pytest_pods.engine.locks import lease
 
@@ -42,6 +42,7 @@ class ContainerLimits(TypedDict):
     memory_swap: int | None
     pids: int | None
     cpus: float | None
+    cpu_shares: NotRequired[int | None]
 
 
 class ContainerState(TypedDict):
@@ -57,7 +58,7 @@ class ContainerState(TypedDict):
     created: str                 # RFC 3339 (now_iso)
     image: str                   # the image ID
     image_name: str              # as the user named it
-    status: str                  # created | starting | running | exited | removing (dead: unreadable, never written)
+    status: str                  # created | starting | running | restarting | exited | removing (dead: unreadable)
     pid: int                     # the container's pid 1 on the host; 0 when not running
     exit_code: int
     oom_killed: bool
@@ -93,6 +94,14 @@ class ContainerState(TypedDict):
     starter: NotRequired[str]                        # the lease of the process starting it (engine.locks)
     healthcheck: NotRequired[HealthConfig]           # merged at create (image + container), issue 16
     health: NotRequired[HealthState]                 # State.Health, written by the monitor's prober
+    paused: NotRequired[bool]                        # frozen (docker pause); status stays "running"
+    restart_policy: NotRequired[dict[str, Any]]      # HostConfig.RestartPolicy: {Name, MaximumRetryCount}
+    stop_requested: NotRequired[bool]                # stopped or killed through the engine: no restart
+    host_config: NotRequired[dict[str, Any]]         # HostConfig fields kept as given (inspect shows them)
+    log_config: NotRequired[dict[str, Any]]          # HostConfig.LogConfig: {Type, Config}
+    group_add: NotRequired[list[str]]                # --group-add as given
+    start_error: NotRequired[str]                    # what fails its every start (a --group-add not found)
+    volumes_from: NotRequired[list[str]]             # --volumes-from as given
 
 
 def now_iso() -> str:
@@ -129,7 +138,7 @@ _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "restart_count": int, "hostname": str, "binds": list, "tmpfs": list, "networks": list,
     "port_specs": list, "endpoints": dict, "ports": list, "monitor_pid": int,
 }
-STATUSES = ("created", "starting", "running", "exited", "removing")
+STATUSES = ("created", "starting", "running", "restarting", "exited", "removing")
 
 
 def read_state(cdir: Path) -> ContainerState:

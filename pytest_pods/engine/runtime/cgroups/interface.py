@@ -140,6 +140,10 @@ class Cgroup(Protocol):
         """Send ``sig`` to every process in the group."""
         ...
 
+    def set_limits(self, limits: Limits) -> None:
+        """Write ``limits`` to the group while it runs (``docker update``)."""
+        ...
+
     def freeze(self) -> None:
         """Stop every process of the group where it is (for a consistent snapshot)."""
         ...

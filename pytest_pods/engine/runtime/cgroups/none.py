@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 
-from pytest_pods.engine.runtime.cgroups.interface import CgroupStats, check_name
+from pytest_pods.engine.runtime.cgroups.interface import CgroupStats, Limits, check_name
 
 
 class NoCgroup:
@@ -45,6 +45,9 @@ class NoCgroup:
         return False
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
+        return None
+
+    def set_limits(self, limits: Limits) -> None:
         return None
 
     def freeze(self) -> None:

@@ -208,6 +208,12 @@ class V1Cgroup:
         except OSError as exc:
             raise CgroupError(f"read {path}: {exc.strerror or exc}") from exc
 
+    def set_limits(self, limits: Limits) -> None:
+        """Write new limits to the existing group (``docker update``)."""
+        limits.check()
+        self.limits = limits
+        self._write_limits(f"update cgroup {self.name}")
+
     def freeze(self) -> None:
         state = self._file("freezer", "freezer.state")
         if state is None:

@@ -186,6 +186,12 @@ class V2Cgroup:
         except OSError as exc:
             raise CgroupError(f"read {path}: {exc.strerror or exc}") from exc
 
+    def set_limits(self, limits: Limits) -> None:
+        """Write new limits to the existing group (``docker update``)."""
+        limits.check()
+        self.limits = limits
+        self._write_limits(f"update cgroup {self.name}")
+
     def freeze(self) -> None:
         write_file(self.path + "/cgroup.freeze", "1", f"freeze cgroup {self.name}")
         for _ in sleeps(time.monotonic() + 5.0):
