@@ -20,6 +20,7 @@ import json
 import lzma
 import os
 import re
+import select
 import shutil
 import stat
 import tempfile
@@ -46,6 +47,7 @@ from pytest_pods.engine.locks import FileLock, lease
 from pytest_pods.engine.runtime.commit import ENGINE_MOUNT_POINTS, exists_in, scrub_mount_points
 from pytest_pods.engine.runtime.lifecycle import LABEL_OWNER, Runtime
 from pytest_pods.engine.runtime.spec import Bind, ContainerSpec, lookup_user
+from pytest_pods.engine.runtime.state import update_state
 from pytest_pods.errors import BuildError, ContextError, ImageNotFoundError, PodsError
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
@@ -86,6 +88,11 @@ class StepFailedError(BuildError):
         return (type(self), (self.where, self.instruction, self.argv, self.exit_code, self.tail))
 
 
+#: the instructions that change only the image's config (no layer)
+CONFIG_ONLY = frozenset({"ENV", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "VOLUME", "USER", "STOPSIGNAL", "SHELL",
+                         "ONBUILD", "MAINTAINER", "HEALTHCHECK"})
+
+
 class BuildOptions(NamedTuple):
     context: Path
     dockerfile: Path | None = None      # default: CONTEXT/Dockerfile
@@ -96,6 +103,9 @@ class BuildOptions(NamedTuple):
     labels: Mapping[str, str] = {}
     network: str = "bridge"             # for RUN, unless RUN --network says otherwise
     progress: Progress | None = None
+    extra_hosts: Sequence[str] = ()     # "NAME:IP" lines for RUN's /etc/hosts (docker build --add-host)
+    cache_from: Sequence[str] | None = None  # images a step may be a cache hit of (only those, as docker's)
+    stderr_progress: Progress | None = None  # RUN's standard error (default: with its output)
 
 
 class _State:
@@ -140,10 +150,12 @@ class Builder:
         self.cache_dir = store.root / "build-cache"
         self.cache_dir.mkdir(exist_ok=True)
         self._walked: dict[Path, list[tuple[Any, ...]]] = {}  # per build: the context's metadata
+        self._cache_from: list[Image] | None = None  # per build: the cache_from images found
 
     # -- entry point ---------------------------------------------------------------------------
     def build(self, opts: BuildOptions) -> Image:
         self._walked = {}
+        self._cache_from = None
         say = opts.progress or (lambda _line: None)
         context = Path(opts.context).resolve()
         if not context.is_dir():
@@ -355,7 +367,7 @@ class Builder:
                 cfg["Env"] = [f"{k}={v}" for k, v in current.items()]
             else:
                 cfg.setdefault("Labels", {}).update(pairs)
-            return self._meta(state, ins, env)
+            return self._meta(state, ins, env, opts)
         if cmd in ("CMD", "ENTRYPOINT"):
             shell = cfg.get("Shell") or DEFAULT_SHELL
             value = list(ins.args) if ins.json else [*shell, raw]
@@ -364,36 +376,36 @@ class Builder:
                 cfg["Cmd"] = None  # a new ENTRYPOINT resets an inherited CMD, as docker does
             if cmd == "CMD":
                 state.cmd_set = True
-            return self._meta(state, ins, env)
+            return self._meta(state, ins, env, opts)
         if cmd == "EXPOSE":
             for p in words(raw):
                 port, _, proto = p.partition("/")
                 cfg.setdefault("ExposedPorts", {})[f"{port}/{(proto or 'tcp').lower()}"] = {}
-            return self._meta(state, ins, env)
+            return self._meta(state, ins, env, opts)
         if cmd == "VOLUME":
             vols = list(ins.args) if ins.json else words(raw)
             for v in vols:
                 cfg.setdefault("Volumes", {})[v] = {}
-            return self._meta(state, ins, env)
+            return self._meta(state, ins, env, opts)
         if cmd == "USER":
             cfg["User"] = word(raw)
-            return self._meta(state, ins, env)
+            return self._meta(state, ins, env, opts)
         if cmd == "STOPSIGNAL":
             cfg["StopSignal"] = word(raw)
-            return self._meta(state, ins, env)
+            return self._meta(state, ins, env, opts)
         if cmd == "SHELL":
             if not ins.json:
                 raise BuildError(f"{where}: SHELL requires the arguments in JSON form")
             cfg["Shell"] = list(ins.args)
-            return self._meta(state, ins, env)
+            return self._meta(state, ins, env, opts)
         if cmd == "ONBUILD":
             cfg.setdefault("OnBuild", []).append(raw)
-            return self._meta(state, ins, env)
+            return self._meta(state, ins, env, opts)
         if cmd == "MAINTAINER":
-            return self._meta(state, ins, env)
+            return self._meta(state, ins, env, opts)
         if cmd == "HEALTHCHECK":
             cfg["Healthcheck"] = self._healthcheck(ins, raw, cfg, where)
-            return self._meta(state, ins, env)
+            return self._meta(state, ins, env, opts)
         if cmd == "WORKDIR":
             path = word(raw)
             if not path.startswith("/"):
@@ -407,11 +419,16 @@ class Builder:
             return self._copy(parsed, ins, state, env, opts, context, ignore, built, say)
         raise BuildError(f"{where}: {cmd} is not supported yet")
 
-    def _meta(self, state: _State, ins: df.Instruction, env: Mapping[str, str]) -> bool:
-        """A config-only step: no layer, a history entry, a new key."""
-        state.key = _sha(state.key, ins.cmd, ins.args, ins.flags, sorted(env.items()) if ins.cmd in ("ENV", "LABEL") else None)
-        state.history.append({"created_by": ins.original, "empty_layer": True})
-        return False
+    def _meta(self, state: _State, ins: df.Instruction, env: Mapping[str, str], opts: BuildOptions) -> bool:
+        """A config-only step: no layer, a history entry, a new key. Recorded in the cache as
+        docker's classic builder does (its config-only steps are cache hits, "Using cache", too;
+        with ``cache_from`` only when one of those images holds it)."""
+        key = _sha(state.key, ins.cmd, ins.args, ins.flags, sorted(env.items()) if ins.cmd in ("ENV", "LABEL") else None)
+        if opts.cache_from is None and opts.no_cache:
+            state.key = key
+            state.history.append({"created_by": ins.original, "empty_layer": True})
+            return False
+        return self._cached_step(state, ins, key, opts, lambda: None)
 
     def _healthcheck(self, ins: df.Instruction, raw: str, cfg: Mapping[str, Any], where: str) -> dict[str, Any]:
         def duration(name: str, default: int) -> int:
@@ -464,6 +481,42 @@ class Builder:
             return None  # its blob was garbage-collected
         return entry
 
+    def _lookup(self, state: _State, ins: df.Instruction, key: str, opts: BuildOptions) -> dict[str, Any] | None:
+        """The cache entry for this step. With ``cache_from`` (docker build --cache-from), as
+        docker's classic builder: only a step one of those images holds is a hit (the same
+        history up to here and the same instruction next), from the image's own layer; an
+        image that is not there holds nothing."""
+        entry = self._cached(key)
+        if opts.cache_from is None:
+            return entry
+        n = len(state.history)
+        done = [h.get("created_by") for h in state.history]
+        for img in self._cache_images(opts.cache_from):
+            hist = img.config.get("history") or []
+            if n >= len(hist) or [h.get("created_by") for h in hist[:n]] != done:
+                continue
+            if hist[n].get("created_by") != ins.original or img.diff_ids[:len(state.diff_ids)] != state.diff_ids:
+                continue
+            want: dict[str, Any] | None = None
+            if not hist[n].get("empty_layer"):
+                i = len(state.layers)
+                if i >= len(img.layers) or img.layers[i]["digest"] != img.diff_ids[i]:
+                    continue  # a compressed layer (pulled): not a layer of this builder's
+                want = dict(img.layers[i])
+            if entry is not None and (entry.get("layer") or {}).get("digest") != (want or {}).get("digest"):
+                continue  # this key made something else here
+            return {"layer": want, "created": img.config.get("created")}
+        return None
+
+    def _cache_images(self, refs: Sequence[str]) -> list[Image]:
+        """The ``cache_from`` images that are here (resolved once per build)."""
+        if self._cache_from is None:
+            self._cache_from = []
+            for ref in refs:
+                with contextlib.suppress(PodsError):
+                    self._cache_from.append(self.store.get_image(ref))
+        return self._cache_from
+
     def _record(self, key: str, entry: dict[str, Any]) -> None:
         entry.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         tmp = self.cache_dir / f".{key}.{lease()}-"  # a killed build's is released by the reaper
@@ -477,18 +530,19 @@ class Builder:
             self.store.ensure_snapshot(entry["layer"]["digest"], entry["layer"]["digest"])
         state.history.append({"created_by": ins.original, **({} if entry.get("layer") else {"empty_layer": True})})
         state.key = key
-        state.created = entry.get("created") or state.created
+        if ins.cmd not in CONFIG_ONLY:  # the image's time is its newest layer's, as before config steps were cached
+            state.created = entry.get("created") or state.created
 
     def _cached_step(self, state: _State, ins: df.Instruction, key: str, opts: BuildOptions,
                      make_layer: Callable[[], dict[str, Any] | None]) -> bool:
         """The one cache protocol of every layer step: look, then lock the key and look again
         (a concurrent build may have made it meanwhile), else make and record the layer.
         True when the result came from the cache."""
-        if not opts.no_cache and (entry := self._cached(key)) is not None:
+        if not opts.no_cache and (entry := self._lookup(state, ins, key, opts)) is not None:
             self._apply(state, entry, key, ins)
             return True
         with FileLock(str(self.cache_dir / f"{key}.lock")):
-            if not opts.no_cache and (entry := self._cached(key)) is not None:
+            if not opts.no_cache and (entry := self._lookup(state, ins, key, opts)) is not None:
                 self._apply(state, entry, key, ins)
                 return True
             entry = {"layer": make_layer()}
@@ -570,7 +624,7 @@ class Builder:
         def make_layer() -> dict[str, Any] | None:
             with contextlib.ExitStack() as mounts:
                 binds = self._bind_mounts(parsed, ins, context, built, mounts, where)
-                return self._run_container(where, ins, state, argv, run_env, network, say, binds)
+                return self._run_container(where, ins, state, argv, run_env, network, say, binds, opts)
 
         return self._cached_step(state, ins, key, opts, make_layer)
 
@@ -607,7 +661,8 @@ class Builder:
         return out
 
     def _run_container(self, where: str, ins: df.Instruction, state: _State, argv: list[str],
-                       env: list[str], network: str, say: Progress, binds: list[Any]) -> dict[str, Any] | None:
+                       env: list[str], network: str, say: Progress, binds: list[Any],
+                       opts: BuildOptions) -> dict[str, Any] | None:
         spec = ContainerSpec(
             image="<build>", command=argv, entrypoint=[""], env=env, network=network,
             tmpfs=[self._mount_target(m) for m in ins.flags.get("mount", []) if "type=tmpfs" in m],
@@ -615,24 +670,35 @@ class Builder:
             labels={LABEL_OWNER: lease()},  # the step dies with this builder (issue 14)
         )
         cid = self.runtime.create(spec, state.image())
+        if opts.extra_hosts:
+            add_extra_hosts(self.runtime.dir / cid, opts.extra_hosts)
         say(f" ---> Running in {cid[:12]}")
+        say_err = opts.stderr_progress or say
         out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
         try:
             try:
-                handle = self.runtime.start(cid, attach=(out_w, out_w))
+                handle = self.runtime.start(cid, attach=(out_w, err_w))
             finally:
                 os.close(out_w)
-            buf = b""
+                os.close(err_w)
             tail: collections.deque[str] = collections.deque(maxlen=StepFailedError.TAIL)
-            while chunk := os.read(out_r, 65536):
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    tail.append(line.decode(errors="replace"))
-                    say(tail[-1])
-            if buf:
-                tail.append(buf.decode(errors="replace"))
-                say(tail[-1])
+            bufs = {out_r: b"", err_r: b""}
+            sinks = {out_r: say, err_r: say_err}
+            while bufs:
+                ready, _, _ = select.select(list(bufs), [], [])
+                for fd in ready:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        if bufs[fd]:
+                            tail.append(bufs[fd].decode(errors="replace"))
+                            sinks[fd](tail[-1])
+                        del bufs[fd]
+                        continue
+                    *lines, bufs[fd] = (bufs[fd] + chunk).split(b"\n")
+                    for line in lines:
+                        tail.append(line.decode(errors="replace"))
+                        sinks[fd](tail[-1])
             code = handle.wait()
             if code != 0:
                 raise StepFailedError(where, ins.original, argv, code, list(tail))
@@ -642,6 +708,7 @@ class Builder:
             return self._commit_dir(upper, overlay_upper=True)
         finally:
             os.close(out_r)
+            os.close(err_r)
             with contextlib.suppress(PodsError):
                 self.runtime.remove(cid, force=True)
 
@@ -1037,6 +1104,25 @@ def build_image(store: Store, runtime: Runtime, opts: BuildOptions) -> Image:
 
 
 # cache blobs must survive the store's garbage collection
+def add_extra_hosts(cdir: Path, extra_hosts: Sequence[str]) -> None:
+    """``--add-host NAME:IP`` (or ``NAME=IP``) entries for a created container: kept in its state
+    (the network code writes them into /etc/hosts whenever it rewrites the file) and added to
+    the file now (host and none modes write it once)."""
+    entries = []
+    for item in extra_hosts:
+        name, sep, ip = item.partition("=") if "=" in item else item.partition(":")
+        if not sep or not name or not ip:
+            raise BuildError(f"build: extra host {item!r}: expected NAME:IP")
+        entries.append(f"{name}:{ip}")
+
+    def keep(st: Any) -> None:
+        st["extra_hosts"] = entries
+
+    update_state(cdir, keep)
+    with open(cdir / "hosts", "a") as f:
+        f.write("".join(f"{e.partition(':')[2]}\t{e.partition(':')[0]}\n" for e in entries))
+
+
 def cache_blobs(store: Store) -> set[str]:
     out = set()
     d = store.root / "build-cache"

@@ -30,6 +30,10 @@ from pytest_pods.errors import HTTPError, ImageNotFoundError, PodsError
 IMPORT_CHANGES = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "USER", "WORKDIR", "STOPSIGNAL", "VOLUME")
 
 
+FAILED_STEP = object()
+"""A build's result when a RUN step failed and the stream said so already."""
+
+
 class ImagesRouter:
     def __init__(self, client: Client) -> None:
         self.client = client
@@ -270,16 +274,27 @@ class ImagesRouter:
         req.stream(iter(lines))
 
     def build(self, req: Request) -> None:
+        """The classic builder's stream, as dockerd's: ``{"stream": ...}`` lines, RUN's standard
+        error in red (``ESC[91m`` ... ``ESC[0m``), ``{"aux": {"ID": ...}}`` just before
+        "Successfully built" and nothing after "Successfully tagged" (clients read the last
+        lines as stream lines); a failing RUN as "The command '...' returned a non-zero code: N"
+        with its code. ``extrahosts``, ``networkmode`` (a user network too: RUN steps join it and
+        resolve its names) and ``cachefrom`` are honoured."""
         q = req.query
         tags = query_all(req, "t")
         try:
             buildargs = json.loads(q.get("buildargs") or "{}")
             labels = json.loads(q.get("labels") or "{}")
+            cache_from = json.loads(q["cachefrom"]) if q.get("cachefrom") else None
         except ValueError:
-            raise HTTPError(400, "invalid buildargs or labels: bad JSON") from None
+            raise HTTPError(400, "invalid buildargs, labels or cachefrom: bad JSON") from None
         if not isinstance(buildargs, dict) or not isinstance(labels, dict):
             raise HTTPError(400, "buildargs and labels must be JSON objects")
+        if cache_from is not None and not (isinstance(cache_from, list) and all(isinstance(c, str) for c in cache_from)):
+            raise HTTPError(400, "cachefrom must be a JSON array of image names")
+        extra_hosts = [h for value in query_all(req, "extrahosts") for h in value.split(",") if h]
         quiet = query_bool(q.get("q"))
+        network = build_network(q.get("networkmode"))
         ctx = Path(tempfile.mkdtemp(dir=self.client.temp_dir, prefix=self.client.temp_prefix("build-context")))
         try:
             with tempfile.TemporaryFile() as raw:
@@ -302,25 +317,41 @@ class ImagesRouter:
                     job.emit({"aux": {"ID": "pending"}})
                 job.emit({"stream": line + "\n"})
 
-            job.start("pods-build", lambda: self.client.images.build(
-                ctx, tag=tags, dockerfile=q.get("dockerfile") or None,
-                buildargs={str(k): str(v) for k, v in buildargs.items() if v is not None},
-                target=q.get("target") or None, nocache=query_bool(q.get("nocache")),
-                labels={str(k): str(v) for k, v in labels.items()},
-                network=build_network(q.get("networkmode")), progress=say))
+            def say_err(line: str) -> None:
+                if not quiet:
+                    job.emit({"stream": f"\x1b[91m{line}\n\x1b[0m"})
+
+            def work() -> Any:
+                try:
+                    return self.client.images.build(
+                        ctx, tag=tags, dockerfile=q.get("dockerfile") or None,
+                        buildargs={str(k): str(v) for k, v in buildargs.items() if v is not None},
+                        target=q.get("target") or None, nocache=query_bool(q.get("nocache")),
+                        labels={str(k): str(v) for k, v in labels.items()}, network=network, progress=say,
+                        stderr_progress=say_err, extra_hosts=extra_hosts, cache_from=cache_from)
+                except PodsError as exc:
+                    code, argv = getattr(exc, "exit_code", None), getattr(exc, "argv", None)
+                    if not isinstance(code, int) or not isinstance(argv, list):
+                        raise
+                    # a RUN step that failed (the builder's StepFailedError): dockerd's words
+                    msg = f"The command '{' '.join(map(str, argv))}' returned a non-zero code: {code}"
+                    job.emit({"errorDetail": {"code": code, "message": msg}, "error": msg})
+                    return FAILED_STEP  # said: the stream ends there
+
+            job.start("pods-build", work)
 
             def finish(img: Any) -> list[dict[str, Any]]:
-                return [{"aux": {"ID": img.id}}] + ([{"stream": img.id + "\n"}] if quiet else [])
+                return [{"stream": img.id + "\n"}] if quiet else []
 
             def fix_aux(chunks: Iterator[bytes]) -> Iterator[bytes]:
                 for c in chunks:
                     if b'"pending"' in c:
-                        if job.value is None:
+                        if job.value is None or job.value is FAILED_STEP:
                             continue  # the real ID comes at the end, once known
                         c = json.dumps({"aux": {"ID": job.value.id}}).encode() + b"\r\n"
                     yield c
 
-            req.stream(fix_aux(job.stream(finish)))
+            req.stream(fix_aux(job.stream(lambda img: [] if img is FAILED_STEP else finish(img))))
         finally:
             shutil.rmtree(ctx, ignore_errors=True)
 
@@ -332,11 +363,12 @@ def local_registry(ref: str) -> bool:
 
 
 def build_network(mode: str | None) -> str:
+    """``networkmode``: bridge (``default``), host, none, or a user network's name or ID."""
     if mode in (None, "", "default", "bridge"):
         return "bridge"
-    if mode in ("host", "none"):
-        return mode
-    raise HTTPError(400, f"build network mode {mode!r} is not supported")
+    if mode.startswith("container:"):
+        raise HTTPError(400, f"build network mode {mode!r} is not supported (bridge, host, none or a network)")
+    return mode
 
 
 def use_registry_auth(req: Request) -> None:

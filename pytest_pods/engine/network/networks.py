@@ -646,7 +646,19 @@ class Networks:
                 if e["cid"] != cid and _pid_alive(e.get("pid"), e.get("pid_start")):
                     names = " ".join(dict.fromkeys([e["name"], *e["aliases"], e["cid"][:12]]))
                     peers.append(f"{e['ip']}\t{names}")
-        return own + peers
+        return self._extra_hosts(cid) + own + peers
+
+    def _extra_hosts(self, cid: str) -> builtins.list[str]:
+        """The container's ``--add-host`` entries (``extra_hosts`` in its state, ``NAME:IP``)."""
+        try:
+            st = json.loads((self.root / "containers" / cid / "state.json").read_text())
+        except (OSError, ValueError):
+            return []
+        out = []
+        for entry in st.get("extra_hosts") or []:
+            name, _, ip = str(entry).partition(":")
+            out.append(f"{ip}\t{name}")
+        return out
 
     # reaping
     def reap(self, live: set[str]) -> builtins.list[str]:
