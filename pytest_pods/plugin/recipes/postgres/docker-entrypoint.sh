@@ -27,13 +27,8 @@ if [ "$#" -eq 0 ] || [ "${1#-}" != "$1" ]; then
 fi
 [ "$1" = postgres ] || exec "$@"
 
-# root: become postgres (Debian's util-linux setpriv; the official image uses gosu). /proc
-# instead of `id`: no fork on the way to a fast start.
-uid=
-while read -r key real _rest; do
-    if [ "$key" = Uid: ]; then uid=$real; break; fi
-done < /proc/self/status
-if [ "$uid" = 0 ]; then
+# root: become postgres (Debian's util-linux setpriv; the official image uses gosu)
+if [ -O / ]; then  # we own /: root (a test, no fork: `id` would cost one)
     mkdir -p "$PGDATA"
     chown postgres:postgres "$PGDATA" /var/run/postgresql
     chmod 700 "$PGDATA"
