@@ -8,7 +8,11 @@ returns; unless pytest wrote ``done`` first (a clean end, its fixtures already t
 down) the watchdog removes every container and network labelled with that pytest's owner key,
 except the ones ``--pods-keep-on-failure`` kept, and releases the root's idle host state.
 
-    python -m pytest_pods.watchdog ROOT OWNER_KEY [HOST]        (stdin: the pipe)
+    python -m pytest_pods.watchdog ROOT OWNER_KEY [HOST...]     (stdin: the pipe)
+
+With several HOSTs (an engine pool, issue 20: a worker's own engine and the home engine of the
+run's shared containers) it sweeps each; the engines' heartbeats cover the case where this
+process is killed too.
 """
 
 from __future__ import annotations
@@ -115,7 +119,7 @@ def _running(ctr: ContainerAPI) -> bool:
 
 def main(argv: list[str]) -> int:
     root, owner = argv[0], argv[1]
-    host = argv[2] if len(argv) > 2 else None
+    hosts = argv[2:]
     data = b""
     while True:
         try:
@@ -127,7 +131,11 @@ def main(argv: list[str]) -> int:
         data += chunk
     if data.endswith(b"done\n"):
         return 0
-    sweep(root, owner=owner, host=host)
+    for host in hosts or [None]:
+        try:
+            sweep(root, owner=owner, host=host)
+        except Exception:  # one engine unreachable: the others are still swept
+            continue
     return 0
 
 

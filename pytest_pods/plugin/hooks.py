@@ -42,6 +42,7 @@ from pytest_pods.client.contract import LogLine
 from pytest_pods.errors import PodsError
 from pytest_pods.plugin import hookspec
 from pytest_pods.plugin.fixtures import pods, session_of, set_session
+from pytest_pods.plugin.heartbeat import ryuk_note
 from pytest_pods.plugin.services import postgres, postgres_image, redis, redis_image
 from pytest_pods.plugin.session import DEFAULT_ROOT, PodsSession, Record, containers_in
 from pytest_pods.plugin.session_daemon import rootless, rootless_default_root
@@ -53,7 +54,8 @@ _OPTIONS = {
     # name: (help, default, is_flag)
     "root": ("engine state root", DEFAULT_ROOT, False),
     "host": ("drive a remote engine instead of the local one: unix:///PATH, tcp://HOST:PORT (TLS with "
-             "PODS_CERT_PATH), or 'docker' for $DOCKER_HOST", None, False),
+             "PODS_CERT_PATH), or 'docker' for $DOCKER_HOST; several (comma-separated or repeated) make a pool: "
+             "xdist worker gwN drives the Nth (modulo), shared session containers live on the first", None, False),
     "timeout": ("seconds a container may take to become ready", "60", False),
     "keep_on_failure": ("keep the containers of a failing test running, and say how to reach them", False, True),
     "reuse": ("keep session/module-scoped containers between runs; pick them up when their config is the same",
@@ -99,6 +101,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(opt, action="store_true", default=None, dest=f"pods_{name}",
                             help=f"{help_text} (ini pods_{name}, env {env})")
             parser.addini(f"pods_{name}", help_text, type="bool", default=False)
+        elif name == "host":  # repeatable: an engine pool
+            group.addoption(opt, action="append", default=None, dest=f"pods_{name}", metavar="URL",
+                            help=f"{help_text} (ini pods_{name}, env {env})")
+            parser.addini(f"pods_{name}", help_text, default=None)
         else:
             group.addoption(opt, default=None, dest=f"pods_{name}", metavar=name.upper(),
                             help=f"{help_text} (ini pods_{name}, env {env}; default {default})")
@@ -108,6 +114,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _setting(config: pytest.Config, name: str) -> Any:
     _help, default, flag = _OPTIONS[name]
     value = config.getoption(f"pods_{name}")
+    if isinstance(value, list):  # a repeated option (--pods-host)
+        return ",".join(value)
     if value is not None:
         return value
     env = os.environ.get("PODS_" + name.upper())
@@ -138,7 +146,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_WORKER_ROWS] = []
     if workerinput is None and not config.pluginmanager.has_plugin("pods-worker-timelines"):
         config.pluginmanager.register(WorkerTimelines(config), "pods-worker-timelines")
-    host = _setting(config, "host") or None
+    pool = engine_pool(_setting(config, "host"))
+    worker_id = str(workerinput["workerid"]) if workerinput else "main"
+    host = engine_for(pool, worker_id)
+    # the home engine of the run's shared session containers: the controller says which (it
+    # also knows the engines --tx env:PODS_HOST= gave the workers), else the pool's first
+    home = (workerinput.get("pods_home") if workerinput else None) or (pool[0] if pool else None)
+    if workerinput is None and not pool:
+        home = next(iter(tx_engines(config)), None)
     root = _setting(config, "root")
     ignore_limits = bool(_setting(config, "ignore_limits"))
     if ignore_limits:
@@ -158,17 +173,45 @@ def pytest_configure(config: pytest.Config) -> None:
         required=bool(_setting(config, "required")),
         registry=_setting(config, "registry"),
         run_id=workerinput["testrunuid"] if workerinput else None,
-        worker=workerinput["workerid"] if workerinput else "main",
+        worker=worker_id,
         controller_pid=os.getppid() if workerinput else None,
+        controller_owner=workerinput.get("pods_owner") if workerinput else None,
         hook=config.hook,
         ignore_limits=ignore_limits,
+        home=home,
     )
+    session.pool = pool
     set_session(config, session)
 
 
+def engine_pool(text: Any) -> list[str]:
+    """The engines of ``--pods-host`` (comma-separated, or the option repeated), in order."""
+    return [h.strip() for h in str(text or "").split(",") if h.strip()]
+
+
+def engine_for(pool: Sequence[str], worker: str) -> str | None:
+    """The engine of one process: xdist worker ``gwN`` gets the Nth (modulo the pool's size),
+    the controller or a single process the first."""
+    if not pool:
+        return None
+    m = re.fullmatch(r"gw(\d+)", worker)
+    return pool[int(m.group(1)) % len(pool) if m else 0]
+
+
+def tx_engines(config: pytest.Config) -> list[str]:
+    """The engines the ``--tx`` specs give their workers (``popen//env:PODS_HOST=URL``), in order."""
+    out = []
+    for spec in getattr(config.option, "tx", None) or []:
+        for part in str(spec).split("//"):
+            if part.startswith("env:PODS_HOST="):
+                out += engine_pool(part[len("env:PODS_HOST="):])[:1]
+    return list(dict.fromkeys(out))
+
+
 def _is_xdist_controller(config: pytest.Config) -> bool:
-    return (not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
-            and config.pluginmanager.hasplugin("dsession"))
+    """The xdist controller, however its workers were asked for (``-n``, ``--tx`` specs)."""
+    asked = bool(getattr(config.option, "numprocesses", None)) or bool(getattr(config.option, "tx", None))
+    return not hasattr(config, "workerinput") and asked and config.pluginmanager.hasplugin("dsession")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's: its workers are spawned with our environment
@@ -182,8 +225,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         os.makedirs(s.root, exist_ok=True)
         s.start_daemon()
         s.ensure_watchdog()
-    elif os.path.isdir(s.root):
+    elif os.path.isdir(s.root) or s.home:
         s.is_controller = True
+        os.makedirs(s.root, exist_ok=True)
         s.ensure_watchdog()  # shared session containers of the workers are owned by this process
 
 
@@ -194,6 +238,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         state = f"engine unavailable: {reason}"
     elif s.host:
         state = f"remote engine {s.host}"
+        if len(s.pool) > 1:
+            state = f"engine pool {', '.join(s.pool)} (xdist worker gwN on the Nth)"
     elif s.rootless:
         state = "rootless engine (through the session's pods daemon)"
     else:
@@ -201,6 +247,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [f"pods: root {s.root}, session {s.run_id}, {state}"]
     if s.ignore_limits:
         lines.append(f"pods: WARNING: {LIMITS_WARNING}")
+    if not reason:
+        for host in dict.fromkeys([*s.pool, *([s.home] if s.home else [])]):
+            note = s.heartbeat_notes.get(host) or (None if host in s.heartbeats else ryuk_note(host))
+            if note:
+                lines.append(f"pods: {note}")
     return lines
 
 
@@ -341,6 +392,15 @@ class WorkerTimelines:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """A worker is about to start: it learns the controller's owner key (the owner of the
+        run's shared containers, wherever the worker runs: ``--tx ssh=``) and the home engine."""
+        s = session_of(self.config)
+        node.workerinput["pods_owner"] = s.owner
+        if s.home:
+            node.workerinput["pods_home"] = s.home
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

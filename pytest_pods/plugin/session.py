@@ -36,6 +36,7 @@ from filelock import FileLock
 from pytest_pods.client import Client
 from pytest_pods.client.contract import ClientAPI, ContainerAPI, ContainerHandle, ImageAPI, engine_unavailable
 from pytest_pods.errors import (
+    ConflictError,
     EngineUnavailableError,
     FixtureConfigError,
     ImageNotFoundError,
@@ -43,6 +44,7 @@ from pytest_pods.errors import (
     NotFoundError,
     PodsError,
 )
+from pytest_pods.plugin.heartbeat import Heartbeat
 from pytest_pods.plugin.pool import Pool
 from pytest_pods.plugin.session_daemon import SESSION_HOST_ENV, SessionDaemon, rootless
 from pytest_pods.wait import Strategy, as_strategy, healthcheck, healthcheck_command, wait_ready
@@ -87,6 +89,7 @@ class Record:
     kept: bool = False
     released: bool = False
     network: str = ""  # the network it was started on (released before that network goes)
+    engine: str = ""  # set for a shared container on the home engine (issue 20)
 
 
 @dataclass(frozen=True)
@@ -139,9 +142,16 @@ class PodsSession:
     def __init__(self, *, root: str, timeout: float, keep_on_failure: bool, reuse: bool, required: bool,
                  host: str | None = None,
                  registry: str | None, run_id: str | None, worker: str, controller_pid: int | None,
-                 hook: pluggy.HookRelay | None = None, ignore_limits: bool = False) -> None:
+                 hook: pluggy.HookRelay | None = None, ignore_limits: bool = False,
+                 home: str | None = None, controller_owner: str | None = None) -> None:
         self.root = root
         self.host = host  # a remote engine (RemoteClient), else the local one on ``root``
+        # issue 20: with remote engines, the engine that holds the run's shared session containers
+        # (the pool's first); they are shared through it (a deterministic name, 409 = join)
+        self.home = home
+        self._home_client: ClientAPI | None = None
+        self.heartbeats: dict[str, Heartbeat] = {}
+        self.heartbeat_notes: dict[str, str] = {}  # engine -> why it has no heartbeat
         self.ignore_limits = ignore_limits
         # rootless without a host: the engine is the session's own pods daemon on ``root`` (the
         # controller's or the single process's; workers get its address in PODS_SESSION_HOST)
@@ -157,7 +167,7 @@ class PodsSession:
         self.worker = worker
         self.hook = hook
         self.owner = owner_key()
-        self.controller_owner = owner_key(controller_pid) if controller_pid else None
+        self.controller_owner = controller_owner or (owner_key(controller_pid) if controller_pid else None)
         self.records: list[Record] = []
         self.images: dict[str, ImageRef] = {}
         self.current_item: pytest.Item | None = None
@@ -178,6 +188,7 @@ class PodsSession:
         self._count = itertools.count(1)
         self._watchdog: subprocess.Popen[bytes] | None = None
         self.is_controller = False  # the xdist controller: owns the workers' shared containers
+        self.pool: list[str] = []  # issue 20: every engine of --pods-host, in order
 
     # -- the engine -----------------------------------------------------------------------
     def unavailable(self) -> str | None:
@@ -262,8 +273,30 @@ class PodsSession:
         locks.mkdir(parents=True, exist_ok=True)
         return FileLock(locks / f"{name}.lock", mode=0o600)  # flock: the kernel releases it if we die
 
+    def engines(self) -> list[str]:
+        """The remote engines this process makes things on: its own, and the home engine of
+        the shared containers (the xdist controller: only that one)."""
+        out = [h for h in (self.host, self.home) if h]
+        return list(dict.fromkeys(out))
+
+    def ensure_heartbeat(self, host: str) -> None:
+        """Keep a heartbeat on ``host`` (issue 20): when this process and its watchdog are both
+        gone, the engine removes what carries our owner label. Not with ``--pods-keep-on-failure``
+        (kept containers must outlive the session)."""
+        if host in self.heartbeats or host in self.heartbeat_notes or self.keep_on_failure:
+            return
+        beat = Heartbeat(host, f"{OWNER_LABEL}={self.owner}", f"pods-ryuk-{self.run_id}-{self.worker}-{os.getpid()}")
+        reason = beat.start()
+        if reason:
+            self.heartbeat_notes[host] = reason
+        else:
+            self.heartbeats[host] = beat
+
     def ensure_watchdog(self) -> None:
-        """Start this process's watchdog before its first container or network."""
+        """Start this process's watchdog before its first container or network (and, on a
+        remote engine, its heartbeat there)."""
+        for host in self.engines():
+            self.ensure_heartbeat(host)
         if self._watchdog is not None:
             return
         # rootless, the watchdog reaps through the local engine (a single-threaded process joins
@@ -271,7 +304,7 @@ class PodsSession:
         lifeline = self.daemon.lifeline if self.daemon is not None else None
         env = dict(os.environ, PODS_IGNORE_LIMITS="1") if self.ignore_limits else None
         self._watchdog = subprocess.Popen(
-            [sys.executable, "-m", "pytest_pods.watchdog", self.root, self.owner, *([self.host] if self.host else [])],
+            [sys.executable, "-m", "pytest_pods.watchdog", self.root, self.owner, *self.engines()],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, close_fds=True, cwd="/", env=env,
             pass_fds=(lifeline,) if lifeline is not None else (),
@@ -347,6 +380,9 @@ class PodsSession:
         if self.reuse and scope != "function":
             return self._keyed("reuse-" + ident[:12], fixture, scope, str(image), img.id, command, strategy, timeout,
                                opts, reuse=True)
+        if share and self.worker != "main" and scope == "session" and self.home:
+            return self._shared_on_engine(f"{self.run_id}-shared-{ident[:10]}", fixture, scope, str(image), img.id,
+                                          command, strategy, timeout, opts)
         if share and self.worker != "main" and scope == "session":
             return self._keyed(f"{self.run_id}-shared-{ident[:10]}", fixture, scope, str(image), img.id, command,
                                strategy, timeout, opts, reuse=False)
@@ -437,10 +473,12 @@ class PodsSession:
 
     def create(self, fixture: str, scope: str, image: str, command: Command, strategy: Strategy | None,
                timeout: float | None, opts: dict[str, Any], *, name: str | None, owner: str | None,
-               extra_labels: Mapping[str, str] | None = None, hooks: bool = True) -> Record:
+               extra_labels: Mapping[str, str] | None = None, hooks: bool = True,
+               client: ClientAPI | None = None) -> Record:
         """Create, start and wait for one container (``start`` decides which: pooled, shared,
-        reused or plain); ``hooks=False`` for one made in the background (a pool's)."""
-        client = self.client
+        reused or plain); ``hooks=False`` for one made in the background (a pool's); ``client``:
+        another engine than this process's (the home engine of shared containers)."""
+        client = client or self.client
         if owner:
             self.ensure_watchdog()
         labels = dict(opts.pop("labels", None) or {}) | self.labels(fixture, owner) | dict(extra_labels or {})
@@ -512,6 +550,65 @@ class PodsSession:
                 self._add_user(users)
             return rec
 
+    @property
+    def home_client(self) -> ClientAPI:
+        """The engine of the run's shared session containers (this process's own when it is the home)."""
+        if self.home is None or self.home == self.host:
+            return self.client
+        if self._home_client is None:
+            from pytest_pods.client.remote import RemoteClient  # lazy: only with remote engines
+
+            self._home_client = RemoteClient(self.home)
+        return self._home_client
+
+    def _shared_on_engine(self, key: str, fixture: str, scope: str, image: str, image_id: str, command: Command,
+                          strategy: Strategy | None, timeout: float | None, opts: dict[str, Any]) -> Record:
+        """A shared session container, shared through the home engine (issue 20): created there
+        under a deterministic name; a 409 Conflict means another worker (on any machine) made it,
+        so this one joins it. It is labelled with the xdist controller's owner key: the
+        controller's heartbeat, watchdog and session end remove it, never a worker."""
+        name = f"pods-{key}"
+        client = self.home_client
+        where = self.home or ""
+        if client is not self.client:
+            try:
+                client.images.get(image)
+            except ImageNotFoundError:
+                raise FixtureConfigError(
+                    f"shared container {name} lives on the home engine {where} (the pool's first), but its image "
+                    f"{image} is only on this worker's engine {self.host}: push it to a registry both reach, make it "
+                    "there too, or use shared=False") from None
+        config = self._config_hash(fixture, image_id, command, opts, strategy)
+        owner = self.controller_owner or self.owner
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while True:
+            try:
+                rec = self.create(fixture, scope, image, command, strategy, timeout, dict(opts), name=name,
+                                  owner=owner, extra_labels={REUSE_LABEL: config}, client=client)
+                rec.shared = name
+                rec.engine = where
+                return rec
+            except ConflictError:
+                pass  # another worker made it: join it
+            try:
+                ctr = client.containers.get(name)
+                while ctr.status == "created" and time.monotonic() < deadline:
+                    time.sleep(0.05)  # its maker is starting it
+                if ctr.status != "running":
+                    raise FixtureConfigError(f"shared container {name} on {where} is {ctr.status}, not running")
+            except NotFoundError:
+                if time.monotonic() > deadline:
+                    raise FixtureConfigError(f"shared container {name} on {where} kept vanishing") from None
+                continue  # its maker failed and removed it: make it here
+            rec = Record(ctr, fixture, scope, image, None, name=name, shared=name, engine=where,
+                         network=str(opts.get("network") or ""))
+            t0 = time.monotonic()
+            if strategy is not None:
+                wait_ready(ctr, strategy, timeout if timeout is not None else self.timeout, label=f"fixture {fixture!r}")
+            rec.times["ready"] = time.monotonic() - t0
+            self.records.append(rec)
+            return rec
+
     def _add_user(self, users: Path) -> None:
         users.parent.mkdir(parents=True, exist_ok=True)
         with open(users, "a") as f:
@@ -551,6 +648,8 @@ class PodsSession:
             return
         if self.hook is not None:
             self.hook.pytest_pods_container_stopping(container=rec.container, fixture=rec.fixture)
+        if rec.shared is not None and rec.engine:
+            return  # shared through the engine: the controller removes it at the run's end
         if rec.shared is not None:
             self._leave(rec)
             return
@@ -657,6 +756,14 @@ class PodsSession:
                 sweep(self.root, owner=self.owner, host=self.remote_host)
             except Exception as exc:
                 errors.append(exc)
+        if self.home and self.home != self.remote_host and (self.is_controller or self._home_client is not None):
+            try:
+                sweep(self.root, owner=self.owner, host=self.home)  # the controller: the run's shared containers
+            except Exception as exc:
+                errors.append(exc)
+        for beat in self.heartbeats.values():
+            beat.stop()
+        self.heartbeats.clear()
         if self._watchdog is not None:
             try:
                 assert self._watchdog.stdin is not None
