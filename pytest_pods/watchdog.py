@@ -131,9 +131,9 @@ def main(argv: list[str]) -> int:
         data += chunk
     if data.endswith(b"done\n"):
         return 0
-    for host in hosts or [None]:
+    for host in hosts or [""]:
         try:
-            sweep(root, owner=owner, host=host)
+            sweep(root, owner=owner, host=host or None)
         except Exception:  # one engine unreachable: the others are still swept
             continue
     return 0

@@ -30,9 +30,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-from pytest_pods.client.contract import ClientAPI, ContainerAPI, ContainersAPI
+from pytest_pods.client.contract import ClientAPI, ContainerAPI, ContainerHandle, ContainersAPI
 from pytest_pods.errors import ContainerExitedError, FixtureConfigError, PodsError, ReadinessTimeoutError
-from pytest_pods.plugin.session import ImageRef, PodsSession
+from pytest_pods.plugin.session import ImageRef, PodsSession, containers_in
 
 __all__ = ["Pods", "container", "image", "network", "pods", "pulled", "session_of"]
 
@@ -320,6 +320,55 @@ def _resolve(value: Any, names: dict[int, str], values: Mapping[str, Any]) -> An
     return value
 
 
+def _engine_name(s: PodsSession) -> str:
+    return s.remote_host or f"the local engine on {s.root}"
+
+
+def _across(value: Any, s: PodsSession, here: str, fixture: str, dep: str) -> Any:
+    """``value`` as a template may read it: a container on another engine of the pool (a shared
+    one on the home engine) is reached through its published ports, never its name or IP."""
+    ctrs = containers_in(value)
+    if len(ctrs) != 1 or s.remote_host is None:
+        return value
+    remote = getattr(ctrs[0], "_c", None)
+    there = getattr(remote, "host", None)
+    own = getattr(s.client, "host", None)
+    if there is None or remote is s.client or there == own:
+        return value
+    return Elsewhere(value, ctrs[0], fixture, dep, here, str(there))
+
+
+class Elsewhere:
+    """A fixture value on another engine, as templates of a fixture on this engine see it:
+    ``{db.published[5432]}`` is ``HOST:PORT`` (the other engine's published address: loopback
+    when both run on one machine); ``{db.name}``, ``{db.ip}`` and the in-network forms fail the
+    setup naming both engines; other attributes (``dsn``, ``url``...) are the value's own."""
+
+    _IN_NETWORK = frozenset({"name", "ip", "hostname", "network_dsn", "network_url", "network_address"})
+
+    def __init__(self, value: Any, ctr: ContainerHandle, fixture: str, dep: str, here: str, there: str) -> None:
+        self._value, self._ctr, self._fixture, self._dep, self._here, self._there = value, ctr, fixture, dep, here, there
+
+    @property
+    def published(self) -> dict[str, str]:
+        out = {}
+        for p in getattr(self._ctr, "state", {}).get("ports") or []:
+            host, port = self._ctr.address(f"{p['container_port']}/{p['proto']}")
+            out[str(p["container_port"])] = out[f"{p['container_port']}/{p['proto']}"] = f"{host}:{port}"
+        return out
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr in self._IN_NETWORK:
+            raise FixtureConfigError(
+                f"{self._dep!r} runs on engine {self._there}, {self._fixture!r} on engine {self._here}: its {attr} "
+                f"is not reachable from there; use its published address ('{{{self._dep}.published[PORT]}}', "
+                "with ports=[PORT] on it), or put both on one engine")
+        return getattr(self._value, attr)
+
+    def __str__(self) -> str:
+        return str(self._value)
+
+
 def define_fixture(kind: str, scope: str, values: dict[str, Any], body: FixtureBody) -> Any:
     """A pytest fixture whose dependencies are what ``values`` refer to (via ``__signature__``);
     ``body(fixture_name, session, resolved_values)`` yields its value."""
@@ -333,6 +382,8 @@ def define_fixture(kind: str, scope: str, values: dict[str, Any], body: FixtureB
 
     def fixture(request: pytest.FixtureRequest, pods: Pods, **kwargs: Any) -> Generator[Any, None, None]:
         try:
+            here = _engine_name(pods._s)
+            kwargs = {k: _across(v, pods._s, here, fixture_name(request), k) for k, v in kwargs.items()}
             resolved = _resolve(values, names, kwargs)
         except FixtureConfigError as exc:
             fail_fixture(fixture_name(request), exc)
