@@ -66,6 +66,27 @@ both_engines = pytest.mark.parametrize("docker_engine", ENGINES, indirect=True)
 """Run a compat test on ``pods daemon`` and on the reference dockerd (see the module's docstring)."""
 
 
+def both_engines_but_pods_xfails(reason: str) -> pytest.MarkDecorator:
+    """``@both_engines`` where ours is known to differ from dockerd: ``[pods]`` is a strict xfail
+    with ``reason`` (name the file and function to fix), so the fix shows as an XPASS to unmark."""
+    return pytest.mark.parametrize(
+        "docker_engine", [pytest.param("pods", marks=pytest.mark.xfail(strict=True, reason=reason)), "dockerd"],
+        indirect=True)
+
+
+def privileged_unavailable() -> str | None:
+    """Why dockerd's ``--privileged`` fails here, or None: it asks runc for every capability the
+    kernel knows, and runc cannot grant one this process's bounding set lacks (a container host)."""
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            missing = [bit for bit in range(last + 1) if not int(line.split()[1], 16) >> bit & 1]
+            if missing:
+                return (f"this host's capability bounding set lacks cap number(s) {missing}: dockerd's --privileged "
+                        "asks runc for all of them and the start fails ('unable to apply caps')")
+    return None
+
+
 def unavailable() -> str | None:
     """None where a reference dockerd can start here, else why not."""
     if os.geteuid() != 0:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from dockerd_helper import ReferenceDocker, both_engines, privileged_unavailable
 from daemon_helper import wait_until
 
 docker = pytest.importorskip("docker")
@@ -33,6 +34,11 @@ RYUK_NAME = "testcontainers-ryuk-"  # + the session id: testcontainers' name for
 #: it, and the stop would wait out its timeout, with Docker too)
 HTTPD = ("trap 'exit 0' TERM; mkdir -p /www && echo hi > /www/index.html; "
          "httpd -f -p 8080 -h /www & echo ready; wait")
+
+
+def api_version(client: Any) -> tuple[int, ...]:
+    """The API version docker-py speaks to this daemon (negotiated), e.g. (1, 47)."""
+    return tuple(int(p) for p in client.api.api_version.split("."))
 
 
 def gone(get: Callable[[], Any]) -> bool:
@@ -93,6 +99,7 @@ def run_httpd(client: Any, labels: dict[str, str]) -> Any:
 
 
 # -- docker-py -----------------------------------------------------------------------------------
+@both_engines
 def test_docker_py_runs_a_container_and_reads_logs_exec_ports_and_stops_it(
         docker_client: Any, labels: dict[str, str]) -> None:
     ctr = run_httpd(docker_client, labels)
@@ -129,6 +136,7 @@ def test_docker_py_runs_a_container_and_reads_logs_exec_ports_and_stops_it(
         docker_client.containers.get(ctr.id)
 
 
+@both_engines
 def test_docker_py_lists_and_gets_images(docker_client: Any) -> None:
     busybox = docker_client.images.get("busybox")
     assert "busybox:latest" in busybox.tags
@@ -140,6 +148,7 @@ def test_docker_py_lists_and_gets_images(docker_client: Any) -> None:
     assert docker_client.images.list(name=f"no-such-{uuid.uuid4().hex[:8]}") == []
 
 
+@both_engines
 def test_docker_py_filters_containers_by_label(docker_client: Any, labels: dict[str, str]) -> None:
     (key, value), = labels.items()
     a = docker_client.containers.create("busybox", ["true"], labels={**labels, "role": "a"})
@@ -155,6 +164,7 @@ def test_docker_py_filters_containers_by_label(docker_client: Any, labels: dict[
     assert docker_client.containers.list(filters={"label": f"{key}={value}"}) == [], "created is not running"
 
 
+@both_engines
 def test_docker_py_raises_not_found_for_a_missing_container(docker_client: Any) -> None:
     name = f"no-such-container-{uuid.uuid4().hex[:8]}"
     with pytest.raises(docker.errors.NotFound) as info:
@@ -163,6 +173,7 @@ def test_docker_py_raises_not_found_for_a_missing_container(docker_client: Any) 
     assert f"No such container: {name}" in str(info.value)
 
 
+@both_engines
 def test_docker_py_raises_image_not_found_for_a_missing_image(docker_client: Any) -> None:
     image = f"no-such-image-{uuid.uuid4().hex[:8]}:1"
     with pytest.raises(docker.errors.ImageNotFound):
@@ -171,6 +182,7 @@ def test_docker_py_raises_image_not_found_for_a_missing_image(docker_client: Any
         docker_client.containers.create(image, ["true"])
 
 
+@both_engines
 def test_docker_py_gets_409_removing_a_running_container(docker_client: Any, labels: dict[str, str]) -> None:
     ctr = docker_client.containers.run("busybox", ["sleep", "60"], detach=True, labels=labels)
     with pytest.raises(docker.errors.APIError) as info:
@@ -183,6 +195,7 @@ def test_docker_py_gets_409_removing_a_running_container(docker_client: Any, lab
     assert gone(lambda: docker_client.containers.get(ctr.id))
 
 
+@both_engines
 def test_docker_py_starts_a_container_again_right_after_it_exited(docker_client: Any, labels: dict[str, str]) -> None:
     ctr = docker_client.containers.create("busybox", ["true"], labels=labels)
     for _ in range(50):  # when this was written, one round in four or five failed
@@ -207,6 +220,7 @@ def test_docker_py_version_and_ping(docker_client: Any, daemon: Any) -> None:
         negotiated.close()
 
 
+@both_engines
 def test_docker_py_puts_and_gets_an_archive(docker_client: Any, labels: dict[str, str]) -> None:
     ctr = docker_client.containers.run("busybox", ["sleep", "60"], detach=True, labels=labels)
     assert ctr.put_archive("/tmp", tar_of({"hello.txt": b"from the host\n", "sub/deeper.txt": b"x"})) is True
@@ -228,6 +242,7 @@ def test_docker_py_puts_and_gets_an_archive(docker_client: Any, labels: dict[str
         ctr.put_archive("/no/such/dir", tar_of({"f": b""}))
 
 
+@both_engines
 def test_docker_py_gets_an_archive_of_the_root_directory(docker_client: Any, labels: dict[str, str]) -> None:
     ctr = docker_client.containers.run("busybox", ["sleep", "60"], detach=True, labels=labels)
     stream, _stat = ctr.get_archive("/")
@@ -236,21 +251,26 @@ def test_docker_py_gets_an_archive_of_the_root_directory(docker_client: Any, lab
     assert {"bin/busybox", "etc"} <= {n.lstrip("./").lstrip("/") for n in names}, sorted(names)[:20]
 
 
+@both_engines
 def test_docker_py_creates_and_removes_a_network(docker_client: Any, labels: dict[str, str]) -> None:
     name = f"pods-t-{uuid.uuid4().hex[:8]}"
     net = docker_client.networks.create(name, driver="bridge", labels=labels)
     assert docker_client.networks.get(name).id == net.id
     assert docker_client.networks.get(net.id).attrs["Labels"] == labels
     assert [n.id for n in docker_client.networks.list(names=[name])] == [net.id]
-    with pytest.raises(docker.errors.APIError) as info:
-        docker_client.networks.create(name)
-    assert info.value.status_code == 409
+    if api_version(docker_client) >= (1, 44):  # since 1.44 a name is one network's
+        with pytest.raises(docker.errors.APIError) as info:
+            docker_client.networks.create(name)
+        assert info.value.status_code == 409
+    else:  # before, only with CheckDuplicate, which docker-py does not send
+        docker_client.networks.create(name, labels=labels).remove()
     net.remove()
     assert gone(lambda: docker_client.networks.get(name))
     with pytest.raises(docker.errors.NotFound):
         net.remove()
 
 
+@both_engines
 def test_docker_py_creates_and_removes_a_volume(docker_client: Any, labels: dict[str, str]) -> None:
     name = f"pods-t-{uuid.uuid4().hex[:8]}"
     vol = docker_client.volumes.create(name, labels=labels)
@@ -264,6 +284,7 @@ def test_docker_py_creates_and_removes_a_volume(docker_client: Any, labels: dict
         vol.remove()
 
 
+@both_engines
 def test_docker_py_filters_volumes_by_label_and_name(docker_client: Any, labels: dict[str, str]) -> None:
     (key, value), = labels.items()
     tagged = docker_client.volumes.create(f"pods-t-{uuid.uuid4().hex[:8]}", labels={**labels, "role": "a"})
@@ -287,6 +308,7 @@ def anonymous_volumes(docker_client: Any) -> Iterator[Callable[[], set[str]]]:
             docker_client.volumes.get(name).remove(force=True)
 
 
+@both_engines
 def test_docker_py_remove_with_v_removes_anonymous_volumes(
         docker_client: Any, labels: dict[str, str], anonymous_volumes: Callable[[], set[str]]) -> None:
     ctr = docker_client.containers.create("busybox", ["true"], labels=labels,
@@ -297,6 +319,7 @@ def test_docker_py_remove_with_v_removes_anonymous_volumes(
     assert anonymous_volumes() == set(), "docker rm -v removes the anonymous volumes with the container"
 
 
+@both_engines
 def test_docker_py_config_volumes_make_an_anonymous_volume(
         docker_client: Any, labels: dict[str, str], anonymous_volumes: Callable[[], set[str]]) -> None:
     cid = docker_client.api.create_container("busybox", ["true"], volumes=["/data"], labels=labels)["Id"]
@@ -307,6 +330,7 @@ def test_docker_py_config_volumes_make_an_anonymous_volume(
     assert anonymous_volumes() == set()
 
 
+@both_engines
 def test_docker_py_inspect_reports_a_volume_mount_as_a_volume(docker_client: Any, labels: dict[str, str]) -> None:
     vol = docker_client.volumes.create(f"pods-t-{uuid.uuid4().hex[:8]}", labels=labels)
     ctr = docker_client.containers.create("busybox", ["true"], labels=labels,
@@ -315,6 +339,7 @@ def test_docker_py_inspect_reports_a_volume_mount_as_a_volume(docker_client: Any
     assert (mount["Type"], mount.get("Name"), mount["Destination"], mount["RW"]) == ("volume", vol.name, "/v", True)
 
 
+@both_engines
 def test_docker_py_prune_spares_containers_the_filter_does_not_match(
         docker_client: Any, labels: dict[str, str]) -> None:
     (key, value), = labels.items()
@@ -331,8 +356,8 @@ def test_docker_py_prune_spares_containers_the_filter_does_not_match(
 
 # -- testcontainers ------------------------------------------------------------------------------
 @pytest.fixture
-def tc(daemon: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Scope: function. Depends on: daemon. testcontainers' configuration, pointed at the daemon.
+def tc(docker_engine: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Scope: function. Depends on: docker_engine. testcontainers' configuration, pointed at the daemon.
 
     testcontainers reads most settings once, at import: the environment is set for what it reads
     late (``DOCKER_HOST``, ``TESTCONTAINERS_RYUK_DISABLED``), and the cached values are reset on its
@@ -342,7 +367,7 @@ def tc(daemon: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """
     c = tc_config.testcontainers_config
     config_dir = tempfile.TemporaryDirectory(prefix="pods-tc-docker-config-")  # no user credentials
-    monkeypatch.setenv("DOCKER_HOST", daemon.host)
+    monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
     monkeypatch.setenv("DOCKER_CONFIG", config_dir.name)
     monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
     monkeypatch.delenv("TESTCONTAINERS_RYUK_DISABLED", raising=False)
@@ -390,6 +415,7 @@ WAIT_FOR_LOGS_DEPRECATED = pytest.mark.filterwarnings("ignore:The wait_for_logs 
 
 
 @WAIT_FOR_LOGS_DEPRECATED
+@both_engines
 def test_testcontainers_runs_busybox_without_ryuk(tc: Any, docker_client: Any,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
@@ -412,6 +438,7 @@ def test_testcontainers_runs_busybox_without_ryuk(tc: Any, docker_client: Any,
 
 
 
+@both_engines
 def test_docker_py_types_and_the_low_level_api_carry_the_confinement_fields(
         docker_client: Any, labels: dict[str, str]) -> None:
     # issue 14: docker.types.Ulimit, create_host_config's names, and the HostConfig read back
@@ -431,11 +458,15 @@ def test_docker_py_types_and_the_low_level_api_carry_the_confinement_fields(
     assert out[4:7] == ["1", "touch: /y: Read-only file system", "/dev/myzero"], out
     attrs = api.inspect_container(cid)["HostConfig"]
     assert attrs["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}] and attrs["ShmSize"] == 96 << 20
-    assert attrs["CapAdd"] == ["CAP_NET_BIND_SERVICE"] and attrs["CapDrop"] == ["ALL"]
+    cap = "CAP_NET_BIND_SERVICE" if api_version(docker_client) > (1, 41) else "NET_BIND_SERVICE"  # 20.10: as given
+    assert attrs["CapAdd"] == [cap] and attrs["CapDrop"] == ["ALL"]
 
 
-def test_testcontainers_passes_privileged_and_security_opt(tc: Any, docker_client: Any,
+@both_engines
+def test_testcontainers_passes_privileged_and_security_opt(tc: Any, docker_client: Any, docker_engine: Any,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    if isinstance(docker_engine, ReferenceDocker) and (reason := privileged_unavailable()) is not None:
+        pytest.skip(reason)
     monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
     ctr = (DockerContainer("busybox").with_command("sleep 60")
            .with_kwargs(privileged=True, security_opt=["no-new-privileges"], network_mode="none"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import re
 import signal
 import socket
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dockerd_helper import both_engines, both_engines_but_pods_xfails
 from daemon_helper import wait_until
 from pty_helper import Terminal
 
@@ -52,6 +54,11 @@ def http_get(port: int, path: str = "/", timeout: float = 5) -> tuple[str, bytes
 
 def inspect(docker: DockerCLI, *refs: str) -> list[dict[str, Any]]:
     return json.loads(docker("inspect", *refs).stdout)  # type: ignore[no-any-return]
+
+
+def server_api(docker: DockerCLI) -> tuple[int, ...]:
+    """The daemon's API version, e.g. (1, 47): where Docker's answer changed between versions."""
+    return tuple(int(p) for p in docker("version", "--format", "{{.Server.APIVersion}}").stdout.split("."))
 
 
 # -- what a test made, removed by name ---------------------------------------------------------
@@ -179,6 +186,7 @@ def test_info_describes_the_engine_and_its_root(docker: DockerCLI, daemon: Daemo
 
 
 # == run, ps, logs =============================================================================
+@both_engines
 def test_run_rm_prints_the_output_and_exits_with_the_container(docker: DockerCLI, made: Made, name: str) -> None:
     proc = docker("run", "--rm", "--name", made.container(name), "busybox", "sh", "-c",
                   "echo out; echo err >&2; exit 3", check=False)
@@ -187,6 +195,7 @@ def test_run_rm_prints_the_output_and_exits_with_the_container(docker: DockerCLI
     assert docker("run", "--rm", "busybox", "true").returncode == 0
 
 
+@both_engines
 def test_run_exit_codes_are_dockers(docker: DockerCLI) -> None:
     missing = docker("run", "--rm", "busybox", "no-such-command", check=False)
     assert missing.returncode == 127
@@ -197,16 +206,19 @@ def test_run_exit_codes_are_dockers(docker: DockerCLI) -> None:
     assert docker("run", "--rm", "busybox", "sh", "-c", "sleep 60 & kill -KILL $!; wait $!", check=False).returncode == 137
 
 
+@both_engines
 def test_run_t_gets_a_raw_stream(docker: DockerCLI) -> None:
     # without a terminal on our side, docker run -t still sends the raw (unframed) stream
     proc = docker("run", "--rm", "-t", "busybox", "sh", "-c", "echo one; echo two >&2")
     assert proc.stdout.replace("\r\n", "\n") == "one\ntwo\n"
 
 
+@both_engines
 def test_run_i_feeds_stdin(docker: DockerCLI) -> None:
     assert docker("run", "--rm", "-i", "busybox", "tr", "a-z", "A-Z", input="piped\n").stdout == "PIPED\n"
 
 
+@both_engines
 def test_run_d_publishes_a_port_reached_from_the_host(docker: DockerCLI, made: Made, name: str) -> None:
     cid = docker("run", "-d", "--name", made.container(name), "-p", "80", "busybox", "sh", "-c", HTTPD).stdout.strip()
     assert re.fullmatch(r"[0-9a-f]{64}", cid)
@@ -225,6 +237,7 @@ def test_run_d_publishes_a_port_reached_from_the_host(docker: DockerCLI, made: M
     assert f":{port}->80/tcp" in row
 
 
+@both_engines
 def test_ps_lists_running_all_quiet_and_by_label(docker: DockerCLI, made: Made, name: str) -> None:
     up, done = made.container(f"{name}-up"), made.container(f"{name}-done")
     up_id = docker("run", "-d", "--name", up, "-l", f"pods.test={name}", "busybox", "sh", "-c", SLEEPER).stdout.strip()
@@ -247,6 +260,7 @@ def test_ps_lists_running_all_quiet_and_by_label(docker: DockerCLI, made: Made, 
     assert docker("ps", "-a", "--filter", "label=pods.test", "--format", "{{.Names}}").stdout.split().count(done) == 1
 
 
+@both_engines
 def test_logs_f_follows_until_the_container_exits(docker: DockerCLI, made: Made, name: str) -> None:
     docker("run", "-d", "--name", made.container(name), "busybox", "sh", "-c",
            "echo one; sleep 1; echo two >&2; sleep 1; echo three")
@@ -261,15 +275,19 @@ def test_logs_f_follows_until_the_container_exits(docker: DockerCLI, made: Made,
 
 
 # == exec ======================================================================================
+@both_engines
 def test_exec_runs_in_the_container_with_its_exit_code(docker: DockerCLI, sleeper: str) -> None:
     proc = docker("exec", sleeper, "sh", "-c", "echo out; echo err >&2; exit 4", check=False)
     assert (proc.returncode, proc.stdout, proc.stderr) == (4, "out\n", "err\n")
     assert docker("exec", "-e", "FOO=bar", "-w", "/tmp", sleeper, "sh", "-c", 'echo "$FOO $PWD"').stdout == "bar /tmp\n"
     assert docker("exec", "-i", sleeper, "cat", input="fed\n").stdout == "fed\n"
     assert docker("exec", sleeper, "tty", check=False).stdout == "not a tty\n"
-    assert docker("exec", sleeper, "no-such-command", check=False).returncode == 127
+    # Docker since its exec start errors take the container start's codes: 127; 20.10 (API 1.41) answered 126
+    missing = 127 if server_api(docker) > (1, 41) else 126
+    assert docker("exec", sleeper, "no-such-command", check=False).returncode == missing
 
 
+@both_engines
 def test_exec_it_drives_a_shell_through_a_pty(docker: DockerCLI, sleeper: str) -> None:
     term = Terminal(["docker", "exec", "-it", sleeper, "sh"], docker.env)
     try:
@@ -287,6 +305,7 @@ def test_exec_it_drives_a_shell_through_a_pty(docker: DockerCLI, sleeper: str) -
 
 
 # == cp ========================================================================================
+@both_engines
 def test_cp_copies_files_and_directories_both_ways(docker: DockerCLI, sleeper: str, tmp_path: Path) -> None:
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
@@ -324,6 +343,7 @@ def test_cp_copies_files_and_directories_both_ways(docker: DockerCLI, sleeper: s
     assert missing.returncode == 1 and "Could not find the file /no/such in container" in missing.stderr
 
 
+@both_engines
 def test_cp_to_a_container_reads_a_tar_from_stdin(docker: DockerCLI, sleeper: str, tmp_path: Path) -> None:
     (tmp_path / "piped.txt").write_text("piped\n")
     tar = tmp_path / "in.tar"
@@ -337,6 +357,7 @@ def test_cp_to_a_container_reads_a_tar_from_stdin(docker: DockerCLI, sleeper: st
 
 
 # == stop, rm, restart, kill, wait =============================================================
+@both_engines
 def test_stop_ends_the_container_with_its_signal_then_sigkill(docker: DockerCLI, sleeper: str, made: Made,
                                                               name: str) -> None:
     started = time.monotonic()
@@ -354,6 +375,7 @@ def test_stop_ends_the_container_with_its_signal_then_sigkill(docker: DockerCLI,
     assert inspect(docker, stubborn)[0]["State"]["ExitCode"] == 137
 
 
+@both_engines
 def test_rm_removes_stopped_and_rm_f_running_containers(docker: DockerCLI, made: Made, name: str) -> None:
     done, up = made.container(f"{name}-done"), made.container(f"{name}-up")
     docker("run", "--name", done, "busybox", "true")
@@ -361,13 +383,17 @@ def test_rm_removes_stopped_and_rm_f_running_containers(docker: DockerCLI, made:
     assert docker("rm", done).stdout == f"{done}\n"
     refused = docker("rm", up, check=False)
     assert refused.returncode == 1
-    assert f'cannot remove container "/{up}": container is running' in refused.stderr
+    if server_api(docker) > (1, 41):
+        assert f'cannot remove container "/{up}": container is running' in refused.stderr
+    else:  # 20.10's words
+        assert "You cannot remove a running container" in refused.stderr
     assert docker("rm", "-f", up).stdout == f"{up}\n"
     assert docker("ps", "-a", "--filter", f"name={name}", "-q").stdout == ""
     missing = docker("rm", "nosuch-" + name, check=False)
     assert missing.returncode == 1 and f"No such container: nosuch-{name}" in missing.stderr
 
 
+@both_engines
 def test_restart_starts_a_new_process(docker: DockerCLI, sleeper: str) -> None:
     before = inspect(docker, sleeper)[0]["State"]
     assert docker("restart", "-t", "1", sleeper).stdout == f"{sleeper}\n"
@@ -376,6 +402,7 @@ def test_restart_starts_a_new_process(docker: DockerCLI, sleeper: str) -> None:
     assert docker("exec", sleeper, "echo", "back").stdout == "back\n"
 
 
+@both_engines
 def test_kill_sends_sigkill_or_the_signal_given(docker: DockerCLI, sleeper: str, made: Made, name: str) -> None:
     assert docker("kill", sleeper).stdout == f"{sleeper}\n"
     assert docker("wait", sleeper).stdout == "137\n"
@@ -392,6 +419,7 @@ def test_kill_sends_sigkill_or_the_signal_given(docker: DockerCLI, sleeper: str,
     assert docker("logs", trapper).stdout == "ready\ngot-usr1\n"
 
 
+@both_engines
 def test_wait_prints_the_exit_code(docker: DockerCLI, made: Made, name: str) -> None:
     docker("run", "-d", "--name", made.container(name), "busybox", "sh", "-c", "sleep 1; exit 7")
     assert docker("wait", name).stdout == "7\n"
@@ -399,6 +427,7 @@ def test_wait_prints_the_exit_code(docker: DockerCLI, made: Made, name: str) -> 
 
 
 # == stats, top, events ========================================================================
+@both_engines
 def test_stats_no_stream_prints_one_row(docker: DockerCLI, sleeper: str) -> None:
     out = docker("stats", "--no-stream", sleeper, timeout=30).stdout.splitlines()
     assert out[0].split() == ["CONTAINER", "ID", "NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT", "MEM", "%",
@@ -413,15 +442,19 @@ def test_stats_no_stream_prints_one_row(docker: DockerCLI, sleeper: str) -> None
     assert re.fullmatch(rf"{sleeper} \d+\n", formatted)
 
 
+@both_engines_but_pods_xfails("the UID column: dockerd runs ps on the host, which names the user (root); "
+                              "pytest_pods/daemon/containers.py container_top sends the number")
 def test_top_lists_the_containers_processes(docker: DockerCLI, made: Made, name: str) -> None:
     docker("run", "-d", "--name", made.container(name), "busybox", "sleep", "1000")
     pid = inspect(docker, name)[0]["State"]["Pid"]
     out = docker("top", name).stdout.splitlines()
     assert out[0].split() == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
     rows = [line.split(None, 7) for line in out[1:]]
-    assert [(r[0], r[1], r[7]) for r in rows] == [("0", str(pid), "sleep 1000")]
+    assert [(r[0], r[1], r[7]) for r in rows] == [(pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name, str(pid),
+                                                    "sleep 1000")]
 
 
+@both_engines
 def test_events_since_until_show_a_containers_life(docker: DockerCLI, made: Made, name: str) -> None:
     since = time.time() - 1
     docker("run", "--name", made.container(name), "busybox", "sh", "-c", "exit 2", check=False)
@@ -442,6 +475,7 @@ def test_events_since_until_show_a_containers_life(docker: DockerCLI, made: Made
 
 
 # == images: build, images, tag, commit, push, pull ===========================================
+@both_engines
 def test_build_prints_steps_and_tags_the_image(docker: DockerCLI, made: Made, name: str, tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo built > /built\nLABEL pods.test=build\n"
                                          'CMD ["cat", "/built"]\n')
@@ -458,6 +492,7 @@ def test_build_prints_steps_and_tags_the_image(docker: DockerCLI, made: Made, na
     assert quiet.strip() == inspect(docker, tag)[0]["Id"]  # -q: only the ID (the cache made the same image)
 
 
+@both_engines
 def test_images_lists_and_tag_adds_a_name(docker: DockerCLI, made: Made, name: str) -> None:
     busybox_id = inspect(docker, "busybox")[0]["Id"]
     rows = docker("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").stdout.splitlines()
@@ -474,6 +509,7 @@ def test_images_lists_and_tag_adds_a_name(docker: DockerCLI, made: Made, name: s
     assert docker("images", "-q", "busybox").stdout == f"{busybox_id[7:19]}\n"  # untagging kept the image
 
 
+@both_engines
 def test_commit_makes_an_image_of_the_changes(docker: DockerCLI, sleeper: str, made: Made, name: str) -> None:
     docker("exec", sleeper, "sh", "-c", "echo committed > /c")
     tag = made.image(f"test/{name}:c")
@@ -484,6 +520,9 @@ def test_commit_makes_an_image_of_the_changes(docker: DockerCLI, sleeper: str, m
     assert docker("run", "--rm", tag).stdout == "committed\n"
 
 
+@both_engines_but_pods_xfails("rmi of a repository's last tag: dockerd also untags the repository's digest "
+                              "reference the push recorded (a second 'Untagged: REPO@sha256:...' line); "
+                              "pytest_pods/daemon/images.py image_remove untags the tag only")
 def test_push_and_pull_through_a_local_registry(docker: DockerCLI, registry: str, made: Made, name: str) -> None:
     ref = made.image(f"{registry}/test/x:1")
     docker("tag", "busybox", ref)
@@ -492,7 +531,8 @@ def test_push_and_pull_through_a_local_registry(docker: DockerCLI, registry: str
     digest = re.search(r"^1: digest: (sha256:[0-9a-f]{64}) size: \d+$", pushed, re.MULTILINE)
     assert digest, pushed
 
-    assert docker("rmi", ref).stdout == f"Untagged: {ref}\n"
+    # the last tag of a repository takes the repository's digest reference (from the push) with it
+    assert docker("rmi", ref).stdout == f"Untagged: {ref}\nUntagged: {registry}/test/x@{digest.group(1)}\n"
     assert docker("images", "-q", ref).stdout == ""
     pulled = docker("pull", ref, timeout=300).stdout
     assert pulled.startswith("1: Pulling from test/x\n"), pulled
@@ -505,6 +545,7 @@ def test_push_and_pull_through_a_local_registry(docker: DockerCLI, registry: str
 
 
 # == networks, volumes, inspect ================================================================
+@both_engines
 def test_network_create_ls_run_by_name_and_rm(docker: DockerCLI, made: Made, name: str) -> None:
     net = made.network(f"{name}-net")
     net_id = docker("network", "create", net).stdout.strip()
@@ -532,6 +573,7 @@ def test_network_create_ls_run_by_name_and_rm(docker: DockerCLI, made: Made, nam
     assert net not in docker("network", "ls", "--format", "{{.Name}}").stdout.split()
 
 
+@both_engines
 def test_volume_create_ls_mount_and_rm(docker: DockerCLI, made: Made, name: str) -> None:
     vol = made.volume(f"{name}-vol")
     assert docker("volume", "create", vol).stdout == f"{vol}\n"
@@ -544,6 +586,7 @@ def test_volume_create_ls_mount_and_rm(docker: DockerCLI, made: Made, name: str)
     assert vol not in docker("volume", "ls", "-q").stdout.split()
 
 
+@both_engines
 def test_inspect_containers_images_networks_and_nosuch(docker: DockerCLI, made: Made, name: str) -> None:
     net = made.network(f"{name}-net")
     docker("network", "create", net)

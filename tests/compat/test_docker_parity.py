@@ -67,12 +67,12 @@ def untar_one(data: bytes) -> tuple[str, bytes]:
 
 
 @pytest.fixture
-def tc(daemon: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Scope: function. Depends on: daemon. testcontainers pointed at the daemon, without Ryuk
+def tc(docker_engine: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Scope: function. Depends on: docker_engine. testcontainers pointed at the daemon, without Ryuk
     (as in test_clients.py's ``tc``: its settings are read at import and reset here)."""
     c = tc_config.testcontainers_config
     config_dir = tempfile.TemporaryDirectory(prefix="pods-tc-docker-config-")
-    monkeypatch.setenv("DOCKER_HOST", daemon.host)
+    monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
     monkeypatch.setenv("DOCKER_CONFIG", config_dir.name)
     monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
     monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
@@ -89,6 +89,7 @@ def tc(daemon: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 # -- docker cp on created and stopped containers ----------------------------------------------------
+@both_engines
 def test_cp_into_a_created_container_shows_when_it_starts(docker: DockerCLI, names: list[str], name: str,
                                                           tmp_path: Path) -> None:
     src = tmp_path / "greeting.txt"
@@ -104,6 +105,7 @@ def test_cp_into_a_created_container_shows_when_it_starts(docker: DockerCLI, nam
     assert docker("start", "-a", name).stdout == "hello before start\na=1\n"
 
 
+@both_engines
 def test_cp_out_of_a_stopped_container_reads_its_files(docker: DockerCLI, names: list[str], name: str,
                                                        tmp_path: Path) -> None:
     names.append(name)
@@ -122,6 +124,7 @@ def test_cp_out_of_a_stopped_container_reads_its_files(docker: DockerCLI, names:
     assert "Could not find the file /etc/group in container" in gone.stderr or "No such container:path" in gone.stderr
 
 
+@both_engines
 def test_cp_through_symlinks_stays_in_the_container(docker: DockerCLI, names: list[str], name: str,
                                                     tmp_path: Path) -> None:
     # a host directory the container's links name, absolute and by climbing out with ..
@@ -153,6 +156,7 @@ def test_cp_through_symlinks_stays_in_the_container(docker: DockerCLI, names: li
         shutil.rmtree(host_dir)
 
 
+@both_engines
 def test_docker_py_put_archive_before_start_and_get_archive_after_exit(docker_client: Any,
                                                                        labels: dict[str, str]) -> None:
     api = docker_client.api
@@ -171,6 +175,7 @@ def test_docker_py_put_archive_before_start_and_get_archive_after_exit(docker_cl
         api.get_archive(cid, "/no/such/file")
 
 
+@both_engines
 def test_testcontainers_copies_into_the_container_before_it_starts(tc: Any, docker_client: Any) -> None:
     ctr = (DockerContainer("busybox").with_command("sh -c 'cat /opt/copied.txt; sleep 60'")
            .with_copy_into_container(b"copied before start\n", "/opt/copied.txt"))
@@ -199,6 +204,7 @@ def test_client_api_copies_in_and_out_of_created_and_stopped_containers(client: 
 
 
 # -- kill ----------------------------------------------------------------------------------------------
+@both_engines
 def test_kill_returns_once_the_container_is_dead(docker_client: Any, labels: dict[str, str]) -> None:
     api = docker_client.api
     cid = api.create_container("busybox", ["sleep", "600"], labels=labels)["Id"]
@@ -209,6 +215,7 @@ def test_kill_returns_once_the_container_is_dead(docker_client: Any, labels: dic
         assert (state["Running"], state["Status"], state["ExitCode"]) == (False, "exited", 137), f"round {i}"
 
 
+@both_engines
 def test_docker_kill_then_inspect_and_kill_s_term_returns_at_once(docker: DockerCLI, names: list[str],
                                                                   name: str) -> None:
     names.append(name)

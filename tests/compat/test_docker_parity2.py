@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dockerd_helper import both_engines
 from daemon_helper import wait_until
 
 DockerCLI = Any  # conftest's (conftest modules are not imported by name)
@@ -51,6 +52,7 @@ def assert_no_new_volume(docker: DockerCLI, before: set[str]) -> None:
         raise AssertionError(f"left behind: {sorted(volumes(docker) - before)}") from None
 
 
+@both_engines
 def test_run_rm_removes_its_anonymous_volume(docker: DockerCLI, made: dict[str, list[str]], name: str) -> None:
     made["container"].append(name)
     before = volumes(docker)
@@ -59,6 +61,7 @@ def test_run_rm_removes_its_anonymous_volume(docker: DockerCLI, made: dict[str, 
     assert_no_new_volume(docker, before)
 
 
+@both_engines
 def test_run_rm_removes_the_volume_of_an_images_volume(docker: DockerCLI, made: dict[str, list[str]],
                                                        name: str) -> None:
     tag = f"pods-test-volume-{uuid.uuid4().hex[:12]}:latest"
@@ -71,6 +74,7 @@ def test_run_rm_removes_the_volume_of_an_images_volume(docker: DockerCLI, made: 
     assert_no_new_volume(docker, before)
 
 
+@both_engines
 def test_run_rm_keeps_a_named_volume(docker: DockerCLI, made: dict[str, list[str]], name: str) -> None:
     vol = f"pods-test-{uuid.uuid4().hex[:12]}"
     made["container"].append(name)
@@ -81,6 +85,7 @@ def test_run_rm_keeps_a_named_volume(docker: DockerCLI, made: dict[str, list[str
     assert proc.stdout == "kept\n"
 
 
+@both_engines
 def test_run_rm_keeps_an_anonymous_volume_another_container_mounts(docker: DockerCLI,
                                                                    made: dict[str, list[str]], name: str) -> None:
     # as rm -v: the volume goes only when nothing mounts it any more
@@ -94,6 +99,7 @@ def test_run_rm_keeps_an_anonymous_volume_another_container_mounts(docker: Docke
     assert vol not in volumes(docker)
 
 
+@both_engines
 def test_start_a_of_an_exited_container_shows_each_run(docker: DockerCLI, made: dict[str, list[str]],
                                                       name: str) -> None:
     made["container"].append(name)
@@ -104,6 +110,7 @@ def test_start_a_of_an_exited_container_shows_each_run(docker: DockerCLI, made: 
     assert docker_inspect(docker, name)["State"]["ExitCode"] == 3
 
 
+@both_engines
 def test_start_a_of_an_exited_container_shows_the_new_runs_output(docker: DockerCLI, made: dict[str, list[str]],
                                                                   name: str) -> None:
     made["container"].append(name)

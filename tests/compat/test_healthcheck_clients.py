@@ -14,6 +14,7 @@ from typing import Any
 
 import docker
 import pytest
+from dockerd_helper import both_engines
 from daemon_helper import wait_until
 
 MS = 1_000_000
@@ -21,7 +22,8 @@ MS = 1_000_000
 
 
 
-def test_docker_cli_health_flags_make_it_healthy(docker: Any, names: list[str], daemon: Any) -> None:
+@both_engines
+def test_docker_cli_health_flags_make_it_healthy(docker: Any, names: list[str]) -> None:
     name = f"hc-{uuid.uuid4().hex[:10]}"
     names.append(name)
     since = str(int(time.time()) - 1)
@@ -41,8 +43,9 @@ def test_docker_cli_health_flags_make_it_healthy(docker: Any, names: list[str], 
     assert "health_status: healthy" in events
 
 
-def test_docker_py_healthcheck_reads_state_health(daemon: Any, names: list[str]) -> None:
-    client = docker.DockerClient(base_url=daemon.host, timeout=60)
+@both_engines
+def test_docker_py_healthcheck_reads_state_health(docker_engine: Any, names: list[str]) -> None:
+    client = docker.DockerClient(base_url=docker_engine.host, timeout=60)
     try:
         name = f"hc-{uuid.uuid4().hex[:10]}"
         names.append(name)
@@ -89,6 +92,7 @@ services:
 """
 
 
+@both_engines
 def test_compose_service_healthy_brings_the_stack_up_and_down_removes_it(
         docker: Any, docker_env: dict[str, str], tmp_path: Path) -> None:
     if shutil.which("docker-compose") is None:

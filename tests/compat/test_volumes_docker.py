@@ -16,6 +16,7 @@ from typing import Any
 
 import docker as docker_py
 import pytest
+from dockerd_helper import both_engines
 
 #: conftest's DockerCLI (conftest modules are not imported by name)
 DockerCLI = Any
@@ -56,22 +57,40 @@ def made(docker: DockerCLI) -> Iterator[Made]:
 
 
 @pytest.fixture(scope="module")
-def seeded(daemon: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Scope: module. Depends on: daemon. An image with /data/seed (uid 1000, 0750 dir) and VOLUME /data."""
-    ctx = tmp_path_factory.mktemp("seeded")
-    (ctx / "Dockerfile").write_text(DOCKERFILE)
-    tag = f"test/volseed-{uuid.uuid4().hex[:8]}:1"
-    client = docker_py.DockerClient(base_url=daemon.host, timeout=120)
-    client.images.build(path=str(ctx), tag=tag, rm=True)
-    yield tag
-    client.images.remove(tag, force=True)
-    client.close()
+def seeded_images() -> Iterator[dict[str, str]]:
+    """Scope: module. The ``seeded`` image's tag by daemon (``host``); removed from each at the end."""
+    built: dict[str, str] = {}
+    yield built
+    for host, tag in built.items():
+        client = docker_py.DockerClient(base_url=host, timeout=120)
+        try:
+            client.images.remove(tag, force=True)
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def seeded(docker_engine: Any, seeded_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Scope: function. Depends on: docker_engine. An image with /data/seed (uid 1000, 0750 dir) and
+    VOLUME /data, built once per daemon."""
+    if docker_engine.host not in seeded_images:
+        ctx = tmp_path_factory.mktemp("seeded")
+        (ctx / "Dockerfile").write_text(DOCKERFILE)
+        tag = f"test/volseed-{uuid.uuid4().hex[:8]}:1"
+        client = docker_py.DockerClient(base_url=docker_engine.host, timeout=120)
+        try:
+            client.images.build(path=str(ctx), tag=tag, rm=True)
+        finally:
+            client.close()
+        seeded_images[docker_engine.host] = tag
+    return seeded_images[docker_engine.host]
 
 
 def volume_names(docker_cli: DockerCLI) -> set[str]:
     return set(docker_cli("volume", "ls", "-q").stdout.split())
 
 
+@both_engines
 def test_docker_run_v_fills_a_new_volume_once_and_nocopy_does_not(docker: DockerCLI, made: Made,
                                                                   seeded: str) -> None:
     vol = made.volume()
@@ -86,6 +105,7 @@ def test_docker_run_v_fills_a_new_volume_once_and_nocopy_does_not(docker: Docker
     assert out.strip() == "0"
 
 
+@both_engines
 def test_image_volume_shows_in_inspect_and_goes_with_rm_v(docker: DockerCLI, made: Made, seeded: str) -> None:
     before = volume_names(docker)
     ctr = made.container()
@@ -103,6 +123,7 @@ def test_image_volume_shows_in_inspect_and_goes_with_rm_v(docker: DockerCLI, mad
     docker("volume", "rm", name)
 
 
+@both_engines
 def test_volumes_from_and_ro(docker: DockerCLI, made: Made, seeded: str) -> None:
     src = made.container()
     docker("create", "--name", src, "--network", "none", seeded, "true")
@@ -114,9 +135,10 @@ def test_volumes_from_and_ro(docker: DockerCLI, made: Made, seeded: str) -> None
     assert ro.returncode != 0 and ro.stdout == "w\n" and "Read-only file system" in ro.stderr
 
 
-def test_docker_py_mounts_nocopy_and_volumes_from(daemon: Any, docker: DockerCLI, made: Made,
+@both_engines
+def test_docker_py_mounts_nocopy_and_volumes_from(docker_engine: Any, docker: DockerCLI, made: Made,
                                                   seeded: str) -> None:
-    client = docker_py.DockerClient(base_url=daemon.host, timeout=60)
+    client = docker_py.DockerClient(base_url=docker_engine.host, timeout=60)
     try:
         vol = made.volume()
         mount = docker_py.types.Mount("/data", vol, type="volume", no_copy=True)
