@@ -288,7 +288,9 @@ def _lookup(values: Mapping[str, Any], m: re.Match[str]) -> Any:
     for part in re.finditer(r"\.([A-Za-z_]\w*)|\[([^\]]*)\]", chain):
         what = type(obj).__name__
         try:
-            if part.group(1):
+            if part.group(1) == "published" and not isinstance(obj, Elsewhere) and len(containers_in(obj)) == 1:
+                obj = published(containers_in(obj)[0])  # the same template on any engine of a pool
+            elif part.group(1):
                 obj = getattr(obj, part.group(1))
             else:
                 key = part.group(2).strip("'\"")
@@ -338,6 +340,16 @@ def _across(value: Any, s: PodsSession, here: str, fixture: str, dep: str) -> An
     return Elsewhere(value, ctrs[0], fixture, dep, here, str(there))
 
 
+def published(ctr: ContainerHandle) -> dict[str, str]:
+    """``{"5432": "HOST:PORT", "5432/tcp": ...}``: a container's published ports as reached from
+    this host (the template ``{db.published[5432]}``)."""
+    out = {}
+    for p in getattr(ctr, "state", {}).get("ports") or []:
+        host, port = ctr.address(f"{p['container_port']}/{p['proto']}")
+        out[str(p["container_port"])] = out[f"{p['container_port']}/{p['proto']}"] = f"{host}:{port}"
+    return out
+
+
 class Elsewhere:
     """A fixture value on another engine, as templates of a fixture on this engine see it:
     ``{db.published[5432]}`` is ``HOST:PORT`` (the other engine's published address: loopback
@@ -351,11 +363,7 @@ class Elsewhere:
 
     @property
     def published(self) -> dict[str, str]:
-        out = {}
-        for p in getattr(self._ctr, "state", {}).get("ports") or []:
-            host, port = self._ctr.address(f"{p['container_port']}/{p['proto']}")
-            out[str(p["container_port"])] = out[f"{p['container_port']}/{p['proto']}"] = f"{host}:{port}"
-        return out
+        return published(self._ctr)
 
     def __getattr__(self, attr: str) -> Any:
         if attr in self._IN_NETWORK:
