@@ -19,6 +19,7 @@ unless ``keep_volumes=True``, its named volumes. A failure on the way removes wh
 
 from __future__ import annotations
 
+import inspect
 import os
 import shlex
 import time
@@ -252,14 +253,23 @@ class ComposeStack:
 
     def _start(self, spec: ServiceSpec) -> None:
         s = self._s
-        if spec.extra_hosts:
-            raise self._fail(spec.name, "extra_hosts", "not supported by pytest-pods yet (the engine has no "
-                             "--add-host); put the host on a network of the stack instead")
-        if spec.restart not in (None, "no"):
-            warnings.warn(ComposeWarning(f"{self.spec.file}: service {spec.name!r}: restart: {spec.restart}: "
-                                         "ignored (the pods engine has no restart policies; a test sees a "
-                                         "crashed service as exited)"), stacklevel=1)
         opts, extra = self._options(spec)
+        # extra_hosts and restart policies: passed where the engine's create takes them (the local
+        # engine does since issue 16's container slice); elsewhere an error and a warning
+        takes = self._create_takes()
+        if spec.extra_hosts:
+            if "extra_hosts" not in takes:
+                raise self._fail(spec.name, "extra_hosts", "not supported by this engine's client (no --add-host); "
+                                 "put the host on a network of the stack instead")
+            opts["extra_hosts"] = list(spec.extra_hosts)
+        if spec.restart not in (None, "no"):
+            if "restart_policy" in takes:
+                policy, _, count = str(spec.restart).partition(":")
+                opts["restart_policy"] = {"Name": policy, "MaximumRetryCount": int(count or 0)}
+            else:
+                warnings.warn(ComposeWarning(f"{self.spec.file}: service {spec.name!r}: restart: {spec.restart}: "
+                                             "ignored (this engine's client takes no restart policy; a test sees "
+                                             "a crashed service as exited)"), stacklevel=1)
         command = shlex.split(spec.command) if isinstance(spec.command, str) else spec.command
         name = spec.container_name or f"{self.project}-{spec.name}-1"
         labels = spec.labels | self._labels("service", spec.name) | {
@@ -289,6 +299,12 @@ class ComposeStack:
             rec.times["start"] = time.monotonic() - t1
         except PodsError as exc:
             raise self._fail(spec.name, None, f"start: {exc}") from None
+
+    def _create_takes(self) -> frozenset[str]:
+        try:
+            return frozenset(inspect.signature(self._s.client.containers.create).parameters)
+        except (TypeError, ValueError):
+            return frozenset()
 
     def _await(self, service: str, dep: str, condition: str) -> None:
         rec = self._records[dep]

@@ -4,6 +4,7 @@ the report of a failing test, and that teardown (or a failed start) leaves nothi
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import subprocess
@@ -282,3 +283,38 @@ def test_notes(notes):
     result.assert_outcomes(passed=1)
     assert inner.left(sid) == []
     assert [v["Name"] for v in inner.client.volumes.list() if v["Name"].startswith("h3notesfx")] == []
+
+
+@pytest.mark.local_only("extra_hosts and restart policies reach the local engine's create; the remote client takes neither yet")
+def test_extra_hosts_and_restart_policy_reach_the_engine(inner: Inner, client: Client) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("rootless: the plugin's engine is its session daemon, through the remote client, which takes "
+                    "no extra_hosts/restart_policy yet")
+    takes = inspect.signature(client.containers.create).parameters
+    if "extra_hosts" not in takes or "restart_policy" not in takes:
+        pytest.skip("this engine's create takes no extra_hosts/restart_policy yet")
+    (inner.pytester.path / "docker-compose.yml").write_text(textwrap.dedent("""\
+        services:
+          flaky:
+            image: busybox
+            command: sh -c 'grep example.test /etc/hosts; exit 3'
+            extra_hosts: ["example.test:10.1.2.3"]
+            restart: on-failure:2
+        """))
+    inner.pytester.makepyfile(test_hosts='''
+        import time
+        from pytest_pods import compose
+
+        stack = compose("docker-compose.yml")
+
+        def test_hosts_and_restarts(stack):
+            ctr = stack["flaky"]
+            deadline = time.monotonic() + 30
+            while ctr.inspect()["RestartCount"] < 2 or ctr.status != "exited":
+                assert time.monotonic() < deadline, ctr.inspect()["State"]
+                time.sleep(0.1)
+            assert ctr.logs().decode().count("10.1.2.3\\texample.test") == 3  # the first run and 2 restarts
+    ''')
+    result, sid = inner.run("-v", subprocess=True, timeout=300)
+    result.assert_outcomes(passed=1)
+    assert inner.left(sid) == []
