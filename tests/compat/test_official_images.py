@@ -159,10 +159,10 @@ def host_port(ctr: Any, port: int) -> int:
 
 
 def start_pg(dc: Any, image: str = "postgres:16", *, command: Any = None, env: dict[str, str] | None = None,
-             files: dict[str, tuple[bytes, int]] | None = None) -> Any:
+             files: dict[str, tuple[bytes, int]] | None = None, user: str | None = None) -> Any:
     """A started Postgres container (files put into /docker-entrypoint-initdb.d before it starts)."""
     ctr = dc.containers.create(image, command, name=name(), environment=env or {}, labels={LABEL: "1"},
-                               ports={"5432/tcp": None}, detach=True)
+                               ports={"5432/tcp": None}, detach=True, user=user)
     if files:
         assert ctr.put_archive("/docker-entrypoint-initdb.d", tar_of(files))
     ctr.start()
@@ -288,6 +288,13 @@ def test_postgres_db_defaults_to_the_user_and_host_auth_method_trust_needs_no_pa
         assert conn.execute("select current_database()").fetchone() == ("bob",)
     assert psql(ctr, "select auth_method from pg_hba_file_rules where 'all' = any(database) "
                      "and address = 'all'", user="bob", db="bob") == "trust"
+
+
+def test_postgres_started_as_root_runs_the_server_as_postgres(dc: Any) -> None:
+    ctr = start_pg(dc, env={"POSTGRES_PASSWORD": "pw"}, user="root")
+    ready_pg(ctr, 2)
+    assert ctr.exec_run(["stat", "-c", "%U", "/proc/1"]).output.strip() == b"postgres"
+    assert psql(ctr, "select current_user") == "postgres"
 
 
 def test_postgres_without_password_refuses_to_initialise_like_the_official_image(dc: Any) -> None:
