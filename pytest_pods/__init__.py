@@ -23,6 +23,7 @@ from pytest_pods.errors import (
 __all__ = [
     "Client",
     "ComposeStack",
+    "ComposeWarning",
     "ConflictError",
     "Container",
     "ContainerNotFoundError",
@@ -52,7 +53,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
     from pytest_pods import wait
-    from pytest_pods.plugin.compose import ComposeStack, compose
+    from pytest_pods.plugin.compose import ComposeStack, ComposeWarning, compose
     from pytest_pods.plugin.fixtures import Pods, container, image, network, pulled
     from pytest_pods.plugin.services import (
         HttpService,
@@ -70,7 +71,7 @@ _LAZY = {
     "postgres_container": "plugin.services", "redis_container": "plugin.services", "http_service": "plugin.services",
     "Postgres": "plugin.services", "Redis": "plugin.services", "HttpService": "plugin.services",
     "Service": "plugin.services",
-    "compose": "plugin.compose", "ComposeStack": "plugin.compose",
+    "compose": "plugin.compose", "ComposeStack": "plugin.compose", "ComposeWarning": "plugin.compose",
 }
 
 
