@@ -36,7 +36,7 @@ from pytest_pods.client.contract import (
 from pytest_pods.engine.image.store import Image, Store, digest_hex
 from pytest_pods.engine.runtime.spec import CAP_NUMBERS, DEFAULT_CAPS, RLIM_INFINITY, ULIMITS, default_rlimits
 from pytest_pods.engine.runtime.volumes import Volumes
-from pytest_pods.errors import InvalidArgumentError, PodsError
+from pytest_pods.errors import InvalidArgumentError, NotFoundError, PodsError
 
 if TYPE_CHECKING:
     from pytest_pods.client.local import Client
@@ -728,6 +728,12 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
     for path in body_field(doc, "Volumes", dict, {}):
         if str(path) not in targets:
             binds.append(anon(str(path)))
+    volume_driver = body_field(hc, "VolumeDriver", str, "")
+    if volume_driver not in ("", "local"):  # dockerd looks the driver up for each volume it makes
+        for b in binds:
+            if not b.startswith("/"):
+                raise NotFoundError(f"create {b.split(':')[0]}: error looking up volume plugin {volume_driver}: "
+                                    f'plugin "{volume_driver}" not found')
     mode = body_field(hc, "NetworkMode", str, "") or "bridge"
     if mode == "default":
         mode = "bridge"
