@@ -33,6 +33,20 @@ def test_unknown_volume_drivers_and_options_are_refused_as_dockerd_says(
     assert name not in {v.name for v in docker_client.volumes.list()}
 
 
+@both_engines
+def test_a_container_volume_driver_that_is_not_there_is_refused(docker_client: Any, labels: dict[str, str]) -> None:
+    name = unique("h1-vd")
+    with pytest.raises(docker.errors.NotFound,
+                       match=f'create {name}: error looking up volume plugin h1nosuch: plugin "h1nosuch" not found'):
+        docker_client.api.create_container("busybox", ["true"], labels=labels, host_config=docker_client.api.
+                                           create_host_config(binds=[f"{name}:/d"], volume_driver="h1nosuch"))
+    assert name not in {v.name for v in docker_client.volumes.list()}
+    ctr = docker_client.api.create_container("busybox", ["true"], labels=labels, host_config=docker_client.api.
+                                             create_host_config(binds=[f"{name}:/d"], volume_driver="local"))
+    docker_client.api.remove_container(ctr["Id"])
+    docker_client.volumes.get(name).remove()
+
+
 def fill(client: Any, labels: dict[str, str], volume: str, kib: int) -> None:
     """``kib`` KiB in one file of ``volume``, and a hard link to it (counted once)."""
     client.containers.run("busybox", ["sh", "-c", f"dd if=/dev/zero of=/v/f bs=1024 count={kib} && ln /v/f /v/g"],
