@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_pods import Client, ImageNotFoundError
+from pytest_pods.plugin.session_daemon import rootless
 
 Inner = Any  # the `inner` fixture (tests/plugin/conftest.py)
 
@@ -345,7 +346,7 @@ def test_notes(notes):
 
 @pytest.mark.local_only("extra_hosts and restart policies reach the local engine's create; the remote client takes neither yet")
 def test_extra_hosts_and_restart_policy_reach_the_engine(inner: Inner, client: Client) -> None:
-    if os.geteuid() != 0:
+    if rootless():
         pytest.skip("rootless: the plugin's engine is its session daemon, through the remote client, which takes "
                     "no extra_hosts/restart_policy yet")
     takes = inspect.signature(client.containers.create).parameters
