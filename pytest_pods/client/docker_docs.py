@@ -643,6 +643,7 @@ class CreateOptions(Confinement, HostModes):
     cpus: float | None
     network: str
     network_aliases: list[str]
+    network_endpoint: dict[str, Any] | None
     ports: list[PortBinding]
     publish_all_ports: bool
     read_only: bool
@@ -740,6 +741,7 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
     if mode.startswith("container:"):
         raise InvalidArgumentError("network mode container:NAME is not supported")
     aliases: list[str] = []
+    endpoint: dict[str, Any] | None = None  # the joined network's fixed addresses, Links, DriverOpts
     eps = body_field(doc, "NetworkingConfig", dict, {}).get("EndpointsConfig") or {}
     if not isinstance(eps, dict):
         raise InvalidArgumentError("NetworkingConfig.EndpointsConfig must be an object of network: settings")
@@ -752,6 +754,7 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
             mode = "bridge" if net == "default" else str(net)  # the CLI names the default network so
         if isinstance(ep, dict) and net in (mode, "default"):
             aliases += [str(a) for a in ep.get("Aliases") or []]
+            endpoint = {k: ep[k] for k in ("IPAMConfig", "Links", "DriverOpts") if ep.get(k)} or None
     cpus = None
     if hc.get("NanoCpus"):
         cpus = int(hc["NanoCpus"]) / 1e9
@@ -768,7 +771,7 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
         "user": doc.get("User") or None, "hostname": doc.get("Hostname") or None,
         "volumes": binds, "tmpfs": tmpfs, "memory": hc.get("Memory") or None,
         "memory_swap": hc.get("MemorySwap") or None, "pids_limit": hc.get("PidsLimit") or None, "cpus": cpus,
-        "network": mode, "network_aliases": aliases, "ports": ports,
+        "network": mode, "network_aliases": aliases, "network_endpoint": endpoint, "ports": ports,
         "publish_all_ports": bool(hc.get("PublishAllPorts")), "read_only": bool(hc.get("ReadonlyRootfs")),
         "init": bool(hc.get("Init")), "labels": {str(k): str(v) for k, v in labels.items()},
         "stop_signal": doc.get("StopSignal") or None,

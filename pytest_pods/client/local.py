@@ -365,6 +365,7 @@ class Containers:
         cpus: float | None = None,
         network: str = "bridge",
         network_aliases: Sequence[str] = (),
+        network_endpoint: Mapping[str, Any] | None = None,
         ports: Ports = (),
         publish_all_ports: bool = False,
         read_only: bool = False,
@@ -416,7 +417,8 @@ class Containers:
                 memory_swap=(parse_bytes(memory_swap, "--memory-swap") if memory_swap not in (None, -1, "-1") else
                              (-1 if memory_swap in (-1, "-1") else None)),
                 pids_limit=pids_limit, cpus=cpus, network=network, read_only=read_only, init=init,
-                network_aliases=tuple(network_aliases), ports=tuple(parse_ports(ports)), publish_all=publish_all_ports,
+                network_aliases=tuple(network_aliases), network_endpoint=network_endpoint,
+                ports=tuple(parse_ports(ports)), publish_all=publish_all_ports,
                 labels=labels or {}, stop_signal=stop_signal, stop_timeout=stop_timeout,
                 auto_remove=auto_remove, no_new_privileges=no_new_privileges,
                 cap_add=[cap_add] if isinstance(cap_add, str) else builtins.list(cap_add),
@@ -917,8 +919,11 @@ class NetworkCollection:
     def remove(self, name: str) -> str:
         return str(self._c.runtime.networks.remove(name))
 
-    def connect(self, network: str, container: str, aliases: Sequence[str] = ()) -> None:
-        self._c.runtime.connect(container, network, builtins.list(aliases))
+    def connect(self, network: str, container: str, aliases: Sequence[str] = (),
+                endpoint_config: Mapping[str, Any] | None = None) -> None:
+        """``endpoint_config``: the Engine API's ``EndpointSettings`` (a fixed ``IPAMConfig``
+        address, ``Links``, ``DriverOpts``), kept for each start."""
+        self._c.runtime.connect(container, network, builtins.list(aliases), endpoint_config)
 
     def disconnect(self, network: str, container: str) -> None:
         self._c.runtime.disconnect(container, network)

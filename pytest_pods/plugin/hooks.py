@@ -184,9 +184,28 @@ def pytest_configure(config: pytest.Config) -> None:
     set_session(config, session)
 
 
+_SCHEMES = ("tcp", "unix", "http", "https", "ssh")
+
+
 def engine_pool(text: Any) -> list[str]:
-    """The engines of ``--pods-host`` (comma-separated, or the option repeated), in order."""
-    return [h.strip() for h in str(text or "").split(",") if h.strip()]
+    """The engines of ``--pods-host`` (comma-separated, or the option repeated), in order.
+
+    ``tcp:HOST:PORT`` and ``unix:/PATH`` are taken for ``tcp://HOST:PORT`` and ``unix:///PATH``:
+    execnet cuts a ``--tx`` spec at every ``//``, so ``popen//env:PODS_HOST=tcp://h:2376`` reaches
+    the worker as ``tcp:``; that cut form is refused, naming the one to write."""
+    out = []
+    for h in (h.strip() for h in str(text or "").split(",")):
+        if not h:
+            continue
+        scheme, colon, rest = h.partition(":")
+        if colon and scheme in _SCHEMES and not rest.startswith("//"):
+            if not rest:
+                raise pytest.UsageError(
+                    f"pytest-pods: --pods-host/PODS_HOST {h!r}: no address (a --tx spec is cut at '//': write "
+                    "env:PODS_HOST=tcp:HOST:PORT or unix:/PATH there, without the slashes)")
+            h = f"{scheme}://{rest}" if scheme != "unix" else f"unix://{rest}"
+        out.append(h)
+    return out
 
 
 def engine_for(pool: Sequence[str], worker: str) -> str | None:

@@ -327,7 +327,9 @@ def test_tx_env_gives_each_worker_its_engine(engines: tuple[Engine, Engine], pyt
     out = pytester.path / "records.jsonl"
     env = _inner_env([a.host, b.host], out)
     env.pop("PODS_HOST", None)
-    res = _run(pytester, ["--tx", f"popen//env:PODS_HOST={a.host}", "--tx", f"popen//env:PODS_HOST={b.host}",
+    # execnet cuts a spec at '//': the engine is written tcp:HOST:PORT there
+    tx = [f"popen//env:PODS_HOST={e.host.replace('tcp://', 'tcp:')}" for e in (a, b)]
+    res = _run(pytester, ["--tx", tx[0], "--tx", tx[1],
                           "--dist", "each", "-k", "placed or shared", f"--pods-root={pytester.path / 'state'}"], env)
     text = res.stdout + res.stderr
     recs = _records(out)
@@ -384,12 +386,12 @@ def test_a_killed_run_leaves_nothing_after_the_heartbeat_timeout(engines: tuple[
     pytester.makepyfile(test_crash=CRASH)
     env = _inner_env([a.host, b.host], pytester.path / "unused")
     env.update(OUT=str(pytester.path), PODS_HEARTBEAT_TIMEOUT=str(HEARTBEAT))
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2",
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--dist", "each",
                              f"--pods-host={a.host},{b.host}", f"--pods-root={pytester.path / 'state'}"],
                             cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_until(lambda: all((pytester.path / f"ready-gw{n}").exists() for n in (0, 1)) or proc.poll() is not None,
-                   120, "both workers in their test")
+                   60, "both workers in their test")
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         workers = _children(proc.pid)
         pytests = {proc.pid, *workers}

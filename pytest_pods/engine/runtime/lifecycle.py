@@ -20,7 +20,7 @@ import signal
 import stat
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypedDict
 
@@ -545,7 +545,11 @@ class Runtime:
                 if (port, proto) not in published:
                     ports.append(PortBinding(port, proto))
         check_publishable(ports)
-        return [{"name": rec["name"], "id": rec["id"], "aliases": list(spec.network_aliases)}], [p.to_record() for p in ports]
+        ref: NetworkRef = {"name": rec["name"], "id": rec["id"], "aliases": list(spec.network_aliases)}
+        if spec.network_endpoint:
+            self.networks.check_endpoint(rec, spec.network_endpoint)  # a bad fixed address fails the create
+            ref["endpoint_config"] = dict(spec.network_endpoint)
+        return [ref], [p.to_record() for p in ports]
 
     @property
     def networks(self) -> Networks:
@@ -984,8 +988,11 @@ class Runtime:
         return (stat.S_ISREG(st.st_mode) and st.st_size == 0) or (stat.S_ISDIR(st.st_mode) and not any(path.iterdir()))
 
     # -- networks --------------------------------------------------------------------------
-    def connect(self, ref: str, network: str, aliases: builtins.list[str] | None = None) -> None:
-        """Join a network: now, if the container runs; at its next start otherwise."""
+    def connect(self, ref: str, network: str, aliases: builtins.list[str] | None = None,
+                endpoint_config: Mapping[str, Any] | None = None) -> None:
+        """Join a network: now, if the container runs; at its next start otherwise.
+        ``endpoint_config``: the Engine API's ``EndpointSettings`` (``IPAMConfig``'s fixed
+        addresses, ``Links``, ``DriverOpts``), checked now and kept for each start."""
         cid = self.resolve(ref)
         cdir = self.dir / cid
         st = self.state(cid)
@@ -995,12 +1002,16 @@ class Runtime:
         if rec["name"] in (st.get("endpoints") or {}) or any(n["id"] == rec["id"] for n in st.get("networks", [])):
             raise ConflictError(f"endpoint with name {st['name']} already exists in network {rec['name']}")
         entry: NetworkRef = {"name": rec["name"], "id": rec["id"], "aliases": list(aliases or [])}
+        if endpoint_config:
+            self.networks.check_endpoint(rec, endpoint_config)
+            entry["endpoint_config"] = dict(endpoint_config)
         if st["status"] == "running":
             eps = st.get("endpoints") or {}
             ep = self.networks.attach(rec["name"], cid=cid, name=st["name"], aliases=entry["aliases"],
                                       pid=st["pid"], pid_start=st.get("pid_start"),
                                       hosts_path=str(cdir / "hosts"), hostname=st.get("hostname", cid[:12]),
-                                      ifname=_free_ifname(eps), default_route=not eps)
+                                      ifname=_free_ifname(eps), default_route=not eps,
+                                      endpoint_config=endpoint_config)
         else:
             ep = None
 

@@ -649,7 +649,7 @@ def _attach_networks(p: MonitorJob, pid: int, ports: list[PortRecord]) -> dict[s
     for i, n in enumerate(p["networks"]):
         ep = nets.attach(n["name"], cid=p["id"], name=p["name"], aliases=n.get("aliases", []), pid=pid,
                          pid_start=start, hosts_path=p["hosts"], hostname=p["hostname"], ifname=f"eth{i}",
-                         default_route=i == 0)
+                         default_route=i == 0, endpoint_config=n.get("endpoint_config"))
         endpoints[n["name"]] = ep
     if ports:
         first = next(iter(endpoints.values()))

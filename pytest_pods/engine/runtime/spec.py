@@ -144,6 +144,7 @@ class ContainerSpec(NamedTuple):
     cpus: float | None = None
     network: str = "bridge"
     network_aliases: Sequence[str] = ()
+    network_endpoint: Mapping[str, Any] | None = None  # EndpointSettings: fixed IPAMConfig addresses, Links, DriverOpts
     ports: Sequence[str | PortBinding] = ()  # -p specs ([IP:][HOSTPORT:]CTRPORT[/proto]) or bindings
     publish_all: bool = False       # -P: every port the image EXPOSEs, on free host ports
     read_only: bool = False

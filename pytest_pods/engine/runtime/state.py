@@ -33,6 +33,7 @@ class NetworkRef(TypedDict):
     name: str
     id: str
     aliases: list[str]
+    endpoint_config: NotRequired[dict[str, Any]]  # the Engine API's EndpointSettings as given (fixed addresses)
 
 
 class ContainerLimits(TypedDict):
