@@ -105,8 +105,10 @@ class NetworksRouter:
         ctr = body_field(doc, "Container", str, "")
         if not ctr:
             raise HTTPError(400, "no container given")
-        aliases = body_field(body_field(doc, "EndpointConfig", dict, {}), "Aliases", list, [])
-        self.client.networks.connect(ref, ctr, [str(a) for a in aliases])
+        epc = body_field(doc, "EndpointConfig", dict, {})
+        aliases = body_field(epc, "Aliases", list, [])
+        kept = {k: epc[k] for k in ("IPAMConfig", "Links", "DriverOpts") if epc.get(k)}
+        self.client.networks.connect(ref, ctr, [str(a) for a in aliases], kept or None)
         req.send(200, b"", "text/plain")
 
     def network_disconnect(self, req: Request, ref: str) -> None:

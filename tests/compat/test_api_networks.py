@@ -210,3 +210,45 @@ def test_networking_config_names_the_network_joined(docker_engine: Any, docker_c
                                     networking_config=api.create_networking_config(
                                         {missing: api.create_endpoint_config()}))
         api.start(made["Id"])
+
+
+def create_and_start(api: Any, **kw: Any) -> str:
+    """A container made and started (dockerd checks some endpoint settings at create, some at start)."""
+    made = api.create_container("busybox", ["sleep", "300"], **kw)
+    api.start(made["Id"])
+    return str(made["Id"])
+
+
+@both_engines
+def test_fixed_addresses_on_create_and_connect(docker_client: Any, labels: dict[str, str]) -> None:
+    api = docker_client.api
+    net = docker_client.networks.create(unique("h1-fixed"), labels=labels, ipam=ipam({"subnet": "10.231.14.0/24"}))
+    auto = docker_client.networks.create(unique("h1-auto"), labels=labels)
+
+    def on(network: str, address: str) -> dict[str, Any]:
+        return {"labels": labels, "host_config": api.create_host_config(network_mode=network),
+                "networking_config": api.create_networking_config(
+                    {network: api.create_endpoint_config(ipv4_address=address)})}
+
+    cid = create_and_start(api, **on(net.name, "10.231.14.50"))
+    ep = api.inspect_container(cid)["NetworkSettings"]["Networks"][net.name]
+    assert ep["IPAddress"] == "10.231.14.50"
+    assert ep["IPAMConfig"] == {"IPv4Address": "10.231.14.50"}
+
+    later = api.create_container("busybox", ["sleep", "300"], labels=labels)
+    api.disconnect_container_from_network(later["Id"], "bridge")
+    api.connect_container_to_network(later["Id"], net.id, ipv4_address="10.231.14.60", aliases=["h1-fixed"])
+    api.start(later["Id"])
+    ep = api.inspect_container(later["Id"])["NetworkSettings"]["Networks"][net.name]
+    assert (ep["IPAddress"], ep["IPAMConfig"]) == ("10.231.14.60", {"IPv4Address": "10.231.14.60"})
+    assert "h1-fixed" in ep["Aliases"]
+    shown = docker_client.containers.get(cid).exec_run(["ping", "-c", "1", "-W", "5", "h1-fixed"]).output.decode()
+    assert "10.231.14.60" in shown
+
+    with pytest.raises(docker.errors.APIError, match="Address already in use"):
+        create_and_start(api, **on(net.name, "10.231.14.50"))
+    with pytest.raises(docker.errors.APIError, match="does not belong to any of this network's subnets"):
+        create_and_start(api, **on(net.name, "10.231.99.5"))
+    with pytest.raises(docker.errors.APIError, match="user specified IP address is supported only when connecting "
+                                                     "to networks with user configured subnets"):
+        create_and_start(api, **on(auto.name, "10.231.15.5"))

@@ -88,6 +88,7 @@ class NetworkRecord(TypedDict):
     pool6: NotRequired[ipam.Pool | None]  # the IPv6 pool, kept (and used with enable_ipv6)
     options: NotRequired[dict[str, str]]  # the driver options given
     attachable: NotRequired[bool]
+    subnet_given: NotRequired[bool]       # the IPv4 subnet was the creator's (fixed addresses are allowed)
 
 
 class EndpointRecord(TypedDict):
@@ -319,7 +320,7 @@ class Networks:
                    "labels": labels or {}, "created": time.time(), "ip_range": pool4["ip_range"],
                    "aux": pool4["aux"], "ipam_config": shown, "ipam_options": ipam_options,
                    "enable_ipv6": bool(enable_ipv6 and pool6), "pool6": pool6, "options": dict(options or {}),
-                   "attachable": attachable}
+                   "attachable": attachable, "subnet_given": req4 is not None}
             ndir = self.dir / nid
             try:
                 self.dir.mkdir(exist_ok=True)
@@ -433,15 +434,10 @@ class Networks:
         rec = self.get(ref)
         if not self.exists(rec):  # the default network, needed now: make it
             rec = self.ensure_default()
-        asked = epc.get("IPAMConfig") or {}
-        want4 = str(asked.get("IPv4Address") or "") if isinstance(asked, Mapping) else ""
-        want6 = str(asked.get("IPv6Address") or "") if isinstance(asked, Mapping) else ""
+        want4, want6 = self.check_endpoint(rec, epc)
         pool4 = _pool4(rec)
         pool6 = rec.get("pool6") if rec.get("enable_ipv6") else None
-        if want4:
-            want4 = ipam.check_static(pool4, want4, rec["name"])
-        if want6:
-            want6 = ipam.check_static(pool6, want6, rec["name"])
+        asked = epc.get("IPAMConfig") or {}
         ns = self.netns(start=True)
         with Netlink.at(ns) as nl:
             if nl.link_index(rec["bridge"]) is None:  # e.g. after a reboot, a manual delete, a new holder
@@ -516,6 +512,28 @@ class Networks:
         else:  # no names on the default bridge: only the container's own file changes
             write_hosts(Path(hosts_path), self.hosts_lines(cid, hostname))
         return ep
+
+    def check_endpoint(self, rec: NetworkRecord, endpoint_config: Mapping[str, Any] | None) -> tuple[str, str]:
+        """The fixed IPv4 and IPv6 addresses an ``EndpointSettings`` asks for ("" for none),
+        checked as dockerd checks them (a connect or create fails at once, not at the start).
+
+        :raises InvalidArgumentError: a fixed address on the default network or on one whose
+            subnet was chosen by the engine, or an address outside the network's subnets.
+        """
+        asked = (endpoint_config or {}).get("IPAMConfig") or {}
+        if not isinstance(asked, Mapping):
+            raise InvalidArgumentError("IPAMConfig must be an object (IPv4Address, IPv6Address)")
+        want4, want6 = str(asked.get("IPv4Address") or ""), str(asked.get("IPv6Address") or "")
+        if not (want4 or want6):
+            return "", ""
+        if rec["name"] == DEFAULT_NETWORK:
+            raise InvalidArgumentError("user specified IP address is supported on user defined networks only")
+        if want4 and not rec.get("subnet_given"):
+            raise InvalidArgumentError(
+                "user specified IP address is supported only when connecting to networks with user configured subnets")
+        pool6 = rec.get("pool6") if rec.get("enable_ipv6") else None
+        return (ipam.check_static(_pool4(rec), want4, rec["name"]) if want4 else "",
+                ipam.check_static(pool6, want6, rec["name"]) if want6 else "")
 
     def detach(self, ref: str, cid: str, *, port_rules: bool = True) -> None:
         """Release the container's endpoint: its host-side veth (deleted now, not left to the
