@@ -325,6 +325,8 @@ def test_docker_compose_profile_service_joins_a_running_stack(daemon: Any, clien
     assert [n["name"] for n in client.runtime.networks.list() if n["name"].startswith(project)] == []
 
 
+@pytest.mark.pods_engine("the plugin's recipes say HEALTHCHECK --start-interval, which the classic builder of "
+                        "Debian's dockerd does not know")
 def test_notes_stack_through_the_compose_fixture(inner: Inner, client: Client) -> None:
     recipe_images(client)
     inner.pytester.makepyfile(test_notes=NOTES_CHECK + f'''
