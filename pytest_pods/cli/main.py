@@ -116,9 +116,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
                 sys.exit(ENGINE_ERROR)
             code = verb.run(Client(args.root, short_lived=True), args)
         elif args.host:
-            # lazy: start latency (http.client, ssl: only with --host)
-            from pytest_pods.cli import output
-            from pytest_pods.client.remote import RemoteClient
+            from pytest_pods.cli import output  # lazy: start latency (one resource's module per run)
+            from pytest_pods.client.remote import RemoteClient  # lazy: start latency (http.client, ssl)
 
             output.REMOTE = True
             code = verb.run(RemoteClient(args.host), args)

@@ -72,8 +72,8 @@ def system(client: Client, args: argparse.Namespace) -> int:
 
 def disk_usage(client: Client, *, verbose: bool) -> None:
     """``system df``: TYPE, TOTAL, ACTIVE, SIZE and RECLAIMABLE as docker prints them."""
-    from pytest_pods.cli.output import size, table
-    from pytest_pods.cli.volumes import disk_usage as du
+    from pytest_pods.cli.output import size, table  # lazy: start latency (only df)
+    from pytest_pods.cli.volumes import disk_usage as du  # lazy: start latency (only df)
 
     containers = [c.inspect() for c in client.containers.list(all=True)]
     used = {c.get("Image") for c in containers}
@@ -186,9 +186,9 @@ def daemon(args: argparse.Namespace) -> int:
     :raises PodsError: ``daemon: <why>`` (a bad flag, a socket in use, another daemon on the root)
     """
     # lazy: start latency (the daemon's HTTP server, ssl and threads are for `pods daemon` only)
-    from pytest_pods.client.aliases import ENV as ALIASES_ENV
-    from pytest_pods.client.aliases import parse_or_raise
-    from pytest_pods.daemon.server import serve
+    from pytest_pods.client.aliases import ENV as ALIASES_ENV  # lazy: as above
+    from pytest_pods.client.aliases import parse_or_raise  # lazy: as above
+    from pytest_pods.daemon.server import serve  # lazy: as above
 
     aliases = parse_or_raise([args.image_aliases or os.environ.get(ALIASES_ENV), *args.image_alias])
     tls = None
