@@ -51,7 +51,7 @@ class NetworksRouter:
                 continue
             if filters.get("type") and ("builtin" if n["Name"] in PREDEFINED else "custom") not in filters["type"]:
                 continue
-            out.append(n)
+            out.append({**n, "Containers": {}})  # as dockerd: only inspect lists them (docker-py's greedy=True)
         req.send_json(out)
 
     def network_inspect(self, req: Request, ref: str) -> None:
