@@ -25,6 +25,15 @@ Mechanisms, and why:
   sending keeps alive for minutes after the container died.
 - ``internal`` networks give no default route; a container's default route goes via its first
   non-internal network (as in Docker).
+- IPAM (issue 16, ``network/ipam.py``): one IPv4 and at most one IPv6 pool per network, each
+  with the gateway, ``IPRange`` and auxiliary addresses as given (kept in the record, shown in
+  inspect as given, honoured by the allocator). With ``enable_ipv6`` the bridge carries the IPv6
+  gateway and each container an IPv6 address (no duplicate address detection, as docker's) and
+  an IPv6 default route: containers reach each other and the gateway over IPv6. Not done: IPv6
+  forwarding or NAT beyond the host (the host's ``net.ipv6.conf.all.forwarding`` is left as it
+  is, since turning it on changes how the host takes router advertisements), IPv6 names in
+  ``/etc/hosts`` and published ports on IPv6. An IPv6 subnet without ``enable_ipv6`` is kept and
+  shown, and gives no addresses (as dockerd).
 - Names: each container's ``/etc/hosts`` lists the containers of its user networks by name and
   alias, rewritten in place (the file is bind-mounted, its inode must stay) when one joins or
   leaves. The default ``bridge`` network has no name resolution, as in Docker.
