@@ -42,9 +42,9 @@ if TYPE_CHECKING:
     from pytest_pods.client.local import Client
 
 __all__ = ["CREATE_KEYS", "CreateArguments", "CreateOptions", "ago", "api_container_inspect", "body_field",
-           "container_inspect", "container_row", "create_arguments", "create_body", "docker_config", "host_confinement",
-           "image_history", "image_inspect", "image_row", "mount_doc", "network_inspect", "network_settings",
-           "optional_body_field", "parse_time", "short", "status_text"]
+           "container_inspect", "container_row", "create_arguments", "create_body", "docker_config",
+           "endpoints_for_version", "host_confinement", "image_history", "image_inspect", "image_row", "mount_doc",
+           "network_inspect", "network_settings", "optional_body_field", "parse_time", "short", "status_text"]
 
 
 def short(digest: str) -> str:
@@ -333,6 +333,24 @@ def endpoint_settings(e: Mapping[str, Any], *, user_net: bool) -> dict[str, Any]
             "IPAddress": e["ip"], "IPPrefixLen": e["prefix"], "IPv6Gateway": e.get("gateway6", "") if e.get("ip6") else "",
             "GlobalIPv6Address": e.get("ip6", ""), "GlobalIPv6PrefixLen": e.get("prefix6", 0),
             "MacAddress": e.get("mac", ""), "DriverOpts": e.get("driver_opts")}
+
+
+def endpoints_for_version(networks: Mapping[str, Any], version: tuple[int, int], *, cid: str, name: str,
+                          hostname: str) -> None:
+    """``NetworkSettings.Networks`` as the client's API version has them (in place): from 1.44
+    each endpoint's ``DNSNames`` (on a user network: the container's name, its aliases, its
+    short ID and host name), from 1.45 ``Aliases`` without the short ID dockerd added before."""
+    short = cid[:12]
+    for net, ep in networks.items():
+        if not ep or "NetworkID" not in ep:
+            continue
+        aliases = list(ep.get("Aliases") or [])
+        running = bool(ep.get("EndpointID"))
+        if version >= (1, 44):
+            ep["DNSNames"] = list(dict.fromkeys([name, *aliases, short, hostname])) if net != "bridge" and running \
+                else None
+        if version >= (1, 45):
+            ep["Aliases"] = [a for a in aliases if a != short] or None
 
 
 def network_settings(st: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from pytest_pods.client.docker_docs import (
     body_field,
     container_row,
     create_arguments,
+    endpoints_for_version,
     parse_time,
 )
 from pytest_pods.client.local import Client, Container
@@ -34,6 +35,7 @@ from pytest_pods.daemon.filters import container_matches, labels_match, parse_fi
 from pytest_pods.daemon.http import Request
 from pytest_pods.daemon.router import (
     Route,
+    api_version,
     json_object,
     query_bool,
     query_float,
@@ -165,6 +167,8 @@ class ContainersRouter:
             return
         doc = api_container_inspect(self.client, self._container(ref).id)
         doc["Config"]["Tty"] = self.has_tty(doc["Id"])
+        endpoints_for_version(doc["NetworkSettings"]["Networks"], api_version(req), cid=doc["Id"],
+                              name=doc["Name"].lstrip("/"), hostname=doc["Config"].get("Hostname") or "")
         req.send_json(doc)
 
     def container_start(self, req: Request, ref: str) -> None:

@@ -141,6 +141,15 @@ def query_all(req: Request, key: str) -> list[str]:
     return [v for k, v in req.query_pairs if k == key and v]
 
 
+def api_version(req: Request) -> tuple[int, int]:
+    """The API version the request names in its path (``/v1.41/...``); the newest without one."""
+    m = VERSIONED.match(req.path)
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    major, minor = API_VERSION.split(".")
+    return int(major), int(minor)
+
+
 def json_object(req: Request, what: str) -> dict[str, Any]:
     """The body as a JSON object; a 400 that says whose config (``what``) otherwise."""
     doc = req.json()

@@ -10,7 +10,7 @@ from pytest_pods.client.local import Client
 from pytest_pods.daemon.filters import labels_match, parse_filters
 from pytest_pods.daemon.http import Request
 from pytest_pods.daemon.networks import prune_labels_match
-from pytest_pods.daemon.router import API_VERSION, VERSIONED, Route, query_bool, route
+from pytest_pods.daemon.router import Route, api_version, query_bool, route
 from pytest_pods.errors import HTTPError
 
 #: the options dockerd's ``local`` driver takes (a mount: ``type``, ``device``, ``o``; ``size`` on some)
@@ -81,12 +81,3 @@ class VolumesRouter:
 
         deleted, space = self.client.volumes.prune(anonymous_only=not every, match=match)
         req.send_json({"VolumesDeleted": deleted or None, "SpaceReclaimed": space})
-
-
-def api_version(req: Request) -> tuple[int, int]:
-    """The API version the request names in its path (``/v1.41/...``); the newest without one."""
-    m = VERSIONED.match(req.path)
-    if m:
-        return int(m.group(1)), int(m.group(2))
-    major, minor = API_VERSION.split(".")
-    return int(major), int(minor)

@@ -256,3 +256,26 @@ def test_fixed_addresses_on_create_and_connect(docker_client: Any, labels: dict[
     with pytest.raises(docker.errors.APIError, match="user specified IP address is supported only when connecting "
                                                      "to networks with user configured subnets"):
         create_and_start(api, **on(auto.name, "10.231.15.5"))
+
+
+def test_endpoint_aliases_and_dns_names_follow_the_api_version(daemon: Any, docker_client: Any,
+                                                              labels: dict[str, str]) -> None:
+    """``pods daemon`` only (the reference dockerd, 20.10, speaks API 1.41 at most): the Engine
+    API's version history says DNSNames came in 1.44 and the short ID left Aliases in 1.45."""
+    net = docker_client.networks.create(unique("h1-dns"), labels=labels)
+    ctr = sleeper(docker_client, labels, net.name, name=unique("h1-dns-ctr"))
+    docker_client.api.connect_container_to_network(ctr.id, "bridge")
+    seen = {}
+    for version in ("1.41", "1.44", "1.45"):
+        api = docker.APIClient(base_url=daemon.host, version=version)
+        try:
+            seen[version] = api.inspect_container(ctr.id)["NetworkSettings"]["Networks"]
+        finally:
+            api.close()
+    short = ctr.id[:12]
+    assert seen["1.41"][net.name]["Aliases"] == [short] and "DNSNames" not in seen["1.41"][net.name]
+    assert seen["1.44"][net.name]["Aliases"] == [short]
+    assert seen["1.44"][net.name]["DNSNames"] == [ctr.name, short]
+    assert seen["1.45"][net.name]["Aliases"] is None
+    assert seen["1.45"][net.name]["DNSNames"] == [ctr.name, short]
+    assert seen["1.45"]["bridge"]["DNSNames"] is None and seen["1.41"]["bridge"]["Aliases"] is None
