@@ -401,7 +401,7 @@ def test_a_killed_run_leaves_nothing_after_the_heartbeat_timeout(engines: tuple[
                          and (c.get("labels") or {})[OWNER_LABEL].rpartition(":")[2].partition("-")[0]
                          in {str(p) for p in pytests}] for e in (a, b)}
         assert made[a.host] and made[b.host], made
-        for pid in dogs + workers + [proc.pid]:  # the watchdogs first: nobody on this side cleans up
+        for pid in [*dogs, *workers, proc.pid]:  # the watchdogs first: nobody on this side cleans up
             os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
         proc.wait()
@@ -424,3 +424,67 @@ def test_a_killed_run_leaves_nothing_after_the_heartbeat_timeout(engines: tuple[
 
 def _exists(e: Engine, name: str) -> bool:
     return any(c["name"] == name for c in e.client.runtime.list(all=True))
+
+
+def test_three_engines_with_a_real_dockerd(engines: tuple[Engine, Engine], reference_docker: Any,
+                                          pytester: pytest.Pytester) -> None:
+    """A third host: Debian's dockerd. Its worker's containers are on it, the shared container
+    (on the first engine) is reached from it by its published address; it has no Ryuk image,
+    and the header says what happens instead."""
+    a, b = engines
+    d = reference_docker.host
+    pytester.makepyfile(test_inner=INNER)
+    out = pytester.path / "records.jsonl"
+    res = _run(pytester, ["-n", "3", "--dist", "each", f"--pods-host={a.host},{b.host},{d}",
+                          f"--pods-root={pytester.path / 'state'}"], _inner_env([a.host, b.host, d], out))
+    text = res.stdout + res.stderr
+    recs = _records(out)
+    assert {r["worker"]: r["engine"] for r in recs if r["test"] == "placed"} == {"gw0": a.host, "gw1": b.host,
+                                                                                 "gw2": d}, text
+    assert len({r["shared"] for r in recs if r["test"] == "shared"}) == 1, text
+    assert len([r for r in recs if r["test"] == "shared"]) == 3, text
+    assert "7 passed, 2 errors" in text, text
+    assert f"pods: no Ryuk on {d}" in text and "removed by the next session's sweep" in text, text
+    assert "no Ryuk on tcp://" not in text  # our daemons keep a heartbeat
+    assert reference_docker.docker("ps", "-aq").stdout.strip() == "", "left on dockerd"
+
+
+KILLED_ON_DOCKERD = '''
+import os, time
+from pytest_pods import container
+
+box = container(image="busybox:latest", command=["sleep", "300"])
+
+
+def test_hang(box):
+    open(os.path.join(os.environ["OUT"], "ready"), "w").close()
+    time.sleep(300)
+'''
+
+
+def test_without_ryuk_the_next_session_sweeps_what_a_killed_one_left(reference_docker: Any,
+                                                                     pytester: pytest.Pytester) -> None:
+    d = reference_docker.host
+    pytester.makepyfile(test_killed=KILLED_ON_DOCKERD, test_next="def test_next(pods):\n    pass\n")
+    env = _inner_env([d], pytester.path / "unused")
+    env.update(OUT=str(pytester.path))
+    state = f"--pods-root={pytester.path / 'state'}"
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--pods-host={d}", state,
+                             "test_killed.py"], cwd=pytester.path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: (pytester.path / "ready").exists() or proc.poll() is not None, 60, "the test running")
+        assert proc.poll() is None
+        for pid in [*_watchdogs_of({proc.pid}), proc.pid]:
+            os.kill(pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(2)
+        left = reference_docker.docker("ps", "-aq", "--filter", f"label={OWNER_LABEL}").stdout.split()
+        assert len(left) == 1, "the killed session's container should still be there (no Ryuk, no watchdog)"
+        res = _run(pytester, [f"--pods-host={d}", state, "test_next.py"], env)
+        assert "1 passed" in res.stdout, res.stdout
+        assert reference_docker.docker("ps", "-aq").stdout.strip() == "", "the next session did not sweep"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
