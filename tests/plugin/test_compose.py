@@ -379,3 +379,46 @@ def test_extra_hosts_and_restart_policy_reach_the_engine(inner: Inner, client: C
     result, sid = inner.run("-v", subprocess=True, timeout=300)
     result.assert_outcomes(passed=1)
     assert inner.left(sid) == []
+
+
+@pytest.mark.pods_engine("looks for the kept volume in our engine's store")
+def test_keep_volumes_keeps_the_named_volume_and_the_next_stack_finds_its_data(inner: Inner) -> None:
+    (inner.pytester.path / "docker-compose.yml").write_text(textwrap.dedent("""\
+        services:
+          store:
+            image: busybox
+            command: sh -c 'cat /data/count 2>/dev/null; echo x >> /data/count; exec sleep 1000'
+            volumes: [data:/data]
+        volumes:
+          data:
+        """))
+    project = f"h3keep{uuid.uuid4().hex[:6]}"
+    inner.pytester.makepyfile(test_keep=f'''
+        import time
+        from pytest_pods import compose
+
+        first = compose("docker-compose.yml", project={project!r}, keep_volumes=True)
+        second = compose("docker-compose.yml", project={project!r})
+
+        def wait_log(ctr, text):
+            deadline = time.monotonic() + 10
+            while text not in ctr.logs().decode():
+                assert time.monotonic() < deadline, ctr.logs()
+                time.sleep(0.05)
+
+        def test_1(first):
+            assert first.volumes == {{"data": "{project}_data"}}
+
+        def test_2(second):
+            wait_log(second["store"], "x")  # the first stack's line, in the kept volume
+    ''')
+    try:
+        result, sid = inner.run("-v", subprocess=True, timeout=300)
+        result.assert_outcomes(passed=2)
+        assert inner.left(sid) == []
+        # the second stack (without keep_volumes) removed it, as down -v does
+        assert [v["Name"] for v in inner.client.volumes.list() if v["Name"].startswith(project)] == []
+    finally:
+        for v in inner.client.volumes.list():
+            if v["Name"].startswith(project):
+                inner.client.volumes.remove(v["Name"], force=True)
