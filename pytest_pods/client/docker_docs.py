@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 __all__ = ["CREATE_KEYS", "CreateArguments", "CreateOptions", "ago", "api_container_inspect", "body_field",
            "container_inspect", "container_row", "create_arguments", "create_body", "docker_config",
            "endpoints_for_version", "host_confinement", "image_history", "image_inspect", "image_row", "mount_doc",
-           "network_inspect", "network_settings", "optional_body_field", "parse_time", "short", "status_text"]
+           "network_inspect", "network_settings", "optional_body_field", "parse_time", "short", "split_endpoints",
+           "status_text"]
 
 
 def short(digest: str) -> str:
@@ -835,6 +836,24 @@ def host_config_modes(doc: Mapping[str, Any], hc: Mapping[str, Any]) -> HostMode
             "log_config": log_config if log_config and (log_config.get("Type") or log_config.get("Config")) else None,
             "host_config": kept, "cpu_shares": body_field(hc, "CpuShares", int, 0) or None,
             "env_bare_unsets": True}
+
+
+def split_endpoints(doc: dict[str, Any], version: tuple[int, int]) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """From API 1.44 a create body's ``EndpointsConfig`` may name several networks, and the
+    container joins each (before, dockerd refuses that: see :func:`create_arguments`). The body
+    with the one entry the create joins (NetworkMode's, else the first), and the others to
+    connect after the create, as (network, EndpointSettings)."""
+    networking = doc.get("NetworkingConfig")
+    if not isinstance(networking, dict):
+        return doc, []
+    eps = networking.get("EndpointsConfig")
+    if version < (1, 44) or not isinstance(eps, dict) or len(eps) < 2:
+        return doc, []
+    hc = doc.get("HostConfig") if isinstance(doc.get("HostConfig"), dict) else {}
+    mode = str((hc or {}).get("NetworkMode") or "")
+    first = mode if mode in eps else next(iter(eps))
+    rest = [(str(k), v if isinstance(v, dict) else {}) for k, v in eps.items() if k != first]
+    return {**doc, "NetworkingConfig": {**networking, "EndpointsConfig": {first: eps[first]}}}, rest
 
 
 def _strings(hc: Mapping[str, Any], key: str) -> list[str]:

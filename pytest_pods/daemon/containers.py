@@ -28,6 +28,7 @@ from pytest_pods.client.docker_docs import (
     create_arguments,
     endpoints_for_version,
     parse_time,
+    split_endpoints,
 )
 from pytest_pods.client.local import Client, Container
 from pytest_pods.daemon.events import Events, actor_attributes
@@ -111,6 +112,7 @@ class ContainersRouter:
             cid = self.ryuk.create(name, doc)
             req.send_json({"Id": cid, "Warnings": []}, 201)
             return
+        doc, more_networks = split_endpoints(doc, api_version(req))  # API 1.44+: joined after the create
         args = create_arguments(doc)
         tty = bool(doc.get("Tty"))
         try:
@@ -121,6 +123,15 @@ class ContainersRouter:
             except ImageNotFoundError:
                 raise HTTPError(404, f"No such image: {image}") from None
             ctr = self.client.containers.create(image, args.command, name=name, **args.options)
+            try:
+                for net, ep in more_networks:
+                    endpoint = {k: ep[k] for k in ("IPAMConfig", "Links", "DriverOpts") if ep.get(k)}
+                    self.client.networks.connect(net, ctr.id, [str(a) for a in ep.get("Aliases") or []],
+                                                 endpoint or None)
+            except BaseException:  # a network that is not there: no container either
+                with contextlib.suppress(PodsError, OSError):
+                    self.client.containers.remove(ctr.id, force=True)
+                raise
         except BaseException:  # a refused create leaves no anonymous volume behind (made for it alone)
             for vol in args.anonymous_volumes:
                 with contextlib.suppress(PodsError, OSError):

@@ -279,3 +279,32 @@ def test_endpoint_aliases_and_dns_names_follow_the_api_version(daemon: Any, dock
     assert seen["1.45"][net.name]["Aliases"] is None
     assert seen["1.45"][net.name]["DNSNames"] == [ctr.name, short]
     assert seen["1.45"]["bridge"]["DNSNames"] is None and seen["1.41"]["bridge"]["Aliases"] is None
+
+
+def test_from_api_1_44_a_create_joins_every_network_it_names(daemon: Any, docker_client: Any,
+                                                             labels: dict[str, str]) -> None:
+    """``pods daemon`` only (the reference dockerd, 20.10, refuses two: see
+    test_networking_config_names_the_network_joined)."""
+    a = docker_client.networks.create(unique("h1-multi-a"), labels=labels, ipam=ipam({"subnet": "10.231.16.0/24"}))
+    b = docker_client.networks.create(unique("h1-multi-b"), labels=labels, ipam=ipam({"subnet": "10.231.17.0/24"}))
+    api = docker.APIClient(base_url=daemon.host, version="1.44")
+    try:
+        made = api.create_container("busybox", ["sleep", "300"], labels=labels,
+                                    host_config=api.create_host_config(network_mode=a.name),
+                                    networking_config=api.create_networking_config({
+                                        a.name: api.create_endpoint_config(aliases=["h1-on-a"]),
+                                        b.name: api.create_endpoint_config(ipv4_address="10.231.17.9")}))
+        api.start(made["Id"])
+        nets = api.inspect_container(made["Id"])["NetworkSettings"]["Networks"]
+        assert sorted(nets) == sorted([a.name, b.name])
+        assert "h1-on-a" in nets[a.name]["Aliases"] and nets[b.name]["IPAddress"] == "10.231.17.9"
+        missing = unique("h1-no-such-net")
+        with pytest.raises(docker.errors.NotFound, match=f"network {missing} not found"):
+            api.create_container("busybox", ["true"], labels=labels, name=unique("h1-multi-gone"),
+                                 host_config=api.create_host_config(network_mode=a.name),
+                                 networking_config=api.create_networking_config({
+                                     a.name: api.create_endpoint_config(), missing: api.create_endpoint_config()}))
+        (key, value), = labels.items()
+        assert [c["Id"] for c in api.containers(all=True, filters={"label": f"{key}={value}"})] == [made["Id"]]
+    finally:
+        api.close()
