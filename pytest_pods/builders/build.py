@@ -51,6 +51,9 @@ from pytest_pods.engine.runtime.state import update_state
 from pytest_pods.errors import BuildError, ContextError, ImageNotFoundError, PodsError
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
+PROXY_ARGS = frozenset(f"{name}_PROXY" if upper else f"{name.lower()}_proxy"
+                       for name in ("HTTP", "HTTPS", "FTP", "NO", "ALL") for upper in (True, False))
+"""BuildKit's predefined ARGs: given with --build-arg, RUN sees them without an ARG line."""
 Progress = Callable[[str], None]
 
 
@@ -122,8 +125,10 @@ class _State:
         self.created: str | None = None  # when the newest layer was made: a cached build keeps it
 
     def image(self) -> Image:
-        """An in-memory image of this state (for RUN's container); nothing is recorded."""
-        cfg = {"architecture": "amd64", "os": "linux", "config": self.config,
+        """An in-memory image of this state (for RUN's container); nothing is recorded. Its VOLUMEs
+        are left out: BuildKit mounts none in a RUN step (writes there stay in the layer)."""
+        config = {k: v for k, v in self.config.items() if k != "Volumes"}
+        cfg = {"architecture": "amd64", "os": "linux", "config": config,
                "rootfs": {"type": "layers", "diff_ids": self.diff_ids}}
         manifest = {"schemaVersion": 2, "mediaType": MEDIA_OCI_MANIFEST,
                     "config": {"mediaType": MEDIA_OCI_CONFIG, "digest": "sha256:" + "0" * 64, "size": 0},
@@ -284,8 +289,8 @@ class Builder:
         if ref is not None:
             return built[ref].copy()
         if base == "scratch":
-            return _State([], [], {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
-                          [], _sha("scratch"))
+            return _State([], [], {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                                   "WorkingDir": "/"}, [], _sha("scratch"))  # BuildKit's empty image
         try:
             img = self.store.get_image(base)
         except ImageNotFoundError:
@@ -325,10 +330,14 @@ class Builder:
 
     # -- a step --------------------------------------------------------------------------------
     def _env(self, state: _State, args: Mapping[str, str]) -> dict[str, str]:
-        env = dict(args)
+        """The step's environment as BuildKit keeps it: one list where each ENV and each ARG with a
+        value sets its name in the order they come (an ENV drops the stage's ARG of that name from
+        ``args``, so the later of the two wins: ARG V after ENV V is what RUN sees)."""
+        env = {}
         for e in state.config.get("Env") or []:
             k, _, v = e.partition("=")
             env[k] = v
+        env.update(args)
         return env
 
     def _step(self, parsed: df.Dockerfile, ins: df.Instruction, state: _State, args: dict[str, str],
@@ -355,8 +364,7 @@ class Builder:
                     args[k] = meta[k]
                 elif default is not None:
                     args[k] = word(default)
-                else:
-                    args.setdefault(k, "")
+                # else: declared without a value and none given: BuildKit leaves it unset
             state.key = _sha(state.key, "ARG", sorted(args.items()))
             return False
         if cmd in ("ENV", "LABEL"):
@@ -365,6 +373,8 @@ class Builder:
                 current = dict(e.partition("=")[::2] for e in cfg.get("Env") or [])
                 current.update(pairs)
                 cfg["Env"] = [f"{k}={v}" for k, v in current.items()]
+                for k, _v in pairs:
+                    args.pop(k, None)  # this ENV comes after the stage's ARG of that name: it wins
             else:
                 cfg.setdefault("Labels", {}).update(pairs)
             return self._meta(state, ins, env, opts)
@@ -380,7 +390,13 @@ class Builder:
         if cmd == "EXPOSE":
             for p in words(raw):
                 port, _, proto = p.partition("/")
-                cfg.setdefault("ExposedPorts", {})[f"{port}/{(proto or 'tcp').lower()}"] = {}
+                first, dash, last = port.partition("-")
+                if dash and first.isdigit() and last.isdigit() and int(first) <= int(last):
+                    ports = [str(n) for n in range(int(first), int(last) + 1)]  # 9000-9002: three ports
+                else:
+                    ports = [port]
+                for one in ports:
+                    cfg.setdefault("ExposedPorts", {})[f"{one}/{(proto or 'tcp').lower()}"] = {}
             return self._meta(state, ins, env, opts)
         if cmd == "VOLUME":
             vols = list(ins.args) if ins.json else words(raw)
@@ -411,8 +427,9 @@ class Builder:
             if not path.startswith("/"):
                 path = os.path.join(cfg.get("WorkingDir") or "/", path)
             cfg["WorkingDir"] = os.path.normpath(path)
-            return self._layer_step(state, ins, ("WORKDIR", cfg["WorkingDir"]), opts,
-                                    lambda stage, view: self._workdir(stage, view, cfg["WorkingDir"]), say)
+            user = cfg.get("User") or ""
+            return self._layer_step(state, ins, ("WORKDIR", cfg["WorkingDir"], user), opts,
+                                    lambda stage, view: self._workdir(stage, view, cfg["WorkingDir"], user, where), say)
         if cmd == "RUN":
             return self._run(parsed, ins, state, args, env, opts, context, built, say)
         if cmd in ("COPY", "ADD"):
@@ -598,9 +615,17 @@ class Builder:
         finally:
             linux.umount(str(where), linux.MNT_DETACH)
 
-    def _workdir(self, stage_dir: Path, view: Path, path: str) -> list[str]:
-        if not exists_in(view, path):
-            (stage_dir / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    def _workdir(self, stage_dir: Path, view: Path, path: str, user: str, where: str) -> list[str]:
+        """BuildKit's WORKDIR: the missing directories made (0755) as the current USER, so that user
+        can write there; through the image's symlinks, inside its root."""
+        path = _resolve_in(view, path)
+        uid = gid = 0
+        if user and not exists_in(view, path):
+            try:
+                uid, gid = _owner(user, view)
+            except PodsError as exc:
+                raise BuildError(f"{where}: WORKDIR: {exc}") from None
+        _make_dirs(stage_dir, view, path, uid, gid)
         return _ancestors(path)
 
     # -- RUN -----------------------------------------------------------------------------------
@@ -618,7 +643,10 @@ class Builder:
         network = (ins.flags.get("network") or [opts.network])[-1] or opts.network
         if network == "default":
             network = opts.network
-        run_env = [f"{k}={v}" for k, v in args.items()]  # build args are the step's env, not the image's
+        # the step's env: ARG values over the image's (they are not the image's), in BuildKit's order;
+        # the predefined proxy args given with --build-arg reach RUN undeclared, outside the cache key
+        run_env = [f"{k}={v}" for k, v in env.items()]
+        run_env += [f"{k}={v}" for k, v in opts.build_args.items() if k in PROXY_ARGS and k not in env]
         key = _sha(state.key, "RUN", argv, sorted(args.items()), ins.flags.get("mount", []), network)
 
         def make_layer() -> dict[str, Any] | None:
@@ -755,7 +783,7 @@ class Builder:
                      for h in ins.heredocs]
             sources: list[str] = []
         else:
-            words = list(ins.args) if ins.json else df.process_words(ins.args[0], env, parsed.escape,
+            words = [proc(a) for a in ins.args] if ins.json else df.process_words(ins.args[0], env, parsed.escape,
                                                                       path=parsed.path, line=ins.line)
             if len(words) < 2:
                 raise BuildError(f"{where}: {ins.cmd} requires at least two arguments, but only one was provided")
@@ -763,8 +791,8 @@ class Builder:
             files = []
         if ins.flags.get("exclude"):
             raise BuildError(f"{where}: {ins.cmd} --exclude is not supported yet")
-        chown = (ins.flags.get("chown") or [""])[-1]
-        chmod = (ins.flags.get("chmod") or [""])[-1]
+        chown = proc((ins.flags.get("chown") or [""])[-1])  # BuildKit expands --chown and --chmod
+        chmod = proc((ins.flags.get("chmod") or [""])[-1])
         if chmod and (not all(c in "01234567" for c in chmod) or int(chmod, 8) > 0o7777):
             raise BuildError(f"{where}: --chmod={chmod}: expected an octal mode up to 7777")
         parents = "parents" in ins.flags
@@ -797,25 +825,35 @@ class Builder:
                 raise BuildError(f"{where}: COPY does not fetch URLs: use ADD")
             locals_ = [s for s in sources if not _is_url(s)]
             try:
-                matched = [ctx.match_sources(context, s, ignore, instruction=ins.cmd) for s in locals_]
+                matched = [ctx.match_sources(context, s, ignore, instruction=ins.cmd, allow_empty=True) for s in locals_]
             except ContextError as exc:
                 raise BuildError(f"{where}: {exc}") from None
-            flat = sorted({m for ms in matched for m in ms})
+            # a symlink source is copied as what it points to: its target's content is an input too
+            flat = sorted({r for ms in matched for m in ms for r in (m, _follow(context, m))})
             content_key = ("context", locals_, self._content_digest(context, flat, ignore), urls, checksum)
         what = (ins.cmd, content_key, dest, chown, chmod, parents, state.config.get("WorkingDir"))
 
         def make(stage_dir: Path, view: Path) -> list[str]:
             target = dest if dest.startswith("/") else os.path.join(state.config.get("WorkingDir") or "/", dest)
+            # a destination through a symlink of the image resolves inside the image's root, never the host's
+            slash = target.endswith("/")
+            target = _resolve_in(view, target)
+            target += "/" if slash and target != "/" else ""
             through = _ancestors(target) + ([target] if _is_dir_in(view, target) else [])
             uid = gid = None
             if chown:
-                uid, gid, _, _ = lookup_user(chown, [view])
+                try:
+                    uid, gid = _owner(chown, view)
+                except PodsError as exc:
+                    raise BuildError(f"{where}: {ins.cmd} --chown={chown}: {exc}") from None
+            # the directories the copy creates on the way: 0755, owned as --chown says (BuildKit's mkdir -p)
+            _make_dirs(stage_dir, view, os.path.dirname(target.rstrip("/")) or "/", uid, gid)
             if files:
                 many = len(files) > 1 or dest.endswith("/")
                 for name, content in files:
                     path = os.path.join(target, name) if many or _is_dir_in(view, target) else target
                     out = _stage_path(stage_dir, path)
-                    out.parent.mkdir(parents=True, exist_ok=True)
+                    _make_dirs(stage_dir, view, os.path.dirname(path), uid, gid)
                     out.write_text(content)
                     _set_meta(out, uid, gid, int(chmod, 8) if chmod else 0o644)
                 return through
@@ -823,10 +861,11 @@ class Builder:
                 with self._view(src_state, stage_dir.parent / "from") as src_root:
                     matched = _match_in(src_root, sources, where, ins.cmd)
                     _copy_sources(src_root, matched, stage_dir, view, target, uid, gid, chmod, parents,
-                                  extract=False)
+                                  extract=False, keep_owner=True, many=len(sources) > 1)
                 return through
             local = [s for s in sources if not _is_url(s)]
-            matched = sorted({m for s in local for m in ctx.match_sources(context, s, ignore, instruction=ins.cmd)})
+            matched = sorted({m for s in local for m in ctx.match_sources(context, s, ignore, instruction=ins.cmd,
+                                                                          allow_empty=True)})
             _copy_sources(context, matched, stage_dir, view, target, uid, gid, chmod, parents,
                           extract=ins.cmd == "ADD", ignore=ignore, many=len(sources) > 1)
             for url in [s for s in sources if _is_url(s)]:
@@ -898,6 +937,81 @@ def _heredoc_script(ins: df.Instruction) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _resolve_in(root: Path, path: str, *, last: str = "dir") -> str:
+    """``path`` with the symlinks it passes through resolved inside ``root`` (as if ``root`` were
+    ``/``: an absolute link restarts at ``root``, ``..`` stops there), so a destination through a
+    link of the image lands in the image. The last component is followed when it leads to a
+    directory (``last="dir"``) or always (``"always"``). Missing components are kept as they are."""
+    parts = [p for p in path.split("/") if p and p != "."]
+    out: list[str] = []
+    hops = 0
+    while parts:
+        name = parts.pop(0)
+        if name == "..":
+            if out:
+                out.pop()
+            continue
+        here = root.joinpath(*out, name)
+        if here.is_symlink() and hops < 40:
+            hops += 1
+            link = os.readlink(here)
+            rest = [p for p in link.split("/") if p and p != "."]
+            base = [] if link.startswith("/") else out
+            if not parts and last == "dir":
+                resolved = _resolve_in(root, "/".join(["", *base, *rest]), last="always")
+                if root.joinpath(resolved.lstrip("/")).is_dir():
+                    return resolved
+                out.append(name)
+                break
+            out = list(base)
+            parts = rest + parts
+            continue
+        out.append(name)
+    return "/" + "/".join(out)
+
+
+def _follow(root: Path, rel: str) -> str:
+    """A source path as BuildKit copies it: a symlink is followed (inside ``root``) to what it
+    points to; a dangling one is copied as the link."""
+    if rel == "." or not (root / rel).is_symlink():
+        return rel
+    resolved = _resolve_in(root, rel, last="always")
+    p = root / resolved.lstrip("/")
+    if resolved != "/" and p.exists() and not p.is_symlink():
+        return resolved.lstrip("/")
+    return rel
+
+
+def _owner(user: str, view: Path) -> tuple[int, int]:
+    """The owner BuildKit gives files for ``--chown=USER[:GROUP]`` and WORKDIR under ``USER``: names
+    from the image's /etc/passwd and /etc/group; a number alone is the uid and the gid both."""
+    name, _, group = user.partition(":")
+    if name.isdigit() and not group:
+        return int(name), int(name)
+    uid, gid, _, _ = lookup_user(user, [view])
+    return uid, gid
+
+
+def _make_dirs(stage_dir: Path, view: Path, path: str, uid: int | None, gid: int | None) -> None:
+    """``path`` and its ancestors, where neither the image nor the layer has them yet: 0755,
+    owned by ``uid``/``gid`` (root when None), as BuildKit's mkdir -p for COPY and WORKDIR."""
+    for p in [*_ancestors(path), os.path.normpath(path)]:
+        d = _stage_path(stage_dir, p)
+        if p == "/" or d.is_dir():
+            continue
+        if exists_in(view, p):  # the image's directory: in the layer with its own metadata
+            if _is_dir_in(view, p):
+                st = os.lstat(view / p.lstrip("/"))
+                d.mkdir()
+                os.chown(d, st.st_uid, st.st_gid)
+                os.chmod(d, stat.S_IMODE(st.st_mode))
+                os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
+            continue
+        d.mkdir()
+        os.chown(d, uid if uid is not None else 0, gid if gid is not None else 0)
+        os.chmod(d, 0o755)
+
+
 def _arch() -> str:
     m = os.uname().machine
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
@@ -954,42 +1068,52 @@ def _copy_parent_metadata(stage_dir: Path, view: Path, through: Sequence[str]) -
 def _match_in(root: Path, sources: Sequence[str], where: str, cmd: str) -> list[str]:
     everything = ctx.IgnoreMatcher.from_text("")
     try:
-        return sorted({m for s in sources for m in ctx.match_sources(root, s, everything, instruction=cmd)})
+        return sorted({m for s in sources for m in ctx.match_sources(root, s, everything, instruction=cmd,
+                                                                     allow_empty=True)})
     except ContextError as exc:
         raise BuildError(f"{where}: {exc}") from None
 
 
 def _copy_sources(src_root: Path, matched: Sequence[str], stage_dir: Path, view: Path, target: str,
                   uid: int | None, gid: int | None, chmod: str, parents: bool, *, extract: bool,
-                  ignore: ctx.IgnoreMatcher | None = None, many: bool = False) -> None:
-    """Docker's COPY rules: a directory's contents go into the target; a file goes to the target,
-    or into it when the target is a directory (existing, ending in '/', or several sources)."""
+                  ignore: ctx.IgnoreMatcher | None = None, many: bool = False, keep_owner: bool = False) -> None:
+    """BuildKit's COPY rules: a directory's contents go into the target; a file goes to the target,
+    or into it when the target is a directory (existing, ending in '/', or several sources). A
+    source that is a symlink is copied as what it points to (resolved inside ``src_root``), under
+    its own name; symlinks inside a copied directory stay links. Owners: ``uid``/``gid`` when
+    --chown gives them, else root for the build context and the source's own (``keep_owner``) for
+    ``--from``; directories created on the way are 0755 with the --chown owner."""
     into_dir = target.endswith("/") or len(matched) > 1 or many or _is_dir_in(view, target)
     mode = int(chmod, 8) if chmod else None
     for rel in matched:
+        name = rel
+        rel = _follow(src_root, rel)
         src = src_root / rel if rel != "." else src_root
         st = os.lstat(src)
         if stat.S_ISDIR(st.st_mode):
-            base = os.path.join(target, rel) if parents and rel != "." else target
+            base = os.path.join(target, name) if parents and name != "." else target
+            _make_dirs(stage_dir, view, base, uid, gid)  # the target itself too: 0755, not the source's mode
             dest = _stage_path(stage_dir, base)
-            dest.mkdir(parents=True, exist_ok=True)
-            _copy_tree(src_root, rel, dest, uid, gid, mode, ignore)
+            _copy_tree(src_root, rel, dest, uid, gid, mode, ignore, keep_owner=keep_owner)
             continue
         if extract and stat.S_ISREG(st.st_mode) and _is_archive(src):
+            _make_dirs(stage_dir, view, target, uid, gid)
             dest = _stage_path(stage_dir, target)
-            dest.mkdir(parents=True, exist_ok=True)
             _extract(src, dest)
             continue
         if parents:
-            dest = _stage_path(stage_dir, os.path.join(target, rel))
+            dest = _stage_path(stage_dir, os.path.join(target, name))
         else:
-            dest = _stage_path(stage_dir, os.path.join(target, os.path.basename(rel)) if into_dir else target)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        _copy_entry(src, dest, st, uid, gid, mode)
+            dest = _stage_path(stage_dir, os.path.join(target, os.path.basename(name)) if into_dir else target)
+        _make_dirs(stage_dir, view, "/" + os.path.dirname(os.path.relpath(dest, stage_dir)), uid, gid)
+        if keep_owner and uid is None:
+            _copy_entry(src, dest, st, st.st_uid, st.st_gid, mode)
+        else:
+            _copy_entry(src, dest, st, uid, gid, mode)
 
 
 def _copy_tree(src_root: Path, rel: str, dest: Path, uid: int | None, gid: int | None, mode: int | None,
-               ignore: ctx.IgnoreMatcher | None) -> None:
+               ignore: ctx.IgnoreMatcher | None, *, keep_owner: bool = False) -> None:
     """A directory's contents into ``dest``; from the build context only what .dockerignore keeps."""
     base = src_root / rel if rel != "." else src_root
     if ignore is not None:
@@ -1007,15 +1131,13 @@ def _copy_tree(src_root: Path, rel: str, dest: Path, uid: int | None, gid: int |
         out = dest / name
         out.parent.mkdir(parents=True, exist_ok=True)
         st = os.lstat(src)
+        own = (st.st_uid, st.st_gid) if keep_owner and uid is None else (uid, gid)
         if stat.S_ISDIR(st.st_mode):
             out.mkdir(exist_ok=True)
-            _set_meta(out, uid if uid is not None else 0, gid if gid is not None else 0,
+            _set_meta(out, own[0] if own[0] is not None else 0, own[1] if own[1] is not None else 0,
                       mode if mode is not None else stat.S_IMODE(st.st_mode))
         else:
-            _copy_entry(src, out, st, uid, gid, mode)
-    st = os.lstat(base)
-    _set_meta(dest, uid if uid is not None else 0, gid if gid is not None else 0,
-              mode if mode is not None else stat.S_IMODE(st.st_mode))
+            _copy_entry(src, out, st, own[0], own[1], mode)
 
 
 def _copy_entry(src: Path, dest: Path, st: os.stat_result, uid: int | None, gid: int | None,

@@ -504,14 +504,16 @@ def _glob(dfd: int, prefix: str, comps: list[_Glob], matcher: IgnoreMatcher, out
             os.close(sub)
 
 
-def match_sources(root: Path, src: str, matcher: IgnoreMatcher, *, instruction: str = "COPY") -> list[str]:
+def match_sources(root: Path, src: str, matcher: IgnoreMatcher, *, instruction: str = "COPY",
+                  allow_empty: bool = False) -> list[str]:
     """The context paths a COPY/ADD source names, sorted; ``.`` is the root itself.
 
     A leading ``/`` means the context root; wildcards match per component with Go's
     ``filepath.Match``; excluded paths never match.
 
     :raises ContextError: the source leaves the context, is a bad pattern, or matches nothing
-        (with Docker's text for each).
+        (with Docker's text for each). With ``allow_empty`` (BuildKit's rule), a wildcard that
+        matches nothing gives no paths instead: ``COPY *.md *.txt /d/`` copies what matched.
     """
     rel = _relative(src, instruction)
     if rel == ".":
@@ -523,7 +525,7 @@ def match_sources(root: Path, src: str, matcher: IgnoreMatcher, *, instruction: 
             comps = [_compile_glob(c, src, instruction) for c in parts]
             found: list[str] = []
             _glob(rootfd, "", comps, matcher, found)
-            if not found:
+            if not found and not allow_empty:
                 raise ContextError(f"{instruction} failed: no source files were specified")
             return sorted(found)
         # A plain name is taken literally, backslashes and all, as Docker does.

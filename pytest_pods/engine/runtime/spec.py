@@ -707,7 +707,7 @@ def lookup_user(user: str | None, etc_dirs: Sequence[Path]) -> tuple[int, int, l
                 raise InvalidArgumentError(f"unable to find group {group}: no matching entries in group file")
             gid = int(group)
     extra: list[int] = []
-    if username is not None:
+    if username is not None and not group:  # runc's rule: an explicit group means no supplementary ones
         for row in groups:
             if len(row) >= 4 and username in row[3].split(",") and row[2].isdigit():
                 g = int(row[2])
