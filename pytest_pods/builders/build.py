@@ -51,6 +51,8 @@ from pytest_pods.engine.runtime.state import update_state
 from pytest_pods.errors import BuildError, ContextError, ImageNotFoundError, PodsError
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
+PIPES = "/dev/pipes"
+"""Where a RUN heredoc with a shebang is mounted as a file, as BuildKit does."""
 PROXY_ARGS = frozenset(f"{name}_PROXY" if upper else f"{name.lower()}_proxy"
                        for name in ("HTTP", "HTTPS", "FTP", "NO", "ALL") for upper in (True, False))
 """BuildKit's predefined ARGs: given with --build-arg, RUN sees them without an ARG line."""
@@ -415,7 +417,9 @@ class Builder:
             cfg["Shell"] = list(ins.args)
             return self._meta(state, ins, env, opts)
         if cmd == "ONBUILD":
-            cfg.setdefault("OnBuild", []).append(raw)
+            # the trigger as written, heredoc bodies included (BuildKit keeps them in the expression)
+            cfg.setdefault("OnBuild", []).append("\n".join(
+                [raw, *(part for h in ins.heredocs for part in (h.content.removesuffix("\n"), h.name) if part or h.content)]))
             return self._meta(state, ins, env, opts)
         if cmd == "MAINTAINER":
             return self._meta(state, ins, env, opts)
@@ -634,7 +638,12 @@ class Builder:
              say: Progress) -> bool:
         where = f"{parsed.path}:{ins.line}"
         shell = state.config.get("Shell") or DEFAULT_SHELL
-        if ins.heredocs:
+        script = _shebang_script(ins)
+        if script is not None:
+            # BuildKit: a lone heredoc that starts with #! is a file (0755) under /dev/pipes, run by
+            # the shell as a command, so its own interpreter runs it
+            argv = [*shell, f"{PIPES}/{ins.heredocs[0].name}"]
+        elif ins.heredocs:
             argv = [*shell, _heredoc_script(ins)]
         elif ins.json:
             argv = list(ins.args)
@@ -647,11 +656,19 @@ class Builder:
         # the predefined proxy args given with --build-arg reach RUN undeclared, outside the cache key
         run_env = [f"{k}={v}" for k, v in env.items()]
         run_env += [f"{k}={v}" for k, v in opts.build_args.items() if k in PROXY_ARGS and k not in env]
-        key = _sha(state.key, "RUN", argv, sorted(args.items()), ins.flags.get("mount", []), network)
+        key = _sha(state.key, "RUN", argv, sorted(args.items()), ins.flags.get("mount", []), network,
+                   *([script] if script is not None else []))
 
         def make_layer() -> dict[str, Any] | None:
             with contextlib.ExitStack() as mounts:
                 binds = self._bind_mounts(parsed, ins, context, built, mounts, where)
+                if script is not None:
+                    pipes = Path(mounts.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp,
+                                                                                  prefix=f"pipes-{lease()}-")))
+                    (pipes / ins.heredocs[0].name).write_text(script)
+                    os.chmod(pipes / ins.heredocs[0].name, 0o755)
+                    os.chmod(pipes, 0o755)
+                    binds.append(Bind(str(pipes), PIPES, True))
                 return self._run_container(where, ins, state, argv, run_env, network, say, binds, opts)
 
         return self._cached_step(state, ins, key, opts, make_layer)
@@ -779,7 +796,7 @@ class Builder:
             dest = next((w for w in reversed(words) if not w.startswith("<<")), None)
             if dest is None:
                 raise BuildError(f"{where}: {ins.cmd} with a heredoc needs a destination")
-            files = [(h.name, h.content if not h.expand else proc(h.content) if "$" in h.content else h.content)
+            files = [(h.name, _expand_heredoc(h.content, env, parsed, ins.line) if h.expand else h.content)
                      for h in ins.heredocs]
             sources: list[str] = []
         else:
@@ -1010,6 +1027,51 @@ def _make_dirs(stage_dir: Path, view: Path, path: str, uid: int | None, gid: int
         d.mkdir()
         os.chown(d, uid if uid is not None else 0, gid if gid is not None else 0)
         os.chmod(d, 0o755)
+
+
+def _shebang_script(ins: df.Instruction) -> str | None:
+    """The body of ``RUN <<EOF`` when it is the only heredoc, alone on the line, and starts with #!."""
+    if len(ins.heredocs) != 1 or not ins.heredocs[0].content.startswith("#!"):
+        return None
+    line = ins.args[0].strip() if ins.args else ""
+    return ins.heredocs[0].content if re.fullmatch(r"""<<-?(["']?)[^\s"']+\1""", line) else None
+
+
+def _expand_heredoc(text: str, env: Mapping[str, str], parsed: df.Dockerfile, line: int) -> str:
+    """An unquoted heredoc's body for COPY/ADD, as a shell expands one: ``$`` expansions (with
+    BuildKit's modifiers), quotes taken literally, a backslash escaping only ``$``, a backquote,
+    another backslash or a newline."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n and text[i + 1] in "$`\\\n":
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if ch == "$" and i + 1 < n:
+            j = i + 1
+            if text[j] == "{":
+                depth = 0
+                while j < n:
+                    if text[j] == "{":
+                        depth += 1
+                    elif text[j] == "}":
+                        depth -= 1
+                        if depth == 0:
+                            break
+                    j += 1
+                j += 1
+            else:
+                while j < n and (text[j].isalnum() or text[j] == "_"):
+                    j += 1
+            if j > i + 1:
+                out.append(df.process_word(text[i:j], env, parsed.escape, path=parsed.path, line=line))
+                i = j
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def _arch() -> str:
