@@ -314,7 +314,11 @@ class ComposeStack:
                                  "has no healthcheck (in the file or its image)")
             self._wait(dep, rec, healthcheck())
         elif condition == "service_completed_successfully":
-            code = rec.container.wait(self._timeout)
+            try:
+                code = rec.container.wait(self._timeout)
+            except TimeoutError:
+                raise self._fail(service, f"depends_on.{dep}", f"condition service_completed_successfully, but "
+                                 f"service {dep!r} still runs after {self._timeout:g} s") from None
             if code != 0:
                 tail = rec.container.logs(tail=10).decode("utf-8", "replace").rstrip()
                 raise self._fail(service, f"depends_on.{dep}", f"service {dep!r} exited with code {code}, not 0"

@@ -422,3 +422,32 @@ def test_keep_volumes_keeps_the_named_volume_and_the_next_stack_finds_its_data(i
         for v in inner.client.volumes.list():
             if v["Name"].startswith(project):
                 inner.client.volumes.remove(v["Name"], force=True)
+
+
+def test_a_job_that_never_completes_fails_its_dependant_in_one_line(inner: Inner) -> None:
+    (inner.pytester.path / "docker-compose.yml").write_text(textwrap.dedent("""\
+        services:
+          job:
+            image: busybox
+            command: sleep 1000
+          app:
+            image: busybox
+            command: sleep 1000
+            depends_on:
+              job: {condition: service_completed_successfully}
+        """))
+    inner.pytester.makepyfile(test_job='''
+        from pytest_pods import compose
+
+        stack = compose("docker-compose.yml", timeout=2)
+
+        def test_never(stack):
+            pass
+    ''')
+    result, sid = inner.run("-v", subprocess=True, timeout=300)
+    result.assert_outcomes(errors=1)
+    out = result.stdout.str()
+    assert ("service 'app': key 'depends_on.job': condition service_completed_successfully, but service 'job' "
+            "still runs after 2 s") in out
+    assert "Traceback" not in out
+    assert inner.left(sid) == []
