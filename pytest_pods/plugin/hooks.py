@@ -10,6 +10,7 @@ environment, then the ini file::
     --pods-reuse             pods_reuse           PODS_REUSE           keep wider-scoped containers between runs
     --pods-required          pods_required        PODS_REQUIRED        fail, not skip, where the engine cannot run
     --pods-registry HOST/NS  pods_registry        PODS_REGISTRY        where service images are pulled from
+    --pods-pool-registry R   pods_pool_registry   PODS_POOL_REGISTRY   where an engine pool's image() builds go
     --pods-ignore-limits     pods_ignore_limits   PODS_IGNORE_LIMITS   drop cgroup limits the engine cannot apply
     --pods-logs test|all     pods_logs            PODS_LOGS            a failing test's container logs: since the
                                                                        test started (test), or the whole log (all)
@@ -63,6 +64,9 @@ _OPTIONS = {
     "required": ("fail (not skip) tests that need the engine where it cannot run", False, True),
     "registry": ("registry/namespace to pull the ready-made service images from (else they are built)",
                  None, False),
+    "pool_registry": ("with several engines (--pods-host A,B): a registry (HOST[:PORT][/NAMESPACE]) they all "
+                      "reach: an image() is built once on the first engine, pushed there and pulled by digest on "
+                      "the others", None, False),
     "ignore_limits": ("drop memory/pids/cpu limits where the engine cannot apply them (rootless without a "
                       "delegated cgroup v2), with a warning, instead of refusing the container", False, True),
     "logs": ("which log lines of its containers a failing test's report shows: 'test' (those since the test "
@@ -179,6 +183,7 @@ def pytest_configure(config: pytest.Config) -> None:
         hook=config.hook,
         ignore_limits=ignore_limits,
         home=home,
+        pool_registry=_setting(config, "pool_registry"),
     )
     session.pool = pool
     set_session(config, session)

@@ -143,12 +143,16 @@ class PodsSession:
                  host: str | None = None,
                  registry: str | None, run_id: str | None, worker: str, controller_pid: int | None,
                  hook: pluggy.HookRelay | None = None, ignore_limits: bool = False,
-                 home: str | None = None, controller_owner: str | None = None) -> None:
+                 home: str | None = None, controller_owner: str | None = None,
+                 pool_registry: str | None = None) -> None:
         self.root = root
         self.host = host  # a remote engine (RemoteClient), else the local one on ``root``
         # issue 20: with remote engines, the engine that holds the run's shared session containers
         # (the pool's first); they are shared through it (a deterministic name, 409 = join)
         self.home = home
+        # issue 20: where an image() built once for the pool goes (HOST[:PORT][/NS]); each engine
+        # pulls it by digest from there
+        self.pool_registry = (pool_registry or "").strip().rstrip("/") or None
         self._home_client: ClientAPI | None = None
         self.heartbeats: dict[str, Heartbeat] = {}
         self.heartbeat_notes: dict[str, str] = {}  # engine -> why it has no heartbeat
@@ -328,6 +332,9 @@ class PodsSession:
         ctx = Path(path)
         if not ctx.is_dir():
             raise FixtureConfigError(f"build context {os.fspath(path)!r} is not a directory")
+        if self.pool_registry and self.home:
+            return self._build_once(fixture, ctx, dockerfile=dockerfile, build_args=build_args, target=target,
+                                    tag=tag, labels=labels)
         t0 = time.monotonic()
         img = self.client.images.build(ctx, tag=tag, dockerfile=dockerfile, buildargs=build_args,
                                        target=target, labels=labels)
@@ -336,6 +343,48 @@ class PodsSession:
         if self.hook is not None:
             self.hook.pytest_pods_image_built(image=ref.ref, fixture=fixture, seconds=ref.seconds)
         return ref
+
+    def _build_once(self, fixture: str, ctx: Path, *, dockerfile: str | None, build_args: Mapping[str, str] | None,
+                    target: str | None, tag: str | None, labels: Mapping[str, str] | None) -> ImageRef:
+        """An engine pool with ``--pods-pool-registry`` (issue 20): the image is built on the home
+        engine (workers asking at once hit its build cache: one build), pushed to the registry, and
+        pulled by digest on every other engine, so that each runs the same image ID."""
+        key = hashlib.sha256(json.dumps([os.path.abspath(ctx), dockerfile, sorted((build_args or {}).items()), target,
+                                         sorted((labels or {}).items())]).encode()).hexdigest()[:16]
+        repo = f"{self.pool_registry}/pods-build-{key}"
+        staged = f"{repo}:{self.run_id}"
+        home = self.home_client
+        t0 = time.monotonic()
+        try:
+            built = home.images.build(ctx, tag=staged, dockerfile=dockerfile, buildargs=build_args, target=target,
+                                      labels=labels)
+            digest = home.images.push(staged)
+        except PodsError as exc:
+            raise FixtureConfigError(f"image {fixture!r}: built once on {self.home} and pushed to "
+                                     f"{self.pool_registry} (--pods-pool-registry): {exc}") from None
+        if not digest:
+            raise FixtureConfigError(f"image {fixture!r}: the push of {staged} from {self.home} named no digest")
+        how = "build"
+        if home is not self.client:
+            try:
+                img = self.client.images.pull(f"{repo}@{digest}")
+            except PodsError as exc:
+                raise FixtureConfigError(f"image {fixture!r}: engine {self.host} cannot pull {repo}@{digest} "
+                                         f"(built on {self.home}): {exc}") from None
+            how = "pull"
+            image_id = img.id
+            ref = f"{repo}@{digest}"
+        else:
+            image_id = built.id
+            ref = staged
+        if tag:
+            self.client.images.tag(ref, tag)
+            ref = tag
+        out = ImageRef(ref, image_id, time.monotonic() - t0, how)
+        self.images[out.ref] = out
+        if self.hook is not None and how == "build":
+            self.hook.pytest_pods_image_built(image=out.ref, fixture=fixture, seconds=out.seconds)
+        return out
 
     def pull(self, fixture: str, ref: str, *, insecure: bool = False, always: bool = False) -> ImageRef:
         """Pull once per root: under a lock, and not at all when the store has it."""

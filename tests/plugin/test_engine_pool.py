@@ -492,3 +492,72 @@ def test_without_ryuk_the_next_session_sweeps_what_a_killed_one_left(reference_d
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+REGISTRY_BIN = Path("/usr/bin/docker-registry")
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    """Scope: function. ``127.0.0.1:PORT`` of a docker-registry (Debian's) of this test."""
+    if not REGISTRY_BIN.exists():
+        pytest.skip(f"no {REGISTRY_BIN} (Debian's docker-registry)")
+    port = _free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: "
+                      f"{tmp_path / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen([str(REGISTRY_BIN), "serve", str(config)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        def up() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_until(up, 20, "docker-registry listening")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+BUILT = '''
+import json, os
+from pytest_pods import container, image
+
+img = image(path="ctx", tag="pool-built:latest")
+box = container(image=img, command=["sleep", "300"])
+
+
+def test_built(img, box, pods):
+    with open(os.environ["OUT"], "a") as f:
+        f.write(json.dumps({"worker": os.environ["PYTEST_XDIST_WORKER"], "id": img.id, "ref": img.ref,
+                            "built_at": box.exec(["cat", "/built-at"]).output.decode().strip()}) + "\\n")
+'''
+
+
+def test_an_image_is_built_once_and_pulled_by_digest_on_the_other_engine(engines: tuple[Engine, Engine],
+                                                                          registry: str,
+                                                                          pytester: pytest.Pytester) -> None:
+    a, b = engines
+    ctx = pytester.path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM busybox:latest\nARG NONCE={os.urandom(8).hex()}\n"
+                                    "RUN date +%s%N > /built-at\n")
+    pytester.makepyfile(test_built=BUILT)
+    out = pytester.path / "records.jsonl"
+    res = _run(pytester, ["-n", "2", "--dist", "each", f"--pods-host={a.host},{b.host}",
+                          f"--pods-pool-registry={registry}/pods", f"--pods-root={pytester.path / 'state'}"],
+               _inner_env([a.host, b.host], out))
+    text = res.stdout + res.stderr
+    assert "2 passed" in text, text
+    recs = _records(out)
+    assert {r["worker"] for r in recs} == {"gw0", "gw1"}, text
+    assert len({r["built_at"] for r in recs}) == 1, recs  # one build
+    assert len({r["id"] for r in recs}) == 1, recs  # the same image ID on both engines
+    image_id = recs[0]["id"]
+    for e in (a, b):
+        got = e.remote().images.get("pool-built:latest")
+        assert got.id == image_id
+    digests = {d for e in (a, b) for d in [e.remote().images.inspect("pool-built:latest").get("RepoDigests") or []]
+               for d in d}
+    assert any(d.startswith(f"{registry}/pods/pods-build-") for d in digests), digests
