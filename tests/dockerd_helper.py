@@ -49,6 +49,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,6 +60,7 @@ BRIDGE_POOL = ipaddress.IPv4Network("10.213.0.0/16")
 USER_POOL = "base=10.214.0.0/16,size=24"
 BASE_IMAGES_TAR = Path(__file__).resolve().parent.parent / ".cache" / "base-images.tar"
 DOCKER_CLI = "docker"
+REGISTRY_BIN = "/usr/bin/docker-registry"
 
 
 ENGINES = ("pods", "dockerd")
@@ -85,6 +87,21 @@ def privileged_unavailable() -> str | None:
                 return (f"this host's capability bounding set lacks cap number(s) {missing}: dockerd's --privileged "
                         "asks runc for all of them and the start fails ('unable to apply caps')")
     return None
+
+
+def left_by_label(host: str, key: str, value: str) -> list[str]:
+    """Containers and networks on the daemon at ``host`` labelled ``key=value`` (what a plugin
+    session left), as ``container NAME (STATUS)`` and ``network NAME``."""
+    env = dict(os.environ, DOCKER_HOST=host)
+    env.pop("DOCKER_CONTEXT", None)
+
+    def ls(*args: str) -> list[str]:
+        proc = subprocess.run([DOCKER_CLI, *args, "--filter", f"label={key}={value}"], env=env, capture_output=True,
+                              text=True, timeout=60, check=True)
+        return proc.stdout.splitlines()
+
+    return ([f"container {line}" for line in ls("ps", "-a", "--format", "{{.Names}} ({{.State}})")]
+            + [f"network {line}" for line in ls("network", "ls", "--format", "{{.Name}}")])
 
 
 def unavailable() -> str | None:
@@ -193,6 +210,8 @@ class ReferenceDocker:
         self._lock_fd: int | None = None
         self.dockerd: subprocess.Popen[bytes] | None = None
         self.containerd: subprocess.Popen[bytes] | None = None
+        self.registry: subprocess.Popen[bytes] | None = None
+        self._registry_host: str | None = None
 
     @property
     def host(self) -> str:
@@ -327,6 +346,49 @@ class ReferenceDocker:
         except OSError:
             return "(no log)"
 
+    # -- the plugin's service images -----------------------------------------------------------
+    def service_registry(self, client: Any, timeout: float = 30) -> str:
+        """``127.0.0.1:PORT`` of a docker-registry (Debian's) holding our engine's builds of the
+        plugin's service images (``client`` builds them from the recipes, a cache hit where it
+        has): for ``--pods-registry``, so that a session on this dockerd pulls them. dockerd could
+        build the recipes itself, but its containers have no outbound NAT here (``--iptables=false``)
+        and each session's fresh data root would build them again. Started once; stopped by stop().
+
+        :raises RuntimeError: if docker-registry is missing or does not come up.
+        """
+        if self._registry_host is not None:
+            return self._registry_host
+        from pytest_pods.plugin.services import RECIPES, SERVICE_IMAGES
+
+        if not Path(REGISTRY_BIN).exists():
+            raise RuntimeError(f"no {REGISTRY_BIN} (Debian's docker-registry) for the service images")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        config = self.state / "registry.yml"
+        config.write_text("version: 0.1\nlog:\n  level: warn\nstorage:\n"
+                          f"  filesystem:\n    rootdirectory: {self.data / 'registry'}\n"
+                          f"http:\n  addr: 127.0.0.1:{port}\n")
+        with open(self.state / "registry.log", "wb") as log:
+            self.registry = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=log, stderr=log,
+                                             stdin=subprocess.DEVNULL, start_new_session=True)
+        (self.state / "registry.pid").write_text(str(self.registry.pid))
+        host = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.registry.poll() is not None:
+                raise RuntimeError(f"docker-registry exited {self.registry.returncode}:\n{self._log_tail('registry')}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"docker-registry did not listen on {host} within {timeout:g} s")
+            time.sleep(0.05)
+        for service, tag in SERVICE_IMAGES.items():
+            client.images.build(RECIPES / service, tag=tag)
+            client.images.push(tag, f"{host}/{tag}", insecure=True)
+        self._registry_host = host
+        return host
+
     # -- stop ----------------------------------------------------------------------------------
     def stop(self) -> None:
         """Remove every container and network it holds, stop dockerd and containerd, remove the rest."""
@@ -339,7 +401,7 @@ class ReferenceDocker:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-        for proc in (self.dockerd, self.containerd):
+        for proc in (self.dockerd, self.containerd, self.registry):
             if proc is not None:
                 with contextlib.suppress(ChildProcessError):
                     proc.wait(timeout=1)
@@ -362,9 +424,10 @@ def _clean(state: Path) -> None:
         cmd = _cmdline(int(pid_dir.name)) if pid_dir.name.isdigit() else []
         if cmd and "containerd-shim" in cmd[0] and any(str(state) in a for a in cmd):
             _kill_if(int(pid_dir.name), str(state), wait=5)
-    pid = _read_pid(state / "containerd.pid")
-    if pid is not None:
-        _kill_if(pid, str(state))
+    for name in ("containerd.pid", "registry.pid"):
+        pid = _read_pid(state / name)
+        if pid is not None:
+            _kill_if(pid, str(state))
     _remove_cgroups(f"pods-refdocker-{sid}")
     _unmount_under(*(p for p in (state, data) if p is not None))
     # dockerd's own network links: its default bridge, user networks' br-<id> and their veths

@@ -143,24 +143,25 @@ def test_an_image_with_a_healthcheck_is_waited_for_by_default(inner: Inner) -> N
     assert inner.left(sid) == []
 
 
-def _reused(client: Client) -> tuple[list[str], list[str]]:
-    ctrs = sorted(st["id"] for st in client.runtime.list(all=True) if st["name"].startswith("pods-reuse-"))
-    nets = sorted(n["name"] for n in client.runtime.networks.list() if n["name"].startswith("pods-reuse-"))
+def _reused(engine: Any) -> tuple[list[str], list[str]]:
+    """The reused containers' ids and networks' names on ``engine`` (``inner.engine``)."""
+    ctrs = sorted(c.id for c in engine.containers.list(all=True) if c.name.startswith("pods-reuse-"))
+    nets = sorted(n["Name"] for n in engine.networks.list(create_default=False) if n["Name"].startswith("pods-reuse-"))
     return ctrs, nets
 
 
-def _drop_reused(client: Client) -> None:
-    for st in client.runtime.list(all=True):
-        if st["name"].startswith("pods-reuse-"):
-            client.runtime.remove(st["id"], force=True)
-    for n in client.runtime.networks.list():
-        if n["name"].startswith("pods-reuse-"):
-            client.runtime.networks.remove(n["id"])
+def _drop_reused(engine: Any) -> None:
+    for c in engine.containers.list(all=True):
+        if c.name.startswith("pods-reuse-"):
+            c.remove(force=True)
+    for n in engine.networks.list(create_default=False):
+        if n["Name"].startswith("pods-reuse-"):
+            engine.networks.remove(n["Name"])
 
 
 def test_reuse_with_a_network_picks_both_up_run_after_run_and_leaves_only_them(
         inner: Inner, client: Client) -> None:
-    _drop_reused(client)
+    _drop_reused(inner.engine)
     inner.pytester.makepyfile(test_reuse='''
         from pytest_pods import container, network
 
@@ -181,7 +182,7 @@ def test_reuse_with_a_network_picks_both_up_run_after_run_and_leaves_only_them(
             out = result.stdout.str()
             result.assert_outcomes(passed=2)
             assert "error" not in out.lower().split("pods timeline")[0].split("test session starts")[1], out
-            ctrs, nets = _reused(client)
+            ctrs, nets = _reused(inner.engine)
             assert len(ctrs) == 1 and len(nets) == 1, (ctrs, nets)
             seen.append((ctrs, nets))
             timeline = out.split("pods timeline")[1]
@@ -191,12 +192,12 @@ def test_reuse_with_a_network_picks_both_up_run_after_run_and_leaves_only_them(
             assert all("pods-reuse-" in what for what in inner.left(sid)), inner.left(sid)
         assert seen[0] == seen[1] == seen[2]
     finally:
-        _drop_reused(client)
+        _drop_reused(inner.engine)
 
 
 def test_reuse_of_a_database_isolated_server_gives_fresh_databases_run_after_run(
         inner: Inner, client: Client) -> None:
-    _drop_reused(client)
+    _drop_reused(inner.engine)
     inner.pytester.makepyfile(test_reuse_db='''
         from pytest_pods import network, postgres_container
 
@@ -216,10 +217,10 @@ def test_reuse_of_a_database_isolated_server_gives_fresh_databases_run_after_run
         for _ in range(2):
             result, _sid = inner.run("--pods-reuse")
             result.assert_outcomes(passed=2)
-            servers.append(_reused(client))
+            servers.append(_reused(inner.engine))
         assert servers[0] == servers[1] and len(servers[0][0]) == 1, servers
     finally:
-        _drop_reused(client)
+        _drop_reused(inner.engine)
 
 
 @pytest.mark.local_only("two projects' reused containers in one root: the engine is the same either way")
