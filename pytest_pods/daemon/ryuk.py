@@ -1,8 +1,8 @@
 """A built-in stand-in for testcontainers' Ryuk, so unmodified testcontainers runs here.
 
 testcontainers starts a ``testcontainers/ryuk`` container, reads its published port 8080,
-connects, and sends filter lines (``label=org.testcontainers.session-id=<id>``); Ryuk answers
-``ACK`` to each. When every connection has closed and none came back within the reconnection
+connects, and sends filter lines (``label=org.testcontainers.session-id=<id>``; several filters
+of one line, ``&``-joined, must all hold); Ryuk answers ``ACK`` to each. When every connection has closed and none came back within the reconnection
 timeout (``RYUK_RECONNECTION_TIMEOUT``, 10 s), it removes every container, network and volume
 that matches a filter. Here that container is virtual: the daemon answers create, start,
 inspect, logs, wait, kill and remove for it, and the "container" is a listener thread in the
@@ -18,10 +18,11 @@ import socket
 import threading
 import time
 from typing import Any
+from urllib.parse import unquote_plus
 
 from pytest_pods.client.local import Client
 from pytest_pods.daemon.events import Events
-from pytest_pods.daemon.filters import any_label_matches
+from pytest_pods.daemon.filters import labels_match
 from pytest_pods.errors import ConflictError, NotFoundError, PodsError
 
 #: the image testcontainers starts its Ryuk from (any registry, tag or digest)
@@ -106,14 +107,21 @@ class _Reaper:
                 self.stop()
                 return
 
+    def matches(self, labels: dict[str, str]) -> bool:
+        """Ryuk's rule: a filter line is a query string (``label=k=v&label=k2=v2``) whose
+        filters all hold; an object matching any line goes."""
+        return any(bool(line) and labels_match(labels, line) for line in self._label_lines())
+
+    def _label_lines(self) -> list[list[str]]:
+        return [[unquote_plus(f)[len("label="):] for f in line.split("&") if unquote_plus(f).startswith("label=")]
+                for line in self.filters]
+
     def prune(self) -> None:
         client, events = self.ryuk.client, self.ryuk.events
-        wanted = [f for line in self.filters for f in line.split("&") if f.startswith("label=")]
-        labels = [f[len("label="):] for f in wanted]
-        if not labels:
+        if not any(self._label_lines()):
             return
         for st in client.containers.states(all=True):
-            if any_label_matches(st.get("labels") or {}, labels):
+            if self.matches(st.get("labels") or {}):
                 with contextlib.suppress(Exception):
                     client.containers.remove(st["id"], force=True)
                     events.publish("destroy", st["id"], {"name": st["name"], "reaper": "ryuk"})
@@ -122,11 +130,11 @@ class _Reaper:
         except (PodsError, OSError):
             nets = []  # one vanished while listed: the next reaper's turn
         for net in nets:
-            if any_label_matches(net.get("Labels") or {}, labels):
+            if self.matches(net.get("Labels") or {}):
                 with contextlib.suppress(Exception):
                     client.networks.remove(net["Id"])
         for vol in client.volumes.list():
-            if any_label_matches(vol.get("Labels") or {}, labels):
+            if self.matches(vol.get("Labels") or {}):
                 with contextlib.suppress(Exception):
                     client.volumes.remove(vol["Name"], force=True)
 

@@ -4,7 +4,8 @@ The watchdog (:mod:`pytest_pods.watchdog`) removes what a killed pytest made, bu
 pytest: when the runner itself goes (a CI machine lost, the watchdog killed too), containers on
 a remote engine would stay there for good. So a session also keeps a heartbeat *on the engine*,
 by the Ryuk protocol that testcontainers uses: a ``testcontainers/ryuk`` container publishes
-port 8080; the session connects, sends one filter line (``label=pytest-pods.owner=<owner>``),
+port 8080; the session connects, sends one filter line (``label=pytest-pods.owner=<owner>&
+label=pytest-pods.session=<run>``: both must hold),
 reads ``ACK`` and keeps the connection open for its whole life. When the connection has been
 closed for the reconnection timeout (:data:`HEARTBEAT_TIMEOUT`, ``RYUK_RECONNECTION_TIMEOUT``),
 the engine removes every container, network and volume carrying that label.
@@ -47,7 +48,7 @@ class Heartbeat:
     """One session's heartbeat on one engine: ``start()`` returns None when it beats, else why not."""
 
     host: str
-    label: str  # "key=value": what the engine removes when the beat stops
+    line: str  # the filter line ("label=k=v&label=k2=v2"): what the engine removes when the beat stops
     name: str  # the Ryuk container's name on the engine
     sock: socket.socket | None = None
     container_id: str = ""
@@ -65,7 +66,7 @@ class Heartbeat:
                 image, name=self.name, ports=["8080/tcp"], privileged=True,
                 volumes=["/var/run/docker.sock:/var/run/docker.sock"],
                 environment={"RYUK_RECONNECTION_TIMEOUT": f"{timeout:g}s", "RYUK_PORT": "8080"},
-                labels={"org.testcontainers.ryuk": "true", "pytest-pods.heartbeat": self.label}, auto_remove=True)
+                labels={"org.testcontainers.ryuk": "true"}, auto_remove=True)
         except NotFoundError:
             self.reason = (f"no Ryuk on {self.host} (image {image} not there): what a killed session leaves there "
                            "is removed by the next session's sweep")
@@ -78,7 +79,7 @@ class Heartbeat:
             ctr.start()
             addr = ctr.address(8080)
             sock = _connect(addr)
-            sock.sendall(f"label={self.label}\n".encode())
+            sock.sendall(f"{self.line}\n".encode())
             if not sock.recv(16).startswith(b"ACK"):
                 sock.close()
                 raise OSError("Ryuk did not acknowledge the filter")

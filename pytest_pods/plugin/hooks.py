@@ -33,6 +33,7 @@ import hashlib
 import os
 import re
 import time
+import uuid
 from collections.abc import Generator, Sequence
 from datetime import datetime
 from typing import Any, TypedDict
@@ -151,6 +152,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is None and not config.pluginmanager.has_plugin("pods-worker-timelines"):
         config.pluginmanager.register(WorkerTimelines(config), "pods-worker-timelines")
     pool = engine_pool(_setting(config, "host"))
+    if workerinput is None and hasattr(config.option, "testrunuid") and not config.option.testrunuid:
+        # xdist's controller: its run id is the one xdist hands the workers, so that the
+        # controller's session (its heartbeat, its header) and the workers' are one
+        config.option.testrunuid = uuid.uuid4().hex
     worker_id = str(workerinput["workerid"]) if workerinput else "main"
     host = engine_for(pool, worker_id)
     # the home engine of the run's shared session containers: the controller says which (it
@@ -176,7 +181,7 @@ def pytest_configure(config: pytest.Config) -> None:
         reuse=bool(_setting(config, "reuse")),
         required=bool(_setting(config, "required")),
         registry=_setting(config, "registry"),
-        run_id=workerinput["testrunuid"] if workerinput else None,
+        run_id=workerinput["testrunuid"] if workerinput else getattr(config.option, "testrunuid", None),
         worker=worker_id,
         controller_pid=os.getppid() if workerinput else None,
         controller_owner=workerinput.get("pods_owner") if workerinput else None,

@@ -289,7 +289,9 @@ class PodsSession:
         (kept containers must outlive the session)."""
         if host in self.heartbeats or host in self.heartbeat_notes or self.keep_on_failure:
             return
-        beat = Heartbeat(host, f"{OWNER_LABEL}={self.owner}", f"pods-ryuk-{self.run_id}-{self.worker}-{os.getpid()}")
+        # owner and session: in-process pytester runs share the pid (the owner key), not the session
+        beat = Heartbeat(host, f"label={OWNER_LABEL}={self.owner}&label={SESSION_LABEL}={self.run_id}",
+                         f"pods-ryuk-{self.run_id}-{self.worker}-{os.getpid()}")
         reason = beat.start()
         if reason:
             self.heartbeat_notes[host] = reason
