@@ -111,6 +111,7 @@ class BuildOptions(NamedTuple):
     extra_hosts: Sequence[str] = ()     # "NAME:IP" lines for RUN's /etc/hosts (docker build --add-host)
     cache_from: Sequence[str] | None = None  # images a step may be a cache hit of (only those, as docker's)
     stderr_progress: Progress | None = None  # RUN's standard error (default: with its output)
+    secrets: Mapping[str, bytes] = {}   # id -> value for RUN --mount=type=secret (never in a layer or key)
 
 
 class _State:
@@ -662,6 +663,8 @@ class Builder:
         def make_layer() -> dict[str, Any] | None:
             with contextlib.ExitStack() as mounts:
                 binds = self._bind_mounts(parsed, ins, context, built, mounts, where)
+                secret_binds, secret_env = self._secret_mounts(ins, opts, mounts, where)
+                binds += secret_binds
                 if script is not None:
                     pipes = Path(mounts.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp,
                                                                                   prefix=f"pipes-{lease()}-")))
@@ -669,7 +672,7 @@ class Builder:
                     os.chmod(pipes / ins.heredocs[0].name, 0o755)
                     os.chmod(pipes, 0o755)
                     binds.append(Bind(str(pipes), PIPES, True))
-                return self._run_container(where, ins, state, argv, run_env, network, say, binds, opts)
+                return self._run_container(where, ins, state, argv, run_env + secret_env, network, say, binds, opts)
 
         return self._cached_step(state, ins, key, opts, make_layer)
 
@@ -681,8 +684,8 @@ class Builder:
         for m in ins.flags.get("mount", []):
             opts = {k: v for k, _, v in (kv.partition("=") for kv in m.split(","))}  # a bare "rw": {"rw": ""}
             kind = opts.get("type", "bind")
-            if kind not in ("bind", "cache", "tmpfs"):
-                raise BuildError(f"{where}: RUN --mount=type={kind} is not supported (bind, cache, tmpfs are)")
+            if kind not in ("bind", "cache", "tmpfs", "secret"):
+                raise BuildError(f"{where}: RUN --mount=type={kind} is not supported (bind, cache, tmpfs, secret are)")
             if kind != "bind":
                 continue
             source = os.path.normpath("/" + opts.get("source", opts.get("src", ".")))
@@ -766,7 +769,54 @@ class Builder:
 
     def _mount_target(self, m: str) -> str:
         opts = dict(kv.split("=", 1) for kv in m.split(",") if "=" in kv)
-        return opts.get("target") or opts.get("dst") or opts.get("destination") or "/"
+        target = opts.get("target") or opts.get("dst") or opts.get("destination")
+        if not target and opts.get("type") == "secret":
+            return f"/run/secrets/{opts.get('id', '')}"
+        return target or "/"
+
+    def _secret_mounts(self, ins: df.Instruction, opts: BuildOptions, mounts: contextlib.ExitStack,
+                       where: str) -> tuple[list[Any], list[str]]:
+        """``RUN --mount=type=secret,id=ID[,target=,env=,required=,mode=,uid=,gid=]``, as BuildKit:
+        the value given for ID (``BuildOptions.secrets``) as a read-only file at ``target``
+        (default /run/secrets/ID, mode 0400, root's) and/or in the variable ``env`` (then no file
+        unless ``target`` is given); a missing secret is skipped unless ``required``. The value is
+        in no layer (the file is a bind from outside the root and its mount point is scrubbed), no
+        cache key and no output. Returns (binds, env entries)."""
+        binds: list[Any] = []
+        env: list[str] = []
+        for m in ins.flags.get("mount", []):
+            kv = {k: v for k, _, v in (part.partition("=") for part in m.split(","))}
+            if kv.get("type") != "secret":
+                continue
+            given_target = kv.get("target") or kv.get("dst") or kv.get("destination")
+            sid = kv.get("id") or (os.path.basename(given_target) if given_target else "")
+            if not sid:
+                raise BuildError(f"{where}: RUN --mount=type=secret needs id= (or target=)")
+            required = kv.get("required", "false") in ("", "true", "1")
+            value = opts.secrets.get(sid)
+            if value is None:
+                if required:
+                    raise BuildError(f"{where}: secret {sid} not found: pass it with --secret id={sid},src=FILE "
+                                     f"(or images.build(secrets={{{sid!r}: ...}}))")
+                continue
+            if kv.get("env"):
+                env.append(f"{kv['env']}={value.decode(errors='replace')}")
+                if not given_target:
+                    continue
+            try:
+                mode = int(kv.get("mode", "0400"), 8)
+                uid, gid = int(kv.get("uid", "0")), int(kv.get("gid", "0"))
+            except ValueError:
+                raise BuildError(f"{where}: RUN --mount=type=secret: mode, uid and gid are numbers") from None
+            tmp = Path(mounts.enter_context(tempfile.TemporaryDirectory(dir=self.store.tmp, prefix=f"secret-{lease()}-")))
+            f = tmp / "secret"
+            fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(value)
+            os.chown(f, uid, gid)
+            os.chmod(f, mode)
+            binds.append(Bind(str(f), self._mount_target(m), True))
+        return binds, env
 
     def _cache_mounts(self, ins: df.Instruction) -> list[Any]:
         """``RUN --mount=type=cache``: a directory kept between builds under the root, bind-mounted."""

@@ -334,7 +334,38 @@ def add_build(sub: Subparsers, verb: str) -> None:
     p.add_argument("--network", default="bridge")
     p.add_argument("--progress", choices=["plain", "auto", "tty", "quiet"], default="auto")
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--secret", action="append", metavar="id=ID[,src=FILE|env=VAR]",
+                   help="a secret for RUN --mount=type=secret (from a file, or a variable; default: $ID)")
     p.add_argument("context")
+
+
+def _secrets(specs: list[str]) -> dict[str, bytes]:
+    """``--secret id=ID[,src=FILE|source=FILE|env=VAR][,type=file|env]`` as docker build takes it."""
+    from pathlib import Path
+
+    from pytest_pods.errors import InvalidArgumentError
+
+    out: dict[str, bytes] = {}
+    for spec in specs:
+        kv = dict(part.partition("=")[::2] for part in spec.split(","))
+        sid = kv.get("id", "")
+        if not sid:
+            raise InvalidArgumentError(f"--secret {spec}: id= is required")
+        src = kv.get("src") or kv.get("source") or ""
+        if kv.get("type") == "env" and src and not kv.get("env"):
+            kv["env"] = src
+            src = ""
+        if src:
+            try:
+                out[sid] = Path(src).read_bytes()
+            except OSError as exc:
+                raise InvalidArgumentError(f"--secret {spec}: read {src}: {exc.strerror}") from None
+            continue
+        var = kv.get("env") or sid
+        if var not in os.environ:
+            raise InvalidArgumentError(f"--secret {spec}: no src= given and ${var} is not set")
+        out[sid] = os.environ[var].encode()
+    return out
 
 
 def build(client: ClientAPI, args: argparse.Namespace) -> int:
@@ -352,10 +383,19 @@ def build(client: ClientAPI, args: argparse.Namespace) -> int:
 
     # docker resolves -f against the working directory (the API's dockerfile= is in the context)
     dockerfile = os.path.abspath(args.file) if args.file else None
+    extra: dict[str, Any] = {}
+    if args.secret:
+        import inspect  # only for --secret: the remote client cannot carry one (no BuildKit session)
+
+        from pytest_pods.errors import InvalidArgumentError
+
+        if "secrets" not in inspect.signature(client.images.build).parameters:
+            raise InvalidArgumentError("--secret needs the local engine: pods does not send secrets over the Docker API")
+        extra["secrets"] = _secrets(args.secret)
     image = client.images.build(args.context, tag=args.tag or [], dockerfile=dockerfile,
                                 buildargs=build_args, target=args.target, nocache=args.no_cache,
                                 labels=dict(lbl.partition("=")[::2] for lbl in args.label or []),
-                                network=args.network, progress=progress)
+                                network=args.network, progress=progress, **extra)
     if quiet:
         print(image.id)
     return 0
