@@ -1026,7 +1026,7 @@ def _resolve_in(root: Path, path: str, *, last: str = "dir") -> str:
             base = [] if link.startswith("/") else out
             if not parts and last == "dir":
                 resolved = _resolve_in(root, "/".join(["", *base, *rest]), last="always")
-                if root.joinpath(resolved.lstrip("/")).is_dir():
+                if _is_dir_in(root, resolved):  # openat2 in the root: never a host path
                     return resolved
                 out.append(name)
                 break
@@ -1043,8 +1043,7 @@ def _follow(root: Path, rel: str) -> str:
     if rel == "." or not (root / rel).is_symlink():
         return rel
     resolved = _resolve_in(root, rel, last="always")
-    p = root / resolved.lstrip("/")
-    if resolved != "/" and p.exists() and not p.is_symlink():
+    if resolved != "/" and exists_in(root, resolved) and not (root / resolved.lstrip("/")).is_symlink():
         return resolved.lstrip("/")
     return rel
 
