@@ -55,6 +55,9 @@ class NetworksRouter:
         req.send_json(out)
 
     def network_inspect(self, req: Request, ref: str) -> None:
+        if ref in ("host", "none"):
+            req.send_json(special(ref))
+            return
         try:
             req.send_json(self.client.networks.get(ref))
         except NotFoundError:

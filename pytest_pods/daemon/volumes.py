@@ -35,7 +35,7 @@ class VolumesRouter:
         vols = [v for v in self.client.volumes.list()
                 if labels_match(v.get("Labels") or {}, filters.get("label", []))
                 and (not filters.get("name") or any(n in v["Name"] for n in filters["name"]))]
-        req.send_json({"Volumes": vols, "Warnings": []})
+        req.send_json({"Volumes": [shown(v) for v in vols], "Warnings": None})
 
     def volume_create(self, req: Request) -> None:
         """dockerd's checks and texts: a driver other than ``local`` is a plugin that is not
@@ -43,19 +43,19 @@ class VolumesRouter:
         doc = req.json()
         name = body_field(doc, "Name", str, "") or None
         driver = body_field(doc, "Driver", str, "local") or "local"
-        shown = name or "volume"
+        who = name or "volume"
         if driver != "local":
-            raise HTTPError(404, f'create {shown}: error looking up volume plugin {driver}: plugin "{driver}" not found')
+            raise HTTPError(404, f'create {who}: error looking up volume plugin {driver}: plugin "{driver}" not found')
         for key, value in body_field(doc, "DriverOpts", dict, {}).items():
             if key not in LOCAL_OPTIONS:
-                raise HTTPError(400, f'create {shown}: invalid option: "{key}"')
-            raise HTTPError(400, f"create {shown}: local driver option {key}={value} (a mount: type, device, o) is "
+                raise HTTPError(400, f'create {who}: invalid option: "{key}"')
+            raise HTTPError(400, f"create {who}: local driver option {key}={value} (a mount: type, device, o) is "
                                  "not supported by this engine: use a bind mount of the directory instead")
         labels = {str(k): str(v) for k, v in body_field(doc, "Labels", dict, {}).items()}
-        req.send_json(self.client.volumes.create(name, labels), 201)
+        req.send_json(shown(self.client.volumes.create(name, labels)), 201)
 
     def volume_inspect(self, req: Request, name: str) -> None:
-        req.send_json(self.client.volumes.get(name))
+        req.send_json(shown(self.client.volumes.get(name)))
 
     def volume_remove(self, req: Request, name: str) -> None:
         self.client.volumes.remove(name, force=query_bool(req.query.get("force")))
@@ -81,3 +81,8 @@ class VolumesRouter:
 
         deleted, space = self.client.volumes.prune(anonymous_only=not every, match=match)
         req.send_json({"VolumesDeleted": deleted or None, "SpaceReclaimed": space})
+
+
+def shown(volume: dict[str, Any]) -> dict[str, Any]:
+    """A volume as dockerd shows it: ``Options`` null when none were given."""
+    return {**volume, "Options": volume.get("Options") or None}

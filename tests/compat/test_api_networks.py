@@ -308,3 +308,11 @@ def test_from_api_1_44_a_create_joins_every_network_it_names(daemon: Any, docker
         assert [c["Id"] for c in api.containers(all=True, filters={"label": f"{key}={value}"})] == [made["Id"]]
     finally:
         api.close()
+
+
+@both_engines
+def test_host_and_none_are_listed_and_inspected(docker_client: Any) -> None:
+    for name, driver in (("host", "host"), ("none", "null")):
+        doc = docker_client.api.inspect_network(name)
+        assert (doc["Name"], doc["Driver"], doc["Scope"]) == (name, driver, "local")
+        assert name in {n["Name"] for n in docker_client.api.networks(names=[name])}

@@ -31,6 +31,11 @@ def test_unknown_volume_drivers_and_options_are_refused_as_dockerd_says(
         docker_client.volumes.create(name, driver="local", driver_opts={"bogus": "1"}, labels=labels)
     assert exc.value.status_code == 400
     assert name not in {v.name for v in docker_client.volumes.list()}
+    made = docker_client.api.create_volume(name, labels=labels)
+    assert (made["Name"], made["Driver"], made["Options"]) == (name, "local", None)
+    assert docker_client.api.inspect_volume(name)["Options"] is None
+    listed = docker_client.api.volumes(filters={"name": name})
+    assert [v["Name"] for v in listed["Volumes"]] == [name] and listed["Warnings"] is None
 
 
 @both_engines
