@@ -341,9 +341,9 @@ def add_build(sub: Subparsers, verb: str) -> None:
 
 def _secrets(specs: list[str]) -> dict[str, bytes]:
     """``--secret id=ID[,src=FILE|source=FILE|env=VAR][,type=file|env]`` as docker build takes it."""
-    from pathlib import Path
+    from pathlib import Path  # lazy: only --secret reads a file; not this verb's header
 
-    from pytest_pods.errors import InvalidArgumentError
+    from pytest_pods.errors import InvalidArgumentError  # lazy: loaded already; not this verb's header
 
     out: dict[str, bytes] = {}
     for spec in specs:
@@ -385,9 +385,9 @@ def build(client: ClientAPI, args: argparse.Namespace) -> int:
     dockerfile = os.path.abspath(args.file) if args.file else None
     extra: dict[str, Any] = {}
     if args.secret:
-        import inspect  # only for --secret: the remote client cannot carry one (no BuildKit session)
+        import inspect  # lazy: only for --secret, to refuse the remote client (it cannot carry one)
 
-        from pytest_pods.errors import InvalidArgumentError
+        from pytest_pods.errors import InvalidArgumentError  # lazy: loaded already; not this verb's header
 
         if "secrets" not in inspect.signature(client.images.build).parameters:
             raise InvalidArgumentError("--secret needs the local engine: pods does not send secrets over the Docker API")
