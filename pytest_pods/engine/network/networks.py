@@ -714,7 +714,7 @@ class Networks:
                     self.detach(rec["id"], ep["cid"])
                     done.append(f"released {ep['ip']} on {rec['name']} ({ep['cid'][:12]})")
             leases = self.dir / rec["id"] / "leases"
-            eps = {e["ip"] for e in self.endpoints(rec)}
+            eps = {ip for e in self.endpoints(rec) for ip in (e["ip"], e.get("ip6")) if ip}
             for ip in os.listdir(leases):
                 if ip not in eps and time.time() - (leases / ip).stat().st_mtime > 30:
                     (leases / ip).unlink(missing_ok=True)
