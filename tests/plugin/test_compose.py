@@ -387,8 +387,9 @@ def test_keep_volumes_keeps_the_named_volume_and_the_next_stack_finds_its_data(i
         services:
           store:
             image: busybox
-            command: sh -c 'cat /data/count 2>/dev/null; echo x >> /data/count; exec sleep 1000'
+            command: sh -c 'cat /data/count 2>/dev/null; echo x >> /data/count; touch /tmp/done; exec sleep 1000'
             volumes: [data:/data]
+            healthcheck: {test: ["CMD", "test", "-f", "/tmp/done"], interval: 100ms}
         volumes:
           data:
         """))
