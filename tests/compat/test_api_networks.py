@@ -104,6 +104,8 @@ def test_ipv6_network_gives_containers_an_ipv6_address(docker_client: Any, label
     assert ep["IPv6Gateway"] == "fd00:a1:231:6::1"
     assert "inet6 fd00:a1:231:6::2/64" in a.exec_run(["ip", "-6", "addr", "show", "eth0"]).output.decode()
     assert "default via fd00:a1:231:6::1" in a.exec_run(["ip", "-6", "route"]).output.decode()
+    hosts = a.exec_run(["cat", "/etc/hosts"]).output.decode().splitlines()
+    assert f"fd00:a1:231:6::2\t{a.attrs['Config']['Hostname']}" in hosts, hosts
     peer = b.attrs["NetworkSettings"]["Networks"][net.name]["GlobalIPv6Address"]
     assert peer == "fd00:a1:231:6::3"
     assert a.exec_run(["ping", "-6", "-c", "1", "-W", "5", peer]).exit_code == 0

@@ -667,6 +667,8 @@ class Networks:
             if mine is None:
                 continue
             own.append(f"{mine['ip']}\t{hostname}")
+            if mine.get("ip6"):
+                own.append(f"{mine.get('ip6')}\t{hostname}")  # as docker's (peers: IPv4 names only)
             if rec["name"] == DEFAULT_NETWORK:
                 continue
             for e in eps:
