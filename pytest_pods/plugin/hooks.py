@@ -163,6 +163,11 @@ def pytest_configure(config: pytest.Config) -> None:
     home = (workerinput.get("pods_home") if workerinput else None) or (pool[0] if pool else None)
     if workerinput is None and not pool:
         home = next(iter(tx_engines(config)), None)
+    controller_owner = workerinput.get("pods_owner") if workerinput else None
+    if workerinput is not None and host and "pods_home" not in workerinput:
+        # the controller cannot reach the engines (``--tx ssh=`` with workers' own sockets): the
+        # workers share through their machine's files, and what they share is theirs to remove
+        home = controller_owner = None
     root = _setting(config, "root")
     ignore_limits = bool(_setting(config, "ignore_limits"))
     if ignore_limits:
@@ -184,7 +189,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id=workerinput["testrunuid"] if workerinput else getattr(config.option, "testrunuid", None),
         worker=worker_id,
         controller_pid=os.getppid() if workerinput else None,
-        controller_owner=workerinput.get("pods_owner") if workerinput else None,
+        controller_owner=controller_owner,
         hook=config.hook,
         ignore_limits=ignore_limits,
         home=home,
@@ -237,6 +242,16 @@ def tx_engines(config: pytest.Config) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _answers(host: str) -> bool:
+    from pytest_pods.client.remote import RemoteClient  # lazy: only with remote engines
+    from pytest_pods.errors import PodsError
+
+    try:
+        return RemoteClient(host).ping()
+    except PodsError:
+        return False
+
+
 def _is_xdist_controller(config: pytest.Config) -> bool:
     """The xdist controller, however its workers were asked for (``-n``, ``--tx`` specs)."""
     asked = bool(getattr(config.option, "numprocesses", None)) or bool(getattr(config.option, "tx", None))
@@ -255,6 +270,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         s.start_daemon()
         s.ensure_watchdog()
     elif os.path.isdir(s.root) or s.home:
+        if s.home and not _answers(s.home):
+            s.home = None  # not reachable from here: the workers share without this process
         s.is_controller = True
         os.makedirs(s.root, exist_ok=True)
         s.ensure_watchdog()  # shared session containers of the workers are owned by this process
