@@ -267,7 +267,7 @@ def test_concurrent_builds_of_the_same_dockerfile_build_each_step_once(tmp_path:
     for o in outs:
         for line in o[0].splitlines():
             if line.startswith("Successfully tagged "):
-                subprocess.run([*cmd[:4], "rmi", "-f", line.split()[-1]], capture_output=True)
+                subprocess.run([*cmd[:5], "rmi", "-f", line.split()[-1]], capture_output=True, check=True)
 
 
 def test_add_fetches_a_url_and_checks_its_checksum(client: Client, tmp_path: Path) -> None:
