@@ -117,12 +117,12 @@ class ImagesRouter:
         filters = parse_filters(req)
         unknown = set(filters) - {"dangling", "until", "label", "label!"}
         if unknown:
-            raise HTTPError(400, f"invalid filter '{sorted(unknown)[0]}'")
+            raise HTTPError(400, f"Invalid filter '{sorted(unknown)[0]}'")
         dangling = True
         if filters.get("dangling"):
             value = filters["dangling"][-1].lower()
             if value not in ("1", "true", "0", "false"):
-                raise HTTPError(400, f"invalid filter 'dangling={filters['dangling'][-1]}'")
+                raise HTTPError(400, f"Invalid filter 'dangling={filters['dangling'][-1]}'")
             dangling = value in ("1", "true")
         until = prune_until(filters)
         in_use = self.client.runtime.in_use_images()

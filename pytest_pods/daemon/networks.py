@@ -39,6 +39,9 @@ class NetworksRouter:
 
     def network_list(self, req: Request) -> None:
         filters = parse_filters(req)
+        unknown = set(filters) - {"dangling", "driver", "id", "label", "name", "scope", "type"}
+        if unknown:
+            raise HTTPError(400, f"Invalid filter '{sorted(unknown)[0]}'")
         out = []
         for n in [*self.client.networks.list(), *(special(name) for name in ("host", "none"))]:
             if filters.get("name") and not any(f in n["Name"] for f in filters["name"]):
@@ -50,6 +53,11 @@ class NetworksRouter:
             if filters.get("driver") and n["Driver"] not in filters["driver"]:
                 continue
             if filters.get("type") and ("builtin" if n["Name"] in PREDEFINED else "custom") not in filters["type"]:
+                continue
+            if filters.get("scope") and "local" not in filters["scope"]:
+                continue
+            if filters.get("dangling") and (filters["dangling"][-1].lower() in ("1", "true")) != (
+                    n["Name"] not in PREDEFINED and not n["Containers"]):
                 continue
             out.append({**n, "Containers": {}})  # as dockerd: only inspect lists them (docker-py's greedy=True)
         req.send_json(out)
@@ -111,7 +119,12 @@ class NetworksRouter:
         epc = body_field(doc, "EndpointConfig", dict, {})
         aliases = body_field(epc, "Aliases", list, [])
         kept = {k: epc[k] for k in ("IPAMConfig", "Links", "DriverOpts") if epc.get(k)}
-        self.client.networks.connect(ref, ctr, [str(a) for a in aliases], kept or None)
+        try:
+            self.client.networks.connect(ref, ctr, [str(a) for a in aliases], kept or None)
+        except ConflictError as exc:
+            if "already exists in network" in str(exc):  # dockerd: 403 for an endpoint that is there
+                raise HTTPError(403, str(exc)) from None
+            raise
         req.send(200, b"", "text/plain")
 
     def network_disconnect(self, req: Request, ref: str) -> None:
@@ -134,7 +147,7 @@ class NetworksRouter:
         filters = parse_filters(req)
         unknown = set(filters) - {"label", "label!", "until"}
         if unknown:
-            raise HTTPError(400, f"invalid filter '{sorted(unknown)[0]}'")
+            raise HTTPError(400, f"Invalid filter '{sorted(unknown)[0]}'")
         until = prune_until(filters)
         deleted = []
         for n in self.client.networks.list(create_default=False):
@@ -192,4 +205,4 @@ def prune_until(filters: Filters) -> float | None:
     for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%Y-%m-%dT%H:%M"):
         with contextlib.suppress(ValueError):
             return float(calendar.timegm(time.strptime(text.rstrip("Z")[:19], fmt)))
-    raise HTTPError(400, f"invalid filter 'until={text}': not a timestamp or duration")
+    raise HTTPError(400, f"Invalid filter 'until={text}': not a timestamp or duration")

@@ -31,10 +31,19 @@ class VolumesRouter:
         ]
 
     def volume_list(self, req: Request) -> None:
+        """dockerd's filters: ``name``, ``label``, ``driver``, ``dangling`` (no container mounts it)."""
         filters = parse_filters(req)
+        unknown = set(filters) - {"dangling", "driver", "label", "name"}
+        if unknown:
+            raise HTTPError(400, f"Invalid filter '{sorted(unknown)[0]}'")
         vols = [v for v in self.client.volumes.list()
                 if labels_match(v.get("Labels") or {}, filters.get("label", []))
-                and (not filters.get("name") or any(n in v["Name"] for n in filters["name"]))]
+                and (not filters.get("name") or any(n in v["Name"] for n in filters["name"]))
+                and (not filters.get("driver") or v["Driver"] in filters["driver"])]
+        if filters.get("dangling"):
+            want = filters["dangling"][-1].lower() in ("1", "true")
+            used = {str(b).split(":")[0] for st in self.client.runtime.list(all=True) for b in st.get("binds") or []}
+            vols = [v for v in vols if (v["Mountpoint"] not in used) == want]
         req.send_json({"Volumes": [shown(v) for v in vols], "Warnings": None})
 
     def volume_create(self, req: Request) -> None:
@@ -68,12 +77,12 @@ class VolumesRouter:
         filters = parse_filters(req)
         unknown = set(filters) - {"label", "label!", "all"}
         if unknown:
-            raise HTTPError(400, f"invalid filter '{sorted(unknown)[0]}'")
+            raise HTTPError(400, f"Invalid filter '{sorted(unknown)[0]}'")
         every = api_version(req) < (1, 42)  # older clients: every unused volume, whatever ``all`` says
         if filters.get("all") and not every:
             value = filters["all"][-1].lower()
             if value not in ("1", "true", "0", "false"):
-                raise HTTPError(400, f"invalid filter 'all={filters['all'][-1]}'")
+                raise HTTPError(400, f"Invalid filter 'all={filters['all'][-1]}'")
             every = value in ("1", "true")
 
         def match(v: Mapping[str, Any]) -> bool:

@@ -318,3 +318,38 @@ def test_host_and_none_are_listed_and_inspected(docker_client: Any) -> None:
         doc = docker_client.api.inspect_network(name)
         assert (doc["Name"], doc["Driver"], doc["Scope"]) == (name, driver, "local")
         assert name in {n["Name"] for n in docker_client.api.networks(names=[name])}
+
+
+@both_engines
+def test_filters_and_connect_errors_as_dockerd(docker_client: Any, labels: dict[str, str]) -> None:
+    api = docker_client.api
+    net = docker_client.networks.create(unique("h1-filt"), labels=labels)
+    for call in (lambda: api.networks(filters={"h1bogus": "x"}), lambda: api.prune_networks(filters={"h1bogus": "x"}),
+                 lambda: api.volumes(filters={"h1bogus": "x"}), lambda: api.prune_volumes(filters={"h1bogus": "x"}),
+                 lambda: api.prune_images(filters={"h1bogus": "x"})):
+        with pytest.raises(docker.errors.APIError, match="Invalid filter 'h1bogus'") as exc:
+            call()
+        assert exc.value.status_code == 400
+    ctr = sleeper(docker_client, labels, net.name)
+    with pytest.raises(docker.errors.APIError, match=f"endpoint with name {ctr.name} already exists in network "
+                                                     f"{net.name}") as exc:
+        api.connect_container_to_network(ctr.id, net.id)
+    assert exc.value.status_code == 403
+
+    volume = docker_client.volumes.create(unique("h1-dangling"), labels=labels)
+    assert volume.name in {v["Name"] for v in api.volumes(filters={"dangling": "true"})["Volumes"]}
+    docker_client.containers.create("busybox", ["true"], labels=labels, volumes={volume.name: {"bind": "/v"}})
+    assert volume.name not in {v["Name"] for v in api.volumes(filters={"dangling": "true"})["Volumes"]}
+    assert volume.name in {v["Name"] for v in api.volumes(filters={"dangling": "false"})["Volumes"]}
+
+
+def test_network_list_dangling_filter_means_no_container_uses_it(docker_client: Any, labels: dict[str, str]) -> None:
+    """``pods daemon`` only, as the Engine API reference defines ``dangling``: dockerd 20.10 lists
+    every custom network as dangling (its list rows carry no containers to look at)."""
+    api = docker_client.api
+    net = docker_client.networks.create(unique("h1-dangling"), labels=labels)
+    assert net.name in {n["Name"] for n in api.networks(filters={"dangling": "true"})}
+    sleeper(docker_client, labels, net.name)
+    assert net.name not in {n["Name"] for n in api.networks(filters={"dangling": "true"})}
+    assert net.name in {n["Name"] for n in api.networks(filters={"dangling": "false"})}
+    assert not {"bridge", "host", "none"} & {n["Name"] for n in api.networks(filters={"dangling": "true"})}
