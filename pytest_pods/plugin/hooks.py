@@ -174,10 +174,11 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[IGNORE_LIMITS_ENV] = "1"  # the engine in this process and the ones it starts
     if not host and root == DEFAULT_ROOT and rootless():
         root = rootless_default_root()
-    elif host and root == DEFAULT_ROOT:
+    elif (host or home) and root == DEFAULT_ROOT:
         # a remote engine keeps its own state; ours (locks, kept markers) lives in a local cache
+        # (also for an xdist controller whose workers' engines come from --tx specs)
         root = os.path.join(os.path.expanduser("~/.cache/pytest-pods"),
-                            "remote-" + hashlib.sha256(str(host).encode()).hexdigest()[:12])
+                            "remote-" + hashlib.sha256(str(host or home).encode()).hexdigest()[:12])
     session = PodsSession(
         root=os.path.abspath(str(root)),
         host=host,

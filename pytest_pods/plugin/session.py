@@ -798,7 +798,8 @@ class PodsSession:
                     self.release(rec)
                 except Exception as exc:
                     errors.append(exc)
-        if self._client is not None or self.is_controller:
+        # (a controller whose workers' engines came from --tx specs has no engine of its own)
+        if self._client is not None or (self.is_controller and (self.remote_host or not self.home)):
             try:
                 # a safety net for anything left with our label; for the xdist controller, the
                 # shared containers of the whole run
