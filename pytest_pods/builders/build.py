@@ -112,6 +112,8 @@ class BuildOptions(NamedTuple):
     cache_from: Sequence[str] | None = None  # images a step may be a cache hit of (only those, as docker's)
     stderr_progress: Progress | None = None  # RUN's standard error (default: with its output)
     secrets: Mapping[str, bytes] = {}   # id -> value for RUN --mount=type=secret (never in a layer or key)
+    cache_import: Sequence[str] = ()    # build-cache directories to read first (--cache-from type=local,src=)
+    cache_export: str | None = None     # a directory to write this build's cache to (--cache-to type=local,dest=)
 
 
 class _State:
@@ -164,7 +166,10 @@ class Builder:
     def build(self, opts: BuildOptions) -> Image:
         self._walked = {}
         self._cache_from = None
+        self._used: dict[str, dict[str, Any]] = {}  # per build: the cache entries it made or found
         say = opts.progress or (lambda _line: None)
+        for src in opts.cache_import:
+            import_cache(self.store, Path(src), say)
         context = Path(opts.context).resolve()
         if not context.is_dir():
             raise BuildError(f"build: context {opts.context} is not a directory")
@@ -185,7 +190,10 @@ class Builder:
         step = [0]
         built = self._build_stages(parsed, [s for s in stages if s.index in needed], meta, opts, context,
                                    ignore, say, step, total)
-        return self._commit_image(built[target], opts, say)
+        image = self._commit_image(built[target], opts, say)
+        if opts.cache_export:
+            export_cache(self.store, Path(opts.cache_export), self._used, say)
+        return image
 
     def _build_stages(self, parsed: df.Dockerfile, todo: list[df.Stage], meta: dict[str, str],
                       opts: BuildOptions, context: Path, ignore: ctx.IgnoreMatcher, say: Progress,
@@ -546,6 +554,7 @@ class Builder:
         os.rename(tmp, self.cache_dir / f"{key}.json")
 
     def _apply(self, state: _State, entry: dict[str, Any], key: str, ins: df.Instruction) -> None:
+        self._used[key] = entry
         if entry.get("layer"):
             state.layers.append(entry["layer"])
             state.diff_ids.append(entry["layer"]["digest"])
@@ -1334,6 +1343,97 @@ def _fetch(url: str, checksum: str, stage_dir: Path, view: Path, target: str, ui
 
 def build_image(store: Store, runtime: Runtime, opts: BuildOptions) -> Image:
     return Builder(store, runtime).build(opts)
+
+
+# -- a build cache to share: a local directory ----------------------------------------------------
+CACHE_MEDIA = "application/vnd.pytest-pods.build-cache.v1+json"
+"""The config of a shared build cache: ``{"entries": {cache key: entry}}``; its layers are the blobs."""
+
+
+def export_cache(store: Store, dest: Path, entries: Mapping[str, dict[str, Any]], say: Progress) -> None:
+    """Write ``entries`` (every step of a build: BuildKit's ``mode=max``) and their layers to ``dest``
+    as an OCI image layout (index.json -> a manifest whose config is the key map and whose layers
+    are the steps' blobs), replacing what was there, so a CI cache action can keep the directory
+    and ``import_cache`` on a fresh machine finds every step."""
+    layers = {e["layer"]["digest"]: e["layer"] for e in entries.values() if e.get("layer")}
+    config = json.dumps({"entries": dict(sorted(entries.items()))}, sort_keys=True).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": MEDIA_OCI_MANIFEST, "artifactType": CACHE_MEDIA,
+        "config": {"mediaType": CACHE_MEDIA, "digest": sha256_digest(config), "size": len(config)},
+        "layers": [layers[d] for d in sorted(layers)]}, sort_keys=True).encode()
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [{"mediaType": MEDIA_OCI_MANIFEST, "digest": sha256_digest(manifest),
+                            "size": len(manifest), "artifactType": CACHE_MEDIA,
+                            "annotations": {"org.opencontainers.image.ref.name": "build-cache"}}]}
+    dest.mkdir(parents=True, exist_ok=True)
+    blobs = dest / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    keep = {sha256_digest(config), sha256_digest(manifest), *layers}
+    for digest, data in ((sha256_digest(config), config), (sha256_digest(manifest), manifest)):
+        _write_atomic(blobs / digest[7:], data)
+    for digest in layers:
+        if not (blobs / digest[7:]).is_file():
+            tmp = blobs / f".{digest[7:]}.{lease()}-"
+            shutil.copyfile(store.blob_path(digest), tmp)
+            os.rename(tmp, blobs / digest[7:])
+    _write_atomic(dest / "oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
+    _write_atomic(dest / "index.json", json.dumps(index, sort_keys=True).encode())
+    for old in blobs.iterdir():  # blobs of an earlier export that this one does not name
+        if "sha256:" + old.name not in keep and not old.name.startswith("."):
+            old.unlink()
+    say(f"Exported the build cache ({len(entries)} steps, {len(layers)} layers) to {dest}")
+
+
+def import_cache(store: Store, src: Path, say: Progress) -> None:
+    """Read a directory ``export_cache`` wrote: each layer into the store (its digest verified),
+    each step into the build cache (an entry already here is kept). A directory that is not
+    there yet (a CI cache's first run) imports nothing.
+
+    :raises BuildError: the directory holds something else, or a blob does not match its digest.
+    """
+    try:
+        index = json.loads((src / "index.json").read_bytes())
+    except FileNotFoundError:
+        say(f"No build cache at {src} yet")
+        return
+    except (OSError, ValueError) as exc:
+        raise BuildError(f"build: --cache-from {src}: unreadable index.json ({exc})") from None
+
+    def blob(digest: str) -> Path:
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest or ""):
+            raise BuildError(f"build: --cache-from {src}: bad digest {digest!r}")
+        return src / "blobs" / "sha256" / digest[7:]
+
+    cache_dir = store.root / "build-cache"
+    cache_dir.mkdir(exist_ok=True)
+    steps = 0
+    try:
+        for m in index.get("manifests", []):
+            if m.get("artifactType") != CACHE_MEDIA:
+                continue
+            manifest = json.loads(blob(m["digest"]).read_bytes())
+            entries = json.loads(blob(manifest["config"]["digest"]).read_bytes())["entries"]
+            for layer in manifest.get("layers", []):
+                if not store.has_blob(layer["digest"]):
+                    with open(blob(layer["digest"]), "rb") as f:
+                        store.put_file(f, expected=layer["digest"])
+            for key, entry in entries.items():
+                if not re.fullmatch(r"[0-9a-f]{64}", key):
+                    raise BuildError(f"build: --cache-from {src}: bad cache key {key!r}")
+                if not (cache_dir / f"{key}.json").exists():
+                    _write_atomic(cache_dir / f"{key}.json", json.dumps(entry).encode())
+                    steps += 1
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BuildError(f"build: --cache-from {src}: not a build cache pods exported ({exc})") from None
+    except PodsError as exc:
+        raise BuildError(f"build: --cache-from {src}: {exc}") from None
+    say(f"Imported the build cache from {src} ({steps} new steps)")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{lease()}-")
+    tmp.write_bytes(data)
+    os.rename(tmp, path)
 
 
 # cache blobs must survive the store's garbage collection

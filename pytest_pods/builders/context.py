@@ -600,15 +600,17 @@ def _kind(mode: int) -> bytes:
 
 
 def _entry(h: hashlib._Hash, rel: str, dfd: int, name: str, st: os.stat_result, buf: bytearray) -> None:
-    """Hash what COPY reproduces of an entry: name, type, mode, owner, link target, content.
+    """Hash what COPY reproduces of an entry: name, type, mode, link target, content.
 
-    Times are left out on purpose: a checkout or ``touch`` must not invalidate the cache.
+    Times and owners are left out on purpose: COPY gives root (or --chown) whoever owns the file,
+    and a checkout, a ``touch`` or another machine's user (a shared cache) must not invalidate
+    the cache.
     """
     kind = _kind(st.st_mode)
     _field(h, b"E")
     _field(h, os.fsencode(rel))
     _field(h, kind)
-    _field(h, b"%o %d %d" % (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
+    _field(h, b"%o" % stat.S_IMODE(st.st_mode))
     if kind == b"f":
         _field(h, _file_digest(dfd, name, rel, st, buf))
     elif kind == b"l":

@@ -336,7 +336,26 @@ def add_build(sub: Subparsers, verb: str) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--secret", action="append", metavar="id=ID[,src=FILE|env=VAR]",
                    help="a secret for RUN --mount=type=secret (from a file, or a variable; default: $ID)")
+    p.add_argument("--cache-from", action="append", metavar="type=local,src=DIR|IMAGE",
+                   help="a build-cache directory to read first, or an image whose steps may be reused")
+    p.add_argument("--cache-to", metavar="type=local,dest=DIR",
+                   help="write this build's cache (every step, as mode=max) to a directory")
     p.add_argument("context")
+
+
+def _cache_dir(spec: str, key: str, flag: str) -> str | None:
+    """The directory of ``type=local,src=DIR`` (``key`` src or dest); None for a plain image name."""
+    from pytest_pods.errors import InvalidArgumentError  # lazy: loaded already; not this verb's header
+
+    if "=" not in spec:
+        return None
+    kv = dict(part.partition("=")[::2] for part in spec.split(","))
+    if kv.get("type", "local") != "local":
+        raise InvalidArgumentError(f"{flag} {spec}: only type=local is supported (a directory)")
+    path = kv.get(key) or (kv.get("src") if key == "src" else kv.get("dest"))
+    if not path:
+        raise InvalidArgumentError(f"{flag} {spec}: {key}=DIR is required")
+    return os.path.abspath(path)
 
 
 def _secrets(specs: list[str]) -> dict[str, bytes]:
@@ -385,13 +404,30 @@ def build(client: ClientAPI, args: argparse.Namespace) -> int:
     dockerfile = os.path.abspath(args.file) if args.file else None
     extra: dict[str, Any] = {}
     if args.secret:
-        import inspect  # lazy: only for --secret, to refuse the remote client (it cannot carry one)
+        extra["secrets"] = _secrets(args.secret)
+    for spec in args.cache_from or []:
+        d = _cache_dir(spec, "src", "--cache-from")
+        if d is None:
+            extra.setdefault("cache_from", []).append(spec)  # an image: docker's classic --cache-from
+        else:
+            extra.setdefault("cache_import", []).append(d)
+    if args.cache_to:
+        extra["cache_export"] = _cache_dir(args.cache_to, "dest", "--cache-to")
+        if extra["cache_export"] is None:
+            from pytest_pods.errors import InvalidArgumentError  # lazy: loaded already; not this verb's header
+
+            raise InvalidArgumentError(f"--cache-to {args.cache_to}: expected type=local,dest=DIR")
+    if extra:
+        import inspect  # lazy: only with these flags, to refuse a client that cannot carry them
 
         from pytest_pods.errors import InvalidArgumentError  # lazy: loaded already; not this verb's header
 
-        if "secrets" not in inspect.signature(client.images.build).parameters:
-            raise InvalidArgumentError("--secret needs the local engine: pods does not send secrets over the Docker API")
-        extra["secrets"] = _secrets(args.secret)
+        flags = {"secrets": "--secret", "cache_from": "--cache-from", "cache_import": "--cache-from",
+                 "cache_export": "--cache-to"}
+        for name in extra:
+            if name not in inspect.signature(client.images.build).parameters:
+                raise InvalidArgumentError(f"{flags[name]} needs the local engine (pods does not send it over "
+                                           "the Docker API)")
     image = client.images.build(args.context, tag=args.tag or [], dockerfile=dockerfile,
                                 buildargs=build_args, target=args.target, nocache=args.no_cache,
                                 labels=dict(lbl.partition("=")[::2] for lbl in args.label or []),
