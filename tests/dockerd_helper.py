@@ -24,10 +24,12 @@ Docker). Such a test uses ``docker_engine.host``, never ``daemon`` (that is alwa
 It runs only as root where ``dockerd`` is installed; elsewhere the fixture skips with the reason.
 
 What it starts is its own and leaves the host as it found it: a containerd and a dockerd with their
-own data and exec roots, socket and pid files, ``--iptables=false`` (the host's FORWARD policy and
-NAT table stay as they are; our engine shares them) and ``--ip-forward=false``, containers on a bridge
-it makes (``podsref…``, a /24 of 10.213.0.0/16, apart from our engine's 10.89.0.0/16; user networks
-from 10.214.0.0/16), a cgroup parent of its own, published ports through dockerd's userland proxy.
+own data and exec roots, socket and pid files, ``--iptables=false`` (dockerd touches neither the
+host's FORWARD policy nor its NAT table; our engine shares them) and ``--ip-forward=false``,
+containers on a bridge it makes (``podsref…``, a /24 of 10.213.0.0/16, apart from our engine's
+10.89.0.0/16; user networks from 10.214.0.0/16) with one MASQUERADE rule of its own for builds'
+downloads (where the host forwards already), a cgroup parent of its own, published ports through
+dockerd's userland proxy.
 At the end: every container removed, dockerd and containerd stopped by their pids, its links,
 mounts, cgroups and directories removed. A session that crashed leaves its state directory under
 ``/run/pods-refdocker``; the next start cleans every one whose lock no live session holds, killing
@@ -212,6 +214,7 @@ class ReferenceDocker:
         self.containerd: subprocess.Popen[bytes] | None = None
         self.registry: subprocess.Popen[bytes] | None = None
         self._registry_host: str | None = None
+        self._registry_port = 0
 
     @property
     def host(self) -> str:
@@ -278,6 +281,26 @@ class ReferenceDocker:
                 proc = _ip(*args)
                 if proc.returncode != 0:
                     raise RuntimeError(f"ip {' '.join(args)}: {proc.stderr.strip()}")
+        self._add_nat(net)
+
+    def _add_nat(self, net: ipaddress.IPv4Network) -> None:
+        """Outbound NAT for the default bridge (``RUN apt-get`` in builds): one MASQUERADE rule of
+        ours, with a comment naming this session, recorded to be removed (dockerd adds none with
+        ``--iptables=false``). Only where the host forwards already (our engine turns that on);
+        this never changes the host's sysctls."""
+        if Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() != "1" or shutil.which("iptables") is None:
+            return
+        tag = ["-m", "comment", "--comment", f"pods-refdocker:{self.sid}", "-j", "MASQUERADE"]
+        user_pool = USER_POOL.split(",")[0].removeprefix("base=")
+        rules = [["POSTROUTING", "-s", str(net), "!", "-o", self.bridge, *tag],
+                 # user networks too: their embedded DNS forwards what it does not know to the host's
+                 # resolver from the container's netns (without NAT: 5 s timeouts, twice)
+                 ["POSTROUTING", "-s", user_pool, "!", "-d", user_pool, *tag]]
+        (self.state / "nat-rules").write_text(json.dumps(rules))
+        for rule in rules:
+            proc = subprocess.run(["iptables", "-w", "-t", "nat", "-A", *rule], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"iptables -t nat -A {' '.join(rule)}: {proc.stderr.strip()}")
 
     def _start_containerd(self, timeout: float) -> None:
         root = self.data / "containerd"
@@ -350,9 +373,10 @@ class ReferenceDocker:
     def service_registry(self, client: Any, timeout: float = 30) -> str:
         """``127.0.0.1:PORT`` of a docker-registry (Debian's) holding our engine's builds of the
         plugin's service images (``client`` builds them from the recipes, a cache hit where it
-        has): for ``--pods-registry``, so that a session on this dockerd pulls them. dockerd could
-        build the recipes itself, but its containers have no outbound NAT here (``--iptables=false``)
-        and each session's fresh data root would build them again. Started once; stopped by stop().
+        has): for ``--pods-registry``, so that a session on this dockerd pulls them. dockerd does
+        not build the recipes itself: Debian's 20.10 classic builder refuses their ``HEALTHCHECK
+        --start-interval`` (Docker 25 has it), and each session's fresh data root would download
+        the packages again. Started once; stopped by stop().
 
         :raises RuntimeError: if docker-registry is missing or does not come up.
         """
@@ -362,17 +386,20 @@ class ReferenceDocker:
 
         if not Path(REGISTRY_BIN).exists():
             raise RuntimeError(f"no {REGISTRY_BIN} (Debian's docker-registry) for the service images")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        config = self.state / "registry.yml"
-        config.write_text("version: 0.1\nlog:\n  level: warn\nstorage:\n"
-                          f"  filesystem:\n    rootdirectory: {self.data / 'registry'}\n"
-                          f"http:\n  addr: 127.0.0.1:{port}\n")
-        with open(self.state / "registry.log", "wb") as log:
-            self.registry = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=log, stderr=log,
-                                             stdin=subprocess.DEVNULL, start_new_session=True)
-        (self.state / "registry.pid").write_text(str(self.registry.pid))
+        if self.registry is None:  # once: a failed build or push below is retried on the same registry
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            config = self.state / "registry.yml"
+            config.write_text("version: 0.1\nlog:\n  level: warn\nstorage:\n"
+                              f"  filesystem:\n    rootdirectory: {self.data / 'registry'}\n"
+                              f"http:\n  addr: 127.0.0.1:{port}\n")
+            with open(self.state / "registry.log", "wb") as log:
+                self.registry = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=log, stderr=log,
+                                                 stdin=subprocess.DEVNULL, start_new_session=True)
+            (self.state / "registry.pid").write_text(str(self.registry.pid))
+            self._registry_port = port
+        port = self._registry_port
         host = f"127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
         while True:
@@ -434,6 +461,14 @@ def _clean(state: Path) -> None:
     if data is not None:
         for br in _user_bridges(data):
             _ip("link", "del", br)
+    with contextlib.suppress(OSError, ValueError):
+        recorded = state / "nat-rules"
+        old_form = state / "nat-rule"  # one rule, as sessions of the first version recorded it
+        rules = json.loads(recorded.read_text()) if recorded.exists() else [json.loads(old_form.read_text())]
+        for rule in rules:
+            if f"pods-refdocker:{sid}" in rule:  # ours: delete it while it is there
+                while subprocess.run(["iptables", "-w", "-t", "nat", "-D", *rule], capture_output=True).returncode == 0:
+                    pass
     with contextlib.suppress(OSError):
         bridge = (state / "bridge").read_text().strip()
         if bridge.startswith("podsref"):
