@@ -112,6 +112,7 @@ class BuildOptions(NamedTuple):
     cache_from: Sequence[str] | None = None  # images a step may be a cache hit of (only those, as docker's)
     stderr_progress: Progress | None = None  # RUN's standard error (default: with its output)
     secrets: Mapping[str, bytes] = {}   # id -> value for RUN --mount=type=secret (never in a layer or key)
+    ssh: Mapping[str, str] = {}         # id -> an SSH agent socket on the host, for RUN --mount=type=ssh
     cache_import: Sequence[str] = ()    # build-cache directories to read first (--cache-from type=local,src=)
     cache_export: str | None = None     # a directory to write this build's cache to (--cache-to type=local,dest=)
 
@@ -693,8 +694,8 @@ class Builder:
         for m in ins.flags.get("mount", []):
             opts = {k: v for k, _, v in (kv.partition("=") for kv in m.split(","))}  # a bare "rw": {"rw": ""}
             kind = opts.get("type", "bind")
-            if kind not in ("bind", "cache", "tmpfs", "secret"):
-                raise BuildError(f"{where}: RUN --mount=type={kind} is not supported (bind, cache, tmpfs, secret are)")
+            if kind not in ("bind", "cache", "tmpfs", "secret", "ssh"):
+                raise BuildError(f"{where}: RUN --mount=type={kind} is not supported (bind, cache, tmpfs, secret, ssh are)")
             if kind != "bind":
                 continue
             source = os.path.normpath("/" + opts.get("source", opts.get("src", ".")))
@@ -760,7 +761,8 @@ class Builder:
             if code != 0:
                 raise StepFailedError(where, ins.original, argv, code, list(tail))
             upper = self.runtime.dir / cid / "upper"
-            targets = [self._mount_target(m) for m in ins.flags.get("mount", [])]
+            targets = [*(self._mount_target(m) for m in ins.flags.get("mount", []) if "type=ssh" not in m.split(",")),
+                       *(self._mount_target(m) for m in self._ssh_specs(ins))]
             self._scrub_mount_points(state, upper, [*targets, *(a for t in targets for a in _ancestors(t))])
             return self._commit_dir(upper, overlay_upper=True)
         finally:
@@ -781,7 +783,14 @@ class Builder:
         target = opts.get("target") or opts.get("dst") or opts.get("destination")
         if not target and opts.get("type") == "secret":
             return f"/run/secrets/{opts.get('id', '')}"
+        if not target and opts.get("type") == "ssh":
+            return f"/run/buildkit/ssh_agent.{int(opts.get('_n', '0'))}"
         return target or "/"
+
+    def _ssh_specs(self, ins: df.Instruction) -> list[str]:
+        """The step's ``type=ssh`` mounts, each with its index (``_n``) for the default target."""
+        specs = [m for m in ins.flags.get("mount", []) if "type=ssh" in m.split(",")]
+        return [f"{m},_n={i}" for i, m in enumerate(specs)]
 
     def _secret_mounts(self, ins: df.Instruction, opts: BuildOptions, mounts: contextlib.ExitStack,
                        where: str) -> tuple[list[Any], list[str]]:
@@ -790,9 +799,23 @@ class Builder:
         (default /run/secrets/ID, mode 0400, root's) and/or in the variable ``env`` (then no file
         unless ``target`` is given); a missing secret is skipped unless ``required``. The value is
         in no layer (the file is a bind from outside the root and its mount point is scrubbed), no
-        cache key and no output. Returns (binds, env entries)."""
+        cache key and no output. ``type=ssh[,id=default,target=,required=]``: the host's agent
+        socket given for ``id`` (``BuildOptions.ssh``), bound at ``target`` (default
+        /run/buildkit/ssh_agent.N), ``SSH_AUTH_SOCK`` naming the first. Returns (binds, env)."""
         binds: list[Any] = []
         env: list[str] = []
+        for m in self._ssh_specs(ins):
+            kv = {k: v for k, _, v in (part.partition("=") for part in m.split(","))}
+            sid = kv.get("id") or "default"
+            sock = opts.ssh.get(sid)
+            if sock is None:
+                if kv.get("required", "false") in ("", "true", "1"):
+                    raise BuildError(f"{where}: no SSH agent socket {sid!r}: pass one with --ssh {sid}[=SOCKET]")
+                continue
+            target = self._mount_target(m)
+            binds.append(Bind(sock, target, False))
+            if not any(e.startswith("SSH_AUTH_SOCK=") for e in env):
+                env.append(f"SSH_AUTH_SOCK={target}")  # BuildKit: the first ssh mount's socket
         for m in ins.flags.get("mount", []):
             kv = {k: v for k, _, v in (part.partition("=") for part in m.split(","))}
             if kv.get("type") != "secret":

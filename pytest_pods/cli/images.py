@@ -336,6 +336,8 @@ def add_build(sub: Subparsers, verb: str) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--secret", action="append", metavar="id=ID[,src=FILE|env=VAR]",
                    help="a secret for RUN --mount=type=secret (from a file, or a variable; default: $ID)")
+    p.add_argument("--ssh", action="append", metavar="ID[=SOCKET]",
+                   help="an SSH agent socket for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK)")
     p.add_argument("--cache-from", action="append", metavar="type=local,src=DIR|IMAGE",
                    help="a build-cache directory to read first, or an image whose steps may be reused")
     p.add_argument("--cache-to", metavar="type=local,dest=DIR",
@@ -405,6 +407,15 @@ def build(client: ClientAPI, args: argparse.Namespace) -> int:
     extra: dict[str, Any] = {}
     if args.secret:
         extra["secrets"] = _secrets(args.secret)
+    for spec in args.ssh or []:
+        sid, sep, sock = spec.partition("=")
+        sock = sock if sep else os.environ.get("SSH_AUTH_SOCK", "")
+        if not sock or "," in sock:
+            from pytest_pods.errors import InvalidArgumentError  # lazy: loaded already; not this verb's header
+
+            raise InvalidArgumentError(f"--ssh {spec}: name an agent socket (ID=SOCKET) or set SSH_AUTH_SOCK"
+                                       if not sock else f"--ssh {spec}: one agent socket per id (keys are not read)")
+        extra.setdefault("ssh", {})[sid or "default"] = os.path.abspath(sock)
     for spec in args.cache_from or []:
         d = _cache_dir(spec, "src", "--cache-from")
         if d is None:
@@ -422,7 +433,7 @@ def build(client: ClientAPI, args: argparse.Namespace) -> int:
 
         from pytest_pods.errors import InvalidArgumentError  # lazy: loaded already; not this verb's header
 
-        flags = {"secrets": "--secret", "cache_from": "--cache-from", "cache_import": "--cache-from",
+        flags = {"secrets": "--secret", "ssh": "--ssh", "cache_from": "--cache-from", "cache_import": "--cache-from",
                  "cache_export": "--cache-to"}
         for name in extra:
             if name not in inspect.signature(client.images.build).parameters:

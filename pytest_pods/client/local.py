@@ -320,13 +320,14 @@ class Images:
               target: str | None = None, nocache: bool = False, labels: Mapping[str, str] | None = None,
               network: str = "bridge", progress: Any = None, extra_hosts: Sequence[str] = (),
               cache_from: Sequence[str] | None = None, stderr_progress: Any = None,
-              secrets: Mapping[str, bytes] | None = None,
+              secrets: Mapping[str, bytes] | None = None, ssh: Mapping[str, str] | None = None,
               cache_import: Sequence[str | os.PathLike[str]] = (),
               cache_export: str | os.PathLike[str] | None = None) -> Image:
         """Build a Dockerfile (docker-py's names); ``progress`` gets one line per step and RUN output
         (RUN's standard error goes to ``stderr_progress`` when given); ``extra_hosts``: ``NAME:IP``
         entries in RUN's /etc/hosts; ``cache_from``: the only images a step may be a cache hit of;
         ``secrets``: id -> value for ``RUN --mount=type=secret,id=...`` (in no layer, key or output);
+        ``ssh``: id -> an SSH agent socket for ``RUN --mount=type=ssh`` (``{"default": $SSH_AUTH_SOCK}``);
         ``cache_import``/``cache_export``: build-cache directories to read first / to write after
         (``--cache-from type=local,src=DIR`` / ``--cache-to type=local,dest=DIR``)."""
         from pytest_pods.builders.build import BuildOptions, build_image  # lazy: start latency (the builder)
@@ -337,7 +338,7 @@ class Images:
                             labels=dict(labels or {}), network=network, progress=progress,
                             extra_hosts=builtins.list(extra_hosts),
                             cache_from=builtins.list(cache_from) if cache_from is not None else None,
-                            stderr_progress=stderr_progress, secrets=dict(secrets or {}),
+                            stderr_progress=stderr_progress, secrets=dict(secrets or {}), ssh=dict(ssh or {}),
                             cache_import=[os.fspath(d) for d in cache_import],
                             cache_export=os.fspath(cache_export) if cache_export is not None else None)
         return build_image(self._store, self._c.runtime, opts)

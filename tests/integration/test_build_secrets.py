@@ -96,3 +96,33 @@ def test_pods_build_secret_from_a_file_and_from_the_environment(pods_cli: Any, p
     finally:
         del os.environ["PODS_TEST_SECRET_E"]
         pods_cli("rmi", "-f", tag)
+
+
+def test_ssh_mount_gives_the_agent_socket_and_leaves_no_trace(client: Client, tmp_path: Path) -> None:
+    """``RUN --mount=type=ssh``: the agent socket given for the id is bound in the step (the
+    default target /run/buildkit/ssh_agent.0, SSH_AUTH_SOCK naming it) and is no part of a layer."""
+    import socket
+
+    sock_path = tmp_path / "agent.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a stand-in agent: a listening socket
+    server.bind(str(sock_path))
+    os.chmod(sock_path, 0o777)
+    server.listen(1)
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\n"
+        'RUN --mount=type=ssh test -S "$SSH_AUTH_SOCK" && echo "$SSH_AUTH_SOCK" > /sock\n'
+        "RUN --mount=type=ssh,id=other ls /run/buildkit > /other 2>&1 || echo none > /other\n")
+    tag = f"ssh-{uuid.uuid4().hex[:8]}:latest"
+    try:
+        client.images.build(tmp_path, tag=tag, nocache=True, ssh={"default": str(sock_path)})
+        result = client.containers.run(tag, ["sh", "-c", "cat /sock /other; ls -d /run/buildkit 2>&1 || true"],
+                                       remove=True)
+        out = result.output.decode()
+        assert out.startswith("/run/buildkit/ssh_agent.0\nnone\n"), out
+        assert "No such file" in out
+        with pytest.raises(BuildError, match="no SSH agent socket 'x'"):
+            (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN --mount=type=ssh,id=x,required=true true\n")
+            client.images.build(tmp_path, nocache=True)
+    finally:
+        server.close()
+        client.images.remove(tag, force=True)
