@@ -143,6 +143,77 @@ class CreateOptions(TypedDict):
     ulimits: list[str]
     shm_size: int | None
     healthcheck: dict[str, Any] | None
+    restart_policy: dict[str, Any] | None
+    group_add: list[str]
+    pid_mode: str | None
+    uts_mode: str | None
+    log_config: dict[str, Any] | None
+    cpu_shares: int | None
+    links: list[str]
+    extra_hosts: list[str]
+
+
+def restart_arg(text: str) -> dict[str, Any]:
+    """``--restart no|always|unless-stopped|on-failure[:N]`` as a RestartPolicy."""
+    name, _, count = text.partition(":")
+    if count and not count.isdigit():
+        raise argparse.ArgumentTypeError(f"invalid restart policy {text!r}: maximum retry count must be an integer")
+    return {"Name": name, "MaximumRetryCount": int(count or 0)}
+
+
+def log_config_of(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--log-driver`` and ``--log-opt KEY=VALUE`` as a LogConfig."""
+    opts = {}
+    for opt in args.log_opt or []:
+        key, sep, value = opt.partition("=")
+        if not sep:
+            raise PodsError(f"invalid --log-opt {opt!r}: use KEY=VALUE")
+        opts[key] = value
+    if args.log_driver is None and not opts:
+        return None
+    return {"Type": args.log_driver or "json-file", "Config": opts}
+
+
+def mount_args(mounts: list[str] | None) -> tuple[list[str], list[str]]:
+    """``--mount type=bind|volume|tmpfs,source=...,target=...[,readonly][,volume-nocopy][,tmpfs-size=N]
+    [,tmpfs-mode=M]`` as (-v forms, --tmpfs forms), as the docker CLI reads it."""
+    volumes: list[str] = []
+    tmpfs: list[str] = []
+    for text in mounts or []:
+        fields: dict[str, str] = {}
+        for part in text.split(","):
+            key, sep, value = part.partition("=")
+            fields[key.strip().lower()] = value if sep else "true"
+        kind = fields.pop("type", "volume")
+        target = fields.pop("target", None) or fields.pop("destination", None) or fields.pop("dst", None)
+        source = fields.pop("source", None) or fields.pop("src", None) or ""
+        readonly = fields.pop("readonly", None) or fields.pop("ro", None)
+        if not target:
+            raise PodsError(f"invalid argument {text!r} for --mount: target is required")
+        ro = readonly not in (None, "false", "0")
+        if kind == "tmpfs":
+            if source:
+                raise PodsError(f"invalid argument {text!r} for --mount: source is not allowed for tmpfs mounts")
+            opts = [*(["ro"] if ro else []), *([f"size={fields.pop('tmpfs-size')}"] if "tmpfs-size" in fields else []),
+                    *([f"mode={fields.pop('tmpfs-mode')}"] if "tmpfs-mode" in fields else [])]
+            tmpfs.append(target + (":" + ",".join(opts) if opts else ""))
+        elif kind in ("bind", "volume"):
+            if kind == "bind" and not source.startswith("/"):
+                raise PodsError(f"invalid argument {text!r} for --mount: a bind mount's source must be an "
+                                "absolute path")
+            nocopy = fields.pop("volume-nocopy", None) not in (None, "false", "0")
+            modes = [*(["ro"] if ro else []), *(["nocopy"] if nocopy and kind == "volume" else [])]
+            if not source and modes:
+                raise PodsError(f"invalid argument {text!r} for --mount: an anonymous volume takes no "
+                                "readonly or volume-nocopy here (name the volume: source=NAME)")
+            volumes.append(f"{source}:{target}{':' + ','.join(modes) if modes else ''}" if source else target)
+        else:
+            raise PodsError(f"invalid argument {text!r} for --mount: type {kind!r} is not one of bind, volume, "
+                            "tmpfs")
+        unknown = sorted(k for k in fields if k not in ("bind-propagation", "consistency"))
+        if unknown:
+            raise PodsError(f"invalid argument {text!r} for --mount: unexpected key {unknown[0]!r}")
+    return volumes, tmpfs
 
 
 def health_options(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -180,6 +251,9 @@ def create_options(args: argparse.Namespace) -> CreateOptions:
     """The flags of ``run``/``create``, checked (a bad value fails before any work)."""
     if args.memory is not None:
         parse_bytes(args.memory)
+    mount_volumes, mount_tmpfs = mount_args(args.mount)
+    args.volume = [*(args.volume or []), *mount_volumes]
+    args.tmpfs = [*(args.tmpfs or []), *mount_tmpfs]
     return CreateOptions(
         entrypoint=([args.entrypoint] if args.entrypoint else [""]) if args.entrypoint is not None else None,
         name=args.name, environment=env_of(args), working_dir=args.workdir, user=args.user,
@@ -193,7 +267,9 @@ def create_options(args: argparse.Namespace) -> CreateOptions:
         cap_add=args.cap_add or [], cap_drop=args.cap_drop or [], stdin_open=args.interactive,
         privileged=args.privileged, security_opt=security_opts(args.security_opt), devices=device_list(args.device),
         sysctls=sysctl_map(args.sysctl), ulimits=ulimit_list(args.ulimit), shm_size=args.shm_size,
-        healthcheck=health_options(args),
+        healthcheck=health_options(args), restart_policy=args.restart, group_add=args.group_add or [],
+        pid_mode=args.pid, uts_mode=args.uts, log_config=log_config_of(args), cpu_shares=args.cpu_shares,
+        links=args.link or [], extra_hosts=args.add_host or [],
     )
 
 
@@ -237,6 +313,17 @@ def add_run(sub: Subparsers, verb: str) -> None:
     p.add_argument("--volumes-from", action="append", metavar="CONTAINER[:ro|rw]",
                    help="that container's volumes and bind mounts at the same paths (repeatable)")
     p.add_argument("--tmpfs", action="append")
+    p.add_argument("--mount", action="append", metavar="type=bind|volume|tmpfs,source=...,target=...",
+                   help="a mount in the long form (readonly, volume-nocopy, tmpfs-size, tmpfs-mode)")
+    p.add_argument("--restart", type=restart_arg, metavar="no|always|unless-stopped|on-failure[:N]")
+    p.add_argument("--group-add", action="append")
+    p.add_argument("--pid", help="host: the host's pid namespace")
+    p.add_argument("--uts", help="host: the host's hostname")
+    p.add_argument("--log-driver", help="json-file, local or none")
+    p.add_argument("--log-opt", action="append")
+    p.add_argument("--link", action="append", metavar="CONTAINER[:ALIAS]")
+    p.add_argument("--add-host", action="append", metavar="NAME:IP")
+    p.add_argument("--cpu-shares", "-c", type=int)
     p.add_argument("-m", "--memory", type=memory_arg)
     p.add_argument("--memory-swap", type=str)
     p.add_argument("--pids-limit", type=int)
@@ -563,7 +650,74 @@ def commit(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- pause, unpause, rename, update, diff -------------------------------------------------------------
+def add_containers(sub: Subparsers, verb: str) -> None:
+    sub.add_parser(verb).add_argument("containers", nargs="+")
+
+
+def pause(client: ClientAPI, args: argparse.Namespace) -> int:
+    def pause_one(ref: str) -> str:
+        client.containers.pause(ref)
+        return ref
+
+    return each(args.containers, pause_one)
+
+
+def unpause(client: ClientAPI, args: argparse.Namespace) -> int:
+    def unpause_one(ref: str) -> str:
+        client.containers.unpause(ref)
+        return ref
+
+    return each(args.containers, unpause_one)
+
+
+def add_rename(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("container")
+    p.add_argument("new_name")
+
+
+def rename(client: ClientAPI, args: argparse.Namespace) -> int:
+    client.containers.rename(args.container, args.new_name)
+    return 0
+
+
+def add_update(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb)
+    p.add_argument("-m", "--memory", type=memory_arg)
+    p.add_argument("--memory-swap", type=str)
+    p.add_argument("--pids-limit", type=int)
+    p.add_argument("--cpus", type=cpus_arg)
+    p.add_argument("--cpu-shares", "-c", type=int)
+    p.add_argument("--restart", type=restart_arg, metavar="no|always|unless-stopped|on-failure[:N]")
+    p.add_argument("containers", nargs="+")
+
+
+def update(client: ClientAPI, args: argparse.Namespace) -> int:
+    def update_one(ref: str) -> str:
+        client.containers.update(ref, memory=args.memory, memory_swap=args.memory_swap, pids_limit=args.pids_limit,
+                                 cpus=args.cpus, cpu_shares=args.cpu_shares, restart_policy=args.restart)
+        return ref
+
+    return each(args.containers, update_one)
+
+
+def add_diff(sub: Subparsers, verb: str) -> None:
+    sub.add_parser(verb).add_argument("container")
+
+
+def diff(client: ClientAPI, args: argparse.Namespace) -> int:
+    for path, kind in client.containers.changes(args.container):
+        print(f"{'CAD'[kind]} {path}")
+    return 0
+
+
 VERBS: dict[str, Verb | LocalVerb] = {
+    "pause": Verb(add_containers, pause),
+    "unpause": Verb(add_containers, unpause),
+    "rename": Verb(add_rename, rename),
+    "update": Verb(add_update, update),
+    "diff": Verb(add_diff, diff),
     "commit": LocalVerb(add_commit, commit),
     "run": Verb(add_run, run),
     "create": Verb(add_run, run),

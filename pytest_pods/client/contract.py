@@ -608,6 +608,10 @@ class ContainersAPI(Protocol):
         security_opt: Sequence[str] | None = None, devices: Devices | None = None, sysctls: Sysctls | None = None,
         ulimits: Ulimits | None = None, shm_size: str | int | None = None,
         healthcheck: Mapping[str, Any] | None = None, volumes_from: Sequence[str] = (),
+        restart_policy: Mapping[str, Any] | None = None, group_add: Sequence[str | int] = (),
+        pid_mode: str | None = None, uts_mode: str | None = None, log_config: Mapping[str, Any] | None = None,
+        cpu_shares: int | None = None, links: Sequence[str] | Mapping[str, str] = (),
+        extra_hosts: Sequence[str] | Mapping[str, str] = (),
     ) -> ContainerAPI:
         """Create (not start) a container; docker-py's argument names and meanings.
 
@@ -622,6 +626,10 @@ class ContainersAPI(Protocol):
         ``volumes``: ``/host:/path[:ro]``, ``NAME:/path[:ro][,nocopy]`` (a new volume is filled
         from the image's content at ``/path`` unless ``nocopy``); the image's ``VOLUME``s get
         anonymous volumes. ``volumes_from``: ``CTR[:ro|rw]``, that container's mounts.
+        ``restart_policy``: ``{"Name": "on-failure", "MaximumRetryCount": 3}`` (also ``always``,
+        ``unless-stopped``); ``group_add``: supplementary groups; ``pid_mode``/``uts_mode``
+        ``"host"``; ``log_config``: ``{"Type": "json-file"|"local"|"none", "Config": {...}}``;
+        ``links``: legacy ``NAME[:ALIAS]`` links; ``extra_hosts``: ``NAME:IP`` for /etc/hosts.
         """
     @overload
     def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: Literal[True],
@@ -643,6 +651,13 @@ class ContainersAPI(Protocol):
     def state(self, ref: str) -> ContainerSummary: ...
     def states(self, all: bool = False) -> Sequence[ContainerSummary]: ...
     def stats(self, ref: str) -> Stats: ...
+    def pause(self, ref: str) -> None: ...
+    def unpause(self, ref: str) -> None: ...
+    def rename(self, ref: str, name: str) -> str: ...
+    def update(self, ref: str, *, memory: str | int | None = None, memory_swap: str | int | None = None,
+               pids_limit: int | None = None, cpus: float | None = None, cpu_shares: int | None = None,
+               restart_policy: Mapping[str, Any] | None = None) -> None: ...
+    def changes(self, ref: str) -> builtins.list[tuple[str, int]]: ...
 
 
 class NetworksAPI(Protocol):

@@ -190,7 +190,8 @@ def container_inspect(client: Client, cid: str) -> dict[str, Any]:
         "Mounts": [mount_doc(client, m) for m in cfg["mounts"]
                    if m["type"] == "bind" and not m["destination"].startswith("/etc/") and not engine_bind(m)],
         "Config": {
-            "Hostname": cfg.get("hostname", ""), "User": st.get("user", ""), "Env": proc["env"],
+            "Hostname": cfg.get("hostname", st.get("hostname", "")), "User": st.get("user", ""),
+            "Env": [*(st.get("env_bare") or []), *proc["env"]],
             "Cmd": proc["args"], "Image": st.get("image_name", ""), "WorkingDir": proc["cwd"],
             "Labels": st.get("labels") or {}, "StopSignal": signal.Signals(st.get("stop_signal", 15)).name,
             "StopTimeout": st.get("stop_timeout"), "OpenStdin": bool(st.get("stdin_open")), "Tty": False,
@@ -210,9 +211,11 @@ def host_config_rest(st: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str,
     doc: dict[str, Any] = {
         "ContainerIDFile": "", "VolumeDriver": "", "VolumesFrom": st.get("volumes_from") or None,
         "CgroupnsMode": "private" if "cgroup" in namespaces else "host", "Dns": [], "DnsOptions": [], "DnsSearch": [],
-        "ExtraHosts": None, "GroupAdd": st.get("group_add") or None, "IpcMode": "private", "Cgroup": "",
-        "Links": None, "OomScoreAdj": 0, "PidMode": "" if "pid" in namespaces else "host",
-        "UTSMode": "" if "uts" in namespaces else "host", "UsernsMode": "", "Runtime": "runc",
+        "ExtraHosts": [h for h in st.get("extra_hosts") or [] if h not in (st.get("link_hosts") or [])] or None,
+        "GroupAdd": st.get("group_add") or None, "IpcMode": "private", "Cgroup": "",
+        "Links": [f"/{lk['name']}:/{st['name']}/{lk['alias']}" for lk in st.get("links") or []] or None,
+        "OomScoreAdj": 0, "PidMode": "" if "pid" in namespaces else "host",
+        "UTSMode": "" if "uts" in namespaces else "host", "PublishAllPorts": bool(st.get("publish_all")), "UsernsMode": "", "Runtime": "runc",
         "ConsoleSize": [0, 0], "Isolation": "", "CpuShares": limits.get("cpu_shares") or 0, "CgroupParent": "",
         "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
         "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0,
@@ -220,7 +223,7 @@ def host_config_rest(st: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str,
         "DeviceCgroupRules": None, "DeviceRequests": None, "KernelMemory": 0, "KernelMemoryTCP": 0,
         "MemoryReservation": 0, "MemorySwappiness": None, "OomKillDisable": False, "CpuCount": 0, "CpuPercent": 0,
         "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
-        "RestartPolicy": dict(st.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0}),
+        "RestartPolicy": dict(st.get("restart_policy") or {"Name": "", "MaximumRetryCount": 0}),
         "LogConfig": {"Type": "json-file", "Config": {}, **(st.get("log_config") or {})},
         "MaskedPaths": linux.get("maskedPaths") or None, "ReadonlyPaths": linux.get("readonlyPaths") or None,
     }
@@ -385,7 +388,8 @@ CREATE_KEYS = frozenset({
     "pids_limit", "cpus", "network", "network_aliases", "ports", "publish_all_ports", "read_only",
     "init", "labels", "stop_signal", "stop_timeout", "auto_remove", "no_new_privileges", "cap_add",
     "cap_drop", "stdin_open", "entrypoint", "name", "privileged", "security_opt", "devices", "sysctls", "ulimits",
-    "shm_size", "healthcheck", "volumes_from"})
+    "shm_size", "healthcheck", "volumes_from", "restart_policy", "group_add", "pid_mode", "uts_mode", "log_config",
+    "cpu_shares", "links", "extra_hosts"})
 
 
 def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str, Any]) -> dict[str, Any]:
@@ -416,7 +420,15 @@ def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str
         "Sysctls": sysctl_map(kw.get("sysctls")) or None,
         "Ulimits": [ulimit_doc(u) for u in ulimit_list(kw.get("ulimits"))],
         "ShmSize": shm_bytes(kw.get("shm_size")) or 0,
+        "CpuShares": kw.get("cpu_shares") or 0, "GroupAdd": [str(g) for g in kw.get("group_add") or []] or None,
+        "PidMode": kw.get("pid_mode") or "", "UTSMode": kw.get("uts_mode") or "",
+        "Links": _pairs(kw.get("links")) or None, "ExtraHosts": _pairs(kw.get("extra_hosts")) or None,
     }
+    if kw.get("restart_policy"):
+        hc["RestartPolicy"] = dict(kw["restart_policy"])
+    if kw.get("log_config"):
+        hc["LogConfig"] = {"Type": kw["log_config"].get("Type") or "json-file",
+                           "Config": dict(kw["log_config"].get("Config") or {})}
     if isinstance(command, str):
         command = ["/bin/sh", "-c", command]
     body: dict[str, Any] = {
@@ -432,6 +444,13 @@ def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str
     if kw.get("network_aliases"):
         body["NetworkingConfig"] = {"EndpointsConfig": {network: {"Aliases": list(kw["network_aliases"])}}}
     return body
+
+
+def _pairs(value: Mapping[str, str] | Sequence[str] | None) -> list[str]:
+    """``{"db": "alias"}`` or ``["db:alias"]`` as ``["db:alias"]`` (Links, ExtraHosts)."""
+    if isinstance(value, Mapping):
+        return [f"{k}:{v}" for k, v in value.items()]
+    return _str_list(value)
 
 
 def _str_list(value: Sequence[str] | str | None) -> list[str]:
@@ -556,9 +575,10 @@ def api_container_inspect(client: Client, cid: str) -> dict[str, Any]:
     besides (the ports asked for, restart policy, log config, attach flags)."""
     doc = container_inspect(client, cid)
     specs = [PortBinding.from_record(r) for r in client.runtime.state(cid).get("port_specs") or []]
-    doc["Config"]["ExposedPorts"] = {b.key: {} for b in specs} or None
+    st = client.runtime.state(cid)
+    doc["Config"]["ExposedPorts"] = {b.key: {} for b in specs} | {k: {} for k in st.get("exposed") or []} or None
     doc["HostConfig"]["PortBindings"] = port_bindings_doc(specs)
-    mac = (client.runtime.state(cid).get("host_config") or {}).get("MacAddress")
+    mac = (st.get("host_config") or {}).get("MacAddress")
     if mac:
         doc["Config"]["MacAddress"] = mac
     doc["Config"].setdefault("AttachStdout", False)
@@ -644,6 +664,9 @@ class HostModes(TypedDict):
     host_config: dict[str, Any]
     cpu_shares: int | None
     env_bare_unsets: bool
+    links: list[str]
+    extra_hosts: list[str]
+    expose: list[str]
 
 
 class CreateOptions(Confinement, HostModes):
@@ -804,7 +827,7 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
 
 KEPT_HOST_CONFIG = ("CpuShares", "CpusetCpus", "CpusetMems", "CpuPeriod", "CpuQuota", "VolumeDriver",
                     "MemorySwappiness", "MemoryReservation", "DeviceCgroupRules", "OomScoreAdj", "OomKillDisable",
-                    "BlkioWeight", "CgroupParent", "Dns", "DnsOptions", "DnsSearch", "Links", "ConsoleSize")
+                    "BlkioWeight", "CgroupParent", "Dns", "DnsOptions", "DnsSearch", "ConsoleSize")
 """HostConfig fields a create body may carry that the engine keeps for inspect as given."""
 
 
@@ -829,13 +852,14 @@ def host_config_modes(doc: Mapping[str, Any], hc: Mapping[str, Any]) -> HostMode
     mac = body_field(doc, "MacAddress", str, "")
     if mac:
         kept["MacAddress"] = mac  # Config.MacAddress (API < 1.44); kept, not applied
-    return {"restart_policy": policy if policy and policy.get("Name") else None,
+    return {"restart_policy": policy or None,
             "group_add": _strings(hc, "GroupAdd"), "pid_mode": body_field(hc, "PidMode", str, ""),
             "uts_mode": body_field(hc, "UTSMode", str, ""), "ipc_mode": body_field(hc, "IpcMode", str, ""),
             "cgroupns_mode": body_field(hc, "CgroupnsMode", str, ""),
             "log_config": log_config if log_config and (log_config.get("Type") or log_config.get("Config")) else None,
             "host_config": kept, "cpu_shares": body_field(hc, "CpuShares", int, 0) or None,
-            "env_bare_unsets": True}
+            "env_bare_unsets": True, "links": _strings(hc, "Links"), "extra_hosts": _strings(hc, "ExtraHosts"),
+            "expose": [str(k) for k in body_field(doc, "ExposedPorts", dict, {})]}
 
 
 def split_endpoints(doc: dict[str, Any], version: tuple[int, int]) -> tuple[dict[str, Any], list[tuple[str, Any]]]:

@@ -186,7 +186,7 @@ class Client:
         """Remove every stopped container and the blobs and snapshots nothing uses."""
         done = []
         for st in self.runtime.list(all=True):
-            if st["status"] not in ("running", "starting"):
+            if st["status"] not in ("running", "starting", "restarting"):
                 self.runtime.remove(st["id"])
                 done.append(f"Deleted container: {st['id']}")
         # snapshots nothing stacks on go now; unreferenced blobs only when older than the grace
@@ -277,9 +277,28 @@ class Images:
         return self._store.tag(source, target)
 
     def remove(self, name: str, *, force: bool = False) -> builtins.list[str]:
+        """``rmi``: what docker prints. The last tag of a repository takes that repository's
+        digest reference (``REPO@sha256:...``, from a pull or push) with it, as dockerd's."""
         rt = self._c.runtime
-        return self._store.remove_image(name, in_use=rt.in_use_images(), force=force,
+        image = self._store.get_image(name)
+        done = self._store.remove_image(name, in_use=rt.in_use_images(), force=force,
                                         in_use_snapshots=rt.in_use_snapshots())
+        if not (self._store.root / "registry").is_dir():
+            return done
+        from pytest_pods.engine.registry import distribution  # lazy: start latency (only stores that pulled or pushed)
+
+        gone = {parse_reference(line.partition(": ")[2]).repository for line in done if line.startswith("Untagged: ")}
+        try:
+            kept = {parse_reference(t).repository for t in self._store.get_image(image.id).tags}
+        except NotFoundError:  # deleted: no tag is left
+            kept = set()
+        for repo in distribution.known_repositories(self._store, image.manifest_digest):
+            if parse_reference(repo).repository in gone - kept:
+                distribution.forget(self._store, image.manifest_digest, repo)
+                line = f"Untagged: {parse_reference(repo).familiar_repository}@{image.manifest_digest}"
+                at = next((i for i, d in enumerate(done) if d.startswith("Deleted: ")), len(done))
+                done.insert(at, line)
+        return done
 
     def save(self, names: Sequence[str], out: str | os.PathLike[str] | BinaryIO,
              format: str = "docker-archive") -> None:
@@ -405,6 +424,9 @@ class Containers:
         host_config: Mapping[str, Any] | None = None,
         cpu_shares: int | None = None,
         env_bare_unsets: bool = False,
+        links: Sequence[str] | Mapping[str, str] = (),
+        extra_hosts: Sequence[str] | Mapping[str, str] = (),
+        expose: Sequence[str | int] = (),
     ) -> Container:
         """Create (not start) a container from ``image``; Docker's names and meanings.
 
@@ -440,6 +462,10 @@ class Containers:
                 pid_mode=pid_mode or "", uts_mode=uts_mode or "", ipc_mode=ipc_mode or "",
                 cgroupns_mode=cgroupns_mode or "", log_config=log_config, host_config=host_config or {},
                 cpu_shares=cpu_shares, env_bare_unsets=env_bare_unsets,
+                links=[f"{k}:{v}" for k, v in links.items()] if isinstance(links, Mapping) else builtins.list(links),
+                extra_hosts=([f"{k}:{v}" for k, v in extra_hosts.items()] if isinstance(extra_hosts, Mapping)
+                             else builtins.list(extra_hosts)),
+                expose=[str(e) for e in expose],
             )
             return Container(self._c, self._rt.create(spec, img))
         except BaseException:
@@ -559,13 +585,17 @@ class Containers:
 
         policy = None
         if restart_policy is not None:
-            policy = check_restart_policy(restart_policy, False) or {"Name": "no", "MaximumRetryCount": 0}
+            policy = check_restart_policy(restart_policy, False) or {"Name": "", "MaximumRetryCount": 0}
         self._rt.update(ref, memory=parse_bytes(memory) if memory not in (None, 0, "0") else
                         (0 if memory is not None else None),
                         memory_swap=(-1 if memory_swap in (-1, "-1") else parse_bytes(memory_swap, "--memory-swap")
                                      if memory_swap not in (None, 0, "0") else (0 if memory_swap is not None else None)),
                         pids=pids_limit, cpus=cpus, cpu_shares=cpu_shares,
                         restart_policy=policy)
+
+    def size_rw(self, ref: str) -> int:
+        """The bytes of the files the container wrote (its writable layer), as ``SizeRw``."""
+        return self._rt.size_rw(ref)
 
     def changes(self, ref: str) -> builtins.list[tuple[str, int]]:
         """What it changed in its root (``docker diff``): (path, kind), kind 0 modified, 1

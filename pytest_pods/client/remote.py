@@ -38,6 +38,7 @@ from pytest_pods.client.contract import (
     RunResult,
     Stats,
     extract_tar,
+    parse_bytes,
     parse_container_port,
 )
 from pytest_pods.client.docker_docs import create_body
@@ -283,6 +284,39 @@ class RemoteContainers:
 
     def logs(self, ref: str, follow: bool = False, tail: int | None = None) -> Iterator[LogLine]:
         return self.get(ref).log_lines(follow, tail, None)
+
+    def pause(self, ref: str) -> None:
+        self._c.request("POST", f"/containers/{quote(ref, safe='')}/pause", what=f"pause {ref}")
+
+    def unpause(self, ref: str) -> None:
+        self._c.request("POST", f"/containers/{quote(ref, safe='')}/unpause", what=f"unpause {ref}")
+
+    def rename(self, ref: str, name: str) -> str:
+        old = self.get(ref).name
+        self._c.request("POST", f"/containers/{quote(ref, safe='')}/rename", {"name": name}, what=f"rename {ref}")
+        return old
+
+    def update(self, ref: str, *, memory: str | int | None = None, memory_swap: str | int | None = None,
+               pids_limit: int | None = None, cpus: float | None = None, cpu_shares: int | None = None,
+               restart_policy: Mapping[str, Any] | None = None) -> None:
+        body: dict[str, Any] = {}
+        if memory is not None:
+            body["Memory"] = parse_bytes(memory)
+        if memory_swap is not None:
+            body["MemorySwap"] = -1 if memory_swap in (-1, "-1") else parse_bytes(memory_swap, "--memory-swap")
+        if pids_limit is not None:
+            body["PidsLimit"] = pids_limit
+        if cpus is not None:
+            body["NanoCpus"] = int(cpus * 1e9)
+        if cpu_shares is not None:
+            body["CpuShares"] = cpu_shares
+        if restart_policy is not None:
+            body["RestartPolicy"] = dict(restart_policy)
+        self._c.request("POST", f"/containers/{quote(ref, safe='')}/update", body=body, what=f"update {ref}")
+
+    def changes(self, ref: str) -> builtins.list[tuple[str, int]]:
+        doc = self._c.request("GET", f"/containers/{quote(ref, safe='')}/changes", what=f"diff {ref}")
+        return [(str(c["Path"]), int(c["Kind"])) for c in doc or []]
 
     def stats(self, ref: str) -> Stats:
         return self.get(ref).stats()

@@ -295,14 +295,20 @@ class ContainersRouter:
     def _wait(self, cid: str, condition: str, conn: socket.socket) -> int:
         containers = self.client.containers
         if condition in ("next-exit", "removed"):
+            with contextlib.suppress(ContainerNotFoundError):
+                first = containers.state(cid).get("started_at")
             with self.started:
                 while True:
                     try:
-                        status = containers.state(cid)["status"]
+                        st = containers.state(cid)
                     except ContainerNotFoundError:
                         break
+                    status = st["status"]
                     with self.attach_lock:  # an exited one an attach waits on: docker start -a, its next run
                         waits = status == "created" or (status == "exited" and cid in self.attach_waiting)
+                    # next-exit of one that is not running: its next run's exit, as dockerd waits
+                    waits = waits or (condition == "next-exit" and status == "exited"
+                                      and st.get("started_at") == first)
                     if not waits or peer_closed(conn):
                         break
                     self.started.wait(timeout=0.5)
@@ -404,7 +410,7 @@ class ContainersRouter:
             req.send(204)
             return
         ctr = self._container(ref)
-        if ctr.status != "running":
+        if ctr.status not in ("running", "restarting"):  # restarting: it stays exited, as dockerd's stop
             req.send(304)
             return
         t = query_optional_int(req.query.get("t"), "t")
@@ -423,7 +429,7 @@ class ContainersRouter:
             req.send(204)
             return
         ctr = self._container(ref)
-        if ctr.status != "running":
+        if ctr.status not in ("running", "restarting"):  # restarting: no next run, as dockerd's kill
             raise HTTPError(409, f"Cannot kill container: {ref}: Container {ctr.id} is not running")
         attrs = actor_attributes(ctr.state)
         sig = req.query.get("signal") or "SIGKILL"
@@ -522,18 +528,21 @@ class ContainersRouter:
 
     def container_prune(self, req: Request) -> None:
         filters = parse_filters(req)
+        sizes = {st["id"]: self.client.containers.size_rw(st["id"]) for st in self.client.containers.states(all=True)
+                 if st["status"] not in ("running", "starting", "restarting")}
         if not filters:
             done = [line.split(": ", 1)[1] for line in self.client.prune() if line.startswith("Deleted container")]
         else:
             done = []
             for st in self.client.containers.states(all=True):
-                if st["status"] in ("running", "starting") or not labels_match(st.get("labels") or {},
-                                                                                filters.get("label", [])):
+                if st["status"] in ("running", "starting", "restarting") or not labels_match(
+                        st.get("labels") or {}, filters.get("label", [])):
                     continue
                 with contextlib.suppress(PodsError):
                     self.client.containers.remove(st["id"])
                     done.append(st["id"])
-        req.send_json({"ContainersDeleted": done, "SpaceReclaimed": 0})
+        # what the removed ones' writable layers held, as dockerd counts it
+        req.send_json({"ContainersDeleted": done, "SpaceReclaimed": sum(sizes.get(c, 0) for c in done)})
 
     def container_top(self, req: Request, ref: str) -> None:
         ctr = self._container(ref)

@@ -59,6 +59,8 @@ class ExecRouter:
         ctr = self.client.containers.get(ref)
         if ctr.status != "running":
             raise HTTPError(409, f"Container {ctr.id} is not running")
+        if ctr.state.get("paused"):
+            raise HTTPError(409, f"Container {ref} is paused, unpause the container before exec")
         cmd = optional_body_field(doc, "Cmd", list)
         if not cmd or not all(isinstance(c, str) for c in cmd):
             raise HTTPError(400, "No exec command specified")

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_pods.engine import linux, rootless
 from pytest_pods.engine.image.store import MEDIA_OCI_LAYER, Image
 from pytest_pods.engine.locks import lease, lease_alive
-from pytest_pods.errors import ConflictError, InvalidArgumentError
+from pytest_pods.errors import ConflictError, InvalidArgumentError, PodsError
 
 if TYPE_CHECKING:
     from pytest_pods.engine.runtime.lifecycle import Runtime
@@ -166,10 +166,18 @@ def commit(runtime: Runtime, ref: str, *, tags: Sequence[str] = (), message: str
                     *("/".join(t.rstrip("/").split("/")[:i]) for t in targets for i in range(2, t.count("/") + 1))]
     frozen = None
     marker = cdir / f"{FROZEN_MARK}{lease()}-"
-    if pause and st["status"] == "running":
+    if pause and st["status"] == "running" and not st.get("paused"):
         frozen = runtime.cgroup(cid)
         marker.touch()  # first: a commit killed while the container is frozen is told by it
-        frozen.freeze()
+        try:
+            frozen.freeze()
+        except (PodsError, OSError):
+            # exiting meanwhile (its cgroup going or gone): what it wrote is all there is, as
+            # dockerd commits a container that stopped under it
+            marker.unlink(missing_ok=True)
+            frozen = None
+            if runtime.state(cid)["status"] == "running":
+                raise
     try:
         scrub_mount_points(upper, st["lower_dirs"], store.tmp, mount_points)
         layers, diff_ids = list(base.layers), list(base.diff_ids)
@@ -180,7 +188,8 @@ def commit(runtime: Runtime, ref: str, *, tags: Sequence[str] = (), message: str
             diff_ids.append(w.digest)
     finally:
         if frozen is not None:
-            frozen.thaw()
+            with contextlib.suppress(PodsError, OSError):  # it may have exited meanwhile
+                frozen.thaw()
             marker.unlink(missing_ok=True)
     if len(layers) > len(base.layers):
         store.ensure_snapshot(diff_ids[-1], layers[-1]["digest"])

@@ -101,21 +101,19 @@ def check_restart_policy(policy: Any, auto_remove: bool) -> dict[str, Any] | Non
     """
     if not policy:
         return None
-    name = str(policy.get("Name") or "no")
+    name = str(policy.get("Name") or "")
     count = policy.get("MaximumRetryCount") or 0
     if not isinstance(count, int) or isinstance(count, bool):
         raise InvalidArgumentError("json: cannot unmarshal MaximumRetryCount: want an integer")
-    if name not in RESTART_POLICIES:
+    if name not in ("", *RESTART_POLICIES):
         raise InvalidArgumentError(f"invalid restart policy '{name}'")
     if name == "on-failure" and count < 0:
         raise InvalidArgumentError("maximum retry count cannot be negative")
     if name != "on-failure" and count:
         raise InvalidArgumentError(f"maximum retry count cannot be used with restart policy '{name}'")
-    if name == "no":
-        return None
-    if auto_remove:
+    if auto_remove and name not in ("", "no"):
         raise InvalidArgumentError("can't create 'AutoRemove' container with restart policy")
-    return {"Name": name, "MaximumRetryCount": count}
+    return {"Name": name, "MaximumRetryCount": count}  # "no" and "" kept as given: inspect shows them
 
 
 def check_log_config(config: Any) -> dict[str, Any] | None:
@@ -128,7 +126,7 @@ def check_log_config(config: Any) -> dict[str, Any] | None:
     kind = str(config.get("Type") or "json-file")
     opts = config.get("Config") or {}
     if kind not in LOG_DRIVERS:
-        raise InvalidArgumentError(f"logger: no log driver named '{kind}' is registered")
+        raise InvalidArgumentError(f'error looking up logging plugin {kind}: plugin "{kind}" not found')
     if not isinstance(opts, dict) or not all(isinstance(v, str) for v in opts.values()):
         raise InvalidArgumentError("json: cannot unmarshal LogConfig.Config: want string values")
     known = LOG_OPTS.get(kind)
@@ -438,6 +436,17 @@ class Runtime:
                 state["group_add"] = list(spec.group_add)
             if start_error:
                 state["start_error"] = start_error
+            if spec.links:
+                state["links"] = self._check_links(spec.links)
+            if spec.extra_hosts:
+                state["extra_hosts"] = list(spec.extra_hosts)
+            if spec.expose:
+                state["exposed"] = [e if "/" in e else f"{e}/tcp" for e in spec.expose]
+            if spec.publish_all:
+                state["publish_all"] = True
+            bare = [e for e in spec.env_list() if "=" not in e] if spec.env_bare_unsets else []
+            if bare:
+                state["env_bare"] = bare  # Config.Env keeps them as given, as dockerd's does
             if spec.volumes_from:
                 state["volumes_from"] = list(spec.volumes_from)
             if dropped:
@@ -589,6 +598,92 @@ class Runtime:
         return {"/etc/hostname": str(cdir / "hostname"), "/etc/hosts": str(cdir / "hosts"),
                 "/etc/resolv.conf": str(cdir / "resolv.conf")}
 
+    # -- legacy links ----------------------------------------------------------------------
+    def _check_links(self, links: Sequence[str]) -> builtins.list[dict[str, str]]:
+        """``--link NAME[:ALIAS]`` (the API's ``/NAME:/SELF/ALIAS`` too): the linked container must exist.
+
+        :raises NotFoundError: no such container, in dockerd's words
+        """
+        out = []
+        for link in links:
+            name, _, alias = link.partition(":")
+            name, alias = name.strip("/"), alias.rsplit("/", 1)[-1] or name.strip("/")
+            try:
+                linked = self.state(name)
+            except ContainerNotFoundError:
+                raise NotFoundError(f"could not get container for {name}: No such container: {name}") from None
+            out.append({"name": linked["name"], "alias": alias})
+        return out
+
+    def _apply_links(self, cid: str, st: ContainerState) -> None:
+        """At start: each linked container's address as Docker's link variables
+        (``ALIAS_PORT_5432_TCP=tcp://IP:5432``, ``ALIAS_NAME``, ``ALIAS_ENV_*``) in the process's
+        environment and as an /etc/hosts entry (``IP ALIAS ID NAME``).
+
+        :raises ConflictError: a linked container is not running (as dockerd refuses the start)
+        """
+        cdir = self.dir / cid
+        env_names: builtins.list[str] = []
+        env: builtins.list[str] = []
+        hosts: builtins.list[str] = []
+        for link in st.get("links") or []:
+            try:
+                other = self.state(link["name"])
+            except ContainerNotFoundError:
+                raise ConflictError(f"Cannot link to a non running container: /{link['name']} AS "
+                                    f"/{st['name']}/{link['alias']}") from None
+            eps = other.get("endpoints") or {}
+            ip = next((e["ip"] for e in eps.values() if e.get("ip")), "")
+            if other["status"] != "running" or not ip:
+                raise ConflictError(f"Cannot link to a non running container: /{other['name']} AS "
+                                    f"/{st['name']}/{link['alias']}")
+            prefix = re.sub(r"[^A-Za-z0-9_]", "_", link["alias"]).upper()
+            ports = sorted({(int(p["container_port"]), p["proto"]) for p in other.get("port_specs") or []}
+                           | set(self._exposed(other)))
+            pairs = [(f"{prefix}_NAME", f"/{st['name']}/{link['alias']}")]
+            for i, (port, proto) in enumerate(ports):
+                if i == 0:
+                    pairs.append((f"{prefix}_PORT", f"{proto}://{ip}:{port}"))
+                key = f"{prefix}_PORT_{port}_{proto.upper()}"
+                pairs += [(key, f"{proto}://{ip}:{port}"), (f"{key}_ADDR", ip), (f"{key}_PORT", str(port)),
+                          (f"{key}_PROTO", proto)]
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                other_env = json.loads((self.dir / other["id"] / "config.json").read_text())["process"]["env"]
+                for item in other_env:
+                    k, sep, v = item.partition("=")
+                    if sep and k not in ("HOME", "HOSTNAME", "PATH"):
+                        pairs.append((f"{prefix}_ENV_{k}", v))
+            env_names += [k for k, _ in pairs]
+            env += [f"{k}={v}" for k, v in pairs]
+            names = " ".join(dict.fromkeys([link["alias"], other.get("hostname") or other["id"][:12], other["name"]]))
+            hosts.append(f"{names}:{ip}")
+        config_path = cdir / "config.json"
+        config = json.loads(config_path.read_text())
+        old = set(st.get("link_env") or [])
+        config["process"]["env"] = [e for e in config["process"]["env"] if e.partition("=")[0] not in old] + env
+        config_path.write_text(json.dumps(config, separators=(",", ":")))
+
+        def record(s: ContainerState) -> None:
+            prev = set(s.get("link_hosts") or [])
+            s["extra_hosts"] = [h for h in s.get("extra_hosts") or [] if h not in prev] + hosts
+            s["link_hosts"] = hosts
+            s["link_env"] = env_names
+
+        update_state(cdir, record)
+
+    def _exposed(self, st: ContainerState) -> builtins.list[tuple[int, str]]:
+        """The ports a container's image EXPOSEs."""
+        try:
+            cfg = self.store.get_image(st["image"]).run_config
+        except PodsError:
+            return []
+        out = []
+        for key in [*(cfg.get("ExposedPorts") or {}), *(st.get("exposed") or [])]:
+            port, _, proto = str(key).partition("/")
+            if port.isdigit():
+                out.append((int(port), proto or "tcp"))
+        return out
+
     # -- start / wait ----------------------------------------------------------------------
     def start(self, ref: str, *, attach: tuple[int, int] | None = None, stdin: int | None = None) -> Starting:
         """Start the container; returns once its process runs (or raises ContainerStartError).
@@ -604,6 +699,8 @@ class Runtime:
             raise ConflictError(f"start container {cid[:12]}: it is dead ({exc}): remove it with rm -f") from None
         if prev.get("start_error"):
             raise ContainerStartError(prev["start_error"], 125)
+        if prev.get("links"):
+            self._apply_links(cid, prev)
         if prev.get("status") == "exited":  # its last run's monitor may still be releasing the network
             _wait_process(prev.get("monitor_pid"), prev.get("monitor_start"), time.monotonic() + 10)
         with locked(cdir):
@@ -687,7 +784,7 @@ class Runtime:
             if st["status"] == "starting":
                 time.sleep(0.005)
                 continue
-            if (st.get("restart_policy") or {}).get("Name", "no") != "no":
+            if (st.get("restart_policy") or {}).get("Name") not in (None, "", "no"):
                 # its monitor outlives this run (it may start it again): the run's end is the
                 # state's, as dockerd's wait returns at each exit
                 if not _wait_process(st.get("pid"), st.get("pid_start"), deadline):
@@ -726,6 +823,10 @@ class Runtime:
         """
         cid = self.resolve(ref)
         st = self._settled(cid)
+        if st["status"] == "restarting":  # between two runs: no next one (dockerd's kill)
+            self._no_restart(cid, st)
+            self.wait(cid, timeout=10)
+            return
         if st["status"] != "running":
             raise ConflictError(f"Cannot kill container: {cid}: Container {cid} is not running")
         num = parse_signal(sig)
@@ -776,7 +877,7 @@ class Runtime:
     def _no_restart(self, cid: str, st: ContainerState) -> None:
         """A stop or kill through the engine: its restart policy does not start it again (as
         dockerd's "manually stopped"); only for containers that have one."""
-        if (st.get("restart_policy") or {}).get("Name", "no") != "no":
+        if (st.get("restart_policy") or {}).get("Name") not in (None, "", "no"):
             update_state(self.dir / cid, lambda s: s.update({"stop_requested": True}))
 
     # -- pause, rename, update, changes ----------------------------------------------------
@@ -874,7 +975,7 @@ class Runtime:
                                        f"{os.cpu_count()} CPUs available")
         with locked(cdir):
             st = read_state(cdir)
-            if restart_policy is not None and restart_policy.get("Name", "no") != "no" and st.get("auto_remove"):
+            if restart_policy is not None and restart_policy.get("Name") not in (None, "", "no") and st.get("auto_remove"):
                 raise ConflictError(f"Cannot update container {cid}: Restart policy cannot be updated because "
                                     "AutoRemove is enabled for the container")
             limits: dict[str, Any] = dict(st["limits"])
@@ -975,6 +1076,19 @@ class Runtime:
 
         walk("")
         return out
+
+    def size_rw(self, ref: str) -> int:
+        """The bytes of regular files in the container's upper dir (hard links counted once)."""
+        seen: set[tuple[int, int]] = set()
+        total = 0
+        for dirpath, _, files in os.walk(self.dir / self.resolve(ref) / "upper"):
+            for f in files:
+                with contextlib.suppress(OSError):
+                    st = os.lstat(os.path.join(dirpath, f))
+                    if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                        seen.add((st.st_dev, st.st_ino))
+                        total += st.st_size
+        return total
 
     @staticmethod
     def _engine_made(path: Path, lowers: Sequence[Path], target: str) -> bool:

@@ -324,9 +324,10 @@ def find_executable(name: str, env: Sequence[str]) -> str:
         if os.path.isdir(name) or not os.access(name, os.X_OK):
             raise InitError(f"exec: {name!r}: permission denied", 126)
         return name
-    path = next((e[5:] for e in env if e.startswith("PATH=")), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    # no PATH (an API Env entry "PATH" unset it): nothing is found, as under runc
+    path = next((e[5:] for e in env if e.startswith("PATH=")), "")
     denied = None
-    for d in path.split(":"):
+    for d in path.split(":") if path else []:
         cand = os.path.join(d or ".", name)
         if os.path.isfile(cand):
             if os.access(cand, os.X_OK):

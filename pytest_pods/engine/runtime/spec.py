@@ -175,6 +175,9 @@ class ContainerSpec(NamedTuple):
     host_config: Mapping[str, Any] = MappingProxyType({})  # other HostConfig fields, kept for inspect
     cpu_shares: int | None = None   # --cpu-shares (cpu.shares; cpu.weight on v2)
     env_bare_unsets: bool = False   # an API body: an Env entry without "=" unsets the name (see merge_env)
+    links: Sequence[str] = ()       # legacy links, NAME[:ALIAS]: the linked one's address in env and /etc/hosts
+    extra_hosts: Sequence[str] = ()  # --add-host NAME:IP
+    expose: Sequence[str] = ()      # --expose PORT[/PROTO] (Config.ExposedPorts): not published
 
     def env_list(self) -> list[str]:
         if isinstance(self.env, Mapping):

@@ -102,6 +102,13 @@ class ContainerState(TypedDict):
     log_config: NotRequired[dict[str, Any]]          # HostConfig.LogConfig: {Type, Config}
     group_add: NotRequired[list[str]]                # --group-add as given
     start_error: NotRequired[str]                    # what fails its every start (a --group-add not found)
+    env_bare: NotRequired[list[str]]                 # API Env entries without "=": unset, shown in Config.Env
+    links: NotRequired[list[dict[str, str]]]         # legacy links: {name, alias} (set up at each start)
+    link_env: NotRequired[list[str]]                 # the env names the last start's links set
+    link_hosts: NotRequired[list[str]]               # the extra_hosts entries the last start's links added
+    extra_hosts: NotRequired[list[str]]              # NAME:IP for /etc/hosts (the network code writes them)
+    exposed: NotRequired[list[str]]                  # --expose PORT/PROTO, not published
+    publish_all: NotRequired[bool]                   # -P
     volumes_from: NotRequired[list[str]]             # --volumes-from as given
 
 
