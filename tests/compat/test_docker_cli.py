@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerd_helper import both_engines, both_engines_but_pods_xfails
 from daemon_helper import wait_until
+from dockerd_helper import both_engines, both_engines_but_pods_xfails
 from pty_helper import Terminal
 
 #: conftest's DockerCLI and Daemon (conftest modules are not imported by name)
@@ -520,9 +520,7 @@ def test_commit_makes_an_image_of_the_changes(docker: DockerCLI, sleeper: str, m
     assert docker("run", "--rm", tag).stdout == "committed\n"
 
 
-@both_engines_but_pods_xfails("rmi of a repository's last tag: dockerd also untags the repository's digest "
-                              "reference the push recorded (a second 'Untagged: REPO@sha256:...' line); "
-                              "pytest_pods/daemon/images.py image_remove untags the tag only")
+@both_engines
 def test_push_and_pull_through_a_local_registry(docker: DockerCLI, registry: str, made: Made, name: str) -> None:
     ref = made.image(f"{registry}/test/x:1")
     docker("tag", "busybox", ref)

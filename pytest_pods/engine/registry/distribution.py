@@ -253,6 +253,21 @@ def _remember(store: Store, digests: list[str], repository: str) -> None:
         pass
 
 
+def forget(store: Store, digest: str, repository: str) -> None:
+    """``repository`` (``host/path``) no longer names ``digest`` (an rmi of its last tag there):
+    inspect's RepoDigests drop it, as dockerd's do."""
+    path = _sources_dir(store) / f"{digest_hex(digest)}.json"
+    try:
+        with store.lock("registry-sources"):
+            repos = [r for r in known_repositories(store, digest) if r != repository]
+            if repos:
+                atomic_write(path, json.dumps({"repositories": repos}).encode(), tmp_dir=store.tmp)
+            else:
+                path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 # --------------------------------------------------------------------------------------------
 # pull
 
