@@ -970,6 +970,15 @@ class Runtime:
         cdir = self.dir / cid
         if memory is not None and 0 < memory < 6 * 1024 * 1024:
             raise InvalidArgumentError("Minimum memory limit allowed is 6MB")
+        asked = [what for what, value in (("memory", memory or memory_swap), ("pids", pids),
+                                          ("cpu", cpus or cpu_shares)) if value]
+        if asked and rootless.active() and rootless.delegated_cgroup() is None:
+            # no cgroup to write them to: refused, or (PODS_IGNORE_LIMITS=1) not recorded either,
+            # never shown in inspect as if applied
+            refusal = rootless.limits_refusal(asked[0])
+            if refusal is not None:
+                raise LimitsUnavailableError(refusal)
+            memory = memory_swap = pids = cpus = cpu_shares = None
         if cpus is not None and not 0 <= cpus <= (os.cpu_count() or 1):
             raise InvalidArgumentError(f"Range of CPUs is from 0.01 to {os.cpu_count()}.00, as there are only "
                                        f"{os.cpu_count()} CPUs available")
