@@ -892,8 +892,9 @@ class Builder:
             raise BuildError(f"{where}: {ins.cmd} --exclude is not supported yet")
         chown = proc((ins.flags.get("chown") or [""])[-1])  # BuildKit expands --chown and --chmod
         chmod = proc((ins.flags.get("chmod") or [""])[-1])
-        if chmod and (not all(c in "01234567" for c in chmod) or int(chmod, 8) > 0o7777):
-            raise BuildError(f"{where}: --chmod={chmod}: expected an octal mode up to 7777")
+        if chmod and _chmod_fn(chmod) is None:
+            raise BuildError(f"{where}: invalid chmod parameter: '{chmod}'. it should be octal string and "
+                             "between 0 and 07777, or symbolic as chmod's (u+x,go-w)")
         parents = "parents" in ins.flags
         from_ref = (ins.flags.get("from") or [""])[-1]
         src_state: _State | None = None
@@ -954,7 +955,7 @@ class Builder:
                     out = _stage_path(stage_dir, path)
                     _make_dirs(stage_dir, view, os.path.dirname(path), uid, gid)
                     out.write_text(content)
-                    _set_meta(out, uid, gid, int(chmod, 8) if chmod else 0o644)
+                    _set_meta(out, uid, gid, _apply_chmod(chmod, 0o644, False))
                 return through
             if src_state is not None:
                 with self._view(src_state, stage_dir.parent / "from") as src_root:
@@ -1034,6 +1035,53 @@ def _heredoc_script(ins: df.Instruction) -> str:
         body = h.content if not h.content or h.content.endswith("\n") else h.content + "\n"
         parts.append(body + h.name)
     return "\n".join(parts) + "\n"
+
+
+ModeFn = Callable[[int, bool], int]
+"""--chmod as a function of a file's own mode and whether it is a directory."""
+
+
+def _chmod_fn(spec: str) -> ModeFn | None:
+    """``--chmod``: an octal mode up to 7777, or a symbolic one as chmod(1) takes it (``go-w``,
+    ``u=rw,g=r,o=r``, ``a+X``: BuildKit's convert_copy.go parses both); None when it is neither."""
+    if spec and all(c in "01234567" for c in spec):
+        fixed = int(spec, 8)
+        return None if fixed > 0o7777 else (lambda _old, _is_dir: fixed)
+    clauses = []
+    for clause in spec.split(","):
+        m = re.fullmatch(r"([ugoa]*)((?:[-+=][rwxXst]*)+)", clause)
+        if m is None:
+            return None
+        who = m.group(1) or "a"
+        mask = ((0o4700 if "u" in who or "a" in who else 0) | (0o2070 if "g" in who or "a" in who else 0)
+                | (0o1007 if "o" in who or "a" in who else 0))
+        clauses.append((mask, re.findall(r"([-+=])([rwxXst]*)", m.group(2))))
+
+    def apply(old: int, is_dir: bool) -> int:
+        mode = old
+        for mask, ops in clauses:
+            for op, perms in ops:
+                bits = 0
+                for ch, b in (("r", 0o444), ("w", 0o222), ("x", 0o111), ("s", 0o6000), ("t", 0o1000)):
+                    if ch in perms:
+                        bits |= b
+                if "X" in perms and (is_dir or mode & 0o111):
+                    bits |= 0o111
+                bits &= mask
+                if op == "+":
+                    mode |= bits
+                elif op == "-":
+                    mode &= ~bits
+                else:
+                    mode = (mode & ~mask) | bits
+        return mode & 0o7777
+
+    return apply
+
+
+def _apply_chmod(spec: str, mode: int, is_dir: bool) -> int:
+    fn = _chmod_fn(spec) if spec else None
+    return fn(mode, is_dir) if fn is not None else mode
 
 
 def _resolve_in(root: Path, path: str, *, last: str = "dir") -> str:
@@ -1227,7 +1275,7 @@ def _copy_sources(src_root: Path, matched: Sequence[str], stage_dir: Path, view:
     --chown gives them, else root for the build context and the source's own (``keep_owner``) for
     ``--from``; directories created on the way are 0755 with the --chown owner."""
     into_dir = target.endswith("/") or len(matched) > 1 or many or _is_dir_in(view, target)
-    mode = int(chmod, 8) if chmod else None
+    mode = _chmod_fn(chmod) if chmod else None
     for rel in matched:
         name = rel
         rel = _follow(src_root, rel)
@@ -1255,7 +1303,7 @@ def _copy_sources(src_root: Path, matched: Sequence[str], stage_dir: Path, view:
             _copy_entry(src, dest, st, uid, gid, mode)
 
 
-def _copy_tree(src_root: Path, rel: str, dest: Path, uid: int | None, gid: int | None, mode: int | None,
+def _copy_tree(src_root: Path, rel: str, dest: Path, uid: int | None, gid: int | None, mode: ModeFn | None,
                ignore: ctx.IgnoreMatcher | None, *, keep_owner: bool = False) -> None:
     """A directory's contents into ``dest``; from the build context only what .dockerignore keeps."""
     base = src_root / rel if rel != "." else src_root
@@ -1278,13 +1326,13 @@ def _copy_tree(src_root: Path, rel: str, dest: Path, uid: int | None, gid: int |
         if stat.S_ISDIR(st.st_mode):
             out.mkdir(exist_ok=True)
             _set_meta(out, own[0] if own[0] is not None else 0, own[1] if own[1] is not None else 0,
-                      mode if mode is not None else stat.S_IMODE(st.st_mode))
+                      mode(stat.S_IMODE(st.st_mode), True) if mode is not None else stat.S_IMODE(st.st_mode))
         else:
             _copy_entry(src, out, st, own[0], own[1], mode)
 
 
 def _copy_entry(src: Path, dest: Path, st: os.stat_result, uid: int | None, gid: int | None,
-                mode: int | None) -> None:
+                mode: ModeFn | None) -> None:
     if dest.is_dir() and not dest.is_symlink():
         shutil.rmtree(dest)
     elif dest.exists() or dest.is_symlink():
@@ -1293,7 +1341,7 @@ def _copy_entry(src: Path, dest: Path, st: os.stat_result, uid: int | None, gid:
         os.symlink(os.readlink(src), dest)  # a link, never followed: it may point outside
     elif stat.S_ISREG(st.st_mode):
         shutil.copyfile(src, dest, follow_symlinks=False)
-        os.chmod(dest, mode if mode is not None else stat.S_IMODE(st.st_mode))
+        os.chmod(dest, mode(stat.S_IMODE(st.st_mode), False) if mode is not None else stat.S_IMODE(st.st_mode))
     else:
         return  # devices, fifos and sockets in a context are not copied
     os.lchown(dest, uid if uid is not None else 0, gid if gid is not None else 0)
@@ -1361,7 +1409,7 @@ def _fetch(url: str, checksum: str, stage_dir: Path, view: Path, target: str, ui
         raise BuildError(f"{where}: ADD {url}: {exc}") from None
     if checksum and checksum != "sha256:" + h.hexdigest():
         raise BuildError(f"{where}: ADD {url}: digest mismatch: expected {checksum}, got sha256:{h.hexdigest()}")
-    _set_meta(dest, uid if uid is not None else 0, gid if gid is not None else 0, int(chmod, 8) if chmod else 0o600)
+    _set_meta(dest, uid if uid is not None else 0, gid if gid is not None else 0, _apply_chmod(chmod, 0o600, False))
 
 
 def build_image(store: Store, runtime: Runtime, opts: BuildOptions) -> Image:
