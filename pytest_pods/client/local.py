@@ -670,6 +670,16 @@ class Containers:
 
         return has_terminal(self._rt.dir / self._rt.resolve(ref))
 
+    def terminal_input(self, ref: str) -> int | None:
+        """A write end into a running tty container's terminal (``docker attach`` with stdin),
+        the caller's to close; None when it has no running pty."""
+        from pytest_pods.engine.runtime.monitor import terminal_input  # lazy: start latency (only -t)
+
+        fd = terminal_input(self._rt.dir / self._rt.resolve(ref))
+        if fd is not None:
+            os.set_blocking(fd, True)
+        return fd
+
     def resize(self, ref: str, height: int, width: int) -> bool:
         """Set a running tty container's window size (its monitor holds the pty); False when it
         has no running pty."""

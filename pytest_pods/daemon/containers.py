@@ -386,6 +386,12 @@ class ContainersRouter:
         # running, or exited without stream: what the log holds (and what comes, while it runs)
         threading.Thread(target=self._attach_logs, args=(ctr, sock, opts, tty), daemon=True,
                          name="pods-attach-logs").start()
+        if tty and opts["stdin"] and status == "running":
+            # typing into a running tty container (docker attach): into its pty, through its monitor
+            fd = self.client.containers.terminal_input(ctr.id)
+            if fd is not None:
+                threading.Thread(target=self._pump_stdin, args=(sock, fd, opts), daemon=True,
+                                 name="pods-attach-in").start()
 
     def _replay_logs(self, ctr: Container, sock: socket.socket, opts: dict[str, Any], tty: bool) -> None:
         with contextlib.suppress(OSError, PodsError):

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from daemon_helper import wait_until
 from dockerd_helper import both_engines
+from pty_helper import Terminal
 
 from pytest_pods.engine import rootless
 
@@ -444,3 +445,23 @@ def test_wait_next_exit_of_an_exited_container_waits_for_its_next_run(docker_cli
     ctr.start()
     t.join(30)
     assert result.get("StatusCode") == 4
+
+
+# -- attach -----------------------------------------------------------------------------------------------
+@both_engines
+def test_docker_attach_types_into_a_running_tty_container(docker: DockerCLI, names: list[str], name: str) -> None:
+    names.append(name)
+    docker("run", "-d", "-it", "--name", name, "busybox", "sh")
+    wait_until(lambda: inspect(docker, name)["State"]["Running"], 10, "the shell running")
+    term = Terminal(["docker", "attach", name], docker.env)
+    try:
+        time.sleep(0.5)  # attached
+        term.send("echo typed-$((6*7))\n")
+        term.expect(rb"typed-42")
+        term.send("\x10\x11")  # ctrl-p ctrl-q: the client goes (exit 1, as docker attach does), it stays
+        assert term.wait() == 1, term.output
+        assert b"read escape sequence" in term.output
+    finally:
+        term.close()
+    assert inspect(docker, name)["State"]["Running"]
+    assert "typed-42" in docker("logs", name).stdout

@@ -438,6 +438,8 @@ def _console_pair() -> tuple[int, int]:
 #: the FIFO in a tty container's directory that takes window sizes, ``"<height> <width>\n"``
 #: (conmon's ctl FIFO): written by ``resize``, read by the monitor, which holds the pty's master
 WINSIZE_FIFO = "winsize"
+STDIN_FIFO = "stdin"
+"""A running tty container's input FIFO: what a later ``docker attach`` types goes to its pty."""
 
 
 def has_terminal(cdir: Path) -> bool:
@@ -460,6 +462,15 @@ def use_terminal(cdir: Path) -> None:
     tmp = path.with_name(".config.json.tmp")
     tmp.write_text(json.dumps(config, separators=(",", ":")))
     os.replace(tmp, path)
+
+
+def terminal_input(cdir: Path) -> int | None:
+    """A write end into a running tty container's pty (its monitor's STDIN_FIFO), for a client
+    that attaches with stdin while it runs; None when no monitor listens."""
+    try:
+        return os.open(cdir / STDIN_FIFO, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # ENXIO: no reader; ENOENT: never ran with a tty
+        return None
 
 
 def resize_terminal(cdir: Path, height: int, width: int) -> bool:
@@ -510,16 +521,27 @@ class _Terminal:
                 self.fifo = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
             except OSError:
                 self.fifo = None
+        self.typed: int | None = None  # STDIN_FIFO: input of clients that attach while it runs
+        if self.master is not None:
+            with contextlib.suppress(FileExistsError):
+                os.mkfifo(cdir / STDIN_FIFO, 0o600)
+            with contextlib.suppress(OSError):
+                self.typed = os.open(cdir / STDIN_FIFO, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
 
     def inputs(self) -> list[int]:
-        return [fd for fd in (self.stdin if not self.pending else None, self.fifo) if fd is not None]
+        readers = (self.stdin, self.typed) if not self.pending else ()
+        return [fd for fd in (*readers, self.fifo) if fd is not None]
 
     def outputs(self) -> list[int]:
         return [self.master] if self.pending and self.master is not None else []
 
     def serve(self, ready: list[int], writable: list[int]) -> list[int]:
         """Handle what is ours among the ready fds; return the others."""
-        ours = (self.stdin, self.fifo)
+        ours = (self.stdin, self.fifo, self.typed)
+        if self.typed is not None and self.typed in ready:
+            with contextlib.suppress(OSError):
+                self.pending += os.read(self.typed, 65536)
+                writable = [*writable, *self.outputs()]
         if self.stdin is not None and self.stdin in ready:
             try:
                 data = os.read(self.stdin, 65536)
@@ -561,10 +583,10 @@ class _Terminal:
                     pass
 
     def close(self) -> None:
-        for fd in (self.stdin, self.fifo):
+        for fd in (self.stdin, self.fifo, self.typed):
             if fd is not None:
                 os.close(fd)
-        self.stdin = self.fifo = None
+        self.stdin = self.fifo = self.typed = None
 
 
 def _watch_owner(owner: str | None) -> int | None:
