@@ -71,7 +71,10 @@ def network_inspect(client: Client, ref: str) -> dict[str, Any]:
         "IPAM": {"Driver": "default", "Options": rec.get("ipam_options"), "Config": config},
         "Internal": rec["internal"], "Attachable": bool(rec.get("attachable")), "Ingress": False,
         "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": containers,
-        "Options": {**(rec.get("options") or {}), "com.docker.network.bridge.name": rec["bridge"]},
+        # the options given; the default network's its Linux bridge too, as dockerd's docker0 (a user
+        # network's would read as a changed option to docker-compose, which compares them)
+        "Options": {**(rec.get("options") or {}),
+                    **({"com.docker.network.bridge.name": rec["bridge"]} if rec["name"] == "bridge" else {})},
         "Labels": rec.get("labels") or {},
     }
 

@@ -83,6 +83,7 @@ def test_endpoint_fields_in_container_and_network_inspect(docker_client: Any, la
     assert shown["IPv4Address"] == f"{ep['IPAddress']}/24"
     assert shown["IPv6Address"] == ""
     assert net.attrs["EnableIPv6"] is False
+    assert net.attrs["Options"] == {}  # none given (docker-compose compares them with its file's)
     listed, = docker_client.networks.list(names=[net.name])
     assert listed.attrs["Containers"] == {}  # only inspect lists them (docker-py's greedy=True asks for it)
     listed, = docker_client.networks.list(names=[net.name], greedy=True)

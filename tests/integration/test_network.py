@@ -40,8 +40,10 @@ def serve(text: str, port: int = 80) -> list[str]:
     return ["sh", "-c", f"mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -p {port} -h /www"]
 
 
-def bridge_of(net: dict[str, Any]) -> str:
-    return str(net["Options"]["com.docker.network.bridge.name"])
+def bridge_of(made: Made, net: dict[str, Any]) -> str:
+    """The network's Linux bridge, named by the engine's rule (inspect shows it for the default
+    network only, as dockerd: see pytest_pods/engine/network/networks.py)."""
+    return f"podsb{root_tag(made.client.root)}{net['Id'][:7]}"
 
 
 def gateway_of(net: dict[str, Any]) -> str:
@@ -323,7 +325,7 @@ def test_thirty_containers_on_three_networks_leave_no_link_rule_lease_or_netns(
 
     left = links()
     assert [x for x in left if any(x.startswith(f"podsv{tag}{cid[:6]}") for cid in cids)] == []
-    assert [x for x in left if x in {bridge_of(net) for net in nets}] == []
+    assert [x for x in left if x in {bridge_of(made, net) for net in nets}] == []
     text = rules()
     assert [t for t in [f"pods:net:{net['Id'][:12]}" for net in nets] + [f"pods:ctr:{c[:12]}" for c in cids]
             if t in text] == []
@@ -358,7 +360,7 @@ def test_reap_after_a_killed_monitor_releases_processes_lease_endpoint_rules_and
         s.bind(("0.0.0.0", port))
 
     assert pods_cli("network", "rm", net["Name"], check=True).stdout == f"{net['Name']}\n"
-    assert bridge_of(net) not in links()
+    assert bridge_of(made, net) not in links()
     assert f"pods:net:{net['Id'][:12]}" not in rules()
 
 
@@ -400,7 +402,7 @@ def test_sigkill_of_pods_run_mid_start_leaves_nothing_after_rm_and_reap(
     assert not any(n in pods_cli("ps", "-a", check=True).stdout for n in names)
     assert eventually(lambda: procs_with(marker) == []), procs_with(marker)
     assert net_files(client, net) == {"leases": [], "endpoints": []}
-    master = subprocess.run(["ip", "-o", "link", "show", "master", bridge_of(net)], capture_output=True, text=True)
+    master = subprocess.run(["ip", "-o", "link", "show", "master", bridge_of(made, net)], capture_output=True, text=True)
     assert master.stdout == ""
     text = rules()
     assert [c for c in cids if f"pods:ctr:{c[:12]}" in text] == []
@@ -409,7 +411,7 @@ def test_sigkill_of_pods_run_mid_start_leaves_nothing_after_rm_and_reap(
             and ipaddress.ip_address(line.split("--to-destination ")[1].split(":")[0]) in subnet] == []
     assert [c for c in cids if c in list_cgroups(parent=client.runtime.cgroup_parent)] == []
     assert pods_cli("network", "rm", net["Name"], check=True).returncode == 0
-    assert bridge_of(net) not in links()
+    assert bridge_of(made, net) not in links()
 
 
 # -- network verbs ------------------------------------------------------------------------------
@@ -432,7 +434,7 @@ def test_network_rm_of_a_network_in_use_is_refused_naming_the_container(made: Ma
     r = pods_cli("network", "rm", net["Name"])
     assert r.returncode != 0 and "active endpoints" in r.stderr and n in r.stderr, r.stderr
     assert net["Name"] in pods_cli("network", "ls", check=True).stdout
-    assert bridge_of(net) in links()
+    assert bridge_of(made, net) in links()
     pods_cli("rm", "-f", n, check=True)
     assert pods_cli("network", "rm", net["Name"], check=True).stdout == f"{net['Name']}\n"
     assert net["Name"] not in pods_cli("network", "ls", check=True).stdout

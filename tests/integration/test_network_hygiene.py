@@ -251,7 +251,7 @@ def test_cleanup_releases_the_idle_default_bridge_and_keeps_a_user_network_until
 def test_reap_releases_our_bridge_whose_record_is_gone_and_never_anothers(made: Made, client: Client) -> None:
     net = made.network()
     made.network()  # another one stays recorded: Runtime.reap skips networks when none is (see below)
-    bridge = net["Options"]["com.docker.network.bridge.name"]
+    bridge = client.runtime.networks.get(net["Id"])["bridge"]
     tag = root_tag(client.root)
     ns = _netns(client)
     decoys = [f"podsb{tag}{uuid.uuid4().hex[:7]}" for _ in range(2)]
@@ -279,7 +279,7 @@ def test_reap_releases_our_bridge_whose_record_is_gone_and_never_anothers(made: 
 
 def test_reap_deletes_a_veth_on_our_bridge_that_no_container_owns(made: Made, client: Client) -> None:
     net = made.network()
-    bridge = net["Options"]["com.docker.network.bridge.name"]
+    bridge = client.runtime.networks.get(net["Id"])["bridge"]
     ns = _netns(client)
     stray = f"podsv{root_tag(client.root)}{'f' * 6}9"  # no container ID starts with ffffff here
     assert not any(p.name.startswith("ffffff") for p in (client.root / "containers").iterdir())
