@@ -206,14 +206,33 @@ class ContainersRouter:
     def _watch_exit(self, cid: str, attrs: dict[str, str]) -> None:
         def watch() -> None:
             with contextlib.suppress(PodsError, OSError):
-                # --rm, and already removed: the exit code recorded for it
-                code = self.client.containers.wait(cid)
-                self.events.publish("die", cid, {**attrs, "exitCode": str(code)})
+                while True:
+                    # --rm, and already removed: the exit code recorded for it
+                    code = self.client.containers.wait(cid)
+                    self.events.publish("die", cid, {**attrs, "exitCode": str(code)})
+                    if not self._restarted(cid):
+                        return
+                    self.events.publish("start", cid, attrs)  # its restart policy ran it again
 
         threading.Thread(target=watch, name="pods-exit-watch", daemon=True).start()
         with contextlib.suppress(PodsError, OSError, ValueError):
             if "health" in self.client.containers.state(cid):
                 self._watch_health(cid, attrs)
+
+    def _restarted(self, cid: str, every: float = 0.05) -> bool:
+        """After an exit: whether its restart policy starts it again (True once it runs), or it
+        stays exited (False); only containers with a policy wait here."""
+        st = self.client.containers.state(cid)
+        if (st.get("restart_policy") or {}).get("Name") in (None, "", "no"):
+            return False
+        first = st.get("started_at")
+        while True:
+            if st.get("started_at") != first:  # a new run began (it may have ended already)
+                return True
+            if st["status"] not in ("restarting", "running"):
+                return False
+            time.sleep(every)
+            st = self.client.containers.state(cid)
 
     def _watch_health(self, cid: str, attrs: dict[str, str], every: float = 0.1) -> None:
         """``health_status: <status>`` events when the monitor's probes change a running

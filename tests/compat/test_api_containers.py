@@ -177,8 +177,10 @@ def test_update_of_a_restart_policy_of_an_rm_container_is_refused(docker_client:
 
 # -- restart policies -------------------------------------------------------------------------------
 @both_engines
-def test_on_failure_restarts_up_to_its_count(docker: DockerCLI, names: list[str], name: str) -> None:
+def test_on_failure_restarts_up_to_its_count(docker: DockerCLI, docker_client: Any, names: list[str],
+                                             name: str) -> None:
     names.append(name)
+    since = int(time.time()) - 1
     docker("run", "-d", "--name", name, "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 3")
 
     def done() -> bool:
@@ -190,6 +192,10 @@ def test_on_failure_restarts_up_to_its_count(docker: DockerCLI, names: list[str]
     doc = inspect(docker, name)
     assert (doc["State"]["Status"], doc["State"]["ExitCode"], doc["RestartCount"]) == ("exited", 3, 2)
     assert docker("logs", name).stdout == "run\n" * 3
+    events = docker_client.events(since=since, until=int(time.time()) + 1, decode=True,
+                                  filters={"container": name, "event": ["start", "die"]})
+    assert [(e["Action"], e["Actor"]["Attributes"].get("exitCode")) for e in events] == [
+        ("start", None), ("die", "3")] * 3
     assert inspect(docker, name)["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
 
 
