@@ -759,7 +759,11 @@ def create_arguments(doc: Mapping[str, Any]) -> CreateArguments:
             raise InvalidArgumentError("invalid mount config")
         kind, src, dst = m.get("Type", "volume"), m.get("Source") or "", m.get("Target") or ""
         if kind == "tmpfs":
-            tmpfs.append(str(dst))
+            topts: dict[str, Any] = m["TmpfsOptions"] if isinstance(m.get("TmpfsOptions"), dict) else {}
+            extra = [*(["ro"] if m.get("ReadOnly") else []),
+                     *([f"size={int(topts['SizeBytes'])}"] if topts.get("SizeBytes") else []),
+                     *([f"mode={int(topts['Mode']):o}"] if topts.get("Mode") else [])]
+            tmpfs.append(str(dst) + (":" + ",".join(extra) if extra else ""))
         elif kind in ("bind", "volume") and dst:
             vopts = m.get("VolumeOptions") if kind == "volume" else None
             mode = ",".join([*(["ro"] if m.get("ReadOnly") else []),

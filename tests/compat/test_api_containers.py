@@ -471,3 +471,20 @@ def test_docker_attach_types_into_a_running_tty_container(docker: DockerCLI, nam
         term.close()
     assert inspect(docker, name)["State"]["Running"]
     assert "typed-42" in docker("logs", name).stdout
+
+
+# -- tmpfs --------------------------------------------------------------------------------------------------
+@both_engines
+def test_tmpfs_mounts_from_tmpfs_and_mounts(docker: DockerCLI, docker_client: Any, labels: dict[str, str]) -> None:
+    mount = dockerpy.types.Mount("/m", "", type="tmpfs", tmpfs_size=1 << 20, tmpfs_mode=0o700)
+    ctr = docker_client.containers.run(
+        "busybox", ["sh", "-c", "grep -E ' /(t|m) ' /proc/mounts; stat -c %a /m; echo x > /m/f && cat /m/f"],
+        detach=True, labels=labels, tmpfs={"/t": "size=2m"}, mounts=[mount])
+    assert ctr.wait(timeout=30)["StatusCode"] == 0
+    lines = ctr.logs().decode().splitlines()
+    mounts = {line.split()[1]: set(line.split()[3].split(",")) for line in lines[:2]}
+    assert {"rw", "size=2048k"} <= mounts["/t"] and {"rw", "size=1024k", "mode=700"} <= mounts["/m"]
+    assert lines[2:] == ["700", "x"]
+    out = docker("run", "--rm", "--mount", "type=tmpfs,target=/w,tmpfs-size=3m", "busybox", "grep", " /w ",
+                 "/proc/mounts").stdout
+    assert "size=3072k" in out
