@@ -354,3 +354,17 @@ def test_network_list_dangling_filter_means_no_container_uses_it(docker_client: 
     assert net.name not in {n["Name"] for n in api.networks(filters={"dangling": "true"})}
     assert net.name in {n["Name"] for n in api.networks(filters={"dangling": "false"})}
     assert not {"bridge", "host", "none"} & {n["Name"] for n in api.networks(filters={"dangling": "true"})}
+
+
+def test_enable_ipv6_without_a_subnet_takes_one_of_the_engines(docker_client: Any, labels: dict[str, str]) -> None:
+    """``pods daemon`` only: dockerd 20.10 has no default IPv6 pool and refuses this; newer ones
+    pick a ULA /64, as the engine does from fd70:6f64:7300::/48."""
+    import ipaddress
+
+    net = docker_client.networks.create(unique("h1-v6auto"), labels=labels, enable_ipv6=True)
+    net.reload()
+    v6 = [c for c in net.attrs["IPAM"]["Config"] if ":" in c["Subnet"]]
+    assert len(v6) == 1 and ipaddress.ip_network(v6[0]["Subnet"]).subnet_of(ipaddress.ip_network("fd70:6f64:7300::/48"))
+    ep = sleeper(docker_client, labels, net.name).attrs["NetworkSettings"]["Networks"][net.name]
+    assert ipaddress.ip_address(ep["GlobalIPv6Address"]) in ipaddress.ip_network(v6[0]["Subnet"])
+    assert ep["IPv6Gateway"] == v6[0]["Gateway"]

@@ -33,7 +33,8 @@ Mechanisms, and why:
   forwarding or NAT beyond the host (the host's ``net.ipv6.conf.all.forwarding`` is left as it
   is, since turning it on changes how the host takes router advertisements), IPv6 names in
   ``/etc/hosts`` and published ports on IPv6. An IPv6 subnet without ``enable_ipv6`` is kept and
-  shown, and gives no addresses (as dockerd).
+  shown, and gives no addresses (as dockerd); ``enable_ipv6`` without one takes a /64 of
+  ``DEFAULT_POOL6`` (a ULA prefix), as newer dockerd picks one of its own.
 - Names: each container's ``/etc/hosts`` lists the containers of its user networks by name and
   alias, rewritten in place (the file is bind-mounted, its inode must stay) when one joins or
   leaves. The default ``bridge`` network has no name resolution, as in Docker.
@@ -132,6 +133,7 @@ class EndpointRecord(TypedDict):
 DEFAULT_NETWORK = "bridge"
 SPECIAL_MODES = ("none", "host")
 DEFAULT_POOL = ipaddress.IPv4Network("10.89.0.0/16")  # /24s handed out from here
+DEFAULT_POOL6 = ipaddress.IPv6Network("fd70:6f64:7300::/48")  # /64s for EnableIPv6 without a subnet ("pods")
 
 
 def root_tag(root: Path) -> str:
@@ -293,10 +295,6 @@ class Networks:
         if subnet:
             configs.insert(0, {"Subnet": subnet})
         req4, req6 = ipam.split_configs(configs, name)
-        if enable_ipv6 and req6 is None:
-            raise InvalidArgumentError(
-                f"network create {name}: EnableIPv6 needs an IPv6 subnet: this engine has no default IPv6 pool "
-                "(give one in IPAM.Config, --subnet with --ipv6)")
         with self._lock:
             recs = self._records()
             if any(r["name"] == name for r in recs):
@@ -309,7 +307,7 @@ class Networks:
                                                      DEFAULT_NETWORK, check=False))
             net_subnet = self._choose_subnet(str(req4["subnet"]) if req4 else None, taken, name)
             pool4 = ipam.pool_of(net_subnet, req4)
-            pool6 = None
+            pool6: ipam.Pool | None = None
             if req6 is not None:
                 assert req6["subnet"] is not None
                 for r in recs:
@@ -320,9 +318,18 @@ class Networks:
                                             f"{other} of network {r['name']}: Pool overlaps with other one on "
                                             "this address space")
                 pool6 = ipam.pool_of(req6["subnet"], req6)
+            elif enable_ipv6:  # none given: a /64 of the engine's ULA pool, as newer dockerd picks one
+                taken6 = [ipaddress.ip_network(p["subnet"]) for r in recs if (p := r.get("pool6"))]
+                free = next((c for c in DEFAULT_POOL6.subnets(new_prefix=64)
+                             if not any(c.overlaps(t) for t in taken6)), None)
+                if free is None:  # pragma: no cover - 65536 IPv6 networks
+                    raise NetworkError(f"network create {name}: no free IPv6 subnet left in {DEFAULT_POOL6}")
+                pool6 = ipam.pool_of(free, None)
             shown = [req4["shown"] if req4 else {"Subnet": pool4["subnet"], "Gateway": pool4["gateway"]}]
             if req6 is not None:
                 shown.append(req6["shown"])
+            elif pool6 is not None:
+                shown.append({"Subnet": pool6["subnet"], "Gateway": pool6["gateway"]})
             nid = default_network_id(self.root) if _default else os.urandom(32).hex()
             rec: NetworkRecord = {"id": nid, "name": name, "driver": "bridge", "subnet": pool4["subnet"],
                    "gateway": pool4["gateway"], "bridge": f"podsb{self.tag}{nid[:7]}", "internal": internal,
