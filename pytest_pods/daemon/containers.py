@@ -582,7 +582,7 @@ class ContainersRouter:
                 uid = Path(f"/proc/{pid}").stat().st_uid
             except (OSError, ValueError):
                 continue
-            procs.append([str(uid), str(pid), fields[1], "0", "-", "?", "00:00:00", cmd])
+            procs.append([user_name(uid), str(pid), fields[1], "0", "-", "?", "00:00:00", cmd])
         req.send_json({"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": procs})
 
     def container_stats(self, req: Request, ref: str) -> None:
@@ -694,6 +694,17 @@ def go_file_mode(st: os.stat_result) -> int:
     elif stat.S_ISLNK(st.st_mode):
         mode |= 1 << 27
     return mode
+
+
+def user_name(uid: int) -> str:
+    """The host's name for ``uid``, as ``ps`` on the host (dockerd's top) prints it; the number
+    where the host has no such user."""
+    import pwd  # lazy: only docker top
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def mem_total() -> int:

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from daemon_helper import wait_until
-from dockerd_helper import both_engines, both_engines_but_pods_xfails
+from dockerd_helper import both_engines
 from pty_helper import Terminal
 
 #: conftest's DockerCLI and Daemon (conftest modules are not imported by name)
@@ -442,8 +442,7 @@ def test_stats_no_stream_prints_one_row(docker: DockerCLI, sleeper: str) -> None
     assert re.fullmatch(rf"{sleeper} \d+\n", formatted)
 
 
-@both_engines_but_pods_xfails("the UID column: dockerd runs ps on the host, which names the user (root); "
-                              "pytest_pods/daemon/containers.py container_top sends the number")
+@both_engines
 def test_top_lists_the_containers_processes(docker: DockerCLI, made: Made, name: str) -> None:
     docker("run", "-d", "--name", made.container(name), "busybox", "sleep", "1000")
     pid = inspect(docker, name)[0]["State"]["Pid"]
