@@ -597,6 +597,13 @@ class Containers:
         """The bytes of the files the container wrote (its writable layer), as ``SizeRw``."""
         return self._rt.size_rw(ref)
 
+    def remove_link(self, ref: str, alias: str) -> None:
+        """Drop the legacy link ``alias`` of the container ``ref`` (``docker rm --link /REF/ALIAS``).
+
+        :raises NotFoundError: it has no such link
+        """
+        self._rt.remove_link(ref, alias)
+
     def changes(self, ref: str) -> builtins.list[tuple[str, int]]:
         """What it changed in its root (``docker diff``): (path, kind), kind 0 modified, 1
         added, 2 deleted."""

@@ -87,6 +87,7 @@ class ContainersRouter:
             route("POST", r"/containers/(?P<ref>[^/]+)/kill", self.container_kill),
             route("POST", r"/containers/(?P<ref>[^/]+)/restart", self.container_restart),
             route("DELETE", r"/containers/(?P<ref>[^/]+)", self.container_remove),
+            route("DELETE", r"/containers/(?P<ref>/?[^/]+/[^/]+)", self.container_remove),  # ?link=1 of /WEB/ALIAS
             route("GET", r"/containers/(?P<ref>[^/]+)/top", self.container_top),
             route("GET", r"/containers/(?P<ref>[^/]+)/stats", self.container_stats),
             route("GET|HEAD|PUT", r"/containers/(?P<ref>[^/]+)/archive", self.container_archive),
@@ -478,9 +479,12 @@ class ContainersRouter:
             req.send(204)
             return
         if query_bool(req.query.get("link")):
-            # legacy links are kept by the engine only as names in the linking container: a
-            # container's own name is no link (dockerd's words and status)
-            self._container(ref)
+            parent, _, alias = ref.strip("/").rpartition("/")
+            if parent:  # /WEB/ALIAS: WEB's link of that name goes (WEB keeps running; its next start has no link)
+                self.client.containers.remove_link(parent, alias)
+                req.send(204)
+                return
+            self._container(ref)  # a container's own name is no link (dockerd's words and status)
             raise HTTPError(500, "Conflict, cannot remove the default link name of the container")
         ctr = self._container(ref)
         force = query_bool(req.query.get("force"))

@@ -348,6 +348,10 @@ def test_legacy_links_give_address_variables_and_a_hosts_entry(docker: DockerCLI
     assert out[:-1] == want
     assert out[-1].split() == [ip, "my-db", inspect(docker, db)["Config"]["Hostname"], db]
     assert inspect(docker, name)["HostConfig"]["Links"] == [f"/{db}:/{name}/my-db"]
+    docker("rm", "--link", f"/{name}/my-db")  # the link goes, the container stays
+    assert inspect(docker, name)["HostConfig"]["Links"] is None
+    again = docker("start", "-a", name, check=False)  # no link variables, no hosts entry: grep finds none
+    assert (again.returncode, again.stdout) == (1, "")
 
 
 # -- logging --------------------------------------------------------------------------------------------

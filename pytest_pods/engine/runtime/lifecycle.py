@@ -671,6 +671,21 @@ class Runtime:
 
         update_state(cdir, record)
 
+    def remove_link(self, ref: str, alias: str) -> None:
+        """Drop a legacy link by its alias; its variables and hosts entry go at the next start.
+
+        :raises NotFoundError: no such link, in dockerd's words
+        """
+        cid = self.resolve(ref)
+
+        def drop(s: ContainerState) -> None:
+            links = s.get("links") or []
+            if not any(lk["alias"] == alias for lk in links):
+                raise NotFoundError(f"Could not find container for entity id /{s['name']}/{alias}")
+            s["links"] = [lk for lk in links if lk["alias"] != alias]
+
+        update_state(self.dir / cid, drop)
+
     def _exposed(self, st: ContainerState) -> builtins.list[tuple[int, str]]:
         """The ports a container's image EXPOSEs."""
         try:
@@ -699,8 +714,8 @@ class Runtime:
             raise ConflictError(f"start container {cid[:12]}: it is dead ({exc}): remove it with rm -f") from None
         if prev.get("start_error"):
             raise ContainerStartError(prev["start_error"], 125)
-        if prev.get("links"):
-            self._apply_links(cid, prev)
+        if prev.get("links") or prev.get("link_env") or prev.get("link_hosts"):
+            self._apply_links(cid, prev)  # (none left: what the last start's links set goes)
         if prev.get("status") == "exited":  # its last run's monitor may still be releasing the network
             _wait_process(prev.get("monitor_pid"), prev.get("monitor_start"), time.monotonic() + 10)
         with locked(cdir):
