@@ -476,7 +476,10 @@ def ps(client: ClientAPI, args: argparse.Namespace) -> int:
             cmd = cmd[:19] + "…"
         health = st["health"]["Status"] if "health" in st else None
         suffix = "" if not health else " (health: starting)" if health == "starting" else f" ({health})"
+        if doc["State"].get("Paused"):
+            suffix = " (Paused)"
         status = {"running": f"Up {ago(st['started_at']).removesuffix(' ago')}{suffix}",
+                  "restarting": f"Restarting ({st['exit_code']}) {ago(st['finished_at'])}",
                   "created": "Created", "dead": "Dead"}.get(st["status"], f"Exited ({st['exit_code']}) {ago(st['finished_at'])}")
         ports = ", ".join(f"{p['host_ip']}:{p['host_port']}->{p['container_port']}/{p['proto']}"
                           for p in (st.get("ports") or []) if st["status"] == "running")

@@ -47,6 +47,8 @@ def test_pause_rename_diff_and_update_from_the_cli(pods_cli: Pods, client: Clien
     if CGROUPS:
         pods_cli("pause", new, check=True)
         assert client.containers.state(new).get("paused")
+        row = next(line for line in pods_cli("ps", check=True).stdout.splitlines() if line.endswith(new))
+        assert "(Paused)" in row
         refused = pods_cli("exec", new, "true")
         assert refused.returncode != 0 and "is paused, unpause the container before exec" in refused.stderr
         pods_cli("unpause", new, check=True)
