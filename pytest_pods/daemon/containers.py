@@ -181,6 +181,8 @@ class ContainersRouter:
         doc["Config"]["Tty"] = self.has_tty(doc["Id"])
         endpoints_for_version(doc["NetworkSettings"]["Networks"], api_version(req), cid=doc["Id"],
                               name=doc["Name"].lstrip("/"), hostname=doc["Config"].get("Hostname") or "")
+        if api_version(req) >= (1, 44):
+            doc["Config"].pop("MacAddress", None)  # deprecated in Config from API 1.44 on (the endpoint's now)
         req.send_json(doc)
 
     def container_start(self, req: Request, ref: str) -> None:

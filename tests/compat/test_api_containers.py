@@ -245,7 +245,8 @@ HOST_CONFIG_KEYS = {
 
 
 @both_engines
-def test_inspect_host_config_has_dockers_fields_and_defaults(docker_client: Any, labels: dict[str, str]) -> None:
+def test_inspect_host_config_has_dockers_fields_and_defaults(docker_client: Any, docker_engine: Any,
+                                                            labels: dict[str, str]) -> None:
     api = docker_client.api
     plain = api.create_container("busybox", ["true"], labels=labels)
     api.start(plain["Id"])  # dockerd fills Runtime at the first start
@@ -274,7 +275,11 @@ def test_inspect_host_config_has_dockers_fields_and_defaults(docker_client: Any,
         "Runtime": "runc", "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 5},
         "DeviceCgroupRules": ["c 1:3 mr"], "LogConfig": {"Type": "json-file", "Config": {"max-size": "10m"}},
         "VolumesFrom": [plain["Id"]], "ExtraHosts": ["somehost:10.1.2.3"]}
-    assert doc["Config"]["MacAddress"] == "02:42:ac:11:00:99"  # API 1.41 keeps it in Config
+    old_api = dockerpy.APIClient(base_url=docker_engine.host, version="1.41")
+    try:  # API 1.41 keeps it in Config (1.44 moved it to the endpoint)
+        assert old_api.inspect_container(given["Id"])["Config"]["MacAddress"] == "02:42:ac:11:00:99"
+    finally:
+        old_api.close()
 
 
 # -- namespaces of the host ---------------------------------------------------------------------------
