@@ -178,7 +178,13 @@ class Resolver:
             except ImageNotFoundError:
                 if progress is not None:
                     progress({"status": f"{name}: building its stand-in {target} from the pytest-pods recipe"})
-                if self.make is None or not self.make(target):
+                try:
+                    made = self.make is not None and self.make(target)
+                except PodsError:
+                    raise
+                except OSError as exc:  # a build that failed on the way: one line, both names
+                    raise PodsError(f"image alias {name}: make {target}: {exc}") from None
+                if not made:
                     raise ImageNotFoundError(f"No such image: {target} (the image alias of {name})") from None
                 img = self._images.get(target)
             if name not in self.used:
