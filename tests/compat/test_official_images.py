@@ -65,7 +65,11 @@ class AliasedDaemon:
             except OSError:
                 return False
 
-        wait_until(answers, 20, "pods daemon --image-aliases official answering /_ping")
+        try:
+            wait_until(answers, 20, "pods daemon --image-aliases official answering /_ping")
+        except BaseException:
+            self.stop()  # not yielded yet: nobody else would stop it
+            raise
 
     def log_text(self) -> str:
         return self.log.read_text()
@@ -88,11 +92,13 @@ def aliased(client: Client, debian: str, own_root: Callable[[str], Any]) -> Iter
         client.images.save([PG_IMAGE, debian], tar.name)
         own.images.load(tar.name)
         run = Path(tempfile.mkdtemp(prefix="pods-official-", dir=run_dir_base()))
-        d = AliasedDaemon(own.root, run)
         try:
-            yield d
+            d = AliasedDaemon(own.root, run)
+            try:
+                yield d
+            finally:
+                d.stop()
         finally:
-            d.stop()
             shutil.rmtree(run, ignore_errors=True)
 
 
