@@ -63,11 +63,27 @@ class RemoteClient:
         self.networks = RemoteNetworks(self)
         self.volumes = RemoteVolumes(self)
         self.root = None
+        self._version: dict[str, Any] | None = None
 
     def request(self, method: str, path: str, query: Mapping[str, Any] | None = None, body: Any = None,
                 headers: Mapping[str, str] | None = None, what: str = "", timeout: float | None = 300) -> Any:
         """One API call: the decoded JSON (or the bytes of another answer)."""
         return self.http.request(method, path, query, body, headers, what, timeout)
+
+    def version(self) -> dict[str, Any]:
+        """The engine's ``GET /version`` document (asked once)."""
+        if self._version is None:
+            self._version = dict(self.request("GET", "/version", what="version", timeout=30))
+        return self._version
+
+    def api_version(self) -> tuple[int, ...]:
+        """The newest API version the engine speaks, e.g. ``(1, 41)`` for Docker 20.10."""
+        return tuple(int(p) for p in str(self.version().get("ApiVersion") or "1.24").split("."))
+
+    def is_docker(self) -> bool:
+        """Whether the engine is a Docker daemon, not ``pods daemon``: its ``/build`` is Docker's
+        classic builder (no ``COPY --chmod``; before API 1.44 no ``HEALTHCHECK --start-interval``)."""
+        return (self.version().get("Platform") or {}).get("Name") != "pytest-pods"
 
     # -- the Client API's own verbs --------------------------------------------------------
     def ping(self) -> bool:

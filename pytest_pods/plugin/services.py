@@ -75,7 +75,36 @@ def service_image(s: PodsSession, service: str, fixture: str) -> ImageRef:
                 pass  # not reachable or not there: build it here
         # the recipe's FROM debian:bookworm is bootstrapped by the builder if the root has none
         # (once per root, under its lock; through a daemon too)
+        if getattr(s.client, "is_docker", lambda: False)():
+            return _build_for_dockers_classic_builder(s, fixture, service, tag)
         return s.build(fixture, RECIPES / service, tag=tag)
+
+
+def _build_for_dockers_classic_builder(s: PodsSession, fixture: str, service: str, tag: str) -> ImageRef:
+    """The recipe built on a Docker daemon, whose ``/build`` is the classic builder: from a copy
+    where ``COPY --chmod=MODE SRC`` becomes the source file with that mode (the classic builder
+    keeps a file's mode and refuses ``--chmod``), and, before API 1.44 (Docker 25), without
+    ``HEALTHCHECK --start-interval`` (its health check then runs at its interval during the start
+    period too; the plugin's own readiness does not use it)."""
+    import re
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pods-recipe-") as tmp:
+        ctx = Path(tmp) / service
+        shutil.copytree(RECIPES / service, ctx)
+        dockerfile = ctx / "Dockerfile"
+        text = dockerfile.read_text()
+
+        def chmod(m: re.Match[str]) -> str:
+            (ctx / m.group(2)).chmod(int(m.group(1), 8))
+            return f"COPY {m.group(2)} "
+
+        text = re.sub(r"^COPY --chmod=([0-7]+) (\S+) ", chmod, text, flags=re.MULTILINE)
+        if s.client.api_version() < (1, 44):  # type: ignore[attr-defined]
+            text = re.sub(r" --start-interval=\S+", "", text)
+        dockerfile.write_text(text)
+        return s.build(fixture, ctx, tag=tag)
 
 
 def _provider(service: str) -> Callable[[PodsSession, str], ImageRef]:
