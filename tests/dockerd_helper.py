@@ -108,7 +108,9 @@ def left_by_label(host: str, key: str, value: str) -> list[str]:
 
 def unavailable() -> str | None:
     """None where a reference dockerd can start here, else why not."""
-    if os.geteuid() != 0:
+    from pytest_pods.engine import rootless
+
+    if os.geteuid() != 0 or rootless.active():  # (a rootless session's process is "root" in its user namespace)
         return "the reference dockerd runs only as root (Debian's dockerd is not rootless here)"
     for tool in ("dockerd", "containerd", DOCKER_CLI):
         if shutil.which(tool) is None:
