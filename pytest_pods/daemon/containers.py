@@ -190,7 +190,7 @@ class ContainersRouter:
             req.send(204)
             return
         ctr = self._container(ref)
-        if ctr.status == "running":
+        if ctr.status in ("running", "restarting"):  # restarting: its monitor starts it (dockerd: 304)
             req.send(304)
             return
         attrs = actor_attributes(ctr.state)  # now: an --rm container may be gone once started

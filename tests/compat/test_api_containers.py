@@ -197,6 +197,10 @@ def test_on_failure_restarts_up_to_its_count(docker: DockerCLI, docker_client: A
     assert [(e["Action"], e["Actor"]["Attributes"].get("exitCode")) for e in events] == [
         ("start", None), ("die", "3")] * 3
     assert inspect(docker, name)["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    docker("start", name)  # an explicit start: its retries count from zero again
+    wait_until(lambda: docker("logs", name).stdout.count("run") == 6, 20, "three more runs")
+    wait_until(lambda: inspect(docker, name)["State"]["Status"] == "exited", 20, "the last run's end")
+    assert inspect(docker, name)["RestartCount"] == 2
 
 
 @both_engines

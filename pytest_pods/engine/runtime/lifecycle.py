@@ -720,7 +720,7 @@ class Runtime:
             _wait_process(prev.get("monitor_pid"), prev.get("monitor_start"), time.monotonic() + 10)
         with locked(cdir):
             st = self._refresh(read_state(cdir))
-            if st["status"] == "running":
+            if st["status"] in ("running", "restarting"):  # restarting: its monitor starts it
                 return Starting(self, cid, None)
             if st["status"] == "starting" and self._start_abandoned(cdir, st):
                 st["status"] = "created"  # its starter was killed before a monitor ran it
@@ -728,7 +728,8 @@ class Runtime:
                 raise ConflictError(f"start container {cid[:12]}: it is {st['status']}")
             st["status"] = "starting"
             st["starter"] = lease()  # a start killed half-way is told from one in progress
-            st.pop("stop_requested", None)  # a new run: its restart policy counts again
+            st.pop("stop_requested", None)  # a new run: its restart policy counts again,
+            st["restart_count"] = 0  # from zero (dockerd's start resets RestartCount)
             write_state(cdir, st)
         status_r, status_w = os.pipe()
         fds = [status_w]
@@ -840,7 +841,7 @@ class Runtime:
         st = self._settled(cid)
         if st["status"] == "restarting":  # between two runs: no next one (dockerd's kill)
             self._no_restart(cid, st)
-            self.wait(cid, timeout=10)
+            _wait_process(st.get("monitor_pid"), st.get("monitor_start"), time.monotonic() + 10)
             return
         if st["status"] != "running":
             raise ConflictError(f"Cannot kill container: {cid}: Container {cid} is not running")
@@ -866,8 +867,9 @@ class Runtime:
         """The stop signal, ``timeout`` seconds of grace (default the container's), then SIGKILL."""
         cid = self.resolve(ref)
         st = self._settled(cid)
-        if st["status"] == "restarting":  # between two runs: it stays exited
+        if st["status"] == "restarting":  # between two runs: it stays exited (once its monitor has let go)
             self._no_restart(cid, st)
+            _wait_process(st.get("monitor_pid"), st.get("monitor_start"), time.monotonic() + 10)
             return
         if st["status"] != "running":
             return
