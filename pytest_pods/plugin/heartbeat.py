@@ -78,6 +78,8 @@ class Heartbeat:
         try:
             ctr.start()
             addr = ctr.address(8080)
+            if _loopback(addr[0]) and not _loopback(client.address_host):
+                raise OSError(f"its Ryuk listens on {addr[0]}, the engine's own loopback, not reachable from here")
             sock = _connect(addr)
             sock.sendall(f"{self.line}\n".encode())
             if not sock.recv(16).startswith(b"ACK"):
@@ -97,6 +99,10 @@ class Heartbeat:
             with contextlib.suppress(OSError):
                 self.sock.close()
             self.sock = None
+
+
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _connect(addr: tuple[str, int]) -> socket.socket:

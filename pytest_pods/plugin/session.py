@@ -302,7 +302,9 @@ class PodsSession:
         """Start this process's watchdog before its first container or network (and, on a
         remote engine, its heartbeat there)."""
         for host in self.engines():
-            self.ensure_heartbeat(host)
+            # the home engine holds only the controller's things, unless this process owns what it shares
+            if host == self.host or self.is_controller or self.controller_owner is None:
+                self.ensure_heartbeat(host)
         if self._watchdog is not None:
             return
         # rootless, the watchdog reaps through the local engine (a single-threaded process joins
