@@ -562,3 +562,28 @@ def test_an_image_is_built_once_and_pulled_by_digest_on_the_other_engine(engines
     digests = {d for e in (a, b) for d in [e.remote().images.inspect("pool-built:latest").get("RepoDigests") or []]
                for d in d}
     assert any(d.startswith(f"{registry}/pods/pods-build-") for d in digests), digests
+
+
+def test_the_ryuk_stand_in_removes_only_what_matches_every_filter_of_a_line(engines: tuple[Engine, Engine]) -> None:
+    """Ryuk reads a line as a query string whose filters all hold: the heartbeat's owner AND
+    session (a later in-process session with the same owner key keeps its containers)."""
+    a, _ = engines
+    rc = a.remote()
+    tag = os.urandom(4).hex()
+    both = rc.containers.run("busybox:latest", ["sleep", "300"], detach=True, network="none",
+                             labels={"t.owner": tag, "t.session": "1"})
+    other = rc.containers.run("busybox:latest", ["sleep", "300"], detach=True, network="none",
+                              labels={"t.owner": tag, "t.session": "2"})
+    ryuk = rc.containers.create("testcontainers/ryuk:0.11.0", environment={"RYUK_RECONNECTION_TIMEOUT": "1s"},
+                                ports=["8080/tcp"])
+    try:
+        ryuk.start()
+        with socket.create_connection(ryuk.address(8080), timeout=5) as s:
+            s.sendall(f"label=t.owner={tag}&label=t.session=1\n".encode())
+            assert s.recv(16).startswith(b"ACK")
+        wait_until(lambda: both.id not in {c.id for c in rc.containers.list(all=True)}, 10, "the stand-in's prune")
+        assert other.status == "running"
+    finally:
+        for c in (both, other):
+            with contextlib.suppress(NotFoundError):
+                c.remove(force=True)
