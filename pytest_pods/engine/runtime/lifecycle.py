@@ -241,7 +241,10 @@ class Runtime:
         if st.get("status") == "removing":
             raise ContainerNotFoundError(f"No such container: {ref}")  # rm -f returned: it is gone
         if st.get("status") in ("running", "restarting") and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
-            st = self._release_orphan(cid)  # every verb then sees what is true, as after a reap
+            with contextlib.suppress(OSError, ValueError):  # it may have recorded the exit just before it ended
+                st = read_state(cdir)
+            if st.get("status") in ("running", "restarting"):
+                st = self._release_orphan(cid)  # every verb then sees what is true, as after a reap
         elif st.get("status") == "starting" and self._start_abandoned(cdir, st):
             st = self._release_orphan(cid, status="created")
         return self._refresh(st)
@@ -301,6 +304,10 @@ class Runtime:
     def _refresh(self, st: ContainerState) -> ContainerState:
         """A container marked running whose monitor is gone died with it: say so."""
         if st.get("status") in ("running", "restarting") and not _alive(st.get("monitor_pid"), st.get("monitor_start")):
+            with contextlib.suppress(OSError, ValueError):  # it may have recorded the exit just before it ended
+                again = read_state(self.dir / st["id"])
+                if again.get("status") not in ("running", "restarting"):
+                    return again
             st["status"] = "exited"
             st["exit_code"] = st.get("exit_code") or 137
             st["error"] = "the container's monitor was killed"
