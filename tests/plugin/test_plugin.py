@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from dockerd_helper import privileged_unavailable
 
 from pytest_pods import Client, ContainerNotFoundError
@@ -152,8 +151,10 @@ def test_report_has_the_logs_of_the_failing_tests_containers(inner: Inner) -> No
         from pytest_pods import container
 
         noisy = container(image="busybox", network="none",
-                          command=["sh", "-c", "for i in $(seq 1 80); do echo line-$i; done; echo err-line >&2; sleep 60"],
-                          wait="line-80")
+                          command=["sh", "-c", "for i in $(seq 1 80); do echo line-$i; done; sleep 0.2; "
+                                               "echo err-line >&2; sleep 60"],
+                          wait="err-line")  # last: dockerd stamps each stream as it copies it (a burst of
+                                          # stdout may be stamped after a stderr line written later)
 
         def test_fails(noisy):
             assert False
