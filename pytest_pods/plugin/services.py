@@ -86,9 +86,9 @@ def _build_for_dockers_classic_builder(s: PodsSession, fixture: str, service: st
     keeps a file's mode and refuses ``--chmod``), and, before API 1.44 (Docker 25), without
     ``HEALTHCHECK --start-interval`` (its health check then runs at its interval during the start
     period too; the plugin's own readiness does not use it)."""
-    import re
-    import shutil
-    import tempfile
+    import re  # lazy: only for a Docker engine's build
+    import shutil  # lazy: as above
+    import tempfile  # lazy: as above
 
     with tempfile.TemporaryDirectory(prefix="pods-recipe-") as tmp:
         ctx = Path(tmp) / service

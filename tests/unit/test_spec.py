@@ -80,7 +80,8 @@ def test_lookup_user_by_name_uid_and_group(tmp_path: Path) -> None:
     (etc / "group").write_text("root:x:0:\napp:x:1000:\nwheel:x:10:app\nstaff:x:50:\n")
     assert lookup_user(None, [tmp_path]) == (0, 0, [], "/root")
     assert lookup_user("app", [tmp_path]) == (1000, 1000, [10], "/home/app")
-    assert lookup_user("1000:staff", [tmp_path]) == (1000, 50, [10], "/home/app")
+    # an explicit group: that group only, no supplementary groups (runc's rule, and BuildKit's for USER)
+    assert lookup_user("1000:staff", [tmp_path]) == (1000, 50, [], "/home/app")
     assert lookup_user("4242", [tmp_path]) == (4242, 0, [], "/")
     with pytest.raises(InvalidArgumentError, match="unable to find user ghost"):
         lookup_user("ghost", [tmp_path])
