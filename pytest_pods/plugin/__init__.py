@@ -20,7 +20,8 @@ from pytest_pods.plugin.hooks import (
 )
 
 #: issue 17: the image-alias options and their report lines, in a plugin module of their own
-pytest_plugins = ["pytest_pods.plugin.image_aliases"]
+#: issue 17: the catalogue of ready services (a module each, re-exported by the package)
+pytest_plugins = ["pytest_pods.plugin.image_aliases", "pytest_pods.plugin.catalog"]
 
 __all__ = [
     "pods",

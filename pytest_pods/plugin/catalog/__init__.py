@@ -1,0 +1,4 @@
+"""The catalogue of ready services beyond Postgres and Redis (issue 17): one module per service
+(its Service subclass, its fixtures and its image provider), its recipe in plugin/recipes/<name>/.
+This package only re-exports their fixtures, so that pytest finds them (plugin/__init__.py lists
+it in ``pytest_plugins``)."""
