@@ -25,12 +25,12 @@ from pytest_pods.client.contract import (
     tmpfs_list,
     ulimit_list,
 )
-from pytest_pods.errors import ContainerStartError, PodsError
+from pytest_pods.errors import ContainerStartError, ImageNotFoundError, PodsError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pytest_pods.client.contract import ClientAPI, PortBinding
+    from pytest_pods.client.contract import ClientAPI, ContainerAPI, PortBinding
     from pytest_pods.client.local import Client
 
 
@@ -355,14 +355,73 @@ def add_run(sub: Subparsers, verb: str) -> None:
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("-t", "--tty", action="store_true", help="a pseudo-terminal as the container's stdio")
     p.add_argument("--rm", action="store_true")
+    p.add_argument("--pull", type=pull_arg, default="missing", metavar="always|missing|never",
+                   help="pull the image before creating (default missing: only when it is not here)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no pull output")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def pull_arg(text: str) -> str:
+    if text not in ("always", "missing", "never"):
+        raise argparse.ArgumentTypeError(f"invalid pull option: '{text}': must be one of \"always\", "
+                                         "\"missing\" or \"never\"")
+    return text
+
+
+def familiar(ref: str) -> str:
+    """``busybox`` as docker names it in its messages: ``busybox:latest`` (a digest or tag kept)."""
+    return ref if "@" in ref or ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"
+
+
+def pull_for_run(client: ClientAPI, ref: str, *, quiet: bool) -> None:
+    """The pull ``run``/``create`` make, its lines on stderr as docker's: one a layer status (no
+    progress bars), then the digest and the status."""
+    def show(event: dict[str, Any]) -> None:
+        status = event.get("status", "")
+        if quiet or "id" not in event or status in ("Downloading", "Extracting", "Waiting", "Verifying Checksum"):
+            return
+        print(f"{event['id']}: {status}", file=sys.stderr, flush=True)
+
+    name = familiar(ref)
+    before = ""
+    with contextlib.suppress(ImageNotFoundError):
+        before = client.images.get(name).id
+    if not quiet:
+        repo, sep, tag = name.partition("@") if "@" in name else name.rpartition(":")
+        first, _, rest = repo.partition("/")
+        path = rest if rest and ("." in first or ":" in first or first == "localhost") else \
+            repo if rest else f"library/{repo}"
+        print(f"{tag}: Pulling from {path}", file=sys.stderr, flush=True)
+    image = client.images.pull(name, progress=show)
+    if not quiet:
+        digest = getattr(image, "manifest_digest", "") or ""
+        if digest:
+            print(f"Digest: {digest}", file=sys.stderr)
+        state = "Image is up to date" if image.id == before else "Downloaded newer image"
+        print(f"Status: {state} for {name}", file=sys.stderr, flush=True)
+
+
+def create_pulling(client: ClientAPI, args: argparse.Namespace, opts: CreateOptions) -> ContainerAPI:
+    """``--pull``: always pulls first; missing (docker's default) pulls when the create finds no
+    image, saying so first; never creates or fails."""
+    if args.pull == "always":
+        pull_for_run(client, args.image, quiet=args.quiet)
+    try:
+        return client.containers.create(args.image, args.command or None, auto_remove=args.rm, **opts)
+    except ImageNotFoundError:
+        if args.pull != "missing":
+            raise
+    if not args.quiet:
+        print(f"Unable to find image '{familiar(args.image)}' locally", file=sys.stderr, flush=True)
+    pull_for_run(client, args.image, quiet=args.quiet)
+    return client.containers.create(args.image, args.command or None, auto_remove=args.rm, **opts)
 
 
 def run(client: ClientAPI, args: argparse.Namespace) -> int:
     """``run`` and ``create``: a foreground run exits with the container's code."""
     opts = create_options(args)
-    container = client.containers.create(args.image, args.command or None, auto_remove=args.rm, **opts)
+    container = create_pulling(client, args, opts)
     if args.tty:
         _use_terminal(client, container.id)
     if args.verb == "create":
