@@ -388,7 +388,7 @@ def pull_for_run(client: ClientAPI, ref: str, *, quiet: bool) -> None:
     with contextlib.suppress(ImageNotFoundError):
         before = client.images.get(name).id
     if not quiet:
-        repo, sep, tag = name.partition("@") if "@" in name else name.rpartition(":")
+        repo, _, tag = name.partition("@") if "@" in name else name.rpartition(":")
         first, _, rest = repo.partition("/")
         path = rest if rest and ("." in first or ":" in first or first == "localhost") else \
             repo if rest else f"library/{repo}"
