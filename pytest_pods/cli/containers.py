@@ -774,7 +774,20 @@ def diff(client: ClientAPI, args: argparse.Namespace) -> int:
     return 0
 
 
+def add_cp(sub: Subparsers, verb: str) -> None:
+    from pytest_pods.cli import copy  # lazy: start latency (tarfile, tempfile: only cp)
+
+    copy.add_cp(sub, verb)
+
+
+def cp(client: ClientAPI, args: argparse.Namespace) -> int:
+    from pytest_pods.cli import copy  # lazy: start latency (tarfile, tempfile: only cp)
+
+    return copy.cp(client, args)
+
+
 VERBS: dict[str, Verb | LocalVerb] = {
+    "cp": Verb(add_cp, cp),
     "pause": Verb(add_containers, pause),
     "unpause": Verb(add_containers, unpause),
     "rename": Verb(add_rename, rename),

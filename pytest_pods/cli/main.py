@@ -42,7 +42,7 @@ VERBS: dict[str, str] = {
     "run": "containers", "create": "containers", "start": "containers", "ps": "containers",
     "logs": "containers", "exec": "containers", "wait": "containers", "stop": "containers",
     "kill": "containers", "rm": "containers", "stats": "containers", "pause": "containers",
-    "unpause": "containers", "rename": "containers", "update": "containers", "diff": "containers",
+    "unpause": "containers", "cp": "containers", "rename": "containers", "update": "containers", "diff": "containers",
     "pull": "images", "push": "images", "login": "images", "logout": "images", "build": "images",
     "daemon": "system", "port": "containers", "network": "networks", "system": "system",
     "info": "system", "volume": "volumes", "image": "images",
@@ -51,7 +51,7 @@ VERBS: dict[str, str] = {
 # the verbs that work with --host (a remote engine): their modules list them as Verb, the others
 # as LocalVerb or Command
 REMOTE_VERBS = ("run", "create", "start", "ps", "logs", "exec", "wait", "stop", "kill", "rm", "pull", "push",
-                "build", "tag", "rmi", "images", "image", "volume", "pause", "unpause", "rename", "update", "diff")
+                "build", "tag", "rmi", "images", "image", "volume", "pause", "unpause", "rename", "update", "diff", "cp")
 
 
 def verbs_of(resource: str) -> Mapping[str, AnyVerb]:

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import IO, TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import quote
 
 from pytest_pods.client.contract import (
@@ -256,6 +256,35 @@ class RemoteContainers:
         return [RemoteContainer(self._c, r["Id"]) for r in self._c.request("GET", "/containers/json", {"all": all})]
 
     # -- verbs by reference (the CLI's, with ``pods --host``) -------------------------------------
+    def path_stat(self, ref: str, path: str) -> os.stat_result | None:
+        """``stat`` of ``path`` in the container from the archive's path-stat header (None: it does
+        not exist); the Go file mode made a Unix one (type and permissions)."""
+        try:
+            resp = self._c.http.open("HEAD", f"/containers/{quote(ref, safe='')}/archive", {"path": path},
+                                     what=f"stat {path} in {ref}")
+        except NotFoundError:
+            return None
+        doc = json.loads(base64.b64decode(resp.getheader("X-Docker-Container-Path-Stat") or "e30="))
+        resp.close()
+        mode = int(doc.get("mode", 0))
+        kind = 0o040000 if mode & (1 << 31) else 0o120000 if mode & (1 << 27) else 0o100000
+        return os.stat_result((kind | (mode & 0o7777), 0, 0, 1, 0, 0, int(doc.get("size", 0)), 0, 0, 0))
+
+    def get_archive(self, ref: str, path: str, out: IO[bytes], arcname: str | None = None) -> None:
+        """``path`` in the container as a tar written to ``out`` (``arcname``: the local engine's only)."""
+        resp = self._c.http.open("GET", f"/containers/{quote(ref, safe='')}/archive", {"path": path},
+                                 timeout=None, what=f"copy {path} out of {ref}")
+        try:
+            while chunk := resp.read(1 << 16):
+                out.write(chunk)
+        finally:
+            resp.close()
+
+    def put_archive(self, ref: str, path: str, src: IO[bytes]) -> None:
+        """Unpack the tar ``src`` into the directory ``path`` of the container."""
+        self._c.request("PUT", f"/containers/{quote(ref, safe='')}/archive", {"path": path}, body=src.read(),
+                        headers={"Content-Type": "application/x-tar"}, what=f"copy into {ref}")
+
     def state(self, ref: str) -> ContainerSummary:
         """The fields both engines keep, from the inspect document."""
         return self.get(ref).state
