@@ -33,6 +33,7 @@ __all__ = [
     "ImageNotFoundError",
     "InvalidArgumentError",
     "LayerError",
+    "Nginx",
     "Pods",
     "PodsError",
     "Postgres",
@@ -45,6 +46,7 @@ __all__ = [
     "http_service",
     "image",
     "network",
+    "nginx_container",
     "postgres_container",
     "pulled",
     "redis_container",
@@ -53,6 +55,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
     from pytest_pods import wait
+    from pytest_pods.plugin.catalog.nginx import Nginx, nginx_container
     from pytest_pods.plugin.compose import ComposeStack, ComposeWarning, compose
     from pytest_pods.plugin.fixtures import Pods, container, image, network, pulled
     from pytest_pods.plugin.services import (
@@ -71,6 +74,7 @@ _LAZY = {
     "postgres_container": "plugin.services", "redis_container": "plugin.services", "http_service": "plugin.services",
     "Postgres": "plugin.services", "Redis": "plugin.services", "HttpService": "plugin.services",
     "Service": "plugin.services",
+    "Nginx": "plugin.catalog.nginx", "nginx_container": "plugin.catalog.nginx",
     "compose": "plugin.compose", "ComposeStack": "plugin.compose", "ComposeWarning": "plugin.compose",
 }
 

@@ -34,7 +34,8 @@ __all__ = ["ENV", "PRESETS", "RECIPE_IMAGES", "ImageAliases", "Resolver", "recip
 ENV = "PODS_IMAGE_ALIASES"
 
 #: The images of the shipped service recipes (``plugin/recipes/<service>``), by service.
-RECIPE_IMAGES = {"postgres": "pytest-pods/postgres:15", "redis": "pytest-pods/redis:7"}
+RECIPE_IMAGES = {"postgres": "pytest-pods/postgres:15", "redis": "pytest-pods/redis:7",
+                 "nginx": "pytest-pods/nginx:1.22"}
 #: The recipes' directory. A path, not an import: the client sits below the plugin, and only
 #: the Dockerfiles are wanted here.
 RECIPES = Path(__file__).resolve().parent.parent / "plugin" / "recipes"
@@ -45,7 +46,8 @@ _VERSION_TAG = re.compile(r"(latest|[0-9]+(\.[0-9]+)*)(-(bookworm|bullseye|trixi
 
 #: Presets: official repository -> local image.
 PRESETS: dict[str, dict[str, str]] = {
-    "official": {"postgres": RECIPE_IMAGES["postgres"], "redis": RECIPE_IMAGES["redis"]},
+    "official": {"postgres": RECIPE_IMAGES["postgres"], "redis": RECIPE_IMAGES["redis"],
+                 "nginx": RECIPE_IMAGES["nginx"]},
 }
 
 

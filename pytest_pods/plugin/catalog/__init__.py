@@ -2,3 +2,7 @@
 (its Service subclass, its fixtures and its image provider), its recipe in plugin/recipes/<name>/.
 This package only re-exports their fixtures, so that pytest finds them (plugin/__init__.py lists
 it in ``pytest_plugins``)."""
+
+from pytest_pods.plugin.catalog.nginx import nginx, nginx_container, nginx_image
+
+__all__ = ["nginx", "nginx_container", "nginx_image"]
