@@ -4,5 +4,6 @@ This package only re-exports their fixtures, so that pytest finds them (plugin/_
 it in ``pytest_plugins``)."""
 
 from pytest_pods.plugin.catalog.nginx import nginx, nginx_container, nginx_image
+from pytest_pods.plugin.catalog.rabbitmq import rabbitmq, rabbitmq_image
 
-__all__ = ["nginx", "nginx_container", "nginx_image"]
+__all__ = ["nginx", "nginx_container", "nginx_image", "rabbitmq", "rabbitmq_image"]
