@@ -79,7 +79,10 @@ def copy_in(containers: Archives, ref: str, name: str, src: str, dest: str, *, k
     if src == "-":
         if dst is None or not stat.S_ISDIR(dst.st_mode):
             raise InvalidArgumentError(f'destination "{name}:{dest}" must be a directory')
-        containers.put_archive(ref, dest, sys.stdin.buffer)
+        try:
+            containers.put_archive(ref, dest, sys.stdin.buffer)
+        except tarfile.TarError as exc:
+            raise InvalidArgumentError(f"copy into {dest}: not a tar archive: {exc}") from None
         return
     try:
         st = os.stat(src) if follow else os.lstat(src)
