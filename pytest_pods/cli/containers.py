@@ -28,9 +28,9 @@ from pytest_pods.client.contract import (
 from pytest_pods.errors import ContainerStartError, ImageNotFoundError, PodsError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
-    from pytest_pods.client.contract import ClientAPI, ContainerAPI, PortBinding
+    from pytest_pods.client.contract import ClientAPI, ContainerAPI, LogLine, PortBinding
     from pytest_pods.client.local import Client
 
 
@@ -549,17 +549,78 @@ def ps(client: ClientAPI, args: argparse.Namespace) -> int:
 
 
 def add_logs(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
-    p.add_argument("-f", "--follow", action="store_true")
-    p.add_argument("-t", "--timestamps", action="store_true")
-    p.add_argument("-n", "--tail", default="all")
+    p = sub.add_parser(verb, help="fetch the logs of a container")
+    p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
+    p.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
+    p.add_argument("-n", "--tail", default="all", help='Number of lines to show from the end of the logs (default "all")')
+    p.add_argument("--since", help='Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" '
+                   "for 42 minutes)")
+    p.add_argument("--until", help='Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. '
+                   '"42m" for 42 minutes)')
+    p.add_argument("--details", action="store_true", help="Show extra details provided to logs (none here)")
     p.add_argument("container")
 
 
+GO_DURATION = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h)")
+GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def time_arg(flag: str, text: str, now: float) -> float:
+    """docker's time forms for ``--since``/``--until``: a Go duration back from now (``10m``,
+    ``1h30m``), unix seconds (``1700000000.5``) or an RFC 3339 date/time (without a zone: local
+    time; a date alone: its midnight).
+
+    :raises PodsError: none of those, named
+    """
+    if text and not GO_DURATION.sub("", text):
+        total = 0.0
+        for part in GO_DURATION.findall(text):
+            unit = part.lstrip("0123456789.")
+            total += float(part[: len(part) - len(unit)]) * GO_UNITS[unit]
+        return now - total
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    import datetime  # lazy: start latency (only --since/--until)
+
+    iso = re.sub(r"(\.\d{6})\d+", r"\1", text).replace("z", "Z")
+    try:
+        return datetime.datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        raise PodsError(f'invalid value for "{flag}": failed to parse value as time or duration: "{text}"') from None
+
+
+def log_time(ts: str) -> float:
+    """A log line's RFC 3339 time (nanoseconds) as unix seconds."""
+    import calendar  # lazy: start latency (only --since/--until)
+
+    whole, _, frac = ts.rstrip("Z").partition(".")
+    day, _, clock = whole.partition("T")
+    y, mo, d = (int(x) for x in day.split("-"))
+    h, mi, sec = (int(x) for x in clock.split(":"))
+    return calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) + (float("0." + frac) if frac else 0.0)
+
+
 def logs(client: ClientAPI, args: argparse.Namespace) -> int:
-    tail = None if args.tail == "all" else int(args.tail)
+    if args.tail in ("all", "") or (args.tail.lstrip("-").isdigit() and int(args.tail) < 0):
+        tail = None
+    elif args.tail.isdigit():
+        tail = int(args.tail)
+    else:
+        raise PodsError(f'invalid value for "tail": {args.tail!r}: use a number of lines or "all"')
+    since = until = None
+    if args.since or args.until:
+        import time  # lazy: start latency (only --since/--until)
+
+        now = time.time()
+        since = time_arg("since", args.since, now) if args.since else None
+        until = time_arg("until", args.until, now) if args.until else None
     out, err = sys.stdout.buffer, sys.stderr.buffer
-    for stream, ts, line in client.containers.logs(args.container, follow=args.follow, tail=tail):
+    filtered = since is not None or until is not None
+    lines = client.containers.logs(args.container, follow=args.follow,
+                                   tail=tail if args.follow or not filtered else None)
+    if filtered:
+        lines = _between(lines, since, until, None if args.follow else tail)
+    for stream, ts, line in lines:
         target = out if stream == "stdout" else err
         if args.timestamps:
             target.write(ts.encode() + b" ")
@@ -567,6 +628,25 @@ def logs(client: ClientAPI, args: argparse.Namespace) -> int:
         if args.follow:
             target.flush()
     return 0
+
+
+def _between(lines: Iterator[LogLine], since: float | None, until: float | None,
+             tail: int | None) -> Iterator[LogLine]:
+    """The lines from ``since`` up to ``until`` (docker: a followed log ends there), as they
+    come; with ``tail``, the last that many of them (not following)."""
+    import collections  # lazy: start latency (only --since/--until)
+
+    kept: collections.deque[LogLine] = collections.deque(maxlen=tail)
+    for item in lines:
+        t = log_time(item[1])
+        if until is not None and t > until:
+            break
+        if since is None or t >= since:
+            if tail is None:
+                yield item
+            else:
+                kept.append(item)
+    yield from kept
 
 
 def add_exec(sub: Subparsers, verb: str) -> None:
