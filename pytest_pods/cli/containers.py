@@ -565,10 +565,10 @@ GO_DURATION = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h)")
 GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-def time_arg(flag: str, text: str, now: float) -> float:
-    """docker's time forms for ``--since``/``--until``: a Go duration back from now (``10m``,
-    ``1h30m``), unix seconds (``1700000000.5``) or an RFC 3339 date/time (without a zone: local
-    time; a date alone: its midnight).
+def time_arg(flag: str, text: str, now: float) -> int:
+    """docker's time forms for ``--since``/``--until`` as unix nanoseconds: a Go duration back
+    from now (``10m``, ``1h30m``), unix seconds (``1700000000.5``) or an RFC 3339 date/time
+    (without a zone: local time; a date alone: its midnight).
 
     :raises PodsError: none of those, named
     """
@@ -577,27 +577,30 @@ def time_arg(flag: str, text: str, now: float) -> float:
         for part in GO_DURATION.findall(text):
             unit = part.lstrip("0123456789.")
             total += float(part[: len(part) - len(unit)]) * GO_UNITS[unit]
-        return now - total
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
+        return int((now - total) * 1e9)
+    if re.fullmatch(r"\d+(\.\d{1,9})?", text):
+        whole, _, frac = text.partition(".")
+        return int(whole) * 10**9 + int(frac.ljust(9, "0") or 0)
     import datetime  # lazy: start latency (only --since/--until)
 
-    iso = re.sub(r"(\.\d{6})\d+", r"\1", text).replace("z", "Z")
+    fraction = re.search(r"\.(\d+)", text)
+    iso = re.sub(r"\.\d+", "", text).replace("z", "Z")
     try:
-        return datetime.datetime.fromisoformat(iso).timestamp()
+        base = int(datetime.datetime.fromisoformat(iso).timestamp())
     except ValueError:
         raise PodsError(f'invalid value for "{flag}": failed to parse value as time or duration: "{text}"') from None
+    return base * 10**9 + (int(fraction.group(1)[:9].ljust(9, "0")) if fraction else 0)
 
 
-def log_time(ts: str) -> float:
-    """A log line's RFC 3339 time (nanoseconds) as unix seconds."""
+def log_time(ts: str) -> int:
+    """A log line's RFC 3339 time (UTC, nanoseconds) as unix nanoseconds."""
     import calendar  # lazy: start latency (only --since/--until)
 
     whole, _, frac = ts.rstrip("Z").partition(".")
     day, _, clock = whole.partition("T")
     y, mo, d = (int(x) for x in day.split("-"))
     h, mi, sec = (int(x) for x in clock.split(":"))
-    return calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) + (float("0." + frac) if frac else 0.0)
+    return calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) * 10**9 + int(frac[:9].ljust(9, "0") or 0)
 
 
 def logs(client: ClientAPI, args: argparse.Namespace) -> int:
@@ -630,7 +633,7 @@ def logs(client: ClientAPI, args: argparse.Namespace) -> int:
     return 0
 
 
-def _between(lines: Iterator[LogLine], since: float | None, until: float | None,
+def _between(lines: Iterator[LogLine], since: int | None, until: int | None,
              tail: int | None) -> Iterator[LogLine]:
     """The lines from ``since`` up to ``until`` (docker: a followed log ends there), as they
     come; with ``tail``, the last that many of them (not following)."""

@@ -216,3 +216,26 @@ def test_cp_in_and_tar_streams(docker: DockerCLI, daemon: Daemon, made_files: st
     assert bad.returncode == 125 and b"must be a directory" in bad.stderr
     junk = cp("-", f"{made_files}:/d", input=b"not a tar" * 100)
     assert junk.returncode == 125 and b"not a tar archive" in junk.stderr and b"Traceback" not in junk.stderr
+
+
+# == logs ========================================================================================
+def test_logs_since_until_tail_timestamps_as_docker(docker: DockerCLI, daemon: Daemon) -> None:
+    name = f"lg{uuid.uuid4().hex[:8]}"
+    docker("run", "--name", name, "busybox", "sh", "-c", "echo one; sleep 1.1; echo two >&2; sleep 1.1; echo three")
+    try:
+        stamped = docker("logs", "-t", name)
+        got = pods(daemon, "logs", "-t", name)
+        assert (got.stdout, got.stderr) == (stamped.stdout, stamped.stderr)
+        first, third = (line.split()[0] for line in stamped.stdout.splitlines())
+        second = stamped.stderr.split()[0]
+        for args in (["--since", second], ["--until", second], ["--since", second, "--until", second],
+                     ["-n", "1"], ["--tail", "0"], ["--since", "10m", "-n", "2"], ["--since", "1h", "-t"],
+                     ["--since", "2000-01-01"], ["--until", first[:19]  + "Z"], ["--since", third.split(".")[0] + "Z"],
+                     ["--since", "4102444800"]):
+            want = docker("logs", *args, name)
+            got = pods(daemon, "logs", *args, name)
+            assert (got.returncode, got.stdout, got.stderr) == (0, want.stdout, want.stderr), args
+        bad = pods(daemon, "logs", "--since", "yesterday", name)
+        assert bad.returncode == 125 and 'failed to parse value as time or duration: "yesterday"' in bad.stderr
+    finally:
+        docker("rm", "-f", name, check=False)
