@@ -34,6 +34,28 @@ if TYPE_CHECKING:
     from pytest_pods.client.local import Client
 
 
+# each verb's line in `pods --help`, docker's words
+HELP = {
+    "run": "create and run a new container from an image",
+    "create": "create a new container",
+    "start": "start one or more stopped containers",
+    "ps": "list containers",
+    "logs": "fetch the logs of a container",
+    "exec": "execute a command in a running container",
+    "wait": "block until one or more containers stop, then print their exit codes",
+    "stop": "stop one or more running containers",
+    "kill": "kill one or more running containers",
+    "rm": "remove one or more containers",
+    "stats": "display a live stream of container(s) resource usage statistics",
+    "pause": "pause all processes within one or more containers",
+    "unpause": "unpause all processes within one or more containers",
+    "rename": "rename a container",
+    "update": "update configuration of one or more containers",
+    "diff": "inspect changes to files or directories on a container's filesystem",
+    "port": "list port mappings or a specific mapping for the container",
+}
+
+
 # -- run, create ----------------------------------------------------------------------------------
 def env_of(args: argparse.Namespace) -> list[str]:
     """``--env-file`` lines (comments and blank lines skipped), then ``-e`` values."""
@@ -296,7 +318,7 @@ def shm_size_arg(text: str) -> int | None:
 
 
 def add_run(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb, add_help=False)  # -h is --hostname, as in docker
+    p = sub.add_parser(verb, add_help=False, help=HELP[verb])  # -h is --hostname, as in docker
     p.add_argument("--help", action="help")
     if verb == "run":
         p.add_argument("-d", "--detach", action="store_true")
@@ -499,7 +521,7 @@ def _on_terminal(client: ClientAPI, cid: str, wait: Callable[[], int], *, raw: b
 
 # -- start, ps, logs, exec ------------------------------------------------------------------------
 def add_start(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help=HELP[verb])
     p.add_argument("-a", "--attach", action="store_true")
     p.add_argument("containers", nargs="+")
 
@@ -515,7 +537,7 @@ def start(client: ClientAPI, args: argparse.Namespace) -> int:
 
 
 def add_ps(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help=HELP[verb])
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--no-trunc", action="store_true")
@@ -549,7 +571,7 @@ def ps(client: ClientAPI, args: argparse.Namespace) -> int:
 
 
 def add_logs(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb, help="fetch the logs of a container")
+    p = sub.add_parser(verb, help=HELP[verb])
     p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
     p.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
     p.add_argument("-n", "--tail", default="all", help='Number of lines to show from the end of the logs (default "all")')
@@ -653,7 +675,7 @@ def _between(lines: Iterator[LogLine], since: int | None, until: int | None,
 
 
 def add_exec(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help=HELP[verb])
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("-t", "--tty", action="store_true")
     p.add_argument("-d", "--detach", action="store_true")
@@ -677,7 +699,7 @@ def exec_(client: ClientAPI, args: argparse.Namespace) -> int:
 
 # -- wait, stop, kill, rm -------------------------------------------------------------------------
 def add_wait(sub: Subparsers, verb: str) -> None:
-    sub.add_parser(verb).add_argument("containers", nargs="+")
+    sub.add_parser(verb, help=HELP[verb]).add_argument("containers", nargs="+")
 
 
 def wait(client: ClientAPI, args: argparse.Namespace) -> int:
@@ -685,7 +707,7 @@ def wait(client: ClientAPI, args: argparse.Namespace) -> int:
 
 
 def add_stop(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help=HELP[verb])
     p.add_argument("-t", "--time", "--timeout", dest="time", type=int)
     p.add_argument("-s", "--signal")
     p.add_argument("containers", nargs="+")
@@ -702,7 +724,7 @@ def stop(client: ClientAPI, args: argparse.Namespace) -> int:
 
 
 def add_kill(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help=HELP[verb])
     p.add_argument("-s", "--signal", default="KILL")
     p.add_argument("containers", nargs="+")
 
@@ -716,7 +738,7 @@ def kill(client: ClientAPI, args: argparse.Namespace) -> int:
 
 
 def add_rm(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help=HELP[verb])
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-v", "--volumes", action="store_true",
                    help="its anonymous volumes too (-v /PATH, the image's VOLUMEs); named ones stay")
@@ -736,7 +758,7 @@ def rm(client: ClientAPI, args: argparse.Namespace) -> int:
 
 # -- stats, port, commit --------------------------------------------------------------------------
 def add_stats(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help=HELP[verb])
     p.add_argument("--no-stream", action="store_true")
     p.add_argument("containers", nargs="+")
 
@@ -754,7 +776,7 @@ def stats(client: Client, args: argparse.Namespace) -> int:
 
 
 def add_port(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help=HELP[verb])
     p.add_argument("container")
     p.add_argument("private", nargs="?", help="PORT[/PROTO]")
 
@@ -797,7 +819,7 @@ def commit(client: Client, args: argparse.Namespace) -> int:
 
 # -- pause, unpause, rename, update, diff -------------------------------------------------------------
 def add_containers(sub: Subparsers, verb: str) -> None:
-    sub.add_parser(verb).add_argument("containers", nargs="+")
+    sub.add_parser(verb, help=HELP[verb]).add_argument("containers", nargs="+")
 
 
 def pause(client: ClientAPI, args: argparse.Namespace) -> int:
@@ -817,7 +839,7 @@ def unpause(client: ClientAPI, args: argparse.Namespace) -> int:
 
 
 def add_rename(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help=HELP[verb])
     p.add_argument("container")
     p.add_argument("new_name")
 
@@ -828,7 +850,7 @@ def rename(client: ClientAPI, args: argparse.Namespace) -> int:
 
 
 def add_update(sub: Subparsers, verb: str) -> None:
-    p = sub.add_parser(verb)
+    p = sub.add_parser(verb, help=HELP[verb])
     p.add_argument("-m", "--memory", type=memory_arg)
     p.add_argument("--memory-swap", type=str)
     p.add_argument("--pids-limit", type=int)
@@ -848,7 +870,7 @@ def update(client: ClientAPI, args: argparse.Namespace) -> int:
 
 
 def add_diff(sub: Subparsers, verb: str) -> None:
-    sub.add_parser(verb).add_argument("container")
+    sub.add_parser(verb, help=HELP[verb]).add_argument("container")
 
 
 def diff(client: ClientAPI, args: argparse.Namespace) -> int:

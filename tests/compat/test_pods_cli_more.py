@@ -239,3 +239,13 @@ def test_logs_since_until_tail_timestamps_as_docker(docker: DockerCLI, daemon: D
         assert bad.returncode == 125 and 'failed to parse value as time or duration: "yesterday"' in bad.stderr
     finally:
         docker("rm", "-f", name, check=False)
+
+
+# == help ========================================================================================
+def test_help_lists_every_verb_with_a_line() -> None:
+    from pytest_pods.cli.main import VERBS
+
+    out = subprocess.run([sys.executable, "-m", "pytest_pods.cli", "--help"], capture_output=True, text=True,
+                         timeout=60).stdout
+    listed = {m.group(1): m.group(2) for m in re.finditer(r"^    ([a-z]+) +(\S.*)$", out, re.M)}
+    assert set(listed) == set(VERBS), set(VERBS) ^ set(listed)
