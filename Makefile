@@ -49,15 +49,24 @@ export PODS_ROOT
 endif
 
 .PHONY: demo test check setup deps images test-images unit bench clean rootless-setup rootless-images \
-        test-rootless test-rootless-root demo-rootless
+        test-rootless test-rootless-root test-rootless-suites demo-rootless
 
 ifeq ($(IS_ROOT),yes)
 demo: setup images
 	$(PYTHON) -m pytest examples -v -p no:cacheprovider
 
-test: setup test-images rootless-setup
-	$(PYTHON) -m pytest tests -p no:cacheprovider --ignore=tests/rootless $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory test-rootless
+# The root suites and the rootless user's suites run side by side (different roots and users; both
+# spend most of their time waiting on containers, so two cores serve both); the user's output is
+# kept in $(ROOTLESS_LOG) and shown after the root suites'. tests/rootless (leak checks across the
+# host) runs alone afterwards.
+ROOTLESS_LOG = $(CACHE)/test-rootless-suites.log
+test: setup test-images rootless-setup rootless-images
+	@echo "== the rootless suites run alongside as $(ROOTLESS_USER) (their output follows): $(ROOTLESS_SUITES)"
+	@$(MAKE) --no-print-directory test-rootless-suites >$(ROOTLESS_LOG) 2>&1 & bg=$$!; \
+	$(PYTHON) -m pytest tests -p no:cacheprovider --ignore=tests/rootless $(PYTEST_ARGS); st=$$?; \
+	wait $$bg; rst=$$?; echo "== rootless suites as $(ROOTLESS_USER)"; cat $(ROOTLESS_LOG); \
+	[ $$st = 0 ] && [ $$rst = 0 ]
+	$(MAKE) --no-print-directory test-rootless-root
 else
 # an ordinary user: the rootless parts only, as this user, on its own root
 # the demo's web server has a memory limit: without a delegated cgroup v2 (see README, Rootless) the
@@ -162,7 +171,10 @@ AS_USER = runuser -u $(1) -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=$$(ge
 USER_ROOT = $$(getent passwd $(1) | cut -d: -f6)/.cache/pods-test-root
 
 # the rootless suites as $(ROOTLESS_USER), then tests/rootless as root (leaks, isolation, two users)
-test-rootless: rootless-setup rootless-images
+test-rootless: test-rootless-suites
+	$(MAKE) --no-print-directory test-rootless-root
+
+test-rootless-suites: rootless-setup rootless-images
 	@echo "== rootless suites as $(ROOTLESS_USER): $(ROOTLESS_SUITES)"
 	@$(call AS_USER,$(ROOTLESS_USER)) sh -c 'mkdir -p "$$HOME/.cache" && cd $(CURDIR) && \
 	  P="$(RPYTHON) -m pytest_pods.cli --root $(call USER_ROOT,$(ROOTLESS_USER))"; \
@@ -171,7 +183,6 @@ test-rootless: rootless-setup rootless-images
 	  sh -c 'cd $(CURDIR) && exec $(RPYTHON) -m pytest $(ROOTLESS_SUITES) -p no:cacheprovider $(ROOTLESS_ARGS)'
 	@# the session's test process kept the user's engine while it ran (it joined it); now it may go
 	@$(call AS_USER,$(ROOTLESS_USER)) $(RPYTHON) -m pytest_pods.cli --root $(call USER_ROOT,$(ROOTLESS_USER)) system reap >/dev/null
-	$(MAKE) --no-print-directory test-rootless-root
 
 test-rootless-root: rootless-setup rootless-images
 	$(PYTHON) -m pytest tests/rootless -p no:cacheprovider $(ROOTLESS_ARGS)
