@@ -538,36 +538,143 @@ def start(client: ClientAPI, args: argparse.Namespace) -> int:
 
 def add_ps(sub: Subparsers, verb: str) -> None:
     p = sub.add_parser(verb, help=HELP[verb])
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs")
+    p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="Filter output based on conditions provided: id=, name=, label=KEY[=VALUE], status=, "
+                   "exited=CODE, ancestor=IMAGE, network=, health=")
+    p.add_argument("--format", help="Format output using a custom template: 'table', 'table TEMPLATE' "
+                   "(a header and aligned columns), 'json' or a Go template")
+    p.add_argument("-n", "--last", type=int, default=-1, help="Show n last created containers (includes all states)")
+    p.add_argument("-l", "--latest", action="store_true", help="Show the latest created container (includes all states)")
+    p.add_argument("-s", "--size", action="store_true", help="Display total file sizes (not kept here: shown as 0B)")
+
+
+PS_FILTERS = ("id", "name", "label", "status", "exited", "ancestor", "network", "health")
+PS_STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+              "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+              "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+              "LocalVolumes": "LOCAL VOLUMES"}
+
+
+def ps_filters(values: list[str]) -> dict[str, list[str]]:
+    """``-f KEY=VALUE`` (repeatable; one key's values are or-ed, the keys and-ed, as docker's).
+
+    :raises PodsError: an unknown key or status, named
+    """
+    out: dict[str, list[str]] = {}
+    for text in values:
+        key, eq, value = text.partition("=")
+        if not eq or key not in PS_FILTERS:
+            raise PodsError(f"invalid filter '{text}'")
+        if key == "status" and value not in PS_STATUSES:
+            raise PodsError(f"invalid filter 'status={value}'")
+        if key == "exited" and not value.lstrip("-").isdigit():
+            raise PodsError(f"invalid filter 'exited={value}'")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _ps_match(st: Any, doc: dict[str, Any], state: str, wanted: dict[str, list[str]]) -> bool:
+    def any_of(key: str, test: Callable[[str], bool]) -> bool:
+        return key not in wanted or any(test(v) for v in wanted[key])
+
+    labels = doc["Config"].get("Labels") or {}
+    networks = (doc.get("NetworkSettings") or {}).get("Networks") or {}
+    return (any_of("id", lambda v: st["id"].startswith(v))
+            and any_of("name", lambda v: re.search(v, st["name"]) is not None)
+            and any_of("label", lambda v: (v.partition("=")[0] in labels and
+                                           ("=" not in v or labels[v.partition("=")[0]] == v.partition("=")[2])))
+            and any_of("status", lambda v: v == state)
+            and any_of("exited", lambda v: state == "exited" and int(v) == st["exit_code"])
+            and any_of("ancestor", lambda v: v in (st["image_name"], st["image"]) or st["image"].removeprefix(
+                "sha256:").startswith(v.removeprefix("sha256:")) or familiar(v) == familiar(st["image_name"]))
+            and any_of("network", lambda v: v in networks or v == st["network"])
+            and any_of("health", lambda v: v == (st["health"]["Status"] if "health" in st else "none")))
 
 
 def ps(client: ClientAPI, args: argparse.Namespace) -> int:
-    items = client.containers.states(all=args.all)
-    if args.quiet:
+    wanted = ps_filters(args.filter)
+    last = 1 if args.latest else args.last
+    every = args.all or last > 0 or "status" in wanted or "exited" in wanted
+    items = client.containers.states(all=every)
+    if last > 0:
+        items = items[:last]
+    if args.quiet and not wanted:
         for st in items:
             print(st["id"] if args.no_trunc else st["id"][:12])
         return 0
-    rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
+    keys = list(PS_HEADERS)
+    rows: list[dict[str, str]] = []
     for st in items:
         doc = client.containers.get(st["id"]).inspect()
+        state = "paused" if doc["State"].get("Paused") else st["status"]
+        if wanted and not _ps_match(st, doc, state, wanted):
+            continue
+        if args.quiet:
+            print(st["id"] if args.no_trunc else st["id"][:12])
+            continue
         cmd = " ".join([doc["Path"], *doc["Args"]])
         if not args.no_trunc and len(cmd) > 20:
             cmd = cmd[:19] + "…"
         health = st["health"]["Status"] if "health" in st else None
         suffix = "" if not health else " (health: starting)" if health == "starting" else f" ({health})"
-        if doc["State"].get("Paused"):
+        if state == "paused":
             suffix = " (Paused)"
         status = {"running": f"Up {ago(st['started_at']).removesuffix(' ago')}{suffix}",
                   "restarting": f"Restarting ({st['exit_code']}) {ago(st['finished_at'])}",
                   "created": "Created", "dead": "Dead"}.get(st["status"], f"Exited ({st['exit_code']}) {ago(st['finished_at'])}")
         ports = ", ".join(f"{p['host_ip']}:{p['host_port']}->{p['container_port']}/{p['proto']}"
                           for p in (st.get("ports") or []) if st["status"] == "running")
-        rows.append([st["id"] if args.no_trunc else st["id"][:12], st["image_name"],
-                     f'"{cmd}"'.replace("\n", " "), ago(st["created"]), status, ports, st["name"]])
-    table(rows)
+        labels = doc["Config"].get("Labels") or {}
+        mounts = [m.get("Name") or m.get("Source", "") for m in doc.get("Mounts") or []]
+        networks = list((doc.get("NetworkSettings") or {}).get("Networks") or {})
+        rows.append(dict(zip(keys, [
+            st["id"] if args.no_trunc else st["id"][:12], st["image_name"], f'"{cmd}"'.replace("\n", " "),
+            _go_time(st["created"]), ago(st["created"]), ports, "paused" if state == "paused" else st["status"],
+            status, "0B", st["name"], ",".join(f"{k}={v}" for k, v in labels.items()), ",".join(mounts),
+            ",".join(networks), str(sum(1 for m in doc.get("Mounts") or [] if m.get("Type") == "volume"))],
+            strict=True)))
+    if args.quiet:
+        return 0
+    fmt = (args.format or "table").replace("\\t", "\t").replace("\\n", "\n")  # docker's escapes
+    if fmt == "json":
+        import json  # lazy: start latency (only --format json)
+
+        for r in rows:
+            print(json.dumps(r, separators=(",", ":")))
+        return 0
+    if fmt.startswith("table"):
+        template = fmt.removeprefix("table").strip()
+        if not template:
+            table([["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]] +
+                  [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"], r["Names"]]
+                   for r in rows])
+            return 0
+        from pytest_pods.cli.output import format_template  # lazy: start latency (only --format)
+
+        lines = [format_template(template, PS_HEADERS)] + [format_template(template, r) for r in rows]
+        table([line.split("\t") for line in lines])
+        return 0
+    from pytest_pods.cli.output import format_template  # lazy: start latency (only --format)
+
+    for r in rows:
+        print(format_template(fmt, r))
     return 0
+
+
+def _go_time(rfc3339: str) -> str:
+    """``.CreatedAt`` as the docker CLI prints it: Go's time.String() in local time."""
+    import datetime  # lazy: start latency (only ps)
+
+    try:
+        t = datetime.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", rfc3339).replace("Z", "+00:00"))
+    except ValueError:
+        return rfc3339
+    local = t.astimezone()
+    return local.strftime("%Y-%m-%d %H:%M:%S %z ") + (local.tzname() or "")
 
 
 def add_logs(sub: Subparsers, verb: str) -> None:
