@@ -380,6 +380,8 @@ def add_run(sub: Subparsers, verb: str) -> None:
     p.add_argument("--pull", type=pull_arg, default="missing", metavar="always|missing|never",
                    help="pull the image before creating (default missing: only when it is not here)")
     p.add_argument("-q", "--quiet", action="store_true", help="no pull output")
+    p.add_argument("--platform", help="linux/amd64 (the host's platform; no emulation here)")
+    p.add_argument("--cidfile", help="Write the container ID to the file")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -424,9 +426,48 @@ def pull_for_run(client: ClientAPI, ref: str, *, quiet: bool) -> None:
         print(f"Status: {state} for {name}", file=sys.stderr, flush=True)
 
 
+def host_platform() -> str:
+    import platform  # lazy: start latency (only --platform)
+
+    machine = platform.machine()
+    return "linux/" + {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
+
+
+def check_platform(text: str) -> None:
+    """``--platform``: the host's is taken (``linux/amd64``, ``amd64``, ``linux/x86_64``); any
+    other is refused, named, before any work (no emulation)."""
+    host = host_platform()
+    parts = text.lower().split("/")
+    if parts[0] != "linux":
+        parts.insert(0, "linux")
+    arch = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}.get(parts[1] if len(parts) > 1 else "", "")
+    arch = arch or (parts[1] if len(parts) > 1 else host.split("/")[1])
+    if len(parts) > 3 or f"linux/{arch}" != host:
+        raise PodsError(f"--platform {text}: this engine runs {host} images only (the host's platform; "
+                        "there is no emulation)")
+
+
 def create_pulling(client: ClientAPI, args: argparse.Namespace, opts: CreateOptions) -> ContainerAPI:
     """``--pull``: always pulls first; missing (docker's default) pulls when the create finds no
     image, saying so first; never creates or fails."""
+    if args.platform:
+        check_platform(args.platform)
+    if args.cidfile and os.path.exists(args.cidfile):
+        raise PodsError(f"container ID file found, make sure the other container isn't running or delete "
+                        f"{args.cidfile}")
+    container = _create_pulling(client, args, opts)
+    if args.cidfile:
+        try:
+            with open(args.cidfile, "x") as f:
+                f.write(container.id)
+        except OSError as exc:
+            with contextlib.suppress(PodsError):
+                client.containers.remove(container.id, force=True)
+            raise PodsError(f"failed to create the container ID file: {exc.strerror}: {args.cidfile}") from None
+    return container
+
+
+def _create_pulling(client: ClientAPI, args: argparse.Namespace, opts: CreateOptions) -> ContainerAPI:
     if args.pull == "always":
         pull_for_run(client, args.image, quiet=args.quiet)
     try:
