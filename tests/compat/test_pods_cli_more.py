@@ -276,3 +276,25 @@ def test_ps_filters_and_formats_as_docker(docker: DockerCLI, daemon: Daemon) -> 
         assert bad.returncode == 125 and "invalid filter 'colour=red'" in bad.stderr
     finally:
         docker("rm", "-f", up, gone, check=False)
+
+
+# == run flags ===================================================================================
+def test_run_platform_and_cidfile(docker: DockerCLI, daemon: Daemon, tmp_path: Path) -> None:
+    ok = pods(daemon, "run", "--rm", "--platform", "linux/amd64", "busybox", "echo", "ok")
+    if os.uname().machine == "x86_64":
+        assert (ok.returncode, ok.stdout) == (0, "ok\n"), ok.stderr
+    other = pods(daemon, "run", "--rm", "--platform", "linux/s390x", "busybox", "true")
+    assert other.returncode == 125 and "--platform linux/s390x: this engine runs linux/" in other.stderr
+    cid = tmp_path / "cid"
+    made = pods(daemon, "create", "--cidfile", str(cid), "busybox", "true")
+    assert made.returncode == 0 and cid.read_text() == made.stdout.strip()
+    try:
+        want = docker("create", "--cidfile", str(cid), "busybox", "true", check=False)
+        again = pods(daemon, "create", "--cidfile", str(cid), "busybox", "true")
+        text = "container ID file found, make sure the other container isn't running or delete"
+        assert want.returncode != 0 and text in want.stderr
+        assert again.returncode == 125 and text in again.stderr
+        assert pods(daemon, "ps", "-aq", "--no-trunc").stdout.count("\n") == \
+            docker("ps", "-aq").stdout.count("\n")
+    finally:
+        pods(daemon, "rm", "-f", made.stdout.strip())
