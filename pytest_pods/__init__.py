@@ -38,6 +38,7 @@ __all__ = [
     "PodsError",
     "Postgres",
     "Redis",
+    "Registry",
     "RunResult",
     "Service",
     "UnsafeLayerError",
@@ -50,12 +51,14 @@ __all__ = [
     "postgres_container",
     "pulled",
     "redis_container",
+    "registry_container",
     "wait",
 ]
 
 if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
     from pytest_pods import wait
     from pytest_pods.plugin.catalog.nginx import Nginx, nginx_container
+    from pytest_pods.plugin.catalog.registry import Registry, registry_container
     from pytest_pods.plugin.compose import ComposeStack, ComposeWarning, compose
     from pytest_pods.plugin.fixtures import Pods, container, image, network, pulled
     from pytest_pods.plugin.services import (
@@ -75,6 +78,7 @@ _LAZY = {
     "Postgres": "plugin.services", "Redis": "plugin.services", "HttpService": "plugin.services",
     "Service": "plugin.services",
     "Nginx": "plugin.catalog.nginx", "nginx_container": "plugin.catalog.nginx",
+    "Registry": "plugin.catalog.registry", "registry_container": "plugin.catalog.registry",
     "compose": "plugin.compose", "ComposeStack": "plugin.compose", "ComposeWarning": "plugin.compose",
 }
 

@@ -5,5 +5,7 @@ it in ``pytest_plugins``)."""
 
 from pytest_pods.plugin.catalog.nginx import nginx, nginx_container, nginx_image
 from pytest_pods.plugin.catalog.rabbitmq import rabbitmq, rabbitmq_image
+from pytest_pods.plugin.catalog.registry import registry, registry_container, registry_image
 
-__all__ = ["nginx", "nginx_container", "nginx_image", "rabbitmq", "rabbitmq_image"]
+__all__ = ["nginx", "nginx_container", "nginx_image", "rabbitmq", "rabbitmq_image", "registry", "registry_container",
+           "registry_image"]
