@@ -150,7 +150,7 @@ def pg():  # the image has trust auth and a database "postgres": TC's POSTGRES_*
 # pods_bench_timer.py, loaded with -p. Per test: perf_counter at the start of the setup phase
 # (the outermost pytest_runtest_setup wrapper), at its end, at `ready()` (called by the test body
 # after its first query), and the teardown phase's duration. For our suites also: each
-# container's create/start/ready (a wrapper around PodsSession._create, the pool thread's too),
+# container's create/start/ready (a wrapper around PodsSession.create, the pool thread's too),
 # every record's times at the end (pool wait, remove, warm snapshot), the session fixtures, and
 # with BENCH_DIAG=database the clone wait in _PgServer.fresh, the server's set-up and each
 # CREATE/DROP DATABASE (a wrapper around psycopg.Connection.execute). The wrappers cost a
@@ -224,14 +224,14 @@ def _patch():
         from pytest_pods.plugin.session import PodsSession
     except ImportError:
         return
-    create = PodsSession._create
+    create = PodsSession.create  # every container the plugin makes (the pool thread's too)
 
     def _create(self, fixture, *args, **kwargs):
         rec = create(self, fixture, *args, **kwargs)
         _emit(phase="create", fixture=fixture, times=dict(rec.times))
         return rec
 
-    PodsSession._create = _create
+    PodsSession.create = _create
     if os.environ.get("BENCH_DIAG") != "database":
         return
     import psycopg
@@ -377,7 +377,8 @@ def run_suite(name: str, suite: Path, args: list[str], env: dict[str, str], time
     times.write_text("")
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "pods_bench_timer",
            *args, str(suite)]
-    env = dict(env, BENCH_TIMES=str(times), PYTHONPATH=str(times.parent / "timer"))
+    # the timer, then this checkout: the pytest_pods measured is the one beside this script
+    env = dict(env, BENCH_TIMES=str(times), PYTHONPATH=os.pathsep.join([str(times.parent / "timer"), str(REPO)]))
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=suite, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -511,6 +512,7 @@ def main() -> None:
     ap.add_argument("--max-load", type=float, default=1.0, help="wait for the 1-minute load to drop below this")
     ap.add_argument("--wait-idle", type=float, default=300, help="seconds to wait for that at most (default 300)")
     ap.add_argument("--no-tc", action="store_true", help="leave out testcontainers (and dockerd)")
+    ap.add_argument("--only", default="", help="comma-separated level names to run (e.g. database,pool=2)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
@@ -521,6 +523,12 @@ def main() -> None:
     lv = levels(pools, args.primed)
     if args.no_tc:
         del lv["tc"]
+    if args.only:
+        wanted = [x.strip() for x in args.only.split(",") if x.strip()]
+        unknown = [x for x in wanted if x not in lv]
+        if unknown:
+            raise SystemExit(f"--only: no level {', '.join(unknown)}; levels: {', '.join(lv)}")
+        lv = {k: v for k, v in lv.items() if k in wanted}
 
     pb.ensure_tools()
     from pytest_pods.client.local import Client
@@ -554,7 +562,7 @@ def main() -> None:
                              "BENCH_DIAG")}
         base["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
         ours = ["--pods-root", str(root), "--pods-required"]
-        for name, level in lv.items():
+        for level in lv.values():
             if level["kind"] == "tc":
                 level["env"] = dict(base, DOCKER_HOST=f"unix://{dockerd.sock}", TESTCONTAINERS_RYUK_DISABLED="true")
                 level["args"] = ["-p", "no:pods"]
