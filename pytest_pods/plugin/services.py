@@ -107,14 +107,14 @@ def _build_for_dockers_classic_builder(s: PodsSession, fixture: str, service: st
         return s.build(fixture, ctx, tag=tag)
 
 
-def _provider(service: str) -> Callable[[PodsSession, str], ImageRef]:
+def image_provider(service: str) -> Callable[[PodsSession, str], ImageRef]:
     return lambda s, fixture: service_image(s, service, fixture)
 
 
-IMAGE_PROVIDERS.update({tag: _provider(service) for service, tag in SERVICE_IMAGES.items()})
+IMAGE_PROVIDERS.update({tag: image_provider(service) for service, tag in SERVICE_IMAGES.items()})
 
 
-def _image_fixture(service: str) -> Any:
+def image_fixture(service: str) -> Any:
     def fixture(request: pytest.FixtureRequest, pods: Pods) -> ImageRef:
         name = fixture_name(request)
         try:
@@ -127,8 +127,8 @@ def _image_fixture(service: str) -> Any:
     return pytest.fixture(scope="session")(fixture)
 
 
-postgres_image = _image_fixture("postgres")
-redis_image = _image_fixture("redis")
+postgres_image = image_fixture("postgres")
+redis_image = image_fixture("redis")
 
 
 class Service:
@@ -306,7 +306,7 @@ _PG_READY = wait.all_of(wait.log(r"database system is ready to accept connection
 _PG_READY_INIT = wait.all_of(wait.log(r"\[1\] LOG:  database system is ready to accept connections"), wait.tcp(5432))
 
 
-def _environment(options: dict[str, Any]) -> dict[str, str]:
+def environment_of(options: dict[str, Any]) -> dict[str, str]:
     env = options.get("environment", options.get("env")) or {}
     if isinstance(env, dict):
         return {str(k): str(v) for k, v in env.items()}
@@ -315,7 +315,7 @@ def _environment(options: dict[str, Any]) -> dict[str, str]:
 
 def _pg_identity(options: dict[str, Any]) -> dict[str, Any]:
     """The user, password and database the official contract's variables ask for (issue 17)."""
-    env = _environment(options)
+    env = environment_of(options)
     user = env.get("POSTGRES_USER") or None
     return {"user": user, "password": env.get("POSTGRES_PASSWORD") or None,
             "dbname": env.get("POSTGRES_DB") or user}
@@ -338,7 +338,7 @@ def postgres_container(*, scope: str = "function", image: Any = "{postgres_image
     """
     _check_isolation(isolation)
     options.setdefault("ports", [5432])
-    contract = any(k.startswith("POSTGRES_") or k == "PGDATA" for k in _environment(options))
+    contract = any(k.startswith("POSTGRES_") or k == "PGDATA" for k in environment_of(options))
     options.setdefault("wait", _PG_READY_INIT if contract else _PG_READY)
     if isolation == "container":
         identity = _pg_identity(options)
@@ -346,7 +346,7 @@ def postgres_container(*, scope: str = "function", image: Any = "{postgres_image
                          **options)
     if pool:
         raise ValueError("pytest-pods: postgres_container(pool=...) needs isolation='container'")
-    return _per_database("postgres", scope, image, options,
+    return per_database("postgres", scope, image, options,
                          lambda s, name, img, opts: _PgServer(s, name, img, opts, warm))
 
 
@@ -365,7 +365,7 @@ def redis_container(*, scope: str = "function", image: Any = "{redis_image}", is
         return container(image=image, scope=scope, wrap=Redis, warm=warm, pool=pool, **options)
     if warm is not None or pool:
         raise ValueError("pytest-pods: redis_container(warm=/pool=) needs isolation='container'")
-    return _per_database("redis", scope, image, options, lambda s, name, img, opts: _RedisServer(s, name, img, opts))
+    return per_database("redis", scope, image, options, lambda s, name, img, opts: _RedisServer(s, name, img, opts))
 
 
 def _check_isolation(isolation: str) -> None:
@@ -373,7 +373,7 @@ def _check_isolation(isolation: str) -> None:
         raise ValueError(f"pytest-pods: isolation={isolation!r}: use one of {', '.join(ISOLATION_LEVELS)}")
 
 
-def _per_database(kind: str, scope: str, image: Any, options: dict[str, Any],
+def per_database(kind: str, scope: str, image: Any, options: dict[str, Any],
                   make: Callable[[PodsSession, str, str, dict[str, Any]], Any]) -> Any:
     """A fixture whose value is a fresh database on a server shared by the session (one server
     per network it is put on: it is removed before that network)."""

@@ -28,18 +28,18 @@ from pytest_pods.plugin.fixtures import container
 from pytest_pods.plugin.services import (
     SERVICE_IMAGES,
     Service,
-    _environment,
-    _image_fixture,
-    _per_database,
-    _provider,
+    environment_of,
+    image_fixture,
+    image_provider,
+    per_database,
 )
 from pytest_pods.plugin.session import IMAGE_PROVIDERS, PodsSession
 
 __all__ = ["RabbitMQ", "rabbitmq", "rabbitmq_container", "rabbitmq_image"]
 
 SERVICE_IMAGES["rabbitmq"] = "pytest-pods/rabbitmq:3.10"
-IMAGE_PROVIDERS[SERVICE_IMAGES["rabbitmq"]] = _provider("rabbitmq")
-rabbitmq_image = _image_fixture("rabbitmq")
+IMAGE_PROVIDERS[SERVICE_IMAGES["rabbitmq"]] = image_provider("rabbitmq")
+rabbitmq_image = image_fixture("rabbitmq")
 
 #: What testcontainers-java's RabbitMQContainer waits for, printed once the listeners are up.
 READY_LINE = r"Server startup complete"
@@ -101,7 +101,7 @@ class RabbitMQ(Service):
 
 
 def _identity(options: dict[str, Any]) -> dict[str, str]:
-    env = _environment(options)
+    env = environment_of(options)
     return {"user": env.get("RABBITMQ_DEFAULT_USER") or "guest",
             "password": env.get("RABBITMQ_DEFAULT_PASS") or "guest",
             "vhost": env.get("RABBITMQ_DEFAULT_VHOST") or "/"}
@@ -119,7 +119,7 @@ def rabbitmq_container(*, scope: str = "function", image: Any = "{rabbitmq_image
     if isolation not in ISOLATION_LEVELS:
         raise ValueError(f"pytest-pods: isolation={isolation!r}: use one of {', '.join(ISOLATION_LEVELS)}")
     options.setdefault("ports", [5672])
-    port = int(_environment(options).get("RABBITMQ_NODE_PORT") or 5672)
+    port = int(environment_of(options).get("RABBITMQ_NODE_PORT") or 5672)
     options.setdefault("wait", wait.all_of(wait.log(READY_LINE), wait.tcp(port)))
     identity = _identity(options)
     if isolation == "container":
@@ -127,7 +127,7 @@ def rabbitmq_container(*, scope: str = "function", image: Any = "{rabbitmq_image
                          **options)
     if warm is not None or pool:
         raise ValueError("pytest-pods: rabbitmq_container(warm=/pool=) needs isolation='container'")
-    return _per_database("rabbitmq", scope, image, options,
+    return per_database("rabbitmq", scope, image, options,
                          lambda s, name, img, opts: _VhostBroker(s, name, img, opts))
 
 
