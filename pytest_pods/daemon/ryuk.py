@@ -142,6 +142,8 @@ class _Reaper:
         self.running = False
         if self.sock is not None:
             with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept thread: close alone does not
+            with contextlib.suppress(OSError):
                 self.sock.close()
         self.done.set()
         self.ryuk.forget(self.id)

@@ -8,7 +8,9 @@ Docker's behaviour; the few that cannot be worked around are strict xfails namin
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
+import os
 import socket
 import tarfile
 import tempfile
@@ -18,8 +20,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from dockerd_helper import ReferenceDocker, both_engines, privileged_unavailable
 from daemon_helper import wait_until
+from dockerd_helper import ReferenceDocker, both_engines, privileged_unavailable
 
 docker = pytest.importorskip("docker")
 tc_config = pytest.importorskip("testcontainers.core.config")
@@ -567,3 +569,50 @@ def test_ryuk_stand_in_speaks_the_ryuk_protocol(docker_client: Any, labels: dict
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             ryuk.remove(force=True)
+
+
+def _threads_and_fds(pid: int) -> tuple[int, int]:
+    with open(f"/proc/{pid}/status") as f:
+        threads = next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+    return threads, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+SOAK_SESSIONS = 200
+
+
+def test_ryuk_stand_in_soak_leaves_no_stand_in_thread_or_fd(tc: Any, ryuk_image: str, docker_client: Any,
+                                                           daemon: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16: 200 testcontainers sessions in a loop (each its own Ryuk, connected, then ended as
+    testcontainers ends it) leave no stand-in, and the daemon no more threads or open files than
+    after the first session."""
+    import testcontainers.core.container as tc_container
+
+    assert daemon.proc is not None
+    pid = daemon.proc.pid
+
+    def one_session(n: int) -> None:
+        monkeypatch.setattr(tc_container, "SESSION_ID", f"soak{uuid.uuid4().hex[:12]}{n}")
+        Reaper.get_instance()
+        Reaper.delete_instance()
+
+    def settled(than: tuple[int, int], within: float) -> tuple[int, int]:
+        """The daemon's figures once its stand-ins are gone and its threads back near ``than``
+        (a stand-in ends its connection threads after testcontainers stops it), or at ``within``;
+        the clients testcontainers made are collected first (their keep-alive connections hold
+        a daemon thread each until they close)."""
+        gc.collect()
+        wait_until(lambda: not docker_client.api.containers(all=True, filters={"name": RYUK_NAME}), 10,
+                   "the stand-ins to be gone")
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline and _threads_and_fds(pid)[0] > than[0] + 2:
+            time.sleep(0.2)
+        return _threads_and_fds(pid)
+
+    one_session(0)
+    first = settled(_threads_and_fds(pid), 20)
+    for n in range(1, SOAK_SESSIONS):
+        one_session(n)
+    last = settled(first, 20)
+    assert docker_client.api.containers(all=True, filters={"name": RYUK_NAME}) == []
+    assert last[0] <= first[0] + 2, f"daemon threads: {first[0]} after the first session, {last[0]} after {SOAK_SESSIONS}"
+    assert last[1] <= first[1] + 2, f"daemon fds: {first[1]} after the first session, {last[1]} after {SOAK_SESSIONS}"
