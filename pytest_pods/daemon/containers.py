@@ -670,8 +670,10 @@ class ContainersRouter:
         if req.method == "HEAD":
             req.send(200, b"", "application/x-tar", {"X-Docker-Container-Path-Stat": header})
             return
+        # "DIR/." is the directory's content: dockerd roots that archive at "." (docker cp c:/d/. out)
+        arcname = "." if path == "." or path.rstrip("/").endswith("/.") else None
         with tempfile.TemporaryFile() as out:
-            containers.get_archive(ctr.id, path, out)
+            containers.get_archive(ctr.id, path, out, arcname)
             out.seek(0)
             req.stream(iter(lambda: out.read(65536), b""), "application/x-tar",
                        headers={"X-Docker-Container-Path-Stat": header})

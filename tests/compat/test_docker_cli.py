@@ -337,6 +337,12 @@ def test_cp_copies_files_and_directories_both_ways(docker: DockerCLI, sleeper: s
         assert (tree / "sub" / "deep.txt").read_text() == "deep\n"
         assert os.access(tree / "run.sh", os.X_OK)
 
+    contents = tmp_path / "contents"
+    contents.mkdir()
+    docker("cp", f"{sleeper}:/tmp/tree/.", str(contents))  # DIR/. : what the directory holds
+    assert sorted(p.relative_to(contents).as_posix() for p in contents.rglob("*")) == ["run.sh", "sub",
+                                                                                        "sub/deep.txt"]
+
     streamed = docker("cp", f"{sleeper}:/etc/hostname", "-").stdout  # a tar on stdout
     assert streamed[:8] == "hostname"
     missing = docker("cp", f"{sleeper}:/no/such", str(back), check=False)
