@@ -81,5 +81,15 @@ def container_matches(row: Mapping[str, Any], filters: Filters) -> bool:
     if filters.get("ancestor") and not any(a in (row["Image"], row["ImageID"]) or row["ImageID"].startswith("sha256:" + a)
                                            for a in filters["ancestor"]):
         return False
+    if filters.get("exited"):  # the exit code of an exited container, as its Status says it
+        code = re.match(r"Exited \((-?\d+)\)", str(row.get("Status", "")))
+        if row["State"] != "exited" or code is None or code.group(1) not in filters["exited"]:
+            return False
+    if filters.get("health"):
+        status = str(row.get("Status", ""))
+        health = ("unhealthy" if "(unhealthy)" in status else "healthy" if "(healthy)" in status
+                  else "starting" if "(health: starting)" in status else "none")
+        if health not in filters["health"]:
+            return False
     return not filters.get("network") or any(n in (row.get("NetworkSettings", {}).get("Networks") or {})
                                              for n in filters["network"])

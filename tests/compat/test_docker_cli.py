@@ -19,6 +19,7 @@ import sys
 import tarfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -654,3 +655,14 @@ def test_daemon_restarts_without_losing_running_containers(private_daemon: Daemo
     assert docker("exec", name, "echo", "still here").stdout == "still here\n"
     assert docker("logs", name).stdout == "up\n"
     docker("rm", "-f", name)
+
+
+@both_engines
+def test_ps_filters_by_exit_code(docker: DockerCLI, names: list[str]) -> None:
+    name = f"exited-{uuid.uuid4().hex[:8]}"
+    names.append(name)
+    docker("run", "--name", name, "busybox:latest", "sh", "-c", "exit 3", check=False)
+    cid = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    assert cid[:12] in docker("ps", "-aq", "--filter", "exited=3").stdout.split()
+    assert cid[:12] not in docker("ps", "-aq", "--filter", "exited=4").stdout.split()
+    assert cid[:12] in docker("ps", "-aq", "--filter", "exited=3", "--filter", "health=none").stdout.split()
