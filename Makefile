@@ -55,18 +55,9 @@ ifeq ($(IS_ROOT),yes)
 demo: setup images
 	$(PYTHON) -m pytest examples -v -p no:cacheprovider
 
-# The root suites and the rootless user's suites run side by side (different roots and users; both
-# spend most of their time waiting on containers, so two cores serve both); the user's output is
-# kept in $(ROOTLESS_LOG) and shown after the root suites'. tests/rootless (leak checks across the
-# host) runs alone afterwards.
-ROOTLESS_LOG = $(CACHE)/test-rootless-suites.log
-test: setup test-images rootless-setup rootless-images
-	@echo "== the rootless suites run alongside as $(ROOTLESS_USER) (their output follows): $(ROOTLESS_SUITES)"
-	@$(MAKE) --no-print-directory test-rootless-suites >$(ROOTLESS_LOG) 2>&1 & bg=$$!; \
-	$(PYTHON) -m pytest tests -p no:cacheprovider --ignore=tests/rootless $(PYTEST_ARGS); st=$$?; \
-	wait $$bg; rst=$$?; echo "== rootless suites as $(ROOTLESS_USER)"; cat $(ROOTLESS_LOG); \
-	[ $$st = 0 ] && [ $$rst = 0 ]
-	$(MAKE) --no-print-directory test-rootless-root
+test: setup test-images rootless-setup
+	$(PYTHON) -m pytest tests -p no:cacheprovider --ignore=tests/rootless $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-rootless
 else
 # an ordinary user: the rootless parts only, as this user, on its own root
 # the demo's web server has a memory limit: without a delegated cgroup v2 (see README, Rootless) the

@@ -175,7 +175,12 @@ class Resolver:
                     return name
                 except ImageNotFoundError:
                     pass
+            # a preset's stand-in is made from its recipe once per resolver even when the tag exists
+            # (a cache hit when the recipe is unchanged): an image from an older recipe is not used
+            refresh = not explicit and name not in self.used and self.make is not None
             try:
+                if refresh:
+                    raise ImageNotFoundError(target)
                 img = self._images.get(target)
             except ImageNotFoundError:
                 if progress is not None:
