@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import ssl
 import struct
@@ -238,6 +239,7 @@ def read_progress(resp: StreamResponse, progress: Progress | None, what: str) ->
     :raises PodsError: the engine reported an ``error``
     """
     last: dict[str, Any] = {}
+    tail: list[str] = []  # a build's last lines of output: the error says what the step printed
     try:
         for raw in resp:
             line = raw.strip()
@@ -248,10 +250,16 @@ def read_progress(resp: StreamResponse, progress: Progress | None, what: str) ->
             except ValueError:
                 continue
             if "error" in doc:
-                raise PodsError(f"{what}: {doc['error']}")
+                shown = "".join(f"\n{t}" for t in tail)
+                raise PodsError(f"{what}: {doc['error']}" +
+                                (f"\n------ the step's last {len(tail)} lines of output:{shown}" if tail else ""))
             if "aux" in doc:
                 last.update(doc["aux"])
             text = doc.get("stream") or doc.get("status")
+            if doc.get("stream"):
+                for out in re.sub(r"\x1b\[[0-9;]*m", "", str(doc["stream"])).splitlines():
+                    if out.strip() and not out.startswith(("Step ", " ---> ", "Removing intermediate")):
+                        tail[:] = [*tail[-29:], out]
             if text and progress is not None:
                 progress(str(text).rstrip("\n"))
     finally:
