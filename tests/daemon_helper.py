@@ -4,6 +4,7 @@ socket, stopped by its pid) and a poll for what clients see only eventually."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -74,3 +75,26 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         if time.monotonic() > deadline:
             raise TimeoutError(f"wait for {what}: not within {timeout:g} s")
         time.sleep(interval)
+
+
+def make_pki(d: Path) -> Path:
+    """In ``d``: a CA, a server certificate for 127.0.0.1 and a client certificate, both signed by
+    it (``pods daemon --tls*`` takes them); returns the client's cert dir (ca.pem, cert.pem, key.pem),
+    as docker clients read it from ``DOCKER_CERT_PATH``."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=pods-test-ca",
+            "-keyout", "ca-key.pem", "-out", "ca.pem")
+    (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    (d / "client.cnf").write_text("extendedKeyUsage=clientAuth\n")
+    for name, ext in (("server", "san.cnf"), ("client", "client.cnf")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}-key.pem",
+                "-out", f"{name}.csr")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+                "-days", "1", "-extfile", ext, "-out", f"{name}.pem")
+    certs = d / "client-certs"
+    certs.mkdir()
+    for src, dst in (("ca.pem", "ca.pem"), ("client.pem", "cert.pem"), ("client-key.pem", "key.pem")):
+        shutil.copy(d / src, certs / dst)
+    return certs

@@ -13,34 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from daemon_helper import make_pki
 
 from pytest_pods import Client
 from pytest_pods.client.remote import RemoteClient
 from pytest_pods.errors import PodsError
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def make_pki(d: Path) -> None:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by it."""
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=pods-test-ca",
-             "-keyout", "ca-key.pem", "-out", "ca.pem", cwd=d)
-    (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    (d / "client.cnf").write_text("extendedKeyUsage=clientAuth\n")
-    for name, ext in (("server", "san.cnf"), ("client", "client.cnf")):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}-key.pem",
-                 "-out", f"{name}.csr", cwd=d)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
-                 "-days", "1", "-extfile", ext, "-out", f"{name}.pem", cwd=d)
-    certs = d / "client-certs"
-    certs.mkdir()
-    shutil.copy(d / "ca.pem", certs / "ca.pem")
-    shutil.copy(d / "client.pem", certs / "cert.pem")
-    shutil.copy(d / "client-key.pem", certs / "key.pem")
 
 
 def free_port() -> int:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_helper import wait_until
+from daemon_helper import make_pki, wait_until
 
 from pytest_pods import Client
 from pytest_pods.client.contract import rootless_engine
@@ -38,28 +38,6 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs t
 OWNER_LABEL = "pytest-pods.owner"
 SESSION_LABEL = "pytest-pods.session"
 HEARTBEAT = 3.0  # PODS_HEARTBEAT_TIMEOUT in the crash tests: short, so that the test is too
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def _pki(d: Path) -> Path:
-    """One CA, a server certificate for 127.0.0.1 (both daemons) and a client certificate."""
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=pods-pool-ca",
-             "-keyout", "ca-key.pem", "-out", "ca.pem", cwd=d)
-    (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    (d / "client.cnf").write_text("extendedKeyUsage=clientAuth\n")
-    for name, ext in (("server", "san.cnf"), ("client", "client.cnf")):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}-key.pem",
-                 "-out", f"{name}.csr", cwd=d)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
-                 "-days", "1", "-extfile", ext, "-out", f"{name}.pem", cwd=d)
-    certs = d / "client-certs"
-    certs.mkdir()
-    for src, dst in (("ca.pem", "ca.pem"), ("client.pem", "cert.pem"), ("client-key.pem", "key.pem")):
-        shutil.copy(d / src, certs / dst)
-    return certs
 
 
 def _free_port() -> int:
@@ -129,7 +107,7 @@ def engines() -> Iterator[tuple[Engine, Engine]]:
     """Scope: module. Two TLS daemons (one CA) on roots of their own; PODS_CERT_PATH is set for
     this process and the inner sessions."""
     pki = Path(tempfile.mkdtemp(prefix="pods-pool-pki-"))
-    certs = _pki(pki)
+    certs = make_pki(pki)
     bases = [Path(tempfile.mkdtemp(prefix=f"pods-pool-{n}-", dir="/var/tmp")) for n in "ab"]
     made: list[Engine] = []
     old = os.environ.get("PODS_CERT_PATH")
