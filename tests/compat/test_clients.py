@@ -13,7 +13,6 @@ import io
 import os
 import socket
 import tarfile
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 from daemon_helper import wait_until
 from dockerd_helper import ReferenceDocker, both_engines, privileged_unavailable
+from tc_helper import pointed_testcontainers
 
 docker = pytest.importorskip("docker")
 tc_config = pytest.importorskip("testcontainers.core.config")
@@ -367,26 +367,8 @@ def tc(docker_engine: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     ``DOCKER_HOST`` back to ``os.environ``: monkeypatch restores it). Its Reaper is a process-wide
     singleton: a test starts from none and the teardown ends the one it made.
     """
-    c = tc_config.testcontainers_config
-    config_dir = tempfile.TemporaryDirectory(prefix="pods-tc-docker-config-")  # no user credentials
-    monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
-    monkeypatch.setenv("DOCKER_CONFIG", config_dir.name)
-    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
-    monkeypatch.delenv("TESTCONTAINERS_RYUK_DISABLED", raising=False)
-    monkeypatch.setattr(c, "_ryuk_disabled", None)
-    monkeypatch.setattr(c, "_ryuk_docker_socket", "")  # derived from DOCKER_HOST on first use
-    monkeypatch.setattr(c, "_docker_auth_config", None)
-    if tc_utils.inside_container():
-        # /.dockerenv makes testcontainers look for the daemon at the default gateway (Docker in
-        # Docker); this daemon runs in this very container, its ports on this loopback.
-        monkeypatch.setattr(c, "tc_host_override", "127.0.0.1")
-        monkeypatch.setattr(c, "connection_mode_override", tc_config.ConnectionMode.docker_host)
-    monkeypatch.setattr(Reaper, "_instance", None)
-    monkeypatch.setattr(Reaper, "_container", None)
-    monkeypatch.setattr(Reaper, "_socket", None)
-    yield c
-    Reaper.delete_instance()
-    config_dir.cleanup()
+    with pointed_testcontainers(docker_engine.host, monkeypatch, ryuk=True) as c:
+        yield c
 
 
 @pytest.fixture

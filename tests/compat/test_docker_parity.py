@@ -30,13 +30,13 @@ from typing import Any
 import pytest
 from daemon_helper import wait_until
 from dockerd_helper import both_engines
+from tc_helper import pointed_testcontainers
 
 from pytest_pods import Client
 
 dockerpy = pytest.importorskip("docker")
 tc_config = pytest.importorskip("testcontainers.core.config")
-from testcontainers.core import utils as tc_utils  # noqa: E402
-from testcontainers.core.container import DockerContainer, Reaper  # noqa: E402
+from testcontainers.core.container import DockerContainer  # noqa: E402
 
 DockerCLI = Any  # conftest's (conftest modules are not imported by name)
 NO_SWARM = "This node is not part of a swarm"
@@ -70,22 +70,8 @@ def untar_one(data: bytes) -> tuple[str, bytes]:
 def tc(docker_engine: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Scope: function. Depends on: docker_engine. testcontainers pointed at the daemon, without Ryuk
     (as in test_clients.py's ``tc``: its settings are read at import and reset here)."""
-    c = tc_config.testcontainers_config
-    config_dir = tempfile.TemporaryDirectory(prefix="pods-tc-docker-config-")
-    monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
-    monkeypatch.setenv("DOCKER_CONFIG", config_dir.name)
-    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
-    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-    monkeypatch.setattr(c, "_ryuk_disabled", None)
-    monkeypatch.setattr(c, "_docker_auth_config", None)
-    if tc_utils.inside_container():
-        monkeypatch.setattr(c, "tc_host_override", "127.0.0.1")
-        monkeypatch.setattr(c, "connection_mode_override", tc_config.ConnectionMode.docker_host)
-    monkeypatch.setattr(Reaper, "_instance", None)
-    monkeypatch.setattr(Reaper, "_container", None)
-    monkeypatch.setattr(Reaper, "_socket", None)
-    yield c
-    config_dir.cleanup()
+    with pointed_testcontainers(docker_engine.host, monkeypatch, ryuk=False) as c:
+        yield c
 
 
 # -- docker cp on created and stopped containers ----------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from daemon_helper import run_dir_base, wait_until
+from tc_helper import pointed_testcontainers
 
 from pytest_pods import Client
 from pytest_pods.client.aliases import RECIPES
@@ -35,8 +36,6 @@ psycopg = pytest.importorskip("psycopg")
 redis_py = pytest.importorskip("redis")
 tc_config = pytest.importorskip("testcontainers.core.config")
 
-from testcontainers.core import utils as tc_utils  # noqa: E402
-from testcontainers.core.container import Reaper  # noqa: E402
 
 PG_IMAGE = "pytest-pods/postgres:15"
 READY_PG = b"database system is ready to accept connections"
@@ -127,22 +126,8 @@ def dc(aliased: AliasedDaemon) -> Iterator[Any]:
 def tc(aliased: AliasedDaemon, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Scope: function. Depends on: aliased. testcontainers pointed at the aliased daemon, Ryuk
     off (its image is not what this is about; see tests/compat/test_clients.py)."""
-    c = tc_config.testcontainers_config
-    config_dir = tempfile.TemporaryDirectory(prefix="pods-tc-docker-config-")
-    monkeypatch.setenv("DOCKER_HOST", aliased.host)
-    monkeypatch.setenv("DOCKER_CONFIG", config_dir.name)
-    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
-    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-    monkeypatch.setattr(c, "_ryuk_disabled", None)
-    monkeypatch.setattr(c, "_docker_auth_config", None)
-    if tc_utils.inside_container():
-        monkeypatch.setattr(c, "tc_host_override", "127.0.0.1")
-        monkeypatch.setattr(c, "connection_mode_override", tc_config.ConnectionMode.docker_host)
-    monkeypatch.setattr(Reaper, "_instance", None)
-    monkeypatch.setattr(Reaper, "_container", None)
-    monkeypatch.setattr(Reaper, "_socket", None)
-    yield c
-    config_dir.cleanup()
+    with pointed_testcontainers(aliased.host, monkeypatch, ryuk=False) as c:
+        yield c
 
 
 def name() -> str:
