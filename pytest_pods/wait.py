@@ -29,6 +29,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from pytest_pods.errors import (
+    ConflictError,
     ContainerExitedError,
     ContainerUnhealthyError,
     InvalidArgumentError,
@@ -349,6 +350,12 @@ def _poll_exec(t: Target, cmd: list[str], user: str | None, max_pause: float,
             return True
         try:
             res = t.container.exec(cmd, user=user)
+        except ConflictError:
+            # "not running": it stopped between the check and the exec; a remote engine's
+            # exit report may trail its 409, so give that report a moment to arrive
+            if t.exited() or t.probe.wait_exit(max(0.0, min(5.0, t.remaining))):
+                raise _Exited() from None
+            raise
         except PodsError:
             if t.exited():  # it stopped between the check and the exec
                 raise _Exited() from None
