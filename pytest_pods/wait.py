@@ -29,7 +29,6 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from pytest_pods.errors import (
-    ConflictError,
     ContainerExitedError,
     ContainerUnhealthyError,
     InvalidArgumentError,
@@ -41,6 +40,7 @@ __all__ = ["ContainerUnhealthyError", "Probe", "Strategy", "Watched", "all_of", 
            "wait_ready"]
 
 LOG_LINES_SHOWN = 30
+EXIT_REPORT_GRACE = 3.0  # seconds an exec's refusal waits for the exit it may stem from
 
 
 class Probe(Protocol):
@@ -350,14 +350,11 @@ def _poll_exec(t: Target, cmd: list[str], user: str | None, max_pause: float,
             return True
         try:
             res = t.container.exec(cmd, user=user)
-        except ConflictError:
-            # "not running": it stopped between the check and the exec; a remote engine's
-            # exit report may trail its 409, so give that report a moment to arrive
-            if t.exited() or t.probe.wait_exit(max(0.0, min(5.0, t.remaining))):
-                raise _Exited() from None
-            raise
         except PodsError:
-            if t.exited():  # it stopped between the check and the exec
+            # it may have stopped between the check and the exec ("not running", or its
+            # namespaces already gone), and the exit report can trail that refusal (a remote
+            # engine's 409 comes before its /wait answers): give the report a moment
+            if t.exited() or t.probe.wait_exit(max(0.0, min(EXIT_REPORT_GRACE, t.remaining))):
                 raise _Exited() from None
             raise
         if res.exit_code == 0:

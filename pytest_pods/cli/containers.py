@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from pytest_pods.cli.output import ago, each, size, table
+from pytest_pods.cli.output import ago, binary_size, each, print_rows, size, table
 from pytest_pods.cli.verb import LocalVerb, Subparsers, Verb
 from pytest_pods.client.contract import (
     device_list,
@@ -53,6 +53,8 @@ HELP = {
     "update": "update configuration of one or more containers",
     "diff": "inspect changes to files or directories on a container's filesystem",
     "port": "list port mappings or a specific mapping for the container",
+    "top": "display the running processes of a container",
+    "export": "export a container's filesystem as a tar archive",
 }
 
 
@@ -680,29 +682,7 @@ def ps(client: ClientAPI, args: argparse.Namespace) -> int:
             strict=True)))
     if args.quiet:
         return 0
-    fmt = (args.format or "table").replace("\\t", "\t").replace("\\n", "\n")  # docker's escapes
-    if fmt == "json":
-        import json  # lazy: start latency (only --format json)
-
-        for r in rows:
-            print(json.dumps(r, separators=(",", ":")))
-        return 0
-    if fmt.startswith("table"):
-        template = fmt.removeprefix("table").strip()
-        if not template:
-            table([["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]] +
-                  [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"], r["Names"]]
-                   for r in rows])
-            return 0
-        from pytest_pods.cli.output import format_template  # lazy: start latency (only --format)
-
-        lines = [format_template(template, PS_HEADERS)] + [format_template(template, r) for r in rows]
-        table([line.split("\t") for line in lines])
-        return 0
-    from pytest_pods.cli.output import format_template  # lazy: start latency (only --format)
-
-    for r in rows:
-        print(format_template(fmt, r))
+    print_rows(rows, args.format, PS_HEADERS, ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"))
     return 0
 
 
@@ -907,19 +887,121 @@ def rm(client: ClientAPI, args: argparse.Namespace) -> int:
 # -- stats, port, commit --------------------------------------------------------------------------
 def add_stats(sub: Subparsers, verb: str) -> None:
     p = sub.add_parser(verb, help=HELP[verb])
-    p.add_argument("--no-stream", action="store_true")
-    p.add_argument("containers", nargs="+")
+    p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
+    p.add_argument("--no-stream", action="store_true", help="Disable streaming stats and only pull the first result")
+    p.add_argument("--no-trunc", action="store_true", help="Do not truncate output")
+    p.add_argument("--format", help="Format output using a custom template: 'table', 'table TEMPLATE', 'json' "
+                   "or a Go template ({{.Container}} {{.Name}} {{.ID}} {{.CPUPerc}} {{.MemUsage}} {{.MemPerc}} "
+                   "{{.NetIO}} {{.BlockIO}} {{.PIDs}})")
+    p.add_argument("containers", nargs="*", help="the containers (default: all running ones, and those that start)")
 
 
-def stats(client: Client, args: argparse.Namespace) -> int:
-    rows = [["CONTAINER ID", "NAME", "MEM USAGE / LIMIT", "PIDS", "CPU TIME"]]
-    for ref in args.containers:
-        st = client.containers.state(ref)
-        s = client.containers.stats(ref)
-        limit = size(s["memory_limit"]) if s["memory_limit"] else "unlimited"
-        rows.append([st["id"][:12], st["name"], f"{size(s['memory_usage'])} / {limit}", str(s["pids"]),
-                     f"{s['cpu_usage_ns'] / 1e9:.2f}s"])
-    table(rows)
+STATS_HEADERS = {"Container": "CONTAINER", "Name": "NAME", "ID": "CONTAINER ID", "CPUPerc": "CPU %",
+                 "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O",
+                 "PIDs": "PIDS"}
+STATS_INTERVAL = 1.0  # seconds between samples: dockerd's collector interval
+
+
+def stats(client: ClientAPI, args: argparse.Namespace) -> int:
+    """docker's ``stats``: CPU % from the CPU time used between two samples a second apart (the
+    first frame of a stream shows 0.00%, as docker's), memory against the limit or the host's."""
+    import time  # lazy: start latency (only stats)
+
+    from pytest_pods.daemon.containers import mem_total  # lazy: the host's memory, one reading of it
+
+    for ref in args.containers:  # an unknown name fails before any output
+        client.containers.state(ref)
+    host_memory = mem_total()
+    before: dict[str, tuple[int, int]] = {}  # container id -> (wall ns, its CPU ns) at the last sample
+
+    def row(st: Any, shown: str) -> dict[str, str]:
+        cid = st["id"]
+        zero = {"CPUPerc": "0.00%", "MemUsage": "0B / 0B", "MemPerc": "0.00%", "NetIO": "0B / 0B",
+                "BlockIO": "0B / 0B", "PIDs": "0"}
+        sample = zero
+        if st["status"] == "running":
+            try:
+                s = client.containers.stats(cid)
+            except PodsError:
+                s = None  # it stopped or went between the listing and the sample
+            if s is not None:
+                now = time.monotonic_ns()
+                wall, cpu = before.get(cid, (now, s["cpu_usage_ns"]))
+                before[cid] = (now, s["cpu_usage_ns"])
+                limit = s["memory_limit"] or host_memory
+                rx = sum(n[0] for n in s["net"].values())
+                tx = sum(n[1] for n in s["net"].values())
+                sample = {"CPUPerc": f"{(s['cpu_usage_ns'] - cpu) / (now - wall) * 100 if now > wall else 0.0:.2f}%",
+                          "MemUsage": f"{binary_size(s['memory_usage'])} / {binary_size(limit)}",
+                          "MemPerc": f"{s['memory_usage'] / limit * 100 if limit else 0.0:.2f}%",
+                          "NetIO": f"{size(rx)} / {size(tx)}",
+                          "BlockIO": f"{size(s['block_read'])} / {size(s['block_written'])}",
+                          "PIDs": str(s["pids"])}
+        short = cid if args.no_trunc else cid[:12]
+        return {"Container": shown or short, "Name": st["name"], "ID": short, **sample}
+
+    def rows() -> list[dict[str, str]]:
+        if args.containers:
+            pairs = [(client.containers.state(ref), ref) for ref in args.containers]
+        else:
+            pairs = [(st, "") for st in client.containers.states(all=args.all)]
+        return [row(st, shown) for st, shown in pairs]
+
+    columns = ("ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs")
+    if args.no_stream:
+        rows()  # the first sample: CPU % is the time used until the second
+        time.sleep(STATS_INTERVAL)
+        print_rows(rows(), args.format, STATS_HEADERS, columns)
+        return 0
+    try:
+        while True:
+            current = rows()
+            sys.stdout.write("\033[2J\033[H")  # docker's redraw: clear the screen, cursor home
+            print_rows(current, args.format, STATS_HEADERS, columns)
+            sys.stdout.flush()
+            time.sleep(STATS_INTERVAL)
+    except KeyboardInterrupt:
+        return 0
+
+
+def add_top(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb, help=HELP[verb], usage="pods top CONTAINER [ps OPTIONS]")
+    p.add_argument("container")
+    p.add_argument("ps_options", nargs=argparse.REMAINDER, help="options for the host's ps (default -ef)")
+
+
+def top(client: ClientAPI, args: argparse.Namespace) -> int:
+    listing = client.containers.processes(args.container, " ".join(args.ps_options))
+    table([listing.titles, *listing.processes], min_width=20)  # docker top's tabwriter: 20 wide at least
+    return 0
+
+
+def add_export(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb, help=HELP[verb])
+    p.add_argument("-o", "--output", help="Write to a file, instead of STDOUT")
+    p.add_argument("container")
+
+
+def export(client: ClientAPI, args: argparse.Namespace) -> int:
+    """The tar goes to a file (written aside, then renamed: a failed export leaves none) or to
+    stdout, never to a terminal."""
+    if not args.output:
+        if sys.stdout.isatty():
+            raise PodsError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+        sys.stdout.flush()
+        with os.fdopen(os.dup(sys.stdout.fileno()), "wb") as out:
+            client.containers.export(args.container, out)
+        return 0
+    tmp = f"{args.output}.pods-export-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as out:
+            client.containers.export(args.container, out)
+        os.replace(tmp, args.output)
+    except OSError as exc:
+        raise PodsError(f"export to {args.output}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
     return 0
 
 
@@ -1057,6 +1139,8 @@ VERBS: dict[str, Verb | LocalVerb] = {
     "stop": Verb(add_stop, stop),
     "kill": Verb(add_kill, kill),
     "rm": Verb(add_rm, rm),
-    "stats": LocalVerb(add_stats, stats),
+    "stats": Verb(add_stats, stats),
+    "top": Verb(add_top, top),
+    "export": Verb(add_export, export),
     "port": LocalVerb(add_port, port),
 }

@@ -43,6 +43,7 @@ VERBS: dict[str, str] = {
     "logs": "containers", "exec": "containers", "wait": "containers", "stop": "containers",
     "kill": "containers", "rm": "containers", "stats": "containers", "pause": "containers",
     "unpause": "containers", "cp": "containers", "rename": "containers", "update": "containers", "diff": "containers",
+    "top": "containers", "export": "containers",
     "pull": "images", "push": "images", "login": "images", "logout": "images", "build": "images",
     "daemon": "system", "port": "containers", "network": "networks", "system": "system",
     "info": "system", "volume": "volumes", "image": "images",
@@ -51,7 +52,8 @@ VERBS: dict[str, str] = {
 # the verbs that work with --host (a remote engine): their modules list them as Verb, the others
 # as LocalVerb or Command
 REMOTE_VERBS = ("run", "create", "start", "ps", "logs", "exec", "wait", "stop", "kill", "rm", "pull", "push",
-                "build", "tag", "rmi", "images", "image", "volume", "pause", "unpause", "rename", "update", "diff", "cp")
+                "build", "tag", "rmi", "images", "image", "volume", "pause", "unpause", "rename", "update", "diff", "cp",
+                "stats", "top", "export")
 
 
 def verbs_of(resource: str) -> Mapping[str, AnyVerb]:

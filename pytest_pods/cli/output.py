@@ -57,10 +57,19 @@ def size(n: float) -> str:
     return f"{n:.3g}TB"
 
 
-def table(rows: list[list[str]]) -> None:
+def binary_size(n: float) -> str:
+    """``1.5MiB``: binary units, four significant digits, as docker shows memory (go-units BytesSize)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024:
+            return f"{n:.4g}{unit}"
+        n /= 1024
+    return f"{n:.4g}PiB"
+
+
+def table(rows: list[list[str]], min_width: int = 10) -> None:
     """Print rows (the first is the header) as docker's tabwriter lays them out: each column but the
-    last as wide as its widest cell plus three spaces, and at least ten."""
-    widths = [max(10, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]))]
+    last as wide as its widest cell plus three spaces, and at least ``min_width``."""
+    widths = [max(min_width, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]))]
     for r in rows:
         print("".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + r[-1])
 
@@ -70,6 +79,28 @@ def format_template(template: str, doc: Mapping[str, Any]) -> str:
     from pytest_pods.cli.gotemplate import render  # lazy: start latency (only -f needs it)
 
     return render(template, doc)
+
+
+def print_rows(rows: Sequence[Mapping[str, str]], fmt: str | None, headers: Mapping[str, str],
+               columns: Sequence[str]) -> None:
+    """A listing's ``--format``, as the docker CLI takes it: ``table`` (``columns``, the default),
+    ``table TEMPLATE`` (a header from ``headers``, aligned columns), ``json`` (a line per row) or a
+    Go template per row."""
+    fmt = (fmt or "table").replace("\\t", "\t").replace("\\n", "\n")  # docker's escapes
+    if fmt == "json":
+        for r in rows:
+            print(json.dumps(r, separators=(",", ":"), sort_keys=True))  # docker's: a Go map, keys sorted
+        return
+    if fmt.startswith("table"):
+        template = fmt.removeprefix("table").strip()
+        if not template:
+            table([[headers[c] for c in columns]] + [[r[c] for c in columns] for r in rows])
+            return
+        lines = [format_template(template, headers)] + [format_template(template, r) for r in rows]
+        table([line.split("\t") for line in lines])
+        return
+    for r in rows:
+        print(format_template(fmt, r))
 
 
 def print_docs(docs: Sequence[Mapping[str, Any]], template: str | None) -> None:

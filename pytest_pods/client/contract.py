@@ -429,6 +429,16 @@ class Stats(TypedDict):
     memory_limit: int | None
     pids: int
     cpu_usage_ns: int
+    net: dict[str, tuple[int, int]]  # interface -> (received, sent) bytes (docker's NET I/O)
+    block_read: int  # bytes (docker's BLOCK I/O)
+    block_written: int
+
+
+class ProcessList(NamedTuple):
+    """``top``: the columns of ``ps`` and a row per process of the container (docker's shape)."""
+
+    titles: list[str]
+    processes: list[list[str]]
 
 
 class NetworkCreated(TypedDict):
@@ -658,6 +668,8 @@ class ContainersAPI(Protocol):
                pids_limit: int | None = None, cpus: float | None = None, cpu_shares: int | None = None,
                restart_policy: Mapping[str, Any] | None = None) -> None: ...
     def changes(self, ref: str) -> builtins.list[tuple[str, int]]: ...
+    def processes(self, ref: str, ps_args: str = "") -> ProcessList: ...
+    def export(self, ref: str, out: IO[bytes]) -> None: ...
 
 
 class NetworksAPI(Protocol):

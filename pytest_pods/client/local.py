@@ -26,7 +26,7 @@ import select
 import signal as _signal
 import stat
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, overload
 
@@ -39,6 +39,7 @@ from pytest_pods.client.contract import (
     ExecResult,
     LogLine,
     Ports,
+    ProcessList,
     RunResult,
     Sysctls,
     Tmpfs,
@@ -664,6 +665,31 @@ class Containers:
         """The host pids of the container's processes."""
         return self._rt.procs(ref)
 
+    def processes(self, ref: str, ps_args: str = "") -> ProcessList:
+        """``top``: the host's ``ps`` (``-ef`` unless ``ps_args``) cut to the container's
+        processes, as dockerd answers it.
+
+        :raises ConflictError: it is not running
+        :raises PodsError: ``ps`` refused the options (its first line of complaint attached)
+        """
+        import subprocess  # lazy: start latency (only top)
+
+        st = self._rt.state(ref)
+        if st["status"] != "running":
+            raise ConflictError(f"Container {st['id']} is not running")
+        pids = self._rt.procs(st["id"])
+        args = ["ps", *(ps_args or "-ef").split()]
+        try:
+            proc = subprocess.run([*args, "-q", ",".join(map(str, pids or [0]))], capture_output=True, check=False)
+            if proc.returncode:  # options such as `f` do not go with -q: all processes, filtered below
+                proc = subprocess.run(args, capture_output=True, check=False)
+        except FileNotFoundError:
+            raise PodsError("top needs the host's `ps` (Debian: apt-get install procps)") from None
+        if proc.returncode:
+            why = proc.stderr.decode(errors="replace").strip().splitlines()
+            raise PodsError(f"ps: {why[0] if why else f'exit status {proc.returncode}'}")
+        return ps_table(proc.stdout.decode(errors="replace"), set(pids))
+
     def use_terminal(self, ref: str) -> None:
         """Give a created container a pty as its stdio (``Tty``: ``docker run -t``), before its
         first start (issue 16; until ``create`` takes ``tty`` itself)."""
@@ -714,6 +740,36 @@ class Containers:
         """Unpack the tar stream ``src`` into the directory ``path`` of the container (a created
         one has the files when it starts)."""
         self._rt.put_archive(ref, path, src)
+
+    def export(self, ref: str, out: IO[bytes]) -> None:
+        """The container's root file system as a tar written to ``out`` (``docker export``):
+        running, created or stopped; what is mounted in it (volumes, binds) is not included."""
+        self._rt.export(ref, out)
+
+
+def ps_table(output: str, pids: Collection[int]) -> ProcessList:
+    """The lines of ``ps`` output that belong to ``pids``, split into its columns (the last one,
+    the command, keeps its spaces); a thread line (PID ``-``, from ``ps m``) goes with the process
+    above it.
+
+    :raises PodsError: the output has no PID column
+    """
+    lines = output.splitlines()
+    titles = lines[0].split() if lines else []
+    if "PID" not in titles:
+        raise PodsError("Couldn't find PID field in ps output")
+    at = titles.index("PID")
+    rows: builtins.list[builtins.list[str]] = []
+    keep = False
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) <= at:
+            continue
+        if fields[at] != "-":
+            keep = fields[at].isdigit() and int(fields[at]) in pids
+        if keep:
+            rows.append([*fields[:len(titles) - 1], " ".join(fields[len(titles) - 1:])])
+    return ProcessList(titles, rows)
 
 
 class Container(ContainerHandle):

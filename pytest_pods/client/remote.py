@@ -35,6 +35,7 @@ from pytest_pods.client.contract import (
     LogLine,
     NetworkCreated,
     PortBinding,
+    ProcessList,
     RunResult,
     Stats,
     extract_tar,
@@ -366,6 +367,21 @@ class RemoteContainers:
     def stats(self, ref: str) -> Stats:
         return self.get(ref).stats()
 
+    def processes(self, ref: str, ps_args: str = "") -> ProcessList:
+        doc = self._c.request("GET", f"/containers/{quote(ref, safe='')}/top", {"ps_args": ps_args or None},
+                              what=f"top {ref}")
+        return ProcessList([str(t) for t in doc.get("Titles") or []],
+                           [[str(f) for f in row] for row in doc.get("Processes") or []])
+
+    def export(self, ref: str, out: IO[bytes]) -> None:
+        resp = self._c.http.open("GET", f"/containers/{quote(ref, safe='')}/export", timeout=None,
+                                 what=f"export {ref}")
+        try:
+            while chunk := resp.read(1 << 16):
+                out.write(chunk)
+        finally:
+            resp.close()
+
     def exec(self, ref: str, cmd: Sequence[str], *, env: Sequence[str] | None = None, user: str | None = None,
              workdir: str | None = None, stdio: tuple[int, int, int] | None = None,
              privileged: bool = False) -> ExecResult:
@@ -458,10 +474,16 @@ class RemoteContainer(ContainerHandle):
         self._c.request("POST", f"/containers/{self.id}/restart", {"t": int(timeout) if timeout is not None else None})
 
     def stats(self) -> Stats:
-        doc = self._c.request("GET", f"/containers/{self.id}/stats", {"stream": False})
+        # one-shot: the sample now, without the second one a plain stream=false waits a second for
+        doc = self._c.request("GET", f"/containers/{self.id}/stats", {"stream": False, "one-shot": True})
+        blkio = (doc.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []
         return {"memory_usage": doc["memory_stats"].get("usage", 0), "memory_limit": doc["memory_stats"].get("limit"),
                 "pids": doc["pids_stats"].get("current", 0),
-                "cpu_usage_ns": doc["cpu_stats"]["cpu_usage"].get("total_usage", 0)}
+                "cpu_usage_ns": doc["cpu_stats"]["cpu_usage"].get("total_usage", 0),
+                "net": {name: (int(n.get("rx_bytes", 0)), int(n.get("tx_bytes", 0)))
+                        for name, n in (doc.get("networks") or {}).items()},
+                "block_read": sum(int(e.get("value", 0)) for e in blkio if str(e.get("op", "")).lower() == "read"),
+                "block_written": sum(int(e.get("value", 0)) for e in blkio if str(e.get("op", "")).lower() == "write")}
 
     def log_lines(self, follow: bool, tail: int | None, timeout: float | None) -> Iterator[LogLine]:
         resp = self._c.http.open("GET", f"/containers/{self.id}/logs",

@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,7 @@ class ContainersRouter:
             route("DELETE", r"/containers/(?P<ref>/?[^/]+/[^/]+)", self.container_remove),  # ?link=1 of /WEB/ALIAS
             route("GET", r"/containers/(?P<ref>[^/]+)/top", self.container_top),
             route("GET", r"/containers/(?P<ref>[^/]+)/stats", self.container_stats),
+            route("GET", r"/containers/(?P<ref>[^/]+)/export", self.container_export),
             route("GET|HEAD|PUT", r"/containers/(?P<ref>[^/]+)/archive", self.container_archive),
             route("POST", r"/containers/(?P<ref>[^/]+)/resize", self.container_resize),
             route("POST", r"/containers/(?P<ref>[^/]+)/update", self.container_update),
@@ -579,38 +580,52 @@ class ContainersRouter:
         ctr = self._container(ref)
         if ctr.status != "running":
             raise HTTPError(409, f"Container {ctr.id} is not running")
-        procs = []
-        for pid in self.client.containers.top(ctr.id):
-            try:
-                stat_line = Path(f"/proc/{pid}/stat").read_text()
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-                fields = stat_line[stat_line.rindex(")") + 2:].split()
-                uid = Path(f"/proc/{pid}").stat().st_uid
-            except (OSError, ValueError):
-                continue
-            procs.append([user_name(uid), str(pid), fields[1], "0", "-", "?", "00:00:00", cmd])
-        req.send_json({"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": procs})
+        table = self.client.containers.processes(ctr.id, req.query.get("ps_args") or "")
+        req.send_json({"Titles": table.titles, "Processes": table.processes})
+
+    def container_export(self, req: Request, ref: str) -> None:
+        ctr = self._container(ref)
+        with tempfile.TemporaryFile() as out:
+            self.client.containers.export(ctr.id, out)
+            out.seek(0)
+            req.stream(iter(lambda: out.read(65536), b""), "application/x-tar")
 
     def container_stats(self, req: Request, ref: str) -> None:
+        """Docker's stats documents, one a second when streaming. ``stream=false`` answers the
+        second sample (so ``precpu_stats`` makes a CPU % as dockerd's does), ``one-shot`` the first."""
         ctr = self._container(ref)
-        stream = query_bool(req.query.get("stream"), True) and not query_bool(req.query.get("one-shot"))
+        one_shot = query_bool(req.query.get("one-shot"))
+        stream = query_bool(req.query.get("stream"), True) and not one_shot
 
         def doc(prev: dict[str, Any] | None) -> dict[str, Any]:
-            s = ctr.stats() if ctr.status == "running" else {"memory_usage": 0, "memory_limit": None, "pids": 0,
-                                                              "cpu_usage_ns": 0}
-            now = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime())
+            s: Mapping[str, Any] = ctr.stats() if ctr.status == "running" else {
+                "memory_usage": 0, "memory_limit": None, "pids": 0, "cpu_usage_ns": 0, "net": {},
+                "block_read": 0, "block_written": 0}
+            now = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime()) + f"{time.time_ns() % 10**9:09d}Z"
             cpu = {"cpu_usage": {"total_usage": s["cpu_usage_ns"], "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-                   "system_cpu_usage": int(time.monotonic() * 1e9), "online_cpus": os.cpu_count(),
+                   "system_cpu_usage": host_cpu_ns(), "online_cpus": os.cpu_count(),
                    "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+            nets = {name: {"rx_bytes": rx, "rx_packets": 0, "rx_errors": 0, "rx_dropped": 0,
+                           "tx_bytes": tx, "tx_packets": 0, "tx_errors": 0, "tx_dropped": 0}
+                    for name, (rx, tx) in s["net"].items()}
+            blkio = [{"major": 0, "minor": 0, "op": "read", "value": s["block_read"]},
+                     {"major": 0, "minor": 0, "op": "write", "value": s["block_written"]}]
             return {"read": now, "preread": prev["read"] if prev else "0001-01-01T00:00:00Z",
-                    "id": ctr.id, "name": "/" + ctr.name, "pids_stats": {"current": s["pids"]},
+                    "id": ctr.id, "name": "/" + ctr.name,
+                    "pids_stats": {"current": s["pids"], **({"limit": s["pids_limit"]} if s.get("pids_limit") else {})},
                     "memory_stats": {"usage": s["memory_usage"], "limit": s["memory_limit"] or mem_total(),
                                      "stats": {}},
-                    "cpu_stats": cpu, "precpu_stats": prev["cpu_stats"] if prev else {"cpu_usage": {"total_usage": 0}},
-                    "networks": {}, "blkio_stats": {}}
+                    "cpu_stats": cpu, "precpu_stats": prev["cpu_stats"] if prev else {
+                        "cpu_usage": {"total_usage": 0}, "throttling_data": {}},
+                    "networks": nets, "blkio_stats": {"io_service_bytes_recursive": blkio}}
 
         if not stream:
-            req.send_json(doc(None))
+            first = doc(None)
+            if one_shot or ctr.status != "running":
+                req.send_json(first)
+                return
+            time.sleep(1)
+            req.send_json(doc(first))
             return
 
         def docs() -> Iterator[bytes]:
@@ -704,18 +719,19 @@ def go_file_mode(st: os.stat_result) -> int:
     return mode
 
 
-def user_name(uid: int) -> str:
-    """The host's name for ``uid``, as ``ps`` on the host (dockerd's top) prints it; the number
-    where the host has no such user."""
-    import pwd  # lazy: only docker top
-
+def host_cpu_ns() -> int:
+    """The host's CPU time over all CPUs since boot, in ns (``/proc/stat``): the ``system_cpu_usage``
+    a client's CPU % divides by, as dockerd reports it."""
     try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
+        with open("/proc/stat", "rb") as f:
+            fields = f.readline().split()[1:9]  # user nice system idle iowait irq softirq steal
+        return sum(int(x) for x in fields) * 10**9 // os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return 0
 
 
 def mem_total() -> int:
+    """The host's memory in bytes: the limit docker shows for a container without one."""
     try:
         return int(Path("/proc/meminfo").read_text().split()[1]) * 1024
     except (OSError, ValueError, IndexError):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from pytest_pods.client.local import Client
+from pytest_pods.daemon.containers import mem_total
 from pytest_pods.daemon.events import Events
 from pytest_pods.daemon.filters import event_matches, parse_filters
 from pytest_pods.daemon.http import Request
@@ -72,9 +71,7 @@ class SystemRouter:
     def info(self, req: Request) -> None:
         engine = self.client.info()
         u = os.uname()
-        mem = 0
-        with contextlib.suppress(OSError, ValueError):
-            mem = int(Path("/proc/meminfo").read_text().split()[1]) * 1024
+        mem = mem_total()
         req.send_json({
             "ID": "pods-" + engine["root"].replace("/", "-").strip("-"), "Name": u.nodename,
             "Containers": engine["containers"], "ContainersRunning": engine["containers_running"],

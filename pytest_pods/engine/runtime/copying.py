@@ -51,7 +51,7 @@ def write_tar(rootfd: int, path: str, out: IO[bytes], arcname: str | None = None
             raise NotFoundError(f"Could not find the file {path} in container")
         top = arcname or (name if name != "." else os.path.basename(path.rstrip("/")) or ".")
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-            _add(tf, pfd, name, top, st, st.st_dev)
+            _add(tf, pfd, name, top, st, st.st_dev, links={})
     finally:
         os.close(pfd)
 
@@ -59,10 +59,37 @@ def write_tar(rootfd: int, path: str, out: IO[bytes], arcname: str | None = None
 _KERNEL_MOUNTS = frozenset({"proc", "sys", "dev", "pts", "shm", "mqueue"})
 
 
-def _add(tf: tarfile.TarFile, dirfd: int, name: str, arcname: str, st: os.stat_result, top_dev: int) -> None:
+def write_root_tar(rootfd: int, out: IO[bytes]) -> None:
+    """The whole root as a tar, names relative to it (``docker export``). What is mounted in it
+    (volumes, bind mounts, /proc, /sys, /dev) is left out but for the mount point."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=rootfd)  # rootfd may be O_PATH
+    try:
+        top_dev = os.fstat(fd).st_dev
+        links: dict[tuple[int, int], str] = {}
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+            for entry in sorted(os.listdir(fd)):
+                try:
+                    st = os.stat(entry, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                _add(tf, fd, entry, entry, st, top_dev, into_mounts=False, links=links)
+    finally:
+        os.close(fd)
+
+
+def _add(tf: tarfile.TarFile, dirfd: int, name: str, arcname: str, st: os.stat_result, top_dev: int,
+         into_mounts: bool = True, links: dict[tuple[int, int], str] | None = None) -> None:
+    """One entry, and a directory's tree under it; a file met again through another hard link
+    (``links``: inode -> the name written first) becomes a link entry, as docker's archives have."""
+    links = {} if links is None else links
     info = tarfile.TarInfo(arcname)
     info.mode, info.uid, info.gid, info.mtime = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)
-    if stat.S_ISREG(st.st_mode):
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and (st.st_dev, st.st_ino) in links:
+        info.type, info.linkname = tarfile.LNKTYPE, links[(st.st_dev, st.st_ino)]
+        tf.addfile(info)
+    elif stat.S_ISREG(st.st_mode):
+        if st.st_nlink > 1:
+            links[(st.st_dev, st.st_ino)] = arcname
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
         with os.fdopen(fd, "rb") as f:
             info.size = os.fstat(f.fileno()).st_size
@@ -73,8 +100,8 @@ def _add(tf: tarfile.TarFile, dirfd: int, name: str, arcname: str, st: os.stat_r
     elif stat.S_ISDIR(st.st_mode):
         info.type = tarfile.DIRTYPE
         tf.addfile(info)
-        if st.st_dev != top_dev and name in _KERNEL_MOUNTS:
-            return  # /proc, /sys, /dev of the container: the mount point, not the kernel's files
+        if st.st_dev != top_dev and (name in _KERNEL_MOUNTS or not into_mounts):
+            return  # /proc, /sys, /dev of the container (or any mount): the mount point, not its files
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(name, flags, dir_fd=dirfd) if name != "." else os.open(".", flags, dir_fd=dirfd)
         try:
@@ -83,7 +110,7 @@ def _add(tf: tarfile.TarFile, dirfd: int, name: str, arcname: str, st: os.stat_r
                     est = os.stat(entry, dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # gone while we copied
-                _add(tf, fd, entry, f"{arcname}/{entry}", est, top_dev)
+                _add(tf, fd, entry, f"{arcname}/{entry}", est, top_dev, into_mounts, links)
         finally:
             os.close(fd)
     elif stat.S_ISFIFO(st.st_mode):

@@ -174,6 +174,9 @@ class ContainerStats(TypedDict):
     pids: int
     pids_limit: int | None
     cpu_usage_ns: int
+    net: dict[str, tuple[int, int]]  # interface -> (received, sent) bytes; lo and host networks left out
+    block_read: int
+    block_written: int
 
 
 class ExecResult(NamedTuple):
@@ -1352,6 +1355,13 @@ class Runtime:
         with self._root(ref) as rootfd:
             write_tar(rootfd, path, out, arcname)
 
+    def export(self, ref: str, out: Any) -> None:
+        """Write the container's root file system to ``out`` as a tar (``docker export``)."""
+        from pytest_pods.engine.runtime.copying import write_root_tar  # lazy: start latency (tarfile)
+
+        with self._root(ref) as rootfd:
+            write_root_tar(rootfd, out)
+
     def put_archive(self, ref: str, path: str, src: Any) -> None:
         """Unpack the tar ``src`` into the directory ``path`` of the container (a created one's
         files are there when it starts)."""
@@ -1633,11 +1643,16 @@ class Runtime:
         cid = self.resolve(ref)
         cg = self.cgroup(cid)
         s = cg.stats()
+        pids = self.procs(cid)
         if not cg.paths:  # no cgroup: what the kernel shows of its processes
-            pids = self.procs(cid)
             s = s._replace(memory_usage=linux.resident_bytes(pids), pids_current=len(pids))
+        st = self.state(cid)
+        pid = int(st.get("pid") or 0) if st["status"] == "running" else 0
+        net = linux.net_bytes(pid) if pid and st.get("network") != "host" else {}
+        block_read, block_written = linux.io_bytes(pids)
         return {"memory_usage": s.memory_usage, "memory_limit": s.memory_limit, "pids": s.pids_current,
-                "pids_limit": s.pids_limit, "cpu_usage_ns": s.cpu_usage_ns}
+                "pids_limit": s.pids_limit, "cpu_usage_ns": s.cpu_usage_ns, "net": net,
+                "block_read": block_read, "block_written": block_written}
 
     # -- reaping ---------------------------------------------------------------------------
     def reap(self) -> builtins.list[str]:

@@ -1,0 +1,213 @@
+"""``pods stats``, ``pods top`` and ``pods export`` (issue 19) next to the docker CLI. The reference
+is the docker CLI on the same engine: on ``pods daemon`` and on a real dockerd (``@both_engines``),
+with ``pods --host`` pointed at that engine; on ours also ``pods --root``, the local engine without
+the daemon. Containers are named after the test and removed by ``made``."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dockerd_helper import both_engines
+
+DockerCLI = Any  # conftest's (conftest modules are not imported by name)
+Pods = Callable[..., "subprocess.CompletedProcess[bytes]"]
+
+SPIN = "trap 'exit 0' TERM; while :; do :; done"
+SLEEP = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
+
+
+class Made:
+    """Container names a test made; ``remove()`` takes them away (``docker rm -f``)."""
+
+    def __init__(self, docker: DockerCLI) -> None:
+        self.docker, self.names = docker, []
+
+    def __call__(self, name: str) -> str:
+        self.names.append(name)
+        return name
+
+    def remove(self) -> None:
+        for n in self.names:
+            self.docker("rm", "-f", n, check=False)
+
+
+@pytest.fixture
+def made(docker: DockerCLI) -> Iterator[Made]:
+    """Scope: function. Depends on: docker. Names recorded here are removed at teardown."""
+    m = Made(docker)
+    yield m
+    m.remove()
+
+
+@pytest.fixture
+def faces(docker_engine: Any, daemon: Any) -> list[Pods]:
+    """Scope: function. Depends on: docker_engine, daemon. Our CLI on the engine under test:
+    through ``--host``, and on ours also through ``--root`` (the local engine)."""
+
+    def face(*where: str) -> Pods:
+        def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+            proc = subprocess.run([sys.executable, "-m", "pytest_pods.cli", *where, *args], capture_output=True,
+                                  timeout=120)
+            assert not check or proc.returncode == 0, (args, proc.stderr.decode())
+            return proc
+        return run
+
+    out = [face("--host", docker_engine.host)]
+    if docker_engine is daemon:
+        out.append(face("--root", str(daemon.root)))
+    return out
+
+
+def stats_rows(output: str) -> dict[str, dict[str, str]]:
+    rows = [json.loads(line) for line in output.splitlines()]
+    return {r["Name"]: r for r in rows}
+
+
+@both_engines
+def test_stats_show_what_docker_shows_cpu_memory_net_and_pids(docker: DockerCLI, made: Made, name: str,
+                                                              faces: list[Pods]) -> None:
+    spin, idle = made(f"{name}-spin"), made(f"{name}-idle")
+    docker("run", "-d", "--name", spin, "-m", "64m", "busybox", "sh", "-c", SPIN)
+    docker("run", "-d", "--name", idle, "busybox", "sh", "-c", SLEEP)
+    theirs = stats_rows(docker("stats", "--no-stream", "--format", "json", spin, idle, timeout=60).stdout)
+    header = docker("stats", "--no-stream", idle, timeout=60).stdout.splitlines()[0]
+    for pods in faces:
+        ours = stats_rows(pods("stats", "--no-stream", "--format", "json", spin, idle).stdout.decode())
+        assert set(ours) == set(theirs) == {spin, idle}
+        for n in (spin, idle):
+            assert set(ours[n]) == set(theirs[n])  # the same fields
+            for key in ("Container", "ID"):
+                assert ours[n][key] == theirs[n][key], (n, key, ours[n], theirs[n])
+            for key in ("MemUsage", "NetIO", "BlockIO"):
+                assert re.fullmatch(r"[\d.]+[kKMGT]?i?B / [\d.]+[kKMGT]?i?B", ours[n][key]), ours[n]
+        # the limit as docker prints it; the usage in the same units
+        assert ours[spin]["MemUsage"].split(" / ")[1] == theirs[spin]["MemUsage"].split(" / ")[1] == "64MiB"
+        assert float(ours[spin]["CPUPerc"].rstrip("%")) > 50, ours[spin]  # one busy loop: about 100%
+        assert float(ours[idle]["CPUPerc"].rstrip("%")) < 20, ours[idle]
+        assert ours[spin]["PIDs"] == theirs[spin]["PIDs"] == "1"
+        assert float(ours[spin]["MemPerc"].rstrip("%")) > 0
+        ours_header = pods("stats", "--no-stream", idle).stdout.decode().splitlines()[0]
+        assert re.split(r"  +", ours_header) == re.split(r"  +", header)  # widths follow the values
+        lines = pods("stats", "--no-stream", "--format", "table {{.Name}}\t{{.PIDs}}", idle).stdout.decode()
+        head, row = lines.splitlines()
+        assert head.split() == ["NAME", "PIDS"] and row.split()[0] == idle
+        assert head.index("PIDS") == len(idle) + 3 and row[len(idle) + 3:].isdigit()  # docker's tabwriter
+    assert float(theirs[spin]["CPUPerc"].rstrip("%")) > 50, theirs[spin]
+
+
+@both_engines
+def test_stats_count_the_bytes_a_container_moves(docker: DockerCLI, made: Made, name: str,
+                                                 faces: list[Pods]) -> None:
+    """NET I/O after 20 kB sent to the container's address (docker counts the container's
+    interfaces but loopback)."""
+    a = made(f"{name}-a")
+    docker("run", "-d", "--name", a, "busybox", "sh", "-c", "nc -l -p 9000 > /dev/null; " + SLEEP)
+    ip = json.loads(docker("inspect", a).stdout)[0]["NetworkSettings"]["IPAddress"]
+    for _ in range(100):
+        try:
+            with socket.create_connection((ip, 9000), timeout=2) as s:
+                s.sendall(b"x" * 20000)
+            break
+        except OSError:
+            time.sleep(0.1)  # nc is not listening yet
+    theirs = stats_rows(docker("stats", "--no-stream", "--format", "json", a, timeout=60).stdout)[a]
+    for row in [theirs] + [stats_rows(pods("stats", "--no-stream", "--format", "json", a).stdout.decode())[a]
+                           for pods in faces]:
+        rx = row["NetIO"].split(" / ")[0]
+        assert re.fullmatch(r"[\d.]+kB", rx) and float(rx[:-2]) >= 20, row
+
+
+def test_stats_stream_redraws_and_follow_new_containers(docker: DockerCLI, made: Made, name: str,
+                                                        faces: list[Pods], daemon: Any) -> None:
+    """Without names, every running container, a frame a second (the screen cleared as docker
+    does), and one started after the first frame joins the next ones."""
+    first, later = made(f"{name}-1"), made(f"{name}-2")
+    docker("run", "-d", "--name", first, "busybox", "sh", "-c", SLEEP)
+    proc = subprocess.Popen([sys.executable, "-m", "pytest_pods.cli", "--root", str(daemon.root), "stats",
+                             "--format", "{{.Name}}"], stdout=subprocess.PIPE)
+    try:
+        time.sleep(1.5)
+        docker("run", "-d", "--name", later, "busybox", "sh", "-c", SLEEP)
+        time.sleep(2.5)
+    finally:
+        proc.terminate()  # our own child, by its PID
+        out = proc.communicate(timeout=10)[0].decode()
+    frames = [f.split() for f in out.split("\033[2J\033[H") if f]
+    assert len(frames) >= 3, out
+    assert first in frames[0] and later not in frames[0]
+    assert later in frames[-1] and first in frames[-1]
+
+
+@both_engines
+def test_top_prints_what_docker_top_prints(docker: DockerCLI, made: Made, name: str, faces: list[Pods]) -> None:
+    n = made(name)
+    docker("run", "-d", "--name", n, "busybox", "sh", "-c", "sleep 1000 & sleep 2000")
+    for ps_args in ([], ["-o", "pid,ppid,args"], ["x"]):
+        theirs = docker("top", n, *ps_args).stdout
+        for pods in faces:
+            ours = pods("top", n, *ps_args).stdout.decode()
+            if not ps_args:  # but C (CPU %) and STIME, which may change between the two calls
+                assert [line.split()[:3] + line.split()[5:] for line in ours.splitlines()] == \
+                       [line.split()[:3] + line.split()[5:] for line in theirs.splitlines()]
+            else:
+                assert ours == theirs, ps_args
+    assert len(theirs.splitlines()) == 3  # the header and the two sleeps (ps x: this host's, filtered)
+    for pods in faces:
+        bad = pods("top", n, "--no-such-option", check=False)
+        assert bad.returncode != 0 and b"ps: error" in bad.stderr and b"Traceback" not in bad.stderr
+        docker("stop", "-t", "1", n)
+        stopped = pods("top", n, check=False)
+        assert stopped.returncode != 0 and b"is not running" in stopped.stderr.lower()
+        docker("start", n)
+    assert docker("top", n, "--no-such-option", check=False).returncode != 0
+
+
+def names_of(tar_bytes: bytes) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tf:
+        return {m.name: m for m in tf.getmembers()}
+
+
+@both_engines
+def test_export_writes_the_containers_files_as_docker_does(docker: DockerCLI, made: Made, name: str,
+                                                           faces: list[Pods], tmp_path: Path) -> None:
+    """Names relative to the root; a hard link as a link entry; a volume's and /proc's contents
+    left out but their mount points kept; a stopped container exports too."""
+    n = made(name)
+    docker("run", "-d", "--name", n, "-v", "/vol", "busybox", "sh", "-c",
+           "echo hi > /root/new; ln /root/new /root/hard; echo v > /vol/f; touch /ready; " + SLEEP)
+    for _ in range(100):
+        if docker("exec", n, "test", "-e", "/ready", check=False).returncode == 0:
+            break
+        time.sleep(0.1)
+    docker("export", "-o", str(tmp_path / "theirs.tar"), n)
+    theirs = names_of((tmp_path / "theirs.tar").read_bytes())
+    for pods in faces:
+        for stopped in (False, True):
+            entries = names_of(pods("export", n).stdout)
+            assert not [x for x in entries if x.startswith(("/", "./"))]
+            assert {"bin/busybox", "root/new", "root/hard", "vol", "proc"} <= set(entries)
+            assert entries["root/hard"].isfile() and entries["root/new"].islnk()
+            assert entries["root/new"].linkname == "root/hard"  # the first one met, in name order
+            assert not [x for x in entries if x.startswith(("vol/", "proc/", "sys/"))]
+            assert {x for x in entries if x.startswith(("bin/", "root/", "vol"))} == \
+                   {x for x in theirs if x.startswith(("bin/", "root/", "vol"))}
+            if not stopped:
+                docker("stop", "-t", "1", n)
+        docker("start", n)
+        out = pods("export", "-o", str(tmp_path / "ours.tar"), n)
+        assert out.stdout == b"" and names_of((tmp_path / "ours.tar").read_bytes()).keys() == entries.keys()
+        missing = pods("export", "-o", str(tmp_path / "no" / "x.tar"), n, check=False)
+        assert missing.returncode != 0 and str(tmp_path / "no" / "x.tar").encode() in missing.stderr
+        assert not (tmp_path / "no").exists() and b"Traceback" not in missing.stderr
+    assert theirs["root/new"].islnk() and "vol/f" not in theirs
