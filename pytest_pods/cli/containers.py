@@ -175,6 +175,10 @@ class CreateOptions(TypedDict):
     cpu_shares: int | None
     links: list[str]
     extra_hosts: list[str]
+    expose: list[str]
+    ipc_mode: str | None
+    host_config: dict[str, Any]
+    network_endpoint: dict[str, Any] | None
 
 
 def restart_arg(text: str) -> dict[str, Any]:
@@ -286,7 +290,7 @@ def create_options(args: argparse.Namespace) -> CreateOptions:
         memory=args.memory, memory_swap=args.memory_swap, pids_limit=args.pids_limit, cpus=args.cpus,
         network=args.network, read_only=args.read_only, init=args.init,
         network_aliases=args.network_alias or [], ports=parse_ports(args.publish or []),
-        publish_all_ports=args.publish_all, labels=dict(lbl.partition("=")[::2] for lbl in args.label or []),
+        publish_all_ports=args.publish_all, labels=labels_of(args),
         stop_signal=args.stop_signal, stop_timeout=args.stop_timeout,
         cap_add=args.cap_add or [], cap_drop=args.cap_drop or [], stdin_open=args.interactive,
         privileged=args.privileged, security_opt=security_opts(args.security_opt), devices=device_list(args.device),
@@ -294,6 +298,10 @@ def create_options(args: argparse.Namespace) -> CreateOptions:
         healthcheck=health_options(args), restart_policy=args.restart, group_add=args.group_add or [],
         pid_mode=args.pid, uts_mode=args.uts, log_config=log_config_of(args), cpu_shares=args.cpu_shares,
         links=args.link or [], extra_hosts=args.add_host or [],
+        expose=[port for ports in args.expose or [] for port in ports], ipc_mode=args.ipc,
+        host_config={k: v for k, v in (("Dns", args.dns), ("DnsSearch", args.dns_search),
+                                       ("DnsOptions", args.dns_option), ("CpusetCpus", args.cpuset_cpus)) if v},
+        network_endpoint={"IPAMConfig": {"IPv4Address": args.ip}} if args.ip else None,
     )
 
 
@@ -384,8 +392,53 @@ def add_run(sub: Subparsers, verb: str) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no pull output")
     p.add_argument("--platform", help="linux/amd64 (the host's platform; no emulation here)")
     p.add_argument("--cidfile", help="Write the container ID to the file")
+    p.add_argument("--expose", action="append", type=expose_arg, metavar="PORT[-PORT][/PROTO]",
+                   help="a port (or range) the container listens on, not published (-P publishes it)")
+    p.add_argument("--dns", action="append", type=ip_arg, help="a name server for /etc/resolv.conf")
+    p.add_argument("--dns-search", action="append", help="a search domain (. alone: none)")
+    p.add_argument("--dns-option", "--dns-opt", action="append", help="a resolv.conf option (ndots:2)")
+    p.add_argument("--cpuset-cpus", help="the CPUs it may run on (0-3, 0,1)")
+    p.add_argument("--ipc", help="private (the default), shareable, none (no /dev/shm) or host")
+    p.add_argument("--ip", type=ip_arg, help="its IPv4 address on a user-defined network")
+    p.add_argument("--label-file", action="append", help="labels, a KEY=VALUE line each")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def expose_arg(text: str) -> list[str]:
+    """``--expose 80``, ``80/udp``, ``8000-8002``: each port of a range is one exposed port, as docker's."""
+    ports, _, proto = text.partition("/")
+    first, dash, last = ports.partition("-")
+    if not first.isdigit() or (dash and not last.isdigit()) or proto not in ("", "tcp", "udp", "sctp") \
+            or not 0 < int(first) <= int(last or first) <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid range format for --expose: {text}")
+    return [f"{n}/{proto or 'tcp'}" for n in range(int(first), int(last or first) + 1)]
+
+
+def ip_arg(text: str) -> str:
+    import ipaddress  # lazy: start latency (only --dns, --ip)
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"IP address is not correctly formatted: {text}") from None
+    return text
+
+
+def labels_of(args: argparse.Namespace) -> dict[str, str]:
+    """``--label-file`` KEY=VALUE lines (others skipped), then ``-l`` values over them."""
+    labels: dict[str, str] = {}
+    for path in args.label_file or []:
+        try:
+            with open(path) as f:
+                for line in f:
+                    line = line.strip()
+                    key, eq, value = line.partition("=")
+                    if eq and not line.startswith("#"):  # a bare KEY line is dropped, as docker's
+                        labels[key] = value
+        except OSError as exc:
+            raise PodsError(f"read --label-file {path}: {exc.strerror}") from None
+    return labels | dict(lbl.partition("=")[::2] for lbl in args.label or [])
 
 
 def pull_arg(text: str) -> str:

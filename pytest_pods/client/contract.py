@@ -621,7 +621,9 @@ class ContainersAPI(Protocol):
         restart_policy: Mapping[str, Any] | None = None, group_add: Sequence[str | int] = (),
         pid_mode: str | None = None, uts_mode: str | None = None, log_config: Mapping[str, Any] | None = None,
         cpu_shares: int | None = None, links: Sequence[str] | Mapping[str, str] = (),
-        extra_hosts: Sequence[str] | Mapping[str, str] = (),
+        extra_hosts: Sequence[str] | Mapping[str, str] = (), expose: Sequence[str | int] = (),
+        ipc_mode: str | None = None, host_config: Mapping[str, Any] | None = None,
+        network_endpoint: Mapping[str, Any] | None = None,
     ) -> ContainerAPI:
         """Create (not start) a container; docker-py's argument names and meanings.
 
@@ -640,6 +642,10 @@ class ContainersAPI(Protocol):
         ``unless-stopped``); ``group_add``: supplementary groups; ``pid_mode``/``uts_mode``
         ``"host"``; ``log_config``: ``{"Type": "json-file"|"local"|"none", "Config": {...}}``;
         ``links``: legacy ``NAME[:ALIAS]`` links; ``extra_hosts``: ``NAME:IP`` for /etc/hosts.
+        ``expose``: ports listened on, not published (``80/udp``); ``ipc_mode``: ``private``,
+        ``shareable``, ``none`` or ``host``; ``host_config``: other HostConfig fields as the API
+        names them (``Dns``, ``DnsSearch``, ``DnsOptions`` and ``CpusetCpus`` are applied);
+        ``network_endpoint``: EndpointSettings on ``network`` (``{"IPAMConfig": {"IPv4Address": ...}}``).
         """
     @overload
     def run(self, image: str, command: Sequence[str] | str | None = None, *, detach: Literal[True],

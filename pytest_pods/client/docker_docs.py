@@ -392,7 +392,7 @@ CREATE_KEYS = frozenset({
     "init", "labels", "stop_signal", "stop_timeout", "auto_remove", "no_new_privileges", "cap_add",
     "cap_drop", "stdin_open", "entrypoint", "name", "privileged", "security_opt", "devices", "sysctls", "ulimits",
     "shm_size", "healthcheck", "volumes_from", "restart_policy", "group_add", "pid_mode", "uts_mode", "log_config",
-    "cpu_shares", "links", "extra_hosts"})
+    "cpu_shares", "links", "extra_hosts", "expose", "ipc_mode", "cgroupns_mode", "host_config", "network_endpoint"})
 
 
 def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str, Any]) -> dict[str, Any]:
@@ -426,7 +426,10 @@ def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str
         "CpuShares": kw.get("cpu_shares") or 0, "GroupAdd": [str(g) for g in kw.get("group_add") or []] or None,
         "PidMode": kw.get("pid_mode") or "", "UTSMode": kw.get("uts_mode") or "",
         "Links": _pairs(kw.get("links")) or None, "ExtraHosts": _pairs(kw.get("extra_hosts")) or None,
+        "IpcMode": kw.get("ipc_mode") or "", "CgroupnsMode": kw.get("cgroupns_mode") or "",
+        **dict(kw.get("host_config") or {}),  # other HostConfig fields as the API names them (Dns, CpusetCpus)
     }
+    exposed |= {(e if "/" in str(e) else f"{e}/tcp"): {} for e in kw.get("expose") or ()}
     if kw.get("restart_policy"):
         hc["RestartPolicy"] = dict(kw["restart_policy"])
     if kw.get("log_config"):
@@ -444,8 +447,11 @@ def create_body(image: str, command: Sequence[str] | str | None, kw: Mapping[str
     }
     if kw.get("healthcheck") is not None:
         body["Healthcheck"] = health_config(kw["healthcheck"])
+    endpoint = dict(kw.get("network_endpoint") or {})
     if kw.get("network_aliases"):
-        body["NetworkingConfig"] = {"EndpointsConfig": {network: {"Aliases": list(kw["network_aliases"])}}}
+        endpoint["Aliases"] = list(kw["network_aliases"])
+    if endpoint:
+        body["NetworkingConfig"] = {"EndpointsConfig": {network: endpoint}}
     return body
 
 

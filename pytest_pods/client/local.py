@@ -935,9 +935,10 @@ class Container(ContainerHandle):
         return str(next(iter(eps.values()))["ip"]) if eps else ""
 
     def inspect(self) -> dict[str, Any]:
-        from pytest_pods.client.docker_docs import container_inspect  # lazy: start latency (the CLI's path)
+        """Docker's inspect document, as the daemon serves it (``pods inspect`` = ``docker inspect``)."""
+        from pytest_pods.client.docker_docs import api_container_inspect  # lazy: start latency (the CLI's path)
 
-        return container_inspect(self._c, self.id)
+        return api_container_inspect(self._c, self.id)
 
 
 class LocalProbe:

@@ -416,6 +416,22 @@ def resident_bytes(pids: list[int]) -> int:
 
 
 
+def cpu_list(text: str) -> set[int]:
+    """``0-2,4``, the kernel's (and ``--cpuset-cpus``') list form, as CPU numbers.
+
+    :raises ValueError: not that form
+    """
+    out: set[int] = set()
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ValueError(text)
+        lo, hi = int(first), int(last) if dash else int(first)
+        if hi < lo:
+            raise ValueError(text)
+        out.update(range(lo, hi + 1))
+    return out
+
 def net_bytes(pid: int) -> dict[str, tuple[int, int]]:
     """(received, sent) bytes per interface of ``pid``'s network namespace, loopback left out:
     docker's NET I/O. Empty when the process is gone."""

@@ -179,6 +179,21 @@ class ContainerStats(TypedDict):
     block_written: int
 
 
+def _resolv_conf(base: str, servers: Sequence[str], search: Sequence[str], options: Sequence[str]) -> str:
+    """``base`` with its nameserver, search and options lines replaced by those given (a search
+    of ``.`` alone: no search line), as dockerd writes a container's resolv.conf."""
+    if not (servers or search or options):
+        return base
+    keep = {"nameserver": not servers, "search": not search, "domain": not search, "options": not options}
+    lines = [line for line in base.splitlines() if keep.get((line.split() or [""])[0], True)]
+    lines += [f"nameserver {s}" for s in servers]
+    if search and list(search) != ["."]:
+        lines.append("search " + " ".join(search))
+    if options:
+        lines.append("options " + " ".join(options))
+    return "\n".join(lines) + "\n"
+
+
 class ExecResult(NamedTuple):
     exit_code: int
     output: bytes = b""
@@ -399,7 +414,7 @@ class Runtime:
             cdir.mkdir()
             for d in ("rootfs", "upper", "work"):
                 (cdir / d).mkdir()
-            etc = self._write_etc_files(cdir, hostname, spec.network)
+            etc = self._write_etc_files(cdir, hostname, spec.network, spec.host_config)
             network_mode = spec.network if spec.network in NETWORK_MODES else networks[0]["name"]
             labels = dict(img_cfg.get("Labels") or {}) | dict(spec.labels)
             config = build_config(
@@ -587,7 +602,11 @@ class Runtime:
             if not (self.names / name).exists():
                 return name
 
-    def _write_etc_files(self, cdir: Path, hostname: str, network: str) -> dict[str, str]:
+    def _write_etc_files(self, cdir: Path, hostname: str, network: str,
+                         host_config: Mapping[str, Any]) -> dict[str, str]:
+        """/etc/hostname, /etc/hosts and /etc/resolv.conf of a new container: the host's name
+        servers (not its loopback ones), or as ``--dns``, ``--dns-search`` and ``--dns-option``
+        (HostConfig.Dns, DnsSearch, DnsOptions) replace them, as docker's."""
         (cdir / "hostname").write_text(hostname + "\n")
         hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         if network == "host":
@@ -604,6 +623,8 @@ class Runtime:
                              if line.split()[:2] not in (["nameserver", "::1"],)
                              and not (line.split()[:1] == ["nameserver"] and line.split()[1:2]
                                       and line.split()[1].startswith("127.")))
+        resolv = _resolv_conf(resolv, host_config.get("Dns") or [], host_config.get("DnsSearch") or [],
+                              host_config.get("DnsOptions") or [])
         (cdir / "resolv.conf").write_text(resolv)
         return {"/etc/hostname": str(cdir / "hostname"), "/etc/hosts": str(cdir / "hosts"),
                 "/etc/resolv.conf": str(cdir / "resolv.conf")}

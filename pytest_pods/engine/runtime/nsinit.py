@@ -524,6 +524,9 @@ def container_init(config: dict[str, Any], rootfs: str, overlay: str, sync_r: in
         _mask_paths(linux_cfg.get("maskedPaths", []), linux_cfg.get("readonlyPaths", []))
         if config.get("root", {}).get("readonly"):
             linux.mount(None, "/", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+        cpus = linux_cfg.get("resources", {}).get("cpu", {}).get("cpus")
+        if cpus:  # --cpuset-cpus: every process of the container inherits this affinity
+            os.sched_setaffinity(0, linux.cpu_list(cpus))
         proc = config["process"]
         _apply_process(proc, seccomp=seccomp)
         if init:
@@ -578,6 +581,7 @@ def enter_and_exec(pid: int, cgroup_join: Sequence[tuple[str, str]], proc: dict[
             os.dup2(fd, i)
         seccomp = read_filter(proc.get(SECCOMP_FILTER_KEY))  # before setns: the path is the host's
         join_cgroup(cgroup_join)
+        os.sched_setaffinity(0, os.sched_getaffinity(pid))  # the container's CPUs (--cpuset-cpus)
         fds = []
         for ns in _ENTER_ORDER:
             fds.append(os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY))

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pytest_pods.engine import rootless
+from pytest_pods.engine import linux, rootless
 from pytest_pods.errors import InvalidArgumentError
 
 if TYPE_CHECKING:  # the network package is off the CLI's start path
@@ -537,7 +537,7 @@ def build_config(
     for u in spec.ulimits:
         r = parse_ulimit(u)
         rlimits[r["type"]] = r
-    shared = {"pid": spec.pid_mode == "host", "uts": spec.uts_mode == "host",
+    shared = {"pid": spec.pid_mode == "host", "uts": spec.uts_mode == "host", "ipc": spec.ipc_mode == "host",
               "cgroup": spec.cgroupns_mode == "host"}  # the host's namespace: none of its own
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup") if not shared.get(t)]
     if spec.network != "host":
@@ -556,6 +556,11 @@ def build_config(
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}"]},
     ]
+    if spec.ipc_mode in ("host", "none"):  # docker's: the host's /dev/shm, or none at all
+        mounts.pop()
+        if spec.ipc_mode == "host":
+            mounts.append({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+                           "options": ["rbind", "nosuid", "noexec", "nodev"]})
     if rootless.active():
         rootless_mounts(mounts, host_network=spec.network == "host")
         # no mknod in a user namespace: the devices asked for are bind-mounted from the host
@@ -584,6 +589,9 @@ def build_config(
         resources["pids"] = {"limit": spec.pids_limit}
     if spec.cpus is not None:
         resources["cpu"] = {"quota": int(spec.cpus * 100000), "period": 100000}
+    cpuset = cpuset_cpus(spec.host_config.get("CpusetCpus"))
+    if cpuset:
+        resources.setdefault("cpu", {})["cpus"] = cpuset
     config: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
         "process": {
@@ -615,6 +623,25 @@ def build_config(
     if seccomp is not None:
         config["linux"]["seccomp"] = dict(seccomp)
     return config
+
+
+def cpuset_cpus(text: Any) -> str:
+    """``--cpuset-cpus`` (HostConfig.CpusetCpus) checked against the CPUs this host offers; the
+    container's processes are bound to them (an affinity each inherits; see nsinit).
+
+    :raises InvalidArgumentError: not a CPU list, or CPUs the host does not have, in dockerd's words
+    """
+    if not text:
+        return ""
+    try:
+        wanted = linux.cpu_list(str(text))
+    except ValueError:
+        raise InvalidArgumentError(f"Invalid value {text} for cpuset cpus") from None
+    available = os.sched_getaffinity(0)
+    if not wanted <= available:
+        ranges = ",".join(str(c) for c in sorted(available))
+        raise InvalidArgumentError(f"Requested CPUs are not available - requested {text}, available: {ranges}")
+    return str(text)
 
 
 def group_ids(groups: Sequence[str], etc_dirs: Sequence[Path]) -> list[int]:
@@ -652,7 +679,7 @@ def check_namespace_modes(spec: ContainerSpec) -> None:
     """
     for field, value, allowed in (("PidMode", spec.pid_mode, ("", "host")),
                                   ("UTSMode", spec.uts_mode, ("", "host")),
-                                  ("IpcMode", spec.ipc_mode, ("", "private", "shareable")),
+                                  ("IpcMode", spec.ipc_mode, ("", "private", "shareable", "host", "none")),
                                   ("CgroupnsMode", spec.cgroupns_mode, ("", "private", "host"))):
         if value not in allowed:
             kind = "container:NAME" if value.startswith("container:") else repr(value)
@@ -660,6 +687,9 @@ def check_namespace_modes(spec: ContainerSpec) -> None:
                                        f"{', '.join(repr(a) for a in allowed if a)})")
     if spec.uts_mode == "host" and spec.hostname:
         raise InvalidArgumentError("conflicting options: hostname and the UTS mode")
+    if spec.ipc_mode == "host" and rootless.active():
+        raise InvalidArgumentError("IpcMode 'host' is not supported rootless: the host's IPC namespace belongs to "
+                                   "another user namespace, so the container cannot mount its /dev/mqueue")
     if spec.pid_mode == "host" and rootless.active():
         raise InvalidArgumentError("PidMode 'host' is not supported rootless: the host's pid namespace belongs to "
                                    "another user namespace, so the container cannot mount its /proc")
