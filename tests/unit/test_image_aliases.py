@@ -20,7 +20,13 @@ def test_the_official_preset_serves_the_official_redis_names(name: str) -> None:
     assert ImageAliases.parse(["official"]).target(name) == ("pytest-pods/redis:7", False)
 
 
-@pytest.mark.parametrize("name", ["mysql:8", "bitnami/postgresql:16", "ghcr.io/x/postgres:16",
+@pytest.mark.parametrize("name", ["mariadb", "mariadb:10.11", "mariadb:11", "mysql", "mysql:8", "mysql:8.0",
+                                  "docker.io/library/mysql:5.7"])
+def test_the_official_preset_serves_mariadb_and_mysql_by_mariadb(name: str) -> None:
+    assert ImageAliases.parse(["official"]).target(name) == ("pytest-pods/mariadb:10.11", False)
+
+
+@pytest.mark.parametrize("name", ["mongo:7", "bitnami/postgresql:16", "ghcr.io/x/postgres:16",
                                   "localhost:5000/postgres:16", "postgres@sha256:" + "a" * 64,
                                   "postgres:16-custom", "pytest-pods/postgres:15"])
 def test_the_preset_leaves_other_names_alone(name: str) -> None:

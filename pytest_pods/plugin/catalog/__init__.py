@@ -3,9 +3,10 @@
 This package only re-exports their fixtures, so that pytest finds them (plugin/__init__.py lists
 it in ``pytest_plugins``)."""
 
+from pytest_pods.plugin.catalog.mariadb import mariadb, mariadb_image
 from pytest_pods.plugin.catalog.nginx import nginx, nginx_container, nginx_image
 from pytest_pods.plugin.catalog.rabbitmq import rabbitmq, rabbitmq_image
 from pytest_pods.plugin.catalog.registry import registry, registry_container, registry_image
 
-__all__ = ["nginx", "nginx_container", "nginx_image", "rabbitmq", "rabbitmq_image", "registry", "registry_container",
-           "registry_image"]
+__all__ = ["mariadb", "mariadb_image", "nginx", "nginx_container", "nginx_image", "rabbitmq", "rabbitmq_image",
+           "registry", "registry_container", "registry_image"]
