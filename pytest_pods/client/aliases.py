@@ -36,7 +36,7 @@ ENV = "PODS_IMAGE_ALIASES"
 #: The images of the shipped service recipes (``plugin/recipes/<service>``), by service.
 RECIPE_IMAGES = {"postgres": "pytest-pods/postgres:15", "redis": "pytest-pods/redis:7",
                  "nginx": "pytest-pods/nginx:1.22", "rabbitmq": "pytest-pods/rabbitmq:3.10",
-                 "mariadb": "pytest-pods/mariadb:10.11"}
+                 "mariadb": "pytest-pods/mariadb:10.11", "memcached": "pytest-pods/memcached:1.6"}
 #: The recipes' directory. A path, not an import: the client sits below the plugin, and only
 #: the Dockerfiles are wanted here.
 RECIPES = Path(__file__).resolve().parent.parent / "plugin" / "recipes"
@@ -50,7 +50,8 @@ PRESETS: dict[str, dict[str, str]] = {
     "official": {"postgres": RECIPE_IMAGES["postgres"], "redis": RECIPE_IMAGES["redis"],
                  "nginx": RECIPE_IMAGES["nginx"], "rabbitmq": RECIPE_IMAGES["rabbitmq"],
                  # mysql:8 too: MariaDB 10.11 speaks its protocol and honours its MYSQL_* variables
-                 "mariadb": RECIPE_IMAGES["mariadb"], "mysql": RECIPE_IMAGES["mariadb"]},
+                 "mariadb": RECIPE_IMAGES["mariadb"], "mysql": RECIPE_IMAGES["mariadb"],
+                 "memcached": RECIPE_IMAGES["memcached"]},
 }
 
 

@@ -160,6 +160,30 @@ def test_mariadb_initdb_scripts_server_arguments_and_the_missing_password_error(
            "MARIADB_RANDOM_ROOT_PASSWORD" in text
     assert inner.left(sid) == []
 
+NO_CLIENT = '''
+import sys
+sys.modules["pymysql"] = None  # not installed: the fixtures fall back to the client in the container
+import pytest
+from pytest_pods.plugin.catalog.mariadb import mariadb_container
+
+per_db = mariadb_container(isolation="database", own_user=True)
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_database_per_test_without_pymysql(per_db, n):
+    per_db.sql(f"CREATE TABLE same (who INT); INSERT INTO same VALUES ({n})")
+    assert per_db.sql("SELECT who FROM same") == str(n)
+    assert per_db.sql("SHOW DATABASES").split() == ["information_schema", per_db.database]
+'''
+
+
+def test_mariadb_database_isolation_without_pymysql(inner: Inner) -> None:
+    if inner.kind != "local":
+        pytest.skip("one engine is enough for the server's own behaviour (the image build is the slow part)")
+    inner.pytester.makepyfile(test_noclient=NO_CLIENT)
+    result, sid = inner.run("-v", subprocess=True, timeout=600)
+    result.assert_outcomes(passed=2)
+    assert inner.left(sid) == []
+
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"isolation": "table"}, "isolation='table': use one of container, database"),

@@ -26,6 +26,11 @@ def test_the_official_preset_serves_mariadb_and_mysql_by_mariadb(name: str) -> N
     assert ImageAliases.parse(["official"]).target(name) == ("pytest-pods/mariadb:10.11", False)
 
 
+@pytest.mark.parametrize("name", ["memcached", "memcached:1", "memcached:1.6", "memcached:1.6-alpine"])
+def test_the_official_preset_serves_memcached(name: str) -> None:
+    assert ImageAliases.parse(["official"]).target(name) == ("pytest-pods/memcached:1.6", False)
+
+
 @pytest.mark.parametrize("name", ["mongo:7", "bitnami/postgresql:16", "ghcr.io/x/postgres:16",
                                   "localhost:5000/postgres:16", "postgres@sha256:" + "a" * 64,
                                   "postgres:16-custom", "pytest-pods/postgres:15"])

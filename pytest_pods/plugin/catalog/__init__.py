@@ -4,9 +4,10 @@ This package only re-exports their fixtures, so that pytest finds them (plugin/_
 it in ``pytest_plugins``)."""
 
 from pytest_pods.plugin.catalog.mariadb import mariadb, mariadb_image
+from pytest_pods.plugin.catalog.memcached import memcached, memcached_image
 from pytest_pods.plugin.catalog.nginx import nginx, nginx_container, nginx_image
 from pytest_pods.plugin.catalog.rabbitmq import rabbitmq, rabbitmq_image
 from pytest_pods.plugin.catalog.registry import registry, registry_container, registry_image
 
-__all__ = ["mariadb", "mariadb_image", "nginx", "nginx_container", "nginx_image", "rabbitmq", "rabbitmq_image",
-           "registry", "registry_container", "registry_image"]
+__all__ = ["mariadb", "mariadb_image", "memcached", "memcached_image", "nginx", "nginx_container", "nginx_image",
+           "rabbitmq", "rabbitmq_image", "registry", "registry_container", "registry_image"]
