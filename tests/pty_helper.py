@@ -62,7 +62,11 @@ class Terminal:
         deadline = time.monotonic() + timeout
         while self.proc.poll() is None and time.monotonic() < deadline:
             self._read(0.1)
-        return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        code = self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        while self._read(0.05):  # what it printed last, still in the terminal when it exited
+            if not select.select([self.master], [], [], 0)[0]:
+                break
+        return code
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -43,7 +43,7 @@ VERBS: dict[str, str] = {
     "logs": "containers", "exec": "containers", "wait": "containers", "stop": "containers",
     "kill": "containers", "rm": "containers", "stats": "containers", "pause": "containers",
     "unpause": "containers", "cp": "containers", "rename": "containers", "update": "containers", "diff": "containers",
-    "top": "containers", "export": "containers",
+    "top": "containers", "export": "containers", "events": "system",
     "pull": "images", "push": "images", "login": "images", "logout": "images", "build": "images",
     "daemon": "system", "port": "containers", "network": "networks", "system": "system",
     "info": "system", "volume": "volumes", "image": "images",
@@ -53,7 +53,7 @@ VERBS: dict[str, str] = {
 # as LocalVerb or Command
 REMOTE_VERBS = ("run", "create", "start", "ps", "logs", "exec", "wait", "stop", "kill", "rm", "pull", "push",
                 "build", "tag", "rmi", "images", "image", "volume", "pause", "unpause", "rename", "update", "diff", "cp",
-                "stats", "top", "export")
+                "stats", "top", "export", "events")
 
 
 def verbs_of(resource: str) -> Mapping[str, AnyVerb]:

@@ -10,7 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from pytest_pods.cli.output import print_docs
-from pytest_pods.cli.verb import Command, LocalVerb, Subparsers
+from pytest_pods.cli.verb import Command, LocalVerb, Subparsers, Verb
 from pytest_pods.errors import (
     ContainerNotFoundError,
     DaemonError,
@@ -21,6 +21,9 @@ from pytest_pods.errors import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from pytest_pods.client.contract import ClientAPI
     from pytest_pods.client.local import Client
 
 
@@ -203,7 +206,100 @@ def daemon(args: argparse.Namespace) -> int:
     return 0
 
 
-VERBS: dict[str, LocalVerb | Command] = {
+def add_events(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb, help="get real time events from the engine")
+    p.add_argument("--since", help="Show all events created since timestamp (unix seconds, RFC 3339, or a "
+                   "duration back from now: 10m)")
+    p.add_argument("--until", help="Stream events until this timestamp (then exit)")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="type=, event=, container=, image=, label=KEY[=VALUE], network=, volume= (repeatable)")
+    p.add_argument("--format", help="a Go template, or json")
+
+
+EVENT_FILTERS = ("type", "event", "container", "image", "label", "network", "volume")
+
+
+def event_filter(values: list[str]) -> Callable[[Mapping[str, Any]], bool]:
+    """``-f KEY=VALUE`` as docker's: one key's values or-ed, the keys and-ed.
+
+    :raises PodsError: an unknown key, named
+    """
+    wanted: dict[str, list[str]] = {}
+    for text in values:
+        key, eq, value = text.partition("=")
+        if not eq or key not in EVENT_FILTERS:
+            raise PodsError(f"invalid filter '{text}'")
+        wanted.setdefault(key, []).append(value)
+
+    def match(ev: Mapping[str, Any]) -> bool:
+        kind, actor = ev.get("Type", ""), ev.get("Actor") or {}
+        aid, attrs = str(actor.get("ID", "")), actor.get("Attributes") or {}
+
+        def named(want: str, of_kind: str) -> bool:
+            return kind == of_kind and (aid.startswith(want) or attrs.get("name") == want)
+
+        tests: dict[str, Callable[[str], bool]] = {
+            "type": lambda v: kind == v, "event": lambda v: ev.get("Action") == v,
+            "container": lambda v: named(v, "container"),
+            "image": lambda v: attrs.get("image") == v or named(v, "image"),
+            "label": lambda v: v.partition("=")[0] in attrs and (
+                "=" not in v or attrs[v.partition("=")[0]] == v.partition("=")[2]),
+            "network": lambda v: named(v, "network"), "volume": lambda v: named(v, "volume"),
+        }
+        return all(any(tests[k](v) for v in vs) for k, vs in wanted.items())
+
+    return match
+
+
+def events(client: ClientAPI, args: argparse.Namespace) -> int:
+    """Docker's ``events``: the kept ones from ``--since``, then new ones until ``--until``
+    (without it, until interrupted); a line each, as the docker CLI prints them."""
+    import time  # lazy: start latency (only events)
+
+    from pytest_pods.cli.containers import time_arg  # lazy: start latency (docker's time forms, as logs takes them)
+
+    now = time.time()
+    since = time_arg("since", args.since, now) / 1e9 if args.since else None
+    until = time_arg("until", args.until, now) / 1e9 if args.until else None
+    match = event_filter(args.filter)
+    template = (args.format or "").replace("\\t", "\t").replace("\\n", "\n")
+    try:
+        for ev in client.events(since, until, follow=until is None or until > now):
+            if match(ev):
+                print(event_line(ev, template), flush=True)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def event_line(ev: Mapping[str, Any], template: str) -> str:
+    """An event as ``docker events`` prints it: its local time with nine digits, type, action,
+    actor and its attributes sorted; or through ``--format``."""
+    if template == "json":
+        return json.dumps(ev, separators=(",", ":"))
+    if template:
+        from pytest_pods.cli.output import format_template  # lazy: start latency (only --format)
+
+        # a Go template sees the event's struct fields: the JSON's old lower-case names too
+        return format_template(template, {**ev, "Status": ev.get("status", ""), "ID": ev.get("id", ""),
+                                          "From": ev.get("from", ""), "Scope": ev.get("scope", "")})
+    import datetime  # lazy: start latency (only events)
+
+    ns = int(ev.get("timeNano") or int(ev.get("time") or 0) * 10**9)
+    t = datetime.datetime.fromtimestamp(ns // 10**9).astimezone()
+    zone = t.strftime("%z")
+    stamp = t.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 10**9:09d}" + (
+        "Z" if zone == "+0000" else f"{zone[:3]}:{zone[3:]}")
+    actor = ev.get("Actor") or {}
+    line = f"{stamp} {ev.get('Type', '')} {ev.get('Action', '')} {actor.get('ID', '')}"
+    attrs = actor.get("Attributes") or {}
+    if attrs:
+        line += " (" + ", ".join(sorted(f"{k}={v}" for k, v in attrs.items())) + ")"
+    return line
+
+
+VERBS: dict[str, Verb | LocalVerb | Command] = {
+    "events": Verb(add_events, events),
     "inspect": LocalVerb(add_inspect, inspect),
     "system": LocalVerb(add_system, system),
     "info": LocalVerb(add_info, info),

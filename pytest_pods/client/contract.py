@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, NotRequired, Protocol, TypedDict, overload
 
@@ -711,3 +711,5 @@ class ClientAPI(Protocol):
     def reap(self) -> builtins.list[str]: ...
     def cleanup(self) -> builtins.list[str]: ...
     def prune(self) -> builtins.list[str]: ...
+    def events(self, since: float | None = None, until: float | None = None, *, follow: bool = True,
+               stop: Callable[[], bool] | None = None) -> Iterator[dict[str, Any]]: ...

@@ -149,6 +149,15 @@ class Client:
             rootless_info(info)
         return info
 
+    def events(self, since: float | None = None, until: float | None = None, *, follow: bool = True,
+               stop: Callable[[], bool] | None = None) -> Iterator[dict[str, Any]]:
+        """The engine's events (Docker's documents, oldest first) from ``since`` (unix seconds;
+        None: from now when following) to ``until``; with ``follow``, new ones as they happen,
+        until ``stop()``. Every process using this root writes them (``engine/events.py``)."""
+        from pytest_pods.engine import events  # lazy: start latency (only `pods events`)
+
+        return events.read(self.root, since, until, follow=follow, stop=stop or (lambda: False))
+
     def reap(self) -> list[str]:
         """Release what killed engines and monitors left behind (rootless: and the namespace
         holder and its helpers, when no container of this root runs)."""
@@ -854,8 +863,11 @@ class Container(ContainerHandle):
     def restart(self, timeout: float | None = None) -> None:
         """Stop (the stop signal, then SIGKILL after ``timeout``) and start again; the
         filesystem, name and published ports are kept, as ``docker restart`` does."""
+        from pytest_pods.engine import events  # lazy: start latency (only restarts)
+
         self.stop(timeout)
         self.start()
+        events.record(self._c.root, "container", "restart", self.id, events.container_attrs(self.state))
 
     def copy_in(self, src: str | os.PathLike[str], dest: str) -> None:
         """Copy a host file or directory into the container, running, created or stopped

@@ -23,7 +23,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import quote
@@ -95,6 +95,27 @@ class RemoteClient:
 
     def cleanup(self) -> list[str]:
         return []
+
+    def events(self, since: float | None = None, until: float | None = None, *, follow: bool = True,
+               stop: Callable[[], bool] | None = None) -> Iterator[dict[str, Any]]:
+        """``GET /events``: the daemon's events from ``since`` to ``until`` (without ``follow``,
+        ``until`` defaults to now, so the stream ends); ``stop`` is looked at between events."""
+        if not follow and until is None:
+            until = time.time()
+        resp = self.http.open("GET", "/events", {"since": f"{since:.9f}" if since is not None else None,
+                                                 "until": f"{until:.9f}" if until is not None else None},
+                              timeout=None, what="events")
+        try:
+            pending = b""
+            while chunk := resp.read1(65536):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+                if stop is not None and stop():
+                    return
+        finally:
+            resp.close()
 
     def prune(self) -> list[str]:
         doc = self.request("POST", "/containers/prune")

@@ -31,7 +31,6 @@ from pytest_pods.client.docker_docs import (
     split_endpoints,
 )
 from pytest_pods.client.local import Client, Container
-from pytest_pods.daemon.events import Events, actor_attributes
 from pytest_pods.daemon.filters import container_matches, labels_match, parse_filters
 from pytest_pods.daemon.http import Request
 from pytest_pods.daemon.router import (
@@ -62,11 +61,10 @@ from pytest_pods.errors import ContainerNotFoundError, HTTPError, ImageNotFoundE
 
 
 class ContainersRouter:
-    """``/containers/...`` and ``/commit``, over the Client, publishing to the event bus."""
+    """``/containers/...`` and ``/commit``, over the Client (the engine records their events)."""
 
-    def __init__(self, client: Client, events: Events, ryuk: Ryuk) -> None:
+    def __init__(self, client: Client, ryuk: Ryuk) -> None:
         self.client = client
-        self.events = events
         self.ryuk = ryuk
         self.ttys: dict[str, bool] = {}  # Tty of each container seen (its bundle says): raw streams, not framed
         self.attach_waiting: dict[str, list[AttachSession]] = {}
@@ -147,7 +145,6 @@ class ContainersRouter:
                     self.client.containers.remove(ctr.id, force=True)
                 raise PodsError(f"create container {ctr.id[:12]}: give it a tty: {exc}") from exc
         self.ttys[ctr.id] = tty
-        self.events.publish("create", ctr.id, {**actor_attributes(ctr.state), "image": image})
         req.send_json({"Id": ctr.id, "Warnings": []}, 201)
 
     def has_tty(self, cid: str) -> bool:
@@ -194,7 +191,6 @@ class ContainersRouter:
         if ctr.status in ("running", "restarting"):  # restarting: its monitor starts it (dockerd: 304)
             req.send(304)
             return
-        attrs = actor_attributes(ctr.state)  # now: an --rm container may be gone once started
         with self.attach_lock:
             waiting = self.attach_waiting.pop(ctr.id, [])
         if waiting:
@@ -203,62 +199,7 @@ class ContainersRouter:
             ctr.start()
         with self.started:
             self.started.notify_all()
-        self.events.publish("start", ctr.id, attrs)
-        self._watch_exit(ctr.id, attrs)
         req.send(204)
-
-    def _watch_exit(self, cid: str, attrs: dict[str, str]) -> None:
-        def watch() -> None:
-            with contextlib.suppress(PodsError, OSError):
-                while True:
-                    # --rm, and already removed: the exit code recorded for it
-                    code = self.client.containers.wait(cid)
-                    self.events.publish("die", cid, {**attrs, "exitCode": str(code)})
-                    if not self._restarted(cid):
-                        return
-                    self.events.publish("start", cid, attrs)  # its restart policy ran it again
-
-        threading.Thread(target=watch, name="pods-exit-watch", daemon=True).start()
-        with contextlib.suppress(PodsError, OSError, ValueError):
-            if "health" in self.client.containers.state(cid):
-                self._watch_health(cid, attrs)
-
-    def _restarted(self, cid: str, every: float = 0.05) -> bool:
-        """After an exit: whether its restart policy starts it again (True once it runs), or it
-        stays exited (False); only containers with a policy wait here."""
-        st = self.client.containers.state(cid)
-        if (st.get("restart_policy") or {}).get("Name") in (None, "", "no"):
-            return False
-        first = st.get("started_at")
-        while True:
-            if st.get("started_at") != first:  # a new run began (it may have ended already)
-                return True
-            if st["status"] not in ("restarting", "running"):
-                return False
-            time.sleep(every)
-            st = self.client.containers.state(cid)
-
-    def _watch_health(self, cid: str, attrs: dict[str, str], every: float = 0.1) -> None:
-        """``health_status: <status>`` events when the monitor's probes change a running
-        container's health, as dockerd sends them (issue 16); the monitor writes the state, this
-        reads it, for health-checked containers only."""
-        def watch() -> None:
-            last = "starting"
-            while True:
-                try:
-                    st = self.client.containers.state(cid)
-                except (PodsError, OSError, ValueError):
-                    return
-                health = st.get("health")
-                if st["status"] != "running" or health is None:
-                    return
-                # the "unhealthy" a stopping container's monitor leaves is no probe's verdict
-                if health["Status"] != last and (health["Status"] != "unhealthy" or health["FailingStreak"]):
-                    last = health["Status"]
-                    self.events.publish(f"health_status: {last}", cid, attrs)
-                time.sleep(every)
-
-        threading.Thread(target=watch, name="pods-health-watch", daemon=True).start()
 
     def _start_attached(self, ctr: Container, waiting: list[AttachSession]) -> None:
         """Start with pipes for the output (and stdin) that attach sessions are waiting on."""
@@ -444,12 +385,10 @@ class ContainersRouter:
             return
         t = query_optional_int(req.query.get("t"), "t")
         sig = req.query.get("signal")
-        attrs = actor_attributes(ctr.state)  # before: an --rm container is gone once stopped
         if sig:
             self.client.containers.stop(ctr.id, t, stop_signal=parse_signal(sig))
         else:
             ctr.stop(t)
-        self.events.publish("stop", ctr.id, attrs)
         req.send(204)
 
     def container_kill(self, req: Request, ref: str) -> None:
@@ -460,20 +399,12 @@ class ContainersRouter:
         ctr = self._container(ref)
         if ctr.status not in ("running", "restarting"):  # restarting: no next run, as dockerd's kill
             raise HTTPError(409, f"Cannot kill container: {ref}: Container {ctr.id} is not running")
-        attrs = actor_attributes(ctr.state)
-        sig = req.query.get("signal") or "SIGKILL"
-        # before: a SIGKILL returns once the container is dead (its "die" is out by then), as dockerd's
-        self.events.publish("kill", ctr.id, {**attrs, "signal": sig})
-        ctr.kill(sig)
+        ctr.kill(req.query.get("signal") or "SIGKILL")
         req.send(204)
 
     def container_restart(self, req: Request, ref: str) -> None:
         ctr = self._container(ref)
-        attrs = actor_attributes(ctr.state)
         ctr.restart(query_optional_int(req.query.get("t"), "t"))
-        self._watch_exit(ctr.id, attrs)
-        self.events.publish("start", ctr.id, attrs)
-        self.events.publish("restart", ctr.id, attrs)
         req.send(204)
 
     def container_remove(self, req: Request, ref: str) -> None:
@@ -495,12 +426,10 @@ class ContainersRouter:
             raise HTTPError(409, f"cannot remove container \"/{ctr.name}\": container is running: stop the "
                                  "container before removing or force remove")
         st = ctr.state
-        attrs = actor_attributes(st)
         ctr.remove(force=force, v=False)  # ?v=1 below, once the monitor has let go of the mounts
         if query_bool(req.query.get("v")):
             self.client.containers.settle()  # the monitor of a running one still holds its mounts
             self.client.volumes.remove_anonymous_of(st.get("binds") or [])
-        self.events.publish("destroy", ctr.id, attrs)
         req.send(204)
 
     UPDATABLE = ("Memory", "MemorySwap", "PidsLimit", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares",
@@ -532,7 +461,6 @@ class ContainersRouter:
             ctr.id, memory=doc.get("Memory") or None, memory_swap=doc.get("MemorySwap") or None,
             pids_limit=doc.get("PidsLimit") or None, cpus=cpus, cpu_shares=doc.get("CpuShares") or None,
             restart_policy=policy if policy and policy.get("Name") else None)  # Name "": unchanged (the CLI sends it)
-        self.events.publish("update", ctr.id, actor_attributes(ctr.state))
         req.send_json({"Warnings": None})
 
     def container_changes(self, req: Request, ref: str) -> None:
@@ -543,19 +471,16 @@ class ContainersRouter:
     def container_pause(self, req: Request, ref: str) -> None:
         ctr = self._container(ref)
         self.client.containers.pause(ctr.id)
-        self.events.publish("pause", ctr.id, actor_attributes(ctr.state))
         req.send(204)
 
     def container_unpause(self, req: Request, ref: str) -> None:
         ctr = self._container(ref)
         self.client.containers.unpause(ctr.id)
-        self.events.publish("unpause", ctr.id, actor_attributes(ctr.state))
         req.send(204)
 
     def container_rename(self, req: Request, ref: str) -> None:
         ctr = self._container(ref)
-        old = self.client.containers.rename(ctr.id, req.query.get("name") or "")
-        self.events.publish("rename", ctr.id, {**actor_attributes(ctr.state), "oldName": "/" + old})
+        self.client.containers.rename(ctr.id, req.query.get("name") or "")
         req.send(204)
 
     def container_prune(self, req: Request) -> None:

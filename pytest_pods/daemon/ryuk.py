@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from pytest_pods.client.local import Client
-from pytest_pods.daemon.events import Events
 from pytest_pods.daemon.filters import labels_match
 from pytest_pods.errors import ConflictError, NotFoundError, PodsError
 
@@ -117,14 +116,13 @@ class _Reaper:
                 for line in self.filters]
 
     def prune(self) -> None:
-        client, events = self.ryuk.client, self.ryuk.events
+        client = self.ryuk.client
         if not any(self._label_lines()):
             return
         for st in client.containers.states(all=True):
             if self.matches(st.get("labels") or {}):
                 with contextlib.suppress(Exception):
                     client.containers.remove(st["id"], force=True)
-                    events.publish("destroy", st["id"], {"name": st["name"], "reaper": "ryuk"})
         try:
             nets = client.networks.list(create_default=False)
         except (PodsError, OSError):
@@ -175,12 +173,11 @@ _NETWORKS = {"bridge": {"IPAddress": "127.0.0.1", "Gateway": "127.0.0.1", "IPPre
 
 
 class Ryuk:
-    """The virtual Ryuk containers of one daemon: built from the client (what a reaper removes)
-    and the event bus (where it says so)."""
+    """The virtual Ryuk containers of one daemon, over the client (what a reaper removes; the
+    engine's journal has the removals' events)."""
 
-    def __init__(self, client: Client, events: Events) -> None:
+    def __init__(self, client: Client) -> None:
         self.client = client
-        self.events = events
         self._reapers: dict[str, _Reaper] = {}
 
     def create(self, name: str | None, doc: dict[str, Any]) -> str:

@@ -29,7 +29,6 @@ from pytest_pods.client.aliases import ImageAliases, Resolver, recipe_maker
 from pytest_pods.client.contract import rootless_engine
 from pytest_pods.client.local import Client
 from pytest_pods.daemon.containers import ContainersRouter
-from pytest_pods.daemon.events import Events
 from pytest_pods.daemon.exec import ExecRouter
 from pytest_pods.daemon.http import Server, serve_in_thread, tcp_listener, tls_context, unix_listener
 from pytest_pods.daemon.images import ImagesRouter
@@ -167,11 +166,10 @@ def _claim(root: Path, address: str = "") -> int:
 
 
 def build_router(client: Client, log: Callable[[str], None] = lambda m: None) -> Router:
-    """Every resource's router over one client and one event bus, in one route table.
+    """Every resource's router over one client, in one route table.
     ``PODS_DAEMON_TRACE=1`` logs each request."""
-    events = Events()
-    ryuk = Ryuk(client, events)
-    routers: list[ResourceRouter] = [SystemRouter(client, events), ContainersRouter(client, events, ryuk), ExecRouter(client),
+    ryuk = Ryuk(client)
+    routers: list[ResourceRouter] = [SystemRouter(client), ContainersRouter(client, ryuk), ExecRouter(client),
                ImagesRouter(client), NetworksRouter(client), VolumesRouter(client)]
     return Router((r for router in routers for r in router.routes()), log,
                   trace=bool(os.environ.get("PODS_DAEMON_TRACE")))

@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 from pytest_pods.client.local import Client
 from pytest_pods.daemon.containers import mem_total
-from pytest_pods.daemon.events import Events
 from pytest_pods.daemon.filters import event_matches, parse_filters
 from pytest_pods.daemon.http import Request
 from pytest_pods.daemon.router import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, Route, query_float, route
@@ -24,9 +23,8 @@ NOT_A_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "
 
 
 class SystemRouter:
-    def __init__(self, client: Client, events: Events) -> None:
+    def __init__(self, client: Client) -> None:
         self.client = client
-        self.events = events
 
     def routes(self) -> list[Route]:
         return [
@@ -97,31 +95,21 @@ class SystemRouter:
                        "Volumes": [], "BuildCache": []})
 
     def events_stream(self, req: Request) -> None:
+        """``GET /events``: the engine's journal (what every process using this root did: this
+        daemon, the CLI, plugin sessions, the containers' monitors), from ``since`` (else from
+        now), until ``until`` (else until the client goes)."""
         # the CLI turns --since/--until (10m, RFC 3339) into unix seconds ("1733000000.000000000")
         since = query_float(req.query.get("since")) if req.query.get("since") else None
-        deadline = query_float(req.query.get("until")) if req.query.get("until") else None
+        until = query_float(req.query.get("until")) if req.query.get("until") else None
         filters = parse_filters(req)
-        with self.events.subscribe(since) as (cond, queue):
-            def lines() -> Iterator[bytes]:
-                while True:
-                    with cond:
-                        if not queue:
-                            timeout = None if deadline is None else deadline - time.time()
-                            if timeout is not None and timeout <= 0:
-                                return
-                            cond.wait(timeout=min(timeout, 1.0) if timeout is not None else 1.0)
-                        batch, queue[:] = list(queue), []
-                    for ev in batch:
-                        if deadline is not None and ev["timeNano"] > deadline * 1e9:
-                            return
-                        if event_matches(ev, filters):
-                            yield json.dumps(ev).encode() + b"\n"
-                    if deadline is not None and time.time() >= deadline:
-                        return
-                    if batch == [] and peer_closed(req.conn):
-                        return
+        follow = until is None or until > time.time()
 
-            req.stream(lines())
+        def lines() -> Iterator[bytes]:
+            for ev in self.client.events(since, until, follow=follow, stop=lambda: peer_closed(req.conn)):
+                if event_matches(ev, filters):
+                    yield json.dumps(ev).encode() + b"\n"
+
+        req.stream(lines())
 
     def auth(self, req: Request) -> None:
         doc = req.json_object()

@@ -153,6 +153,10 @@ def test_stats_stream_redraws_and_follow_new_containers(docker: DockerCLI, made:
 def test_top_prints_what_docker_top_prints(docker: DockerCLI, made: Made, name: str, faces: list[Pods]) -> None:
     n = made(name)
     docker("run", "-d", "--name", n, "busybox", "sh", "-c", "sleep 1000 & sleep 2000")
+    for _ in range(100):  # until both sleeps run
+        if len(docker("top", n).stdout.splitlines()) == 3:
+            break
+        time.sleep(0.05)
     for ps_args in ([], ["-o", "pid,ppid,args"], ["x"]):
         theirs = docker("top", n, *ps_args).stdout
         for pods in faces:
@@ -211,3 +215,57 @@ def test_export_writes_the_containers_files_as_docker_does(docker: DockerCLI, ma
         assert missing.returncode != 0 and str(tmp_path / "no" / "x.tar").encode() in missing.stderr
         assert not (tmp_path / "no").exists() and b"Traceback" not in missing.stderr
     assert theirs["root/new"].islnk() and "vol/f" not in theirs
+
+
+CORE_ACTIONS = ("create", "start", "kill", "die", "stop", "pause", "unpause", "rename", "destroy")
+
+
+@both_engines
+def test_events_list_a_containers_life_as_docker_events_does(docker: DockerCLI, made: Made, name: str,
+                                                             faces: list[Pods]) -> None:
+    """The same life seen by ``docker events`` and ``pods events`` (through the daemon, and on
+    ours from the engine's own journal, which every process writes: the CLI, sessions, the
+    daemon, the monitors)."""
+    since = f"{time.time() - 0.5:.3f}"
+    n = made(name)
+    cid = docker("run", "-d", "--name", n, "-l", "pods.test=events", "busybox", "sh", "-c", SLEEP).stdout.strip()
+    docker("pause", n)
+    docker("unpause", n)
+    docker("rename", n, made(f"{name}-2"))
+    docker("stop", "-t", "5", f"{name}-2")
+    docker("rm", f"{name}-2")
+    until = f"{time.time() + 0.5:.3f}"
+    fmt = "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}} {{.Actor.Attributes.signal}}"
+    query = ["events", "--since", since, "--until", until, "--filter", f"container={cid}", "--format", fmt]
+    theirs = [line for line in docker(*query, timeout=30).stdout.splitlines() if line.split()[1] in CORE_ACTIONS]
+    assert theirs == [f"container create {n} <no value> <no value>", f"container start {n} <no value> <no value>",
+                      f"container pause {n} <no value> <no value>", f"container unpause {n} <no value> <no value>",
+                      f"container rename {name}-2 <no value> <no value>", f"container kill {name}-2 <no value> 15",
+                      f"container die {name}-2 0 <no value>", f"container stop {name}-2 <no value> <no value>",
+                      f"container destroy {name}-2 <no value> <no value>"], theirs
+    for pods in faces:
+        ours = [line for line in pods(*query).stdout.decode().splitlines() if line.split()[1] in CORE_ACTIONS]
+        assert ours == theirs
+    default = faces[-1]("events", "--since", since, "--until", until, "--filter", f"container={cid}").stdout.decode()
+    assert re.search(rf"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{9}}(Z|[+-]\d\d:\d\d) container create {cid} "
+                     rf"\(image=busybox, name={n}, pods.test=events\)$", default, re.MULTILINE), default
+
+
+def test_events_follow_until_interrupted_and_filter(docker: DockerCLI, made: Made, name: str, daemon: Any) -> None:
+    """Without ``--until``, new events as they happen (a container made by the docker CLI
+    through the daemon shows in the local engine's journal); filters by type and label."""
+    proc = subprocess.Popen([sys.executable, "-m", "pytest_pods.cli", "--root", str(daemon.root), "events",
+                             "-f", "type=container", "-f", "label=pods.test=follow", "--format", "{{.Action}}"],
+                            stdout=subprocess.PIPE)
+    try:
+        time.sleep(1)
+        docker("run", "--rm", "--name", made(name), "-l", "pods.test=follow", "busybox", "true")
+        docker("run", "--rm", "--name", made(f"{name}-other"), "busybox", "true")  # filtered out
+        time.sleep(1)
+    finally:
+        proc.terminate()  # our own child, by its PID
+        out = proc.communicate(timeout=10)[0].decode().split()
+    assert out == ["create", "start", "die", "destroy"]
+    bad = subprocess.run([sys.executable, "-m", "pytest_pods.cli", "--root", str(daemon.root), "events",
+                          "-f", "colour=red"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 125 and "invalid filter 'colour=red'" in bad.stderr

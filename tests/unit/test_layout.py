@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "pytest_pods"
 TOP = "pytest_pods"
 
 # area -> the areas it may import. An area is the longest prefix listed here that names a module.
-GROUND = ("engine.linux", "engine.files", "engine.locks", "engine.rootless")
+GROUND = ("engine.linux", "engine.files", "engine.locks", "engine.rootless", "engine.events")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "errors": (),
     **{g: ("errors", *GROUND) for g in GROUND},

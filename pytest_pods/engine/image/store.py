@@ -28,7 +28,7 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from pytest_pods.engine import linux, rootless
+from pytest_pods.engine import events, linux, rootless
 from pytest_pods.engine.files import mkstemp, remove_tree
 from pytest_pods.engine.image.reference import Reference, parse_reference
 from pytest_pods.engine.locks import FileLock, held, lease, lease_alive, lease_of, remove_dead_leased
@@ -399,7 +399,9 @@ class Store:
         if ref.digest:
             raise InvalidArgumentError(f"tag {target}: a tag cannot contain a digest")
         media = image.manifest.get("mediaType", MEDIA_OCI_MANIFEST)
-        return self.add_image(self.read_blob(image.manifest_digest), [str(ref)], media)
+        tagged = self.add_image(self.read_blob(image.manifest_digest), [str(ref)], media)
+        events.record(self.root, "image", "tag", image.id, {"name": ref.familiar})
+        return tagged
 
     def untag(self, name: str) -> tuple[Image, bool]:
         """Remove one name; returns (image, whether the image now has no name at all).
@@ -453,7 +455,10 @@ class Store:
         else:
             _, empty = self.untag(name)
             done.append(f"Untagged: {parse_reference(name).familiar}")
+        for line in done:
+            events.record(self.root, "image", "untag", image.id, {"name": line.removeprefix("Untagged: ")})
         if empty:
+            events.record(self.root, "image", "delete", image.id, {"name": image.id})
             done.append(f"Deleted: {image.id}")
             own = {image.manifest_digest, image.id, *image.diff_ids, *(layer["digest"] for layer in image.layers)}
             self.gc(candidates={digest_hex(d) for d in own}, in_use_snapshots=in_use_snapshots)

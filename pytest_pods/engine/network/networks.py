@@ -55,6 +55,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
+from pytest_pods.engine import events
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.linux import process_start_time
 from pytest_pods.engine.locks import FileLock
@@ -350,6 +351,8 @@ class Networks:
                 self._tear_down(rec)
                 remove_tree(ndir)
                 raise
+        if not _default:  # the default network is made on first use, as dockerd's exists from the start
+            events.record(self.root, "network", "create", rec["id"], {"name": name, "type": "bridge"})
         return rec
 
     def _choose_subnet(self, subnet: str | None, taken: builtins.list[ipaddress.IPv4Network],
@@ -430,6 +433,7 @@ class Networks:
                     f"({', '.join(e['name'] for e in users)})")
             self._tear_down(rec)
             remove_tree(self.dir / rec["id"])
+        events.record(self.root, "network", "destroy", rec["id"], {"name": rec["name"], "type": "bridge"})
         return rec["name"]
 
     # endpoints

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
+from pytest_pods.engine import events
 from pytest_pods.engine.runtime import nsinit
 from pytest_pods.engine.runtime.state import ContainerState, now_iso, update_state
 from pytest_pods.errors import InvalidArgumentError
@@ -176,6 +177,7 @@ class Prober:
         self.cgroup_join = cgroup_join
         self.started = time.monotonic()
         self.status = "starting"
+        self.reported = "starting"  # the last status told as an event
         self.streak = 0
         self.log: list[HealthResult] = []
         self.due = self.started + self._interval()
@@ -355,6 +357,12 @@ class Prober:
             s["health"] = health
 
         try:
-            update_state(self.cdir, change)
+            st = update_state(self.cdir, change)
         except (OSError, ValueError):
-            pass  # removed meanwhile (rm -f): nobody to tell
+            return  # removed meanwhile (rm -f): nobody to tell
+        # a verdict that changed: dockerd's health_status event (not the "unhealthy" a stopping
+        # container is left with, which no probe gave)
+        if self.status != self.reported and (self.status != "unhealthy" or self.streak):
+            self.reported = self.status
+            events.record(self.cdir.parent.parent, "container", f"health_status: {self.status}", self.cdir.name,
+                          events.container_attrs(st))

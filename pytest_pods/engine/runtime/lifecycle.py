@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypedDict
 
-from pytest_pods.engine import linux, rootless
+from pytest_pods.engine import events, linux, rootless
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.image.store import Image, Store
 from pytest_pods.engine.locks import lease, lease_alive, remove_dead_leased
@@ -491,6 +491,7 @@ class Runtime:
                     with contextlib.suppress(PodsError, OSError):
                         vols.remove(vol, in_use_by=[])
             raise
+        events.record(self.store.root, "container", "create", cid, events.container_attrs(state))
         return cid
 
     def _volume_binds(self, spec: ContainerSpec, img_cfg: dict[str, Any], made: list[str]) -> ContainerSpec:
@@ -879,6 +880,7 @@ class Runtime:
         num = parse_signal(sig)
         if num in (signal.SIGKILL, int(st.get("stop_signal", _SIGTERM))):
             self._no_restart(cid, st)  # another signal may end it, and its policy restarts it (as dockerd)
+        events.record(self.store.root, "container", "kill", cid, events.container_attrs(st, signal=num))
         if _alive(st["pid"], st.get("pid_start")):
             if num == signal.SIGKILL:
                 with contextlib.suppress(Exception):
@@ -906,11 +908,14 @@ class Runtime:
             return
         self._no_restart(cid, st)
         grace = st.get("stop_timeout", 10) if timeout is None else timeout
+        sig = stop_signal if stop_signal is not None else int(st.get("stop_signal", _SIGTERM))
+        events.record(self.store.root, "container", "kill", cid, events.container_attrs(st, signal=sig))
         if _alive(st["pid"], st.get("pid_start")):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(st["pid"], stop_signal if stop_signal is not None else int(st.get("stop_signal", _SIGTERM)))
+                os.kill(st["pid"], sig)
         deadline = time.monotonic() + max(grace, 0)
         if _wait_process(st.get("monitor_pid"), st.get("monitor_start"), deadline):
+            events.record(self.store.root, "container", "stop", cid, events.container_attrs(st))
             return
         with contextlib.suppress(Exception):
             self.cgroup(cid).kill(signal.SIGKILL)
@@ -921,6 +926,7 @@ class Runtime:
                 self.cgroup(cid).thaw()
         if not _wait_process(st.get("monitor_pid"), st.get("monitor_start"), time.monotonic() + 10):
             raise PodsError(f"stop container {cid[:12]}: still running 10 s after SIGKILL")
+        events.record(self.store.root, "container", "stop", cid, events.container_attrs(st))
 
     def _no_restart(self, cid: str, st: ContainerState) -> None:
         """A stop or kill through the engine: its restart policy does not start it again (as
@@ -952,6 +958,7 @@ class Runtime:
                 raise PodsError(f"Cannot pause container {cid}: {exc}") from None
             st["paused"] = True
             write_state(cdir, st)
+        events.record(self.store.root, "container", "pause", cid, events.container_attrs(st))
 
     def unpause(self, ref: str) -> None:
         """Thaw a paused container.
@@ -967,6 +974,7 @@ class Runtime:
             self.cgroup(cid).thaw()
             st["paused"] = False
             write_state(cdir, st)
+        events.record(self.store.root, "container", "unpause", cid, events.container_attrs(st))
 
     def rename(self, ref: str, new_name: str) -> str:
         """Give the container the name ``new_name``; returns its old name.
@@ -1004,6 +1012,7 @@ class Runtime:
             with contextlib.suppress(OSError):
                 if os.readlink(self.names / old) == cid:
                     os.unlink(self.names / old)
+        events.record(self.store.root, "container", "rename", cid, events.container_attrs(st, oldName="/" + old))
         return old
 
     def update(self, ref: str, *, memory: int | None = None, memory_swap: int | None = None,
@@ -1055,6 +1064,7 @@ class Runtime:
             if restart_policy is not None:
                 st["restart_policy"] = restart_policy
             write_state(cdir, st)
+        events.record(self.store.root, "container", "update", cid, events.container_attrs(st))
 
     def changes(self, ref: str) -> builtins.list[tuple[str, int]]:
         """What the container changed in its root, as ``docker diff``: (path, kind), kind 0 a
@@ -1483,9 +1493,10 @@ class Runtime:
                     f"cannot remove container {cid[:12]}: container is running: stop the container before removing or force remove"
                 )
             if self._hand_removal_to_monitor(cid):
-                return cid
+                return cid  # its monitor records the destroy
             self.stop(cid, timeout=0)
         self._remove_dir(cid)
+        events.record(self.store.root, "container", "destroy", cid, events.container_attrs(st))
         return cid
 
     def _hand_removal_to_monitor(self, cid: str) -> bool:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, NotRequired, TypedDict, cast
 
-from pytest_pods.engine import linux, rootless
+from pytest_pods.engine import events, linux, rootless
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.runtime import nsinit as init
 from pytest_pods.engine.runtime.cgroups import Cgroup, Limits, open_cgroup, rules_from_config
@@ -319,8 +319,9 @@ def _run_once(p: MonitorJob, fds: list[int]) -> bool:
                   "exit_code": 0, "oom_killed": False, "error": "", "finished_at": "0001-01-01T00:00:00Z",
                   "endpoints": endpoints, "ports": ports})
 
-    update_state(cdir, running)
+    started = update_state(cdir, running)
     _send(status_fd, {"started": pid, "ports": ports})
+    events.record(cdir.parent.parent, "container", "start", cdir.name, events.container_attrs(started))
 
     log = _LogWriter(cdir / "container.log", attach, keep=p.get("log_driver") != "none")
     streams = {out_r: "stdout", err_r: "stderr"}
@@ -394,6 +395,11 @@ def _run_once(p: MonitorJob, fds: list[int]) -> bool:
         oom = cg.oom_killed()
     except Exception:
         pass
+    attrs: dict[str, str] | None = None
+    with contextlib.suppress(OSError, ValueError):
+        attrs = events.container_attrs(read_state(cdir))
+    if attrs is not None:
+        events.record(cdir.parent.parent, "container", "die", cdir.name, {**attrs, "exitCode": code})
     _bury(cdir, code)  # first: a waiter may find the directory gone any moment from here
     _release_cgroup(cg)
     _detach_networks(p)
@@ -424,6 +430,8 @@ def _run_once(p: MonitorJob, fds: list[int]) -> bool:
         if p.get("volumes") and p.get("auto_remove"):
             _remove_volumes(p)  # first: docker run --rm returns once the container is gone
         remove_container_dir(cdir, name_link)
+        if attrs is not None:
+            events.record(cdir.parent.parent, "container", "destroy", cdir.name, attrs)
     _send(status_fd, {"exited": code, "oom": oom})
     return again
 

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pytest_pods.engine import events
 from pytest_pods.engine.files import remove_tree
 from pytest_pods.engine.locks import FileLock, lease
 from pytest_pods.errors import ConflictError, InvalidArgumentError, NotFoundError
@@ -32,6 +33,7 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 class Volumes:
     def __init__(self, root: Path) -> None:
+        self.root = root
         self.dir = root / "volumes"
 
     def _check(self, name: str) -> str:
@@ -56,6 +58,7 @@ class Volumes:
             tmp.write_text(json.dumps({"name": name, "labels": labels or {}, "created": time.time(),
                                        "anonymous": anonymous}))
             os.replace(tmp, meta)
+            events.record(self.root, "volume", "create", name, {"driver": "local"})
         return self.inspect(name)
 
     def name_of(self, path: str) -> str | None:
@@ -153,6 +156,7 @@ class Volumes:
         if in_use_by and not force:
             raise ConflictError(f"remove {name}: volume is in use - [{', '.join(c[:12] for c in in_use_by)}]")
         remove_tree(self.dir / name)
+        events.record(self.root, "volume", "destroy", name, {"driver": "local"})
 
 
 def remove_anonymous(root: Path, names: builtins.list[str], *, leaving: str = "") -> builtins.list[str]:
