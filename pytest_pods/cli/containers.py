@@ -386,6 +386,7 @@ def add_run(sub: Subparsers, verb: str) -> None:
     p.add_argument("--no-healthcheck", action="store_true")
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("-t", "--tty", action="store_true", help="a pseudo-terminal as the container's stdio")
+    p.add_argument("--detach-keys", help="the key sequence that lets go of a -it container (default ctrl-p,ctrl-q)")
     p.add_argument("--rm", action="store_true")
     p.add_argument("--pull", type=pull_arg, default="missing", metavar="always|missing|never",
                    help="pull the image before creating (default missing: only when it is not here)")
@@ -538,6 +539,13 @@ def _create_pulling(client: ClientAPI, args: argparse.Namespace, opts: CreateOpt
 
 def run(client: ClientAPI, args: argparse.Namespace) -> int:
     """``run`` and ``create``: a foreground run exits with the container's code."""
+    if args.detach_keys:  # a bad sequence fails before any work, terminal or not
+        from pytest_pods.daemon.streams import parse_detach_keys  # lazy: start latency (only --detach-keys)
+
+        try:
+            parse_detach_keys(args.detach_keys)
+        except ValueError as exc:
+            raise PodsError(str(exc)) from None
     opts = create_options(args)
     container = create_pulling(client, args, opts)
     if args.tty:
@@ -546,12 +554,21 @@ def run(client: ClientAPI, args: argparse.Namespace) -> int:
         print(container.id)
         return 0
     stdin = 0 if args.interactive else None
+    relay = None
+    if args.tty and args.interactive and not args.detach and os.isatty(0):
+        relay = _TerminalRelay(args.detach_keys)  # our stdin through the detach keys, its output back
     try:
-        handle = client.containers.start(container.id, attach=None if args.detach else (1, 2),
-                                         stdin=None if args.detach else stdin)
+        if relay is not None:
+            handle = client.containers.start(container.id, attach=(relay.out_w, relay.out_w), stdin=relay.in_r)
+            relay.started()
+        else:
+            handle = client.containers.start(container.id, attach=None if args.detach else (1, 2),
+                                             stdin=None if args.detach else stdin)
     except ContainerStartError:
         # docker keeps a "Created" container after a failed start; a run that failed leaves
         # nothing here (one clear error, nothing half-made), as `pods create` + `start` would not
+        if relay is not None:
+            relay.close()
         with contextlib.suppress(PodsError):
             client.containers.remove(container.id, force=True)
         raise
@@ -566,9 +583,94 @@ def run(client: ClientAPI, args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, forward)
+    if relay is not None:
+        return _on_terminal(client, container.id, lambda: relay.run(handle.wait), raw=True)
     if args.tty:
         return _on_terminal(client, container.id, handle.wait, raw=args.interactive)
     return handle.wait()
+
+
+class _TerminalRelay:
+    """``run -it`` on a terminal: our keys go to the container through a pipe, watched for the
+    detach sequence (``--detach-keys``, docker's ``ctrl-p,ctrl-q`` by default), and its output
+    comes back through another; on the sequence we let go and it runs on, as after docker's."""
+
+    def __init__(self, detach_keys: str | None) -> None:
+        from pytest_pods.daemon.streams import EscapeProxy, parse_detach_keys  # lazy: start latency (only -it)
+
+        try:
+            self.escape = EscapeProxy(parse_detach_keys(detach_keys))
+        except ValueError as exc:
+            raise PodsError(str(exc)) from None
+        self.in_r, self.in_w = os.pipe()
+        self.out_r, self.out_w = os.pipe()
+
+    def started(self) -> None:
+        """The monitor holds its ends now."""
+        os.close(self.in_r)
+        os.close(self.out_w)
+
+    def close(self) -> None:
+        for fd in (self.in_r, self.in_w, self.out_r, self.out_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def run(self, wait: Callable[[], int]) -> int:
+        """Relay until the container exits (its code) or the detach keys are typed (0, as
+        ``docker run -it`` returns then; the container runs on)."""
+        import select  # lazy: start latency (only -it)
+        import threading  # lazy: as above
+
+        wake_r, wake_w = os.pipe()
+        code: list[int] = []
+
+        def waiter() -> None:
+            code.append(wait())
+            with contextlib.suppress(OSError):
+                os.write(wake_w, b"x")
+
+        threading.Thread(target=waiter, name="pods-run-wait", daemon=True).start()
+        readers = [0, self.out_r, wake_r]
+        try:
+            while True:
+                ready, _, _ = select.select(readers, [], [])
+                if self.out_r in ready and not self._copy_out():
+                    readers.remove(self.out_r)
+                if 0 in ready:
+                    data = os.read(0, 65536)
+                    if not data:
+                        readers.remove(0)
+                        os.close(self.in_w)  # end of our input: the terminal stays, as docker's
+                        self.in_w = -1
+                    else:
+                        data, detached = self.escape.feed(data)
+                        if data and self.in_w >= 0:
+                            with contextlib.suppress(OSError):
+                                os.write(self.in_w, data)
+                        if detached:
+                            return 0
+                if wake_r in ready:
+                    while self._copy_out(timeout=0.2):  # what it printed last
+                        pass
+                    return code[0]
+        finally:
+            os.close(wake_r)
+            os.close(wake_w)
+            self.close()
+
+    def _copy_out(self, timeout: float | None = None) -> bool:
+        import select  # lazy: start latency (only -it)
+
+        if timeout is not None and not select.select([self.out_r], [], [], timeout)[0]:
+            return False
+        try:
+            data = os.read(self.out_r, 65536)
+        except OSError:
+            return False
+        view = memoryview(data)
+        while view:
+            view = view[os.write(1, view):]
+        return bool(data)
 
 
 def _use_terminal(client: ClientAPI, cid: str) -> None:

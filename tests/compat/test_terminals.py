@@ -138,3 +138,37 @@ def test_pods_run_it_drives_a_shell_through_a_pty(pods_root: Path, name: str) ->
 def test_pods_run_t_prints_the_containers_pty(pods_cli: Any) -> None:
     proc = pods_cli("run", "--rm", "-t", "busybox", "tty")
     assert proc.returncode == 0 and proc.stdout.strip() == "/dev/pts/0", proc.stderr
+
+
+def test_pods_run_it_detach_keys_leave_the_container_running(pods_root: Path, name: str) -> None:
+    """ctrl-p ctrl-q (or ``--detach-keys``) lets go: exit 0, as ``docker run -it`` (the test above
+    on the docker CLI), and the shell runs on; a ctrl-p not followed by ctrl-q reaches it."""
+    cli = [sys.executable, "-m", "pytest_pods.cli", "--root", str(pods_root)]
+    try:
+        for keys, typed in ((None, "\x10\x11"), ("ctrl-x,x", "\x18x")):
+            subprocess.run([*cli, "rm", "-f", name], capture_output=True, timeout=60)
+            term = Terminal([*cli, "run", "-it", "--name", name, *(["--detach-keys", keys] if keys else []),
+                             "busybox", "sh"])
+            try:
+                term.expect(rb"/ # ")
+                term.send("od -c\n")
+                time.sleep(0.3)
+                term.send("a\x10b\n\x04")  # a lone ctrl-p is no detach: it is typed, od sees it
+                term.expect(rb"a +020 +b")
+                term.send("echo before-detach\n")
+                term.expect(rb"^before-detach\r?$")
+                term.send(typed)
+                assert term.wait() == 0, term.output
+            finally:
+                term.close()
+            state = subprocess.run([*cli, "inspect", "-f", "{{.State.Running}}", name], capture_output=True,
+                                   text=True, timeout=60)
+            assert state.stdout.strip() == "true", (keys, state.stderr)
+            ran = subprocess.run([*cli, "exec", name, "echo", "still-here"], capture_output=True, text=True,
+                                 timeout=60)
+            assert ran.stdout == "still-here\n"
+        bad = subprocess.run([*cli, "run", "-it", "--rm", "--detach-keys", "ctrl-1", "busybox", "true"],
+                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert bad.returncode == 125 and "Invalid escape keys (ctrl-1) provided" in bad.stderr
+    finally:
+        subprocess.run([*cli, "rm", "-f", name], capture_output=True, timeout=60)
