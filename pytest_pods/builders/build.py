@@ -35,6 +35,7 @@ from pytest_pods.builders import bases
 from pytest_pods.builders import context as ctx
 from pytest_pods.builders import dockerfile as df
 from pytest_pods.engine import linux
+from pytest_pods.engine.image.reference import parse_reference
 from pytest_pods.engine.image.store import (
     MEDIA_OCI_CONFIG,
     MEDIA_OCI_LAYER,
@@ -115,6 +116,8 @@ class BuildOptions(NamedTuple):
     ssh: Mapping[str, str] = {}         # id -> an SSH agent socket on the host, for RUN --mount=type=ssh
     cache_import: Sequence[str] = ()    # build-cache directories to read first (--cache-from type=local,src=)
     cache_export: str | None = None     # a directory to write this build's cache to (--cache-to type=local,dest=)
+    cache_import_refs: Sequence[str] = ()  # build caches in a registry (--cache-from type=registry,ref=)
+    cache_export_ref: str | None = None    # a registry tag to push this build's cache to (--cache-to type=registry,ref=)
 
 
 class _State:
@@ -171,6 +174,8 @@ class Builder:
         say = opts.progress or (lambda _line: None)
         for src in opts.cache_import:
             import_cache(self.store, Path(src), say)
+        for ref in opts.cache_import_refs:
+            import_cache_from_registry(self.store, ref, say)
         context = Path(opts.context).resolve()
         if not context.is_dir():
             raise BuildError(f"build: context {opts.context} is not a directory")
@@ -194,6 +199,8 @@ class Builder:
         image = self._commit_image(built[target], opts, say)
         if opts.cache_export:
             export_cache(self.store, Path(opts.cache_export), self._used, say)
+        if opts.cache_export_ref:
+            export_cache_to_registry(self.store, opts.cache_export_ref, self._used, say)
         return image
 
     def _build_stages(self, parsed: df.Dockerfile, todo: list[df.Stage], meta: dict[str, str],
@@ -1426,12 +1433,7 @@ def export_cache(store: Store, dest: Path, entries: Mapping[str, dict[str, Any]]
     as an OCI image layout (index.json -> a manifest whose config is the key map and whose layers
     are the steps' blobs), replacing what was there, so a CI cache action can keep the directory
     and ``import_cache`` on a fresh machine finds every step."""
-    layers = {e["layer"]["digest"]: e["layer"] for e in entries.values() if e.get("layer")}
-    config = json.dumps({"entries": dict(sorted(entries.items()))}, sort_keys=True).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": MEDIA_OCI_MANIFEST, "artifactType": CACHE_MEDIA,
-        "config": {"mediaType": CACHE_MEDIA, "digest": sha256_digest(config), "size": len(config)},
-        "layers": [layers[d] for d in sorted(layers)]}, sort_keys=True).encode()
+    config, manifest, layers = _cache_artifact(entries)
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
              "manifests": [{"mediaType": MEDIA_OCI_MANIFEST, "digest": sha256_digest(manifest),
                             "size": len(manifest), "artifactType": CACHE_MEDIA,
@@ -1455,6 +1457,80 @@ def export_cache(store: Store, dest: Path, entries: Mapping[str, dict[str, Any]]
     say(f"Exported the build cache ({len(entries)} steps, {len(layers)} layers) to {dest}")
 
 
+def _cache_artifact(entries: Mapping[str, dict[str, Any]]) -> tuple[bytes, bytes, dict[str, dict[str, Any]]]:
+    """The build cache as an OCI artifact: (its config, the key map; its manifest; the steps'
+    layer descriptors by digest). The same bytes for the same steps, wherever they go."""
+    layers = {e["layer"]["digest"]: e["layer"] for e in entries.values() if e.get("layer")}
+    config = json.dumps({"entries": dict(sorted(entries.items()))}, sort_keys=True).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": MEDIA_OCI_MANIFEST, "artifactType": CACHE_MEDIA,
+        "config": {"mediaType": CACHE_MEDIA, "digest": sha256_digest(config), "size": len(config)},
+        "layers": [layers[d] for d in sorted(layers)]}, sort_keys=True).encode()
+    return config, manifest, layers
+
+
+def export_cache_to_registry(store: Store, ref: str, entries: Mapping[str, dict[str, Any]], say: Progress) -> None:
+    """Push the build cache (every step, as ``export_cache`` writes it) to the tag ``ref``: the
+    same OCI artifact, its layers the steps' blobs, so another machine's ``--cache-from
+    type=registry,ref=`` rebuilds only what changed (BuildKit's ``type=registry`` cache, in our format).
+
+    :raises BuildError: the registry refused (its words)
+    """
+    from pytest_pods.engine.registry import mirrors  # lazy: only registry caches
+    from pytest_pods.engine.registry.distribution import push_artifact  # lazy: as above
+
+    config, manifest, _layers = _cache_artifact(entries)
+    store.put_bytes(config)
+    try:
+        digest = push_artifact(store, ref, manifest, insecure=mirrors.is_insecure(parse_reference(ref).domain))
+    except PodsError as exc:
+        raise BuildError(f"build: --cache-to type=registry,ref={ref}: {exc}") from None
+    say(f"Exported the build cache ({len(entries)} steps) to {ref} ({digest})")
+
+
+def import_cache_from_registry(store: Store, ref: str, say: Progress) -> None:
+    """Read a build cache ``export_cache_to_registry`` pushed: its layers into the store
+    (verified), its steps into the build cache. A tag not there yet imports nothing.
+
+    :raises BuildError: the registry refused, or the tag holds something else
+    """
+    from pytest_pods.engine.registry import mirrors  # lazy: only registry caches
+    from pytest_pods.engine.registry.distribution import pull_artifact  # lazy: as above
+
+    try:
+        doc = pull_artifact(store, ref, insecure=mirrors.is_insecure(parse_reference(ref).domain))
+    except PodsError as exc:
+        raise BuildError(f"build: --cache-from type=registry,ref={ref}: {exc}") from None
+    if doc is None:
+        say(f"No build cache at {ref} yet")
+        return
+    try:
+        if doc.get("artifactType") != CACHE_MEDIA and doc["config"].get("mediaType") != CACHE_MEDIA:
+            raise ValueError(f"its config is {doc['config'].get('mediaType')!r}")
+        entries = json.loads(store.read_blob(doc["config"]["digest"]))["entries"]
+        steps = _import_entries(store.root / "build-cache", entries, ref)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BuildError(f"build: --cache-from type=registry,ref={ref}: not a build cache pods exported "
+                         f"({exc})") from None
+    say(f"Imported the build cache from {ref} ({steps} new steps)")
+
+
+def _import_entries(cache_dir: Path, entries: Mapping[str, Any], source: object) -> int:
+    """Each step into the build cache (one already here is kept); how many were new.
+
+    :raises BuildError: a key that is not one of ours
+    """
+    cache_dir.mkdir(exist_ok=True)
+    steps = 0
+    for key, entry in entries.items():
+        if not re.fullmatch(r"[0-9a-f]{64}", key):
+            raise BuildError(f"build: --cache-from {source}: bad cache key {key!r}")
+        if not (cache_dir / f"{key}.json").exists():
+            _write_atomic(cache_dir / f"{key}.json", json.dumps(entry).encode())
+            steps += 1
+    return steps
+
+
 def import_cache(store: Store, src: Path, say: Progress) -> None:
     """Read a directory ``export_cache`` wrote: each layer into the store (its digest verified),
     each step into the build cache (an entry already here is kept). A directory that is not
@@ -1475,8 +1551,6 @@ def import_cache(store: Store, src: Path, say: Progress) -> None:
             raise BuildError(f"build: --cache-from {src}: bad digest {digest!r}")
         return src / "blobs" / "sha256" / digest[7:]
 
-    cache_dir = store.root / "build-cache"
-    cache_dir.mkdir(exist_ok=True)
     steps = 0
     try:
         for m in index.get("manifests", []):
@@ -1488,12 +1562,7 @@ def import_cache(store: Store, src: Path, say: Progress) -> None:
                 if not store.has_blob(layer["digest"]):
                     with open(blob(layer["digest"]), "rb") as f:
                         store.put_file(f, expected=layer["digest"])
-            for key, entry in entries.items():
-                if not re.fullmatch(r"[0-9a-f]{64}", key):
-                    raise BuildError(f"build: --cache-from {src}: bad cache key {key!r}")
-                if not (cache_dir / f"{key}.json").exists():
-                    _write_atomic(cache_dir / f"{key}.json", json.dumps(entry).encode())
-                    steps += 1
+            steps += _import_entries(store.root / "build-cache", entries, src)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BuildError(f"build: --cache-from {src}: not a build cache pods exported ({exc})") from None
     except PodsError as exc:

@@ -338,26 +338,33 @@ def add_build(sub: Subparsers, verb: str) -> None:
                    help="a secret for RUN --mount=type=secret (from a file, or a variable; default: $ID)")
     p.add_argument("--ssh", action="append", metavar="ID[=SOCKET]",
                    help="an SSH agent socket for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK)")
-    p.add_argument("--cache-from", action="append", metavar="type=local,src=DIR|IMAGE",
-                   help="a build-cache directory to read first, or an image whose steps may be reused")
-    p.add_argument("--cache-to", metavar="type=local,dest=DIR",
-                   help="write this build's cache (every step, as mode=max) to a directory")
+    p.add_argument("--cache-from", action="append", metavar="type=local,src=DIR|type=registry,ref=REF|IMAGE",
+                   help="a build cache to read first (a directory or a registry tag), or an image whose steps "
+                        "may be reused")
+    p.add_argument("--cache-to", metavar="type=local,dest=DIR|type=registry,ref=REF",
+                   help="write this build's cache (every step, as mode=max) to a directory or a registry tag")
     p.add_argument("context")
 
 
-def _cache_dir(spec: str, key: str, flag: str) -> str | None:
-    """The directory of ``type=local,src=DIR`` (``key`` src or dest); None for a plain image name."""
+def _cache_place(spec: str, key: str, flag: str) -> tuple[str, str] | None:
+    """``type=local,src=DIR`` (``key`` src or dest) as ("local", DIR), ``type=registry,ref=REF``
+    as ("registry", REF); None for a plain image name (docker's classic ``--cache-from IMAGE``)."""
     from pytest_pods.errors import InvalidArgumentError  # lazy: loaded already; not this verb's header
 
     if "=" not in spec:
         return None
     kv = dict(part.partition("=")[::2] for part in spec.split(","))
-    if kv.get("type", "local") != "local":
-        raise InvalidArgumentError(f"{flag} {spec}: only type=local is supported (a directory)")
+    kind = kv.get("type", "local")
+    if kind == "registry":
+        if not kv.get("ref"):
+            raise InvalidArgumentError(f"{flag} {spec}: ref=REGISTRY/REPO:TAG is required")
+        return "registry", kv["ref"]
+    if kind != "local":
+        raise InvalidArgumentError(f"{flag} {spec}: type=local (a directory) or type=registry (a tag) is supported")
     path = kv.get(key) or (kv.get("src") if key == "src" else kv.get("dest"))
     if not path:
         raise InvalidArgumentError(f"{flag} {spec}: {key}=DIR is required")
-    return os.path.abspath(path)
+    return "local", os.path.abspath(path)
 
 
 def _secrets(specs: list[str]) -> dict[str, bytes]:
@@ -417,24 +424,26 @@ def build(client: ClientAPI, args: argparse.Namespace) -> int:
                                        if not sock else f"--ssh {spec}: one agent socket per id (keys are not read)")
         extra.setdefault("ssh", {})[sid or "default"] = os.path.abspath(sock)
     for spec in args.cache_from or []:
-        d = _cache_dir(spec, "src", "--cache-from")
-        if d is None:
+        place = _cache_place(spec, "src", "--cache-from")
+        if place is None:
             extra.setdefault("cache_from", []).append(spec)  # an image: docker's classic --cache-from
         else:
-            extra.setdefault("cache_import", []).append(d)
+            extra.setdefault("cache_import" if place[0] == "local" else "cache_import_refs", []).append(place[1])
     if args.cache_to:
-        extra["cache_export"] = _cache_dir(args.cache_to, "dest", "--cache-to")
-        if extra["cache_export"] is None:
+        place = _cache_place(args.cache_to, "dest", "--cache-to")
+        if place is None:
             from pytest_pods.errors import InvalidArgumentError  # lazy: loaded already; not this verb's header
 
-            raise InvalidArgumentError(f"--cache-to {args.cache_to}: expected type=local,dest=DIR")
+            raise InvalidArgumentError(f"--cache-to {args.cache_to}: expected type=local,dest=DIR or "
+                                       "type=registry,ref=REF")
+        extra["cache_export" if place[0] == "local" else "cache_export_ref"] = place[1]
     if extra:
         import inspect  # lazy: only with these flags, to refuse a client that cannot carry them
 
         from pytest_pods.errors import InvalidArgumentError  # lazy: loaded already; not this verb's header
 
         flags = {"secrets": "--secret", "ssh": "--ssh", "cache_from": "--cache-from", "cache_import": "--cache-from",
-                 "cache_export": "--cache-to"}
+                 "cache_export": "--cache-to", "cache_import_refs": "--cache-from", "cache_export_ref": "--cache-to"}
         for name in extra:
             if name not in inspect.signature(client.images.build).parameters:
                 raise InvalidArgumentError(f"{flags[name]} needs the local engine (pods does not send it over "

@@ -97,3 +97,56 @@ def test_a_cache_dir_that_lies_is_refused_and_a_missing_one_is_empty(client: Cli
             fresh.images.build(ctx, buildargs={"NONCE": nonce}, network="none", cache_import=[cache])
     finally:
         client.images.remove(tag, force=True)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Scope: module. A real docker-registry on loopback (tests/registry_helper.py)."""
+    from registry_helper import serve_registry
+
+    with serve_registry(tmp_path_factory.mktemp("registry")) as host:
+        yield host
+
+
+def test_a_cache_pushed_to_a_registry_rebuilds_only_what_changed(client: Client, fresh: Client, tmp_path: Path,
+                                                                 registry: str) -> None:
+    """``--cache-to type=registry,ref=`` on one machine, ``--cache-from type=registry,ref=`` on a
+    fresh one (BuildKit's registry cache, our artifact format), through the real docker-registry."""
+    import subprocess
+    import sys
+
+    nonce = uuid.uuid4().hex
+    ctx = _context(tmp_path, "one")
+    ref = f"{registry}/cache/{nonce[:8]}:buildcache"
+    tag = f"cache-share-{nonce[:8]}"
+    cli = [sys.executable, "-m", "pytest_pods.cli", "--root", str(client.root)]
+    first = subprocess.run([*cli, "build", "-t", tag, "--build-arg", f"NONCE={nonce}", "--network", "none",
+                            "--cache-to", f"type=registry,ref={ref}", str(ctx)], capture_output=True, text=True,
+                           timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "Exported the build cache (" in first.stdout and ref in first.stdout
+    try:
+        lines: list[str] = []
+        again = fresh.images.build(ctx, buildargs={"NONCE": nonce}, network="none", cache_import_refs=[ref],
+                                   progress=lines.append)
+        assert sum(line == " ---> Using cache" for line in lines) == 3, lines  # RUN, COPY, RUN
+        assert any(f"Imported the build cache from {ref}" in line for line in lines)
+        assert [x["digest"] for x in again.layers] == [x["digest"] for x in client.images.get(tag).layers]
+        (ctx / "app.txt").write_text("two")
+        lines = []
+        changed = fresh.images.build(ctx, buildargs={"NONCE": nonce}, network="none", cache_import_refs=[ref],
+                                     progress=lines.append)
+        assert sum(line == " ---> Using cache" for line in lines) == 1, lines  # the stamp only
+        assert changed.layers[-3]["digest"] == again.layers[-3]["digest"]  # the stamp's layer came from the cache
+        lines = []
+        fresh.images.build(ctx, buildargs={"NONCE": nonce}, network="none",
+                           cache_import_refs=[f"{registry}/cache/{nonce[:8]}:not-yet"], progress=lines.append)
+        assert any("No build cache at" in line for line in lines)
+        bad = subprocess.run([*cli, "build", "--cache-to", "type=registry", str(ctx)], capture_output=True,
+                             text=True, timeout=60)
+        assert bad.returncode == 125 and "ref=REGISTRY/REPO:TAG is required" in bad.stderr
+        with pytest.raises(BuildError, match="not a build cache"):  # an image, not a cache
+            client.images.push(tag, f"{registry}/cache/{nonce[:8]}:image")
+            fresh.images.build(ctx, network="none", cache_import_refs=[f"{registry}/cache/{nonce[:8]}:image"])
+    finally:
+        client.images.remove(tag, force=True)

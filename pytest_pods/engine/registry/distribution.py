@@ -733,3 +733,59 @@ def push(store: Store, image: str, dest: str | None = None, *, insecure: bool = 
         return digest
     finally:
         client.close()
+
+
+# --------------------------------------------------------------------------------------------
+# artifacts: a manifest whose blobs are not an image's (the build cache, BuildKit's type=registry)
+def push_artifact(store: Store, dest: str, manifest: bytes, *, insecure: bool = False,
+                  progress: Progress | None = None, client_factory: ClientFactory = RegistryClient) -> str:
+    """Upload an OCI manifest whose config and layers are blobs of ``store`` to ``dest`` (a
+    tag); returns the manifest digest the registry holds.
+
+    :raises StoreError: a blob it names is missing from the store
+    :raises RegistryError: the registry refused or kept failing
+    """
+    target = parse_reference(dest)
+    if target.digest:
+        raise InvalidArgumentError(f"push {target.familiar}: cannot push to a digest: give a tag")
+    op = f"push {target.familiar}"
+    doc = json.loads(manifest)
+    descs = [doc["config"], *doc.get("layers", [])]
+    client = client_factory(target.domain, insecure=insecure)
+    try:
+        pusher = _Pusher(store, target, client, _Emitter(progress), op, None)
+        for digest in dict.fromkeys(str(d["digest"]) for d in descs):
+            if not store.has_blob(digest):
+                raise StoreError(f"{op}: blob {digest} is missing from the store")
+            pusher.blob(digest, store.blob_path(digest).stat().st_size)
+        return pusher.manifest(manifest, str(doc.get("mediaType") or MEDIA_OCI_MANIFEST), target.tag or "latest")
+    finally:
+        client.close()
+
+
+def pull_artifact(store: Store, ref: str, *, insecure: bool = False, progress: Progress | None = None,
+                  client_factory: ClientFactory = RegistryClient) -> dict[str, Any] | None:
+    """Fetch the OCI manifest at ``ref`` and every blob it names into ``store`` (verified);
+    returns the manifest, or None when the registry has no such manifest (a cache's first run).
+
+    :raises RegistryError: the registry refused otherwise, or a blob kept failing verification
+    """
+    reference = parse_reference(ref)
+    op = f"pull {reference.familiar}"
+    client = client_factory(reference.domain, insecure=insecure)
+    try:
+        puller = _Puller(store, reference, client, _Emitter(progress), op)
+        try:
+            body, _media, _digest = puller.manifest(reference.digest or reference.tag or "latest", reference.digest)
+        except RegistryError as exc:
+            if any(w in str(exc).lower() for w in ("manifest unknown", "not known", "not found")):
+                return None
+            raise
+        doc: dict[str, Any] = json.loads(body)
+        for desc in [doc.get("config") or {}, *(doc.get("layers") or [])]:
+            if "digest" not in desc:
+                raise RegistryError(f"{op}: manifest lacks a blob digest")
+            puller.blob(desc, layer=False)
+        return doc
+    finally:
+        client.close()
