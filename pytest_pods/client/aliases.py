@@ -36,7 +36,8 @@ ENV = "PODS_IMAGE_ALIASES"
 #: The images of the shipped service recipes (``plugin/recipes/<service>``), by service.
 RECIPE_IMAGES = {"postgres": "pytest-pods/postgres:15", "redis": "pytest-pods/redis:7",
                  "nginx": "pytest-pods/nginx:1.22", "rabbitmq": "pytest-pods/rabbitmq:3.10",
-                 "mariadb": "pytest-pods/mariadb:10.11", "memcached": "pytest-pods/memcached:1.6"}
+                 "mariadb": "pytest-pods/mariadb:10.11", "memcached": "pytest-pods/memcached:1.6",
+                 "smtp": "pytest-pods/smtp:1.4"}
 #: The recipes' directory. A path, not an import: the client sits below the plugin, and only
 #: the Dockerfiles are wanted here.
 RECIPES = Path(__file__).resolve().parent.parent / "plugin" / "recipes"

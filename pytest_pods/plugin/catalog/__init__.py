@@ -8,6 +8,8 @@ from pytest_pods.plugin.catalog.memcached import memcached, memcached_image
 from pytest_pods.plugin.catalog.nginx import nginx, nginx_container, nginx_image
 from pytest_pods.plugin.catalog.rabbitmq import rabbitmq, rabbitmq_image
 from pytest_pods.plugin.catalog.registry import registry, registry_container, registry_image
+from pytest_pods.plugin.catalog.smtp import smtp, smtp_image
 
 __all__ = ["mariadb", "mariadb_image", "memcached", "memcached_image", "nginx", "nginx_container", "nginx_image",
-           "rabbitmq", "rabbitmq_image", "registry", "registry_container", "registry_image"]
+           "rabbitmq", "rabbitmq_image", "registry", "registry_container", "registry_image",
+           "smtp", "smtp_image"]
