@@ -31,6 +31,12 @@ def test_the_official_preset_serves_memcached(name: str) -> None:
     assert ImageAliases.parse(["official"]).target(name) == ("pytest-pods/memcached:1.6", False)
 
 
+@pytest.mark.parametrize("name", ["eclipse-mosquitto", "eclipse-mosquitto:2", "eclipse-mosquitto:2.0.18",
+                                  "docker.io/library/eclipse-mosquitto:latest"])
+def test_the_official_preset_serves_eclipse_mosquitto(name: str) -> None:
+    assert ImageAliases.parse(["official"]).target(name) == ("pytest-pods/mosquitto:2.0", False)
+
+
 @pytest.mark.parametrize("name", ["mongo:7", "bitnami/postgresql:16", "ghcr.io/x/postgres:16",
                                   "localhost:5000/postgres:16", "postgres@sha256:" + "a" * 64,
                                   "postgres:16-custom", "pytest-pods/postgres:15"])
