@@ -216,39 +216,22 @@ def add_events(sub: Subparsers, verb: str) -> None:
     p.add_argument("--format", help="a Go template, or json")
 
 
-EVENT_FILTERS = ("type", "event", "container", "image", "label", "network", "volume")
-
-
 def event_filter(values: list[str]) -> Callable[[Mapping[str, Any]], bool]:
-    """``-f KEY=VALUE`` as docker's: one key's values or-ed, the keys and-ed.
+    """``-f KEY=VALUE`` (repeatable) as dockerd filters events (daemon/filters.py; a key it does
+    not know is ignored, as dockerd's).
 
-    :raises PodsError: an unknown key, named
+    :raises PodsError: a filter without ``=``, as the docker CLI refuses it
     """
+    from pytest_pods.daemon.filters import event_matches  # lazy: start latency (only events)
+
     wanted: dict[str, list[str]] = {}
     for text in values:
         key, eq, value = text.partition("=")
-        if not eq or key not in EVENT_FILTERS:
-            raise PodsError(f"invalid filter '{text}'")
+        if not eq:
+            raise PodsError(f'invalid argument "{text}" for "-f, --filter" flag: bad format of filter '
+                            "(expected name=value)")
         wanted.setdefault(key, []).append(value)
-
-    def match(ev: Mapping[str, Any]) -> bool:
-        kind, actor = ev.get("Type", ""), ev.get("Actor") or {}
-        aid, attrs = str(actor.get("ID", "")), actor.get("Attributes") or {}
-
-        def named(want: str, of_kind: str) -> bool:
-            return kind == of_kind and (aid.startswith(want) or attrs.get("name") == want)
-
-        tests: dict[str, Callable[[str], bool]] = {
-            "type": lambda v: kind == v, "event": lambda v: ev.get("Action") == v,
-            "container": lambda v: named(v, "container"),
-            "image": lambda v: attrs.get("image") == v or named(v, "image"),
-            "label": lambda v: v.partition("=")[0] in attrs and (
-                "=" not in v or attrs[v.partition("=")[0]] == v.partition("=")[2]),
-            "network": lambda v: named(v, "network"), "volume": lambda v: named(v, "volume"),
-        }
-        return all(any(tests[k](v) for v in vs) for k, vs in wanted.items())
-
-    return match
+    return lambda ev: event_matches(ev, wanted)
 
 
 def events(client: ClientAPI, args: argparse.Namespace) -> int:

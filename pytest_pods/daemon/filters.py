@@ -58,12 +58,29 @@ def ref_matches(tag: str, pattern: str) -> bool:
 
 
 def event_matches(ev: Mapping[str, Any], filters: Filters) -> bool:
-    if filters.get("type") and ev["Type"] not in filters["type"]:
-        return False
-    if filters.get("event") and ev["Action"] not in filters["event"]:
-        return False
-    return not filters.get("container") or any(
-        ev["id"].startswith(c) or ev["Actor"]["Attributes"].get("name") == c for c in filters["container"])
+    """dockerd's event filter: each name's values or-ed, the names and-ed; ``container``,
+    ``network``, ``volume`` match the actor's ID or name by prefix (so they also keep events of
+    other types out), ``image`` the actor or its image exactly, ``event`` the action (a bare
+    ``health_status`` any of them), every ``label`` must hold; a name it does not know is
+    ignored, as dockerd ignores it (swarm objects' names match no event here)."""
+    kind, action = str(ev.get("Type", "")), str(ev.get("Action", ""))
+    actor = ev.get("Actor") or {}
+    aid, attrs = str(actor.get("ID", "")), actor.get("Attributes") or {}
+    name = str(attrs.get("name", ""))
+
+    def fuzzy(key: str) -> bool:
+        return not filters.get(key) or any(aid.startswith(v) or name.startswith(v) for v in filters[key])
+
+    def exact(key: str, *values: str) -> bool:
+        return not filters.get(key) or any(v in values for v in filters[key])
+
+    events = filters.get("event")
+    return (exact("type", kind) and exact("scope", str(ev.get("scope", "local")))
+            and (not events or any(action == v or action.startswith(v + ":") for v in events))
+            and fuzzy("container") and fuzzy("network") and fuzzy("volume")
+            and exact("image", aid, str(attrs.get("image", "")), name)
+            and not any(filters.get(k) for k in ("config", "node", "plugin", "secret", "service"))
+            and labels_match(attrs, filters.get("label", [])))
 
 
 def container_matches(row: Mapping[str, Any], filters: Filters) -> bool:
