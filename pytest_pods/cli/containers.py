@@ -609,11 +609,15 @@ class _TerminalRelay:
         """The monitor holds its ends now."""
         os.close(self.in_r)
         os.close(self.out_w)
+        self.in_r = self.out_w = -1
 
     def close(self) -> None:
+        """Close what is still open (-1: closed already; never a number another file took since)."""
         for fd in (self.in_r, self.in_w, self.out_r, self.out_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.in_r = self.in_w = self.out_r = self.out_w = -1
 
     def run(self, wait: Callable[[], int]) -> int:
         """Relay until the container exits (its code) or the detach keys are typed (0, as
