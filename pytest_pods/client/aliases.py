@@ -38,6 +38,7 @@ RECIPE_IMAGES = {"postgres": "pytest-pods/postgres:15", "redis": "pytest-pods/re
                  "nginx": "pytest-pods/nginx:1.22", "rabbitmq": "pytest-pods/rabbitmq:3.10",
                  "mariadb": "pytest-pods/mariadb:10.11", "memcached": "pytest-pods/memcached:1.6",
                  "mosquitto": "pytest-pods/mosquitto:2.0",
+                 "nats": "pytest-pods/nats:2.9",
                  "smtp": "pytest-pods/smtp:1.4"}
 #: The recipes' directory. A path, not an import: the client sits below the plugin, and only
 #: the Dockerfiles are wanted here.
@@ -54,7 +55,7 @@ PRESETS: dict[str, dict[str, str]] = {
                  # mysql:8 too: MariaDB 10.11 speaks its protocol and honours its MYSQL_* variables
                  "mariadb": RECIPE_IMAGES["mariadb"], "mysql": RECIPE_IMAGES["mariadb"],
                  "memcached": RECIPE_IMAGES["memcached"],
-                 "eclipse-mosquitto": RECIPE_IMAGES["mosquitto"]},
+                 "eclipse-mosquitto": RECIPE_IMAGES["mosquitto"], "nats": RECIPE_IMAGES["nats"]},
 }
 
 

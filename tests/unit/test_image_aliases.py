@@ -37,6 +37,11 @@ def test_the_official_preset_serves_eclipse_mosquitto(name: str) -> None:
     assert ImageAliases.parse(["official"]).target(name) == ("pytest-pods/mosquitto:2.0", False)
 
 
+@pytest.mark.parametrize("name", ["nats", "nats:2", "nats:2.10.24", "nats:2.10-alpine", "docker.io/library/nats"])
+def test_the_official_preset_serves_nats(name: str) -> None:
+    assert ImageAliases.parse(["official"]).target(name) == ("pytest-pods/nats:2.9", False)
+
+
 @pytest.mark.parametrize("name", ["mongo:7", "bitnami/postgresql:16", "ghcr.io/x/postgres:16",
                                   "localhost:5000/postgres:16", "postgres@sha256:" + "a" * 64,
                                   "postgres:16-custom", "pytest-pods/postgres:15"])

@@ -6,12 +6,14 @@ it in ``pytest_plugins``)."""
 from pytest_pods.plugin.catalog.mariadb import mariadb, mariadb_image
 from pytest_pods.plugin.catalog.memcached import memcached, memcached_image
 from pytest_pods.plugin.catalog.mosquitto import mosquitto, mosquitto_image
+from pytest_pods.plugin.catalog.nats import nats, nats_image
 from pytest_pods.plugin.catalog.nginx import nginx, nginx_container, nginx_image
 from pytest_pods.plugin.catalog.rabbitmq import rabbitmq, rabbitmq_image
 from pytest_pods.plugin.catalog.registry import registry, registry_container, registry_image
 from pytest_pods.plugin.catalog.smtp import smtp, smtp_image
 
 __all__ = ["mariadb", "mariadb_image", "memcached", "memcached_image", "mosquitto", "mosquitto_image",
+           "nats", "nats_image",
            "nginx", "nginx_container", "nginx_image",
            "rabbitmq", "rabbitmq_image", "registry", "registry_container", "registry_image",
            "smtp", "smtp_image"]
