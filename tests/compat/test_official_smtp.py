@@ -43,15 +43,17 @@ ALIAS = f"axllent/mailpit={SMTP_IMAGE}"
 
 
 class MailDaemon:
-    """``pods daemon --image-alias axllent/mailpit=pytest-pods/smtp:1.4`` on a root of its own."""
+    """``pods daemon --image-aliases official --image-alias ALIAS ...`` on a root of its own
+    (default: ``axllent/mailpit=pytest-pods/smtp:1.4``)."""
 
-    def __init__(self, root: Path, run: Path) -> None:
+    def __init__(self, root: Path, run: Path, aliases: tuple[str, ...] = (ALIAS,)) -> None:
         self.sock, self.log = run / "pods.sock", run / "daemon.log"
         self.host = f"unix://{self.sock}"
         env = {k: v for k, v in os.environ.items() if k != "PODS_IMAGE_ALIASES"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pytest_pods.cli", "--root", str(root), "daemon", "--socket", str(self.sock),
-             "--log-file", str(self.log), "--image-aliases", "official", "--image-alias", ALIAS],
+             "--log-file", str(self.log), "--image-aliases", "official",
+             *(arg for alias in aliases for arg in ("--image-alias", alias))],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
         def answers() -> bool:

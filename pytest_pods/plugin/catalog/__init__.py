@@ -10,10 +10,12 @@ from pytest_pods.plugin.catalog.nats import nats, nats_image
 from pytest_pods.plugin.catalog.nginx import nginx, nginx_container, nginx_image
 from pytest_pods.plugin.catalog.rabbitmq import rabbitmq, rabbitmq_image
 from pytest_pods.plugin.catalog.registry import registry, registry_container, registry_image
+from pytest_pods.plugin.catalog.s3 import s3, s3_image
 from pytest_pods.plugin.catalog.smtp import smtp, smtp_image
 
 __all__ = ["mariadb", "mariadb_image", "memcached", "memcached_image", "mosquitto", "mosquitto_image",
            "nats", "nats_image",
            "nginx", "nginx_container", "nginx_image",
            "rabbitmq", "rabbitmq_image", "registry", "registry_container", "registry_image",
+           "s3", "s3_image",
            "smtp", "smtp_image"]
