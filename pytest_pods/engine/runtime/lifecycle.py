@@ -1677,7 +1677,8 @@ class Runtime:
         s = cg.stats()
         pids = self.procs(cid)
         if not cg.paths:  # no cgroup: what the kernel shows of its processes
-            s = s._replace(memory_usage=linux.resident_bytes(pids), pids_current=len(pids))
+            s = s._replace(memory_usage=linux.resident_bytes(pids), pids_current=len(pids),
+                           cpu_usage_ns=linux.cpu_time_ns(pids))
         st = self.state(cid)
         pid = int(st.get("pid") or 0) if st["status"] == "running" else 0
         net = linux.net_bytes(pid) if pid and st.get("network") != "host" else {}
