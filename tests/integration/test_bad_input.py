@@ -317,9 +317,16 @@ def test_import_of_a_corrupt_or_malicious_tarball_is_refused(
     _fails_cleanly(proc, *needles)
     nothing_left()
     assert not list(Path("/tmp").glob(f"escape-{MARK}"))
-    assert not list(Path("/var/tmp").rglob(f"escape-{MARK}"))
+    assert not _found_under(Path("/var/tmp"), f"escape-{MARK}")
     assert not list(client.root.parent.glob(f"escape-{MARK}"))
-    assert not list(client.root.rglob(f"escape-{MARK}"))
+    assert not _found_under(client.root, f"escape-{MARK}")
+
+
+def _found_under(top: Path, name: str) -> list[str]:
+    """Every path named ``name`` under ``top``; what other processes remove while we look (a
+    reference dockerd's layers, another run's files) is skipped, not an error."""
+    return [os.path.join(d, name) for d, dirs, files in os.walk(top, onerror=lambda _exc: None)
+            if name in files or name in dirs]
 
 
 def test_import_with_symlinks_out_writes_only_inside(
