@@ -42,6 +42,7 @@ HELP = {
     "ps": "list containers",
     "logs": "fetch the logs of a container",
     "exec": "execute a command in a running container",
+    "attach": "attach local standard input, output, and error streams to a running container",
     "wait": "block until one or more containers stop, then print their exit codes",
     "stop": "stop one or more running containers",
     "kill": "kill one or more running containers",
@@ -584,10 +585,15 @@ def run(client: ClientAPI, args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, forward)
     if relay is not None:
-        return _on_terminal(client, container.id, lambda: relay.run(handle.wait), raw=True)
+        code = _on_terminal(client, container.id, lambda: relay.run(handle.wait), raw=True)
+        return 0 if code == DETACHED else code  # docker run -it lets go with 0
     if args.tty:
         return _on_terminal(client, container.id, handle.wait, raw=args.interactive)
     return handle.wait()
+
+
+DETACHED = -1
+"""What a relay returns when the detach keys were typed (an exit code is never negative)."""
 
 
 class _TerminalRelay:
@@ -620,8 +626,8 @@ class _TerminalRelay:
         self.in_r = self.in_w = self.out_r = self.out_w = -1
 
     def run(self, wait: Callable[[], int]) -> int:
-        """Relay until the container exits (its code) or the detach keys are typed (0, as
-        ``docker run -it`` returns then; the container runs on)."""
+        """Relay until the container exits (its code) or the detach keys are typed (DETACHED;
+        the container runs on)."""
         import select  # lazy: start latency (only -it)
         import threading  # lazy: as above
 
@@ -644,7 +650,8 @@ class _TerminalRelay:
                     data = os.read(0, 65536)
                     if not data:
                         readers.remove(0)
-                        os.close(self.in_w)  # end of our input: the terminal stays, as docker's
+                        if self.in_w >= 0:
+                            os.close(self.in_w)  # end of our input: the terminal stays, as docker's
                         self.in_w = -1
                     else:
                         data, detached = self.escape.feed(data)
@@ -652,7 +659,7 @@ class _TerminalRelay:
                             with contextlib.suppress(OSError):
                                 os.write(self.in_w, data)
                         if detached:
-                            return 0
+                            return DETACHED
                 if wake_r in ready:
                     while self._copy_out(timeout=0.2):  # what it printed last
                         pass
@@ -721,16 +728,95 @@ def _on_terminal(client: ClientAPI, cid: str, wait: Callable[[], int], *, raw: b
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
 
 
+# -- attach ------------------------------------------------------------------------------------------
+def add_attach(sub: Subparsers, verb: str) -> None:
+    p = sub.add_parser(verb, help=HELP[verb])
+    p.add_argument("--detach-keys", help="the key sequence that lets go (default ctrl-p,ctrl-q)")
+    p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
+    p.add_argument("--sig-proxy", default="true", choices=["true", "false"],
+                   help="Proxy all received signals to the process (default true)")
+    p.add_argument("container")
+
+
+def attach(client: Client, args: argparse.Namespace) -> int:
+    """docker's ``attach``: the running container's output from now on, and (a tty container)
+    our keys into its terminal; its exit code when it ends, 1 after the detach keys, as docker's.
+    Output comes line by line from its log (a prompt without a newline shows with the next line,
+    as through the daemon's attach)."""
+    import threading  # lazy: start latency (only attach)
+
+    st = client.containers.state(args.container)
+    if st["status"] != "running":
+        raise PodsError("You cannot attach to a stopped container, start it first")
+    cid = st["id"]
+    tty = client.containers.has_terminal(cid)
+    relay = _TerminalRelay(args.detach_keys)
+    os.close(relay.in_r)
+    os.close(relay.in_w)
+    fd = client.containers.terminal_input(cid) if tty and not args.no_stdin else None
+    relay.in_r, relay.in_w = -1, fd if fd is not None else -1
+    out_w, relay.out_w = relay.out_w, -1  # the pump's to close: the relay sees the end of the output
+
+    def pump() -> None:
+        try:
+            for stream, _, line in client.containers.logs(cid, follow=True, tail=0):
+                with contextlib.suppress(OSError):
+                    os.write(out_w if tty or stream == "stdout" else 2, line)
+        except PodsError:
+            pass  # removed while we followed it
+        finally:
+            os.close(out_w)
+
+    pumping = threading.Thread(target=pump, name="pods-attach-logs", daemon=True)
+    pumping.start()
+
+    def wait() -> int:
+        pumping.join()
+        try:
+            return client.containers.wait(cid)
+        except PodsError:
+            return 0
+
+    if not tty and args.sig_proxy == "true":
+        def forward(sig: int, _frame: object) -> None:
+            with contextlib.suppress(PodsError):
+                client.containers.kill(cid, sig)
+
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(sig, forward)
+    if tty and os.isatty(0):
+        code = _on_terminal(client, cid, lambda: relay.run(wait), raw=True)
+    else:
+        code = relay.run(wait)
+    if code == DETACHED:
+        print("read escape sequence", file=sys.stderr)
+        return 1
+    return code
+
+
 # -- start, ps, logs, exec ------------------------------------------------------------------------
 def add_start(sub: Subparsers, verb: str) -> None:
     p = sub.add_parser(verb, help=HELP[verb])
-    p.add_argument("-a", "--attach", action="store_true")
+    p.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals")
+    p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
+    p.add_argument("--detach-keys", help="the key sequence that lets go of a tty container (default ctrl-p,ctrl-q)")
     p.add_argument("containers", nargs="+")
 
 
 def start(client: ClientAPI, args: argparse.Namespace) -> int:
+    """``start``; ``-a`` waits for the container's end (its exit code), ``-a -i`` also gives it
+    our stdin, a tty container our terminal (raw, detach keys: as ``docker start -ai``)."""
     for ref in args.containers:
-        handle = client.containers.start(ref, attach=(1, 2) if args.attach else None)
+        has_terminal = getattr(client.containers, "has_terminal", None)  # the local engine's pty
+        if args.attach and args.interactive and has_terminal is not None and os.isatty(0) and has_terminal(ref):
+            relay = _TerminalRelay(args.detach_keys)
+            handle = client.containers.start(ref, attach=(relay.out_w, relay.out_w), stdin=relay.in_r)
+            relay.started()
+            cid = client.containers.state(ref)["id"]
+            code = _on_terminal(client, cid, lambda: relay.run(handle.wait), raw=True)
+            return 0 if code == DETACHED else code
+        handle = client.containers.start(ref, attach=(1, 2) if args.attach else None,
+                                         stdin=0 if args.attach and args.interactive else None)
         if args.attach:
             return handle.wait()
         handle.close()
@@ -1294,6 +1380,7 @@ VERBS: dict[str, Verb | LocalVerb] = {
     "ps": Verb(add_ps, ps),
     "logs": Verb(add_logs, logs),
     "exec": Verb(add_exec, exec_),
+    "attach": LocalVerb(add_attach, attach),
     "wait": Verb(add_wait, wait),
     "stop": Verb(add_stop, stop),
     "kill": Verb(add_kill, kill),

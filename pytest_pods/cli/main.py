@@ -43,7 +43,7 @@ VERBS: dict[str, str] = {
     "logs": "containers", "exec": "containers", "wait": "containers", "stop": "containers",
     "kill": "containers", "rm": "containers", "stats": "containers", "pause": "containers",
     "unpause": "containers", "cp": "containers", "rename": "containers", "update": "containers", "diff": "containers",
-    "top": "containers", "export": "containers", "events": "system",
+    "top": "containers", "export": "containers", "events": "system", "attach": "containers",
     "pull": "images", "push": "images", "login": "images", "logout": "images", "build": "images",
     "daemon": "system", "port": "containers", "network": "networks", "system": "system",
     "info": "system", "volume": "volumes", "image": "images",

@@ -172,3 +172,61 @@ def test_pods_run_it_detach_keys_leave_the_container_running(pods_root: Path, na
         assert bad.returncode == 125 and "Invalid escape keys (ctrl-1) provided" in bad.stderr
     finally:
         subprocess.run([*cli, "rm", "-f", name], capture_output=True, timeout=60)
+
+
+def test_pods_attach_types_into_a_running_tty_container_and_detaches(pods_root: Path, name: str) -> None:
+    """As ``docker attach`` (test_api_containers' test of it, on both engines): what we type runs,
+    its output comes back, ctrl-p ctrl-q lets go with exit 1 and "read escape sequence"."""
+    cli = [sys.executable, "-m", "pytest_pods.cli", "--root", str(pods_root)]
+    try:
+        subprocess.run([*cli, "run", "-d", "-it", "--name", name, "busybox", "sh"], check=True, capture_output=True,
+                       timeout=60)
+        term = Terminal([*cli, "attach", name])
+        try:
+            time.sleep(0.5)  # attached
+            term.send("echo typed-$((6*7))\n")
+            term.expect(rb"typed-42")
+            term.send("\x10\x11")
+            assert term.wait() == 1, term.output
+            assert b"read escape sequence" in term.output
+        finally:
+            term.close()
+        state = subprocess.run([*cli, "inspect", "-f", "{{.State.Running}}", name], capture_output=True, text=True,
+                               timeout=60)
+        assert state.stdout.strip() == "true"
+        assert "typed-42" in subprocess.run([*cli, "logs", name], capture_output=True, text=True, timeout=60).stdout
+    finally:
+        subprocess.run([*cli, "rm", "-f", name], capture_output=True, timeout=60)
+
+
+def test_pods_attach_to_a_plain_container_follows_it_to_its_exit_code(pods_root: Path, name: str) -> None:
+    cli = [sys.executable, "-m", "pytest_pods.cli", "--root", str(pods_root)]
+    try:
+        subprocess.run([*cli, "run", "-d", "--name", name, "busybox", "sh", "-c",
+                        "sleep 1; echo out; echo err >&2; exit 3"], check=True, capture_output=True, timeout=60)
+        got = subprocess.run([*cli, "attach", name], capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+        assert (got.returncode, got.stdout, got.stderr) == (3, "out\n", "err\n")
+        stopped = subprocess.run([*cli, "attach", name], capture_output=True, text=True, timeout=60)
+        assert stopped.returncode == 125 and "You cannot attach to a stopped container, start it first" in stopped.stderr
+    finally:
+        subprocess.run([*cli, "rm", "-f", name], capture_output=True, timeout=60)
+
+
+def test_pods_start_ai_gives_a_created_tty_container_our_terminal(pods_root: Path, name: str) -> None:
+    """``pods create -it`` then ``pods start -ai``: a shell on our terminal, its exit code ours."""
+    cli = [sys.executable, "-m", "pytest_pods.cli", "--root", str(pods_root)]
+    try:
+        subprocess.run([*cli, "create", "-it", "--name", name, "busybox", "sh"], check=True, capture_output=True,
+                       timeout=60)
+        term = Terminal([*cli, "start", "-ai", name])
+        try:
+            term.expect(rb"/ # ")
+            term.send("echo started-$((2*3))\n")
+            term.expect(rb"^started-6\r?$")
+            term.send("exit 4\n")
+            assert term.wait() == 4, term.output
+        finally:
+            term.close()
+    finally:
+        subprocess.run([*cli, "rm", "-f", name], capture_output=True, timeout=60)
