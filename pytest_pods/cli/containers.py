@@ -809,12 +809,7 @@ def start(client: ClientAPI, args: argparse.Namespace) -> int:
     for ref in args.containers:
         has_terminal = getattr(client.containers, "has_terminal", None)  # the local engine's pty
         if args.attach and args.interactive and has_terminal is not None and os.isatty(0) and has_terminal(ref):
-            relay = _TerminalRelay(args.detach_keys)
-            handle = client.containers.start(ref, attach=(relay.out_w, relay.out_w), stdin=relay.in_r)
-            relay.started()
-            cid = client.containers.state(ref)["id"]
-            code = _on_terminal(client, cid, lambda: relay.run(handle.wait), raw=True)
-            return 0 if code == DETACHED else code
+            return _start_on_terminal(client, ref, args.detach_keys)
         handle = client.containers.start(ref, attach=(1, 2) if args.attach else None,
                                          stdin=0 if args.attach and args.interactive else None)
         if args.attach:
@@ -822,6 +817,15 @@ def start(client: ClientAPI, args: argparse.Namespace) -> int:
         handle.close()
         print(ref)
     return 0
+
+
+def _start_on_terminal(client: ClientAPI, ref: str, detach_keys: str | None) -> int:
+    """``start -ai`` of a tty container: our terminal relayed to its pty, as ``run -it``."""
+    relay = _TerminalRelay(detach_keys)
+    handle = client.containers.start(ref, attach=(relay.out_w, relay.out_w), stdin=relay.in_r)
+    relay.started()
+    code = _on_terminal(client, client.containers.state(ref)["id"], lambda: relay.run(handle.wait), raw=True)
+    return 0 if code == DETACHED else code
 
 
 def add_ps(sub: Subparsers, verb: str) -> None:
@@ -1056,6 +1060,7 @@ def add_exec(sub: Subparsers, verb: str) -> None:
     p.add_argument("-u", "--user")
     p.add_argument("-w", "--workdir")
     p.add_argument("--privileged", action="store_true", help="every capability for this process, as docker exec")
+    p.add_argument("--detach-keys", help="with -it: the key sequence that lets go (default ctrl-p,ctrl-q)")
     p.add_argument("container")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -1063,11 +1068,80 @@ def add_exec(sub: Subparsers, verb: str) -> None:
 def exec_(client: ClientAPI, args: argparse.Namespace) -> int:
     if not args.command:
         raise PodsError("exec: no command given: pods exec CONTAINER COMMAND [ARG...]")
+    if args.tty and os.isatty(1):
+        from pytest_pods.client.local import Client  # lazy: start latency (only exec -t)
+
+        if isinstance(client, Client):  # a pty of the local engine's container
+            return _exec_on_terminal(client, args)
     null = os.open("/dev/null", os.O_RDONLY)
     stdio = (0 if args.interactive else null, 1, 2)
     result = client.containers.exec(args.container, args.command, env=args.env, user=args.user,
                                     workdir=args.workdir, stdio=stdio, privileged=args.privileged)
     return result.exit_code
+
+
+def _exec_on_terminal(client: Client, args: argparse.Namespace) -> int:
+    """``exec -t`` (``-it``): the process on a pty of the container's own devpts (``tty`` names
+    ``/dev/pts/N`` there, as under docker), our terminal raw and its size followed, with ``-i``
+    our keys typed into it (detach keys: we let go, it runs on); its exit code is ours."""
+    import termios  # lazy: start latency (only exec -t)
+    import tty  # lazy: as above
+
+    from pytest_pods.daemon.streams import container_pty, resize_pty  # lazy: as above
+
+    st = client.containers.state(args.container)
+    if st["status"] != "running":
+        raise PodsError(f"Container {st['id']} is not running")
+    try:
+        cols, rows = os.get_terminal_size(1)
+    except OSError:
+        cols, rows = 80, 24
+    master, slave = container_pty(int(st["pid"]), [rows, cols])
+    relay = _TerminalRelay(args.detach_keys)
+    relay.close()  # its pipes are not used: the pty's master is both ends
+    relay.in_w = os.dup(master) if args.interactive else -1
+    relay.out_r = master
+
+    def run() -> int:
+        try:
+            return client.containers.exec(st["id"], args.command, env=args.env, user=args.user, workdir=args.workdir,
+                                          stdio=(slave, slave, slave), tty=True,
+                                          privileged=args.privileged).exit_code
+        finally:
+            os.close(slave)  # the master reads the end of the output once no process holds the pty
+
+    def follow_size(_sig: int = 0, _frame: object = None) -> None:
+        with contextlib.suppress(OSError):
+            cols, rows = os.get_terminal_size(1)
+            resize_pty(master, rows, cols)
+
+    saved = None
+    if args.interactive and os.isatty(0):
+        saved = termios.tcgetattr(0)
+        tty.setraw(0)
+    try:
+        signal.signal(signal.SIGWINCH, follow_size)
+        code = relay.run(run) if args.interactive else _copy_until_done(relay, run)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+    return 0 if code == DETACHED else code
+
+
+def _copy_until_done(relay: _TerminalRelay, run: Callable[[], int]) -> int:
+    """``exec -t`` without ``-i``: the pty's output until the process ends (no keys read)."""
+    import threading  # lazy: start latency (only exec -t)
+
+    code: list[int] = []
+    worker = threading.Thread(target=lambda: code.append(run()), name="pods-exec-tty", daemon=True)
+    worker.start()
+    try:
+        while relay._copy_out(timeout=0.1) or worker.is_alive():
+            pass
+        worker.join()
+    finally:
+        relay.close()
+    return code[0] if code else 126
 
 
 # -- wait, stop, kill, rm -------------------------------------------------------------------------

@@ -230,3 +230,30 @@ def test_pods_start_ai_gives_a_created_tty_container_our_terminal(pods_root: Pat
             term.close()
     finally:
         subprocess.run([*cli, "rm", "-f", name], capture_output=True, timeout=60)
+
+
+def test_pods_exec_it_runs_a_shell_on_a_pty_of_the_container(pods_root: Path, name: str) -> None:
+    """``pods exec -it``: a pty of the container's own devpts, our terminal's size, its exit
+    code ours; ``-t`` alone prints through the pty and reads no keys."""
+    cli = [sys.executable, "-m", "pytest_pods.cli", "--root", str(pods_root)]
+    try:
+        subprocess.run([*cli, "run", "-d", "--name", name, "busybox", "sleep", "600"], check=True,
+                       capture_output=True, timeout=60)
+        term = Terminal([*cli, "exec", "-it", name, "sh"], rows=31, cols=97)
+        try:
+            term.expect(rb"/ # ")
+            term.send("tty; stty size\n")
+            term.expect(rb"^/dev/pts/\d+\r?$")
+            term.expect(rb"^31 97\r?$")
+            term.send("exit 5\n")
+            assert term.wait() == 5, term.output
+        finally:
+            term.close()
+        term = Terminal([*cli, "exec", "-t", name, "sh", "-c", "test -t 1 && echo on-a-tty; exit 2"])
+        try:
+            term.expect(rb"on-a-tty")
+            assert term.wait() == 2, term.output
+        finally:
+            term.close()
+    finally:
+        subprocess.run([*cli, "rm", "-f", name], capture_output=True, timeout=60)
