@@ -291,3 +291,32 @@ def test_event_filters_as_dockerd_applies_them(docker: DockerCLI, made: Made, na
     bad = faces[0]("events", "-f", "colour", check=False)
     assert bad.returncode == 125 and b'invalid argument "colour" for "-f, --filter" flag: bad format of filter ' \
         b"(expected name=value)" in bad.stderr  # the docker CLI's words
+
+
+@both_engines
+def test_exec_and_network_events_and_rm_f_as_dockerd_sends_them(docker: DockerCLI, made: Made, name: str,
+                                                                faces: list[Pods]) -> None:
+    """A container's whole life with an exec and a forced removal, network events included."""
+    since = f"{time.time() - 0.5:.3f}"
+    cid = docker("run", "-d", "--name", made(name), "busybox", "sleep", "600").stdout.strip()
+    assert docker("exec", name, "sh", "-c", "exit 3", check=False).returncode == 3
+    docker("rm", "-f", name)
+    until = f"{time.time() + 0.5:.3f}"
+    query = ["events", "--since", since, "--until", until, "--format",
+             "{{.Type}}|{{.Action}}|{{.Actor.ID}}|{{.Actor.Attributes.container}}|{{.Actor.Attributes.exitCode}}"]
+
+    def life(out: str) -> list[str]:
+        kept = []
+        for line in out.splitlines():
+            kind, action, actor, container, code = line.split("|")
+            if cid in (actor, container) and action.split(":")[0] != "attach":
+                kept.append(f"{kind} {action} {code}")
+        return kept
+
+    theirs = life(docker(*query, timeout=30).stdout)
+    assert theirs == ["container create <no value>", "network connect <no value>", "container start <no value>",
+                      "container exec_create: sh -c exit 3 <no value>", "container exec_start: sh -c exit 3 <no value>",
+                      "container exec_die 3", "container kill <no value>", "container die 137",
+                      "network disconnect <no value>", "container destroy <no value>"], theirs
+    for pods in faces:
+        assert life(pods(*query).stdout.decode()) == theirs

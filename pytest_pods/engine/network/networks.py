@@ -531,6 +531,8 @@ class Networks:
             self.refresh_hosts(rec)
         else:  # no names on the default bridge: only the container's own file changes
             write_hosts(Path(hosts_path), self.hosts_lines(cid, hostname))
+        events.record(self.root, "network", "connect", rec["id"], {"container": cid, "name": rec["name"],
+                                                                   "type": "bridge"})
         return ep
 
     def check_endpoint(self, rec: NetworkRecord, endpoint_config: Mapping[str, Any] | None) -> tuple[str, str]:
@@ -580,6 +582,8 @@ class Networks:
         self.refresh_hosts(rec)
         with contextlib.suppress(OSError):  # and its own file: the peers it left are no names now
             write_hosts(Path(ep["hosts"]), self.hosts_lines(cid, ep["hostname"]))
+        events.record(self.root, "network", "disconnect", rec["id"], {"container": cid, "name": rec["name"],
+                                                                      "type": "bridge"})
 
     def release_links(self, endpoints: builtins.list[EndpointRecord] | Mapping[str, EndpointRecord]) -> None:
         """Delete the host-side veths of these endpoints (a container's ``endpoints`` state) and

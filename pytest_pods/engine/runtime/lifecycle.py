@@ -1292,6 +1292,11 @@ class Runtime:
             captured = [(out_r, out_w), (err_r, err_w)]
         else:
             fds = [status_w, *stdio]
+        exec_id = os.urandom(32).hex()
+        attrs = events.container_attrs(st, execID=exec_id)
+        shown = " ".join(cmd)
+        events.record(self.store.root, "container", f"exec_create: {shown}", cid, attrs)
+        events.record(self.store.root, "container", f"exec_start: {shown}", cid, attrs)
         try:
             job: ExecJob = {"id": cid, "pid": st["pid"], "process": proc, "cgroup_parent": self.cgroup_parent}
             spawn(exec_main, job, fds, detach=False)
@@ -1308,9 +1313,11 @@ class Runtime:
         if not line:
             raise PodsError(f"exec in container {cid[:12]}: the exec process ended without a status")
         msg = json.loads(line)
+        code = int(msg.get("code", 126)) if "error" in msg else int(msg["exited"])
+        events.record(self.store.root, "container", "exec_die", cid, {**attrs, "exitCode": str(code)})
         if "error" in msg:
-            raise ContainerStartError(msg["error"], int(msg.get("code", 126)))
-        return ExecResult(int(msg["exited"]), outputs[0], outputs[1])
+            raise ContainerStartError(msg["error"], code)
+        return ExecResult(code, outputs[0], outputs[1])
 
     # -- copy ------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -1516,6 +1523,7 @@ class Runtime:
         with contextlib.suppress(OSError):
             if os.readlink(link) == cid:
                 os.unlink(link)  # the name is free at once, as after docker rm -f
+        events.record(self.store.root, "container", "kill", cid, events.container_attrs(st, signal=signal.SIGKILL.value))
         self._kill_for_removal(cid, st)
         return True
 
