@@ -316,12 +316,26 @@ class Images:
         from pytest_pods.engine.image import archive  # lazy: start latency (tarfile, gzip)
 
         archive.save(self._store, builtins.list(names), out, format=format)
+        for name in names:
+            self._event("save", self._store.get_image(name).id)
 
     def load(self, src: str | os.PathLike[str] | BinaryIO) -> builtins.list[str]:
         """Load images from an archive (a path or a binary stream); what docker prints per image."""
         from pytest_pods.engine.image import archive  # lazy: start latency (tarfile, gzip)
 
-        return archive.load(self._store, src)
+        loaded = archive.load(self._store, src)
+        for line in loaded:
+            what = line.partition(": ")[2]
+            with contextlib.suppress(NotFoundError, InvalidArgumentError):
+                self._event("load", self._store.get_image(what).id)
+        return loaded
+
+    def _event(self, action: str, actor: str, name: str | None = None) -> None:
+        """An image event in the engine's journal, as dockerd logs it (the actor: a reference for
+        pull and push, an ID otherwise; ``name``: its repository, else the actor)."""
+        from pytest_pods.engine import events  # lazy: start latency (only image verbs)
+
+        events.record(self._store.root, "image", action, actor, {"name": name or actor})
 
     def inspect(self, name: str) -> dict[str, Any]:
         from pytest_pods.client.docker_docs import image_inspect  # lazy: start latency (the CLI's path)
@@ -334,15 +348,20 @@ class Images:
         the image is recorded under ``ref`` whichever source served it."""
         from pytest_pods.engine.registry import mirrors  # lazy: start latency (http.client, ssl)
 
-        return mirrors.pull(self._store, ref, platform=platform, insecure=insecure, progress=progress)
+        image = mirrors.pull(self._store, ref, platform=platform, insecure=insecure, progress=progress)
+        parsed = parse_reference(ref)
+        self._event("pull", parsed.familiar, parsed.familiar_repository)
+        return image
 
     def push(self, name: str, dest: str | None = None, *, insecure: bool = False, progress: Any = None) -> str:
         """Push ``name`` (to ``dest``, another reference, when given); returns the manifest digest."""
         from pytest_pods.engine.registry import distribution, mirrors  # lazy: start latency (http.client, ssl)
 
-        host = parse_reference(dest or name).domain
-        return str(distribution.push(self._store, name, dest, progress=progress,
-                                     insecure=insecure or mirrors.is_insecure(host)))
+        target = parse_reference(dest or name)
+        digest = str(distribution.push(self._store, name, dest, progress=progress,
+                                       insecure=insecure or mirrors.is_insecure(target.domain)))
+        self._event("push", target.familiar, target.familiar_repository)
+        return digest
 
     def build(self, path: str | os.PathLike[str] = ".", *, tag: str | Sequence[str] | None = None,
               dockerfile: str | os.PathLike[str] | None = None, buildargs: Mapping[str, str] | None = None,

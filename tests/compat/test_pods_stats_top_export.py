@@ -320,3 +320,31 @@ def test_exec_and_network_events_and_rm_f_as_dockerd_sends_them(docker: DockerCL
                       "network disconnect <no value>", "container destroy <no value>"], theirs
     for pods in faces:
         assert life(pods(*query).stdout.decode()) == theirs
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Scope: module. A real docker-registry on loopback (tests/registry_helper.py)."""
+    from registry_helper import serve_registry
+
+    with serve_registry(tmp_path_factory.mktemp("registry")) as host:
+        yield host
+
+
+@both_engines
+def test_image_events_of_a_push_and_a_pull(docker: DockerCLI, name: str, registry: str, faces: list[Pods]) -> None:
+    ref = f"{registry}/events/{name}:1"
+    since = f"{time.time() - 0.5:.3f}"
+    docker("tag", "busybox", ref)
+    docker("push", ref, timeout=120)
+    docker("rmi", ref)
+    docker("pull", ref, timeout=120)
+    docker("rmi", ref)
+    until = f"{time.time() + 0.5:.3f}"
+    query = ["events", "--since", since, "--until", until, "-f", "type=image", "--format",
+             "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}"]
+    theirs = [line for line in docker(*query, timeout=30).stdout.splitlines() if line.split()[0] in ("push", "pull")]
+    assert theirs == [f"push {ref} {registry}/events/{name}", f"pull {ref} {registry}/events/{name}"], theirs
+    for pods in faces:
+        ours = [line for line in pods(*query).stdout.decode().splitlines() if line.split()[0] in ("push", "pull")]
+        assert ours == theirs
