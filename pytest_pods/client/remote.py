@@ -495,7 +495,7 @@ class RemoteContainer(ContainerHandle):
         self._c.request("POST", f"/containers/{self.id}/restart", {"t": int(timeout) if timeout is not None else None})
 
     def stats(self) -> Stats:
-        # one-shot: the sample now, without the second one a plain stream=false waits a second for
+        # one-shot: this sample only (a plain stream=false waits a second for a second sample)
         doc = self._c.request("GET", f"/containers/{self.id}/stats", {"stream": False, "one-shot": True})
         blkio = (doc.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []
         return {"memory_usage": doc["memory_stats"].get("usage", 0), "memory_limit": doc["memory_stats"].get("limit"),
