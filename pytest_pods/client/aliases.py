@@ -39,6 +39,7 @@ RECIPE_IMAGES = {"postgres": "pytest-pods/postgres:15", "redis": "pytest-pods/re
                  "mariadb": "pytest-pods/mariadb:10.11", "memcached": "pytest-pods/memcached:1.6",
                  "mosquitto": "pytest-pods/mosquitto:2.0",
                  "nats": "pytest-pods/nats:2.9",
+                 "etcd": "pytest-pods/etcd:3.4",
                  "s3": "pytest-pods/s3:5.1",
                  "smtp": "pytest-pods/smtp:1.4"}
 #: The recipes' directory. A path, not an import: the client sits below the plugin, and only

@@ -113,3 +113,12 @@ def test_a_stand_in_that_cannot_be_made_names_both() -> None:
     r.install(Holder(Images(set())))
     with pytest.raises(ImageNotFoundError, match=r"No such image: my/pg:1 \(the image alias of postgres:16\)"):
         r.resolve("postgres:16")
+
+
+@pytest.mark.parametrize("name", ["quay.io/coreos/etcd:v3.5.0", "quay.io/coreos/etcd", "bitnami/etcd:3.4",
+                                  "gcr.io/etcd-development/etcd:v3.5.0", "etcd"])
+def test_the_official_preset_names_no_etcd_image(name: str) -> None:
+    # another registry's names and a vendor's: only an explicit alias serves them
+    assert ImageAliases.parse(["official"]).target(name) is None
+    explicit = ImageAliases.parse(["official", f"{name}=pytest-pods/etcd:3.4"])
+    assert explicit.target(name) == ("pytest-pods/etcd:3.4", True)
