@@ -41,6 +41,7 @@ RECIPE_IMAGES = {"postgres": "pytest-pods/postgres:15", "redis": "pytest-pods/re
                  "nats": "pytest-pods/nats:2.9",
                  "etcd": "pytest-pods/etcd:3.4",
                  "s3": "pytest-pods/s3:5.1",
+                 "sftp": "pytest-pods/sftp:9.2",
                  "smtp": "pytest-pods/smtp:1.4"}
 #: The recipes' directory. A path, not an import: the client sits below the plugin, and only
 #: the Dockerfiles are wanted here.
@@ -57,8 +58,14 @@ PRESETS: dict[str, dict[str, str]] = {
                  # mysql:8 too: MariaDB 10.11 speaks its protocol and honours its MYSQL_* variables
                  "mariadb": RECIPE_IMAGES["mariadb"], "mysql": RECIPE_IMAGES["mariadb"],
                  "memcached": RECIPE_IMAGES["memcached"],
-                 "eclipse-mosquitto": RECIPE_IMAGES["mosquitto"], "nats": RECIPE_IMAGES["nats"]},
+                 "eclipse-mosquitto": RECIPE_IMAGES["mosquitto"], "nats": RECIPE_IMAGES["nats"],
+                 # a Docker Hub user's image, not an official one: only the tags of _USER_TAGS
+                 "atmoz/sftp": RECIPE_IMAGES["sftp"]},
 }
+
+#: The images of Docker Hub users (not official ones) a preset serves, and the tags it serves of
+#: each: their tags are names, not versions.
+_USER_TAGS: dict[str, frozenset[str]] = {"atmoz/sftp": frozenset({"latest", "alpine", "debian"})}
 
 
 def _key(name: str) -> str:
@@ -117,11 +124,13 @@ class ImageAliases:
         key = ref.familiar
         if key in self.explicit:
             return self.explicit[key], True
-        if ref.digest or ref.domain != "docker.io" or not ref.path.startswith("library/"):
+        user_tags = _USER_TAGS.get(ref.familiar_repository)
+        if ref.digest or ref.domain != "docker.io" or not (ref.path.startswith("library/") or user_tags):
             return None  # a digest names content; other registries' names are not official images
+        tag = ref.tag or "latest"
         for preset in self.presets:
             local = PRESETS[preset].get(ref.familiar_repository)
-            if local is not None and _VERSION_TAG.fullmatch(ref.tag or "latest"):
+            if local is not None and (tag in user_tags if user_tags else _VERSION_TAG.fullmatch(tag)):
                 return local, False
         return None
 
@@ -130,7 +139,8 @@ class ImageAliases:
         rows = sorted(self.explicit.items())
         for preset in self.presets:
             for repo, local in PRESETS[preset].items():
-                rows.append((f"{repo}, {repo}:N (preset {preset})", local))
+                tags = ", ".join(f"{repo}:{t}" for t in sorted(_USER_TAGS.get(repo, ())))
+                rows.append((f"{repo}, {tags or f'{repo}:N'} (preset {preset})", local))
         return rows
 
 

@@ -31,6 +31,18 @@ def test_the_official_preset_serves_memcached(name: str) -> None:
     assert ImageAliases.parse(["official"]).target(name) == ("pytest-pods/memcached:1.6", False)
 
 
+@pytest.mark.parametrize("name", ["atmoz/sftp", "atmoz/sftp:latest", "atmoz/sftp:alpine", "atmoz/sftp:debian",
+                                  "docker.io/atmoz/sftp:debian"])
+def test_the_official_preset_serves_the_atmoz_sftp_names(name: str) -> None:
+    assert ImageAliases.parse(["official"]).target(name) == ("pytest-pods/sftp:9.2", False)
+
+
+@pytest.mark.parametrize("name", ["atmoz/sftp:1", "atmoz/sftp:alpine-3.7", "atmoz/sftp@sha256:" + "a" * 64,
+                                  "quay.io/atmoz/sftp", "library/atmoz-sftp", "other/sftp", "sftp"])
+def test_other_sftp_names_and_atmoz_tags_are_not_aliased(name: str) -> None:
+    assert ImageAliases.parse(["official"]).target(name) is None
+
+
 @pytest.mark.parametrize("name", ["eclipse-mosquitto", "eclipse-mosquitto:2", "eclipse-mosquitto:2.0.18",
                                   "docker.io/library/eclipse-mosquitto:latest"])
 def test_the_official_preset_serves_eclipse_mosquitto(name: str) -> None:

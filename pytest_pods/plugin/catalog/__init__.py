@@ -12,6 +12,7 @@ from pytest_pods.plugin.catalog.nginx import nginx, nginx_container, nginx_image
 from pytest_pods.plugin.catalog.rabbitmq import rabbitmq, rabbitmq_image
 from pytest_pods.plugin.catalog.registry import registry, registry_container, registry_image
 from pytest_pods.plugin.catalog.s3 import s3, s3_image
+from pytest_pods.plugin.catalog.sftp import sftp, sftp_container, sftp_image
 from pytest_pods.plugin.catalog.smtp import smtp, smtp_image
 
 __all__ = ["etcd", "etcd_image",
@@ -20,4 +21,5 @@ __all__ = ["etcd", "etcd_image",
            "nginx", "nginx_container", "nginx_image",
            "rabbitmq", "rabbitmq_image", "registry", "registry_container", "registry_image",
            "s3", "s3_image",
+           "sftp", "sftp_container", "sftp_image",
            "smtp", "smtp_image"]
