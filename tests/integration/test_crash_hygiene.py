@@ -98,8 +98,11 @@ def host_snapshot(client: Client, marker: str) -> dict[str, Any]:
     mounts = sorted(line.split(" ")[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
                     if root in line)
     tag = root_tag(client.root)
-    links = sorted(line.split(": ")[1].split("@")[0] for line in subprocess.run(
-        ["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines() if tag in line)
+    names = (line.split(": ")[1].split("@")[0] for line in subprocess.run(
+        ["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines())
+    # this root's bridges and veths by name (the tag anywhere in the line would also match another
+    # root's link whose MAC address or alias happens to hold those three hex digits)
+    links = sorted(n for n in names if n.startswith((f"podsb{tag}", f"podsv{tag}")))
     nets = [p.name[:12] for p in (client.root / "networks").iterdir()] if (client.root / "networks").is_dir() else []
     rules = sorted(line for line in _iptables_save().splitlines() if any(f"pods:net:{n}" in line for n in nets))
     files = {
