@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pytest_pods.client.local import Client
 from pytest_pods.errors import ContainerStartError, PodsError
@@ -28,11 +28,34 @@ ENGINE_ERROR = 125
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error exits 125 (as docker does) with one line naming the problem."""
+    """argparse, but a usage error exits 125 (as docker does) with one line naming the problem,
+    and no abbreviation of a long option is taken for it (``--nam`` is not ``--name``)."""
+
+    verbs: argparse._SubParsersAction[Parser]  # the top parser's: each verb's own parser, by name
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: {message}. See '{self.prog} --help'.\n")
         sys.exit(ENGINE_ERROR)
+
+
+def unknown_flag(parser: Parser, verb: str, extra: Sequence[str]) -> NoReturn:
+    """What a verb did not take: an unknown flag named with the closest one the verb has, and
+    that verb's help (docker's ``unknown flag: --x``, ``See 'docker VERB --help'``)."""
+    import difflib  # lazy: start latency (only a usage error)
+
+    sub = parser.verbs.choices[verb]
+    flags = [a for a in extra if a.startswith("-")]
+    if not flags:
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
+    name = flags[0].partition("=")[0]
+    known = [o for action in sub._actions for o in action.option_strings]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    sub.error(f"unknown flag: {name}{hint}")
 
 
 # verb -> the module of its resource, in the order `pods --help` lists them
@@ -99,6 +122,7 @@ def build_parser(only: str | None = None) -> Parser:
     parser.add_argument("--host", default=os.environ.get("PODS_HOST") or None,
                         help="a remote engine: unix:///PATH or tcp://HOST:PORT ($PODS_HOST; 'docker' for $DOCKER_HOST)")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=Parser)
+    parser.verbs = sub
     for verb, resource in VERBS.items():
         if only in (None, verb):
             verbs_of(resource)[verb].add(sub, verb)
@@ -107,7 +131,10 @@ def build_parser(only: str | None = None) -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(verb_of(argv)).parse_args(argv)
+    parser = build_parser(verb_of(argv))
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        unknown_flag(parser, args.verb, extra)
     verb = verbs_of(VERBS[args.verb])[args.verb]
     try:
         if verb.kind == "command":

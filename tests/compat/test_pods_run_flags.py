@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from dockerd_helper import both_engines
 
 ReferenceDocker = Any  # tests/dockerd_helper.py's
@@ -120,3 +122,21 @@ def test_the_same_flags_through_the_api(docker: DockerCLI) -> None:
                  "cat /etc/resolv.conf; grep Cpus_allowed_list /proc/self/status; test -d /dev/shm || echo no-shm")
     assert sorted(out.stdout.splitlines()) == sorted(["nameserver 192.0.2.53", "search x.example",
                                                      f"Cpus_allowed_list:\t{last}", "no-shm"])
+
+
+@pytest.mark.parametrize("argv, flag, closest", [
+    (["run", "--rm", "--nam", "x", "busybox", "true"], "--nam", "--name"),
+    (["run", "--rm", "--detach-key", "x", "busybox", "true"], "--detach-key", "--detach-keys"),
+    (["stats", "--no-strem"], "--no-strem", "--no-stream"),
+])
+def test_an_unknown_or_abbreviated_flag_is_refused_naming_the_closest(pods_root: Path, argv: list[str], flag: str,
+                                                                      closest: str) -> None:
+    """No long option is taken by an abbreviation (the docker CLI takes none: it says "unknown
+    flag", exit 125, before any work); ours names the closest flag and the verb's help."""
+    ours = pods(pods_root, *argv)
+    assert ours.returncode == 125 and ours.stdout == ""
+    assert f"unknown flag: {flag} (did you mean {closest}?). See 'pods {argv[0]} --help'." in ours.stderr
+    if shutil.which("docker"):
+        theirs = subprocess.run(["docker", *argv], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"})
+        assert theirs.returncode == 125 and f"unknown flag: {flag}" in theirs.stderr
