@@ -4,6 +4,7 @@ recipe on first use, its RABBITMQ_DEFAULT_* variables taking effect."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -34,6 +35,11 @@ def test_testcontainers_rabbitmq_3_runs_unchanged_on_the_preset_built_on_first_u
                                           virtual_host="tcv", credentials=pika.PlainCredentials("tc", "wrong"))
         with pytest.raises(pika.exceptions.ProbableAuthenticationError):
             pika.BlockingConnection(wrong)
-        assert b"Server startup complete" in mq.get_wrapped_container().logs()
+        # the broker takes connections a moment before it logs that line (under load, after our
+        # connections above): it comes, as the official image's does
+        deadline = time.monotonic() + 30
+        while b"Server startup complete" not in mq.get_wrapped_container().logs():
+            assert time.monotonic() < deadline, mq.get_wrapped_container().logs()[-3000:]
+            time.sleep(0.2)
     log = aliased.log_text()
     assert "image alias: rabbitmq:3 -> pytest-pods/rabbitmq:3.10 (RabbitMQ 3.10 from Debian 12 (bookworm))" in log

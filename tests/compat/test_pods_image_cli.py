@@ -27,8 +27,11 @@ def tag() -> str:
 
 
 def without_age(table: str) -> str:
-    """A listing with its CREATED cells blanked (they tick between the two runs), widths kept."""
-    return re.sub(r"(\d+ seconds?|Less than a second|About a minute) ago {3,}", "AGE", table)
+    """A listing's cells, its CREATED ones blanked: they tick between the two runs, and with
+    them the column's width ("Less than a second ago" against "2 seconds ago")."""
+    age = re.compile(r"(\d+ seconds?|Less than a second|About a minute) ago")
+    return "\n".join(" | ".join("AGE" if age.fullmatch(cell) else cell for cell in re.split(r" {2,}", line))
+                     for line in table.splitlines())
 
 
 def build(docker: DockerCLI, tmp_path: Path, tag: str, content: str, *, name: str | None = None) -> str:
