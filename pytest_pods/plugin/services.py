@@ -114,6 +114,14 @@ def image_provider(service: str) -> Callable[[PodsSession, str], ImageRef]:
 IMAGE_PROVIDERS.update({tag: image_provider(service) for service, tag in SERVICE_IMAGES.items()})
 
 
+def catalogue_service(service: str, image: str) -> Any:
+    """Register a catalogue service's recipe image (built or pulled on first use, by name from
+    any fixture or the daemon's aliases) and return its session ``<service>_image`` fixture."""
+    SERVICE_IMAGES[service] = image
+    IMAGE_PROVIDERS[image] = image_provider(service)
+    return image_fixture(service)
+
+
 def image_fixture(service: str) -> Any:
     def fixture(request: pytest.FixtureRequest, pods: Pods) -> ImageRef:
         name = fixture_name(request)

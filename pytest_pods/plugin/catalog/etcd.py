@@ -30,19 +30,15 @@ from pytest_pods.client.contract import ContainerAPI
 from pytest_pods.errors import PodsError
 from pytest_pods.plugin.fixtures import container
 from pytest_pods.plugin.services import (
-    SERVICE_IMAGES,
     Service,
-    image_fixture,
-    image_provider,
+    catalogue_service,
     per_database,
 )
-from pytest_pods.plugin.session import IMAGE_PROVIDERS, PodsSession
+from pytest_pods.plugin.session import PodsSession
 
 __all__ = ["Etcd", "etcd", "etcd_container", "etcd_image"]
 
-SERVICE_IMAGES["etcd"] = "pytest-pods/etcd:3.4"
-IMAGE_PROVIDERS[SERVICE_IMAGES["etcd"]] = image_provider("etcd")
-etcd_image = image_fixture("etcd")
+etcd_image = catalogue_service("etcd", "pytest-pods/etcd:3.4")
 
 #: etcd's line once its client listener serves (embed: "ready to serve client requests").
 READY_LINE = r"ready to serve client requests"

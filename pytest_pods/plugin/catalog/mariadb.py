@@ -31,20 +31,16 @@ from pytest_pods.client.contract import ContainerAPI
 from pytest_pods.errors import PodsError
 from pytest_pods.plugin.fixtures import container
 from pytest_pods.plugin.services import (
-    SERVICE_IMAGES,
     Service,
+    catalogue_service,
     environment_of,
-    image_fixture,
-    image_provider,
     per_database,
 )
-from pytest_pods.plugin.session import IMAGE_PROVIDERS, PodsSession
+from pytest_pods.plugin.session import PodsSession
 
 __all__ = ["MariaDB", "mariadb", "mariadb_container", "mariadb_image"]
 
-SERVICE_IMAGES["mariadb"] = "pytest-pods/mariadb:10.11"
-IMAGE_PROVIDERS[SERVICE_IMAGES["mariadb"]] = image_provider("mariadb")
-mariadb_image = image_fixture("mariadb")
+mariadb_image = catalogue_service("mariadb", "pytest-pods/mariadb:10.11")
 
 #: The line after "mariadbd: ready for connections." that names the port: the first-init server
 #: listens on the socket only and says "port: 0", so this is the real server's.

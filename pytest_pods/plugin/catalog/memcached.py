@@ -22,19 +22,15 @@ from pytest_pods import wait
 from pytest_pods.errors import PodsError
 from pytest_pods.plugin.fixtures import container
 from pytest_pods.plugin.services import (
-    SERVICE_IMAGES,
     Service,
-    image_fixture,
-    image_provider,
+    catalogue_service,
     per_database,
 )
-from pytest_pods.plugin.session import IMAGE_PROVIDERS, PodsSession
+from pytest_pods.plugin.session import PodsSession
 
 __all__ = ["Memcached", "memcached", "memcached_container", "memcached_image"]
 
-SERVICE_IMAGES["memcached"] = "pytest-pods/memcached:1.6"
-IMAGE_PROVIDERS[SERVICE_IMAGES["memcached"]] = image_provider("memcached")
-memcached_image = image_fixture("memcached")
+memcached_image = catalogue_service("memcached", "pytest-pods/memcached:1.6")
 
 ISOLATION_LEVELS = ("container", "flush")
 #: the text-protocol commands whose answer is lines up to END

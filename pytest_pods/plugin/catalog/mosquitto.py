@@ -26,19 +26,15 @@ from pytest_pods.client.contract import ContainerAPI
 from pytest_pods.errors import PodsError
 from pytest_pods.plugin.fixtures import container
 from pytest_pods.plugin.services import (
-    SERVICE_IMAGES,
     Service,
-    image_fixture,
-    image_provider,
+    catalogue_service,
     per_database,
 )
-from pytest_pods.plugin.session import IMAGE_PROVIDERS, PodsSession
+from pytest_pods.plugin.session import PodsSession
 
 __all__ = ["Mosquitto", "mosquitto", "mosquitto_container", "mosquitto_image"]
 
-SERVICE_IMAGES["mosquitto"] = "pytest-pods/mosquitto:2.0"
-IMAGE_PROVIDERS[SERVICE_IMAGES["mosquitto"]] = image_provider("mosquitto")
-mosquitto_image = image_fixture("mosquitto")
+mosquitto_image = catalogue_service("mosquitto", "pytest-pods/mosquitto:2.0")
 
 #: What testcontainers' MosquittoContainer waits for (Mosquitto 2.x), once its listeners are open.
 READY_LINE = r"mosquitto version \d+\.\d+\.\d+ running"

@@ -38,19 +38,15 @@ from pytest_pods.client.contract import ContainerAPI
 from pytest_pods.errors import PodsError
 from pytest_pods.plugin.fixtures import container
 from pytest_pods.plugin.services import (
-    SERVICE_IMAGES,
     Service,
-    image_fixture,
-    image_provider,
+    catalogue_service,
     per_database,
 )
-from pytest_pods.plugin.session import IMAGE_PROVIDERS, PodsSession
+from pytest_pods.plugin.session import PodsSession
 
 __all__ = ["Nats", "nats", "nats_container", "nats_image"]
 
-SERVICE_IMAGES["nats"] = "pytest-pods/nats:2.9"
-IMAGE_PROVIDERS[SERVICE_IMAGES["nats"]] = image_provider("nats")
-nats_image = image_fixture("nats")
+nats_image = catalogue_service("nats", "pytest-pods/nats:2.9")
 
 #: What testcontainers' NatsContainer waits for, once the client listener is open.
 READY_LINE = r"Server is ready"

@@ -26,20 +26,16 @@ from pytest_pods.client.contract import ContainerAPI
 from pytest_pods.errors import PodsError
 from pytest_pods.plugin.fixtures import container
 from pytest_pods.plugin.services import (
-    SERVICE_IMAGES,
     Service,
+    catalogue_service,
     environment_of,
-    image_fixture,
-    image_provider,
     per_database,
 )
-from pytest_pods.plugin.session import IMAGE_PROVIDERS, PodsSession
+from pytest_pods.plugin.session import PodsSession
 
 __all__ = ["RabbitMQ", "rabbitmq", "rabbitmq_container", "rabbitmq_image"]
 
-SERVICE_IMAGES["rabbitmq"] = "pytest-pods/rabbitmq:3.10"
-IMAGE_PROVIDERS[SERVICE_IMAGES["rabbitmq"]] = image_provider("rabbitmq")
-rabbitmq_image = image_fixture("rabbitmq")
+rabbitmq_image = catalogue_service("rabbitmq", "pytest-pods/rabbitmq:3.10")
 
 #: What testcontainers-java's RabbitMQContainer waits for, printed once the listeners are up.
 READY_LINE = r"Server startup complete"

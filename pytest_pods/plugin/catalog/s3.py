@@ -33,20 +33,16 @@ from pytest_pods.client.contract import ContainerAPI
 from pytest_pods.errors import PodsError
 from pytest_pods.plugin.fixtures import container
 from pytest_pods.plugin.services import (
-    SERVICE_IMAGES,
     Service,
+    catalogue_service,
     environment_of,
-    image_fixture,
-    image_provider,
     per_database,
 )
-from pytest_pods.plugin.session import IMAGE_PROVIDERS, PodsSession
+from pytest_pods.plugin.session import PodsSession
 
 __all__ = ["S3", "s3", "s3_container", "s3_image"]
 
-SERVICE_IMAGES["s3"] = "pytest-pods/s3:5.1"
-IMAGE_PROVIDERS[SERVICE_IMAGES["s3"]] = image_provider("s3")
-s3_image = image_fixture("s3")
+s3_image = catalogue_service("s3", "pytest-pods/s3:5.1")
 
 #: werkzeug's line once moto's server listens
 READY_LINE = r"Running on "

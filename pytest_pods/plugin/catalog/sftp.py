@@ -33,20 +33,16 @@ from pytest_pods.client.contract import ContainerAPI
 from pytest_pods.errors import PodsError
 from pytest_pods.plugin.fixtures import container
 from pytest_pods.plugin.services import (
-    SERVICE_IMAGES,
     Service,
+    catalogue_service,
     environment_of,
-    image_fixture,
-    image_provider,
     per_database,
 )
-from pytest_pods.plugin.session import IMAGE_PROVIDERS, PodsSession
+from pytest_pods.plugin.session import PodsSession
 
 __all__ = ["Sftp", "sftp", "sftp_container", "sftp_image"]
 
-SERVICE_IMAGES["sftp"] = "pytest-pods/sftp:9.2"
-IMAGE_PROVIDERS[SERVICE_IMAGES["sftp"]] = image_provider("sftp")
-sftp_image = image_fixture("sftp")
+sftp_image = catalogue_service("sftp", "pytest-pods/sftp:9.2")
 
 #: sshd's line (run with -D -e: to stderr) once it listens.
 READY_LINE = r"Server listening on"

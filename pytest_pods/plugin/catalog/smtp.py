@@ -34,20 +34,16 @@ from pytest_pods.client.contract import ContainerAPI
 from pytest_pods.errors import PodsError
 from pytest_pods.plugin.fixtures import container
 from pytest_pods.plugin.services import (
-    SERVICE_IMAGES,
     Service,
+    catalogue_service,
     environment_of,
-    image_fixture,
-    image_provider,
     per_database,
 )
-from pytest_pods.plugin.session import IMAGE_PROVIDERS, PodsSession
+from pytest_pods.plugin.session import PodsSession
 
 __all__ = ["Mail", "Smtp", "smtp", "smtp_container", "smtp_image"]
 
-SERVICE_IMAGES["smtp"] = "pytest-pods/smtp:1.4"
-IMAGE_PROVIDERS[SERVICE_IMAGES["smtp"]] = image_provider("smtp")
-smtp_image = image_fixture("smtp")
+smtp_image = catalogue_service("smtp", "pytest-pods/smtp:1.4")
 
 #: The server's line once both ports listen (pods-smtp.py in the recipe).
 READY_LINE = r"pods-smtp: ready"
