@@ -12,7 +12,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -33,8 +32,6 @@ import pytest
 from pytest_pods import Client
 from pytest_pods.engine.image.archive import save
 from pytest_pods.engine.image.bootstrap import bootstrap_busybox
-from pytest_pods.engine.registry.distribution import pull, push
-from pytest_pods.errors import RegistryError
 from pytest_pods.engine.image.store import (
     MEDIA_OCI_INDEX,
     MEDIA_OCI_LAYER,
@@ -43,7 +40,8 @@ from pytest_pods.engine.image.store import (
     canonical_json,
     digest_hex,
 )
-from pytest_pods.errors import InvalidArgumentError
+from pytest_pods.engine.registry.distribution import pull, push
+from pytest_pods.errors import InvalidArgumentError, RegistryError
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 SKOPEO = shutil.which("skopeo")
@@ -67,46 +65,12 @@ class Registry:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    """Scope: module. A real docker-registry on a free loopback port, stopped by its PID."""
-    deadline = time.monotonic() + 180  # apt may still be installing it when the run starts
-    while not os.path.exists(REGISTRY_BIN) and time.monotonic() < deadline:
-        time.sleep(2)
-    if not os.path.exists(REGISTRY_BIN):
-        pytest.skip(f"{REGISTRY_BIN} did not appear within 3 minutes: apt-get install docker-registry")
+    """Scope: module. A real docker-registry on a free loopback port (tests/registry_helper.py)."""
+    from registry_helper import serve_registry
+
     work = tmp_path_factory.mktemp("registry")
-    port = _free_port()
-    config = work / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log:\n  level: info\n"
-        "storage:\n"
-        f"  filesystem:\n    rootdirectory: {work / 'data'}\n"
-        "  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    log = work / "registry.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None:
-                    raise AssertionError(f"docker-registry exited {proc.returncode}: {log.read_text()}")
-                time.sleep(0.1)
-        else:
-            raise AssertionError(f"docker-registry did not answer on port {port}: {log.read_text()}")
-        yield Registry(f"127.0.0.1:{port}", log)
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+    with serve_registry(work) as host:
+        yield Registry(host, work / "registry.log")
 
 
 # --------------------------------------------------------------------------------------------
@@ -488,7 +452,7 @@ def test_two_processes_pulling_at_once_download_each_blob_once(proxy: Proxy, pus
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=60) for p in procs]
     fetched = 0
-    for p, (out, err) in zip(procs, outs):
+    for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
         image_id, n = out.split()
         assert image_id == image.id
