@@ -37,6 +37,7 @@ ENV = "PODS_IMAGE_ALIASES"
 RECIPE_IMAGES = {"postgres": "pytest-pods/postgres:15", "redis": "pytest-pods/redis:7",
                  "nginx": "pytest-pods/nginx:1.22", "rabbitmq": "pytest-pods/rabbitmq:3.10",
                  "mariadb": "pytest-pods/mariadb:10.11", "memcached": "pytest-pods/memcached:1.6",
+                 "chromium": "pytest-pods/chromium:bookworm",
                  "mosquitto": "pytest-pods/mosquitto:2.0",
                  "nats": "pytest-pods/nats:2.9",
                  "etcd": "pytest-pods/etcd:3.4",
@@ -57,6 +58,10 @@ PRESETS: dict[str, dict[str, str]] = {
                  "nginx": RECIPE_IMAGES["nginx"], "rabbitmq": RECIPE_IMAGES["rabbitmq"],
                  # mysql:8 too: MariaDB 10.11 speaks its protocol and honours its MYSQL_* variables
                  "mariadb": RECIPE_IMAGES["mariadb"], "mysql": RECIPE_IMAGES["mariadb"],
+                 # Selenium's own images (a project's, not official ones): only the tags of _USER_TAGS;
+                 # the recipe serves their WebDriver contract with Debian's Chromium, headless
+                 "selenium/standalone-chrome": RECIPE_IMAGES["chromium"],
+                 "selenium/standalone-chromium": RECIPE_IMAGES["chromium"],
                  "memcached": RECIPE_IMAGES["memcached"],
                  "eclipse-mosquitto": RECIPE_IMAGES["mosquitto"], "nats": RECIPE_IMAGES["nats"],
                  # a Docker Hub user's image, not an official one: only the tags of _USER_TAGS
@@ -73,6 +78,12 @@ def _key(name: str) -> str:
     ``postgres:16`` are one name, and ``postgres`` is ``postgres:latest``."""
     ref = parse_reference(name)
     return ref.familiar
+
+
+# Selenium's tags pin a release and its build date (4.27.0-20241225): only these are served, a
+# pinned one takes an explicit alias (selenium/standalone-chrome:4.27.0-20241225=pytest-pods/chromium:bookworm)
+_USER_TAGS.update(dict.fromkeys(("selenium/standalone-chrome", "selenium/standalone-chromium"),
+                                frozenset({"latest", "4"})))
 
 
 @dataclass(frozen=True)

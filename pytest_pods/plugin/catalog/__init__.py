@@ -3,6 +3,7 @@
 This package only re-exports their fixtures, so that pytest finds them (plugin/__init__.py lists
 it in ``pytest_plugins``)."""
 
+from pytest_pods.plugin.catalog.browser import chromium, chromium_container, chromium_image
 from pytest_pods.plugin.catalog.etcd import etcd, etcd_image
 from pytest_pods.plugin.catalog.mariadb import mariadb, mariadb_image
 from pytest_pods.plugin.catalog.memcached import memcached, memcached_image
@@ -15,7 +16,8 @@ from pytest_pods.plugin.catalog.s3 import s3, s3_image
 from pytest_pods.plugin.catalog.sftp import sftp, sftp_container, sftp_image
 from pytest_pods.plugin.catalog.smtp import smtp, smtp_image
 
-__all__ = ["etcd", "etcd_image",
+__all__ = ["chromium", "chromium_container", "chromium_image",
+           "etcd", "etcd_image",
            "mariadb", "mariadb_image", "memcached", "memcached_image", "mosquitto", "mosquitto_image",
            "nats", "nats_image",
            "nginx", "nginx_container", "nginx_image",
