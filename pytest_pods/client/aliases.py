@@ -41,6 +41,7 @@ RECIPE_IMAGES = {"postgres": "pytest-pods/postgres:15", "redis": "pytest-pods/re
                  "mosquitto": "pytest-pods/mosquitto:2.0",
                  "nats": "pytest-pods/nats:2.9",
                  "etcd": "pytest-pods/etcd:3.4",
+                 "openldap": "pytest-pods/openldap:2.5",
                  "s3": "pytest-pods/s3:5.1",
                  "sftp": "pytest-pods/sftp:9.2",
                  "smtp": "pytest-pods/smtp:1.4"}
@@ -65,12 +66,18 @@ PRESETS: dict[str, dict[str, str]] = {
                  "memcached": RECIPE_IMAGES["memcached"],
                  "eclipse-mosquitto": RECIPE_IMAGES["mosquitto"], "nats": RECIPE_IMAGES["nats"],
                  # a Docker Hub user's image, not an official one: only the tags of _USER_TAGS
-                 "atmoz/sftp": RECIPE_IMAGES["sftp"]},
+                 "atmoz/sftp": RECIPE_IMAGES["sftp"],
+                 # vendors' images, there being no official one: bitnami's (the maintained one) and
+                 # osixia's; the recipe takes the variables of both
+                 "bitnami/openldap": RECIPE_IMAGES["openldap"], "osixia/openldap": RECIPE_IMAGES["openldap"]},
 }
 
 #: The images of Docker Hub users (not official ones) a preset serves, and the tags it serves of
-#: each: their tags are names, not versions.
-_USER_TAGS: dict[str, frozenset[str]] = {"atmoz/sftp": frozenset({"latest", "alpine", "debian"})}
+#: each: their tags are names (atmoz/sftp) or versions of the vendor's own (osixia/openldap), so
+#: only those listed.
+_USER_TAGS: dict[str, frozenset[str]] = {"atmoz/sftp": frozenset({"latest", "alpine", "debian"}),
+                                         "bitnami/openldap": frozenset({"latest", "2", "2.5", "2.6"}),
+                                         "osixia/openldap": frozenset({"latest", "1.5.0", "1.4.0"})}
 
 
 def _key(name: str) -> str:

@@ -10,6 +10,7 @@ from pytest_pods.plugin.catalog.memcached import memcached, memcached_image
 from pytest_pods.plugin.catalog.mosquitto import mosquitto, mosquitto_image
 from pytest_pods.plugin.catalog.nats import nats, nats_image
 from pytest_pods.plugin.catalog.nginx import nginx, nginx_container, nginx_image
+from pytest_pods.plugin.catalog.openldap import openldap, openldap_container, openldap_image
 from pytest_pods.plugin.catalog.rabbitmq import rabbitmq, rabbitmq_image
 from pytest_pods.plugin.catalog.registry import registry, registry_container, registry_image
 from pytest_pods.plugin.catalog.s3 import s3, s3_image
@@ -21,6 +22,7 @@ __all__ = ["chromium", "chromium_container", "chromium_image",
            "mariadb", "mariadb_image", "memcached", "memcached_image", "mosquitto", "mosquitto_image",
            "nats", "nats_image",
            "nginx", "nginx_container", "nginx_image",
+           "openldap", "openldap_container", "openldap_image",
            "rabbitmq", "rabbitmq_image", "registry", "registry_container", "registry_image",
            "s3", "s3_image",
            "sftp", "sftp_container", "sftp_image",
