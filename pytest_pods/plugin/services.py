@@ -408,16 +408,22 @@ def per_database(kind: str, scope: str, image: Any, options: dict[str, Any],
 
 
 class _PgServer:
-    """The shared server of database-level isolation, with its template database.
+    """The shared server of database-level isolation: a few databases cloned from the template
+    that ``warm`` loaded, handed to the tests in turn and put back as the template left them.
 
-    ``CREATE DATABASE ... TEMPLATE`` takes 20-80 ms here (it copies the template's files), so
-    clones are made ``AHEAD`` tests in advance by a background thread on its own connection, and
-    used ones are dropped by another: a test only waits for its connection.
+    A clone (``CREATE DATABASE ... TEMPLATE``) costs 20-250 ms here once tests write (it copies
+    the template's files between two checkpoints), more than a test takes. So after a test a
+    background thread ends the database's connections and, when only rows and sequences changed,
+    resets it in place on an admin connection of its own: the rows of the tables the test changed
+    are deleted and the template's copied back, every sequence set back (a few ms). A database
+    whose schema changed (a catalog row newer than its last reset: DDL, grants, large objects,
+    comments) is dropped and a new clone takes its place. Without psycopg (no COPY from the
+    host) every used database is replaced, by psql execs.
     """
 
     TEMPLATE = "pods_template"
-    AHEAD = 6
-    CLONERS = 3
+    ROTATION = 4  # databases handed out in turn: a used one is reset long before it is due again
+    WORKERS = 2  # resets and clones, each on its own connections
 
     def __init__(self, s: PodsSession, fixture: str, image: str, options: dict[str, Any],
                  warm: Callable[[Postgres], None] | None) -> None:
@@ -427,6 +433,13 @@ class _PgServer:
         self._identity = _pg_identity(opts)
         self.server = Postgres(self.rec.container, **self._identity)
         self._count = 0
+        self._count_lock = threading.Lock()
+        try:
+            import psycopg  # lazy: optional (pip install psycopg); only where a test connects
+
+            self._psycopg: Any = psycopg
+        except ImportError:
+            self._psycopg = None
         self._clear()
         self.sql(f"CREATE DATABASE {self.TEMPLATE}")
         if warm is not None:
@@ -435,21 +448,18 @@ class _PgServer:
             except Exception as exc:
                 raise PodsError(f"warm-up hook {getattr(warm, '__name__', warm)!r} failed: "
                                 f"{type(exc).__name__}: {exc}") from exc
+        self._seed = _PgSeed.of(self._psycopg, self.server.dsn_for(self.TEMPLATE)) if self._psycopg else None
         # nobody may connect to it any more: a connection would make every clone fail
         self.sql(f"ALTER DATABASE {self.TEMPLATE} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
         self.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                  f"WHERE datname = '{self.TEMPLATE}' AND pid <> pg_backend_pid()")
         self._ready: queue.Queue[str | BaseException] = queue.Queue()
-        self._creates: queue.Queue[str | None] = queue.Queue()
-        self._drops: queue.Queue[str | None] = queue.Queue()
-        for _ in range(self.AHEAD):
-            self._creates.put(self._next_name())
-        # clones (several at once: one CREATE DATABASE waits on I/O and checkpoints) and drops,
-        # on connections of their own: a drop never holds up the next clone
-        self._threads = [threading.Thread(target=self._serve, args=(self._creates, True), daemon=True,
-                                          name="pods-pg-clones") for _ in range(self.CLONERS)]
-        self._threads.append(threading.Thread(target=self._serve, args=(self._drops, False), daemon=True,
-                                              name="pods-pg-drops"))
+        self._jobs: queue.Queue[str | None] = queue.Queue()  # "" for a new clone, else a used database
+        self._admins: dict[str, _PgAdmin] = {}  # each clone's admin connection (psycopg only)
+        for _ in range(self.ROTATION):
+            self._jobs.put("")
+        self._threads = [threading.Thread(target=self._serve, daemon=True, name="pods-pg-databases")
+                         for _ in range(self.WORKERS)]
         for t in self._threads:
             t.start()
 
@@ -464,47 +474,68 @@ class _PgServer:
             self.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def _next_name(self) -> str:
-        self._count += 1
-        return f"test_{self._s.worker.replace('-', '_')}_{self._count}"
+        with self._count_lock:
+            self._count += 1
+            return f"test_{self._s.worker.replace('-', '_')}_{self._count}"
 
     def sql(self, statement: str) -> None:
         """One statement as the superuser, on the server's ``postgres`` database."""
-        try:
-            import psycopg  # lazy: optional (pip install psycopg); only where a test connects
-        except ImportError:
+        if self._psycopg is None:
             self.server.psql(statement)  # no psycopg: a psql exec (slower)
             return
-        with psycopg.connect(self.server.dsn, autocommit=True) as conn:
+        with self._psycopg.connect(self.server.dsn, autocommit=True) as conn:
             conn.execute(statement)
 
-    def _serve(self, jobs: Any, create: bool) -> None:
+    def _serve(self) -> None:
+        """A worker: make the clones the rotation needs and put used databases back."""
+        conn: Any = None  # on the server's own database: CREATE and DROP DATABASE
         try:
-            import psycopg  # lazy: optional (pip install psycopg); only where a test connects
-
-            conn: Any = psycopg.connect(self.server.dsn, autocommit=True)
-            run: Callable[[str], Any] = conn.execute
-        except ImportError:
-            conn, run = None, self.server.psql
-        try:
-            while (name := jobs.get()) is not None:
+            while (job := self._jobs.get()) is not None:
+                if conn is None and self._psycopg is not None:
+                    conn = self._psycopg.connect(self.server.dsn, autocommit=True)
+                run: Callable[[str], Any] = conn.execute if conn is not None else self.server.psql
                 try:
-                    if create:
-                        # FILE_COPY: 22 ms a clone here against 79 for WAL_LOG (fsync is off)
-                        run(f"CREATE DATABASE {name} TEMPLATE {self.TEMPLATE} STRATEGY FILE_COPY")
-                        self._ready.put(name)
-                    else:
-                        run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-                except Exception as exc:  # handed to the test that waits for this clone
-                    if create:
-                        self._ready.put(PodsError(f"clone database {name}: {exc}"))
+                    if job and self._reset(job):
+                        self._ready.put(job)
+                        continue
+                    if job:
+                        self._forget(job)
+                        run(f"DROP DATABASE IF EXISTS {job} WITH (FORCE)")
+                    name = self._next_name()
+                    # FILE_COPY: 22 ms a clone here against 79 for WAL_LOG (fsync is off)
+                    run(f"CREATE DATABASE {name} TEMPLATE {self.TEMPLATE} STRATEGY FILE_COPY")
+                    if self._seed is not None:
+                        self._admins[name] = _PgAdmin(self._psycopg, self.server.dsn_for(name), name, self._seed)
+                    self._ready.put(name)
+                except Exception as exc:  # handed to the test that waits for this database
+                    self._ready.put(PodsError(f"a fresh database (from {self.TEMPLATE}): {exc}"))
         finally:
             if conn is not None:
                 conn.close()
 
+    def _reset(self, name: str) -> bool:
+        """Put a used database back in place; False where it must be replaced."""
+        admin = self._admins.get(name)
+        if admin is None:
+            return False
+        try:
+            return admin.reset()
+        except Exception:  # the test dropped or broke it, or its connections did not end: replace it
+            return False
+
+    def _forget(self, name: str) -> None:
+        admin = self._admins.pop(name, None)
+        if admin is not None:
+            admin.close()
+
     def fresh(self) -> Postgres:
-        got = self._ready.get(timeout=self._s.timeout)
-        self._creates.put(self._next_name())  # the next test's, made while this one runs
+        try:
+            got = self._ready.get(timeout=self._s.timeout)
+        except queue.Empty:
+            raise PodsError(f"no fresh database from {self.TEMPLATE} within {self._s.timeout:g}s "
+                            "(the server is overloaded or stopped; see its log)") from None
         if isinstance(got, BaseException):
+            self._jobs.put("")  # another try for the next test
             raise got
         return self._on(got)
 
@@ -512,15 +543,121 @@ class _PgServer:
         return Postgres(self.rec.container, dbname, user=self._identity["user"], password=self._identity["password"])
 
     def done(self, pg: Postgres) -> None:
-        self._drops.put(pg.dbname)
+        self._jobs.put(pg.dbname)
 
     def close(self) -> None:
-        for _ in range(self.CLONERS):
-            self._creates.put(None)
-        self._drops.put(None)
+        for _ in self._threads:
+            self._jobs.put(None)
         for t in self._threads:
             t.join(timeout=60)
+        for name in list(self._admins):
+            self._forget(name)
         self._s.release(self.rec)
+
+
+# the user's tables (not partitioned parents, views or another session's temporary tables) and
+# the columns a COPY can write back (not generated ones)
+_PG_TABLES = """
+SELECT format('%I.%I', n.nspname, c.relname),
+       (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+ ORDER BY 1
+"""
+# the database's own catalogs a change of schema writes a row into; not the shared ones (other
+# databases' creation), not the planner statistics (autovacuum's ANALYZE writes those)
+_PG_CATALOGS = """
+SELECT format('pg_catalog.%I', relname) FROM pg_class
+ WHERE relnamespace = 'pg_catalog'::regnamespace AND relkind = 'r' AND NOT relisshared
+   AND relname NOT IN ('pg_statistic', 'pg_statistic_ext_data')
+ ORDER BY 1
+"""
+
+
+class _PgSeed:
+    """What the template holds besides its schema: each table's rows (COPY text) and each
+    sequence's position, read once; and the queries that find what a test changed."""
+
+    def __init__(self, tables: list[tuple[str, str | None, int, bytes]], sequences: list[tuple[str, int, bool]],
+                 catalogs: list[str]) -> None:
+        self.tables = tables  # (name, columns, rows, data)
+        self.sequences = sequences
+        # a row newer than the baseline transaction %(b)s: written after the last reset; the
+        # namespaces of temporary tables stay after their backend ends (its tables go)
+        newer = "age(xmin) < age(%(b)s::text::xid)"
+        tables_q = [(name.replace("%", "%%"), rows) for name, _, rows, _ in tables]  # psycopg's placeholders
+        checks = [f"EXISTS (SELECT FROM {c} WHERE {newer}"
+                  + (" AND nspname !~ '^pg_(toast_)?temp_'" if c == "pg_catalog.pg_namespace" else "") + ")"
+                  for c in catalogs]
+        self.schema_changed = "SELECT " + " OR ".join(checks)
+        self.tables_changed = "SELECT ARRAY[" + ", ".join(
+            f"(SELECT count(*) <> {rows} OR coalesce(bool_or({newer}), false) FROM {name})"
+            for name, rows in tables_q) + "]::bool[]"
+        self.sequences_back = "SELECT " + ", ".join(
+            f"setval('{name.replace(chr(39), chr(39) * 2)}'::regclass, {value}, {'true' if called else 'false'})"
+            for name, value, called in sequences) if sequences else ""
+
+    @classmethod
+    def of(cls, psycopg: Any, dsn: str) -> _PgSeed:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            tables = []
+            for name, columns in conn.execute(_PG_TABLES).fetchall():
+                target = f"{name} ({columns})" if columns else name
+                with conn.cursor().copy(f"COPY {target} TO STDOUT") as copy:
+                    data = b"".join(bytes(chunk) for chunk in copy)
+                rows = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+                tables.append((name, columns, rows, data))
+            sequences = [(name, value, called) for name, value, called in conn.execute(
+                "SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value, start_value), "
+                "last_value IS NOT NULL FROM pg_sequences ORDER BY 1").fetchall()]
+            catalogs = [c for (c,) in conn.execute(_PG_CATALOGS).fetchall()]
+        return cls(tables, sequences, catalogs)
+
+
+class _PgAdmin:
+    """A clone's admin connection (the superuser, on that database) and its baseline: the
+    transaction after which anything written came from a test."""
+
+    def __init__(self, psycopg: Any, dsn: str, name: str, seed: _PgSeed) -> None:
+        self.name = name
+        self.seed = seed
+        self.conn = psycopg.connect(dsn, autocommit=True)
+        self.baseline = self._new_baseline()
+
+    def _new_baseline(self) -> str:
+        xid = int(self.conn.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
+        return str(xid % 2**32)  # the 32-bit xid that a row's xmin holds
+
+    def reset(self) -> bool:
+        """End the test's connections and put back what it changed; False when its schema changed."""
+        conn, seed = self.conn, self.seed
+        ended = conn.execute("SELECT coalesce(bool_and(pg_terminate_backend(pid, 5000)), true) "
+                             "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                             [self.name]).fetchone()[0]
+        b = {"b": self.baseline}
+        if not ended or conn.execute(seed.schema_changed, b).fetchone()[0]:
+            return False
+        changed = conn.execute(seed.tables_changed, b).fetchone()[0] if seed.tables else []
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")  # no triggers, no FK checks
+            for (name, columns, _, data), dirty in zip(seed.tables, changed, strict=True):
+                if dirty:
+                    conn.execute(f"DELETE FROM {name}")
+                    if data:
+                        with conn.cursor().copy(f"COPY {name} ({columns}) FROM STDIN" if columns
+                                                else f"COPY {name} FROM STDIN") as copy:
+                            copy.write(data)
+            if seed.sequences_back:
+                conn.execute(seed.sequences_back)
+        self.baseline = self._new_baseline()
+        return True
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # the server may be gone already
+            pass
 
 
 class _RedisServer:

@@ -93,3 +93,75 @@ def test_bad_isolation_levels_are_refused() -> None:
         postgres_container(isolation="schema")
     with pytest.raises(ValueError, match="needs isolation='container'"):
         redis_container(isolation="database", warm=lambda r: None)
+
+
+RESETS = '''
+import psycopg, pytest
+from pytest_pods import postgres_container
+
+def schema(pg):
+    with psycopg.connect(pg.dsn, autocommit=True) as conn:
+        conn.execute("""
+            create table customers (id serial primary key, name text not null unique);
+            create table orders (id serial primary key, customer_id int not null references customers on delete cascade,
+                                 qty int not null, total int generated always as (qty * 10) stored);
+            create table audit (at text);
+            create function note() returns trigger language plpgsql as
+              $$ begin insert into audit values (tg_op); return new; end $$;
+            create trigger noted after insert on orders for each row execute function note();
+            insert into customers (name) values ('ada'), ('bob');
+            insert into orders (customer_id, qty) values (1, 2);
+        """)
+
+db = postgres_container(isolation="database", warm=schema)
+NAMES = []
+
+def state(conn):
+    return (conn.execute("select id, name from customers order by id").fetchall(),
+            conn.execute("select id, customer_id, qty, total from orders order by id").fetchall(),
+            conn.execute("select count(*) from audit").fetchone()[0],
+            [r[0] for r in conn.execute("select table_name from information_schema.tables "
+                                        "where table_schema = 'public' order by 1")])
+
+FRESH = ([(1, "ada"), (2, "bob")], [(1, 1, 2, 20)], 1, ["audit", "customers", "orders"])
+
+@pytest.mark.parametrize("change", [
+    "insert into customers (name) values ('cy'); insert into orders (customer_id, qty) values (4, 5)",
+    "update customers set name = 'eve' where id = 1",
+    "delete from customers",  # cascades to orders
+    "select nextval('customers_id_seq'); select nextval('orders_id_seq')",
+    "insert into audit values ('x')",
+    "create table extra (x int); insert into extra values (1)",  # a schema change: a new clone
+    "alter table customers add column age int",
+    "create temporary table scratch (x int); insert into scratch values (1); insert into customers (name) values ('t')",
+    "begin; insert into customers (name) values ('open')",  # left open: its connection is ended
+    "select 1",
+])
+def test_each_test_sees_the_template_whatever_the_last_one_did(db, change):
+    NAMES.append((db.dbname, change.split()[0] in ("create", "alter") and "temporary" not in change))
+    conn = psycopg.connect(db.dsn, autocommit=True)
+    assert state(conn) == FRESH
+    # the ids a test gets are the template's next ones: sequences are set back too
+    assert conn.execute("insert into customers (name) values ('me') returning id").fetchone()[0] == 3
+    for statement in change.split("; "):
+        conn.execute(statement)
+    if not change.startswith("begin"):
+        conn.close()  # else left open, in its transaction
+
+def test_databases_without_schema_changes_are_reused_in_place(db):
+    # ten tests, two of which changed the schema: those two databases were replaced by new
+    # clones, the others put back in place (four in turn)
+    NAMES.append((db.dbname, False))
+    names = [name for name, _ in NAMES]
+    for i, (name, schema_changed) in enumerate(NAMES):
+        if schema_changed:
+            assert name not in names[i + 1:], NAMES
+    assert len(set(names)) <= 4 + 2, NAMES
+'''
+
+
+def test_the_database_level_puts_back_rows_and_sequences_and_replaces_changed_schemas(inner: Inner) -> None:
+    inner.pytester.makepyfile(test_resets=RESETS)
+    result, sid = inner.run("-p", "no:randomly", "-s", subprocess=True, timeout=600)
+    result.assert_outcomes(passed=11)
+    assert inner.left(sid) == []
