@@ -299,7 +299,7 @@ def levels(pools: list[int], primed: int) -> dict[str, dict]:
             "kind": "primed", "pool": primed, "how": f"not an issue level: pool={primed} with wait=all_of(the default "
                                                      "log line + tcp, one psycopg connect + query) (see the README)"}
     out["database"] = {"kind": "database", "how": "postgres_container(isolation=\"database\", warm=load_schema): "
-                                                  "a template clone per test"}
+                                                  "databases cloned from the template, put back in place after each test"}
     out["tc"] = {"kind": "tc", "how": "testcontainers PostgresContainer per test (function fixture), schema "
                                       "loaded in it; docker.io, TESTCONTAINERS_RYUK_DISABLED=true, -p no:pods"}
     return out

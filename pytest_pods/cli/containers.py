@@ -759,7 +759,7 @@ def attach(client: Client, args: argparse.Namespace) -> int:
 
     def pump() -> None:
         try:
-            for stream, _, line in client.containers.logs(cid, follow=True, tail=0):
+            for stream, _, line in client.containers.logs(cid, follow=True, tail=0, partial=True):
                 with contextlib.suppress(OSError):
                     os.write(out_w if tty or stream == "stdout" else 2, line)
         except PodsError:

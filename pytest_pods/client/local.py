@@ -650,9 +650,11 @@ class Containers:
         return self._rt.exec(ref, builtins.list(cmd), env=builtins.list(env or []), user=user, workdir=workdir,
                              stdio=stdio, tty=tty, privileged=privileged)
 
-    def logs(self, ref: str, follow: bool = False, tail: int | None = None) -> Iterator[LogLine]:
-        """(stream, time, line) in order; with ``follow``, until the container stops."""
-        return self._rt.logs(ref, follow=follow, tail=tail)
+    def logs(self, ref: str, follow: bool = False, tail: int | None = None,
+             partial: bool = False) -> Iterator[LogLine]:
+        """(stream, time, line) in order; with ``follow``, until the container stops; with
+        ``partial``, the start of a line as soon as it was written (what an attach shows)."""
+        return self._rt.logs(ref, follow=follow, tail=tail, partial=partial)
 
     def wait(self, ref: str, timeout: float | None = None) -> int:
         """Block until it is not running; its exit code. A container removed already (``--rm``)

@@ -349,8 +349,9 @@ class RemoteContainers:
         ctr.remove(force=force)
         return ctr.id
 
-    def logs(self, ref: str, follow: bool = False, tail: int | None = None) -> Iterator[LogLine]:
-        return self.get(ref).log_lines(follow, tail, None)
+    def logs(self, ref: str, follow: bool = False, tail: int | None = None,
+             partial: bool = False) -> Iterator[LogLine]:
+        return self.get(ref).log_lines(follow, tail, None)  # a daemon's log endpoint: whole lines
 
     def pause(self, ref: str) -> None:
         self._c.request("POST", f"/containers/{quote(ref, safe='')}/pause", what=f"pause {ref}")

@@ -367,7 +367,7 @@ class ContainersRouter:
         try:
             follow = opts["stream"] and ctr.status == "running"
             tail = None if opts["logs"] else 0
-            for stream, _, line in self.client.containers.logs(ctr.id, follow=follow, tail=tail):
+            for stream, _, line in self.client.containers.logs(ctr.id, follow=follow, tail=tail, partial=True):
                 if opts["stdout" if stream == "stdout" else "stderr"]:
                     sock.sendall(line if tty else frame(STDOUT if stream == "stdout" else STDERR, line))
         except (OSError, PodsError):

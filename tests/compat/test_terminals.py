@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon_helper import wait_until
+from dockerd_helper import both_engines
 from pty_helper import Terminal
 
 #: conftest's DockerCLI (conftest modules are not imported by name)
@@ -209,6 +210,43 @@ def test_pods_attach_to_a_plain_container_follows_it_to_its_exit_code(pods_root:
         assert (got.returncode, got.stdout, got.stderr) == (3, "out\n", "err\n")
         stopped = subprocess.run([*cli, "attach", name], capture_output=True, text=True, timeout=60)
         assert stopped.returncode == 125 and "You cannot attach to a stopped container, start it first" in stopped.stderr
+    finally:
+        subprocess.run([*cli, "rm", "-f", name], capture_output=True, timeout=60)
+
+
+PROMPTING = ["busybox", "sh", "-c", "sleep 1; printf 'name? '; sleep 4; echo ok"]
+
+
+@both_engines
+def test_docker_attach_shows_a_prompt_before_its_line_ends(docker: DockerCLI, names: list[str], name: str) -> None:
+    """A program that asks without a newline: ``docker attach`` shows the question while the
+    program waits; ``logs`` gives whole lines, the question once its line ended (at the exit)."""
+    names.append(name)
+    docker("run", "-d", "--name", name, *PROMPTING)
+    term = Terminal(["docker", "attach", "--no-stdin", name], docker.env)
+    try:
+        term.expect(rb"name\? ", timeout=3)  # before the line's end (4 s later)
+        assert b"ok" not in term.output
+    finally:
+        term.close()
+    docker("wait", name)
+    assert docker("logs", name).stdout == "name? ok\n"
+
+
+def test_pods_attach_shows_a_prompt_before_its_line_ends(pods_root: Path, name: str) -> None:
+    cli = [sys.executable, "-m", "pytest_pods.cli", "--root", str(pods_root)]
+    try:
+        subprocess.run([*cli, "run", "-d", "--name", name, *PROMPTING], check=True, capture_output=True, timeout=60)
+        term = Terminal([*cli, "attach", "--no-stdin", name])
+        try:
+            term.expect(rb"name\? ", timeout=3)
+            assert b"ok" not in term.output
+            term.expect(rb"ok")
+            assert term.wait() == 0, term.output
+        finally:
+            term.close()
+        logs = subprocess.run([*cli, "logs", name], capture_output=True, text=True, timeout=60)
+        assert logs.stdout == "name? ok\n"
     finally:
         subprocess.run([*cli, "rm", "-f", name], capture_output=True, timeout=60)
 

@@ -1410,10 +1410,12 @@ class Runtime:
 
     # -- logs ------------------------------------------------------------------------------
     def logs(self, ref: str, *, follow: bool = False, tail: int | None = None,
-             since: float | None = None, until: float | None = None) -> Iterator[tuple[str, str, bytes]]:
+             since: float | None = None, until: float | None = None,
+             partial: bool = False) -> Iterator[tuple[str, str, bytes]]:
         """(stream, time, line) in order; with ``follow``, until the container stops or the
         monotonic deadline ``until`` passes. Following waits on inotify for new lines and on a
-        pidfd for the exit, so neither a new line nor the end is noticed late."""
+        pidfd for the exit, so neither a new line nor the end is noticed late. With ``partial``
+        (an attach), the start of a line comes as soon as it was written, not with its end."""
         cid = self.resolve(ref)
         cdir = self.dir / cid
         if (self.state(cid).get("log_config") or {}).get("Type") == "none":
@@ -1427,10 +1429,11 @@ class Runtime:
                 lines = f.readlines()
                 if lines and not lines[-1].endswith(b"\n"):
                     f.seek(-len(lines.pop()), os.SEEK_CUR)
+                joined = _LogLines(partial)
+                records = [r for raw in lines for r in joined.add(raw)]
                 if tail is not None and tail >= 0:
-                    lines = lines[-tail:] if tail else []
-                for raw in lines:
-                    yield _parse_log(raw)
+                    records = records[-tail:] if tail else []
+                yield from records
                 if not follow:
                     return
                 pending = b""
@@ -1440,8 +1443,7 @@ class Runtime:
                         pending += chunk
                         *complete, pending = pending.split(b"\n")
                         for raw in complete:
-                            if raw:
-                                yield _parse_log(raw)
+                            yield from joined.add(raw)
                         continue
                     try:
                         st = self._refresh(read_state(cdir))
@@ -1450,8 +1452,7 @@ class Runtime:
                     if st["status"] not in ("running", "starting"):
                         rest = f.read()
                         for raw in (pending + rest).split(b"\n"):
-                            if raw:
-                                yield _parse_log(raw)
+                            yield from joined.add(raw)
                         return
                     remaining = None if until is None else until - time.monotonic()
                     if remaining is not None and remaining <= 0:
@@ -1944,6 +1945,26 @@ def collect_output(fds: list[int]) -> list[bytes]:
     return [bytes(bufs[fd]) for fd in fds]
 
 
-def _parse_log(raw: bytes) -> tuple[str, str, bytes]:
-    rec = json.loads(raw)
-    return rec["stream"], rec["time"], rec["log"].encode("utf-8", "surrogateescape")
+class _LogLines:
+    """The log file's entries as lines: an entry marked ``partial`` (the start of a line the
+    monitor wrote before its end) is held until the entry that ends its line, unless the reader
+    wants the pieces as they come (an attach)."""
+
+    def __init__(self, pieces: bool) -> None:
+        self.pieces = pieces
+        self.open: dict[str, tuple[str, bytes]] = {}  # stream -> (time of its start, bytes so far)
+
+    def add(self, raw: bytes) -> list[tuple[str, str, bytes]]:
+        if not raw.strip():
+            return []
+        rec = json.loads(raw)
+        stream, ts, data = rec["stream"], rec["time"], rec["log"].encode("utf-8", "surrogateescape")
+        if self.pieces:
+            return [(stream, ts, data)] if data else []
+        start = self.open.pop(stream, None)
+        if start is not None:
+            ts, data = start[0], start[1] + data
+        if rec.get("partial"):
+            self.open[stream] = (ts, data)
+            return []
+        return [(stream, ts, data)] if data else []

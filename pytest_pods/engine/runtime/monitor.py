@@ -104,12 +104,15 @@ def _send(fd: int, msg: StatusMessage) -> None:
 
 
 class _LogWriter:
-    """Appends json-file lines; a partial line waits for its newline (or the stream's end)."""
+    """Appends json-file lines. The start of a line that has no newline yet is written at once
+    as a ``"partial": true`` entry (a prompt shows in ``pods attach`` and the daemon's attach
+    before its line ends); readers of whole lines (``logs``) join it with the entries that end
+    that line."""
 
     def __init__(self, path: Path, attach: dict[str, int], keep: bool = True) -> None:
         # the "none" log driver: nothing kept (attached clients still get the output)
         self.fd = os.open(path if keep else "/dev/null", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self.partial = {"stdout": b"", "stderr": b""}
+        self.open_line = {"stdout": False, "stderr": False}  # partial entries written, its end not yet
         self.attach = attach
 
     def feed(self, stream: str, data: bytes) -> None:
@@ -119,23 +122,25 @@ class _LogWriter:
                 os.write(afd, data)
             except OSError:
                 self.attach.pop(stream, None)
-        buf = self.partial[stream] + data
-        lines = buf.split(b"\n")
-        self.partial[stream] = lines.pop()
-        if lines:
-            self._write(stream, [line + b"\n" for line in lines])
+        *lines, rest = data.split(b"\n")
+        entries = [(line + b"\n", False) for line in lines]
+        if rest:
+            entries.append((rest, True))
+        self.open_line[stream] = bool(rest)
+        self._write(stream, entries)
 
     def flush(self, stream: str) -> None:
-        if self.partial[stream]:
-            self._write(stream, [self.partial[stream]])
-            self.partial[stream] = b""
+        """The stream ended: a line left open is ended (by an empty entry) for the readers."""
+        if self.open_line[stream]:
+            self._write(stream, [(b"", False)])
+            self.open_line[stream] = False
 
-    def _write(self, stream: str, lines: list[bytes]) -> None:
+    def _write(self, stream: str, entries: list[tuple[bytes, bool]]) -> None:
         ts = now_iso()
         out = b"".join(
-            json.dumps({"log": line.decode("utf-8", "surrogateescape"), "stream": stream, "time": ts},
-                       ensure_ascii=True).encode() + b"\n"
-            for line in lines
+            json.dumps({"log": line.decode("utf-8", "surrogateescape"), "stream": stream, "time": ts}
+                       | ({"partial": True} if partial else {}), ensure_ascii=True).encode() + b"\n"
+            for line, partial in entries
         )
         os.write(self.fd, out)
 
