@@ -290,33 +290,35 @@ def openldap_container(*, scope: str = "function", image: Any = "{openldap_image
 
 #: where the test databases' files live in the container
 _TEST_DATA = "/var/lib/ldap/tests"
-_MAKE = r"""set -e
-dirs=$1; conf=$2; shift 2
+#: one exec: delete the databases of ended tests (their suffixes, one a line: the entry of each is
+#: looked up, as deletes renumber the others) with their files, then add new ones
+_BATCH = r"""set -e
+drops=$1; dirs=$2; conf=$3; shift 3
+printf '%s\n' "$drops" | while IFS= read -r s; do
+    [ -n "$s" ] || continue
+    found=$(ldapsearch -Q -Y EXTERNAL -H ldapi:/// -LLL -o ldif-wrap=no -b cn=config "(olcSuffix=$s)" olcDbDirectory)
+    dn=$(printf '%s\n' "$found" | sed -n 's/^dn: //p')
+    dir=$(printf '%s\n' "$found" | sed -n 's/^olcDbDirectory: //p')
+    [ -z "$dn" ] || ldapdelete -Q -Y EXTERNAL -H ldapi:/// "$dn"
+    case "$dir" in """ + _TEST_DATA + r"""/*) rm -rf -- "$dir" ;; esac
+done
 for d in $dirs; do install -d -o openldap -g openldap -m 0700 "$d"; done
-printf %s "$conf" | ldapadd -Q -Y EXTERNAL -H ldapi:/// >/dev/null
+[ -z "$conf" ] || printf %s "$conf" | ldapadd -Q -Y EXTERNAL -H ldapi:/// >/dev/null
 while [ "$#" -gt 0 ]; do
     printf %s "$3" | ldapadd -x -H ldapi:/// -D "$1" -w "$2" >/dev/null
     shift 3
-done
-"""
-_DROP = r"""set -e
-for s in "$@"; do
-    dn=$(ldapsearch -Q -Y EXTERNAL -H ldapi:/// -LLL -o ldif-wrap=no -b cn=config "(olcSuffix=$s)" olcDbDirectory)
-    dir=$(printf '%s\n' "$dn" | sed -n 's/^olcDbDirectory: //p')
-    dn=$(printf '%s\n' "$dn" | sed -n 's/^dn: //p')
-    [ -z "$dn" ] || ldapdelete -Q -Y EXTERNAL -H ldapi:/// "$dn"
-    case "$dir" in """ + _TEST_DATA + r"""/*) rm -rf -- "$dir" ;; esac
 done
 """
 
 
 class _DatabaseServer:
     """The shared server of database isolation: each test an mdb database of its own, added
-    through cn=config (inserted before the server's own database, which would otherwise serve
-    the suffix under its base) ``AHEAD`` at a time by one exec in a thread, and deleted from
-    cn=config, with its files, after the test by the same thread."""
+    through cn=config (inserted before the server's own database, which would otherwise serve the
+    suffix under its base), ``AHEAD`` at a time by one exec in a thread; the databases of ended
+    tests are deleted from cn=config with their files by the same thread, a batch of them per
+    exec, so that a test never waits behind another's clean-up."""
 
-    AHEAD = 4
+    AHEAD = 16
 
     def __init__(self, s: PodsSession, fixture: str, image: str, command: Sequence[str] | str | None,
                  options: dict[str, Any], identity: Mapping[str, Any]) -> None:
@@ -326,11 +328,13 @@ class _DatabaseServer:
         self.server: OpenLdap = _wrap(identity)(self.rec.container)
         self._count = 0
         self._ready: collections.deque[str] = collections.deque()
+        self._ended: list[str] = []  # suffixes of the databases of ended tests, to delete
         self._lock = threading.Lock()
+        self._dropping = False
         self._access = self._main_access()
-        self._clear()
+        self._ended += self._left()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="pods-openldap-databases")
-        self._pending: Future[None] | None = self._worker.submit(self._make, self.AHEAD)
+        self._pending: Future[None] | None = self._worker.submit(self._batch, self.AHEAD)
 
     def _exec(self, what: str, argv: Sequence[str]) -> str:
         res = self.rec.container.exec(list(argv))
@@ -351,19 +355,23 @@ class _DatabaseServer:
         rules = found[0]["olcAccess"] if found else []
         return [r.split("}", 1)[1] if r.startswith("{") else r for r in rules]
 
-    def _clear(self) -> None:
+    def _left(self) -> list[str]:
         """The test databases an earlier session left on a server it reused (``--pods-reuse``)."""
         suffix = f",{self.server.base_dn}".lower()
-        left = [e["olcSuffix"][0] for e in self._config_search("(olcDbDirectory=*)", "olcSuffix", "olcDbDirectory")
+        return [e["olcSuffix"][0] for e in self._config_search("(olcDbDirectory=*)", "olcSuffix", "olcDbDirectory")
                 if e["olcDbDirectory"] and e["olcDbDirectory"][0].startswith(_TEST_DATA + "/")
                 and e["olcSuffix"] and e["olcSuffix"][0].lower().endswith(suffix)]
-        if left:
-            self._exec("remove test databases", ["sh", "-c", _DROP, "sh", *left])
 
     def _suffix(self, name: str) -> str:
         return f"ou={name},{self.server.base_dn}"
 
-    def _make(self, n: int) -> None:
+    def _batch(self, n: int) -> None:
+        """Delete the ended tests' databases, then add ``n`` new ones: one exec."""
+        with self._lock:
+            drops, self._ended = self._ended, []
+            self._dropping = False
+        if not drops and not n:
+            return
         names = []
         for _ in range(n):
             self._count += 1
@@ -381,32 +389,38 @@ class _DatabaseServer:
                         f"olcSuffix: {suffix}\nolcRootDN: {admin}\nolcRootPW: {ssha(password)}\n"
                         f"olcDbMaxSize: 268435456\nolcDbNoSync: TRUE\nolcDbIndex: objectClass eq\n{rules}\n")
             args += [admin, password, f"dn: {suffix}\nobjectClass: organizationalUnit\nou: {name}\n"]
-        self._exec("add test databases", ["sh", "-c", _MAKE, "sh", " ".join(f"{_TEST_DATA}/{n}" for n in names),
-                                          "".join(conf), *args])
+        self._exec("test databases", ["sh", "-c", _BATCH, "sh", "\n".join(drops),
+                                      " ".join(f"{_TEST_DATA}/{n}" for n in names), "".join(conf), *args])
         self._ready.extend(names)
 
     def fresh(self) -> OpenLdap:
         with self._lock:
-            if not self._ready and self._pending is not None:
-                pending, self._pending = self._pending, None
-                pending.result()  # its error, if the batch failed
-            if not self._ready:
-                self._worker.submit(self._make, self.AHEAD).result()
-            name = self._ready.popleft()
+            pending = self._pending
+        if not self._ready and pending is not None:
+            pending.result()  # the batch on its way (its error, if it failed)
+        if not self._ready:
+            self._worker.submit(self._batch, self.AHEAD).result()
+        name = self._ready.popleft()
+        with self._lock:
             if len(self._ready) < self.AHEAD // 2 and (self._pending is None or self._pending.done()):
-                if self._pending is not None:
-                    self._pending.result()
-                self._pending = self._worker.submit(self._make, self.AHEAD)
+                if self._pending is not None and self._pending.exception() is not None:
+                    raise PodsError(f"openldap test databases: {self._pending.exception()}")
+                self._pending = self._worker.submit(self._batch, self.AHEAD)
         suffix = self._suffix(name)
         return OpenLdap(self.rec.container, base_dn=suffix, admin_dn=f"cn=admin,{suffix}",
                         admin_password=self.server.admin_password, port=self.server.container_port, database=name)
 
     def done(self, value: OpenLdap) -> None:
         value.close()
-        self._worker.submit(self._exec, f"remove database {value.database}",
-                            ["sh", "-c", _DROP, "sh", value.base_dn])
+        with self._lock:
+            self._ended.append(value.base_dn)
+            if self._dropping:
+                return  # a batch is queued: it takes this one too
+            self._dropping = True
+        self._worker.submit(self._batch, 0)
 
     def close(self) -> None:
+        # the databases left go with the server's container
         self._worker.shutdown(wait=True)
         self._s.release(self.rec)
 
