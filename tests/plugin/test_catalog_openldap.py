@@ -36,7 +36,7 @@ def seed(ldap):
     ldap.add("dn: cn=seeded,ou=users,dc=example,dc=org\\nobjectClass: organizationalRole\\ncn: seeded\\n")
 
 warmed = openldap_container(warm=seed)
-pooled = openldap_container(pool=1)
+pooled = openldap_container(pool=1, environment={"LDAP_LOGLEVEL": "0"})  # silent: ready on the port
 
 def test_bitnamis_defaults_with_ldap3_and_ldapsearch(openldap):
     assert (openldap.base_dn, openldap.admin_dn, openldap.admin_password) == (
@@ -152,8 +152,9 @@ def test_warm_snapshot_keeps_the_entries(warmed):
     assert [e.dn for e in warmed.search("(cn=seeded)")] == ["cn=seeded,ou=users,dc=example,dc=org"]
     assert warmed.client().search("dc=example,dc=org", "(uid=user01)")
 
-def test_pooled(pooled):
+def test_pooled_and_silent(pooled):
     assert pooled.client().extend.standard.who_am_i() == "dn:cn=admin,dc=example,dc=org"
+    assert "slapd starting" not in pooled.logs()
 '''
 
 SHOP_LDIF = """dn: o=shop

@@ -276,7 +276,9 @@ def openldap_container(*, scope: str = "function", image: Any = "{openldap_image
                          "StartTLS); test over plain LDAP")
     port = identity["port"]
     options.setdefault("ports", [port] if port == 389 else [port, 389])
-    options.setdefault("wait", wait.all_of(wait.log(READY_LINE), wait.tcp(port)))
+    # LDAP_LOGLEVEL=0 (osixia: LDAP_LOG_LEVEL): slapd -d 0 logs nothing, not even its ready line
+    level = env.get("LDAP_LOG_LEVEL" if identity["osixia"] else "LDAP_LOGLEVEL", "256").strip()
+    options.setdefault("wait", wait.tcp(port) if level == "0" else wait.all_of(wait.log(READY_LINE), wait.tcp(port)))
     if isolation == "container":
         return container(image=image, command=command, scope=scope, wrap=_wrap(identity), warm=warm, pool=pool,
                          **options)
