@@ -26,10 +26,11 @@ acme = openldap_container(network=net, environment={
     "LDAP_ROOT": "dc=acme,dc=test", "LDAP_ADMIN_USERNAME": "boss", "LDAP_ADMIN_PASSWORD": "s3cret",
     "LDAP_USERS": "ann,bob", "LDAP_PASSWORDS": "pa:1,pb-2", "LDAP_USER_DC": "people", "LDAP_GROUP": "staff",
     "LDAP_PORT_NUMBER": "2389", "LDAP_ALLOW_ANON_BINDING": "no"})
-custom = openldap_container(environment={"LDAP_ROOT": "o=shop"},
-                            volumes=[f"{HERE}/ldifs:/ldifs:ro", f"{HERE}/schemas:/schemas:ro"])
+custom = openldap_container(environment={"LDAP_ROOT": "o=shop", "LDAP_ADMIN_PASSWORD_FILE": "/run/secrets/admin"},
+                            volumes=[f"{HERE}/ldifs:/ldifs:ro", f"{HERE}/schemas:/schemas:ro",
+                                     f"{HERE}/secrets:/run/secrets:ro"])
 osixia = openldap_container(environment={"LDAP_DOMAIN": "corp.example.com", "LDAP_ORGANISATION": "Corp",
-                                         "LDAP_ADMIN_PASSWORD": "pw"})
+                                         "LDAP_ADMIN_PASSWORD": "pw", "LDAP_READONLY_USER": "true"})
 per_db = openldap_container(isolation="database")
 
 def seed(ldap):
@@ -92,7 +93,7 @@ def test_bitnamis_variables_take_effect_and_reached_by_name(acme, pods, net):
     assert res.exit_code == 0 and res.output.decode().strip() == "dn: cn=ann,ou=people,dc=acme,dc=test", res
 
 def test_custom_ldifs_and_schemas_replace_the_default_tree(custom):
-    assert custom.base_dn == "o=shop"
+    assert (custom.base_dn, custom.admin_password) == ("o=shop", "from a file")  # LDAP_ADMIN_PASSWORD_FILE
     dns = sorted(e.dn for e in custom.search())
     assert dns == ["cn=till,ou=staff,o=shop", "o=shop", "ou=staff,o=shop"]  # no user01: the LDIFs' tree only
     [till] = custom.search("(shopRole=cashier)", attributes=["shopRole"])  # the custom schema's attribute
@@ -123,6 +124,11 @@ def test_osixias_variables_take_effect(osixia):
     assert [e.entry_dn for e in me.entries] == ["cn=ann,dc=corp,dc=example,dc=com"]
     me.search("cn=admins,dc=corp,dc=example,dc=com", "(objectClass=*)")
     assert me.entries == []
+    # LDAP_READONLY_USER: cn=readonly (password readonly) reads everything, writes nothing
+    ro = osixia.client("cn=readonly,dc=corp,dc=example,dc=com", "readonly")
+    ro.search("dc=corp,dc=example,dc=com", "(objectClass=*)")
+    assert {"cn=ann,dc=corp,dc=example,dc=com", "cn=admins,dc=corp,dc=example,dc=com"} <= {e.entry_dn for e in ro.entries}
+    assert not ro.delete("cn=ann,dc=corp,dc=example,dc=com")
     cfg = osixia.container.exec(["ldapwhoami", "-x", "-H", "ldapi:///", "-D", "cn=admin,cn=config", "-w", "config"])
     assert cfg.output.strip() == b"dn:cn=admin,cn=config", cfg
 
@@ -190,6 +196,8 @@ def test_openldap_contracts_database_isolation_warm_pool_and_network(inner: Inne
     (inner.pytester.path / "ldifs" / "10-shop.ldif").write_text(SHOP_LDIF)
     (inner.pytester.path / "schemas").mkdir()
     (inner.pytester.path / "schemas" / "shop.ldif").write_text(SHOP_SCHEMA)
+    (inner.pytester.path / "secrets").mkdir()
+    (inner.pytester.path / "secrets" / "admin").write_text("from a file\n")
     inner.pytester.makepyfile(test_ldap=TESTS)
     result, sid = inner.run("-v", subprocess=True, timeout=600)
     result.assert_outcomes(passed=8)

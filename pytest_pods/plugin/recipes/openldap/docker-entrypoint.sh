@@ -173,8 +173,12 @@ make_config() {
             printf 'olcDbIndex: ou,cn,mail,sn,givenName eq,pres,sub\nolcDbIndex: uid,member,memberUid eq\n'
         fi
         if [ "$osixia" = yes ]; then
+            ro=  # osixia's read-only user reads all but the passwords
+            if [ "$(yes_no LDAP_READONLY_USER "${LDAP_READONLY_USER:-false}")" = yes ]; then
+                ro=" by dn=\"cn=${LDAP_READONLY_USER_USERNAME:-readonly},$ROOT\" read"
+            fi
             printf 'olcAccess: {0}to attrs=userPassword,shadowLastChange by self write by dn="%s" write by anonymous auth by * none\n' "$ADMIN_DN"
-            printf 'olcAccess: {1}to * by self read by dn="%s" write by * none\n' "$ADMIN_DN"
+            printf 'olcAccess: {1}to * by self read by dn="%s" write%s by * none\n' "$ADMIN_DN" "$ro"
             printf '\ndn: olcOverlay={0}memberof,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n'
             printf 'objectClass: olcMemberOf\nolcOverlay: {0}memberof\nolcMemberOfDangling: ignore\nolcMemberOfRefInt: TRUE\n'
             printf 'olcMemberOfGroupOC: groupOfUniqueNames\nolcMemberOfMemberAD: uniqueMember\nolcMemberOfMemberOfAD: memberOf\n'
