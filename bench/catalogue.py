@@ -509,7 +509,8 @@ def ms(x: float) -> str:
 def levels_of(svc: dict[str, Any], with_tc: bool, fast_poll: bool) -> dict[str, dict[str, Any]]:
     """level -> the fixture's source and how it is run (side: ours or tc)."""
     imp, fn = svc["factory"]
-    out = {"cold": {"side": "ours", "fixture": f"{imp}\n\nsvc = {fn}()\n", "how": f"{fn}(): a container per test"},
+    out: dict[str, dict[str, Any]] = {
+        "cold": {"side": "ours", "fixture": f"{imp}\n\nsvc = {fn}()\n", "how": f"{fn}(): a container per test"},
            f"pool={POOL}": {"side": "ours", "fixture": f"{imp}\n\nsvc = {fn}(pool={POOL})\n",
                             "how": f"{fn}(pool={POOL}): started ahead by the pool"}}
     if svc["db"]:
@@ -518,8 +519,11 @@ def levels_of(svc: dict[str, Any], with_tc: bool, fast_poll: bool) -> dict[str, 
     if with_tc and svc["tc"]:
         out["tc"] = {"side": "tc", "fixture": svc["tc"].strip("\n") + "\n", "how": svc["tc_what"], "env": {}}
         if fast_poll:  # the stricter comparison: testcontainers' waits polling every 50 ms, not every second
-            out[FAST] = {"side": "tc", "fixture": out["tc"]["fixture"], "env": {"TC_POOLING_INTERVAL": "0.05"},
-                         "how": "the same with TC_POOLING_INTERVAL=0.05 (its default: 1 s between two looks)"}
+            # TC_MAX_TRIES x TC_POOLING_INTERVAL is its timeout: 2400 x 0.05 keeps the default 120 s
+            out[FAST] = {"side": "tc", "fixture": out["tc"]["fixture"],
+                         "env": {"TC_POOLING_INTERVAL": "0.05", "TC_MAX_TRIES": "2400"},
+                         "how": "the same with TC_POOLING_INTERVAL=0.05 (its default: 1 s between two looks) "
+                                "and TC_MAX_TRIES=2400 (the same 120 s timeout)"}
     return out
 
 
@@ -706,6 +710,9 @@ def main() -> None:
                                                                  "TC_POOLING_INTERVAL=0.05")
     ap.add_argument("--timeout", type=float, default=900, help="seconds for one suite at most (default 900)")
     args = ap.parse_args()
+    # SIGTERM (and SIGINT, which a shell ignores for `cmd &`) end the run through the clean-up below
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if os.geteuid() != 0:
         raise SystemExit("bench/catalogue.py: run as root (the engine makes namespaces, cgroups and bridges)")
     if args.tests < 2:
@@ -777,7 +784,8 @@ def main() -> None:
             run_ids.update(res["run_ids"])
             if "error" in res:
                 failed[service][level] = res["error"]
-                print(f"  FAILED {res['error'][:3000]}")
+                text = "\n".join(ln for ln in res["error"].splitlines() if not ln.startswith(("ERROR ", "INFO ")))
+                print(f"  FAILED {text[:1500]}")
                 return None
             return res
 
