@@ -198,10 +198,14 @@ class OpenLdap(Service):
 
     def close(self) -> None:
         """Unbind the connections ``client()`` opened."""
+        if not self._clients:
+            return
+        from ldap3.core.exceptions import LDAPException  # type: ignore[import-untyped]  # lazy: optional
+
         for conn in self._clients:
             try:
                 conn.unbind()
-            except Exception:  # already closed by the server: nothing to release
+            except (LDAPException, OSError):  # closed by the server already: nothing to release
                 pass
         self._clients.clear()
 
