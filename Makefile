@@ -103,7 +103,7 @@ else
 	  st=$$?; [ -z "$$rcd" ] || rm -f /usr/sbin/policy-rc.d; [ $$st = 0 ] || exit $$st; \
 	fi
 endif
-	@$(PYTHON) -P -c "import os, pytest_pods, filelock, xdist, zstandard, cryptography, psycopg, redis, docker, testcontainers, hypothesis, yaml, pika, pymysql, pymemcache, paho.mqtt, nats, boto3, paramiko; \
+	@$(PYTHON) -P -c "import os, pytest_pods, filelock, xdist, zstandard, cryptography, psycopg, redis, docker, testcontainers, hypothesis, yaml, pika, pymysql, pymemcache, paho.mqtt, nats, boto3, paramiko, ldap3, selenium; \
 	  assert os.path.dirname(pytest_pods.__file__) == os.path.realpath('pytest_pods')" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q -e '.[test]'
 	@[ ! -w pytest_pods ] || $(PYTHON) -m compileall -q pytest_pods  # the CLI's start time: no compile on every run
@@ -146,7 +146,7 @@ ifeq ($(IS_ROOT),yes)
 	  [ -d $$d ] || install -d -m 0700 -o $$u -g $$(id -g $$u) $$d; done
 	@flock /tmp/venv-rootless.lock sh -c '\
 	  [ -x $(RPYTHON) ] || /usr/bin/python3 -m venv $(ROOTLESS_VENV); \
-	  $(RPYTHON) -P -c "import os, pytest_pods, xdist, zstandard, cryptography, psycopg, redis, docker, testcontainers, hypothesis, yaml, pika, pymysql, pymemcache, paho.mqtt, nats, boto3, paramiko; \
+	  $(RPYTHON) -P -c "import os, pytest_pods, xdist, zstandard, cryptography, psycopg, redis, docker, testcontainers, hypothesis, yaml, pika, pymysql, pymemcache, paho.mqtt, nats, boto3, paramiko, ldap3, selenium; \
 	    assert os.path.dirname(pytest_pods.__file__) == os.path.realpath(\"pytest_pods\")" 2>/dev/null || \
 	  $(RPYTHON) -m pip install -q -e ".[test]"'
 	@chmod -R a+rX $(ROOTLESS_VENV)
