@@ -105,6 +105,9 @@ browser = chromium_container(network="{net}")
 own = chromium_container(isolation="container", network="{net}")
 pooled = chromium_container(isolation="container", pool=1)
 timed_session = chromium_container()
+single = chromium_container(isolation="container", shm_size="1g", environment={
+    "SE_NODE_MAX_SESSIONS": "1", "SE_SESSION_REQUEST_TIMEOUT": "1", "PODS_WEBDRIVER_SPARE": "0"})
+bad = chromium_container(isolation="container", environment={"SE_NODE_MAX_SESSIONS": "many"})
 timed_container = chromium_container(isolation="container")
 timed_pooled = chromium_container(isolation="container", pool=1)
 
@@ -172,10 +175,25 @@ def test_pooled(pooled):
     d.get("data:text/html,<title>pooled</title>")
     assert d.title == "pooled"
 
-def test_other_browsers_options_are_refused_by_name(browser):
+def test_the_ready_made_fixture_and_other_browsers_options_refused_by_name(chromium):
     from selenium.webdriver import FirefoxOptions
     with pytest.raises(ValueError, match="this browser is Chromium, not 'firefox'"):
-        browser.driver(FirefoxOptions())
+        chromium.driver(FirefoxOptions())
+    assert chromium.driver().execute_script("return 1 + 1") == 2
+    assert "added when not sent: --headless=new --no-sandbox --disable-dev-shm-usage" in chromium.logs()
+
+def test_the_official_session_settings_take_effect(single):
+    from selenium.common.exceptions import SessionNotCreatedException
+    first = single.driver()
+    with pytest.raises(SessionNotCreatedException, match="timed out after 1 s .* SE_NODE_MAX_SESSIONS=1"):
+        single.driver()  # the one slot is taken: queued, then refused after SE_SESSION_REQUEST_TIMEOUT
+    first.quit()
+    assert single.driver().execute_script("return 2 + 2") == 4  # the slot is free again
+    # /dev/shm of 1 GiB: Chromium may use it, so --disable-dev-shm-usage is not added
+    assert "added when not sent: --headless=new --no-sandbox)" in single.logs()
+
+def test_a_bad_setting_is_named(bad):
+    pass
 
 # the per-test cost: back to back (tests shorter than a Chromium start, which the session started
 # ahead cannot hide), and tests that work a second in the browser as real ones do (page loads)
@@ -224,7 +242,8 @@ def test_chromium_drives_a_page_by_name_fresh_per_test_pooled_and_leaves_nothing
     inner.pytester.makeconftest(CONFTEST)
     inner.pytester.makepyfile(test_browser=TESTS)
     result, sid = inner.run("-v", "-s", subprocess=True, timeout=900)
-    result.assert_outcomes(passed=28)
+    result.assert_outcomes(passed=29, errors=1)
+    result.stdout.fnmatch_lines(["*pods-webdriver: SE_NODE_MAX_SESSIONS='many': not a whole number. Fix this and try again.*"])
     assert inner.left(sid) == []
     costs = json.loads((inner.pytester.path / "costs.json").read_text())
     lines = [f"{what}: median {statistics.median(v) * (1 if what.startswith('memory') else 1000):.0f} "
@@ -301,21 +320,21 @@ def test_testcontainers_browser_webdriver_container_runs_unchanged_on_the_preset
     from tc_helper import pointed_testcontainers
 
     docker = pytest.importorskip("docker")
-    with pointed_testcontainers(aliased_daemon, monkeypatch, ryuk=False):
-        with selenium_tc.BrowserWebDriverContainer(DesiredCapabilities.CHROME) as chrome:
-            assert chrome.image == "selenium/standalone-chrome:latest"
-            assert chrome.get_connection_url().endswith("/wd/hub")
-            started = time.perf_counter()
-            driver = chrome.get_driver()
-            try:
-                first = time.perf_counter() - started
-                driver.get("data:text/html,<title>from testcontainers</title><p id=p>hi</p>")
-                assert driver.title == "from testcontainers"
-                assert driver.execute_script("return document.getElementById('p').textContent") == "hi"
-            finally:
-                driver.quit()
-            print(f"\ntestcontainers' BrowserWebDriverContainer: first driver {first * 1000:.0f} ms after start()")
-            name = chrome.get_wrapped_container().name
+    with pointed_testcontainers(aliased_daemon, monkeypatch, ryuk=False), \
+            selenium_tc.BrowserWebDriverContainer(DesiredCapabilities.CHROME) as chrome:
+        assert chrome.image == "selenium/standalone-chrome:latest"
+        assert chrome.get_connection_url().endswith("/wd/hub")
+        started = time.perf_counter()
+        driver = chrome.get_driver()
+        try:
+            first = time.perf_counter() - started
+            driver.get("data:text/html,<title>from testcontainers</title><p id=p>hi</p>")
+            assert driver.title == "from testcontainers"
+            assert driver.execute_script("return document.getElementById('p').textContent") == "hi"
+        finally:
+            driver.quit()
+        print(f"\ntestcontainers' BrowserWebDriverContainer: first driver {first * 1000:.0f} ms after start()")
+        name = chrome.get_wrapped_container().name
     dc = docker.DockerClient(base_url=aliased_daemon)
     try:
         assert [c.name for c in dc.containers.list(all=True) if c.name == name] == []
