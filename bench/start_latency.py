@@ -30,6 +30,7 @@ from pytest_pods.engine.runtime import forkserver as _spawn  # noqa: E402  (to f
 
 PODS = Path(sys.executable).parent / "pods"  # the console script itself, not the pyenv shim
 PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]  # RESULTS.md, Failures 2
+CLI_CASE = "pods CLI: pods run --rm --network none"  # the default: through the resident helper (issue 19)
 ANCHOR_DOCKER_MS = 244  # RESULTS.md 1: docker run --rm --network none bb true (median)
 ANCHOR_RUNC_MS = 17  # RESULTS.md 1: bare runc on the bundle, measured in the same pass
 # RESULTS.md 6, 20 idle containers (--network none): dockerd RSS + containerd RSS + 20 shims' PSS, KiB
@@ -172,21 +173,31 @@ def latency(args, client: Client, root: Path, bundle: Path, work: Path, with_doc
     # Python subprocesses get a bytecode cache of their own (filled by the warm-up round), as an
     # installed package has: in a dev tree being edited with PYTHONDONTWRITEBYTECODE set (as here)
     # the .pyc go stale, and compiling the engine's modules costs ~14 ms on every run.
-    py_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    py_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PODS_RESIDENT")}
     py_env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    # the resident helper (issue 19) of this run only: its socket in a runtime directory of the run's
+    # own, started before the warm-up (as the first `pods` call would start it) and stopped at the end
+    runtime = work / "run"
+    runtime.mkdir(mode=0o700)
+    py_env["XDG_RUNTIME_DIR"] = str(runtime)
+    own_env = {**py_env, "PODS_RESIDENT": "0"}
     python, pods = (Path(sys.executable), PODS) if args.dev_install else user_install(work)
+    run_rm = [str(pods), "--root", str(root), "run", "--rm", "--network", "none", "busybox", "true"]
     cases: dict[str, Callable[[], float]] = {
         "pods Python API: containers.run(remove=True)": timed_api(client),
         "engine: create+start+wait+rm (default seccomp)": timed_engine(client),
         "engine: create+start+wait+rm, seccomp=unconfined": timed_engine(client, ("seccomp=unconfined",)),
-        "pods CLI: pods run --rm --network none": timed_cmd([str(pods), "--root", str(root), "run", "--rm",
-                                                              "--network", "none", "busybox", "true"], py_env),
+        CLI_CASE: timed_cmd(run_rm, py_env),
+        CLI_CASE + ", PODS_RESIDENT=0": timed_cmd(run_rm, own_env),
         "bare runc run --bundle": runc_case(bundle),
         "floor: python3 -c pass": timed_cmd([str(python), "-c", "pass"], py_env),
         "floor: python3 -c 'import pytest_pods.cli'": timed_cmd([str(python), "-c", "import pytest_pods.cli"],
                                                                  py_env),
+        "floor: python3 -c 'import pytest_pods.cli.main' (all the CLI)": timed_cmd(
+            [str(python), "-c", "import pytest_pods.cli.main"], py_env),
     }
     print(f"CLI timed: {pods} ({'this interpreter' if args.dev_install else 'a fresh venv, plain pip install'})")
+    sh([str(pods), "resident", "start"], env=py_env, stdout=subprocess.DEVNULL)
     notes = [f"Python subprocesses ran with PYTHONPYCACHEPREFIX={py_env['PYTHONPYCACHEPREFIX']} "
              "(a fresh bytecode cache, filled by the warm-up)"]
     if works(["docker", "info"]):
@@ -229,9 +240,18 @@ def latency(args, client: Client, root: Path, bundle: Path, work: Path, with_doc
         print(f"{name:<{w}}  {med[name]:7.1f}  {min(t):6.1f}-{max(t):<6.1f}  {med[name] / runc:6.2f}")
     for n in notes:
         print(f"note: {n}")
+    status = subprocess.run([str(pods), "resident", "status"], env=py_env, capture_output=True, text=True).stdout
+    rows = [line.split() for line in status.splitlines()[1:]]
+    helpers = [r for r in rows if len(r) >= 6 and r[1] == "current"]
+    if helpers:
+        pid, _stamp, served, _up, pss, rss = helpers[0][:6]
+        print(f"note: the resident helper (pid {pid}) served {served} requests; its memory now: PSS {pss}, RSS {rss}")
+    else:
+        print("note: no resident helper answered at the end: the default CLI row ran in its own process")
+    subprocess.run([str(pods), "resident", "stop"], env=py_env, stdout=subprocess.DEVNULL)
 
     api = med["pods Python API: containers.run(remove=True)"]
-    cli = med["pods CLI: pods run --rm --network none"]
+    cli = med[CLI_CASE]
     docker_name = "docker run --rm --network none bb true"
     print("\nAims")
     print(f"  Python API within 1.5x of bare runc: {api:.1f} ms = {api / runc:.2f}x runc ({runc:.1f} ms): "
@@ -242,6 +262,9 @@ def latency(args, client: Client, root: Path, bundle: Path, work: Path, with_doc
         docker, source = ANCHOR_DOCKER_MS, "docker absent: the anchor figure from RESULTS.md, another run"
     print(f"  pods run --rm --network none at most a quarter of docker's: {cli:.1f} ms = {cli / docker:.2f}x docker "
           f"({docker:.0f} ms, {source}): {'MET' if cli <= docker / 4 else 'NOT MET'}")
+    own = med[CLI_CASE + ", PODS_RESIDENT=0"]
+    print(f"    (the default path: through the resident helper; in its own process, PODS_RESIDENT=0, and so the "
+          f"first call before a helper runs: {own:.1f} ms = {own / docker:.2f}x docker)")
     if docker_name not in med:
         print(f"    (for scale: bare runc took {runc:.1f} ms in this run, {ANCHOR_RUNC_MS} ms in the anchor's pass)")
 

@@ -1,24 +1,14 @@
 """pytest-pods: real containers for pytest, on an engine of its own (no Docker daemon).
 
-The fixture factories (``container``, ``image``, ``pulled``, ``network``), the readiness
-strategies (``wait``) and the services are loaded on first use: the CLI never imports pytest.
+Every public name is loaded on first use: the Client API and the errors, the fixture factories
+(``container``, ``image``, ``pulled``, ``network``), the readiness strategies (``wait``) and the
+services. ``pods`` imports this package first, and its launcher needs none of them (issue 19);
+the CLI never imports pytest.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from pytest_pods.client import Client, Container, ExecResult, RunResult
-from pytest_pods.errors import (
-    ConflictError,
-    ContainerNotFoundError,
-    ContainerStartError,
-    ImageNotFoundError,
-    InvalidArgumentError,
-    LayerError,
-    PodsError,
-    UnsafeLayerError,
-)
+TYPE_CHECKING = False  # typing's own costs the launcher ~2 ms; type checkers know this name
 
 __all__ = [
     "Client",
@@ -57,6 +47,17 @@ __all__ = [
 
 if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
     from pytest_pods import wait
+    from pytest_pods.client import Client, Container, ExecResult, RunResult
+    from pytest_pods.errors import (
+        ConflictError,
+        ContainerNotFoundError,
+        ContainerStartError,
+        ImageNotFoundError,
+        InvalidArgumentError,
+        LayerError,
+        PodsError,
+        UnsafeLayerError,
+    )
     from pytest_pods.plugin.catalog.nginx import Nginx, nginx_container
     from pytest_pods.plugin.catalog.registry import Registry, registry_container
     from pytest_pods.plugin.compose import ComposeStack, ComposeWarning, compose
@@ -72,6 +73,10 @@ if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
     )
 
 _LAZY = {
+    "Client": "client", "Container": "client", "ExecResult": "client", "RunResult": "client",
+    "ConflictError": "errors", "ContainerNotFoundError": "errors", "ContainerStartError": "errors",
+    "ImageNotFoundError": "errors", "InvalidArgumentError": "errors", "LayerError": "errors", "PodsError": "errors",
+    "UnsafeLayerError": "errors",
     "container": "plugin.fixtures", "image": "plugin.fixtures", "pulled": "plugin.fixtures", "network": "plugin.fixtures",
     "Pods": "plugin.fixtures",
     "postgres_container": "plugin.services", "redis_container": "plugin.services", "http_service": "plugin.services",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pytest_pods.client.local import Client
@@ -69,7 +69,7 @@ VERBS: dict[str, str] = {
     "top": "containers", "export": "containers", "events": "system", "attach": "containers",
     "pull": "images", "push": "images", "login": "images", "logout": "images", "build": "images",
     "daemon": "system", "port": "containers", "network": "networks", "system": "system",
-    "info": "system", "volume": "volumes", "image": "images",
+    "info": "system", "volume": "volumes", "image": "images", "resident": "resident",
 }
 
 # the verbs that work with --host (a remote engine): their modules list them as Verb, the others
@@ -97,6 +97,10 @@ def verbs_of(resource: str) -> Mapping[str, AnyVerb]:
         from pytest_pods.cli import volumes  # lazy: start latency (one resource's module per run)
 
         return volumes.VERBS
+    if resource == "resident":
+        from pytest_pods.cli import resident  # lazy: start latency (one resource's module per run)
+
+        return resident.verb_table()
     from pytest_pods.cli import system  # lazy: start latency (one resource's module per run)
 
     return system.VERBS
@@ -119,7 +123,8 @@ def build_parser(only: str | None = None) -> Parser:
     parser.add_argument("--root", help="state root, the same default as the plugin's --pods-root: $PODS_ROOT, else "
                         "/var/lib/pytest-pods as root, $XDG_DATA_HOME/pytest-pods (~/.local/share/pytest-pods) "
                         "as an ordinary user")
-    parser.add_argument("--host", default=os.environ.get("PODS_HOST") or None,
+    # no default here: a parser the resident helper built ahead must not keep its own $PODS_HOST
+    parser.add_argument("--host",
                         help="a remote engine: unix:///PATH or tcp://HOST:PORT ($PODS_HOST; 'docker' for $DOCKER_HOST)")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=Parser)
     parser.verbs = sub
@@ -129,10 +134,14 @@ def build_parser(only: str | None = None) -> Parser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> NoReturn:
+def main(argv: Sequence[str] | None = None, parser_for: Callable[[str | None], Parser | None] | None = None) -> NoReturn:
+    """``pods ARGV``; ``parser_for(verb)`` may hand a parser built ahead (the resident helper's)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(verb_of(argv))
+    only = verb_of(argv)
+    parser = (parser_for(only) if parser_for else None) or build_parser(only)
     args, extra = parser.parse_known_args(argv)
+    if args.host is None:
+        args.host = os.environ.get("PODS_HOST") or None
     if extra:
         unknown_flag(parser, args.verb, extra)
     verb = verbs_of(VERBS[args.verb])[args.verb]
