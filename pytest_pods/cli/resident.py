@@ -325,7 +325,9 @@ def _follow(s: Any, buf: bytearray, pidfd: int) -> int:
                 break
     except OSError:
         pass
-    if buf[:1] == b"X" and b"\n" in buf:
+    if buf[:1] == b"E" and b"\n" in buf:  # the child's own exit code
+        return int(buf[1:buf.index(b"\n")]) << 8
+    if buf[:1] == b"X" and b"\n" in buf:  # the helper's report of its wait status
         return int(buf[1:buf.index(b"\n")])
     os.write(2, b"pods: the resident helper went away before the command ended (its exit code is unknown). "
                 b"Run it again with PODS_RESIDENT=0 to run it in this process.\n")
@@ -692,7 +694,6 @@ def _run(conn: socket.socket, fields: list[bytes], fds: list[int], server: _Serv
     pidfd = os.pidfd_open(os.getpid())
     conn.sendmsg([b"P"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, pidfd.to_bytes(4, sys.byteorder))])
     os.close(pidfd)
-    conn.close()
     code = _main(argv[1:], server)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
@@ -700,6 +701,18 @@ def _run(conn: socket.socket, fields: list[bytes], fds: list[int], server: _Serv
             stream.flush()
         except Exception:  # as Python's own exit: a stdout that cannot be flushed makes it 120
             code = 120 if stream is sys.stdout else code
+    # our end of the caller's files first (its pipes reach their end with the caller's exit), then
+    # the code: the caller need not wait for this process's teardown and the helper's report
+    # (which still comes, and alone tells a death by a signal)
+    for fd in (0, 1, 2):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    try:
+        conn.sendall(b"E%d\n" % (code & 0xFF))
+    except OSError:
+        pass
     return code
 
 
