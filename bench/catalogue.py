@@ -686,7 +686,7 @@ def report(service: str, lv: dict[str, dict[str, Any]], results: dict[str, list[
         st = [row["s"] for row in rows if row["phase"] == "tc-start"]
         sp = [row["s"] for row in rows if row["phase"] == "tc-stop"]
         if st:
-            parts.append(f"tc: DockerContainer.start {ms(med(st))} (p90 {ms(p90(st))}), stop {ms(med(sp))}")
+            parts.append(f"{level}: DockerContainer.start {ms(med(st))} (p90 {ms(p90(st))}), stop {ms(med(sp))}")
     for p in parts:
         print(f"    {p}")
     for level, spec in lv.items():
