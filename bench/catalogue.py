@@ -8,11 +8,14 @@ Run as root:  python3 bench/catalogue.py [--rounds N] [--tests N] [--services a,
 
 Each (service, level) is a generated suite of --tests tests run as `python3 -m pytest` in a
 subprocess; the rounds interleave the levels (for each service: cold, pool=2, its database level,
-tc; then the next service; then the next round). A small pytest plugin (loaded with -p) records
+tc, tc-0.05 (testcontainers polling every 50 ms); then the next service; then the next round).
+One warm-up run of every suite is not counted. A small pytest plugin (loaded with -p) records
 perf_counter at the start of each test's setup phase; the test body records it again right
 after its first operation has answered. testcontainers runs with our plugin off (-p no:pods),
 DOCKER_HOST at `pods daemon --image-aliases official` on a unix socket in the scratch dir,
-serving the same engine root, so both sides start the same image IDs. See bench/README.md.
+serving the same engine root, so both sides start the same image IDs. At the end: the daemon
+stopped by its PID, containers and images of the run removed by ID, the scratch dir (with the
+scratch root) deleted. See bench/README.md.
 """
 
 from __future__ import annotations
