@@ -14,8 +14,9 @@ Else, or when no helper answers, ``pods`` runs in its own process as before; a m
 then started in the background (detached: setsid, double fork, stdio /dev/null, cwd /) for the
 next call.
 
-The helper's socket lives in a directory of the user's own (0700): ``$XDG_RUNTIME_DIR/pods-resident``,
-else ``/run/pods-resident`` for root, else ``/tmp/pods-resident-UID`` (not the engine's or the
+The helper's socket lives in a directory of the user's own (0700): ``$PODS_RESIDENT_DIR`` when set,
+else ``$XDG_RUNTIME_DIR/pods-resident``, else ``/run/pods-resident`` for root, else
+``/tmp/pods-resident-UID`` (not the engine's or the
 daemon's ``pytest-pods`` directories there, whose modes are theirs). Its name carries a stamp of
 everything a fresh process would take from its start and that a child cannot take from the
 request: the interpreter and its flags, ``sys.path`` (and its directories' mtimes: a ``pip
@@ -85,6 +86,9 @@ def _own_dir(path: str, uid: int, create: bool) -> bool:
 def socket_dir(create: bool = True) -> str | None:
     """The user's directory of resident sockets, None when there is none that is safe to use."""
     uid = os.geteuid()
+    chosen = os.environ.get("PODS_RESIDENT_DIR", "")
+    if chosen:
+        return chosen if chosen.startswith("/") and _own_dir(chosen, uid, create) else None
     xdg = os.environ.get("XDG_RUNTIME_DIR", "")
     if xdg.startswith("/"):
         try:
@@ -360,7 +364,10 @@ def _flags() -> list[str]:
 
 
 def _spawn(path: str, name: str) -> None:
-    """Start a helper for ``path`` in the background, detached; do not wait for it."""
+    """Start a helper for ``path`` in the background, detached; do not wait for it (nor start one
+    where a helper found that it could not serve this stamp: ``.nomatch``)."""
+    if os.path.exists(path[:-len(".sock")] + ".nomatch"):
+        return
     code = "import sys; sys.path[:] = sys.argv[3:]; from pytest_pods.cli.resident import serve; serve()"
     argv = [sys.executable, *_flags(), "-c", code, path, name, *_syspath()]  # here, before the chdir
     pid = os.fork()
@@ -757,7 +764,11 @@ def serve() -> None:
     path, name = sys.argv[1], sys.argv[2]
     PARSERS.update(_warm())
     name_now, SERVER_STAMP = stamp()
-    if name_now != name:  # the package changed while we loaded it: the next call starts another
+    if name_now != name:  # the package changed while we loaded it (the next call starts another), or
+        # this process differs from its caller in something the stamp covers: then no caller would
+        # ever find us, and each would start another; a mark stops that (`pods resident stop` clears it)
+        with open(path[:-len(".sock")] + ".nomatch", "w") as f:
+            f.write(f"{name_now}\n")
         return
     lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
@@ -787,10 +798,12 @@ def serve() -> None:
 
 # -- `pods resident start|stop|status` -------------------------------------------------------------
 def _servers() -> Iterator[str]:
+    """The helpers' sockets (and where a helper left only a ``.nomatch`` mark, its socket's name)."""
     d = socket_dir(create=False)
     if d is None:
         return
-    for entry in sorted(os.listdir(d)):
+    names = {e[:-len(".nomatch")] + ".sock" if e.endswith(".nomatch") else e for e in os.listdir(d)}
+    for entry in sorted(names):
         if entry.startswith("pods-") and entry.endswith(".sock"):
             yield os.path.join(d, entry)
 
@@ -859,7 +872,7 @@ def resident(args: argparse.Namespace) -> int:
             if answer and answer.startswith("K"):
                 stopped.append(int(answer[1:]))
             elif answer is None:  # nobody listens (a helper killed): its socket and lock go
-                for leftover in (path, path + ".lock"):
+                for leftover in (path, path + ".lock", path[:-len(".sock")] + ".nomatch"):
                     try:
                         os.unlink(leftover)
                     except OSError:

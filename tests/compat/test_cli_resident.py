@@ -3,7 +3,7 @@ output, exit codes, signals, environment, working directory and umask; a new hel
 code; the helper's lifetime (idle, stop, its socket gone); another user's requests refused; and
 an ordinary user's rootless engine from the helper's child.
 
-Each test module's helpers live in a runtime directory of their own (``XDG_RUNTIME_DIR``) and run
+Each test module's helpers live in a directory of their own (``PODS_RESIDENT_DIR``) and run
 a private copy of the package, so that edits to the tree while the tests run (another session's)
 do not change the stamp under them; every helper is stopped at the end and checked gone.
 """
@@ -26,6 +26,9 @@ from typing import Any
 
 import pytest
 
+from pytest_pods import Client
+from pytest_pods.engine import rootless
+
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH = "from pytest_pods.cli import main; main()"
 
@@ -39,7 +42,8 @@ class Pods:
 
     def env(self, resident: bool = True, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PODS_RESIDENT")}
-        env.update(XDG_RUNTIME_DIR=str(self.runtime), PYTHONPATH=str(self.code), PODS_RESIDENT_IDLE="120",
+        env.update(PODS_RESIDENT_DIR=str(self.runtime / "pods-resident"), PYTHONPATH=str(self.code),
+                   PODS_RESIDENT_IDLE="120",
                    PODS_RESIDENT="1" if resident else "0")
         env.update(extra)
         return env
@@ -100,9 +104,10 @@ def private_copy(parent: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pods(pods_root: Path) -> Iterator[Pods]:
-    """Scope: module. Depends: pods_root. The CLI on a private copy of the package, its helpers in
-    a runtime directory of their own; they are stopped and checked gone at the end."""
+def pods(pods_root: Path, client: Client) -> Iterator[Pods]:
+    """Scope: module. Depends: pods_root, client (rootless, the session's engine runs the user's
+    namespace holder). The CLI on a private copy of the package, its helpers in a runtime directory
+    of their own; they are stopped and checked gone at the end."""
     base = Path(tempfile.mkdtemp(prefix="pods-resident-", dir="/var/tmp"))
     os.chmod(base, 0o755)  # the copy is read by a test user too (the rootless test)
     runtime = base / "run"
@@ -117,6 +122,17 @@ def pods(pods_root: Path) -> Iterator[Pods]:
             assert all(eventually(lambda pid=pid: not alive(pid)) for pid in pids), "a helper outlived stop"
         finally:
             shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A directory with a short path (a unix socket's path has at most 107 bytes; tmp_path's, as a
+    test user's, may be longer: a socket that cannot be made there means no helper)."""
+    d = Path(tempfile.mkdtemp(prefix="pr-", dir="/var/tmp"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
@@ -259,8 +275,8 @@ def test_changed_code_gets_a_new_helper(pods: Pods, helper: int, tmp_path: Path)
         assert eventually(lambda: [int(h["PID"]) for h in other.helpers()] == [helper])
 
 
-def test_the_first_call_runs_itself_and_starts_a_helper(pods: Pods, tmp_path: Path) -> None:
-    runtime = tmp_path / "run"
+def test_the_first_call_runs_itself_and_starts_a_helper(pods: Pods, short_dir: Path) -> None:
+    runtime = short_dir / "run"
     runtime.mkdir(mode=0o700)
     fresh = Pods(pods.root, runtime, pods.code)
     done = fresh("inspect", "-f", "{{.Os}}", "busybox")
@@ -274,8 +290,26 @@ def test_the_first_call_runs_itself_and_starts_a_helper(pods: Pods, tmp_path: Pa
     assert fresh.helpers() == []
 
 
-def test_idle_helper_exits(pods: Pods, tmp_path: Path) -> None:
-    runtime = tmp_path / "run"
+def test_no_helper_is_started_where_one_could_not_serve(pods: Pods, short_dir: Path) -> None:
+    """A helper that finds it could not serve its callers' stamp leaves a mark, so that callers do
+    not start one each; `pods resident stop` clears it."""
+    runtime = short_dir / "run"
+    runtime.mkdir(mode=0o700)
+    fresh = Pods(pods.root, runtime, pods.code)
+    assert fresh.start()
+    (sock,) = (runtime / "pods-resident").glob("*.sock")
+    fresh.stop()
+    mark = sock.with_suffix(".nomatch")
+    mark.write_text("another\n")
+    assert fresh("inspect", "-f", "{{.Os}}", "busybox").stdout == "linux\n"
+    time.sleep(3)
+    assert fresh.helpers() == [] and not sock.exists()
+    fresh.stop()
+    assert not mark.exists()
+
+
+def test_idle_helper_exits(pods: Pods, short_dir: Path) -> None:
+    runtime = short_dir / "run"
     runtime.mkdir(mode=0o700)
     fresh = Pods(pods.root, runtime, pods.code)
     done = subprocess.run(fresh.argv("resident", "start"), capture_output=True, text=True,
@@ -286,8 +320,8 @@ def test_idle_helper_exits(pods: Pods, tmp_path: Path) -> None:
     assert list((runtime / "pods-resident").iterdir()) == []
 
 
-def test_stop_and_a_removed_socket_end_the_helper(pods: Pods, tmp_path: Path) -> None:
-    runtime = tmp_path / "run"
+def test_stop_and_a_removed_socket_end_the_helper(pods: Pods, short_dir: Path) -> None:
+    runtime = short_dir / "run"
     runtime.mkdir(mode=0o700)
     fresh = Pods(pods.root, runtime, pods.code)
     pid = fresh.start()
@@ -301,7 +335,8 @@ def test_stop_and_a_removed_socket_end_the_helper(pods: Pods, tmp_path: Path) ->
 
 
 # -- other users ----------------------------------------------------------------------------------
-ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="root makes the other user (useradd) and acts as it")
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0 or rootless.active(),
+                               reason="root makes the other user (useradd) and acts as it")
 SYSTEM_PYTHON = "/usr/bin/python3"  # a python the test user may run (root's own may sit under /root)
 
 
@@ -378,7 +413,7 @@ def test_another_users_request_is_refused(pods: Pods, helper: int) -> None:
         done = user.run(SYSTEM_PYTHON, "-c", REFUSED, sock)
         assert done.stdout == "refused\n", done.stderr
         # and its own pods, pointed at this directory, does not take it for its own
-        done = user.run(SYSTEM_PYTHON, "-P", "-c", LAUNCH, "resident", "status", XDG_RUNTIME_DIR=str(pods.runtime),
+        done = user.run(SYSTEM_PYTHON, "-P", "-c", LAUNCH, "resident", "status", PODS_RESIDENT_DIR=str(d),
                         PYTHONPATH=str(pods.code))
         assert done.stdout == "no resident helper running\n", done.stderr
     finally:
