@@ -173,12 +173,16 @@ def socket_path(directory: str, name: str) -> str:
 
 # -- the launcher ----------------------------------------------------------------------------------
 def _verb(argv: list[str]) -> str | None:
+    """The verb: the first argument past ``--root``/``--host`` (either form, any order)."""
     i = 0
-    while i < len(argv) and argv[i] in ("--root", "--host"):
-        i += 2
-    while i < len(argv) and argv[i].startswith(("--root=", "--host=")):
-        i += 1
-    return argv[i] if i < len(argv) else None
+    while i < len(argv):
+        if argv[i] in ("--root", "--host"):
+            i += 2
+        elif argv[i].startswith(("--root=", "--host=")):
+            i += 1
+        else:
+            return argv[i]
+    return None
 
 
 def wanted(argv: list[str]) -> bool:
@@ -202,10 +206,13 @@ def main() -> NoReturn:
             name, whole = stamp()
             path = socket_path(d, name)
             if len(path) <= UNIX_PATH_MAX:
-                code = _through(path, whole)
-                if code is not None:
-                    _exit_as(code)
-                _spawn(path, name)
+                s = _connect(path)
+                if s is None:  # no helper: this call runs here, the next finds one
+                    _spawn(path, name)
+                else:  # a helper that declines (stale) retires itself: the next call starts another
+                    code = _through(s, whole)
+                    if code is not None:
+                        _exit_as(code)
     cli_module().main(argv)
     sys.exit(0)  # not reached: main exits
 
@@ -272,12 +279,9 @@ def _recv(s: Any, buf: bytearray, fds: list[int]) -> bool:
     return bool(data)
 
 
-def _through(path: str, whole: bytes) -> int | None:
-    """Run this call in the helper at ``path``: the child's wait status, or None when no helper
-    took it (nothing ran: the caller runs it itself)."""
-    s = _connect(path)
-    if s is None:
-        return None
+def _through(s: Any, whole: bytes) -> int | None:
+    """Run this call in the helper connected on ``s``: the child's wait status, or None when it did
+    not take it (nothing ran: the caller runs it itself)."""
     try:
         cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
