@@ -158,11 +158,19 @@ def _syspath() -> list[str]:
     """``sys.path`` with the working directory's entries ('' and relative ones) made absolute:
     where this process imports from, wherever the helper runs (a path hook's entry stays as it is)."""
     out = []
-    for p in sys.path:
+    main = sys.modules.get("__main__")
+    # `python -m` and `-c` put the working directory first: it counts only when our package is
+    # found there (a checkout run in place), else each directory would get a helper of its own
+    from_cwd = not sys.flags.safe_path and not SERVER_STAMP and (
+        getattr(main, "__spec__", None) is not None or sys.argv[:1] == ["-c"])  # (a helper's path is its caller's)
+    ours = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for i, p in enumerate(sys.path):
         if not p:
             p = os.getcwd()
         elif not p.startswith("/") and os.path.exists(p):
             p = os.path.abspath(p)
+        if i == 0 and from_cwd and p != ours:
+            continue
         out.append(p)
     return out
 
@@ -766,6 +774,7 @@ def serve() -> None:
     import socket  # lazy: as above
 
     path, name = sys.argv[1], sys.argv[2]
+    SERVER_STAMP = b"-"  # a helper: its sys.path is its caller's, as given
     PARSERS.update(_warm())
     name_now, SERVER_STAMP = stamp()
     if name_now != name:  # the package changed while we loaded it (the next call starts another), or
