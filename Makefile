@@ -174,6 +174,8 @@ test-rootless-suites: rootless-setup rootless-images
 	  sh -c 'cd $(CURDIR) && exec $(RPYTHON) -m pytest $(ROOTLESS_SUITES) -p no:cacheprovider $(ROOTLESS_ARGS)'
 	@# the session's test process kept the user's engine while it ran (it joined it); now it may go
 	@$(call AS_USER,$(ROOTLESS_USER)) $(RPYTHON) -m pytest_pods.cli --root $(call USER_ROOT,$(ROOTLESS_USER)) system reap >/dev/null
+	@# and any resident helper a `pods` of the suites started (tests/rootless counts the user's processes)
+	@$(call AS_USER,$(ROOTLESS_USER)) $(RPYTHON) -m pytest_pods.cli resident stop >/dev/null
 
 test-rootless-root: rootless-setup rootless-images
 	$(PYTHON) -m pytest tests/rootless -p no:cacheprovider $(ROOTLESS_ARGS)

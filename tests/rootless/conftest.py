@@ -65,6 +65,7 @@ class User:
     def env(self, **extra: str) -> list[str]:
         return [f"HOME={self.home}", f"USER={self.name}", f"XDG_RUNTIME_DIR={self.run_dir}",
                 "PYTHONDONTWRITEBYTECODE=1", f"PATH={VENV_PY.parent}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+                "PODS_RESIDENT=0",  # a `pods` here starts no resident helper: these tests count the user's processes
                 *(f"{k}={v}" for k, v in extra.items())]
 
     def argv(self, *args: str, **env: str) -> list[str]:
