@@ -274,6 +274,20 @@ def first_op(v):
 ''',
         "tc": None, "tc_what": "testcontainers-python 4.15 has no etcd module",
     },
+    "openldap": {
+        "factory": ("from pytest_pods.plugin.catalog.openldap import openldap_container", "openldap_container"),
+        "image": "pytest-pods/openldap:2.5", "db": "database",
+        "op_what": "ldap3 connect + simple bind as the admin + a search of the base entry",
+        "op": '''
+import ldap3
+
+
+def first_op(v):
+    c = v.client()
+    assert c.search(v.base_dn, "(objectClass=*)", search_scope=ldap3.BASE) and len(c.entries) == 1
+''',
+        "tc": None, "tc_what": "testcontainers-python has no OpenLDAP module",
+    },
     "sftp": {
         "factory": ("from pytest_pods.plugin.catalog.sftp import sftp_container", "sftp_container"),
         "image": "pytest-pods/sftp:9.2", "db": "user",

@@ -19,6 +19,7 @@ mmdebstrap if the store has none), once per root: later sessions hit the layer c
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import socket
@@ -454,14 +455,20 @@ class _PgServer:
         self.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                  f"WHERE datname = '{self.TEMPLATE}' AND pid <> pg_backend_pid()")
         self._ready: queue.Queue[str | BaseException] = queue.Queue()
-        self._jobs: queue.Queue[str | None] = queue.Queue()  # "" for a new clone, else a used database
+        # "" for a new clone, else a used database to put back: before any clone (a reset takes
+        # ms, a clone 20-600; the first tests would otherwise wait behind the set-up's clones)
+        self._jobs: queue.PriorityQueue[tuple[int, int, str | None]] = queue.PriorityQueue()
+        self._order = itertools.count()
         self._admins: dict[str, _PgAdmin] = {}  # each clone's admin connection (psycopg only)
         for _ in range(self.ROTATION):
-            self._jobs.put("")
+            self._job("")
         self._threads = [threading.Thread(target=self._serve, daemon=True, name="pods-pg-databases")
                          for _ in range(self.WORKERS)]
         for t in self._threads:
             t.start()
+
+    def _job(self, name: str) -> None:
+        self._jobs.put((2 if name == "" else 1, next(self._order), name))
 
     def _clear(self) -> None:
         """What an earlier session left on a server it reused (``--pods-reuse``): its template
@@ -490,7 +497,7 @@ class _PgServer:
         """A worker: make the clones the rotation needs and put used databases back."""
         conn: Any = None  # on the server's own database: CREATE and DROP DATABASE
         try:
-            while (job := self._jobs.get()) is not None:
+            while (job := self._jobs.get()[2]) is not None:
                 if conn is None and self._psycopg is not None:
                     conn = self._psycopg.connect(self.server.dsn, autocommit=True)
                 run: Callable[[str], Any] = conn.execute if conn is not None else self.server.psql
@@ -535,7 +542,7 @@ class _PgServer:
             raise PodsError(f"no fresh database from {self.TEMPLATE} within {self._s.timeout:g}s "
                             "(the server is overloaded or stopped; see its log)") from None
         if isinstance(got, BaseException):
-            self._jobs.put("")  # another try for the next test
+            self._job("")  # another try for the next test
             raise got
         return self._on(got)
 
@@ -543,11 +550,11 @@ class _PgServer:
         return Postgres(self.rec.container, dbname, user=self._identity["user"], password=self._identity["password"])
 
     def done(self, pg: Postgres) -> None:
-        self._jobs.put(pg.dbname)
+        self._job(pg.dbname)
 
     def close(self) -> None:
         for _ in self._threads:
-            self._jobs.put(None)
+            self._jobs.put((0, next(self._order), None))  # before the jobs left: the server goes
         for t in self._threads:
             t.join(timeout=60)
         for name in list(self._admins):
