@@ -288,6 +288,32 @@ def first_op(v):
 ''',
         "tc": None, "tc_what": "testcontainers-python has no OpenLDAP module",
     },
+    "chromium": {
+        "factory": ("from pytest_pods.plugin.catalog.browser import chromium_container", "chromium_container"),
+        "image": "pytest-pods/chromium:bookworm", "db": "session", "per_test": 'isolation="container"',
+        "op_what": "a selenium Remote driver + a data: page's title",
+        "op": '''
+def first_op(v):
+    d = v.driver()
+    try:
+        d.get("data:text/html,<title>t</title>")
+        assert d.title == "t"
+    finally:
+        d.quit()
+''',
+        "tc": '''
+from selenium.webdriver import DesiredCapabilities
+from testcontainers.selenium import BrowserWebDriverContainer
+
+
+@pytest.fixture
+def svc():
+    with BrowserWebDriverContainer(DesiredCapabilities.CHROME) as c:
+        yield types.SimpleNamespace(driver=c.get_driver)
+''',
+        "tc_what": "BrowserWebDriverContainer(DesiredCapabilities.CHROME): selenium/standalone-chrome:latest, "
+                   "the preset's name for the recipe",
+    },
     "sftp": {
         "factory": ("from pytest_pods.plugin.catalog.sftp import sftp_container", "sftp_container"),
         "image": "pytest-pods/sftp:9.2", "db": "user",
@@ -526,10 +552,11 @@ def ms(x: float) -> str:
 def levels_of(svc: dict[str, Any], with_tc: bool, fast_poll: bool) -> dict[str, dict[str, Any]]:
     """level -> the fixture's source and how it is run (side: ours or tc)."""
     imp, fn = svc["factory"]
+    own = svc.get("per_test", "")  # what makes a container per test where the default shares a server
     out: dict[str, dict[str, Any]] = {
-        "cold": {"side": "ours", "fixture": f"{imp}\n\nsvc = {fn}()\n", "how": f"{fn}(): a container per test"},
-           f"pool={POOL}": {"side": "ours", "fixture": f"{imp}\n\nsvc = {fn}(pool={POOL})\n",
-                            "how": f"{fn}(pool={POOL}): started ahead by the pool"}}
+        "cold": {"side": "ours", "fixture": f"{imp}\n\nsvc = {fn}({own})\n", "how": f"{fn}({own}): a container per test"},
+        f"pool={POOL}": {"side": "ours", "fixture": f"{imp}\n\nsvc = {fn}({own + ', ' if own else ''}pool={POOL})\n",
+                         "how": f"{fn}({own + ', ' if own else ''}pool={POOL}): started ahead by the pool"}}
     if svc["db"]:
         out[svc["db"]] = {"side": "ours", "fixture": f'{imp}\n\nsvc = {fn}(isolation="{svc["db"]}")\n',
                           "how": f'{fn}(isolation="{svc["db"]}"): one server per session'}

@@ -2,16 +2,14 @@
 recipe's WebDriver front, driven with selenium as a user drives selenium/standalone-chrome: a page
 served by another container by name on a user network (title, a form, JavaScript), a fresh
 session per test (a cookie and localStorage of one test absent in the next), a server per test,
-pool=, the per-test cost measured, nothing left; and testcontainers' BrowserWebDriverContainer
+pool=, nothing left (the per-test cost is measured by bench/catalogue.py); and testcontainers' BrowserWebDriverContainer
 unchanged against ``pods daemon --image-aliases official``."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,36 +49,6 @@ document.getElementById("said").textContent = `${q.get("qty")} x ${q.get("item")
 </script></body></html>
 """
 
-CONFTEST = '''
-import json, os, time
-import pytest
-
-STARTS = {}
-COSTS = {}
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    STARTS[item.nodeid] = time.perf_counter()
-
-@pytest.fixture
-def cost(request):
-    """cost(level): seconds from this test's setup start to now (a usable driver in hand)."""
-    def record(level):
-        COSTS.setdefault(level, []).append(time.perf_counter() - STARTS[request.node.nodeid])
-    return record
-
-@pytest.fixture
-def memory():
-    """memory(what, browser): the browser container's memory use now, in MiB."""
-    def record(what, browser):
-        COSTS.setdefault("memory " + what, []).append(browser.container.stats()["memory_usage"] / 2**20)
-    return record
-
-def pytest_sessionfinish(session):
-    with open(os.path.join(str(session.config.rootpath), "costs.json"), "w") as f:
-        json.dump(COSTS, f)
-'''
-
 TESTS = '''
 import os
 import time
@@ -104,12 +72,9 @@ site = container("busybox", ["httpd", "-f", "-p", "8080", "-h", "/www"], volumes
 browser = chromium_container(network="{net}")
 own = chromium_container(isolation="container", network="{net}")
 pooled = chromium_container(isolation="container", pool=1)
-timed_session = chromium_container()
 single = chromium_container(isolation="container", shm_size="1g", environment={
     "SE_NODE_MAX_SESSIONS": "1", "SE_SESSION_REQUEST_TIMEOUT": "1", "PODS_WEBDRIVER_SPARE": "0"})
 bad = chromium_container(isolation="container", environment={"SE_NODE_MAX_SESSIONS": "many"})
-timed_container = chromium_container(isolation="container")
-timed_pooled = chromium_container(isolation="container", pool=1)
 
 def url(site, path):
     return f"http://{site.name}:8080/{path}"
@@ -197,38 +162,6 @@ def test_a_bad_setting_is_named(bad):
 
 # the per-test cost: back to back (tests shorter than a Chromium start, which the session started
 # ahead cannot hide), and tests that work a second in the browser as real ones do (page loads)
-@pytest.mark.parametrize("n", range(6))
-def test_cost_session_back_to_back(timed_session, cost, n):
-    d = timed_session.driver()
-    cost("session, back to back")
-    d.get("data:text/html,<title>t</title>")
-    assert d.title == "t"
-
-@pytest.mark.parametrize("n", range(6))
-def test_cost_session(timed_session, cost, memory, n):
-    d = timed_session.driver()
-    cost("session")
-    d.get("data:text/html,<title>t</title>")
-    assert d.title == "t"
-    memory("session: one session open and one started ahead", timed_session)
-    time.sleep(1)
-
-@pytest.mark.parametrize("n", range(4))
-def test_cost_container(timed_container, cost, memory, n):
-    d = timed_container.driver()
-    cost("container")
-    d.get("data:text/html,<title>t</title>")
-    assert d.title == "t"
-    memory("container: one session open and one started ahead", timed_container)
-    time.sleep(1)
-
-@pytest.mark.parametrize("n", range(4))
-def test_cost_container_pooled(timed_pooled, cost, n):
-    d = timed_pooled.driver()
-    cost("container, pool=1")
-    d.get("data:text/html,<title>t</title>")
-    assert d.title == "t"
-    time.sleep(1)
 '''
 
 
@@ -239,18 +172,11 @@ def test_chromium_drives_a_page_by_name_fresh_per_test_pooled_and_leaves_nothing
     www.mkdir()
     (www / "index.html").write_text(INDEX)
     (www / "thanks.html").write_text(THANKS)
-    inner.pytester.makeconftest(CONFTEST)
     inner.pytester.makepyfile(test_browser=TESTS)
     result, sid = inner.run("-v", "-s", subprocess=True, timeout=900)
-    result.assert_outcomes(passed=29, errors=1)
+    result.assert_outcomes(passed=9, errors=1)
     result.stdout.fnmatch_lines(["*pods-webdriver: SE_NODE_MAX_SESSIONS='many': not a whole number. Fix this and try again.*"])
     assert inner.left(sid) == []
-    costs = json.loads((inner.pytester.path / "costs.json").read_text())
-    lines = [f"{what}: median {statistics.median(v) * (1 if what.startswith('memory') else 1000):.0f} "
-             f"{'MiB' if what.startswith('memory') else 'ms'} (max {max(v) * (1 if what.startswith('memory') else 1000):.0f}"
-             f", {len(v)} tests)" for what, v in costs.items()]
-    print("\nchromium per test, from setup start to a usable driver:\n  " + "\n  ".join(lines))
-    assert statistics.median(costs["session"]) < statistics.median(costs["container"])  # the default level's point
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
