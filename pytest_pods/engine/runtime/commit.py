@@ -30,6 +30,7 @@ from pytest_pods.engine.locks import lease, lease_alive
 from pytest_pods.errors import ConflictError, InvalidArgumentError, PodsError
 
 if TYPE_CHECKING:
+    from pytest_pods.engine.runtime.cgroups.interface import Cgroup
     from pytest_pods.engine.runtime.lifecycle import Runtime
 
 ENGINE_MOUNT_POINTS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/proc", "/sys", "/dev", "/etc")
@@ -141,6 +142,14 @@ def apply_changes(config: Mapping[str, Any], changes: Sequence[str], verb: str =
     return cfg
 
 
+def _has_processes(cgroup: Cgroup) -> bool:
+    """Whether anything still runs in ``cgroup`` (a removed group has nothing)."""
+    try:
+        return bool(cgroup.procs())
+    except (PodsError, OSError):
+        return False
+
+
 def commit(runtime: Runtime, ref: str, *, tags: Sequence[str] = (), message: str = "", author: str = "",
            changes: Sequence[str] = (), config: Mapping[str, Any] | None = None, pause: bool = True,
            stop: bool = False, stop_timeout: float | None = None) -> Image:
@@ -172,11 +181,11 @@ def commit(runtime: Runtime, ref: str, *, tags: Sequence[str] = (), message: str
         try:
             frozen.freeze()
         except (PodsError, OSError):
-            # exiting meanwhile (its cgroup going or gone): what it wrote is all there is, as
-            # dockerd commits a container that stopped under it
+            # exiting meanwhile (its cgroup going or gone, before the monitor records the exit):
+            # what it wrote is all there is, as dockerd commits a container that stopped under it
+            cgroup, frozen = frozen, None
             marker.unlink(missing_ok=True)
-            frozen = None
-            if runtime.state(cid)["status"] == "running":
+            if runtime.state(cid)["status"] == "running" and _has_processes(cgroup):
                 raise
     try:
         scrub_mount_points(upper, st["lower_dirs"], store.tmp, mount_points)
