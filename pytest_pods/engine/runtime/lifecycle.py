@@ -1334,11 +1334,15 @@ class Runtime:
             with locked(cdir):
                 st = self._refresh(read_state(cdir))
                 if st["status"] in ("created", "exited"):
-                    fd = self._mount_root(st, write)
+                    fd, view = self._mount_root(st, write)
                     try:
                         yield fd
                     finally:
                         os.close(fd)
+                        if view is not None:
+                            with contextlib.suppress(OSError):
+                                linux.umount(view, linux.MNT_DETACH)  # the binds under it go too
+                            os.rmdir(view)
                     return
         st = self.state(cid)
         if st["status"] != "running":
@@ -1351,23 +1355,66 @@ class Runtime:
         finally:
             os.close(fd)
 
-    def _mount_root(self, st: ContainerState, write: bool) -> int:
+    def _mount_root(self, st: ContainerState, write: bool) -> tuple[int, str | None]:
         """Mount the container's overlay (its own options: upper dir, rootless ``userxattr``)
-        at a temp point, open its root and detach it: the fd is the only way in."""
+        at a temp point and open its root. Without volumes or binds the mount is detached at
+        once (the fd is the only way in) and the view is None; with them, each is mounted at its
+        target as a start would (docker cp reaches into a stopped container's volumes), and the
+        view stays mounted until the caller detaches it (a killed copy's: the reaper's)."""
         import tempfile  # lazy: start latency
 
+        binds = [b.split(":") for b in st.get("binds") or [] if ":" in b]
         where = tempfile.mkdtemp(dir=self.store.tmp, prefix=f"view-{lease()}-")
         try:
-            try:
-                linux.mount("overlay", where, "overlay", 0 if write else linux.MS_RDONLY, st["overlay"])
+            try:  # rw with binds: their mount points are made as a start makes them
+                linux.mount("overlay", where, "overlay", 0 if write or binds else linux.MS_RDONLY, st["overlay"])
             except OSError as exc:
                 raise PodsError(f"copy files of container {st['name']}: mount its root: {exc.strerror}") from None
-            try:
-                return os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            finally:
-                linux.umount(where, linux.MNT_DETACH)
-        finally:
+            fd = os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except BaseException:
             os.rmdir(where)
+            raise
+        if not binds:
+            linux.umount(where, linux.MNT_DETACH)
+            os.rmdir(where)
+            return fd, None
+        try:
+            for source, target, *mode in sorted(binds, key=lambda b: b[1].rstrip("/").count("/")):
+                self._bind_into_view(fd, source, target, readonly="ro" in mode)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                linux.umount(where, linux.MNT_DETACH)
+            os.rmdir(where)
+            raise
+        return fd, where
+
+    @staticmethod
+    def _bind_into_view(root_fd: int, source: str, target: str, *, readonly: bool) -> None:
+        """Bind ``source`` at ``target`` under ``root_fd``: resolved in that root (a symlink in the
+        image cannot lead the mount out of it), made when missing, read-only as the container has it."""
+        from pytest_pods.engine.runtime.nsinit import _locked_flags, open_in_root  # lazy: start latency
+
+        if not os.path.exists(source):
+            return  # a bind whose host path went: the start would refuse it; a copy sees the image
+        is_file = not os.path.isdir(source)
+        try:
+            point = open_in_root(root_fd, target, create_dir=not is_file, create_file=is_file)
+        except OSError as exc:
+            raise PodsError(f"copy files: mount {source} at {target}: {exc.strerror}") from None
+        try:
+            linux.mount(source, f"/proc/self/fd/{point}", None, linux.MS_BIND | linux.MS_REC)
+        finally:
+            os.close(point)
+        if readonly:
+            mounted = open_in_root(root_fd, target)  # the fd above points below the new mount
+            try:
+                linux.mount(None, f"/proc/self/fd/{mounted}", None,
+                            linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | _locked_flags(mounted))
+            except OSError as exc:
+                raise PodsError(f"copy files: mount {source} at {target} read-only: {exc.strerror}") from None
+            finally:
+                os.close(mounted)
 
     def path_stat(self, ref: str, path: str) -> os.stat_result | None:
         """lstat of ``path`` inside the container, None if it does not exist."""
