@@ -22,6 +22,7 @@ from pytest_pods.daemon.streams import (
     container_pty,
     copy_out,
     frame,
+    parse_detach_keys,
     pump_in,
     resize_pty,
 )
@@ -31,10 +32,11 @@ from pytest_pods.errors import ContainerStartError, HTTPError, PodsError
 class Exec:
     """One exec instance (``POST /containers/ID/exec``), until it is inspected after its end."""
 
-    def __init__(self, cid: str, config: dict[str, Any]) -> None:
+    def __init__(self, cid: str, config: dict[str, Any], detach_keys: bytes) -> None:
         self.id = os.urandom(32).hex()
         self.cid = cid
         self.config = config
+        self.detach_keys = detach_keys  # with a tty, typed into stdin they end the attach, not the process
         self.running = False
         self.exit_code: int | None = None
         self.pid = 0
@@ -64,7 +66,14 @@ class ExecRouter:
         cmd = optional_body_field(doc, "Cmd", list)
         if not cmd or not all(isinstance(c, str) for c in cmd):
             raise HTTPError(400, "No exec command specified")
-        ex = Exec(ctr.id, doc)
+        keys = next((v for k, v in doc.items() if k.lower() == "detachkeys"), None)  # docker-py: detachKeys
+        if keys is not None and not isinstance(keys, str):
+            raise HTTPError(400, "json: cannot unmarshal DetachKeys: want a string")
+        try:
+            detach_keys = parse_detach_keys(keys or None)
+        except ValueError as exc:
+            raise HTTPError(400, str(exc)) from None
+        ex = Exec(ctr.id, doc, detach_keys)
         self.execs[ex.id] = ex
         if len(self.execs) > 1000:  # inspected long ago: forget the oldest finished ones
             for eid in [e for e, x in self.execs.items() if x.exit_code is not None][:500]:
@@ -84,16 +93,19 @@ class ExecRouter:
         if ex.running or ex.exit_code is not None:
             raise HTTPError(409, f"exec instance {eid} has already been started")
         cfg = ex.config
-        tty = bool(doc.get("Tty", cfg.get("Tty")))
+        # as dockerd: the exec's own Tty gives it a pty; the start's Tty (false when not sent) says
+        # whether the stream is raw (docker-py's exec_start(tty=False) of a tty exec reads frames)
+        tty = bool(cfg.get("Tty"))
+        raw = isinstance(doc, dict) and bool(doc.get("Tty"))
         ex.running = True
         if doc.get("Detach"):
             threading.Thread(target=self._run, args=(ex, None, tty), daemon=True, name="pods-exec").start()
             req.send(200, b"", "text/plain")
             return
-        sock = req.hijack(RAW if tty else MULTIPLEXED)
-        self._run(ex, sock, tty)
+        sock = req.hijack(RAW if raw else MULTIPLEXED)
+        self._run(ex, sock, tty, raw)
 
-    def _run(self, ex: Exec, sock: socket.socket | None, tty: bool) -> None:
+    def _run(self, ex: Exec, sock: socket.socket | None, tty: bool, raw: bool = False) -> None:
         cfg = ex.config
         containers = self.client.containers
         env = [e for e in cfg.get("Env") or [] if isinstance(e, str)]
@@ -136,14 +148,15 @@ class ExecRouter:
             runner = threading.Thread(target=run, name="pods-exec-run", daemon=True)
             runner.start()
             if stdin_w is not None and sock is not None:
-                threading.Thread(target=pump_in, args=(sock, stdin_w, stdin_w == ex.master), daemon=True,
+                threading.Thread(target=self._pump_stdin, args=(sock, stdin_w, ex, raw), daemon=True,
                                  name="pods-exec-in").start()
-            copy_out(readers, sock, tty)
+            copy_out(readers, sock, tty, framed=not raw)
             runner.join()
             if "error" in result and sock is not None:
                 with contextlib.suppress(OSError):
-                    sock.sendall((result["error"] + "\r\n").encode() if tty
-                                 else frame(STDERR, (result["error"] + "\n").encode()))
+                    # dockerd's words go where it writes them: the stream's stdout, with "\r\n"
+                    message = (result["error"] + "\r\n").encode()
+                    sock.sendall(message if raw else frame(STDOUT, message))
             ex.exit_code = int(result.get("code", 126))
         finally:
             ex.running = False
@@ -155,6 +168,19 @@ class ExecRouter:
                 ex.master = None
             if sock is not None:
                 close_socket(sock)
+
+    @staticmethod
+    def _pump_stdin(sock: socket.socket, fd: int, ex: Exec, raw: bool) -> None:
+        """The client's stdin into the exec's. On a pty, its detach keys end the attach as dockerd
+        ends it: the process's stdin ends (EOF), the client is told so and its connection closed."""
+        is_pty = fd == ex.master
+        if pump_in(sock, fd, is_pty, ex.detach_keys if is_pty else b""):
+            with contextlib.suppress(OSError):
+                if ex.master == fd:  # still its pty (closed and forgotten once the process ended)
+                    os.write(fd, b"\x04")
+                message = b"exec attach failed: error on attach stdin: read escape sequence\r\n"
+                sock.sendall(message if raw else frame(STDOUT, message))
+            close_socket(sock)
 
     def exec_resize(self, req: Request, eid: str) -> None:
         ex = self._exec(eid)
@@ -171,7 +197,8 @@ class ExecRouter:
         req.send_json({"ID": ex.id, "Running": ex.running, "ExitCode": ex.exit_code, "ContainerID": ex.cid,
                        "OpenStdin": bool(cfg.get("AttachStdin")), "OpenStdout": bool(cfg.get("AttachStdout")),
                        "OpenStderr": bool(cfg.get("AttachStderr")), "Pid": ex.pid, "CanRemove": False,
-                       "DetachKeys": "", "ProcessConfig": {"entrypoint": cmd[0], "arguments": cmd[1:],
+                       "DetachKeys": next((v for k, v in cfg.items() if k.lower() == "detachkeys"), "") or "",
+                       "ProcessConfig": {"entrypoint": cmd[0], "arguments": cmd[1:],
                                                            "tty": bool(cfg.get("Tty")),
                                                            "privileged": bool(cfg.get("Privileged")),
                                                            "user": cfg.get("User", "")}})

@@ -161,9 +161,12 @@ def pump_in(sock: socket.socket, fd: int, is_pty: bool = False, detach_keys: byt
     return detached
 
 
-def copy_out(readers: dict[int, int], sock: socket.socket | None, tty: bool) -> None:
+def copy_out(readers: dict[int, int], sock: socket.socket | None, tty: bool, framed: bool | None = None) -> None:
     """A process's output fds (fd -> stream) to the hijacked socket until each reaches its end.
-    With a tty, the one fd is the pty's master, which its owner closes."""
+    With a tty, the one fd is the pty's master, which its owner closes. The output goes in frames
+    unless ``framed`` is false (by default: without a tty); a pty's in frames is all stdout."""
+    if framed is None:
+        framed = not tty
     readers = dict(readers)
     try:
         while readers:
@@ -180,7 +183,7 @@ def copy_out(readers: dict[int, int], sock: socket.socket | None, tty: bool) -> 
                     continue
                 if sock is not None:
                     try:
-                        sock.sendall(data if tty else frame(readers[fd], data))
+                        sock.sendall(frame(readers[fd], data) if framed else data)
                     except OSError:
                         sock = None
     finally:
