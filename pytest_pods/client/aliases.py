@@ -44,14 +44,19 @@ RECIPE_IMAGES = {"postgres": "pytest-pods/postgres:15", "redis": "pytest-pods/re
                  "openldap": "pytest-pods/openldap:2.5",
                  "s3": "pytest-pods/s3:5.1",
                  "sftp": "pytest-pods/sftp:9.2",
-                 "smtp": "pytest-pods/smtp:1.4"}
+                 "smtp": "pytest-pods/smtp:1.4",
+                 "registry": "pytest-pods/registry:2.8"}
 #: The recipes' directory. A path, not an import: the client sits below the plugin, and only
 #: the Dockerfiles are wanted here.
 RECIPES = Path(__file__).resolve().parent.parent / "plugin" / "recipes"
 
-#: The tags of an official image that a preset serves: ``latest``, a version (``16``, ``16.4``)
-#: and the Debian or Alpine variants of one (``16-bookworm``, ``7-alpine``).
-_VERSION_TAG = re.compile(r"(latest|[0-9]+(\.[0-9]+)*)(-(bookworm|bullseye|trixie|alpine[0-9.]*))?")
+#: The tags of an official image that a preset serves: ``latest``, a version (``16``, ``16.4``),
+#: nginx's channels (``stable``, ``mainline``), the Debian or Alpine variants of one
+#: (``16-bookworm``, ``7-alpine``, ``1.25.4-alpine-slim``), and a variant alone, which is the
+#: latest version's (``alpine``, ``alpine3.20``, ``bookworm``, ``alpine-slim``: testcontainers'
+#: own tests run ``nginx:alpine-slim``).
+_VARIANT = r"(bookworm|bullseye|trixie|alpine([0-9]+(\.[0-9]+)*)?(-slim)?)"
+_VERSION_TAG = re.compile(rf"((latest|stable|mainline|[0-9]+(\.[0-9]+)*)(-{_VARIANT})?|{_VARIANT})")
 
 #: Presets: official repository -> local image.
 PRESETS: dict[str, dict[str, str]] = {
@@ -65,6 +70,9 @@ PRESETS: dict[str, dict[str, str]] = {
                  "selenium/standalone-chromium": RECIPE_IMAGES["chromium"],
                  "memcached": RECIPE_IMAGES["memcached"],
                  "eclipse-mosquitto": RECIPE_IMAGES["mosquitto"], "nats": RECIPE_IMAGES["nats"],
+                 # registry:2 (Distribution 2.8); registry:3 is Distribution 3, whose API v2 and
+                 # REGISTRY_* variables are the same for what tests push and pull
+                 "registry": RECIPE_IMAGES["registry"],
                  # a Docker Hub user's image, not an official one: only the tags of _USER_TAGS
                  "atmoz/sftp": RECIPE_IMAGES["sftp"],
                  # vendors' images, there being no official one: bitnami's (the maintained one) and

@@ -4,8 +4,11 @@
 # (hub.docker.com/_/rabbitmq), not copied from it.
 #
 # - RABBITMQ_DEFAULT_USER / RABBITMQ_DEFAULT_PASS / RABBITMQ_DEFAULT_VHOST: the user, password
-#   and vhost made on the first start (guest/guest and "/" without them); RABBITMQ_NODE_PORT
-#   is read by rabbitmq-server itself.
+#   and vhost made on the first start (guest/guest and "/" without them).
+# - RABBITMQ_NODE_PORT: the AMQP port. rabbitmq-server reads it too, but the listener that
+#   10-defaults.conf names (5672, as the official image's does) would win over it in 3.10; the
+#   official image listens on the variable's port (testcontainers' RabbitMqContainer(port=5673)
+#   relies on it), so it is written after that file.
 # - RABBITMQ_ERLANG_COOKIE: the node's cookie (deprecated by the official image, still honoured).
 # - RABBITMQ_ENABLED_PLUGINS: plugins to enable (comma separated), e.g. rabbitmq_management.
 # - Runs as the rabbitmq user (started as root, it drops to rabbitmq first).
@@ -24,6 +27,7 @@ conf=/etc/rabbitmq/conf.d/20-pods-env.conf
 [ -z "${RABBITMQ_DEFAULT_USER:-}" ] || printf 'default_user = %s\n' "$RABBITMQ_DEFAULT_USER" >> "$conf"
 [ -z "${RABBITMQ_DEFAULT_PASS:-}" ] || printf 'default_pass = %s\n' "$RABBITMQ_DEFAULT_PASS" >> "$conf"
 [ -z "${RABBITMQ_DEFAULT_VHOST:-}" ] || printf 'default_vhost = %s\n' "$RABBITMQ_DEFAULT_VHOST" >> "$conf"
+[ -z "${RABBITMQ_NODE_PORT:-}" ] || printf 'listeners.tcp.default = %s\n' "$RABBITMQ_NODE_PORT" >> "$conf"
 if [ -n "${RABBITMQ_DEFAULT_USER:-}" ] && [ "$RABBITMQ_DEFAULT_USER" != guest ]; then
     printf 'loopback_users = none\n' >> "$conf"
 fi
