@@ -4,6 +4,9 @@ against ``pods daemon --image-aliases official``, each as a regression test in o
 - The preset served ``nginx:1.25`` but not ``nginx:alpine-slim`` or ``nginx:1.25.4-alpine-slim``
   (testcontainers' core network and image tests run those): a variant alone, which names the
   latest version's, and Alpine's ``-slim`` were not tags the preset knew.
+- Its network test pings and fetches (``ping``, ``wget``) between two ``nginx:alpine-slim``
+  containers: the alpine variants have busybox's tools; the recipe (Debian's nginx) had none of
+  them, nor the ``curl`` that both official variants carry.
 - ``registry:2`` (testcontainers' ``DockerRegistryContainer``) had a recipe with the official
   image's contract but no name in the preset.
 - ``RabbitMqContainer(port=5673)`` sets ``RABBITMQ_NODE_PORT``: the official image listens there,
@@ -84,6 +87,25 @@ def test_testcontainers_runs_nginx_alpine_slim_by_the_preset(tc: Any, aliased: A
         status, body = http_get(url)
         assert status == 200 and b"Welcome to nginx!" in body
     assert "image alias: nginx:alpine-slim -> pytest-pods/nginx:1.22" in aliased.log_text()
+
+
+def test_nginx_alpine_containers_reach_each_other_with_the_alpine_tools(tc: Any, aliased: AliasedDaemon) -> None:
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.network import Network
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    def web(alias: str, network: Any) -> Any:
+        ctr = DockerContainer("nginx:alpine-slim").with_network(network).with_network_aliases(alias)
+        return ctr.waiting_for(LogMessageWaitStrategy("start worker processes"))
+
+    # testcontainers' network test pings and fetches between two of them with busybox's tools
+    with Network() as net, web("front", net) as front, web("back", net) as back:
+        code, out = front.exec("ping -c 1 back")
+        assert code == 0 and b"64 bytes" in out, out
+        code, out = back.exec("wget -qO- http://front")
+        assert code == 0 and b"Welcome to nginx!" in out, out
+        code, out = back.exec(["curl", "-fsS", "http://localhost/"])  # both official variants have curl
+        assert code == 0 and b"Welcome to nginx!" in out, out
 
 
 def test_testcontainers_registry_container_with_and_without_auth(tc: Any, aliased: AliasedDaemon) -> None:
