@@ -37,6 +37,7 @@ from pytest_pods.daemon.router import (
     Route,
     api_version,
     json_object,
+    query_all,
     query_bool,
     query_float,
     query_int,
@@ -114,6 +115,9 @@ class ContainersRouter:
             return
         doc, more_networks = split_endpoints(doc, api_version(req))  # API 1.44+: joined after the create
         args = create_arguments(doc)
+        mac = endpoint_mac(doc, args.options["network"])
+        if mac:  # the joined network's endpoint gets it (Config.MacAddress before API 1.44)
+            args.options["network_endpoint"] = {**(args.options["network_endpoint"] or {}), "MacAddress": mac}
         tty = bool(doc.get("Tty"))
         try:
             for vol in args.anonymous_volumes:
@@ -125,7 +129,7 @@ class ContainersRouter:
             ctr = self.client.containers.create(image, args.command, name=name, **args.options)
             try:
                 for net, ep in more_networks:
-                    endpoint = {k: ep[k] for k in ("IPAMConfig", "Links", "DriverOpts") if ep.get(k)}
+                    endpoint = {k: ep[k] for k in ("IPAMConfig", "Links", "DriverOpts", "MacAddress") if ep.get(k)}
                     self.client.networks.connect(net, ctr.id, [str(a) for a in ep.get("Aliases") or []],
                                                  endpoint or None)
             except BaseException:  # a network that is not there: no container either
@@ -175,10 +179,23 @@ class ContainersRouter:
         if virtual is not None:
             req.send_json(virtual)
             return
-        doc = api_container_inspect(self.client, self._container(ref).id)
+        ctr = self._container(ref)
+        doc = api_container_inspect(self.client, ctr.id)
         doc["Config"]["Tty"] = self.has_tty(doc["Id"])
-        endpoints_for_version(doc["NetworkSettings"]["Networks"], api_version(req), cid=doc["Id"],
-                              name=doc["Name"].lstrip("/"), hostname=doc["Config"].get("Hostname") or "")
+        networks = doc["NetworkSettings"]["Networks"]
+        hostname = doc["Config"].get("Hostname") or ""
+        st = ctr.state
+        configured_endpoints(networks, st)
+        shares = (st.get("limits") or {}).get("cpu_shares")
+        if shares:  # what the engine applies, an update's too (not the create body's value kept for show)
+            doc["HostConfig"]["CpuShares"] = shares
+        endpoints_for_version(networks, api_version(req), cid=doc["Id"], name=doc["Name"].lstrip("/"),
+                              hostname=hostname)
+        if api_version(req) < (1, 45):  # dockerd adds the short ID and host name to a user network's aliases
+            for net, ep in networks.items():
+                if ep and "NetworkID" in ep and net not in ("bridge", "host", "none", "default"):
+                    ep["Aliases"] = list(dict.fromkeys([*(ep.get("Aliases") or []), doc["Id"][:12],
+                                                        *([hostname] if hostname else [])]))
         if api_version(req) >= (1, 44):
             doc["Config"].pop("MacAddress", None)  # deprecated in Config from API 1.44 on (the endpoint's now)
         req.send_json(doc)
@@ -625,13 +642,43 @@ class ContainersRouter:
             raise HTTPError(400, "No container specified")
         conf = json_object(req, "container")
         repo, tag = q.get("repo") or None, q.get("tag") or None
-        changes = [c for c in (q.get("changes") or "").split("\n") if c.strip()]
+        # each repeated ``changes`` (docker-py and the CLI send one a change), each maybe of lines
+        changes = [c for v in query_all(req, "changes") for c in v.split("\n") if c.strip()]
         run_conf = {k: v for k, v in conf.items() if k in ("Cmd", "Entrypoint", "Env", "Labels", "ExposedPorts",
                                                            "WorkingDir", "User", "StopSignal", "Volumes")}
         img = self._container(ref).commit(repo, tag, message=q.get("comment", ""), author=q.get("author", ""),
                                           changes=changes, conf=run_conf or None,
                                           pause=query_bool(q.get("pause"), True))
         req.send_json({"Id": img.id}, 201)
+
+
+def configured_endpoints(networks: dict[str, Any], st: Mapping[str, Any]) -> None:
+    """A container that is not running shows each network's endpoint as it was configured
+    (``IPAMConfig``, ``Links``, ``DriverOpts``, ``MacAddress`` given at create or connect), as
+    dockerd does; a running one's come from its live endpoints. In place."""
+    for n in st.get("networks") or []:
+        ep = networks.get(n.get("name"))
+        config = n.get("endpoint_config") or {}
+        if not ep or ep.get("EndpointID") or not isinstance(config, dict):
+            continue
+        for key in ("IPAMConfig", "Links", "DriverOpts", "MacAddress"):
+            if config.get(key):
+                ep[key] = config[key]
+
+
+def endpoint_mac(doc: Mapping[str, Any], network: str) -> str:
+    """The MAC address a create body asks for on the network it joins: its endpoint's
+    ``MacAddress`` (API 1.44+), else ``Config.MacAddress`` (which dockerd moves there); "" for
+    none, and none on the host's network or none (no interface of the container's own)."""
+    if network in ("host", "none"):
+        return ""
+    networking = doc.get("NetworkingConfig")
+    eps = networking.get("EndpointsConfig") if isinstance(networking, dict) else None
+    for net, ep in (eps or {}).items() if isinstance(eps, dict) else ():
+        if isinstance(ep, dict) and net in (network, "default") and ep.get("MacAddress"):
+            return str(ep["MacAddress"])
+    mac = doc.get("MacAddress")
+    return mac if isinstance(mac, str) else ""
 
 
 def go_file_mode(st: os.stat_result) -> int:

@@ -55,7 +55,9 @@ class Request:
         self.method, self.version, self.headers = method, version, headers
         self.raw_path, query = split_target(target)
         self.path = unquote(self.raw_path)
-        self.query = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        # a repeated key's first value, as Go's FormValue reads it in dockerd (docker-py sends a
+        # Dockerfile from outside the context as dockerfile=NAME&dockerfile=CONTENT)
+        self.query = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
         self.query_pairs = parse_qsl(query, keep_blank_values=True)  # repeated keys (build -t)
         self.extra_headers = extra_headers
         self.answered = False

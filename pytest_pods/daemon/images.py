@@ -315,6 +315,9 @@ class ImagesRouter:
                     return
                 if line.startswith("Successfully built"):
                     job.emit({"aux": {"ID": "pending"}})
+                elif line.startswith("Successfully tagged "):  # dockerd names the tag in full: app:latest
+                    with contextlib.suppress(PodsError):
+                        line = "Successfully tagged " + parse_reference(line.split(" ", 2)[2]).familiar
                 job.emit({"stream": line + "\n"})
 
             def say_err(line: str) -> None:

@@ -118,7 +118,7 @@ class NetworksRouter:
             raise HTTPError(400, "no container given")
         epc = body_field(doc, "EndpointConfig", dict, {})
         aliases = body_field(epc, "Aliases", list, [])
-        kept = {k: epc[k] for k in ("IPAMConfig", "Links", "DriverOpts") if epc.get(k)}
+        kept = {k: epc[k] for k in ("IPAMConfig", "Links", "DriverOpts", "MacAddress") if epc.get(k)}
         try:
             self.client.networks.connect(ref, ctr, [str(a) for a in aliases], kept or None)
         except ConflictError as exc:

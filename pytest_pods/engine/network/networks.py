@@ -126,7 +126,7 @@ class EndpointRecord(TypedDict):
     ip6: NotRequired[str]          # "" without IPv6
     prefix6: NotRequired[int]
     gateway6: NotRequired[str]
-    ipam_config: NotRequired[dict[str, str] | None]  # the addresses asked for (IPAMConfig)
+    ipam_config: NotRequired[dict[str, Any] | None]  # the addresses asked for (IPAMConfig, LinkLocalIPs a list)
     links: NotRequired[list[str] | None]
     driver_opts: NotRequired[dict[str, str] | None]
 
@@ -472,13 +472,14 @@ class Networks:
             except BaseException:
                 self._release(rec, ip)
                 raise
+        link_local = _link_local_ips(asked)
         veth = f"podsv{self.tag}{cid[:6]}{ifname[3:]}"[:15]
         prefix = ipaddress.IPv4Network(rec["subnet"]).prefixlen
         prefix6 = ipaddress.ip_network(pool6["subnet"]).prefixlen if pool6 else 0
         # the MAC follows from the address (as docker's 02:42:...): a reused address keeps
         # its MAC, so the host's ARP entry for it stays right (a random one would leave a
-        # stale entry that black-holes the next container's first connections)
-        mac = b"\x02\x42" + ipaddress.IPv4Address(ip).packed
+        # stale entry that black-holes the next container's first connections); or the one asked for
+        mac = parse_mac(epc.get("MacAddress")) or b"\x02\x42" + ipaddress.IPv4Address(ip).packed
         try:
             with Netlink.at(ns) as nl:
                 try:
@@ -498,6 +499,8 @@ class Networks:
                     inner.set_up(ifname)
                     if ip6 and pool6:
                         inner.add_address(ifname, f"{ip6}/{prefix6}")
+                    for ll in link_local:  # IPAMConfig.LinkLocalIPs: on the interface too, as docker adds them
+                        inner.add_address(ifname, f"{ll}/{64 if ll.version == 6 else 16}")
                     if not rec.get("internal") and (default_route or not _has_default_route(inner)):
                         inner.add_route(rec["gateway"], dev=ifname)
                         if ip6 and pool6:
@@ -520,8 +523,8 @@ class Networks:
               "ifname": ifname, "network": rec["name"], "network_id": rec["id"], "gateway": rec["gateway"],
               "prefix": prefix, "endpoint_id": os.urandom(32).hex(), "mac": ":".join(f"{b:02x}" for b in mac),
               "ip6": ip6, "prefix6": prefix6 if ip6 else 0, "gateway6": pool6["gateway"] if pool6 else "",
-              "ipam_config": {k: str(v) for k, v in asked.items() if v} if isinstance(asked, Mapping) and asked
-              else None,
+              "ipam_config": {k: [str(x) for x in v] if isinstance(v, builtins.list) else str(v)
+                              for k, v in asked.items() if v} if isinstance(asked, Mapping) and asked else None,
               "links": [str(x) for x in links] if isinstance(links, builtins.list) else None,
               "driver_opts": {str(k): str(v) for k, v in driver_opts.items()} if isinstance(driver_opts, Mapping)
               else None}
@@ -540,11 +543,14 @@ class Networks:
         checked as dockerd checks them (a connect or create fails at once, not at the start).
 
         :raises InvalidArgumentError: a fixed address on the default network or on one whose
-            subnet was chosen by the engine, or an address outside the network's subnets.
+            subnet was chosen by the engine, or an address outside the network's subnets; a
+            ``MacAddress`` that is not an Ethernet address.
         """
+        parse_mac((endpoint_config or {}).get("MacAddress"))
         asked = (endpoint_config or {}).get("IPAMConfig") or {}
         if not isinstance(asked, Mapping):
             raise InvalidArgumentError("IPAMConfig must be an object (IPv4Address, IPv6Address)")
+        _link_local_ips(asked)
         want4, want6 = str(asked.get("IPv4Address") or ""), str(asked.get("IPv6Address") or "")
         if not (want4 or want6):
             return "", ""
@@ -554,8 +560,9 @@ class Networks:
             raise InvalidArgumentError(
                 "user specified IP address is supported only when connecting to networks with user configured subnets")
         pool6 = rec.get("pool6") if rec.get("enable_ipv6") else None
+        # an IPv6 address on a network without IPv6 is kept in IPAMConfig and not assigned (dockerd's way)
         return (ipam.check_static(_pool4(rec), want4, rec["name"]) if want4 else "",
-                ipam.check_static(pool6, want6, rec["name"]) if want6 else "")
+                ipam.check_static(pool6, want6, rec["name"]) if want6 and pool6 else "")
 
     def detach(self, ref: str, cid: str, *, port_rules: bool = True) -> None:
         """Release the container's endpoint: its host-side veth (deleted now, not left to the
@@ -870,3 +877,45 @@ def _ctime(path: Path) -> float:
 
 def _pid_alive(pid: int | None, start: int | None) -> bool:
     return bool(pid) and process_start_time(int(pid or 0)) == start
+
+
+def parse_mac(text: object) -> bytes | None:
+    """An endpoint's ``MacAddress`` (``02:42:ac:11:00:0a``) as its 6 bytes; None when not given.
+
+    :raises InvalidArgumentError: not six two-digit hex bytes, or a multicast address (a NIC's
+        own address cannot be one)
+    """
+    if text is None or text == "":
+        return None
+    parts = str(text).replace("-", ":").split(":")
+    try:
+        if len(parts) != 6 or not all(len(p) == 2 for p in parts):
+            raise ValueError(text)
+        mac = bytes(int(p, 16) for p in parts)
+    except ValueError:
+        raise InvalidArgumentError(f"invalid MAC address: {text} (want six hex bytes, e.g. 02:42:ac:11:00:0a)") \
+            from None
+    if mac[0] & 1:
+        raise InvalidArgumentError(f"invalid MAC address: {text} is a multicast address")
+    return mac
+
+
+def _link_local_ips(ipam_config: Mapping[str, Any]) -> builtins.list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """``IPAMConfig.LinkLocalIPs``: the addresses, each link-local.
+
+    :raises InvalidArgumentError: not a list of addresses, or one that is not link-local
+    """
+    given = ipam_config.get("LinkLocalIPs") or []
+    if not isinstance(given, builtins.list):
+        raise InvalidArgumentError("IPAMConfig.LinkLocalIPs must be a list of addresses")
+    out: builtins.list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for text in given:
+        try:
+            ip = ipaddress.ip_address(str(text))
+        except ValueError:
+            raise InvalidArgumentError(f"invalid link-local IP address: {text}") from None
+        if not ip.is_link_local:
+            raise InvalidArgumentError(f"invalid link-local IP address: {text} is not link-local "
+                                       "(169.254.0.0/16 or fe80::/10)")
+        out.append(ip)
+    return out

@@ -113,6 +113,13 @@ class Bind(NamedTuple):
         ro = nocopy = False
         if len(parts) == 3:
             opts = set(parts[2].split(","))
+            # a bind is private (rprivate) here: asking for that is fine; another propagation is
+            # Docker's (shared, slave) but not this engine's, and is refused by its name
+            opts -= {"rprivate", "private"}
+            other = sorted(opts & {"shared", "rshared", "slave", "rslave"})
+            if other:
+                raise InvalidArgumentError(f"invalid volume specification {text!r}: mount propagation {other[0]!r} "
+                                           "is not supported by this engine: its binds are rprivate (drop the mode)")
             if not opts <= {"ro", "rw", "z", "Z", "nocopy"} or {"ro", "rw"} <= opts:
                 raise InvalidArgumentError(f"invalid volume specification {text!r}: unknown mode {parts[2]!r}")
             ro, nocopy = "ro" in opts, "nocopy" in opts
