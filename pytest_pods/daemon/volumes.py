@@ -13,6 +13,8 @@ from pytest_pods.daemon.networks import prune_labels_match
 from pytest_pods.daemon.router import Route, api_version, query_bool, route
 from pytest_pods.errors import HTTPError
 
+#: the label dockerd puts on a volume it named itself (``POST /volumes/create`` without a Name)
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 #: the options dockerd's ``local`` driver takes (a mount: ``type``, ``device``, ``o``; ``size`` on some)
 LOCAL_OPTIONS = ("type", "device", "o", "size")
 
@@ -61,6 +63,8 @@ class VolumesRouter:
             raise HTTPError(400, f"create {who}: local driver option {key}={value} (a mount: type, device, o) is "
                                  "not supported by this engine: use a bind mount of the directory instead")
         labels = {str(k): str(v) for k, v in body_field(doc, "Labels", dict, {}).items()}
+        if name is None:  # dockerd (23+) labels a volume it names itself anonymous: a default prune takes it
+            labels.setdefault(ANONYMOUS_LABEL, "")
         req.send_json(shown(self.client.volumes.create(name, labels)), 201)
 
     def volume_inspect(self, req: Request, name: str) -> None:
@@ -89,6 +93,10 @@ class VolumesRouter:
             return prune_labels_match(v.get("Labels") or {}, filters)
 
         deleted, space = self.client.volumes.prune(anonymous_only=not every, match=match)
+        if not every:  # and those made without a name through this API (labelled so; not rm -v's to take)
+            more, more_space = self.client.volumes.prune(
+                anonymous_only=False, match=lambda v: ANONYMOUS_LABEL in (v.get("Labels") or {}) and match(v))
+            deleted, space = deleted + more, space + more_space
         req.send_json({"VolumesDeleted": deleted or None, "SpaceReclaimed": space})
 
 

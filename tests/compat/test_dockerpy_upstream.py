@@ -8,7 +8,7 @@ framing (the exec's Tty and the start's are two things); an exec's detach keys. 
 parameter (Go reads the first: docker-py's Dockerfile from outside the context; commit's changes,
 each). Endpoints: a MAC address, link-local addresses, an IPv6 address on a network without IPv6,
 what a created container's endpoint shows, the aliases of API < 1.45. An update's CPU shares in
-inspect; a bind's propagation.
+inspect; a bind's propagation. A volume created without a name is anonymous (a default prune takes it).
 """
 
 from __future__ import annotations
@@ -377,3 +377,37 @@ def test_a_shared_or_slave_bind_is_refused_by_name(daemon: Any, docker_client: A
             binds={str(tmp_path): {"bind": "/mnt", "mode": "rw", "propagation": "rshared"}}))
     assert info.value.status_code == 400
     assert "mount propagation 'rshared' is not supported by this engine" in str(info.value)
+
+
+# -- a volume made without a name -------------------------------------------------------------------
+@both_engines
+def test_a_default_prune_removes_a_volume_created_without_a_name(docker_client: Any, labels: dict[str, str]) -> None:
+    api = docker_client.api
+    vol = api.create_volume(labels=labels)
+    try:  # only this test's (other tests' unused volumes are theirs)
+        deleted = api.prune_volumes(filters={"label": [f"{k}={v}" for k, v in labels.items()]})["VolumesDeleted"]
+        assert deleted == [vol["Name"]]
+    finally:
+        try:
+            api.remove_volume(vol["Name"])
+        except dockerpy.errors.NotFound:
+            pass
+
+
+def test_a_volume_created_without_a_name_carries_dockerds_anonymous_label(daemon: Any, labels: dict[str, str]) -> None:
+    """Ours only: dockerd from 23 labels it; the reference dockerd (20.10) predates that."""
+    api = dockerpy.APIClient(base_url=daemon.host, version="1.44")
+    named = api.create_volume(f"pods-dpy-named-{uuid.uuid4().hex[:8]}", labels=labels)
+    anonymous = api.create_volume(labels=labels)
+    try:
+        assert api.inspect_volume(anonymous["Name"])["Labels"] == {**labels, "com.docker.volume.anonymous": ""}
+        assert "com.docker.volume.anonymous" not in api.inspect_volume(named["Name"])["Labels"]
+        deleted = api.prune_volumes(filters={"label": [f"{k}={v}" for k, v in labels.items()]})["VolumesDeleted"]
+        assert deleted == [anonymous["Name"]]  # API 1.42+: the named one stays without all=true
+    finally:
+        for v in (named, anonymous):
+            try:
+                api.remove_volume(v["Name"])
+            except dockerpy.errors.NotFound:
+                pass
+        api.close()
