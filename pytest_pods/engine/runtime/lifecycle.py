@@ -535,7 +535,7 @@ class Runtime:
                 for name in [vols.name_of(b.source)] if name and vols.fillable(name)]
         if not todo:
             return
-        with self._root(cid) as rootfd:
+        with self._root(cid, with_binds=False) as rootfd:  # the image's content, not the empty volumes'
             for name, target in todo:
                 try:
                     fd = linux.openat2(rootfd, target.strip("/") or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
@@ -1321,7 +1321,7 @@ class Runtime:
 
     # -- copy ------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _root(self, ref: str, *, write: bool = False) -> Iterator[int]:
+    def _root(self, ref: str, *, write: bool = False, with_binds: bool = True) -> Iterator[int]:
         """An fd on the container's root directory, as ``docker cp`` sees it: a running
         container's mount namespace's ``/``; a created or stopped one's overlay, mounted for the
         copy (issue 16: testcontainers copies files in before the start). That mount is made
@@ -1334,7 +1334,7 @@ class Runtime:
             with locked(cdir):
                 st = self._refresh(read_state(cdir))
                 if st["status"] in ("created", "exited"):
-                    fd, view = self._mount_root(st, write)
+                    fd, view = self._mount_root(st, write, with_binds)
                     try:
                         yield fd
                     finally:
@@ -1355,15 +1355,16 @@ class Runtime:
         finally:
             os.close(fd)
 
-    def _mount_root(self, st: ContainerState, write: bool) -> tuple[int, str | None]:
+    def _mount_root(self, st: ContainerState, write: bool, with_binds: bool = True) -> tuple[int, str | None]:
         """Mount the container's overlay (its own options: upper dir, rootless ``userxattr``)
         at a temp point and open its root. Without volumes or binds the mount is detached at
         once (the fd is the only way in) and the view is None; with them, each is mounted at its
         target as a start would (docker cp reaches into a stopped container's volumes), and the
-        view stays mounted until the caller detaches it (a killed copy's: the reaper's)."""
+        view stays mounted until the caller detaches it (a killed copy's: the reaper's).
+        ``with_binds=False``: the image's own tree only (a volume's copy-up reads what it hides)."""
         import tempfile  # lazy: start latency
 
-        binds = [b.split(":") for b in st.get("binds") or [] if ":" in b]
+        binds = [b.split(":") for b in st.get("binds") or [] if ":" in b] if with_binds else []
         where = tempfile.mkdtemp(dir=self.store.tmp, prefix=f"view-{lease()}-")
         try:
             try:  # rw with binds: their mount points are made as a start makes them
@@ -1393,7 +1394,7 @@ class Runtime:
     def _bind_into_view(root_fd: int, source: str, target: str, *, readonly: bool) -> None:
         """Bind ``source`` at ``target`` under ``root_fd``: resolved in that root (a symlink in the
         image cannot lead the mount out of it), made when missing, read-only as the container has it."""
-        from pytest_pods.engine.runtime.nsinit import _locked_flags, open_in_root  # lazy: start latency
+        from pytest_pods.engine.runtime.nsinit import locked_flags, open_in_root  # lazy: start latency
 
         if not os.path.exists(source):
             return  # a bind whose host path went: the start would refuse it; a copy sees the image
@@ -1410,7 +1411,7 @@ class Runtime:
             mounted = open_in_root(root_fd, target)  # the fd above points below the new mount
             try:
                 linux.mount(None, f"/proc/self/fd/{mounted}", None,
-                            linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | _locked_flags(mounted))
+                            linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | locked_flags(mounted))
             except OSError as exc:
                 raise PodsError(f"copy files: mount {source} at {target} read-only: {exc.strerror}") from None
             finally:

@@ -142,7 +142,7 @@ def _mount_at(root_fd: int, m: dict[str, Any]) -> None:
                 mounted = open_in_root(root_fd, dest)  # our fd points below the new mount
                 try:
                     linux.mount(None, f"/proc/self/fd/{mounted}", None,
-                                linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | _locked_flags(mounted))
+                                linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | locked_flags(mounted))
                 finally:
                     os.close(mounted)
         elif mtype == "cgroup":
@@ -159,7 +159,7 @@ _ST_FLAGS = ((os.ST_NOSUID, linux.MS_NOSUID), (os.ST_NODEV, linux.MS_NODEV), (os
              (os.ST_NOATIME, linux.MS_NOATIME), (os.ST_NODIRATIME, 2048), (os.ST_RELATIME, 1 << 21))
 
 
-def _locked_flags(fd: int) -> int:
+def locked_flags(fd: int) -> int:
     """In a user namespace a bind remount must keep the flags the host's mount has (nosuid, nodev,
     noexec, the atime ones): the kernel locks them, and dropping one fails with EPERM."""
     if not _in_userns():
