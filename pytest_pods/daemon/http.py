@@ -14,6 +14,7 @@ import socket
 import socketserver
 import ssl
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -184,12 +185,37 @@ class Request:
             self._head(200, {"Content-Type": content_type})
         self.hijacked = True
         self.keep_alive = False
+        wait_until_read(self.conn)
         return self.conn
 
     def keep(self) -> None:
         """The handler hands the hijacked connection to another thread: do not close it when
         the handler returns (whoever took it closes it)."""
         self._keep(self.conn)
+
+
+def wait_until_read(conn: socket.socket, timeout: float = 0.5) -> None:
+    """Wait (up to ``timeout``) until the peer of a unix socket has read what was sent: the
+    stream's first bytes then reach it in a read of their own. docker-py reads a hijacked
+    response's head through a buffered file and then the raw socket, so bytes that came with the
+    head were lost (``attach(logs=True, stream=False)`` of an exited container answered b"" one
+    time in four; dockerd's latency hides the same race). TCP (TLS) cannot tell: not waited on."""
+    if conn.family != socket.AF_UNIX or isinstance(conn, ssl.SSLSocket):
+        return
+    import fcntl  # lazy: only a hijack
+    import struct
+    import termios
+
+    deadline = time.monotonic() + timeout
+    buf = bytearray(4)
+    while time.monotonic() < deadline:
+        try:
+            fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, buf)  # SIOCOUTQ: sent, not yet read by the peer
+        except OSError:
+            return
+        if struct.unpack("i", buf)[0] == 0:
+            return
+        time.sleep(0.001)
 
 
 Handler = Callable[[Request], None]
