@@ -136,6 +136,21 @@ def test_volumes_from_and_ro(docker: DockerCLI, made: Made, seeded: str) -> None
 
 
 @both_engines
+def test_a_bind_inside_another_bind_is_seen_whatever_the_order(docker: DockerCLI, tmp_path: Path) -> None:
+    """testcontainers' SFTPContainer binds a key file under a home it also binds, the file first:
+    dockerd mounts parents first (by depth), so the file stays visible."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "mine").write_text("home\n")
+    key = tmp_path / "key.pub"
+    key.write_text("ssh-ed25519 AAAA test\n")
+    out = docker("run", "--rm", "--network", "none", "-v", f"{key}:/home/u/.ssh/keys/key.pub:ro",
+                 "-v", f"{home}:/home/u", "--tmpfs", "/home/u/.ssh/tmp", "busybox",
+                 "sh", "-c", "cat /home/u/.ssh/keys/key.pub /home/u/mine; touch /home/u/.ssh/tmp/x && echo tmpfs").stdout
+    assert out == "ssh-ed25519 AAAA test\nhome\ntmpfs\n"
+
+
+@both_engines
 def test_docker_py_mounts_nocopy_and_volumes_from(docker_engine: Any, docker: DockerCLI, made: Made,
                                                   seeded: str) -> None:
     client = docker_py.DockerClient(base_url=docker_engine.host, timeout=60)

@@ -493,6 +493,11 @@ def default_rlimits() -> list[dict[str, Any]]:
     return [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}]
 
 
+def _depth(destination: str) -> int:
+    """Path components of a mount's destination: the key dockerd sorts a container's mounts by."""
+    return len([p for p in os.path.normpath(destination).split("/") if p])
+
+
 def rootless_mounts(mounts: list[dict[str, Any]], *, host_network: bool) -> None:
     """Adapt the default mounts to a user namespace, as rootless runc and crun do: device nodes are
     bind-mounted from the host (mknod is refused), devpts gets ``gid=5`` only when gid 5 is mapped,
@@ -573,15 +578,18 @@ def build_config(
         # no mknod in a user namespace: the devices asked for are bind-mounted from the host
         mounts.extend({"destination": d["path"], "type": "bind", "source": d["hostPath"], "options": ["bind", "nosuid"]}
                       for d in devices)
-    for dest, src in etc_files.items():
-        mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
-    for b in spec.binds:
-        mounts.append({"destination": b.target, "type": "bind", "source": b.source,
-                       "options": ["rbind", "rprivate", "ro" if b.readonly else "rw"]})
+    user_mounts = [{"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}
+                   for dest, src in etc_files.items()]
+    for bind in spec.binds:
+        user_mounts.append({"destination": bind.target, "type": "bind", "source": bind.source,
+                            "options": ["rbind", "rprivate", "ro" if bind.readonly else "rw"]})
     for t in spec.tmpfs:
         path, _, opts = t.partition(":")
         options = ["nosuid", "nodev", "noexec", *([o for o in opts.split(",") if o] or [])]
-        mounts.append({"destination": path, "type": "tmpfs", "source": "tmpfs", "options": options})
+        user_mounts.append({"destination": path, "type": "tmpfs", "source": "tmpfs", "options": options})
+    # parents before children whatever the order asked (dockerd sorts by depth): a bind at /home/u
+    # would hide a key file bound at /home/u/.ssh/key if it came second
+    mounts.extend(sorted(user_mounts, key=lambda m: _depth(m["destination"])))
     device_rules: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
     if privileged:
         device_rules.append({"allow": True, "access": "rwm"})
