@@ -118,6 +118,7 @@ class BuildOptions(NamedTuple):
     cache_export: str | None = None     # a directory to write this build's cache to (--cache-to type=local,dest=)
     cache_import_refs: Sequence[str] = ()  # build caches in a registry (--cache-from type=registry,ref=)
     cache_export_ref: str | None = None    # a registry tag to push this build's cache to (--cache-to type=registry,ref=)
+    base_image: Callable[[str], str] | None = None  # a FROM/--from image name -> the name that serves it (image aliases)
 
 
 class _State:
@@ -165,11 +166,13 @@ class Builder:
         self.cache_dir.mkdir(exist_ok=True)
         self._walked: dict[Path, list[tuple[Any, ...]]] = {}  # per build: the context's metadata
         self._cache_from: list[Image] | None = None  # per build: the cache_from images found
+        self._base_image: Callable[[str], str] = lambda name: name  # per build: opts.base_image
 
     # -- entry point ---------------------------------------------------------------------------
     def build(self, opts: BuildOptions) -> Image:
         self._walked = {}
         self._cache_from = None
+        self._base_image = opts.base_image or (lambda name: name)
         self._used: dict[str, dict[str, Any]] = {}  # per build: the cache entries it made or found
         say = opts.progress or (lambda _line: None)
         for src in opts.cache_import:
@@ -311,6 +314,7 @@ class Builder:
             return _State([], [], {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                                    "WorkingDir": "/"}, [], _sha("scratch"))  # BuildKit's empty image
         try:
+            base = self._base_image(base)
             img = self.store.get_image(base)
         except ImageNotFoundError:
             # not here: pulled, or bootstrapped for busybox and debian:SUITE (the rule: bases.py)
@@ -915,7 +919,7 @@ class Builder:
                 src_state = built[ref]
             else:
                 try:
-                    img = self.store.get_image(proc(from_ref))
+                    img = self.store.get_image(self._base_image(proc(from_ref)))
                 except ImageNotFoundError:  # an image, as for FROM: pulled or bootstrapped (bases.py)
                     img = bases.missing_base(self.store, proc(from_ref), where, say, f"{ins.cmd} --from={from_ref}")
                 except PodsError as exc:

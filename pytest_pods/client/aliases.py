@@ -194,6 +194,7 @@ class Resolver:
         self.make = make
         self.used: dict[str, str] = {}  # name -> the line reported for it
         self._images: Any = None
+        self.local = False  # installed on a local client (its builds take base_image)
         self._lock = threading.RLock()
 
     def install(self, client: Any) -> Any:
@@ -201,6 +202,7 @@ class Resolver:
         that the names they are given are resolved first; returns the client."""
         if not isinstance(client.images, _Images):
             self._images = client.images
+            self.local = getattr(client, "root", None) is not None  # a RemoteClient's root is None
             client.images = _Images(client.images, self)
             client.containers = _Containers(client.containers, self)
         return client
@@ -274,6 +276,13 @@ class _Images(_Wrapper):
 
     def inspect(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self._inner.inspect(self._resolver.resolve(name), *args, **kwargs)
+
+    def build(self, *args: Any, **kwargs: Any) -> Any:
+        """A local build's ``FROM postgres:16`` is served as ``run postgres:16`` is; a remote
+        build is resolved by its daemon's own aliases."""
+        if self._resolver.local:
+            kwargs.setdefault("base_image", self._resolver.resolve)
+        return self._inner.build(*args, **kwargs)
 
     def pull(self, ref: str, *args: Any, **kwargs: Any) -> Any:
         target = self._resolver.resolve(ref, kwargs.get("progress"))

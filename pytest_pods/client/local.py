@@ -371,7 +371,8 @@ class Images:
               secrets: Mapping[str, bytes] | None = None, ssh: Mapping[str, str] | None = None,
               cache_import: Sequence[str | os.PathLike[str]] = (),
               cache_export: str | os.PathLike[str] | None = None,
-              cache_import_refs: Sequence[str] = (), cache_export_ref: str | None = None) -> Image:
+              cache_import_refs: Sequence[str] = (), cache_export_ref: str | None = None,
+              base_image: Callable[[str], str] | None = None) -> Image:
         """Build a Dockerfile (docker-py's names); ``progress`` gets one line per step and RUN output
         (RUN's standard error goes to ``stderr_progress`` when given); ``extra_hosts``: ``NAME:IP``
         entries in RUN's /etc/hosts; ``cache_from``: the only images a step may be a cache hit of;
@@ -380,7 +381,8 @@ class Images:
         ``cache_import``/``cache_export``: build-cache directories to read first / to write after
         (``--cache-from type=local,src=DIR`` / ``--cache-to type=local,dest=DIR``);
         ``cache_import_refs``/``cache_export_ref``: the same cache in a registry, by tag
-        (``--cache-from type=registry,ref=REF`` / ``--cache-to type=registry,ref=REF``)."""
+        (``--cache-from type=registry,ref=REF`` / ``--cache-to type=registry,ref=REF``);
+        ``base_image``: maps a ``FROM`` image's name to the one that serves it (image aliases)."""
         from pytest_pods.builders.build import BuildOptions, build_image  # lazy: start latency (the builder)
 
         tags = [tag] if isinstance(tag, str) else builtins.list(tag or [])
@@ -392,7 +394,8 @@ class Images:
                             stderr_progress=stderr_progress, secrets=dict(secrets or {}), ssh=dict(ssh or {}),
                             cache_import=[os.fspath(d) for d in cache_import],
                             cache_export=os.fspath(cache_export) if cache_export is not None else None,
-                            cache_import_refs=builtins.list(cache_import_refs), cache_export_ref=cache_export_ref)
+                            cache_import_refs=builtins.list(cache_import_refs), cache_export_ref=cache_export_ref,
+                            base_image=base_image)
         return build_image(self._store, self._c.runtime, opts)
 
 

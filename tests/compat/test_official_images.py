@@ -245,6 +245,32 @@ def test_official_long_names_and_pull_resolve_to_the_recipe_and_leave_no_tag(dc:
     assert "image alias: docker.io/library/postgres:15 -> pytest-pods/postgres:15" in aliased.log_text()
 
 
+def test_a_users_dockerfile_from_an_official_name_builds_on_the_preset(dc: Any, aliased: AliasedDaemon,
+                                                                       tmp_path: Path) -> None:
+    """A project's own ``FROM postgres:16`` image with its seed script: the build takes the
+    stand-in as ``run`` does (and ``COPY --from``), and no ``postgres:16`` tag appears."""
+    (tmp_path / "seed.sql").write_text("create table seeded (x int); insert into seeded values (42);\n")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM postgres:16\nCOPY seed.sql /docker-entrypoint-initdb.d/\n"
+        "COPY --from=postgres:16-bookworm /usr/local/bin/docker-entrypoint.sh /copied-entrypoint.sh\n")
+    tag = f"pods-official-app-{uuid.uuid4().hex[:8]}:1"
+    img, _logs = dc.images.build(path=str(tmp_path), tag=tag, rm=True)
+    try:
+        base_layers = dc.images.get(PG_IMAGE).attrs["RootFS"]["Layers"]
+        assert img.attrs["RootFS"]["Layers"][:len(base_layers)] == base_layers  # on the stand-in
+        ctr = start_pg(dc, tag, env={"POSTGRES_PASSWORD": "pw"})
+        ready_pg(ctr, 2)
+        assert psql(ctr, "select x from seeded") == "42"
+        assert ctr.exec_run(["test", "-s", "/copied-entrypoint.sh"]).exit_code == 0
+        tags = {t for i in dc.images.list() for t in i.tags}
+        assert "postgres:16" not in tags and "postgres:16-bookworm" not in tags
+        assert "image alias: postgres:16 -> pytest-pods/postgres:15" in aliased.log_text()
+    finally:
+        for ctr in dc.containers.list(all=True, filters={"ancestor": tag}):
+            ctr.remove(force=True)
+        dc.images.remove(tag, force=True)
+
+
 def test_a_name_without_alias_or_image_still_fails_as_before(dc: Any) -> None:
     with pytest.raises(docker.errors.ImageNotFound, match="No such image: pods-official-none/app:1"):
         dc.containers.create("pods-official-none/app:1", name=name(), labels={LABEL: "1"})
