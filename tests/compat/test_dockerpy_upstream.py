@@ -261,6 +261,16 @@ def test_a_mac_address_given_at_create_is_the_interfaces(docker_client: Any, sle
     assert "link/ether 02:42:ac:11:00:0a " in ip_addr(api, ctr)
 
 
+def test_a_mac_address_that_is_not_one_is_refused_at_create(daemon: Any, docker_client: Any,
+                                                            labels: dict[str, str]) -> None:
+    """Ours only: current dockerd checks an endpoint's MAC address when the container is created
+    (its validateEndpointSettings); the reference dockerd (20.10) still takes this create."""
+    with pytest.raises(dockerpy.errors.APIError) as info:
+        docker_client.api.create_container("busybox", "true", mac_address="02:42:zz", labels=labels)
+    assert info.value.status_code == 400
+    assert "invalid MAC address" in str(info.value) and "02:42:zz" in str(info.value)
+
+
 @both_engines
 def test_link_local_ips_are_shown_as_a_list_and_put_on_the_interface(docker_client: Any,
                                                                      sleeper_factory: Any) -> None:
