@@ -203,8 +203,8 @@ def wait_until_read(conn: socket.socket, timeout: float = 0.5) -> None:
     if conn.family != socket.AF_UNIX or isinstance(conn, ssl.SSLSocket):
         return
     import fcntl  # lazy: only a hijack
-    import struct
-    import termios
+    import struct  # lazy: only a hijack
+    import termios  # lazy: only a hijack
 
     deadline = time.monotonic() + timeout
     buf = bytearray(4)
