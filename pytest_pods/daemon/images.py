@@ -224,11 +224,19 @@ class ImagesRouter:
         req.send_json({"status": img.id})
 
     def image_push(self, req: Request, name: str) -> None:
+        """As dockerd: ``tag`` names one tag; without it (docker-py's ``push("repo")``, ``docker
+        push --all-tags``) every local tag of the repository is pushed, one ``aux`` line each."""
         tag = req.query.get("tag")
-        ref = f"{name}:{tag}" if tag and ":" not in name.rsplit("/", 1)[-1] else name
+        last = name.rsplit("/", 1)[-1]
+        if tag or ":" in last or "@" in name:
+            refs = [f"{name}:{tag}" if tag and ":" not in last else name]
+        else:
+            refs = self._repository_tags(name)
+            if not refs:
+                raise HTTPError(404, f"An image does not exist locally with the tag: {name}")
         use_registry_auth(req)
-        job: Job[str] = Job()
-        parsed = parse_reference(ref)
+        job: Job[list[tuple[str, str]]] = Job()
+        parsed = parse_reference(refs[0])
 
         def say(event: Any) -> None:
             doc = dict(event) if isinstance(event, dict) else {"status": str(event)}
@@ -236,15 +244,31 @@ class ImagesRouter:
 
         say({"status": f"The push refers to repository [{parsed.domain}/{parsed.path}]"})
 
-        job.start("pods-push", lambda: self.client.images.push(ref, insecure=local_registry(ref), progress=say))
+        def push_all() -> list[tuple[str, str]]:
+            pushed = []
+            for ref in refs:
+                digest = self.client.images.push(ref, insecure=local_registry(ref), progress=say)
+                pushed.append((parse_reference(ref).tag or "latest", digest))
+            return pushed
 
-        def finish(digest: str) -> list[dict[str, Any]]:
-            size = 0
-            with contextlib.suppress(OSError, PodsError):
-                size = self.client.images.blob_path(digest).stat().st_size
-            return [{"progressDetail": {}, "aux": {"Tag": parsed.tag or "latest", "Digest": digest, "Size": size}}]
+        job.start("pods-push", push_all)
+
+        def finish(pushed: list[tuple[str, str]]) -> list[dict[str, Any]]:
+            lines = []
+            for tag_name, digest in pushed:
+                size = 0
+                with contextlib.suppress(OSError, PodsError):
+                    size = self.client.images.blob_path(digest).stat().st_size
+                lines.append({"progressDetail": {}, "aux": {"Tag": tag_name, "Digest": digest, "Size": size}})
+            return lines
 
         req.stream(job.stream(finish))
+
+    def _repository_tags(self, name: str) -> list[str]:
+        """Every local tag of the repository ``name`` (sorted), as references."""
+        repo = parse_reference(name).repository
+        return sorted(t for img in self.client.images.list() for t in img.tags
+                      if "@" not in t and parse_reference(t).repository == repo)
 
     def image_save(self, req: Request, name: str | None = None) -> None:
         names = [name] if name else query_all(req, "names")

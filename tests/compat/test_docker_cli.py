@@ -548,6 +548,22 @@ def test_push_and_pull_through_a_local_registry(docker: DockerCLI, registry: str
     assert docker("run", "--rm", ref, "echo", "pulled").stdout == "pulled\n"
 
 
+@both_engines
+def test_push_all_tags_of_a_repository(docker: DockerCLI, registry: str, made: Made, name: str) -> None:
+    """``docker push --all-tags`` (docker-py's ``push("repo")``) sends no tag: every local tag of
+    the repository goes, each with its digest line; a repository with none is named in the error."""
+    repo = f"{registry}/test/{name}"
+    docker("tag", "busybox", made.image(f"{repo}:a"))
+    docker("tag", "busybox", made.image(f"{repo}:b"))
+    pushed = docker("push", "--all-tags", repo, timeout=300).stdout
+    assert re.findall(r"^(\w+): digest: sha256:[0-9a-f]{64} size: \d+$", pushed, re.MULTILINE) == ["a", "b"], pushed
+    with urllib.request.urlopen(f"http://{registry}/v2/test/{name}/tags/list", timeout=10) as r:
+        assert sorted(json.load(r)["tags"]) == ["a", "b"]
+    none = docker("push", "--all-tags", f"{registry}/test/{name}-none", check=False, timeout=300)
+    assert none.returncode != 0
+    assert f"An image does not exist locally with the tag: {registry}/test/{name}-none" in none.stderr
+
+
 # == networks, volumes, inspect ================================================================
 @both_engines
 def test_network_create_ls_run_by_name_and_rm(docker: DockerCLI, made: Made, name: str) -> None:
