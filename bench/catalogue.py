@@ -398,12 +398,11 @@ from testcontainers.community.registry import DockerRegistryContainer
 
 @pytest.fixture
 def svc():
-    with DockerRegistryContainer("pytest-pods/registry:2.8") as c:
+    with DockerRegistryContainer() as c:  # registry:2, served by the preset
         host, port = c.get_registry().rsplit(":", 1)
         yield types.SimpleNamespace(host=host, port=port)
 ''',
-        "tc_what": 'DockerRegistryContainer("pytest-pods/registry:2.8"): the recipe\'s name (the preset has no '
-                   "registry:2); retries GET /v2",
+        "tc_what": "DockerRegistryContainer() (registry:2, by the preset); retries GET /v2",
     },
 }
 
